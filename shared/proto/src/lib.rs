@@ -1,0 +1,12 @@
+//! Rust types generated from the workspace's `proto/` folder. Nothing here is written by hand
+//! except this module tree; change the `.proto` files instead.
+
+/// The encoded `FileDescriptorSet` of every Xueji proto file, served by gRPC reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/xueji_descriptor.bin"));
+
+pub mod identity {
+    pub mod v1 {
+        tonic::include_proto!("xueji.identity.v1");
+    }
+}
