@@ -104,8 +104,14 @@ mod tests {
     fn holidays_weekends_and_make_up_days() {
         let calendar = WorkingCalendar::bundled();
         assert!(!calendar.is_working_day(date("2025-10-01")), "National Day");
-        assert!(calendar.is_working_day(date("2025-09-28")), "make-up Sunday");
-        assert!(!calendar.is_working_day(date("2025-11-22")), "plain Saturday");
+        assert!(
+            calendar.is_working_day(date("2025-09-28")),
+            "make-up Sunday"
+        );
+        assert!(
+            !calendar.is_working_day(date("2025-11-22")),
+            "plain Saturday"
+        );
         assert!(calendar.is_working_day(date("2025-11-24")), "plain Monday");
     }
 
@@ -116,14 +122,24 @@ mod tests {
         // are off, Sat 11 October is a make-up working day.
         let deadline = calendar.add_working_days(date("2025-09-26"), 4);
         assert_eq!(deadline, date("2025-10-09"));
-        assert_eq!(calendar.working_days_between(date("2025-09-26"), deadline), 4);
-        assert_eq!(calendar.add_working_days(date("2025-10-09"), 2), date("2025-10-11"));
-        assert_eq!(calendar.add_working_days(date("2025-11-21"), 0), date("2025-11-21"));
+        assert_eq!(
+            calendar.working_days_between(date("2025-09-26"), deadline),
+            4
+        );
+        assert_eq!(
+            calendar.add_working_days(date("2025-10-09"), 2),
+            date("2025-10-11")
+        );
+        assert_eq!(
+            calendar.add_working_days(date("2025-11-21"), 0),
+            date("2025-11-21")
+        );
     }
 
     #[test]
     fn malformed_lines_are_reported() {
-        let error = WorkingCalendar::from_csv("date,kind,name\n2025-13-01,holiday,x\n").unwrap_err();
+        let error =
+            WorkingCalendar::from_csv("date,kind,name\n2025-13-01,holiday,x\n").unwrap_err();
         assert!(error.to_string().contains("line 2"));
     }
 }

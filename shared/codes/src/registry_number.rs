@@ -222,7 +222,10 @@ mod tests {
             Err(CodeError::Date("20150231".into()))
         );
         assert_eq!(
-            "l350102201509010042".parse::<RegistryNumber>().unwrap().as_str(),
+            "l350102201509010042"
+                .parse::<RegistryNumber>()
+                .unwrap()
+                .as_str(),
             "L350102201509010042"
         );
     }

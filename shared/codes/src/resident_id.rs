@@ -42,7 +42,12 @@ impl FromStr for ResidentId {
             0 => return Err(CodeError::Empty),
             15 if bytes.iter().all(u8::is_ascii_digit) => return Err(CodeError::LegacyIdNumber),
             18 => {}
-            found => return Err(CodeError::Length { expected: 18, found }),
+            found => {
+                return Err(CodeError::Length {
+                    expected: 18,
+                    found,
+                });
+            }
         }
         if let Some(position) = bytes[..17].iter().position(|b| !b.is_ascii_digit()) {
             return Err(CodeError::Character {
@@ -86,7 +91,10 @@ mod tests {
     fn valid_numbers_parse_and_expose_their_parts() {
         let id: ResidentId = "11010519491231002X".parse().unwrap();
         assert_eq!(id.address_code(), "110105");
-        assert_eq!(id.birth_date(), NaiveDate::from_ymd_opt(1949, 12, 31).unwrap());
+        assert_eq!(
+            id.birth_date(),
+            NaiveDate::from_ymd_opt(1949, 12, 31).unwrap()
+        );
         assert_eq!(id.gender(), Gender::Female);
         let id: ResidentId = "440524188001010014".parse().unwrap();
         assert_eq!(id.gender(), Gender::Male);
@@ -148,7 +156,11 @@ mod tests {
             ),
         ];
         for (input, expected) in cases {
-            assert_eq!(input.parse::<ResidentId>().as_ref(), Err(expected), "{input}");
+            assert_eq!(
+                input.parse::<ResidentId>().as_ref(),
+                Err(expected),
+                "{input}"
+            );
         }
     }
 

@@ -149,7 +149,11 @@ mod tests {
             ("2199000123", CodeError::Province("99".into())),
         ];
         for (input, expected) in cases {
-            assert_eq!(input.parse::<SchoolCode>().as_ref(), Err(expected), "{input}");
+            assert_eq!(
+                input.parse::<SchoolCode>().as_ref(),
+                Err(expected),
+                "{input}"
+            );
         }
     }
 }

@@ -1,1 +1,26 @@
+//! Connecting to PostgreSQL: a private cluster started from the system's server binaries (the
+//! embedded default and the test harness), connection pools, per-service schema migrations and
+//! classification of database errors.
 
+mod cluster;
+mod errors;
+mod migrate;
+
+pub use cluster::{ClusterError, ClusterOptions, Durability, EmbeddedPostgres};
+pub use errors::unique_violation;
+pub use migrate::{create_database, migrate_schema};
+
+use std::time::Duration;
+
+pub use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+
+/// A pool with the settings every service uses.
+pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(url)
+        .await
+}

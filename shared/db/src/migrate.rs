@@ -1,0 +1,46 @@
+use sqlx::{Connection, Executor, PgConnection, PgPool, migrate::Migrator};
+
+/// Applies a service's migrations inside its own schema. Each service owns one schema and keeps
+/// its own `_sqlx_migrations` table there, so several services can share one database (the
+/// monolithic node) without seeing each other's migration history.
+pub async fn migrate_schema(
+    pool: &PgPool,
+    schema: &str,
+    migrator: &Migrator,
+) -> Result<(), sqlx::migrate::MigrateError> {
+    assert!(
+        schema.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+        "schema names are fixed identifiers"
+    );
+    let mut conn = pool.acquire().await?;
+    conn.execute(format!("CREATE SCHEMA IF NOT EXISTS {schema}").as_str())
+        .await?;
+    conn.execute(format!("SET search_path TO {schema}").as_str())
+        .await?;
+    let result = migrator.run(&mut *conn).await;
+    // The connection goes back to the pool: never let it keep a service's search path.
+    conn.execute("RESET search_path").await?;
+    result
+}
+
+/// Creates `name` on the server of `admin_url` (optionally from a template) unless it exists.
+pub async fn create_database(
+    admin_url: &str,
+    name: &str,
+    template: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    let mut conn = PgConnection::connect(admin_url).await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&mut conn)
+            .await?;
+    if !exists {
+        let statement = match template {
+            Some(template) => format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""),
+            None => format!("CREATE DATABASE \"{name}\""),
+        };
+        conn.execute(statement.as_str()).await?;
+    }
+    conn.close().await
+}
