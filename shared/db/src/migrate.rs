@@ -1,4 +1,6 @@
-use sqlx::{Connection, Executor, PgConnection, PgPool, migrate::Migrator};
+use sqlx::{
+    Connection, Executor, PgConnection, PgPool, migrate::Migrator, postgres::PgPoolOptions,
+};
 
 /// Applies a service's migrations inside its own schema. Each service owns one schema and keeps
 /// its own `_sqlx_migrations` table there, so several services can share one database (the
@@ -12,14 +14,18 @@ pub async fn migrate_schema(
         schema.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
         "schema names are fixed identifiers"
     );
-    let mut conn = pool.acquire().await?;
-    conn.execute(format!("CREATE SCHEMA IF NOT EXISTS {schema}").as_str())
+    pool.execute(format!("CREATE SCHEMA IF NOT EXISTS {schema}").as_str())
         .await?;
-    conn.execute(format!("SET search_path TO {schema}").as_str())
+    // A one-connection pool whose search path puts the migration history in the schema.
+    let options = (*pool.connect_options())
+        .clone()
+        .options([("search_path", schema)]);
+    let scoped = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
         .await?;
-    let result = migrator.run(&mut *conn).await;
-    // The connection goes back to the pool: never let it keep a service's search path.
-    conn.execute("RESET search_path").await?;
+    let result = migrator.run(&scoped).await;
+    scoped.close().await;
     result
 }
 

@@ -1,0 +1,42 @@
+-- The audit log of a node. A change writes its entry in its own transaction, unsealed; the sealer
+-- later gives committed entries their chain position (seq) and hash, one batch at a time, under
+-- the lock of the single chain_head row. Writers never wait for each other.
+CREATE TABLE audit.entries (
+    id           bigserial   PRIMARY KEY,
+    at           timestamptz NOT NULL DEFAULT now(),
+    actor        text        NOT NULL,
+    jurisdiction text        NOT NULL,
+    action       text        NOT NULL,
+    object       text        NOT NULL,
+    before       jsonb,
+    after        jsonb,
+    request_id   text        NOT NULL,
+    seq          bigint      UNIQUE,
+    prev_hash    bytea,
+    hash         bytea,
+    CHECK ((seq IS NULL) = (hash IS NULL) AND (seq IS NULL) = (prev_hash IS NULL))
+);
+
+CREATE INDEX entries_unsealed ON audit.entries (id) WHERE seq IS NULL;
+CREATE INDEX entries_object ON audit.entries (object, id);
+
+CREATE TABLE audit.chain_head (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    seq       bigint  NOT NULL,
+    hash      bytea   NOT NULL
+);
+
+INSERT INTO audit.chain_head (seq, hash) VALUES (0, '\x0000000000000000000000000000000000000000000000000000000000000000');
+
+-- The one way services write entries, so that they can add one inside any statement (a single
+-- statement is its own transaction: the entry commits exactly when the change does).
+CREATE FUNCTION audit.record(
+    p_actor text, p_jurisdiction text, p_action text, p_object text,
+    p_before jsonb, p_after jsonb, p_request_id text
+) RETURNS bigint
+LANGUAGE sql VOLATILE
+AS $$
+    INSERT INTO audit.entries (actor, jurisdiction, action, object, before, after, request_id)
+    VALUES (p_actor, p_jurisdiction, p_action, p_object, p_before, p_after, p_request_id)
+    RETURNING id
+$$;
