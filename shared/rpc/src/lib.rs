@@ -1,1 +1,26 @@
+//! The gRPC stack every Xueji service runs on, server and client side:
+//!
+//! - mutual TLS (rustls): a server accepts only clients whose certificate chains to the node's
+//!   CA and names its holder in exactly one SPIFFE URI SAN ([`PeerIdentity`]);
+//! - operator authentication: a bearer token verified into a [`xueji_auth::Caller`] placed in
+//!   the request's extensions ([`Authenticator`]);
+//! - tracing: one span per request, parented on the W3C trace context of the request's metadata,
+//!   and a request id for audit entries ([`RequestId`]);
+//! - limits: per-request timeout, node-wide concurrency limit answering `RESOURCE_EXHAUSTED`,
+//!   message-size and HTTP/2 stream limits;
+//! - gRPC health and reflection.
 
+mod client;
+mod interceptor;
+mod limit;
+mod server;
+mod tls;
+
+pub use client::{BearerToken, ClientConfig, connect};
+pub use interceptor::{Authenticator, PeerIdentity, RequestId, caller};
+pub use limit::GlobalConcurrencyLimitLayer;
+pub use server::{ServerConfig, serve};
+pub use tls::{TlsError, TlsFiles};
+
+/// Largest message a service decodes or encodes (4 MiB), applied per service.
+pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;

@@ -1,0 +1,80 @@
+use std::sync::Arc;
+
+use tonic::{Request, Status, service::Interceptor};
+use xueji_auth::{Caller, TokenVerifier};
+
+/// The SPIFFE id of the client certificate a request came with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerIdentity(pub String);
+
+/// The id that ties a request to its log lines, trace and audit entries: the caller's
+/// `x-request-id` when it sent a sensible one, otherwise a new UUID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+/// Authenticates every request of a service: the peer certificate must carry one SPIFFE id, the
+/// metadata a valid bearer token. Puts [`PeerIdentity`], [`Caller`] and [`RequestId`] into the
+/// request's extensions for the handler.
+#[derive(Debug, Clone)]
+pub struct Authenticator {
+    verifier: Arc<TokenVerifier>,
+}
+
+impl Authenticator {
+    pub fn new(verifier: TokenVerifier) -> Self {
+        Self {
+            verifier: Arc::new(verifier),
+        }
+    }
+}
+
+impl Interceptor for Authenticator {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let peer = request
+            .peer_certs()
+            .and_then(|certs| certs.first().map(|c| xueji_pki::spiffe_id_of(c)))
+            .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?
+            .map_err(|e| Status::unauthenticated(format!("client certificate refused: {e}")))?;
+
+        let token = request
+            .metadata()
+            .get("authorization")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .ok_or_else(|| Status::unauthenticated(xueji_auth::AuthError::Missing.to_string()))?;
+        let caller = self
+            .verifier
+            .verify(token.trim(), chrono::Utc::now())
+            .map_err(|e| Status::unauthenticated(e.to_string()))?;
+
+        let request_id = request
+            .metadata()
+            .get("x-request-id")
+            .and_then(|value| value.to_str().ok())
+            .filter(|id| {
+                !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic())
+            })
+            .map(str::to_owned)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        tracing::Span::current().record("user", caller.describe());
+        let extensions = request.extensions_mut();
+        extensions.insert(PeerIdentity(peer));
+        extensions.insert(caller);
+        extensions.insert(RequestId(request_id));
+        Ok(request)
+    }
+}
+
+/// The authenticated caller and request id of a request that passed [`Authenticator`].
+pub fn caller<T>(request: &Request<T>) -> Result<(&Caller, &str), Status> {
+    let caller = request
+        .extensions()
+        .get::<Caller>()
+        .ok_or_else(|| Status::unauthenticated("request was not authenticated"))?;
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .map(|id| id.0.as_str())
+        .unwrap_or_default();
+    Ok((caller, request_id))
+}

@@ -1,0 +1,112 @@
+use std::{future::Future, time::Duration};
+
+use opentelemetry::propagation::Extractor;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{
+    service::Routes,
+    transport::{Server, ServerTlsConfig},
+};
+use tonic_health::ServingStatus;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::{GlobalConcurrencyLimitLayer, TlsFiles};
+
+/// How a node serves gRPC.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub tls: TlsFiles,
+    /// Longest a handler may run before the call fails.
+    pub request_timeout: Duration,
+    /// Requests in flight across all connections; more are refused with `RESOURCE_EXHAUSTED`.
+    pub concurrency_limit: usize,
+    /// HTTP/2 streams one connection may open at once.
+    pub max_concurrent_streams: u32,
+}
+
+impl ServerConfig {
+    pub fn new(tls: TlsFiles) -> Self {
+        Self {
+            tls,
+            request_timeout: Duration::from_secs(30),
+            concurrency_limit: 1024,
+            max_concurrent_streams: 256,
+        }
+    }
+}
+
+/// Serves `routes` plus health and reflection on `listener` with mutual TLS until `shutdown`
+/// completes. `serving` names the services health reports as SERVING.
+pub async fn serve(
+    config: ServerConfig,
+    listener: TcpListener,
+    routes: Routes,
+    serving: &[&str],
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), tonic::transport::Error> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    for name in serving {
+        health
+            .set_service_status(*name, ServingStatus::Serving)
+            .await;
+    }
+    health.set_service_status("", ServingStatus::Serving).await;
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(xueji_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection()
+        .build_v1()
+        .expect("bundled descriptors are valid");
+    // Older tools (grpcurl, some grpcio versions) still ask the v1alpha service.
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
+        .expect("bundled descriptors are valid");
+
+    let tls = ServerTlsConfig::new()
+        .identity(config.tls.identity())
+        .client_ca_root(config.tls.ca());
+    Server::builder()
+        .tls_config(tls)?
+        .timeout(config.request_timeout)
+        .max_concurrent_streams(config.max_concurrent_streams)
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .http2_max_header_list_size(64 * 1024)
+        .tcp_nodelay(true)
+        .trace_fn(request_span)
+        .layer(GlobalConcurrencyLimitLayer::new(config.concurrency_limit))
+        .add_routes(routes)
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await
+}
+
+/// One span per request, continuing the caller's trace when its metadata carries one.
+fn request_span(request: &http::Request<()>) -> tracing::Span {
+    let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.extract(&HeaderExtractor(request.headers()))
+    });
+    let span = tracing::info_span!(
+        "grpc",
+        method = %request.uri().path(),
+        user = tracing::field::Empty,
+    );
+    let _ = span.set_parent(parent);
+    span
+}
+
+struct HeaderExtractor<'a>(&'a http::HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|value| value.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|key| key.as_str()).collect()
+    }
+}
