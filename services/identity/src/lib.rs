@@ -1,1 +1,16 @@
+//! The identity service: students, registry numbers, the enrollment record and its approval,
+//! duplicate checks and problem records.
+//!
+//! - [`domain`]: the rules, pure (no transport, no storage);
+//! - [`store`]: all SQL;
+//! - [`api`]: the gRPC handlers (decode, authorize, call the domain and the store, map errors);
+//! - [`claims`]: where the national duplicate check plugs into approval.
 
+pub mod api;
+pub mod claims;
+pub mod directory;
+pub mod domain;
+mod error;
+pub mod store;
+
+pub use error::IdentityError;

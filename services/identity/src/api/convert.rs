@@ -1,0 +1,189 @@
+//! Wire types ↔ domain types.
+
+use chrono::{DateTime, Utc};
+use xueji_codes::{Gender, RegistryNumber};
+use xueji_proto::identity::v1 as pb;
+
+use crate::{
+    domain::{
+        DocumentType, EnrollmentStatus, EntryRoute, Guardian, Registration, RegistrationInput,
+    },
+    store::StudentRecord,
+};
+
+pub fn registration_input(request: pb::RegisterStudentRequest) -> RegistrationInput {
+    RegistrationInput {
+        gender: gender_from_wire(request.gender()),
+        document_type: document_type_from_wire(request.document_type()),
+        entry_route: entry_route_from_wire(request.entry_route()),
+        idempotency_key: request.idempotency_key,
+        name: request.name,
+        birth_date: request.birth_date,
+        ethnicity: request.ethnicity,
+        document_number: request.document_number,
+        school_code: request.school_code,
+        grade: request.grade,
+        entry_date: request.entry_date,
+        guardian: request.guardian.map(|g| Guardian {
+            name: g.name,
+            relation: g.relation,
+            phone: g.phone,
+        }),
+    }
+}
+
+fn gender_from_wire(gender: pb::Gender) -> Option<Gender> {
+    match gender {
+        pb::Gender::Male => Some(Gender::Male),
+        pb::Gender::Female => Some(Gender::Female),
+        pb::Gender::Unspecified => None,
+    }
+}
+
+fn gender_to_wire(gender: &str) -> pb::Gender {
+    match crate::domain::parse_gender(gender) {
+        Some(Gender::Male) => pb::Gender::Male,
+        Some(Gender::Female) => pb::Gender::Female,
+        None => pb::Gender::Unspecified,
+    }
+}
+
+fn document_type_from_wire(kind: pb::DocumentType) -> Option<DocumentType> {
+    use pb::DocumentType as W;
+    Some(match kind {
+        W::Unspecified => return None,
+        W::ResidentIdCard => DocumentType::ResidentIdCard,
+        W::HkMacaoTravelPermit => DocumentType::HkMacaoTravelPermit,
+        W::TaiwanCompatriotPermit => DocumentType::TaiwanCompatriotPermit,
+        W::HmtResidencePermit => DocumentType::HmtResidencePermit,
+        W::Passport => DocumentType::Passport,
+        W::Other => DocumentType::Other,
+        W::None => DocumentType::None,
+    })
+}
+
+fn document_type_to_wire(kind: Option<DocumentType>) -> pb::DocumentType {
+    use pb::DocumentType as W;
+    match kind {
+        None => W::Unspecified,
+        Some(DocumentType::ResidentIdCard) => W::ResidentIdCard,
+        Some(DocumentType::HkMacaoTravelPermit) => W::HkMacaoTravelPermit,
+        Some(DocumentType::TaiwanCompatriotPermit) => W::TaiwanCompatriotPermit,
+        Some(DocumentType::HmtResidencePermit) => W::HmtResidencePermit,
+        Some(DocumentType::Passport) => W::Passport,
+        Some(DocumentType::Other) => W::Other,
+        Some(DocumentType::None) => W::None,
+    }
+}
+
+fn entry_route_from_wire(route: pb::EntryRoute) -> Option<EntryRoute> {
+    use pb::EntryRoute as W;
+    Some(match route {
+        W::Unspecified => return None,
+        W::NearbyAdmission => EntryRoute::NearbyAdmission,
+        W::EntranceExam => EntryRoute::EntranceExam,
+        W::Recommendation => EntryRoute::Recommendation,
+        W::MigrantAdmission => EntryRoute::MigrantAdmission,
+        W::Other => EntryRoute::Other,
+    })
+}
+
+fn entry_route_to_wire(route: Option<EntryRoute>) -> pb::EntryRoute {
+    use pb::EntryRoute as W;
+    match route {
+        None => W::Unspecified,
+        Some(EntryRoute::NearbyAdmission) => W::NearbyAdmission,
+        Some(EntryRoute::EntranceExam) => W::EntranceExam,
+        Some(EntryRoute::Recommendation) => W::Recommendation,
+        Some(EntryRoute::MigrantAdmission) => W::MigrantAdmission,
+        Some(EntryRoute::Other) => W::Other,
+    }
+}
+
+fn status_to_wire(status: Option<EnrollmentStatus>) -> pb::EnrollmentStatus {
+    match status {
+        None => pb::EnrollmentStatus::Unspecified,
+        Some(EnrollmentStatus::Pending) => pb::EnrollmentStatus::Pending,
+        Some(EnrollmentStatus::Active) => pb::EnrollmentStatus::Active,
+        Some(EnrollmentStatus::Rejected) => pb::EnrollmentStatus::Rejected,
+    }
+}
+
+fn timestamp(time: Option<DateTime<Utc>>) -> String {
+    time.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+fn problems(duplicate_name: bool) -> Vec<i32> {
+    if duplicate_name {
+        vec![pb::ProblemKind::DuplicateName as i32]
+    } else {
+        Vec::new()
+    }
+}
+
+/// A freshly registered student, answered from what was written (no read back).
+pub fn new_student(
+    registration: &Registration,
+    number: &RegistryNumber,
+    duplicate_name: bool,
+) -> pb::Student {
+    pb::Student {
+        registry_number: number.to_string(),
+        aliases: Vec::new(),
+        name: registration.name.clone(),
+        gender: gender_to_wire(crate::domain::gender_str(registration.gender)) as i32,
+        birth_date: registration.birth_date.to_string(),
+        ethnicity: registration.ethnicity.clone(),
+        document_type: document_type_to_wire(Some(registration.document_type)) as i32,
+        document_number: registration.document_number.clone().unwrap_or_default(),
+        school_code: registration.school.code.to_string(),
+        grade: registration.grade,
+        entry_date: registration.entry_date.to_string(),
+        entry_route: entry_route_to_wire(Some(registration.entry_route)) as i32,
+        guardian: Some(pb::Guardian {
+            name: registration.guardian.name.clone(),
+            relation: registration.guardian.relation.clone(),
+            phone: registration.guardian.phone.clone(),
+        }),
+        status: pb::EnrollmentStatus::Pending as i32,
+        registered_at: timestamp(Some(Utc::now())),
+        decided_at: String::new(),
+        decided_by: String::new(),
+        decision_reason: String::new(),
+        problems: problems(duplicate_name),
+    }
+}
+
+pub fn student(record: StudentRecord) -> pb::Student {
+    let guardian: Guardian = serde_json::from_value(record.guardian).unwrap_or(Guardian {
+        name: String::new(),
+        relation: String::new(),
+        phone: String::new(),
+    });
+    pb::Student {
+        registry_number: record.registry_number,
+        aliases: record.aliases,
+        name: record.name,
+        gender: gender_to_wire(&record.gender) as i32,
+        birth_date: record.birth_date.to_string(),
+        ethnicity: record.ethnicity,
+        document_type: document_type_to_wire(DocumentType::parse(&record.document_type)) as i32,
+        document_number: record.document_number.unwrap_or_default(),
+        school_code: record.school_code,
+        grade: u32::try_from(record.grade).unwrap_or_default(),
+        entry_date: record.entry_date.to_string(),
+        entry_route: entry_route_to_wire(EntryRoute::parse(&record.entry_route)) as i32,
+        guardian: Some(pb::Guardian {
+            name: guardian.name,
+            relation: guardian.relation,
+            phone: guardian.phone,
+        }),
+        status: status_to_wire(EnrollmentStatus::parse(&record.status)) as i32,
+        registered_at: timestamp(Some(record.registered_at)),
+        decided_at: timestamp(record.decided_at),
+        decided_by: record.decided_by.unwrap_or_default(),
+        decision_reason: record.decision_reason.unwrap_or_default(),
+        problems: problems(record.duplicate_name),
+    }
+}

@@ -1,0 +1,465 @@
+//! The gRPC handlers: decode, authorize against the object, call the domain and the store,
+//! map errors (through `From<IdentityError> for Status`).
+
+mod convert;
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use rand::Rng;
+use tonic::{Request, Response, Status};
+use xueji_auth::{Caller, Jurisdiction};
+use xueji_codes::{Divisions, RegistryNumber, ResidentId, SchoolCode};
+use xueji_proto::identity::v1::{
+    self as pb,
+    identity_service_server::{IdentityService, IdentityServiceServer},
+};
+
+use crate::{
+    IdentityError,
+    claims::{ClaimOutcome, IdNumberClaims},
+    directory::SchoolDirectory,
+    domain::{self, DocumentType, Promotion, School},
+    store::{Actor, RegisterOutcome, Store, StudentRecord},
+};
+
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 500;
+/// Temporary numbers are random: a few redraws make a collision vanishingly unlikely.
+const NUMBER_DRAWS: usize = 8;
+
+/// The identity service's state, shared by all requests.
+#[derive(Debug)]
+pub struct IdentityApi<C> {
+    store: Store,
+    schools: Arc<SchoolDirectory>,
+    claims: C,
+}
+
+impl<C: IdNumberClaims> IdentityApi<C> {
+    pub fn new(store: Store, schools: Arc<SchoolDirectory>, claims: C) -> Self {
+        Self {
+            store,
+            schools,
+            claims,
+        }
+    }
+
+    /// The tonic service with the stack's message limits.
+    pub fn into_service(self) -> IdentityServiceServer<Self> {
+        IdentityServiceServer::new(self)
+            .max_decoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES)
+    }
+
+    /// The school under `code` if the caller may see it; otherwise `None`, exactly as if it did
+    /// not exist.
+    async fn visible_school(
+        &self,
+        caller: &Caller,
+        code: &SchoolCode,
+    ) -> Result<Option<School>, IdentityError> {
+        Ok(self
+            .schools
+            .get(&self.store, code)
+            .await?
+            .filter(|school| caller.may_access(&school.scope())))
+    }
+
+    /// The student holding `number` (a registry number, an alias or a resident ID number), if
+    /// the caller may see it.
+    async fn visible_student(
+        &self,
+        caller: &Caller,
+        field: &'static str,
+        number: &str,
+    ) -> Result<StudentRecord, IdentityError> {
+        let number = number.trim();
+        let id = if let Ok(registry_number) = number.parse::<RegistryNumber>() {
+            self.store
+                .student_by_number(registry_number.as_str())
+                .await?
+        } else if let Ok(resident_id) = number.parse::<ResidentId>() {
+            self.store
+                .student_by_id_number(resident_id.as_str())
+                .await?
+        } else {
+            return Err(IdentityError::invalid(
+                field,
+                format!(
+                    "{number:?} is neither a registry number (G/L/J + 18) nor a resident ID number"
+                ),
+            ));
+        };
+        let missing = || IdentityError::NotFound(format!("student {number}"));
+        let record = match id {
+            Some(id) => self.store.student(id).await?,
+            None => return Err(missing()),
+        };
+        let scope = xueji_auth::ObjectScope {
+            school: record.school_code.parse().map_err(|_| missing())?,
+            division: record.school_division.parse().map_err(|_| missing())?,
+        };
+        if caller.may_access(&scope) {
+            Ok(record)
+        } else {
+            Err(missing())
+        }
+    }
+
+    /// The registry authority's approver check, on a student the caller can already see.
+    fn require_decider(caller: &Caller, record: &StudentRecord) -> Result<(), IdentityError> {
+        let authority = record.registry_authority.parse().ok();
+        if authority.is_some_and(|authority| caller.is_approver_for(authority)) {
+            Ok(())
+        } else {
+            Err(IdentityError::PermissionDenied(format!(
+                "only an approver of the registry authority {} may decide this registration",
+                record.registry_authority
+            )))
+        }
+    }
+
+    async fn register(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        request: pb::RegisterStudentRequest,
+    ) -> Result<pb::RegisterStudentResponse, IdentityError> {
+        let school = match request.school_code.parse::<SchoolCode>() {
+            Ok(code) => self.visible_school(caller, &code).await?,
+            Err(_) => None,
+        };
+        if let Some(school) = &school
+            && !domain::may_register(caller, school)
+        {
+            return Err(IdentityError::PermissionDenied(format!(
+                "{} users oversee registrations; schools and their authorities register students",
+                caller.level
+            )));
+        }
+        let registration = domain::validate_registration(
+            convert::registration_input(request),
+            school,
+            Utc::now().date_naive(),
+        )
+        .map_err(IdentityError::InvalidArgument)?;
+
+        let actor = Actor { caller, request_id };
+        for _ in 0..NUMBER_DRAWS {
+            let number = registration.temporary_number(rand::thread_rng().gen_range(0..10_000));
+            match self.store.register(&registration, &number, actor).await? {
+                RegisterOutcome::Created { duplicate_name, .. } => {
+                    return Ok(pb::RegisterStudentResponse {
+                        student: Some(convert::new_student(&registration, &number, duplicate_name)),
+                        replayed: false,
+                    });
+                }
+                RegisterOutcome::Replayed { student_id } => {
+                    let record = self.store.student(student_id).await?;
+                    return Ok(pb::RegisterStudentResponse {
+                        student: Some(convert::student(record)),
+                        replayed: true,
+                    });
+                }
+                RegisterOutcome::KeyReused => {
+                    return Err(IdentityError::invalid(
+                        "idempotency_key",
+                        "was already used for a different registration; use a new key",
+                    ));
+                }
+                RegisterOutcome::DuplicateIdNumber { .. } => {
+                    return Err(IdentityError::AlreadyExists {
+                        field: "document_number",
+                        message: "another live enrollment record holds this resident ID number; \
+                                  a student has exactly one record"
+                            .into(),
+                    });
+                }
+                RegisterOutcome::NumberTaken => continue,
+            }
+        }
+        Err(IdentityError::Exhausted(
+            "no free temporary number for this division and birth date; retry".into(),
+        ))
+    }
+
+    async fn approve(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        request: pb::ApproveRegistrationRequest,
+    ) -> Result<pb::ApproveRegistrationResponse, IdentityError> {
+        let record = self
+            .visible_student(caller, "registry_number", &request.registry_number)
+            .await?;
+        Self::require_decider(caller, &record)?;
+        if record.status == "pending" {
+            let promotion = domain::promotion_for(
+                DocumentType::parse(&record.document_type).unwrap_or(DocumentType::Other),
+                record.document_number.as_deref(),
+                record.school_division.parse().map_err(|_| {
+                    IdentityError::FailedPrecondition("the school's division is invalid".into())
+                })?,
+                record.birth_date,
+            );
+            if let Promotion::ToG(resident_id) = &promotion
+                && let ClaimOutcome::Refused { owner } = self
+                    .claims
+                    .claim(resident_id, &record.registry_number)
+                    .await?
+            {
+                return Err(IdentityError::FailedPrecondition(format!(
+                    "the national duplicate check refused the ID number: province {owner} holds a \
+                     live record for it"
+                )));
+            }
+            self.store
+                .approve(record.id, &promotion, Actor { caller, request_id })
+                .await?;
+        }
+        let record = self.store.student(record.id).await?;
+        Ok(pb::ApproveRegistrationResponse {
+            student: Some(convert::student(record)),
+        })
+    }
+
+    async fn reject(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        request: pb::RejectRegistrationRequest,
+    ) -> Result<pb::RejectRegistrationResponse, IdentityError> {
+        let reason = request.reason.trim();
+        if reason.is_empty() || reason.chars().count() > 500 {
+            return Err(IdentityError::invalid(
+                "reason",
+                "a rejection needs a reason of 1–500 characters",
+            ));
+        }
+        let record = self
+            .visible_student(caller, "registry_number", &request.registry_number)
+            .await?;
+        Self::require_decider(caller, &record)?;
+        self.store
+            .reject(record.id, reason, Actor { caller, request_id })
+            .await?;
+        let record = self.store.student(record.id).await?;
+        Ok(pb::RejectRegistrationResponse {
+            student: Some(convert::student(record)),
+        })
+    }
+
+    async fn list_students(
+        &self,
+        caller: &Caller,
+        request: pb::ListStudentsRequest,
+    ) -> Result<pb::ListStudentsResponse, IdentityError> {
+        let limit = page_size(request.page_size)?;
+        let after = page_token(&request.page_token)?;
+        let code: SchoolCode = request
+            .school_code
+            .parse()
+            .map_err(|e| IdentityError::invalid("school_code", format!("school code {e}")))?;
+        if self.visible_school(caller, &code).await?.is_none() {
+            return Err(IdentityError::NotFound(format!("school {code}")));
+        }
+        let records = self
+            .store
+            .students_of_school(&code, &after, i64::from(limit) + 1)
+            .await?;
+        let (students, next_page_token) = paginate(records, limit);
+        Ok(pb::ListStudentsResponse {
+            students: students.into_iter().map(convert::student).collect(),
+            next_page_token,
+        })
+    }
+
+    async fn list_problems(
+        &self,
+        caller: &Caller,
+        request: pb::ListProblemRecordsRequest,
+    ) -> Result<pb::ListProblemRecordsResponse, IdentityError> {
+        let limit = page_size(request.page_size)?;
+        let after = page_token(&request.page_token)?;
+        let requested = request.jurisdiction.trim();
+        let (counties, school) = if requested.is_empty() {
+            match &caller.jurisdiction {
+                Jurisdiction::Nation => (all_counties(), None),
+                Jurisdiction::Division(division) => (domain::counties_within(*division), None),
+                Jurisdiction::School(code) => (Vec::new(), Some(code.to_string())),
+            }
+        } else if let Ok(code) = requested.parse::<SchoolCode>() {
+            if self.visible_school(caller, &code).await?.is_none() {
+                return Err(IdentityError::NotFound(format!("jurisdiction {code}")));
+            }
+            (Vec::new(), Some(code.to_string()))
+        } else {
+            let division = Divisions::bundled()
+                .known(requested)
+                .map_err(|e| {
+                    IdentityError::invalid(
+                        "jurisdiction",
+                        format!("must be a school code or a division code: {e}"),
+                    )
+                })?
+                .code;
+            if !caller
+                .jurisdiction
+                .contains(&Jurisdiction::Division(division))
+            {
+                return Err(IdentityError::NotFound(format!("jurisdiction {division}")));
+            }
+            (domain::counties_within(division), None)
+        };
+        let records = self
+            .store
+            .duplicate_name_problems(&counties, school.as_deref(), &after, i64::from(limit) + 1)
+            .await?;
+        let (records, next_page_token) = paginate(records, limit);
+        let mut problems = Vec::with_capacity(records.len());
+        for record in records {
+            let related = self.store.duplicate_partners(&record).await?;
+            problems.push(pb::ProblemRecord {
+                id: format!("duplicate_name:{}", record.registry_number),
+                kind: pb::ProblemKind::DuplicateName as i32,
+                detail: format!(
+                    "same name, gender and birth date as {} other live record(s)",
+                    related.len()
+                ),
+                registry_number: record.registry_number,
+                name: record.name,
+                school_code: record.school_code,
+                related_registry_numbers: related,
+                flagged_at: record
+                    .registered_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            });
+        }
+        Ok(pb::ListProblemRecordsResponse {
+            problems,
+            next_page_token,
+        })
+    }
+}
+
+fn all_counties() -> Vec<String> {
+    let divisions = Divisions::bundled();
+    let provinces: Vec<_> = (11..=82)
+        .filter_map(|p| format!("{p}0000").parse().ok())
+        .filter(|code| divisions.get(*code).is_some())
+        .collect();
+    provinces
+        .into_iter()
+        .flat_map(domain::counties_within)
+        .collect()
+}
+
+fn page_size(requested: u32) -> Result<u32, IdentityError> {
+    match requested {
+        0 => Ok(DEFAULT_PAGE),
+        n if n <= MAX_PAGE => Ok(n),
+        _ => Err(IdentityError::invalid(
+            "page_size",
+            format!("must be at most {MAX_PAGE}"),
+        )),
+    }
+}
+
+/// Page tokens are the last registry number of the previous page.
+fn page_token(token: &str) -> Result<String, IdentityError> {
+    if token.is_empty() {
+        return Ok(String::new());
+    }
+    token
+        .parse::<RegistryNumber>()
+        .map(|number| number.to_string())
+        .map_err(|_| IdentityError::invalid("page_token", "is not a token this service issued"))
+}
+
+fn paginate(mut records: Vec<StudentRecord>, limit: u32) -> (Vec<StudentRecord>, String) {
+    if records.len() > limit as usize {
+        records.truncate(limit as usize);
+        let token = records
+            .last()
+            .map(|r| r.registry_number.clone())
+            .unwrap_or_default();
+        (records, token)
+    } else {
+        (records, String::new())
+    }
+}
+
+#[tonic::async_trait]
+impl<C: IdNumberClaims> IdentityService for IdentityApi<C> {
+    async fn register_student(
+        &self,
+        request: Request<pb::RegisterStudentRequest>,
+    ) -> Result<Response<pb::RegisterStudentResponse>, Status> {
+        let (caller, request_id) = xueji_rpc::caller(&request)?;
+        let (caller, request_id) = (caller.clone(), request_id.to_owned());
+        Ok(Response::new(
+            self.register(&caller, &request_id, request.into_inner())
+                .await?,
+        ))
+    }
+
+    async fn approve_registration(
+        &self,
+        request: Request<pb::ApproveRegistrationRequest>,
+    ) -> Result<Response<pb::ApproveRegistrationResponse>, Status> {
+        let (caller, request_id) = xueji_rpc::caller(&request)?;
+        let (caller, request_id) = (caller.clone(), request_id.to_owned());
+        Ok(Response::new(
+            self.approve(&caller, &request_id, request.into_inner())
+                .await?,
+        ))
+    }
+
+    async fn reject_registration(
+        &self,
+        request: Request<pb::RejectRegistrationRequest>,
+    ) -> Result<Response<pb::RejectRegistrationResponse>, Status> {
+        let (caller, request_id) = xueji_rpc::caller(&request)?;
+        let (caller, request_id) = (caller.clone(), request_id.to_owned());
+        Ok(Response::new(
+            self.reject(&caller, &request_id, request.into_inner())
+                .await?,
+        ))
+    }
+
+    async fn get_student(
+        &self,
+        request: Request<pb::GetStudentRequest>,
+    ) -> Result<Response<pb::GetStudentResponse>, Status> {
+        let (caller, _) = xueji_rpc::caller(&request)?;
+        let record = self
+            .visible_student(caller, "number", &request.get_ref().number)
+            .await?;
+        Ok(Response::new(pb::GetStudentResponse {
+            student: Some(convert::student(record)),
+        }))
+    }
+
+    async fn list_students(
+        &self,
+        request: Request<pb::ListStudentsRequest>,
+    ) -> Result<Response<pb::ListStudentsResponse>, Status> {
+        let (caller, _) = xueji_rpc::caller(&request)?;
+        let caller = caller.clone();
+        Ok(Response::new(
+            self.list_students(&caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn list_problem_records(
+        &self,
+        request: Request<pb::ListProblemRecordsRequest>,
+    ) -> Result<Response<pb::ListProblemRecordsResponse>, Status> {
+        let (caller, _) = xueji_rpc::caller(&request)?;
+        let caller = caller.clone();
+        Ok(Response::new(
+            self.list_problems(&caller, request.into_inner()).await?,
+        ))
+    }
+}

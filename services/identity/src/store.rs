@@ -1,0 +1,574 @@
+//! All SQL of the identity service. Every query is checked against the schema at compile time
+//! (offline data in the workspace's `.sqlx/`).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::PgPool;
+use xueji_audit::Entry;
+use xueji_auth::Caller;
+use xueji_codes::{RegistryNumber, SchoolCode};
+
+use crate::{
+    IdentityError,
+    domain::{Promotion, Registration, School},
+};
+
+pub const SCHEMA: &str = "identity";
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Creates or upgrades the identity schema and the audit schema it writes to.
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    xueji_audit::migrate(pool).await?;
+    xueji_db::migrate_schema(pool, SCHEMA, &MIGRATOR).await
+}
+
+/// A student with the current enrollment, as reads return it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StudentRecord {
+    pub id: i64,
+    pub registry_number: String,
+    pub aliases: Vec<String>,
+    pub name: String,
+    pub gender: String,
+    pub birth_date: NaiveDate,
+    pub ethnicity: String,
+    pub document_type: String,
+    pub document_number: Option<String>,
+    pub guardian: serde_json::Value,
+    pub registered_at: DateTime<Utc>,
+    pub school_code: String,
+    pub school_division: String,
+    pub registry_authority: String,
+    pub grade: i16,
+    pub entry_date: NaiveDate,
+    pub entry_route: String,
+    pub status: String,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub decided_by: Option<String>,
+    pub decision_reason: Option<String>,
+    pub duplicate_name: bool,
+}
+
+/// What registering did.
+#[derive(Debug)]
+pub enum RegisterOutcome {
+    Created {
+        student_id: i64,
+        duplicate_name: bool,
+    },
+    /// The idempotency key was seen before with the same content.
+    Replayed { student_id: i64 },
+    /// The key was seen before with different content.
+    KeyReused,
+    /// Another live record holds this resident ID number.
+    DuplicateIdNumber { registry_number: String },
+    /// The drawn temporary number is taken: draw again.
+    NumberTaken,
+}
+
+/// A registration locked for a decision.
+#[derive(Debug)]
+pub struct LockedRegistration {
+    pub registry_number: String,
+    pub status: String,
+}
+
+/// Who changes something and under which request, for the audit entry.
+#[derive(Debug, Clone, Copy)]
+pub struct Actor<'a> {
+    pub caller: &'a Caller,
+    pub request_id: &'a str,
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Adds or updates a school in this node's directory.
+    pub async fn upsert_school(&self, school: &School) -> Result<(), IdentityError> {
+        sqlx::query!(
+            "INSERT INTO identity.schools (code, name, division, registry_authority, open_from, open_until)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (code) DO UPDATE SET name = excluded.name, division = excluded.division,
+                 registry_authority = excluded.registry_authority,
+                 open_from = excluded.open_from, open_until = excluded.open_until",
+            school.code.as_str(),
+            school.name,
+            school.division.as_str(),
+            school.registry_authority.as_str(),
+            school.open_from,
+            school.open_until,
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn school(&self, code: &SchoolCode) -> Result<Option<School>, IdentityError> {
+        let row = sqlx::query!(
+            "SELECT code, name, division, registry_authority, open_from, open_until
+             FROM identity.schools WHERE code = $1",
+            code.as_str()
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.and_then(|row| {
+            Some(School {
+                code: row.code.parse().ok()?,
+                name: row.name,
+                division: row.division.parse().ok()?,
+                registry_authority: row.registry_authority.parse().ok()?,
+                open_from: row.open_from,
+                open_until: row.open_until,
+            })
+        }))
+    }
+
+    /// Registers in one statement (one round trip, its own transaction): the student, the
+    /// temporary number, the enrollment, the duplicate-group counter and the audit entry commit
+    /// together or not at all.
+    pub async fn register(
+        &self,
+        registration: &Registration,
+        number: &RegistryNumber,
+        actor: Actor<'_>,
+    ) -> Result<RegisterOutcome, IdentityError> {
+        let guardian = serde_json::to_value(&registration.guardian).expect("guardian encodes");
+        let after = serde_json::json!({
+            "registry_number": number.as_str(),
+            "name": registration.name,
+            "gender": crate::domain::gender_str(registration.gender),
+            "birth_date": registration.birth_date,
+            "ethnicity": registration.ethnicity,
+            "document_type": registration.document_type.as_str(),
+            "document_number": registration.document_number,
+            "school_code": registration.school.code.as_str(),
+            "grade": registration.grade,
+            "entry_date": registration.entry_date,
+            "entry_route": registration.entry_route.as_str(),
+            "guardian": guardian,
+            "status": "pending",
+        });
+        let id_claim = registration.resident_id.as_ref().map(|id| id.as_str());
+        let result = sqlx::query!(
+            r#"WITH student AS (
+                   INSERT INTO identity.students
+                       (registry_number, name, gender, birth_date, ethnicity, document_type,
+                        document_number, id_number_claim, name_key, guardian, idempotency_key,
+                        request_hash, registered_by)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                   ON CONFLICT (idempotency_key) DO NOTHING
+                   RETURNING id
+               ), number AS (
+                   INSERT INTO identity.registry_numbers (number, student_id)
+                   SELECT $1, id FROM student
+                   RETURNING student_id
+               ), enrollment AS (
+                   INSERT INTO identity.enrollments
+                       (student_id, school_code, school_division, grade, entry_date, entry_route, status)
+                   SELECT id, $14, $15, $16, $17, $18, 'pending' FROM student
+                   RETURNING id
+               ), duplicate AS (
+                   INSERT INTO identity.duplicate_groups (key, registrations)
+                   SELECT $9, 1 FROM student
+                   ON CONFLICT (key) DO UPDATE
+                       SET registrations = identity.duplicate_groups.registrations + 1
+                   RETURNING registrations
+               ), audited AS (
+                   SELECT audit.record($13, $19, 'identity.register_student', 'student:' || $1,
+                                       NULL, $20, $21) AS entry
+                   FROM student
+               )
+               SELECT student.id AS "id!",
+                      (SELECT registrations FROM duplicate) AS "registrations!",
+                      (SELECT count(*) FROM number) + (SELECT count(*) FROM enrollment)
+                          + (SELECT count(entry) FROM audited) AS "writes!"
+               FROM student"#,
+            number.as_str(),
+            registration.name,
+            crate::domain::gender_str(registration.gender),
+            registration.birth_date,
+            registration.ethnicity,
+            registration.document_type.as_str(),
+            registration.document_number,
+            id_claim,
+            registration.name_key(),
+            guardian,
+            registration.idempotency_key,
+            registration.fingerprint(),
+            actor.caller.describe(),
+            registration.school.code.as_str(),
+            registration.school.division.as_str(),
+            registration.grade as i16,
+            registration.entry_date,
+            registration.entry_route.as_str(),
+            actor.caller.jurisdiction.as_string(),
+            after,
+            actor.request_id,
+        )
+        .fetch_optional(&self.pool)
+        .await;
+
+        match result {
+            Ok(Some(row)) => {
+                debug_assert_eq!(row.writes, 3);
+                Ok(RegisterOutcome::Created {
+                    student_id: row.id,
+                    duplicate_name: row.registrations > 1,
+                })
+            }
+            Ok(None) => self.replay(registration).await,
+            Err(error) => match xueji_db::unique_violation(&error) {
+                Some("students_id_number_claim_key") => {
+                    let holder = sqlx::query_scalar!(
+                        "SELECT registry_number FROM identity.students WHERE id_number_claim = $1",
+                        id_claim
+                    )
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    Ok(RegisterOutcome::DuplicateIdNumber {
+                        registry_number: holder.unwrap_or_default(),
+                    })
+                }
+                Some("students_registry_number_key" | "registry_numbers_pkey") => {
+                    Ok(RegisterOutcome::NumberTaken)
+                }
+                _ => Err(error.into()),
+            },
+        }
+    }
+
+    async fn replay(&self, registration: &Registration) -> Result<RegisterOutcome, IdentityError> {
+        let earlier = sqlx::query!(
+            "SELECT id, request_hash FROM identity.students WHERE idempotency_key = $1",
+            registration.idempotency_key
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        if earlier.request_hash == registration.fingerprint() {
+            Ok(RegisterOutcome::Replayed {
+                student_id: earlier.id,
+            })
+        } else {
+            Ok(RegisterOutcome::KeyReused)
+        }
+    }
+
+    /// The student holding `number` now or as an alias.
+    pub async fn student_by_number(&self, number: &str) -> Result<Option<i64>, IdentityError> {
+        Ok(sqlx::query_scalar!(
+            "SELECT student_id FROM identity.registry_numbers WHERE number = $1",
+            number
+        )
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// The student with this resident ID number, the live record first.
+    pub async fn student_by_id_number(
+        &self,
+        id_number: &str,
+    ) -> Result<Option<i64>, IdentityError> {
+        Ok(sqlx::query_scalar!(
+            "SELECT id FROM identity.students
+             WHERE document_type = 'resident_id_card' AND document_number = $1
+             ORDER BY (id_number_claim IS NOT NULL) DESC, id DESC LIMIT 1",
+            id_number
+        )
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Students by id, in registry-number order.
+    pub async fn students(&self, ids: &[i64]) -> Result<Vec<StudentRecord>, IdentityError> {
+        Ok(sqlx::query_as!(
+            StudentRecord,
+            r#"SELECT id AS "id!", registry_number AS "registry_number!", aliases AS "aliases!",
+                      name AS "name!", gender AS "gender!", birth_date AS "birth_date!",
+                      ethnicity AS "ethnicity!", document_type AS "document_type!",
+                      document_number, guardian AS "guardian!", registered_at AS "registered_at!",
+                      school_code AS "school_code!", school_division AS "school_division!",
+                      registry_authority AS "registry_authority!", grade AS "grade!",
+                      entry_date AS "entry_date!", entry_route AS "entry_route!",
+                      status AS "status!", decided_at, decided_by, decision_reason,
+                      duplicate_name AS "duplicate_name!"
+               FROM identity.student_view WHERE id = ANY($1) ORDER BY registry_number"#,
+            ids
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn student(&self, id: i64) -> Result<StudentRecord, IdentityError> {
+        self.students(&[id])
+            .await?
+            .pop()
+            .ok_or_else(|| IdentityError::NotFound("student".into()))
+    }
+
+    /// One page of a school's students after `after` (a registry number), in number order.
+    pub async fn students_of_school(
+        &self,
+        school: &SchoolCode,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<StudentRecord>, IdentityError> {
+        let ids = sqlx::query_scalar!(
+            "SELECT s.id FROM identity.enrollments e
+             JOIN identity.students s ON s.id = e.student_id
+             WHERE e.school_code = $1 AND e.is_current AND s.registry_number > $2
+             ORDER BY s.registry_number LIMIT $3",
+            school.as_str(),
+            after,
+            limit
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        self.students(&ids).await
+    }
+
+    /// One page of live students in duplicate groups inside the given counties or school,
+    /// after `after` (a registry number).
+    pub async fn duplicate_name_problems(
+        &self,
+        counties: &[String],
+        school: Option<&str>,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<StudentRecord>, IdentityError> {
+        let ids = sqlx::query_scalar!(
+            "SELECT s.id FROM identity.duplicate_groups g
+             JOIN identity.students s ON s.name_key = g.key
+             JOIN identity.enrollments e ON e.student_id = s.id AND e.is_current
+             WHERE g.registrations > 1 AND e.status <> 'rejected'
+               AND (e.school_division = ANY($1) OR e.school_code = $2)
+               AND s.registry_number > $3
+               AND (SELECT count(*) FROM identity.students s2
+                    JOIN identity.enrollments e2 ON e2.student_id = s2.id AND e2.is_current
+                    WHERE s2.name_key = g.key AND e2.status <> 'rejected') > 1
+             ORDER BY s.registry_number LIMIT $4",
+            counties,
+            school,
+            after,
+            limit
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        self.students(&ids).await
+    }
+
+    /// The other live members of a student's duplicate group.
+    pub async fn duplicate_partners(
+        &self,
+        student: &StudentRecord,
+    ) -> Result<Vec<String>, IdentityError> {
+        Ok(sqlx::query_scalar!(
+            "SELECT s.registry_number FROM identity.students s
+             JOIN identity.enrollments e ON e.student_id = s.id AND e.is_current
+             WHERE s.name_key = (SELECT name_key FROM identity.students WHERE id = $1)
+               AND s.id <> $1 AND e.status <> 'rejected'
+             ORDER BY s.registry_number",
+            student.id
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Approves a pending registration: issues the number `promotion` calls for, keeps the old
+    /// number as an alias, activates the enrollment, audits. Approving an active record changes
+    /// nothing.
+    pub async fn approve(
+        &self,
+        student_id: i64,
+        promotion: &Promotion,
+        actor: Actor<'_>,
+    ) -> Result<(), IdentityError> {
+        let mut tx = self.pool.begin().await?;
+        let locked = lock_registration(&mut tx, student_id).await?;
+        match locked.status.as_str() {
+            "active" => return Ok(()),
+            "rejected" => {
+                return Err(IdentityError::FailedPrecondition(format!(
+                    "registration {} was rejected; it cannot be approved",
+                    locked.registry_number
+                )));
+            }
+            _ => {}
+        }
+        let number = match promotion {
+            Promotion::ToG(resident_id) => RegistryNumber::g(resident_id),
+            Promotion::ToJ {
+                division,
+                birth_date,
+            } => {
+                let sequence = sqlx::query_scalar!(
+                    "INSERT INTO identity.j_sequences (division, birth_date, last_value)
+                     VALUES ($1, $2, 1)
+                     ON CONFLICT (division, birth_date) DO UPDATE
+                         SET last_value = identity.j_sequences.last_value + 1
+                     RETURNING last_value",
+                    division.as_str(),
+                    birth_date
+                )
+                .fetch_one(&mut *tx)
+                .await?;
+                u16::try_from(sequence)
+                    .ok()
+                    .and_then(|sequence| RegistryNumber::j(*division, *birth_date, sequence))
+                    .ok_or_else(|| {
+                        IdentityError::Exhausted(format!(
+                            "all 999 J numbers of division {division} and birth date {birth_date} are issued"
+                        ))
+                    })?
+            }
+        };
+        let inserted = sqlx::query!(
+            "INSERT INTO identity.registry_numbers (number, student_id) VALUES ($1, $2)",
+            number.as_str(),
+            student_id
+        )
+        .execute(&mut *tx)
+        .await;
+        if let Err(error) = inserted {
+            return Err(match xueji_db::unique_violation(&error) {
+                Some(_) => IdentityError::AlreadyExists {
+                    field: "registry_number",
+                    message: format!(
+                        "registry number {number} was already issued to another student"
+                    ),
+                },
+                None => error.into(),
+            });
+        }
+        sqlx::query!(
+            "UPDATE identity.students SET registry_number = $2 WHERE id = $1",
+            student_id,
+            number.as_str()
+        )
+        .execute(&mut *tx)
+        .await?;
+        let decided_by = actor.caller.describe();
+        sqlx::query!(
+            "UPDATE identity.enrollments
+             SET status = 'active', decided_at = now(), decided_by = $2
+             WHERE student_id = $1 AND is_current",
+            student_id,
+            decided_by
+        )
+        .execute(&mut *tx)
+        .await?;
+        xueji_audit::record(
+            &mut tx,
+            &Entry {
+                actor: &decided_by,
+                jurisdiction: &actor.caller.jurisdiction.as_string(),
+                action: "identity.approve_registration",
+                object: &format!("student:{}", locked.registry_number),
+                before: Some(serde_json::json!({
+                    "registry_number": locked.registry_number, "status": "pending"
+                })),
+                after: Some(serde_json::json!({
+                    "registry_number": number.as_str(), "status": "active",
+                    "aliases": [locked.registry_number]
+                })),
+                request_id: actor.request_id,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Rejects a pending registration and releases its ID number. Rejecting a rejected record
+    /// changes nothing.
+    pub async fn reject(
+        &self,
+        student_id: i64,
+        reason: &str,
+        actor: Actor<'_>,
+    ) -> Result<(), IdentityError> {
+        let mut tx = self.pool.begin().await?;
+        let locked = lock_registration(&mut tx, student_id).await?;
+        match locked.status.as_str() {
+            "rejected" => return Ok(()),
+            "active" => {
+                return Err(IdentityError::FailedPrecondition(format!(
+                    "registration {} is already approved; it cannot be rejected",
+                    locked.registry_number
+                )));
+            }
+            _ => {}
+        }
+        let decided_by = actor.caller.describe();
+        sqlx::query!(
+            "UPDATE identity.enrollments
+             SET status = 'rejected', decided_at = now(), decided_by = $2, decision_reason = $3
+             WHERE student_id = $1 AND is_current",
+            student_id,
+            decided_by,
+            reason
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query!(
+            "UPDATE identity.students SET id_number_claim = NULL WHERE id = $1",
+            student_id
+        )
+        .execute(&mut *tx)
+        .await?;
+        xueji_audit::record(
+            &mut tx,
+            &Entry {
+                actor: &decided_by,
+                jurisdiction: &actor.caller.jurisdiction.as_string(),
+                action: "identity.reject_registration",
+                object: &format!("student:{}", locked.registry_number),
+                before: Some(serde_json::json!({ "status": "pending" })),
+                after: Some(serde_json::json!({ "status": "rejected", "reason": reason })),
+                request_id: actor.request_id,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Row counts of the service's tables, for tests and operators.
+    pub async fn counts(&self) -> Result<(i64, i64, i64), IdentityError> {
+        let row = sqlx::query!(
+            r#"SELECT (SELECT count(*) FROM identity.students) AS "students!",
+                      (SELECT count(*) FROM identity.enrollments) AS "enrollments!",
+                      (SELECT count(*) FROM audit.entries) AS "audit!""#
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.students, row.enrollments, row.audit))
+    }
+}
+
+async fn lock_registration(
+    tx: &mut sqlx::PgConnection,
+    student_id: i64,
+) -> Result<LockedRegistration, IdentityError> {
+    sqlx::query_as!(
+        LockedRegistration,
+        "SELECT s.registry_number, e.status
+         FROM identity.students s
+         JOIN identity.enrollments e ON e.student_id = s.id AND e.is_current
+         WHERE s.id = $1
+         FOR UPDATE OF s, e",
+        student_id
+    )
+    .fetch_optional(tx)
+    .await?
+    .ok_or_else(|| IdentityError::NotFound("student".into()))
+}
