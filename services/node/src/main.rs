@@ -1,1 +1,193 @@
-fn main() {}
+//! `xueji`: the node binary. Wiring only: parse the command line, call the library.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use xueji_db::Durability;
+use xueji_node::{
+    bench::{self, BenchOptions},
+    config::NodeConfig,
+    demo::{self, DemoOptions},
+    node::{Database, RunningNode},
+    pki,
+};
+
+#[derive(Parser)]
+#[command(name = "xueji", version, about = "Xueji student-registry node")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the node's services until Ctrl-C.
+    Serve {
+        /// TOML configuration file; XUEJI_* environment variables override it.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// The demo: a provincial node on an embedded PostgreSQL, the bundled sample registered and
+    /// approved over mutual TLS.
+    Demo {
+        /// Exit when the demo is done instead of serving until Ctrl-C.
+        #[arg(long)]
+        no_wait: bool,
+        /// Keep the PKI and data in this folder (default: a temporary folder).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Development PKI.
+    Pki {
+        #[command(subcommand)]
+        command: PkiCommand,
+    },
+    /// Audit log tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Benchmarks that print figures against a baseline measured in the same run.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PkiCommand {
+    /// Create a root CA, the node's certificate, an operator certificate and token keys.
+    Init {
+        #[arg(long, default_value = "pki")]
+        out: PathBuf,
+        /// The province the node serves (2 digits).
+        #[arg(long, default_value = "35")]
+        province: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Seal pending entries, then check the whole hash chain; exits 1 if it is broken.
+    Verify {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Verify this database instead of the configured one.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// RegisterStudent over mTLS gRPC vs a bare single-row INSERT.
+    Register {
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        #[arg(long, value_delimiter = ',', default_values_t = [1, 8, 32])]
+        concurrency: Vec<usize>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let _telemetry = match xueji_telemetry::init("xueji", default_log_filter(&cli.command)) {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("error: cannot set up logging: {error:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match run(cli.command).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Interactive commands keep logs to warnings so their own output stays readable.
+fn default_log_filter(command: &Command) -> &'static str {
+    match command {
+        Command::Serve { .. } => "info",
+        _ => "warn",
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<std::process::ExitCode> {
+    match command {
+        Command::Serve { config } => {
+            let config = NodeConfig::load(config.as_deref())?;
+            let database = Database::open(&config, Durability::Durable).await?;
+            let node = RunningNode::start(&config, database).await?;
+            eprintln!("xueji serving on {} — Ctrl-C to stop", node.address);
+            tokio::signal::ctrl_c().await?;
+            node.stop().await?;
+        }
+        Command::Demo { no_wait, dir } => {
+            let summary = demo::run(DemoOptions {
+                wait: !no_wait,
+                dir,
+            })
+            .await?;
+            anyhow::ensure!(summary.audit_intact, "the audit chain did not verify");
+        }
+        Command::Pki {
+            command: PkiCommand::Init { out, province },
+        } => {
+            pki::init(&out, &province)?;
+            println!(
+                "development PKI for province {province} written to {}",
+                out.display()
+            );
+        }
+        Command::Audit {
+            command:
+                AuditCommand::Verify {
+                    config,
+                    database_url,
+                },
+        } => {
+            let mut config = NodeConfig::load(config.as_deref())?;
+            if let Some(url) = database_url {
+                config.database_url = url;
+            }
+            let database = Database::open(&config, Durability::Durable).await?;
+            xueji_audit::seal_all(&database.pool)
+                .await
+                .context("sealing pending entries")?;
+            let report = xueji_audit::verify(&database.pool, |checked| {
+                eprintln!("  {checked} entries checked…");
+            })
+            .await?;
+            println!(
+                "{} sealed entries, {} unsealed; head {}",
+                report.sealed, report.unsealed, report.head_hash
+            );
+            if !report.is_intact() {
+                for problem in &report.problems {
+                    println!("BROKEN: {problem}");
+                }
+                return Ok(std::process::ExitCode::FAILURE);
+            }
+            println!("audit chain intact");
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Register {
+                    seconds,
+                    concurrency,
+                },
+        } => {
+            bench::run_register(BenchOptions {
+                seconds,
+                concurrency,
+            })
+            .await?;
+        }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}

@@ -1,0 +1,243 @@
+//! `xueji bench register`: RegisterStudent over mutual-TLS gRPC against a bare single-row INSERT
+//! into a table of the same shape, on the same PostgreSQL, at the same concurrency, in one run.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use xueji_auth::{Level, Role};
+use xueji_db::{Durability, PgPool};
+use xueji_proto::identity::v1 as pb;
+
+use crate::{
+    config::NodeConfig,
+    demo::{identity_client, mint},
+    node::{Database, RunningNode},
+    pki, sample,
+};
+
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    pub seconds: f64,
+    pub concurrency: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Measured {
+    per_second: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+const WARM_UP: Duration = Duration::from_millis(500);
+
+pub async fn run_register(options: BenchOptions) -> anyhow::Result<()> {
+    let dir = tempfile::Builder::new().prefix("xueji-bench-").tempdir()?;
+    let pki_dir = dir.path().join("pki");
+    pki::init(&pki_dir, "35")?;
+    let schools_file = dir.path().join("schools.csv");
+    std::fs::write(&schools_file, sample::SCHOOLS_CSV)?;
+    let max_concurrency = options.concurrency.iter().copied().max().unwrap_or(1);
+    let config = NodeConfig {
+        listen: "127.0.0.1:0".parse()?,
+        pki_dir: pki_dir.clone(),
+        data_dir: dir.path().join("data"),
+        schools_file: Some(schools_file),
+        database_connections: max_concurrency as u32,
+        ..NodeConfig::default()
+    };
+    println!("Starting PostgreSQL (durable settings, as in production) and the node…");
+    let database = Database::open(&config, Durability::Durable).await?;
+    let baseline_pool = xueji_db::connect(&database.url, max_concurrency as u32).await?;
+    sqlx::query("CREATE SCHEMA IF NOT EXISTS bench")
+        .execute(&baseline_pool)
+        .await?;
+    sqlx::query("CREATE TABLE IF NOT EXISTS bench.students (LIKE identity.students INCLUDING ALL)")
+        .execute(&baseline_pool)
+        .await?;
+    let node = RunningNode::start(&config, database).await?;
+    let signer = pki::signer(&pki_dir)?;
+    let token = mint(
+        &signer,
+        "bench",
+        Level::School,
+        "2135000101",
+        Role::Operator,
+    )?;
+    let counter = Arc::new(AtomicU64::new(0));
+
+    let mut results = Vec::new();
+    for &concurrency in &options.concurrency {
+        println!("concurrency {concurrency}: bare INSERT…");
+        let insert = measure(concurrency, options.seconds, {
+            let pool = baseline_pool.clone();
+            let counter = counter.clone();
+            move || {
+                let pool = pool.clone();
+                let counter = counter.clone();
+                async move { bare_insert(&pool, counter.fetch_add(1, Ordering::Relaxed)).await }
+            }
+        })
+        .await?;
+        println!("concurrency {concurrency}: RegisterStudent over mTLS gRPC…");
+        let mut clients = Vec::new();
+        for _ in 0..concurrency {
+            clients.push(identity_client(&node.address.to_string(), &pki_dir, &token).await?);
+        }
+        let clients = Arc::new(
+            clients
+                .into_iter()
+                .map(tokio::sync::Mutex::new)
+                .collect::<Vec<_>>(),
+        );
+        let next_client = Arc::new(AtomicU64::new(0));
+        let register = measure(concurrency, options.seconds, {
+            let counter = counter.clone();
+            move || {
+                let clients = clients.clone();
+                let counter = counter.clone();
+                let slot = next_client.fetch_add(1, Ordering::Relaxed) as usize % clients.len();
+                async move {
+                    let n = counter.fetch_add(1, Ordering::Relaxed);
+                    let mut client = clients[slot].lock().await;
+                    client.register_student(registration(n)).await?;
+                    anyhow::Ok(())
+                }
+            }
+        })
+        .await?;
+        results.push((concurrency, insert, register));
+    }
+    node.stop().await?;
+
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header([
+        "clients",
+        "INSERT/s",
+        "INSERT p50",
+        "INSERT p99",
+        "Register/s",
+        "Register p50",
+        "Register p99",
+        "ratio",
+    ]);
+    for (concurrency, insert, register) in &results {
+        table.add_row([
+            concurrency.to_string(),
+            format!("{:.0}", insert.per_second),
+            format!("{:.2} ms", insert.p50.as_secs_f64() * 1e3),
+            format!("{:.2} ms", insert.p99.as_secs_f64() * 1e3),
+            format!("{:.0}", register.per_second),
+            format!("{:.2} ms", register.p50.as_secs_f64() * 1e3),
+            format!("{:.2} ms", register.p99.as_secs_f64() * 1e3),
+            format!("{:.2}", register.per_second / insert.per_second),
+        ]);
+    }
+    println!("{table}");
+    println!(
+        "ratio = RegisterStudent throughput / bare INSERT throughput at the same concurrency \
+         (target at 32 clients: ≥ 0.70)"
+    );
+    Ok(())
+}
+
+/// Runs `concurrency` workers calling `operation` in a loop for `seconds` after a warm-up.
+/// Each worker takes its operation from `make` once per call, so each call owns its state.
+async fn measure<F, Fut>(concurrency: usize, seconds: f64, make: F) -> anyhow::Result<Measured>
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let start = Instant::now();
+    let measure_from = start + WARM_UP;
+    let end = measure_from + Duration::from_secs_f64(seconds);
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let make = make.clone();
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let began = Instant::now();
+                if began >= end {
+                    break;
+                }
+                make().await?;
+                if began >= measure_from {
+                    latencies.push(began.elapsed());
+                }
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    let mut latencies = Vec::new();
+    for worker in workers {
+        latencies.extend(worker.await??);
+    }
+    latencies.sort();
+    let pick = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    Ok(Measured {
+        per_second: latencies.len() as f64 / seconds,
+        p50: pick(0.50),
+        p99: pick(0.99),
+    })
+}
+
+/// A single-row INSERT of the shape of a registration, autocommitted.
+async fn bare_insert(pool: &PgPool, n: u64) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO bench.students (registry_number, name, gender, birth_date, ethnicity,
+             document_type, document_number, id_number_claim, name_key, guardian,
+             idempotency_key, request_hash, registered_by)
+         VALUES ($1, $2, 'male', '2018-01-01', '01', 'resident_id_card', $3, $3, $4,
+                 '{\"name\": \"x\", \"relation\": \"父亲\", \"phone\": \"\"}', $5, '\\x00', 'bench')",
+    )
+    .bind(format!("B{n:018}"))
+    .bind(format!("学生{n}"))
+    .bind(format!("{n:018}"))
+    .bind(format!("学生{n}|male|2018-01-01"))
+    .bind(format!("bench-insert-{n}"))
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The n-th distinct valid registration: a unique resident ID number and name.
+fn registration(n: u64) -> pb::RegisterStudentRequest {
+    let birth =
+        chrono::NaiveDate::from_ymd_opt(2017, 9, 1).expect("valid") + chrono::Days::new(n / 499);
+    let sequence = (n % 499) * 2 + 1;
+    let body = format!("350102{}{sequence:03}", birth.format("%Y%m%d"));
+    let id_number = ('0'..='9')
+        .chain(['X'])
+        .map(|check| format!("{body}{check}"))
+        .find(|candidate| candidate.parse::<xueji_codes::ResidentId>().is_ok())
+        .expect("one check character fits");
+    pb::RegisterStudentRequest {
+        idempotency_key: format!("bench-register-{n}-{}", std::process::id()),
+        name: format!("学生{n}"),
+        gender: pb::Gender::Male as i32,
+        birth_date: birth.to_string(),
+        ethnicity: "01".into(),
+        document_type: pb::DocumentType::ResidentIdCard as i32,
+        document_number: id_number,
+        school_code: "2135000101".into(),
+        grade: 1,
+        entry_date: "2024-09-01".into(),
+        entry_route: pb::EntryRoute::NearbyAdmission as i32,
+        guardian: Some(pb::Guardian {
+            name: "家长".into(),
+            relation: "父亲".into(),
+            phone: String::new(),
+        }),
+    }
+}

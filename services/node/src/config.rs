@@ -1,0 +1,110 @@
+//! Node configuration: a TOML file, then `XUEJI_*` environment variables over it.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// Address the gRPC server listens on (`XUEJI_LISTEN`). Port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// The province this node serves, as 2 digits (e.g. "35").
+    pub province: String,
+    /// Folder with ca.pem, node.pem/node.key and token-verifying.pub (`XUEJI_PKI_DIR`).
+    pub pki_dir: PathBuf,
+    /// PostgreSQL URL (`XUEJI_DATABASE_URL`). Empty: the node runs its own cluster in data_dir.
+    pub database_url: String,
+    /// Where the embedded PostgreSQL keeps its data (`XUEJI_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// Optional CSV of schools to load into the directory at start.
+    pub schools_file: Option<PathBuf>,
+    pub request_timeout_secs: u64,
+    pub concurrency_limit: usize,
+    pub database_connections: u32,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:50051".parse().expect("valid"),
+            province: "35".into(),
+            pki_dir: "pki".into(),
+            database_url: String::new(),
+            data_dir: "xueji-data".into(),
+            schools_file: None,
+            request_timeout_secs: 30,
+            concurrency_limit: 1024,
+            database_connections: 32,
+        }
+    }
+}
+
+impl NodeConfig {
+    /// Reads `path` (if given), then applies environment overrides. Relative paths in the file
+    /// are taken relative to the file's folder.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config file {}", path.display()))?;
+                let mut config: NodeConfig = toml::from_str(&text)
+                    .with_context(|| format!("config file {}", path.display()))?;
+                let base = path.parent().unwrap_or(Path::new("."));
+                config.pki_dir = base.join(&config.pki_dir);
+                config.data_dir = base.join(&config.data_dir);
+                config.schools_file = config.schools_file.map(|f| base.join(f));
+                config
+            }
+            None => NodeConfig::default(),
+        };
+        if let Ok(listen) = std::env::var("XUEJI_LISTEN") {
+            config.listen = listen
+                .parse()
+                .with_context(|| format!("XUEJI_LISTEN={listen:?} is not host:port"))?;
+        }
+        if let Ok(url) = std::env::var("XUEJI_DATABASE_URL") {
+            config.database_url = url;
+        }
+        if let Ok(dir) = std::env::var("XUEJI_PKI_DIR") {
+            config.pki_dir = dir.into();
+        }
+        if let Ok(dir) = std::env::var("XUEJI_DATA_DIR") {
+            config.data_dir = dir.into();
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let province_code = format!("{}0000", self.province);
+        let known = province_code
+            .parse()
+            .ok()
+            .and_then(|code| xueji_codes::Divisions::bundled().get(code))
+            .is_some();
+        anyhow::ensure!(
+            self.province.len() == 2 && known,
+            "province {:?} is not a 2-digit province code (e.g. \"35\" for Fujian)",
+            self.province
+        );
+        anyhow::ensure!(
+            self.concurrency_limit > 0,
+            "concurrency_limit must be positive"
+        );
+        anyhow::ensure!(
+            self.request_timeout_secs > 0,
+            "request_timeout_secs must be positive"
+        );
+        Ok(())
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+}

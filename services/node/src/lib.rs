@@ -1,0 +1,9 @@
+//! The provincial node `xueji`: configuration, the running node (database, services, background
+//! tasks), and the commands built on it (demo, benchmark, PKI, audit verification).
+
+pub mod bench;
+pub mod config;
+pub mod demo;
+pub mod node;
+pub mod pki;
+pub mod sample;
