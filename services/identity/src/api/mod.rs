@@ -194,6 +194,12 @@ impl<C: IdNumberClaims> IdentityApi<C> {
             .visible_student(caller, "registry_number", &request.registry_number)
             .await?;
         Self::require_decider(caller, &record)?;
+        if record.status == "rejected" {
+            return Err(IdentityError::FailedPrecondition(format!(
+                "registration {} was rejected; it cannot be approved",
+                record.registry_number
+            )));
+        }
         if record.status == "pending" {
             let promotion = domain::promotion_for(
                 DocumentType::parse(&record.document_type).unwrap_or(DocumentType::Other),

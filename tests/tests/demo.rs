@@ -1,0 +1,19 @@
+//! The README's main job, run in-process: it must register the sample, refuse the bad row,
+//! approve everything else, flag the duplicate pair and leave an intact audit chain.
+
+use xueji_node::demo::{self, DemoOptions};
+
+#[tokio::test]
+async fn the_demo_runs_from_nothing() {
+    let summary = demo::run(DemoOptions {
+        wait: false,
+        dir: None,
+    })
+    .await
+    .expect("demo runs");
+    assert_eq!(summary.registered, 45);
+    assert_eq!(summary.refused, 1);
+    assert_eq!(summary.approved, 45);
+    assert_eq!(summary.problems, 2);
+    assert!(summary.audit_intact);
+}

@@ -1,0 +1,205 @@
+//! The shared gRPC stack as a client meets it: mutual TLS, tokens, limits, health, reflection.
+
+use std::time::Duration;
+
+use tonic::{
+    Code,
+    service::interceptor::InterceptedService,
+    transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity},
+};
+use xueji_auth::{Level, Role, TokenSigner};
+use xueji_pki::{CertificateAuthority, Validity};
+use xueji_proto::identity::v1::{self as pb, identity_service_client::IdentityServiceClient};
+use xueji_rpc::BearerToken;
+use xueji_tests::TestNode;
+
+fn read(node: &TestNode, file: &str) -> String {
+    std::fs::read_to_string(node.pki_dir().join(file)).unwrap()
+}
+
+async fn channel(node: &TestNode, identity: Option<(String, String)>) -> Result<Channel, String> {
+    let mut tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(read(node, "ca.pem")))
+        .domain_name("localhost");
+    if let Some((cert, key)) = identity {
+        tls = tls.identity(Identity::from_pem(cert, key));
+    }
+    Endpoint::from_shared(format!("https://{}", node.address()))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn get_with(channel: Channel, token: &str) -> Result<(), tonic::Status> {
+    let mut client =
+        IdentityServiceClient::with_interceptor(channel, BearerToken::new(token).unwrap());
+    client
+        .get_student(pb::GetStudentRequest {
+            number: "L350102201803079999".into(),
+        })
+        .await
+        .map(|_| ())
+}
+
+/// A refusal: the handshake fails, or the first call does.
+async fn refused(node: &TestNode, identity: Option<(String, String)>) -> bool {
+    let token = node.token(Level::Ministry, "", Role::Operator);
+    match channel(node, identity).await {
+        Err(_) => true,
+        Ok(channel) => match get_with(channel, &token).await {
+            Err(status) => matches!(
+                status.code(),
+                Code::Unavailable | Code::Unknown | Code::Unauthenticated | Code::Internal
+            ),
+            Ok(()) => false,
+        },
+    }
+}
+
+#[tokio::test]
+async fn clients_need_a_certificate_from_the_node_ca_with_one_spiffe_id() {
+    let node = TestNode::start().await;
+    let token = node.token(Level::Ministry, "", Role::Operator);
+
+    // The operator certificate from the node's PKI works (the student is simply missing).
+    let good = channel(
+        &node,
+        Some((read(&node, "operator.pem"), read(&node, "operator.key"))),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        get_with(good, &token).await.unwrap_err().code(),
+        Code::NotFound
+    );
+
+    assert!(refused(&node, None).await, "no client certificate");
+
+    let other_ca = CertificateAuthority::new_root("another root", Validity::days(1)).unwrap();
+    let foreign = other_ca
+        .issue(
+            "spiffe://xueji/province/35/operator/mallory",
+            &[],
+            Validity::days(1),
+        )
+        .unwrap();
+    assert!(
+        refused(&node, Some((foreign.cert_pem, foreign.key_pem))).await,
+        "certificate from another CA"
+    );
+
+    let own_ca =
+        CertificateAuthority::load(&read(&node, "ca.pem"), &read(&node, "ca.key")).unwrap();
+    let no_uri = own_ca.issue_with_uris(&[], &[], Validity::days(1)).unwrap();
+    assert!(
+        refused(&node, Some((no_uri.cert_pem, no_uri.key_pem))).await,
+        "certificate without a URI SAN"
+    );
+    let two_uris = own_ca
+        .issue_with_uris(
+            &[
+                "spiffe://xueji/province/35/a",
+                "spiffe://xueji/province/35/b",
+            ],
+            &[],
+            Validity::days(1),
+        )
+        .unwrap();
+    assert!(
+        refused(&node, Some((two_uris.cert_pem, two_uris.key_pem))).await,
+        "certificate with two URI SANs"
+    );
+    let now = chrono::Utc::now();
+    let expired = own_ca
+        .issue(
+            "spiffe://xueji/province/35/operator/old",
+            &[],
+            Validity {
+                not_before: now - chrono::Duration::days(10),
+                not_after: now - chrono::Duration::days(1),
+            },
+        )
+        .unwrap();
+    assert!(
+        refused(&node, Some((expired.cert_pem, expired.key_pem))).await,
+        "expired certificate"
+    );
+}
+
+#[tokio::test]
+async fn calls_need_a_valid_token_from_the_node_key() {
+    let node = TestNode::start().await;
+    let identity = Some((read(&node, "operator.pem"), read(&node, "operator.key")));
+    let channel = channel(&node, identity).await.unwrap();
+
+    let mut no_token = IdentityServiceClient::new(channel.clone());
+    let status = no_token
+        .get_student(pb::GetStudentRequest {
+            number: "L350102201803079999".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+
+    let stranger = TokenSigner::generate();
+    let forged =
+        xueji_node::demo::mint(&stranger, "eve", Level::Ministry, "", Role::Operator).unwrap();
+    let status = get_with(channel.clone(), &forged).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert!(status.message().contains("signature"));
+}
+
+#[tokio::test]
+async fn over_the_concurrency_limit_calls_get_resource_exhausted() {
+    let node = TestNode::start_with(|config| config.concurrency_limit = 1).await;
+    let mut tasks = Vec::new();
+    for _ in 0..48 {
+        let client = node
+            .client(Level::School, "2135000101", Role::Operator)
+            .await;
+        tasks.push(tokio::spawn(async move {
+            let mut client: IdentityServiceClient<InterceptedService<Channel, BearerToken>> =
+                client;
+            client
+                .list_students(pb::ListStudentsRequest {
+                    school_code: "2135000101".into(),
+                    ..Default::default()
+                })
+                .await
+        }));
+    }
+    let mut exhausted = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => {}
+            Err(status) => {
+                assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+                exhausted += 1;
+            }
+        }
+    }
+    assert!(exhausted > 0, "48 simultaneous calls against a limit of 1");
+}
+
+#[tokio::test]
+async fn health_and_reflection_are_served() {
+    let node = TestNode::start().await;
+    let identity = Some((read(&node, "operator.pem"), read(&node, "operator.key")));
+    let channel = channel(&node, identity).await.unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let answer = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "xueji.identity.v1.IdentityService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        answer.status(),
+        tonic_health::pb::health_check_response::ServingStatus::Serving
+    );
+}
