@@ -1,1 +1,458 @@
-fn main() {}
+//! `xuejictl`: the operator CLI. Readable tables by default, `--json` for scripts.
+//!
+//! Connection settings come from flags or the environment: `XUEJI_NODE` (host:port),
+//! `XUEJI_PKI_DIR` (ca.pem, operator.pem, operator.key), `XUEJI_TOKEN` (bearer token).
+
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use tonic::{service::interceptor::InterceptedService, transport::Channel};
+use xueji_auth::{Claims, Level, Role, TokenSigner};
+use xueji_proto::identity::v1::{self as pb, identity_service_client::IdentityServiceClient};
+use xueji_rpc::{BearerToken, ClientConfig, TlsFiles};
+
+#[derive(Parser)]
+#[command(name = "xuejictl", version, about = "Operator CLI of the Xueji student registry")]
+struct Cli {
+    #[command(flatten)]
+    connection: Connection,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct Connection {
+    /// The node's gRPC address.
+    #[arg(long, env = "XUEJI_NODE", default_value = "127.0.0.1:50051", global = true)]
+    node: String,
+    /// Folder with ca.pem, operator.pem and operator.key.
+    #[arg(long, env = "XUEJI_PKI_DIR", default_value = "pki", global = true)]
+    pki_dir: PathBuf,
+    /// Bearer token (see `xuejictl token mint`).
+    #[arg(long, env = "XUEJI_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Register a student (issues a temporary L number, pending approval).
+    Register(RegisterArgs),
+    /// Approve a pending registration (registry authority approver).
+    Approve { registry_number: String },
+    /// Reject a pending registration with a reason.
+    Reject {
+        registry_number: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Show one student by registry number, alias or resident ID number.
+    Show { number: String },
+    /// List a school's students.
+    List {
+        #[arg(long)]
+        school: String,
+        #[arg(long, default_value_t = 50)]
+        page_size: u32,
+        /// Fetch every page.
+        #[arg(long)]
+        all: bool,
+    },
+    /// List open problem records in a jurisdiction (default: your own).
+    Problems {
+        #[arg(long, default_value = "")]
+        jurisdiction: String,
+    },
+    /// Tokens for operators.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Mint a token with the node's signing key.
+    Mint {
+        /// The node's token-signing.key.
+        #[arg(long)]
+        signing_key: PathBuf,
+        #[arg(long)]
+        user: String,
+        /// ministry, province, city, county or school.
+        #[arg(long)]
+        level: Level,
+        /// A division code, a school code, or nothing for the ministry.
+        #[arg(long, default_value = "")]
+        jurisdiction: String,
+        /// operator or approver.
+        #[arg(long, default_value = "operator")]
+        role: Role,
+        /// Lifetime in hours.
+        #[arg(long, default_value_t = 8)]
+        hours: i64,
+    },
+}
+
+#[derive(Args)]
+struct RegisterArgs {
+    /// Any unique string; reuse it to retry safely.
+    #[arg(long)]
+    idempotency_key: String,
+    #[arg(long)]
+    name: String,
+    /// male or female.
+    #[arg(long)]
+    gender: String,
+    /// YYYY-MM-DD
+    #[arg(long)]
+    birth_date: String,
+    /// GB/T 3304 code, e.g. 01.
+    #[arg(long, default_value = "01")]
+    ethnicity: String,
+    /// resident_id_card, hk_macao_travel_permit, taiwan_compatriot_permit,
+    /// hmt_residence_permit, passport, other or none.
+    #[arg(long, default_value = "resident_id_card")]
+    document_type: String,
+    #[arg(long, default_value = "")]
+    document_number: String,
+    #[arg(long)]
+    school: String,
+    #[arg(long)]
+    grade: u32,
+    /// YYYY-MM-DD
+    #[arg(long)]
+    entry_date: String,
+    /// nearby_admission, entrance_exam, recommendation, migrant_admission or other.
+    #[arg(long, default_value = "nearby_admission")]
+    entry_route: String,
+    #[arg(long)]
+    guardian_name: String,
+    #[arg(long, default_value = "父亲")]
+    guardian_relation: String,
+    #[arg(long, default_value = "")]
+    guardian_phone: String,
+}
+
+type Client = IdentityServiceClient<InterceptedService<Channel, BearerToken>>;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            match error.downcast_ref::<tonic::Status>() {
+                Some(status) => eprintln!("error: {}", xueji_rpc::describe_status(status)),
+                None => eprintln!("error: {error:#}"),
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let json = cli.json;
+    if let Command::Token {
+        command:
+            TokenCommand::Mint {
+                signing_key,
+                user,
+                level,
+                jurisdiction,
+                role,
+                hours,
+            },
+    } = &cli.command
+    {
+        let text = std::fs::read_to_string(signing_key)
+            .with_context(|| format!("reading {}", signing_key.display()))?;
+        let now = chrono::Utc::now().timestamp();
+        let token = TokenSigner::from_text(&text)?.mint(&Claims {
+            sub: user.clone(),
+            level: *level,
+            jurisdiction: jurisdiction.clone(),
+            role: *role,
+            iat: now,
+            exp: now + hours * 3600,
+        })?;
+        println!("{token}");
+        return Ok(());
+    }
+
+    let mut client = connect(&cli.connection).await?;
+    match cli.command {
+        Command::Register(args) => {
+            let response = client.register_student(register_request(args)?).await?;
+            let response = response.into_inner();
+            if !json && response.replayed {
+                println!("(already registered with this idempotency key)");
+            }
+            print_students(response.student.into_iter().collect(), json)?;
+        }
+        Command::Approve { registry_number } => {
+            let student = client
+                .approve_registration(pb::ApproveRegistrationRequest { registry_number })
+                .await?
+                .into_inner()
+                .student;
+            print_students(student.into_iter().collect(), json)?;
+        }
+        Command::Reject {
+            registry_number,
+            reason,
+        } => {
+            let student = client
+                .reject_registration(pb::RejectRegistrationRequest {
+                    registry_number,
+                    reason,
+                })
+                .await?
+                .into_inner()
+                .student;
+            print_students(student.into_iter().collect(), json)?;
+        }
+        Command::Show { number } => {
+            let student = client
+                .get_student(pb::GetStudentRequest { number })
+                .await?
+                .into_inner()
+                .student;
+            match (json, student) {
+                (true, Some(student)) => println!("{}", serde_json::to_string_pretty(&to_json(&student))?),
+                (false, Some(student)) => print_detail(&student),
+                (_, None) => {}
+            }
+        }
+        Command::List {
+            school,
+            page_size,
+            all,
+        } => {
+            let mut students = Vec::new();
+            let mut page_token = String::new();
+            loop {
+                let page = client
+                    .list_students(pb::ListStudentsRequest {
+                        school_code: school.clone(),
+                        page_size,
+                        page_token,
+                    })
+                    .await?
+                    .into_inner();
+                students.extend(page.students);
+                if !all || page.next_page_token.is_empty() {
+                    if !all && !page.next_page_token.is_empty() && !json {
+                        eprintln!("(more students: use --all)");
+                    }
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
+            print_students(students, json)?;
+        }
+        Command::Problems { jurisdiction } => {
+            let problems = client
+                .list_problem_records(pb::ListProblemRecordsRequest {
+                    jurisdiction,
+                    page_size: 500,
+                    page_token: String::new(),
+                })
+                .await?
+                .into_inner()
+                .problems;
+            if json {
+                let rows: Vec<_> = problems
+                    .iter()
+                    .map(|p| {
+                        serde_json::json!({
+                            "kind": kind_name(p.kind()),
+                            "registry_number": p.registry_number,
+                            "name": p.name,
+                            "school_code": p.school_code,
+                            "related_registry_numbers": p.related_registry_numbers,
+                            "detail": p.detail,
+                            "flagged_at": p.flagged_at,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else if problems.is_empty() {
+                println!("no open problem records");
+            } else {
+                let mut table = Table::new();
+                table.load_preset(UTF8_FULL_CONDENSED).set_header([
+                    "kind",
+                    "registry number",
+                    "name",
+                    "school",
+                    "related",
+                ]);
+                for p in &problems {
+                    table.add_row([
+                        kind_name(p.kind()),
+                        p.registry_number.clone(),
+                        p.name.clone(),
+                        p.school_code.clone(),
+                        p.related_registry_numbers.join(", "),
+                    ]);
+                }
+                println!("{table}");
+            }
+        }
+        Command::Token { .. } => unreachable!("handled above"),
+    }
+    Ok(())
+}
+
+async fn connect(connection: &Connection) -> anyhow::Result<Client> {
+    let token = connection.token.clone().context(
+        "no token: pass --token or set XUEJI_TOKEN (mint one with `xuejictl token mint`)",
+    )?;
+    let tls = TlsFiles::from_dir(&connection.pki_dir, "operator").with_context(|| {
+        format!(
+            "the operator certificate is read from {} (set --pki-dir or XUEJI_PKI_DIR)",
+            connection.pki_dir.display()
+        )
+    })?;
+    let channel = xueji_rpc::connect(
+        &connection.node,
+        &ClientConfig {
+            tls,
+            server_name: "localhost".into(),
+            request_timeout: Duration::from_secs(30),
+        },
+    )
+    .await
+    .with_context(|| format!("cannot reach the node at {}", connection.node))?;
+    Ok(IdentityServiceClient::with_interceptor(
+        channel,
+        BearerToken::new(&token)?,
+    ))
+}
+
+fn register_request(args: RegisterArgs) -> anyhow::Result<pb::RegisterStudentRequest> {
+    let gender = match args.gender.as_str() {
+        "male" | "m" | "男" => pb::Gender::Male,
+        "female" | "f" | "女" => pb::Gender::Female,
+        other => anyhow::bail!("--gender {other:?}: use male or female"),
+    };
+    let document_type =
+        pb::DocumentType::from_str_name(&format!("DOCUMENT_TYPE_{}", args.document_type.to_uppercase()))
+            .with_context(|| format!("--document-type {:?} is not a document type", args.document_type))?;
+    let entry_route =
+        pb::EntryRoute::from_str_name(&format!("ENTRY_ROUTE_{}", args.entry_route.to_uppercase()))
+            .with_context(|| format!("--entry-route {:?} is not an entry route", args.entry_route))?;
+    Ok(pb::RegisterStudentRequest {
+        idempotency_key: args.idempotency_key,
+        name: args.name,
+        gender: gender as i32,
+        birth_date: args.birth_date,
+        ethnicity: args.ethnicity,
+        document_type: document_type as i32,
+        document_number: args.document_number,
+        school_code: args.school,
+        grade: args.grade,
+        entry_date: args.entry_date,
+        entry_route: entry_route as i32,
+        guardian: Some(pb::Guardian {
+            name: args.guardian_name,
+            relation: args.guardian_relation,
+            phone: args.guardian_phone,
+        }),
+    })
+}
+
+fn status_name(student: &pb::Student) -> String {
+    student
+        .status()
+        .as_str_name()
+        .trim_start_matches("ENROLLMENT_STATUS_")
+        .to_lowercase()
+}
+
+fn kind_name(kind: pb::ProblemKind) -> String {
+    kind.as_str_name()
+        .trim_start_matches("PROBLEM_KIND_")
+        .to_lowercase()
+}
+
+fn to_json(student: &pb::Student) -> serde_json::Value {
+    serde_json::json!({
+        "registry_number": student.registry_number,
+        "aliases": student.aliases,
+        "name": student.name,
+        "gender": student.gender().as_str_name().trim_start_matches("GENDER_").to_lowercase(),
+        "birth_date": student.birth_date,
+        "ethnicity": student.ethnicity,
+        "document_type": student.document_type().as_str_name().trim_start_matches("DOCUMENT_TYPE_").to_lowercase(),
+        "document_number": student.document_number,
+        "school_code": student.school_code,
+        "grade": student.grade,
+        "entry_date": student.entry_date,
+        "entry_route": student.entry_route().as_str_name().trim_start_matches("ENTRY_ROUTE_").to_lowercase(),
+        "status": status_name(student),
+        "registered_at": student.registered_at,
+        "decided_at": student.decided_at,
+        "decided_by": student.decided_by,
+        "decision_reason": student.decision_reason,
+        "problems": student.problems().map(kind_name).collect::<Vec<_>>(),
+    })
+}
+
+fn print_students(students: Vec<pb::Student>, json: bool) -> anyhow::Result<()> {
+    if json {
+        let rows: Vec<_> = students.iter().map(to_json).collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header([
+        "registry number",
+        "aliases",
+        "name",
+        "birth date",
+        "school",
+        "grade",
+        "status",
+        "problems",
+    ]);
+    for s in &students {
+        table.add_row([
+            s.registry_number.clone(),
+            s.aliases.join(", "),
+            s.name.clone(),
+            s.birth_date.clone(),
+            s.school_code.clone(),
+            s.grade.to_string(),
+            status_name(s),
+            s.problems().map(kind_name).collect::<Vec<_>>().join(", "),
+        ]);
+    }
+    println!("{table}");
+    Ok(())
+}
+
+fn print_detail(student: &pb::Student) {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    if let serde_json::Value::Object(fields) = to_json(student) {
+        for (key, value) in fields {
+            let text = match value {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Array(items) => items
+                    .iter()
+                    .map(|i| i.as_str().map(str::to_owned).unwrap_or_else(|| i.to_string()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                other => other.to_string(),
+            };
+            table.add_row([key, text]);
+        }
+    }
+    println!("{table}");
+}

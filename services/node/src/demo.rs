@@ -6,8 +6,7 @@ use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 use anyhow::Context;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use indicatif::{ProgressBar, ProgressStyle};
-use tonic::{Code, service::interceptor::InterceptedService, transport::Channel};
-use tonic_types::StatusExt;
+use tonic::{service::interceptor::InterceptedService, transport::Channel};
 use xueji_auth::{Claims, Level, Role, TokenSigner};
 use xueji_codes::{DivisionLevel, Divisions};
 use xueji_db::Durability;
@@ -144,7 +143,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
             Ok(_) => summary.registered += 1,
             Err(status) => {
                 summary.refused += 1;
-                refusals.push((key, describe_status(&status)));
+                refusals.push((key, xueji_rpc::describe_status(&status)));
             }
         }
         progress.inc(1);
@@ -306,33 +305,4 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
 
 fn step(text: &str) {
     println!("\n==> {text}");
-}
-
-/// A status in the user's terms: the code, the message, and each named field.
-pub fn describe_status(status: &tonic::Status) -> String {
-    let fields: Vec<String> = status
-        .get_details_bad_request()
-        .map(|bad| {
-            bad.field_violations
-                .iter()
-                .map(|v| format!("{}: {}", v.field, v.description))
-                .collect()
-        })
-        .unwrap_or_default();
-    let code = match status.code() {
-        Code::InvalidArgument => "invalid input",
-        Code::NotFound => "not found",
-        Code::AlreadyExists => "already exists",
-        Code::PermissionDenied => "not allowed",
-        Code::Unauthenticated => "not authenticated",
-        Code::FailedPrecondition => "refused",
-        Code::ResourceExhausted => "busy",
-        Code::Unavailable => "unavailable",
-        _ => "error",
-    };
-    if fields.is_empty() {
-        format!("{code}: {}", status.message())
-    } else {
-        format!("{code}: {}", fields.join("; "))
-    }
 }

@@ -11,12 +11,14 @@
 //! - gRPC health and reflection.
 
 mod client;
+mod describe;
 mod interceptor;
 mod limit;
 mod server;
 mod tls;
 
 pub use client::{BearerToken, ClientConfig, connect};
+pub use describe::describe_status;
 pub use interceptor::{Authenticator, PeerIdentity, RequestId, caller};
 pub use limit::GlobalConcurrencyLimitLayer;
 pub use server::{ServerConfig, serve};
