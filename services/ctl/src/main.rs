@@ -14,7 +14,11 @@ use xueji_proto::identity::v1::{self as pb, identity_service_client::IdentitySer
 use xueji_rpc::{BearerToken, ClientConfig, TlsFiles};
 
 #[derive(Parser)]
-#[command(name = "xuejictl", version, about = "Operator CLI of the Xueji student registry")]
+#[command(
+    name = "xuejictl",
+    version,
+    about = "Operator CLI of the Xueji student registry"
+)]
 struct Cli {
     #[command(flatten)]
     connection: Connection,
@@ -28,7 +32,12 @@ struct Cli {
 #[derive(Args)]
 struct Connection {
     /// The node's gRPC address.
-    #[arg(long, env = "XUEJI_NODE", default_value = "127.0.0.1:50051", global = true)]
+    #[arg(
+        long,
+        env = "XUEJI_NODE",
+        default_value = "127.0.0.1:50051",
+        global = true
+    )]
     node: String,
     /// Folder with ca.pem, operator.pem and operator.key.
     #[arg(long, env = "XUEJI_PKI_DIR", default_value = "pki", global = true)]
@@ -41,7 +50,7 @@ struct Connection {
 #[derive(Subcommand)]
 enum Command {
     /// Register a student (issues a temporary L number, pending approval).
-    Register(RegisterArgs),
+    Register(Box<RegisterArgs>),
     /// Approve a pending registration (registry authority approver).
     Approve { registry_number: String },
     /// Reject a pending registration with a reason.
@@ -187,7 +196,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut client = connect(&cli.connection).await?;
     match cli.command {
         Command::Register(args) => {
-            let response = client.register_student(register_request(args)?).await?;
+            let response = client.register_student(register_request(*args)?).await?;
             let response = response.into_inner();
             if !json && response.replayed {
                 println!("(already registered with this idempotency key)");
@@ -223,7 +232,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .into_inner()
                 .student;
             match (json, student) {
-                (true, Some(student)) => println!("{}", serde_json::to_string_pretty(&to_json(&student))?),
+                (true, Some(student)) => {
+                    println!("{}", serde_json::to_string_pretty(&to_json(&student))?)
+                }
                 (false, Some(student)) => print_detail(&student),
                 (_, None) => {}
             }
@@ -341,12 +352,21 @@ fn register_request(args: RegisterArgs) -> anyhow::Result<pb::RegisterStudentReq
         "female" | "f" | "女" => pb::Gender::Female,
         other => anyhow::bail!("--gender {other:?}: use male or female"),
     };
-    let document_type =
-        pb::DocumentType::from_str_name(&format!("DOCUMENT_TYPE_{}", args.document_type.to_uppercase()))
-            .with_context(|| format!("--document-type {:?} is not a document type", args.document_type))?;
+    let document_type = pb::DocumentType::from_str_name(&format!(
+        "DOCUMENT_TYPE_{}",
+        args.document_type.to_uppercase()
+    ))
+    .with_context(|| {
+        format!(
+            "--document-type {:?} is not a document type",
+            args.document_type
+        )
+    })?;
     let entry_route =
         pb::EntryRoute::from_str_name(&format!("ENTRY_ROUTE_{}", args.entry_route.to_uppercase()))
-            .with_context(|| format!("--entry-route {:?} is not an entry route", args.entry_route))?;
+            .with_context(|| {
+                format!("--entry-route {:?} is not an entry route", args.entry_route)
+            })?;
     Ok(pb::RegisterStudentRequest {
         idempotency_key: args.idempotency_key,
         name: args.name,
@@ -446,7 +466,11 @@ fn print_detail(student: &pb::Student) {
                 serde_json::Value::String(s) => s,
                 serde_json::Value::Array(items) => items
                     .iter()
-                    .map(|i| i.as_str().map(str::to_owned).unwrap_or_else(|| i.to_string()))
+                    .map(|i| {
+                        i.as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| i.to_string())
+                    })
                     .collect::<Vec<_>>()
                     .join(", "),
                 other => other.to_string(),

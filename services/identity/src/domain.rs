@@ -170,9 +170,10 @@ impl School {
         self.open_from <= date && self.open_until.is_none_or(|until| date <= until)
     }
 
-    /// The national grades this school's category teaches.
-    pub fn grades(&self) -> std::ops::RangeInclusive<u32> {
-        match self.code.category() {
+    /// The national grades this school's category teaches; `None` for schools outside the
+    /// primary and secondary registry (kindergartens, universities).
+    pub fn grades(&self) -> Option<std::ops::RangeInclusive<u32>> {
+        Some(match self.code.category() {
             SchoolCategory::Primary | SchoolCategory::AdultPrimary => 1..=6,
             SchoolCategory::Junior
             | SchoolCategory::VocationalJunior
@@ -182,8 +183,8 @@ impl School {
             | SchoolCategory::AdultSenior
             | SchoolCategory::SecondaryVocational => 10..=12,
             SchoolCategory::SpecialEducation => 1..=12,
-            SchoolCategory::Kindergarten | SchoolCategory::University => 1..=0,
-        }
+            SchoolCategory::Kindergarten | SchoolCategory::University => return None,
+        })
     }
 }
 
@@ -443,14 +444,18 @@ pub fn validate_registration(
         }
         Ok(date)
     });
-    let grade = match &school {
-        Ok(school) if !school.grades().contains(&input.grade) => Err(FieldViolation::new(
+    let grade = match school.as_ref().ok().map(School::grades) {
+        Some(None) => Err(FieldViolation::new(
+            "grade",
+            "this school is outside the primary and secondary registry",
+        )),
+        Some(Some(grades)) if !grades.contains(&input.grade) => Err(FieldViolation::new(
             "grade",
             format!(
                 "{} is not taught at this school (grades {}–{})",
                 input.grade,
-                school.grades().start(),
-                school.grades().end()
+                grades.start(),
+                grades.end()
             ),
         )),
         _ if !(1..=12).contains(&input.grade) => Err(FieldViolation::new("grade", "must be 1–12")),
