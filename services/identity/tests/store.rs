@@ -1,0 +1,168 @@
+//! The store on a real PostgreSQL: what the single-statement registration and the approval
+//! transaction guarantee by themselves.
+
+use chrono::NaiveDate;
+use futures::FutureExt;
+use xueji_auth::{Caller, Jurisdiction, Level, Role};
+use xueji_codes::{Gender, RegistryNumber};
+use xueji_identity::{
+    domain::{
+        DocumentType, EntryRoute, Guardian, Promotion, RegistrationInput, School,
+        validate_registration,
+    },
+    store::{Actor, RegisterOutcome, Store},
+};
+
+async fn store() -> Store {
+    let database = xueji_testkit::database("identity", |pool| {
+        async move { Ok(xueji_identity::store::migrate(&pool).await?) }.boxed()
+    })
+    .await;
+    let store = Store::new(database.pool);
+    store.upsert_school(&school()).await.unwrap();
+    store
+}
+
+fn school() -> School {
+    School {
+        code: "2135000101".parse().unwrap(),
+        name: "鼓楼实验小学".into(),
+        division: "350102".parse().unwrap(),
+        registry_authority: "350102".parse().unwrap(),
+        open_from: NaiveDate::from_ymd_opt(2000, 9, 1).unwrap(),
+        open_until: None,
+    }
+}
+
+fn caller() -> Caller {
+    Caller {
+        user: "op".into(),
+        level: Level::School,
+        jurisdiction: Jurisdiction::for_level(Level::School, "2135000101").unwrap(),
+        role: Role::Operator,
+    }
+}
+
+fn passport_registration(key: &str) -> xueji_identity::domain::Registration {
+    validate_registration(
+        RegistrationInput {
+            idempotency_key: key.into(),
+            name: "Ana Lima".into(),
+            gender: Some(Gender::Female),
+            birth_date: "2018-03-07".into(),
+            ethnicity: "98".into(),
+            document_type: Some(DocumentType::Passport),
+            document_number: format!("P{key}"),
+            school_code: "2135000101".into(),
+            grade: 1,
+            entry_date: "2024-09-01".into(),
+            entry_route: Some(EntryRoute::Other),
+            guardian: Some(Guardian {
+                name: "Rui Lima".into(),
+                relation: "父亲".into(),
+                phone: String::new(),
+            }),
+        },
+        Some(school()),
+        NaiveDate::from_ymd_opt(2024, 9, 1).unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_taken_temporary_number_asks_for_a_redraw_and_writes_nothing() {
+    let store = store().await;
+    let caller = caller();
+    let actor = Actor {
+        caller: &caller,
+        request_id: "r",
+    };
+    let first = passport_registration("a");
+    let number = first.temporary_number(42);
+    assert!(matches!(
+        store.register(&first, &number, actor).await.unwrap(),
+        RegisterOutcome::Created { .. }
+    ));
+    let counts = store.counts().await.unwrap();
+    let second = passport_registration("b");
+    assert!(matches!(
+        store.register(&second, &number, actor).await.unwrap(),
+        RegisterOutcome::NumberTaken
+    ));
+    assert_eq!(store.counts().await.unwrap(), counts);
+}
+
+#[tokio::test]
+async fn j_numbers_follow_a_sequence_and_numbers_are_never_reissued() {
+    let store = store().await;
+    let caller = caller();
+    let actor = Actor {
+        caller: &caller,
+        request_id: "r",
+    };
+    let promotion = Promotion::ToJ {
+        division: "350102".parse().unwrap(),
+        birth_date: NaiveDate::from_ymd_opt(2018, 3, 7).unwrap(),
+    };
+    let mut issued = Vec::new();
+    for (i, key) in ["c", "d", "e"].into_iter().enumerate() {
+        let registration = passport_registration(key);
+        let RegisterOutcome::Created { student_id, .. } = store
+            .register(
+                &registration,
+                &registration.temporary_number(i as u16),
+                actor,
+            )
+            .await
+            .unwrap()
+        else {
+            panic!("created")
+        };
+        store.approve(student_id, &promotion, actor).await.unwrap();
+        let record = store.student(student_id).await.unwrap();
+        let number: RegistryNumber = record.registry_number.parse().unwrap();
+        issued.push(number.to_string());
+        assert_eq!(
+            record.aliases,
+            vec![registration.temporary_number(i as u16).to_string()]
+        );
+    }
+    assert_eq!(
+        issued
+            .iter()
+            .map(|n| n[15..18].to_owned())
+            .collect::<Vec<_>>(),
+        ["001", "002", "003"]
+    );
+
+    // Issuing an existing number to another student is refused.
+    let registration = passport_registration("f");
+    let RegisterOutcome::Created { student_id, .. } = store
+        .register(&registration, &registration.temporary_number(9), actor)
+        .await
+        .unwrap()
+    else {
+        panic!("created")
+    };
+    let taken = Promotion::ToG(
+        // Any resident ID: its G number is inserted first under another student.
+        "11010519491231002X".parse().unwrap(),
+    );
+    let other = passport_registration("g");
+    let RegisterOutcome::Created {
+        student_id: other_id,
+        ..
+    } = store
+        .register(&other, &other.temporary_number(10), actor)
+        .await
+        .unwrap()
+    else {
+        panic!("created")
+    };
+    store.approve(other_id, &taken, actor).await.unwrap();
+    let error = store
+        .approve(student_id, &taken, actor)
+        .await
+        .expect_err("G11010519491231002X belongs to someone else");
+    assert!(error.to_string().contains("already issued"), "{error}");
+}
