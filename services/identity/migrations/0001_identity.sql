@@ -49,7 +49,9 @@ CREATE INDEX registry_numbers_student ON identity.registry_numbers (student_id);
 CREATE TABLE identity.enrollments (
     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     student_id      bigint NOT NULL REFERENCES identity.students (id),
-    school_code     text   NOT NULL REFERENCES identity.schools (code),
+    -- No foreign key to schools: every registration at a school would share-lock that one row,
+    -- and concurrent registrations would queue on it. The handler checks the school instead.
+    school_code     text   NOT NULL,
     school_division text   NOT NULL,
     grade           smallint NOT NULL,
     entry_date      date   NOT NULL,

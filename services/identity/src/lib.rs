@@ -4,9 +4,11 @@
 //! - [`domain`]: the rules, pure (no transport, no storage);
 //! - [`store`]: all SQL;
 //! - [`api`]: the gRPC handlers (decode, authorize, call the domain and the store, map errors);
+//! - [`batcher`]: group commit of concurrent registrations;
 //! - [`claims`]: where the national duplicate check plugs into approval.
 
 pub mod api;
+pub mod batcher;
 pub mod claims;
 pub mod directory;
 pub mod domain;

@@ -32,6 +32,19 @@ struct Measured {
     per_second: f64,
     p50: Duration,
     p99: Duration,
+    /// WAL written per operation, and full-page images among it: the cost a durable commit pays.
+    wal_bytes: f64,
+    full_page_images: f64,
+}
+
+/// (WAL bytes so far, full-page images so far) of the whole cluster.
+async fn wal_position(pool: &PgPool) -> anyhow::Result<(f64, f64)> {
+    let (bytes, images): (f64, f64) = sqlx::query_as(
+        "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::float8, wal_fpi::float8 FROM pg_stat_wal",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok((bytes, images))
 }
 
 const WARM_UP: Duration = Duration::from_millis(500);
@@ -74,7 +87,7 @@ pub async fn run_register(options: BenchOptions) -> anyhow::Result<()> {
     let mut results = Vec::new();
     for &concurrency in &options.concurrency {
         println!("concurrency {concurrency}: bare INSERT…");
-        let insert = measure(concurrency, options.seconds, {
+        let insert = measure(&baseline_pool, concurrency, options.seconds, {
             let pool = baseline_pool.clone();
             let counter = counter.clone();
             move || {
@@ -96,7 +109,7 @@ pub async fn run_register(options: BenchOptions) -> anyhow::Result<()> {
                 .collect::<Vec<_>>(),
         );
         let next_client = Arc::new(AtomicU64::new(0));
-        let register = measure(concurrency, options.seconds, {
+        let register = measure(&baseline_pool, concurrency, options.seconds, {
             let counter = counter.clone();
             move || {
                 let clients = clients.clone();
@@ -125,6 +138,8 @@ pub async fn run_register(options: BenchOptions) -> anyhow::Result<()> {
         "Register p50",
         "Register p99",
         "ratio",
+        "WAL/op INSERT",
+        "WAL/op Register",
     ]);
     for (concurrency, insert, register) in &results {
         table.add_row([
@@ -136,6 +151,14 @@ pub async fn run_register(options: BenchOptions) -> anyhow::Result<()> {
             format!("{:.2} ms", register.p50.as_secs_f64() * 1e3),
             format!("{:.2} ms", register.p99.as_secs_f64() * 1e3),
             format!("{:.2}", register.per_second / insert.per_second),
+            format!(
+                "{:.0} B ({:.2} FPI)",
+                insert.wal_bytes, insert.full_page_images
+            ),
+            format!(
+                "{:.0} B ({:.2} FPI)",
+                register.wal_bytes, register.full_page_images
+            ),
         ]);
     }
     println!("{table}");
@@ -148,11 +171,17 @@ pub async fn run_register(options: BenchOptions) -> anyhow::Result<()> {
 
 /// Runs `concurrency` workers calling `operation` in a loop for `seconds` after a warm-up.
 /// Each worker takes its operation from `make` once per call, so each call owns its state.
-async fn measure<F, Fut>(concurrency: usize, seconds: f64, make: F) -> anyhow::Result<Measured>
+async fn measure<F, Fut>(
+    pool: &PgPool,
+    concurrency: usize,
+    seconds: f64,
+    make: F,
+) -> anyhow::Result<Measured>
 where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
 {
+    let wal_before = wal_position(pool).await?;
     let start = Instant::now();
     let measure_from = start + WARM_UP;
     let end = measure_from + Duration::from_secs_f64(seconds);
@@ -178,6 +207,9 @@ where
     for worker in workers {
         latencies.extend(worker.await??);
     }
+    let wal_after = wal_position(pool).await?;
+    // Every call, warm-up included, wrote WAL.
+    let calls = (latencies.len() as f64 * (seconds + WARM_UP.as_secs_f64()) / seconds).max(1.0);
     latencies.sort();
     let pick = |q: f64| {
         latencies
@@ -189,6 +221,8 @@ where
         per_second: latencies.len() as f64 / seconds,
         p50: pick(0.50),
         p99: pick(0.99),
+        wal_bytes: (wal_after.0 - wal_before.0) / calls,
+        full_page_images: (wal_after.1 - wal_before.1) / calls,
     })
 }
 

@@ -11,14 +11,16 @@ CREATE TABLE audit.entries (
     before       jsonb,
     after        jsonb,
     request_id   text        NOT NULL,
-    seq          bigint      UNIQUE,
+    seq          bigint,
     prev_hash    bytea,
     hash         bytea,
     CHECK ((seq IS NULL) = (hash IS NULL) AND (seq IS NULL) = (prev_hash IS NULL))
 );
 
+-- Writers touch only the primary key and this small partial index; chain positions are indexed
+-- once sealed, by the sealer.
 CREATE INDEX entries_unsealed ON audit.entries (id) WHERE seq IS NULL;
-CREATE INDEX entries_object ON audit.entries (object, id);
+CREATE UNIQUE INDEX entries_seq ON audit.entries (seq) WHERE seq IS NOT NULL;
 
 CREATE TABLE audit.chain_head (
     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
@@ -34,9 +36,15 @@ CREATE FUNCTION audit.record(
     p_actor text, p_jurisdiction text, p_action text, p_object text,
     p_before jsonb, p_after jsonb, p_request_id text
 ) RETURNS bigint
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 AS $$
+DECLARE
+    new_id bigint;
+BEGIN
+    -- PL/pgSQL caches this plan per session; a SQL-language function would plan it every call.
     INSERT INTO audit.entries (actor, jurisdiction, action, object, before, after, request_id)
     VALUES (p_actor, p_jurisdiction, p_action, p_object, p_before, p_after, p_request_id)
-    RETURNING id
+    RETURNING id INTO new_id;
+    RETURN new_id;
+END
 $$;

@@ -17,6 +17,7 @@ use xueji_proto::identity::v1::{
 
 use crate::{
     IdentityError,
+    batcher::RegistrationBatcher,
     claims::{ClaimOutcome, IdNumberClaims},
     directory::SchoolDirectory,
     domain::{self, DocumentType, Promotion, School},
@@ -27,18 +28,24 @@ const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 500;
 /// Temporary numbers are random: a few redraws make a collision vanishingly unlikely.
 const NUMBER_DRAWS: usize = 8;
+/// Registration batch writers (each one database connection at a time) and their batch cap.
+const BATCH_WRITERS: usize = 4;
+const MAX_BATCH: usize = 64;
 
 /// The identity service's state, shared by all requests.
 #[derive(Debug)]
 pub struct IdentityApi<C> {
     store: Store,
     schools: Arc<SchoolDirectory>,
+    registrations: RegistrationBatcher,
     claims: C,
 }
 
 impl<C: IdNumberClaims> IdentityApi<C> {
+    /// Must be called inside a Tokio runtime: it starts the registration batch writers.
     pub fn new(store: Store, schools: Arc<SchoolDirectory>, claims: C) -> Self {
         Self {
+            registrations: RegistrationBatcher::start(store.clone(), BATCH_WRITERS, MAX_BATCH),
             store,
             schools,
             claims,
@@ -145,10 +152,18 @@ impl<C: IdNumberClaims> IdentityApi<C> {
         )
         .map_err(IdentityError::InvalidArgument)?;
 
-        let actor = Actor { caller, request_id };
         for _ in 0..NUMBER_DRAWS {
             let number = registration.temporary_number(rand::thread_rng().gen_range(0..10_000));
-            match self.store.register(&registration, &number, actor).await? {
+            let outcome = self
+                .registrations
+                .register(
+                    registration.clone(),
+                    number.clone(),
+                    caller.clone(),
+                    request_id.to_owned(),
+                )
+                .await?;
+            match outcome {
                 RegisterOutcome::Created { duplicate_name, .. } => {
                     return Ok(pb::RegisterStudentResponse {
                         student: Some(convert::new_student(&registration, &number, duplicate_name)),

@@ -1,0 +1,144 @@
+//! Group commit for registrations.
+//!
+//! September brings tens of millions of registrations, and a registration's fixed costs (a
+//! statement round trip, a commit) dwarf the rows it writes. Concurrent `RegisterStudent` calls
+//! therefore queue here; a few workers each take everything waiting (up to a cap) and write it
+//! in one statement. Nobody waits for a batch to fill: a lone request goes alone, and batches
+//! grow only when requests arrive faster than the database commits them.
+//!
+//! Anything unusual in a batch (a known idempotency key, a constraint violation, a failure) sends
+//! the affected registrations through the single-row path, which gives each its own answer.
+
+use std::{collections::HashSet, sync::Arc};
+
+use tokio::sync::{Mutex, mpsc, oneshot};
+use xueji_auth::Caller;
+use xueji_codes::RegistryNumber;
+
+use crate::{
+    IdentityError,
+    domain::Registration,
+    store::{Actor, RegisterOutcome, Store},
+};
+
+struct Job {
+    registration: Registration,
+    number: RegistryNumber,
+    caller: Caller,
+    request_id: String,
+    reply: oneshot::Sender<Result<RegisterOutcome, IdentityError>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RegistrationBatcher {
+    queue: mpsc::Sender<Job>,
+}
+
+impl RegistrationBatcher {
+    /// Starts `workers` batch writers on the current Tokio runtime.
+    pub fn start(store: Store, workers: usize, max_batch: usize) -> Self {
+        let (queue, receiver) = mpsc::channel::<Job>(max_batch * workers * 4);
+        let receiver = Arc::new(Mutex::new(receiver));
+        for _ in 0..workers.max(1) {
+            let store = store.clone();
+            let receiver = receiver.clone();
+            tokio::spawn(async move {
+                while let Some(batch) = next_batch(&receiver, max_batch).await {
+                    write(&store, batch).await;
+                }
+            });
+        }
+        Self { queue }
+    }
+
+    pub async fn register(
+        &self,
+        registration: Registration,
+        number: RegistryNumber,
+        caller: Caller,
+        request_id: String,
+    ) -> Result<RegisterOutcome, IdentityError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            registration,
+            number,
+            caller,
+            request_id,
+            reply,
+        };
+        let stopped = || IdentityError::Exhausted("the node is shutting down".into());
+        self.queue.send(job).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+/// Waits for one job, then takes whatever else is already queued, up to `max_batch`.
+async fn next_batch(receiver: &Mutex<mpsc::Receiver<Job>>, max_batch: usize) -> Option<Vec<Job>> {
+    let mut receiver = receiver.lock().await;
+    let first = receiver.recv().await?;
+    let mut batch = vec![first];
+    while batch.len() < max_batch {
+        match receiver.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
+async fn write(store: &Store, jobs: Vec<Job>) {
+    // A key twice in one batch would be inserted once and answered twice: the repeats go alone.
+    let mut keys = HashSet::new();
+    let (batch, repeats): (Vec<Job>, Vec<Job>) = jobs
+        .into_iter()
+        .partition(|job| keys.insert(job.registration.idempotency_key.clone()));
+
+    let mut one_by_one = repeats;
+    if batch.len() == 1 {
+        one_by_one.extend(batch);
+    } else {
+        let rows: Vec<_> = batch
+            .iter()
+            .map(|job| {
+                (
+                    job.registration.clone(),
+                    job.number.clone(),
+                    job.caller.clone(),
+                    job.request_id.clone(),
+                )
+            })
+            .collect();
+        match store.register_batch(&rows).await {
+            Ok(created) => {
+                for job in batch {
+                    match created.get(&job.registration.idempotency_key) {
+                        Some(&(student_id, duplicate_name)) => {
+                            let _ = job.reply.send(Ok(RegisterOutcome::Created {
+                                student_id,
+                                duplicate_name,
+                            }));
+                        }
+                        None => one_by_one.push(job),
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::debug!(%error, size = batch.len(), "batch refused; writing one by one");
+                one_by_one.extend(batch);
+            }
+        }
+    }
+    for job in one_by_one {
+        let outcome = store
+            .register(
+                &job.registration,
+                &job.number,
+                Actor {
+                    caller: &job.caller,
+                    request_id: &job.request_id,
+                },
+            )
+            .await;
+        let _ = job.reply.send(outcome);
+    }
+}
