@@ -13,7 +13,8 @@ CREATE TABLE identity.schools (
 
 CREATE TABLE identity.students (
     id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    registry_number  text   NOT NULL UNIQUE,
+    -- The current number; uniqueness is registry_numbers' primary key.
+    registry_number  text   NOT NULL,
     name             text   NOT NULL,
     gender           text   NOT NULL CHECK (gender IN ('male', 'female')),
     birth_date       date   NOT NULL,
@@ -33,7 +34,9 @@ CREATE TABLE identity.students (
 );
 
 CREATE INDEX students_name_key ON identity.students (name_key);
-CREATE INDEX students_document_number ON identity.students (document_number);
+-- Live records are found by id_number_claim; this finds the others (rejected, closed).
+CREATE INDEX students_released_document_number ON identity.students (document_number)
+    WHERE id_number_claim IS NULL AND document_number IS NOT NULL;
 
 -- Every number ever issued, current or alias. The primary key makes sure a number is never
 -- issued to anyone else.
@@ -65,7 +68,6 @@ CREATE TABLE identity.enrollments (
 
 CREATE UNIQUE INDEX enrollments_one_current ON identity.enrollments (student_id) WHERE is_current;
 CREATE INDEX enrollments_school ON identity.enrollments (school_code) WHERE is_current;
-CREATE INDEX enrollments_division ON identity.enrollments (school_division) WHERE is_current;
 
 -- Duplicate-without-ID groups. Every registration bumps its key's counter in the same
 -- statement; the row lock of that upsert orders concurrent registrations of one key, so the

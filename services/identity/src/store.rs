@@ -227,9 +227,7 @@ impl Store {
                         registry_number: holder.unwrap_or_default(),
                     })
                 }
-                Some("students_registry_number_key" | "registry_numbers_pkey") => {
-                    Ok(RegisterOutcome::NumberTaken)
-                }
+                Some("registry_numbers_pkey") => Ok(RegisterOutcome::NumberTaken),
                 _ => Err(error.into()),
             },
         }
@@ -290,14 +288,16 @@ impl Store {
                        SET registrations = identity.duplicate_groups.registrations + excluded.registrations
                    RETURNING key, registrations
                ), audited AS (
-                   SELECT audit.record(registered_by, jurisdiction, 'identity.register_student',
-                                       'student:' || registry_number, NULL, after, request_id) AS entry
+                   SELECT audit.record_many(array_agg(registered_by), array_agg(jurisdiction),
+                                            'identity.register_student',
+                                            array_agg('student:' || registry_number),
+                                            array_agg(after), array_agg(request_id)) AS entries
                    FROM created
                )
                SELECT created.idempotency_key AS "idempotency_key!", created.id AS "id!",
                       duplicate.registrations AS "registrations!",
                       (SELECT count(*) FROM number) + (SELECT count(*) FROM enrollment)
-                          + (SELECT count(entry) FROM audited) AS "writes!"
+                          + (SELECT entries FROM audited) AS "writes!"
                FROM created JOIN duplicate ON duplicate.key = created.name_key"#,
             &columns.registry_number,
             &columns.name,
@@ -361,9 +361,13 @@ impl Store {
         id_number: &str,
     ) -> Result<Option<i64>, IdentityError> {
         Ok(sqlx::query_scalar!(
-            "SELECT id FROM identity.students
-             WHERE document_type = 'resident_id_card' AND document_number = $1
-             ORDER BY (id_number_claim IS NOT NULL) DESC, id DESC LIMIT 1",
+            r#"SELECT id AS "id!" FROM (
+                 SELECT id, 0 AS rank FROM identity.students WHERE id_number_claim = $1
+                 UNION ALL
+                 SELECT id, 1 FROM identity.students
+                 WHERE id_number_claim IS NULL AND document_number = $1
+                   AND document_type = 'resident_id_card'
+             ) AS found ORDER BY rank, id DESC LIMIT 1"#,
             id_number
         )
         .fetch_optional(&self.pool)

@@ -166,3 +166,49 @@ async fn j_numbers_follow_a_sequence_and_numbers_are_never_reissued() {
         .expect_err("G11010519491231002X belongs to someone else");
     assert!(error.to_string().contains("already issued"), "{error}");
 }
+
+#[tokio::test]
+async fn a_batch_writes_like_single_registrations_and_refuses_as_a_whole() {
+    let store = store().await;
+    let caller = caller();
+    let row = |key: &str, draw: u16| {
+        let registration = passport_registration(key);
+        let number = registration.temporary_number(draw);
+        (registration, number, caller.clone(), format!("req-{key}"))
+    };
+    // h and i share name, gender and birth date: both are flagged in the same batch.
+    let created = store
+        .register_batch(&[row("h", 1), row("i", 2)])
+        .await
+        .unwrap();
+    assert_eq!(created.len(), 2);
+    assert!(created.values().all(|&(_, duplicate)| duplicate));
+    let (students, enrollments, audit) = store.counts().await.unwrap();
+    assert_eq!((students, enrollments, audit), (2, 2, 2));
+
+    // A known key is left out of the answer (the caller replays it one by one).
+    let created = store
+        .register_batch(&[row("h", 1), row("j", 3)])
+        .await
+        .unwrap();
+    assert_eq!(created.keys().collect::<Vec<_>>(), ["j"]);
+
+    // Two rows drawing one temporary number: the whole batch is refused, nothing written.
+    let before = store.counts().await.unwrap();
+    assert!(
+        store
+            .register_batch(&[row("k", 7), row("l", 7)])
+            .await
+            .is_err()
+    );
+    assert_eq!(store.counts().await.unwrap(), before);
+
+    // The batch's audit entries chain like any others.
+    xueji_audit::seal_all(store.pool()).await.unwrap();
+    assert!(
+        xueji_audit::verify(store.pool(), |_| {})
+            .await
+            .unwrap()
+            .is_intact()
+    );
+}

@@ -108,3 +108,39 @@ impl NodeConfig {
         Duration::from_secs(self.request_timeout_secs)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_sets_values_and_paths_are_relative_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:6000\"\nprovince = \"34\"\npki_dir = \"certs\"\nschools_file = \"s.csv\"\n",
+        )
+        .unwrap();
+        let config = NodeConfig::load(Some(&path)).unwrap();
+        assert_eq!(config.listen.port(), 6000);
+        assert_eq!(config.province, "34");
+        assert_eq!(config.pki_dir, dir.path().join("certs"));
+        assert_eq!(config.schools_file, Some(dir.path().join("s.csv")));
+        assert_eq!(config.concurrency_limit, 1024, "defaults fill the rest");
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, "province = \"99\"\n").unwrap();
+        let error = NodeConfig::load(Some(&path)).unwrap_err().to_string();
+        assert!(error.contains("province"), "{error}");
+        std::fs::write(&path, "listn = \"x\"\n").unwrap();
+        let error = format!("{:#}", NodeConfig::load(Some(&path)).unwrap_err());
+        assert!(error.contains("listn"), "{error}");
+        let error = NodeConfig::load(Some(&dir.path().join("missing.toml"))).unwrap_err();
+        assert!(error.to_string().contains("missing.toml"));
+    }
+}

@@ -48,3 +48,22 @@ BEGIN
     RETURN new_id;
 END
 $$;
+
+-- The same for many entries at once (one call per batch of changes).
+CREATE FUNCTION audit.record_many(
+    p_actor text[], p_jurisdiction text[], p_action text, p_object text[],
+    p_after jsonb[], p_request_id text[]
+) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    written bigint;
+BEGIN
+    INSERT INTO audit.entries (actor, jurisdiction, action, object, before, after, request_id)
+    SELECT actor, jurisdiction, p_action, object, NULL, after, request_id
+    FROM unnest(p_actor, p_jurisdiction, p_object, p_after, p_request_id)
+        AS e(actor, jurisdiction, object, after, request_id);
+    GET DIAGNOSTICS written = ROW_COUNT;
+    RETURN written;
+END
+$$;

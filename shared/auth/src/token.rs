@@ -101,6 +101,15 @@ impl TokenVerifier {
     }
 
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Caller, AuthError> {
+        self.verify_until(token, now).map(|(caller, _)| caller)
+    }
+
+    /// Like [`verify`](Self::verify), also answering when the token expires.
+    pub fn verify_until(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Caller, DateTime<Utc>), AuthError> {
         let (signed, signature) = token
             .rsplit_once('.')
             .ok_or_else(|| AuthError::Malformed("expected three dot-separated parts".into()))?;
@@ -132,12 +141,13 @@ impl TokenVerifier {
         }
         let jurisdiction = Jurisdiction::for_level(claims.level, &claims.jurisdiction)
             .map_err(AuthError::BadScope)?;
-        Ok(Caller {
+        let caller = Caller {
             user: claims.sub,
             level: claims.level,
             jurisdiction,
             role: claims.role,
-        })
+        };
+        Ok((caller, expiry))
     }
 }
 
