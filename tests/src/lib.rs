@@ -90,11 +90,9 @@ impl TestNode {
 
 /// A resident ID number from its first 17 digits.
 pub fn resident_id(body17: &str) -> String {
-    ('0'..='9')
-        .chain(['X'])
-        .map(|check| format!("{body17}{check}"))
-        .find(|candidate| candidate.parse::<xueji_codes::ResidentId>().is_ok())
-        .expect("one check character fits")
+    xueji_codes::ResidentId::from_body(body17)
+        .expect("a valid body")
+        .to_string()
 }
 
 /// A valid registration at the Gulou primary school (2135000101).

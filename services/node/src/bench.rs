@@ -250,12 +250,12 @@ fn registration(n: u64) -> pb::RegisterStudentRequest {
     let birth =
         chrono::NaiveDate::from_ymd_opt(2017, 9, 1).expect("valid") + chrono::Days::new(n / 499);
     let sequence = (n % 499) * 2 + 1;
-    let body = format!("350102{}{sequence:03}", birth.format("%Y%m%d"));
-    let id_number = ('0'..='9')
-        .chain(['X'])
-        .map(|check| format!("{body}{check}"))
-        .find(|candidate| candidate.parse::<xueji_codes::ResidentId>().is_ok())
-        .expect("one check character fits");
+    let id_number = xueji_codes::ResidentId::from_body(&format!(
+        "350102{}{sequence:03}",
+        birth.format("%Y%m%d")
+    ))
+    .expect("a valid body")
+    .to_string();
     pb::RegisterStudentRequest {
         idempotency_key: format!("bench-register-{n}-{}", std::process::id()),
         name: format!("学生{n}"),

@@ -14,6 +14,21 @@ impl ResidentId {
         &self.0
     }
 
+    /// Completes 17 digits (address, birth date, sequence) with their check character.
+    pub fn from_body(body: &str) -> Result<Self, CodeError> {
+        let digits: &[u8; 17] = body.as_bytes().try_into().map_err(|_| CodeError::Length {
+            expected: 17,
+            found: body.chars().count(),
+        })?;
+        if !digits.iter().all(u8::is_ascii_digit) {
+            return Err(CodeError::Character {
+                position: digits.iter().position(|b| !b.is_ascii_digit()).unwrap_or(0) + 1,
+                expected: "a digit",
+            });
+        }
+        format!("{body}{}", mod11::check_char(digits)).parse()
+    }
+
     /// The 6-digit address code of first registration (not validated against today's table:
     /// division codes change every year and old numbers stay valid).
     pub fn address_code(&self) -> &str {
@@ -98,6 +113,19 @@ mod tests {
         assert_eq!(id.gender(), Gender::Female);
         let id: ResidentId = "440524188001010014".parse().unwrap();
         assert_eq!(id.gender(), Gender::Male);
+    }
+
+    #[test]
+    fn a_body_is_completed_with_its_check_character() {
+        assert_eq!(
+            ResidentId::from_body("11010519491231002").unwrap().as_str(),
+            "11010519491231002X"
+        );
+        assert!(ResidentId::from_body("1101051949123100").is_err());
+        assert!(
+            ResidentId::from_body("11010519490230002").is_err(),
+            "no 30 February"
+        );
     }
 
     #[test]
