@@ -108,7 +108,14 @@ async fn write(store: &Store, jobs: Vec<Job>) {
                 )
             })
             .collect();
-        match store.register_batch(&rows).await {
+        let started = std::time::Instant::now();
+        let written = store.register_batch(&rows).await;
+        tracing::debug!(
+            size = rows.len(),
+            micros = started.elapsed().as_micros() as u64,
+            "registration batch"
+        );
+        match written {
             Ok(created) => {
                 for job in batch {
                     match created.get(&job.registration.idempotency_key) {

@@ -90,7 +90,7 @@ pub async fn run_register(options: BenchOptions) -> anyhow::Result<()> {
         let insert = measure(&baseline_pool, concurrency, options.seconds, {
             let pool = baseline_pool.clone();
             let counter = counter.clone();
-            move || {
+            move |_worker| {
                 let pool = pool.clone();
                 let counter = counter.clone();
                 async move { bare_insert(&pool, counter.fetch_add(1, Ordering::Relaxed)).await }
@@ -102,22 +102,14 @@ pub async fn run_register(options: BenchOptions) -> anyhow::Result<()> {
         for _ in 0..concurrency {
             clients.push(identity_client(&node.address.to_string(), &pki_dir, &token).await?);
         }
-        let clients = Arc::new(
-            clients
-                .into_iter()
-                .map(tokio::sync::Mutex::new)
-                .collect::<Vec<_>>(),
-        );
-        let next_client = Arc::new(AtomicU64::new(0));
+        // Each worker has a connection of its own, as separate clients would.
         let register = measure(&baseline_pool, concurrency, options.seconds, {
             let counter = counter.clone();
-            move || {
-                let clients = clients.clone();
+            move |worker| {
+                let mut client = clients[worker].clone();
                 let counter = counter.clone();
-                let slot = next_client.fetch_add(1, Ordering::Relaxed) as usize % clients.len();
                 async move {
                     let n = counter.fetch_add(1, Ordering::Relaxed);
-                    let mut client = clients[slot].lock().await;
                     client.register_student(registration(n)).await?;
                     anyhow::Ok(())
                 }
@@ -169,8 +161,8 @@ pub async fn run_register(options: BenchOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs `concurrency` workers calling `operation` in a loop for `seconds` after a warm-up.
-/// Each worker takes its operation from `make` once per call, so each call owns its state.
+/// Runs `concurrency` workers, each calling `make(worker)` in a loop for `seconds` after a
+/// warm-up; every call's future owns its state.
 async fn measure<F, Fut>(
     pool: &PgPool,
     concurrency: usize,
@@ -178,7 +170,7 @@ async fn measure<F, Fut>(
     make: F,
 ) -> anyhow::Result<Measured>
 where
-    F: Fn() -> Fut + Clone + Send + 'static,
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
 {
     let wal_before = wal_position(pool).await?;
@@ -186,7 +178,7 @@ where
     let measure_from = start + WARM_UP;
     let end = measure_from + Duration::from_secs_f64(seconds);
     let mut workers = Vec::new();
-    for _ in 0..concurrency {
+    for worker in 0..concurrency {
         let make = make.clone();
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
@@ -195,7 +187,7 @@ where
                 if began >= end {
                     break;
                 }
-                make().await?;
+                make(worker).await?;
                 if began >= measure_from {
                     latencies.push(began.elapsed());
                 }
