@@ -39,10 +39,11 @@ CREATE INDEX students_released_document_number ON identity.students (document_nu
     WHERE id_number_claim IS NULL AND document_number IS NOT NULL;
 
 -- Every number ever issued, current or alias. The primary key makes sure a number is never
--- issued to anyone else.
+-- issued to anyone else. Rows here and in enrollments are written by the same statement as their
+-- student and students are never deleted, so no foreign key re-checks that on every insert.
 CREATE TABLE identity.registry_numbers (
     number     text   PRIMARY KEY,
-    student_id bigint NOT NULL REFERENCES identity.students (id),
+    student_id bigint NOT NULL,
     issued_at  timestamptz NOT NULL DEFAULT now()
 );
 
@@ -51,7 +52,7 @@ CREATE INDEX registry_numbers_student ON identity.registry_numbers (student_id);
 -- Enrollments: one student's record at one school. Exactly one is current per student.
 CREATE TABLE identity.enrollments (
     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    student_id      bigint NOT NULL REFERENCES identity.students (id),
+    student_id      bigint NOT NULL,
     -- No foreign key to schools: every registration at a school would share-lock that one row,
     -- and concurrent registrations would queue on it. The handler checks the school instead.
     school_code     text   NOT NULL,
