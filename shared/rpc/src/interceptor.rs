@@ -25,8 +25,11 @@ pub struct Authenticator {
     verifier: Arc<TokenVerifier>,
     /// Tokens already verified, until they expire: an operator's tool sends the same token on
     /// every call, and a signature check costs more than the rest of a small request.
-    verified: Arc<RwLock<HashMap<String, (Caller, DateTime<Utc>)>>>,
+    verified: Arc<RwLock<VerifiedTokens>>,
 }
+
+/// Token → the caller it names and when it expires.
+type VerifiedTokens = HashMap<String, (Caller, DateTime<Utc>)>;
 
 /// Distinct tokens remembered at most; the cache starts over when full.
 const VERIFIED_TOKENS: usize = 10_000;
