@@ -583,6 +583,34 @@ pub fn promotion_for(
     }
 }
 
+/// The registry authority's decision on a registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Approve,
+    Reject,
+}
+
+/// Whether `decision` still has work to do on a registration in `status`: `Ok(true)` to apply
+/// it, `Ok(false)` when it was already applied (a retry changes nothing), an error when the
+/// other decision was already taken.
+pub fn decision_needed(
+    status: EnrollmentStatus,
+    decision: Decision,
+    registry_number: &str,
+) -> Result<bool, String> {
+    match (status, decision) {
+        (EnrollmentStatus::Pending, _) => Ok(true),
+        (EnrollmentStatus::Active, Decision::Approve)
+        | (EnrollmentStatus::Rejected, Decision::Reject) => Ok(false),
+        (EnrollmentStatus::Rejected, Decision::Approve) => Err(format!(
+            "registration {registry_number} was rejected; it cannot be approved"
+        )),
+        (EnrollmentStatus::Active, Decision::Reject) => Err(format!(
+            "registration {registry_number} is already approved; it cannot be rejected"
+        )),
+    }
+}
+
 /// Who may register at a school: its own operators, and the authorities above it (county,
 /// city), not the province or the ministry, who oversee.
 pub fn may_register(caller: &Caller, school: &School) -> bool {
@@ -763,6 +791,17 @@ mod tests {
             promotion_for(DocumentType::ResidentIdCard, Some(&id), division, birth),
             Promotion::ToG(_)
         ));
+    }
+
+    #[test]
+    fn decisions_apply_once_and_never_both() {
+        use EnrollmentStatus::*;
+        assert_eq!(decision_needed(Pending, Decision::Approve, "L"), Ok(true));
+        assert_eq!(decision_needed(Pending, Decision::Reject, "L"), Ok(true));
+        assert_eq!(decision_needed(Active, Decision::Approve, "G"), Ok(false));
+        assert_eq!(decision_needed(Rejected, Decision::Reject, "L"), Ok(false));
+        assert!(decision_needed(Rejected, Decision::Approve, "L").is_err());
+        assert!(decision_needed(Active, Decision::Reject, "G").is_err());
     }
 
     #[test]

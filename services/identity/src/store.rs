@@ -11,7 +11,7 @@ use xueji_codes::{RegistryNumber, SchoolCode};
 
 use crate::{
     IdentityError,
-    domain::{Promotion, Registration, School},
+    domain::{Decision, EnrollmentStatus, Promotion, Registration, School},
 };
 
 pub const SCHEMA: &str = "identity";
@@ -71,7 +71,8 @@ pub enum RegisterOutcome {
 #[derive(Debug)]
 pub struct LockedRegistration {
     pub registry_number: String,
-    pub status: String,
+    /// False when the decision was already taken: a retry changes nothing.
+    pub needs_decision: bool,
 }
 
 /// Who changes something and under which request, for the audit entry.
@@ -479,16 +480,9 @@ impl Store {
         actor: Actor<'_>,
     ) -> Result<(), IdentityError> {
         let mut tx = self.pool.begin().await?;
-        let locked = lock_registration(&mut tx, student_id).await?;
-        match locked.status.as_str() {
-            "active" => return Ok(()),
-            "rejected" => {
-                return Err(IdentityError::FailedPrecondition(format!(
-                    "registration {} was rejected; it cannot be approved",
-                    locked.registry_number
-                )));
-            }
-            _ => {}
+        let locked = lock_registration(&mut tx, student_id, Decision::Approve).await?;
+        if !locked.needs_decision {
+            return Ok(());
         }
         let number = match promotion {
             Promotion::ToG(resident_id) => RegistryNumber::g(resident_id),
@@ -583,16 +577,9 @@ impl Store {
         actor: Actor<'_>,
     ) -> Result<(), IdentityError> {
         let mut tx = self.pool.begin().await?;
-        let locked = lock_registration(&mut tx, student_id).await?;
-        match locked.status.as_str() {
-            "rejected" => return Ok(()),
-            "active" => {
-                return Err(IdentityError::FailedPrecondition(format!(
-                    "registration {} is already approved; it cannot be rejected",
-                    locked.registry_number
-                )));
-            }
-            _ => {}
+        let locked = lock_registration(&mut tx, student_id, Decision::Reject).await?;
+        if !locked.needs_decision {
+            return Ok(());
         }
         let decided_by = actor.caller.describe();
         sqlx::query!(
@@ -641,12 +628,13 @@ impl Store {
     }
 }
 
+/// Locks a registration for `decision` and says whether the decision still has work to do.
 async fn lock_registration(
     tx: &mut sqlx::PgConnection,
     student_id: i64,
+    decision: Decision,
 ) -> Result<LockedRegistration, IdentityError> {
-    sqlx::query_as!(
-        LockedRegistration,
+    let row = sqlx::query!(
         "SELECT s.registry_number, e.status
          FROM identity.students s
          JOIN identity.enrollments e ON e.student_id = s.id AND e.is_current
@@ -656,7 +644,16 @@ async fn lock_registration(
     )
     .fetch_optional(tx)
     .await?
-    .ok_or_else(|| IdentityError::NotFound("student".into()))
+    .ok_or_else(|| IdentityError::NotFound("student".into()))?;
+    let status = EnrollmentStatus::parse(&row.status).ok_or_else(|| {
+        IdentityError::FailedPrecondition(format!("unknown enrollment status {}", row.status))
+    })?;
+    let needs_decision = crate::domain::decision_needed(status, decision, &row.registry_number)
+        .map_err(IdentityError::FailedPrecondition)?;
+    Ok(LockedRegistration {
+        registry_number: row.registry_number,
+        needs_decision,
+    })
 }
 
 fn guardian_json(registration: &Registration) -> serde_json::Value {

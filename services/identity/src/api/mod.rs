@@ -20,7 +20,7 @@ use crate::{
     batcher::RegistrationBatcher,
     claims::{ClaimOutcome, IdNumberClaims},
     directory::SchoolDirectory,
-    domain::{self, DocumentType, Promotion, School},
+    domain::{self, Decision, DocumentType, EnrollmentStatus, Promotion, School},
     store::{Actor, RegisterOutcome, Store, StudentRecord},
 };
 
@@ -209,13 +209,10 @@ impl<C: IdNumberClaims> IdentityApi<C> {
             .visible_student(caller, "registry_number", &request.registry_number)
             .await?;
         Self::require_decider(caller, &record)?;
-        if record.status == "rejected" {
-            return Err(IdentityError::FailedPrecondition(format!(
-                "registration {} was rejected; it cannot be approved",
-                record.registry_number
-            )));
-        }
-        if record.status == "pending" {
+        let status = EnrollmentStatus::parse(&record.status).unwrap_or(EnrollmentStatus::Pending);
+        let needed = domain::decision_needed(status, Decision::Approve, &record.registry_number)
+            .map_err(IdentityError::FailedPrecondition)?;
+        if needed {
             let promotion = domain::promotion_for(
                 DocumentType::parse(&record.document_type).unwrap_or(DocumentType::Other),
                 record.document_number.as_deref(),
