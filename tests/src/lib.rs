@@ -4,8 +4,8 @@
 use futures::FutureExt;
 use xueji_auth::{Level, Role, TokenSigner};
 use xueji_node::{
+    client::{IdentityClient, identity_client, mint},
     config::NodeConfig,
-    demo::{IdentityClient, identity_client, mint},
     node::{Database, RunningNode},
     pki, sample,
 };

@@ -147,7 +147,7 @@ async fn calls_need_a_valid_token_from_the_node_key() {
 
     let stranger = TokenSigner::generate();
     let forged =
-        xueji_node::demo::mint(&stranger, "eve", Level::Ministry, "", Role::Operator).unwrap();
+        xueji_node::client::mint(&stranger, "eve", Level::Ministry, "", Role::Operator).unwrap();
     let status = get_with(channel.clone(), &forged).await.unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
     assert!(status.message().contains("signature"));

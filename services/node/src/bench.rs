@@ -15,8 +15,8 @@ use xueji_db::{Durability, PgPool};
 use xueji_proto::identity::v1 as pb;
 
 use crate::{
+    client::{identity_client, mint},
     config::NodeConfig,
-    demo::{identity_client, mint},
     node::{Database, RunningNode},
     pki, sample,
 };

@@ -1,66 +1,22 @@
 //! `xueji demo`: a provincial node on an embedded PostgreSQL, the bundled sample registered by
 //! the schools' operators over mutual TLS, approved by the registry authorities, and the result.
 
-use std::{collections::BTreeMap, path::PathBuf, time::Duration};
+use std::{collections::BTreeMap, path::PathBuf};
 
 use anyhow::Context;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use indicatif::{ProgressBar, ProgressStyle};
-use tonic::{service::interceptor::InterceptedService, transport::Channel};
-use xueji_auth::{Claims, Level, Role, TokenSigner};
+use xueji_auth::{Level, Role};
 use xueji_codes::{DivisionLevel, Divisions};
 use xueji_db::Durability;
-use xueji_proto::identity::v1::{self as pb, identity_service_client::IdentityServiceClient};
-use xueji_rpc::{BearerToken, ClientConfig, TlsFiles};
+use xueji_proto::identity::v1 as pb;
 
 use crate::{
+    client::{identity_client, mint},
     config::NodeConfig,
     node::{Database, RunningNode},
     pki, sample,
 };
-
-pub type IdentityClient = IdentityServiceClient<InterceptedService<Channel, BearerToken>>;
-
-/// Connects to a node as the operator tool, with a token for `claims`.
-pub async fn identity_client(
-    address: &str,
-    pki_dir: &std::path::Path,
-    token: &str,
-) -> anyhow::Result<IdentityClient> {
-    let channel = xueji_rpc::connect(
-        address,
-        &ClientConfig {
-            tls: TlsFiles::from_dir(pki_dir, "operator")?,
-            server_name: "localhost".into(),
-            request_timeout: Duration::from_secs(30),
-        },
-    )
-    .await
-    .with_context(|| format!("connecting to {address}"))?;
-    Ok(IdentityServiceClient::with_interceptor(
-        channel,
-        BearerToken::new(token)?,
-    ))
-}
-
-/// A token valid for 12 hours.
-pub fn mint(
-    signer: &TokenSigner,
-    user: &str,
-    level: Level,
-    jurisdiction: &str,
-    role: Role,
-) -> anyhow::Result<String> {
-    let now = chrono::Utc::now().timestamp();
-    Ok(signer.mint(&Claims {
-        sub: user.into(),
-        level,
-        jurisdiction: jurisdiction.into(),
-        role,
-        iat: now,
-        exp: now + 12 * 3600,
-    })?)
-}
 
 #[derive(Debug)]
 pub struct DemoOptions {

@@ -13,18 +13,14 @@ pub use migrate::{create_database, migrate_schema};
 use std::time::Duration;
 
 pub use sqlx::PgPool;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgPoolOptions;
 
 /// A pool with the settings every service uses.
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
-    let options: PgConnectOptions = url.parse()?;
     PgPoolOptions::new()
         .max_connections(max_connections)
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(10))
-        // Services run a fixed set of prepared OLTP statements; planning each execution anew
-        // (PostgreSQL's default for the first runs and whenever it doubts the generic plan)
-        // would cost more than executing them.
-        .connect_with(options.options([("plan_cache_mode", "force_generic_plan")]))
+        .connect(url)
         .await
 }
