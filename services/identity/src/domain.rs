@@ -8,22 +8,8 @@ use xueji_auth::{Caller, Level, ObjectScope};
 use xueji_codes::{
     DivisionCode, Divisions, Gender, RegistryNumber, ResidentId, SchoolCategory, SchoolCode,
 };
-
-/// One offending input field and why, in the user's terms.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldViolation {
-    pub field: &'static str,
-    pub description: String,
-}
-
-impl FieldViolation {
-    pub fn new(field: &'static str, description: impl Into<String>) -> Self {
-        Self {
-            field,
-            description: description.into(),
-        }
-    }
-}
+pub use xueji_validation::FieldViolation;
+use xueji_validation::parse_date;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DocumentType {
@@ -287,11 +273,6 @@ pub fn normalize_name(raw: &str) -> Result<String, String> {
         return Err("must not contain control characters".into());
     }
     Ok(name)
-}
-
-fn parse_date(field: &'static str, text: &str) -> Result<NaiveDate, FieldViolation> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|_| FieldViolation::new(field, format!("{text:?} is not a date (YYYY-MM-DD)")))
 }
 
 /// Checks a registration against every rule of §2 and the school it names. `school` is the

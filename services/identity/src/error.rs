@@ -1,9 +1,8 @@
 //! The one error type of the identity service, and its one mapping to gRPC status codes.
 
 use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::domain::FieldViolation;
+use xueji_validation::{FieldViolation, describe};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
@@ -27,14 +26,6 @@ pub enum IdentityError {
     Database(#[from] sqlx::Error),
 }
 
-fn describe(violations: &[FieldViolation]) -> String {
-    violations
-        .iter()
-        .map(|v| format!("{}: {}", v.field, v.description))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 impl IdentityError {
     pub fn invalid(field: &'static str, description: impl Into<String>) -> Self {
         Self::InvalidArgument(vec![FieldViolation::new(field, description)])
@@ -44,23 +35,11 @@ impl IdentityError {
 impl From<IdentityError> for Status {
     fn from(error: IdentityError) -> Status {
         match error {
-            IdentityError::InvalidArgument(violations) => {
-                let mut details = ErrorDetails::new();
-                for violation in &violations {
-                    details.add_bad_request_violation(violation.field, &violation.description);
-                }
-                Status::with_error_details(
-                    Code::InvalidArgument,
-                    format!("invalid argument: {}", describe(&violations)),
-                    details,
-                )
-            }
+            IdentityError::InvalidArgument(violations) => xueji_rpc::invalid_argument(&violations),
             IdentityError::NotFound(what) => Status::not_found(format!("{what} not found")),
             IdentityError::PermissionDenied(why) => Status::permission_denied(why),
             IdentityError::AlreadyExists { field, message } => {
-                let mut details = ErrorDetails::new();
-                details.add_bad_request_violation(field, &message);
-                Status::with_error_details(Code::AlreadyExists, message, details)
+                xueji_rpc::field_status(Code::AlreadyExists, field, message)
             }
             IdentityError::FailedPrecondition(why) => Status::failed_precondition(why),
             IdentityError::Exhausted(why) => Status::resource_exhausted(why),

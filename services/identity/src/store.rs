@@ -116,6 +116,19 @@ impl Store {
         Ok(())
     }
 
+    /// (active enrollments, pending registrations) currently at a school.
+    pub async fn school_workload(&self, code: &SchoolCode) -> Result<(u64, u64), IdentityError> {
+        let row = sqlx::query!(
+            r#"SELECT count(*) FILTER (WHERE status = 'active') AS "active!",
+                      count(*) FILTER (WHERE status = 'pending') AS "pending!"
+               FROM identity.enrollments WHERE school_code = $1 AND is_current"#,
+            code.as_str()
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.active as u64, row.pending as u64))
+    }
+
     pub async fn school(&self, code: &SchoolCode) -> Result<Option<School>, IdentityError> {
         let row = sqlx::query!(
             "SELECT code, name, division, registry_authority, open_from, open_until

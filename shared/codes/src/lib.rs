@@ -10,6 +10,7 @@ mod mod11;
 mod registry_number;
 mod resident_id;
 mod school_code;
+mod text_serde;
 
 pub use division::{Division, DivisionCode, DivisionLevel, Divisions};
 pub use error::CodeError;

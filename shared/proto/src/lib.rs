@@ -10,3 +10,9 @@ pub mod identity {
         tonic::include_proto!("xueji.identity.v1");
     }
 }
+
+pub mod schools {
+    pub mod v1 {
+        tonic::include_proto!("xueji.schools.v1");
+    }
+}

@@ -12,6 +12,7 @@
 
 mod client;
 mod describe;
+mod fields;
 mod interceptor;
 mod limit;
 mod server;
@@ -19,6 +20,7 @@ mod tls;
 
 pub use client::{BearerToken, ClientConfig, connect};
 pub use describe::describe_status;
+pub use fields::{field_status, invalid_argument};
 pub use interceptor::{Authenticator, PeerIdentity, RequestId, caller};
 pub use limit::GlobalConcurrencyLimitLayer;
 pub use server::{ServerConfig, serve};

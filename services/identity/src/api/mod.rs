@@ -293,6 +293,36 @@ impl<C: IdNumberClaims> IdentityApi<C> {
         })
     }
 
+    async fn school_workload(
+        &self,
+        caller: &Caller,
+        request: pb::GetSchoolWorkloadRequest,
+    ) -> Result<pb::GetSchoolWorkloadResponse, IdentityError> {
+        let code: SchoolCode = request
+            .school_code
+            .trim()
+            .parse()
+            .map_err(|e| IdentityError::invalid("school_code", format!("school code {e}")))?;
+        // A school nobody registered at may be unknown here; the ministry and the school's
+        // province may still ask (the answer is then zero).
+        let oversees_province = match &caller.jurisdiction {
+            Jurisdiction::Nation => true,
+            Jurisdiction::Division(division) => {
+                caller.level == xueji_auth::Level::Province
+                    && division.province_digits() == code.province_digits()
+            }
+            Jurisdiction::School(_) => false,
+        };
+        if !oversees_province && self.visible_school(caller, &code).await?.is_none() {
+            return Err(IdentityError::NotFound(format!("school {code}")));
+        }
+        let (active, pending) = self.store.school_workload(&code).await?;
+        Ok(pb::GetSchoolWorkloadResponse {
+            active_enrollments: active,
+            pending_registrations: pending,
+        })
+    }
+
     async fn list_problems(
         &self,
         caller: &Caller,
@@ -478,6 +508,17 @@ impl<C: IdNumberClaims> IdentityService for IdentityApi<C> {
         let caller = caller.clone();
         Ok(Response::new(
             self.list_problems(&caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn get_school_workload(
+        &self,
+        request: Request<pb::GetSchoolWorkloadRequest>,
+    ) -> Result<Response<pb::GetSchoolWorkloadResponse>, Status> {
+        let (caller, _) = xueji_rpc::caller(&request)?;
+        let caller = caller.clone();
+        Ok(Response::new(
+            self.school_workload(&caller, request.into_inner()).await?,
         ))
     }
 }

@@ -17,14 +17,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .await??;
     let url = cluster.url("postgres");
     let pool = xueji_db::connect(&url, 2).await?;
-    for dir in migration_dirs(&workspace)? {
-        // The folder above `migrations/` names the schema the migrations belong to.
-        let schema = dir
-            .parent()
-            .and_then(|p| p.file_name())
-            .and_then(|n| n.to_str())
-            .ok_or("migration folder without a parent")?
-            .to_owned();
+    for (schema, dir) in migration_dirs(&workspace)? {
         let migrator = sqlx::migrate::Migrator::new(dir.as_path()).await?;
         xueji_db::migrate_schema(&pool, &schema, &migrator).await?;
         eprintln!("migrated {schema} from {}", dir.display());
@@ -35,17 +28,41 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn migration_dirs(workspace: &Path) -> std::io::Result<Vec<PathBuf>> {
+/// (schema, folder) of every migration set. A crate's `migrations/` belongs to the schema named
+/// after the crate's folder; a crate with several schemas keeps one subfolder per schema
+/// (`schools/migrations/national` → `schools_national`).
+fn migration_dirs(workspace: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
     let mut dirs = Vec::new();
     // Shared crates first: services' migrations may call their functions.
     for group in ["shared", "services"] {
         let mut crates: Vec<PathBuf> = std::fs::read_dir(workspace.join(group))?
             .flatten()
-            .map(|e| e.path().join("migrations"))
-            .filter(|p| p.is_dir())
+            .map(|e| e.path())
+            .filter(|p| p.join("migrations").is_dir())
             .collect();
         crates.sort();
-        dirs.extend(crates);
+        for crate_dir in crates {
+            let name = crate_dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_owned();
+            let migrations = crate_dir.join("migrations");
+            let mut schemas: Vec<PathBuf> = std::fs::read_dir(&migrations)?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect();
+            schemas.sort();
+            if schemas.is_empty() {
+                dirs.push((name, migrations));
+            } else {
+                for dir in schemas {
+                    let sub = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                    dirs.push((format!("{name}_{sub}"), dir));
+                }
+            }
+        }
     }
     Ok(dirs)
 }

@@ -1,0 +1,4 @@
+pub mod domain;
+mod error;
+pub mod store;
+pub use error::SchoolsError;

@@ -1,0 +1,128 @@
+//! All SQL of the schools service: [`national`] (the authority's tables) and [`provincial`]
+//! (applications in the province and the replica). Each role owns its schema.
+
+pub mod national;
+pub mod provincial;
+
+use chrono::NaiveDate;
+use xueji_auth::Caller;
+use xueji_codes::SchoolCode;
+
+use crate::domain::{FormerName, Profile, SchoolRecord, SchoolStatus};
+
+/// Who makes a change, for the audit entry written with it.
+#[derive(Debug, Clone, Copy)]
+pub struct Actor<'a> {
+    pub caller: &'a Caller,
+    pub request_id: &'a str,
+}
+
+impl Actor<'_> {
+    fn entry<'e>(
+        &'e self,
+        described: &'e str,
+        jurisdiction: &'e str,
+        action: &'e str,
+        object: &'e str,
+        before: Option<serde_json::Value>,
+        after: Option<serde_json::Value>,
+    ) -> xueji_audit::Entry<'e> {
+        xueji_audit::Entry {
+            actor: described,
+            jurisdiction,
+            action,
+            object,
+            before,
+            after,
+            request_id: self.request_id,
+        }
+    }
+}
+
+/// Writes one audit entry for `actor` on the transaction's connection.
+async fn audit(
+    conn: &mut sqlx::PgConnection,
+    actor: Actor<'_>,
+    action: &str,
+    object: &str,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+) -> Result<(), sqlx::Error> {
+    let described = actor.caller.describe();
+    let jurisdiction = actor.caller.jurisdiction.as_string();
+    xueji_audit::record(
+        conn,
+        &actor.entry(&described, &jurisdiction, action, object, before, after),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Filters of a school list, already narrowed to what the caller may see.
+#[derive(Debug, Clone, Default)]
+pub struct SchoolFilter {
+    /// Division-code prefix (2 digits: a province, 4: a city, 6: a county); empty for all.
+    pub division_prefix: String,
+    /// Only this school (a school-level caller).
+    pub only_code: Option<String>,
+    pub name_contains: String,
+    pub category: Option<String>,
+    pub include_void: bool,
+    /// Codes after this one (pagination).
+    pub after_code: String,
+    pub limit: i64,
+}
+
+/// A school row as both schemas store the flat columns.
+struct SchoolRow {
+    code: String,
+    profile: serde_json::Value,
+    status: String,
+    open_from: NaiveDate,
+    open_until: Option<NaiveDate>,
+    former_names: Vec<String>,
+    replaced_on: Vec<NaiveDate>,
+    successors: Vec<String>,
+}
+
+impl SchoolRow {
+    fn into_record(self) -> Result<SchoolRecord, sqlx::Error> {
+        let corrupt = |what: String| sqlx::Error::Decode(what.into());
+        let profile: Profile = serde_json::from_value(self.profile)
+            .map_err(|e| corrupt(format!("school {}: stored profile: {e}", self.code)))?;
+        Ok(SchoolRecord {
+            code: self
+                .code
+                .parse()
+                .map_err(|e| corrupt(format!("stored school code {}: {e}", self.code)))?,
+            profile,
+            status: SchoolStatus::parse(&self.status)
+                .ok_or_else(|| corrupt(format!("school {}: status {}", self.code, self.status)))?,
+            open_from: self.open_from,
+            open_until: self.open_until,
+            former_names: self
+                .former_names
+                .into_iter()
+                .zip(self.replaced_on)
+                .map(|(name, replaced_on)| FormerName { name, replaced_on })
+                .collect(),
+            successors: self
+                .successors
+                .iter()
+                .filter_map(|code| code.parse::<SchoolCode>().ok())
+                .collect(),
+        })
+    }
+}
+
+/// The division prefix a list is narrowed to: what both the caller and the request allow, or
+/// `None` when they do not overlap.
+pub fn narrow_prefix(caller_prefix: &str, requested_prefix: &str) -> Option<String> {
+    if requested_prefix.starts_with(caller_prefix) {
+        Some(requested_prefix.to_owned())
+    } else if caller_prefix.starts_with(requested_prefix) {
+        Some(caller_prefix.to_owned())
+    } else {
+        None
+    }
+}

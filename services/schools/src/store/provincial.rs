@@ -1,0 +1,434 @@
+//! The provincial side (schema `schools_provincial`): applications on their way from a county
+//! to the national authority, and the replica of the published code list.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::{PgConnection, PgPool};
+use xueji_codes::DivisionCode;
+
+use super::{Actor, SchoolFilter, audit, national::LineageLink};
+use crate::{
+    SchoolsError,
+    domain::{ApplicationStatus, Profile, SchoolRecord},
+    store::national::{Change, Publication},
+};
+
+pub const SCHEMA: &str = "schools_provincial";
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/provincial");
+
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    xueji_audit::migrate(pool).await?;
+    xueji_db::migrate_schema(pool, SCHEMA, &MIGRATOR).await
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApplicationStep {
+    pub action: String,
+    pub actor: String,
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Application {
+    pub id: String,
+    pub county: DivisionCode,
+    pub profile: Profile,
+    pub open_from: NaiveDate,
+    pub status: ApplicationStatus,
+    pub code: Option<String>,
+    pub filed_by: String,
+    pub steps: Vec<ApplicationStep>,
+}
+
+/// What filing answered.
+#[derive(Debug)]
+pub enum Filed {
+    New(Application),
+    /// The idempotency key was seen with the same request: the original application.
+    Replayed(Application),
+    /// The key was seen with a different request.
+    KeyReused,
+}
+
+/// How far the replica has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicaState {
+    pub version: i64,
+    pub decision_cursor: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProvincialStore {
+    pool: PgPool,
+}
+
+impl ProvincialStore {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    // ---- applications ----
+
+    pub async fn file(
+        &self,
+        idempotency_key: &str,
+        request_hash: &[u8],
+        profile: &Profile,
+        open_from: NaiveDate,
+        actor: Actor<'_>,
+    ) -> Result<Filed, SchoolsError> {
+        let mut tx = self.pool.begin().await?;
+        let id = format!("{}-{}", profile.division, uuid::Uuid::new_v4().simple());
+        let profile_json = serde_json::to_value(profile).expect("serializable");
+        let inserted = sqlx::query_scalar!(
+            "INSERT INTO schools_provincial.applications
+                 (id, idempotency_key, request_hash, county, profile, open_from, status, filed_by)
+             VALUES ($1, $2, $3, $4, $5, $6, 'filed', $7)
+             ON CONFLICT (idempotency_key) DO NOTHING
+             RETURNING id",
+            id,
+            idempotency_key,
+            request_hash,
+            profile.division.as_str(),
+            profile_json,
+            open_from,
+            actor.caller.describe(),
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        if inserted.is_none() {
+            let earlier = sqlx::query!(
+                "SELECT id, request_hash FROM schools_provincial.applications WHERE idempotency_key = $1",
+                idempotency_key
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            return if earlier.request_hash == request_hash {
+                Ok(Filed::Replayed(
+                    fetch(&mut tx, &earlier.id).await?.expect("just read"),
+                ))
+            } else {
+                Ok(Filed::KeyReused)
+            };
+        }
+        add_step(&mut tx, &id, "filed", &actor.caller.describe(), "").await?;
+        audit(
+            &mut tx,
+            actor,
+            "schools.file_application",
+            &format!("application:{id}"),
+            None,
+            Some(serde_json::json!({ "profile": profile_json, "open_from": open_from })),
+        )
+        .await?;
+        let filed = fetch(&mut tx, &id).await?.expect("just inserted");
+        tx.commit().await?;
+        Ok(Filed::New(filed))
+    }
+
+    pub async fn application(&self, id: &str) -> Result<Option<Application>, SchoolsError> {
+        let mut conn = self.pool.acquire().await?;
+        fetch(&mut conn, id).await
+    }
+
+    /// Applications from counties under `division_prefix`, optionally of one status.
+    pub async fn applications(
+        &self,
+        division_prefix: &str,
+        status: Option<ApplicationStatus>,
+    ) -> Result<Vec<Application>, SchoolsError> {
+        let ids = sqlx::query_scalar!(
+            "SELECT id FROM schools_provincial.applications
+             WHERE county LIKE $1 || '%' AND ($2::text IS NULL OR status = $2)
+             ORDER BY filed_at, id LIMIT 1000",
+            division_prefix,
+            status.map(ApplicationStatus::as_str),
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut conn = self.pool.acquire().await?;
+        let mut applications = Vec::new();
+        for id in ids {
+            applications.extend(fetch(&mut conn, &id).await?);
+        }
+        Ok(applications)
+    }
+
+    /// Moves an application from `from` to `to` (refused if someone moved it first) and records
+    /// the step.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn advance(
+        &self,
+        id: &str,
+        from: ApplicationStatus,
+        to: ApplicationStatus,
+        code: Option<&str>,
+        action: &str,
+        reason: &str,
+        actor: Actor<'_>,
+    ) -> Result<Application, SchoolsError> {
+        let mut tx = self.pool.begin().await?;
+        let status = sqlx::query_scalar!(
+            "SELECT status FROM schools_provincial.applications WHERE id = $1 FOR UPDATE",
+            id
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| SchoolsError::NotFound(format!("application {id}")))?;
+        if status != from.as_str() {
+            return Err(SchoolsError::FailedPrecondition(format!(
+                "application {id} is {status} now, no longer {}",
+                from.as_str()
+            )));
+        }
+        sqlx::query!(
+            "UPDATE schools_provincial.applications SET status = $2, code = coalesce($3, code)
+             WHERE id = $1",
+            id,
+            to.as_str(),
+            code
+        )
+        .execute(&mut *tx)
+        .await?;
+        add_step(&mut tx, id, action, &actor.caller.describe(), reason).await?;
+        audit(
+            &mut tx,
+            actor,
+            &format!("schools.{action}_application"),
+            &format!("application:{id}"),
+            Some(serde_json::json!({ "status": from.as_str() })),
+            Some(serde_json::json!({ "status": to.as_str(), "reason": reason, "code": code })),
+        )
+        .await?;
+        let moved = fetch(&mut tx, id).await?.expect("locked above");
+        tx.commit().await?;
+        Ok(moved)
+    }
+
+    // ---- replica ----
+
+    pub async fn replica_state(&self) -> Result<ReplicaState, SchoolsError> {
+        let row = sqlx::query!("SELECT version, decision_cursor FROM schools_provincial.replica_state")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(ReplicaState {
+            version: row.version,
+            decision_cursor: row.decision_cursor,
+        })
+    }
+
+    pub async fn set_decision_cursor(&self, cursor: i64) -> Result<(), SchoolsError> {
+        sqlx::query!(
+            "UPDATE schools_provincial.replica_state SET decision_cursor = greatest(decision_cursor, $1)",
+            cursor
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Applies the next publication; returns false when it was applied before. Publications
+    /// must come in order: the replica never skips a version.
+    pub async fn apply_publication(&self, publication: &Publication) -> Result<bool, SchoolsError> {
+        let mut tx = self.pool.begin().await?;
+        let version = sqlx::query_scalar!(
+            "SELECT version FROM schools_provincial.replica_state FOR UPDATE"
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if publication.version <= version {
+            return Ok(false);
+        }
+        if publication.version != version + 1 {
+            return Err(SchoolsError::FailedPrecondition(format!(
+                "publication {} cannot follow version {version}; versions are applied in order",
+                publication.version
+            )));
+        }
+        let merged_away: Vec<&str> = publication
+            .changes
+            .iter()
+            .filter(|c| c.kind == "merged")
+            .flat_map(|c| c.predecessors.iter().map(String::as_str))
+            .collect();
+        for change in &publication.changes {
+            upsert_school(&mut tx, change).await?;
+            for successor in &change.school.successors {
+                let kind = if merged_away.contains(&change.code.as_str()) {
+                    "merge"
+                } else {
+                    "category_change"
+                };
+                sqlx::query!(
+                    "INSERT INTO schools_provincial.lineage (predecessor, successor, kind, effective_date)
+                     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                    change.code,
+                    successor.as_str(),
+                    kind,
+                    change.effective_date
+                )
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        sqlx::query!(
+            "UPDATE schools_provincial.replica_state SET version = $1",
+            publication.version
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub async fn school(&self, code: &str) -> Result<Option<SchoolRecord>, SchoolsError> {
+        let record = sqlx::query_scalar!(
+            "SELECT record FROM schools_provincial.schools WHERE code = $1",
+            code
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        record.map(decode_record).transpose()
+    }
+
+    /// (school, publication it came in) for the API.
+    pub async fn published_in(&self, code: &str) -> Result<i64, SchoolsError> {
+        Ok(sqlx::query_scalar!(
+            "SELECT published_in FROM schools_provincial.schools WHERE code = $1",
+            code
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .unwrap_or(0))
+    }
+
+    pub async fn schools(&self, filter: &SchoolFilter) -> Result<Vec<SchoolRecord>, SchoolsError> {
+        let records = sqlx::query_scalar!(
+            "SELECT record FROM schools_provincial.schools
+             WHERE division LIKE $1 || '%'
+               AND ($2::text IS NULL OR code = $2)
+               AND ($3 = '' OR name LIKE '%' || $3 || '%')
+               AND ($4::text IS NULL OR category = $4)
+               AND ($5 OR status = 'open')
+               AND code > $6
+             ORDER BY code
+             LIMIT $7",
+            filter.division_prefix,
+            filter.only_code,
+            filter.name_contains,
+            filter.category,
+            filter.include_void,
+            filter.after_code,
+            filter.limit,
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        records.into_iter().map(decode_record).collect()
+    }
+
+    pub async fn lineage(&self, code: &str) -> Result<Vec<LineageLink>, SchoolsError> {
+        Ok(sqlx::query_as!(
+            LineageLink,
+            r#"WITH RECURSIVE up(code) AS (
+                   SELECT $1::text
+                   UNION SELECT l.predecessor FROM schools_provincial.lineage l JOIN up ON l.successor = up.code
+               ), down(code) AS (
+                   SELECT $1::text
+                   UNION SELECT l.successor FROM schools_provincial.lineage l JOIN down ON l.predecessor = down.code
+               )
+               SELECT predecessor, successor, kind, effective_date
+               FROM schools_provincial.lineage
+               WHERE successor IN (SELECT code FROM up) OR predecessor IN (SELECT code FROM down)
+               ORDER BY effective_date, predecessor, successor"#,
+            code
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
+fn decode_record(record: serde_json::Value) -> Result<SchoolRecord, SchoolsError> {
+    serde_json::from_value(record).map_err(|e| {
+        SchoolsError::Database(sqlx::Error::Decode(
+            format!("replica school record: {e}").into(),
+        ))
+    })
+}
+
+async fn upsert_school(conn: &mut PgConnection, change: &Change) -> Result<(), SchoolsError> {
+    let school = &change.school;
+    sqlx::query!(
+        "INSERT INTO schools_provincial.schools (code, name, category, division, status, record, published_in)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (code) DO UPDATE SET name = excluded.name, category = excluded.category,
+             division = excluded.division, status = excluded.status, record = excluded.record,
+             published_in = excluded.published_in",
+        school.code.as_str(),
+        school.profile.name,
+        school.profile.category.digits(),
+        school.profile.division.as_str(),
+        school.status.as_str(),
+        serde_json::to_value(school).expect("serializable"),
+        change.version,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn add_step(
+    conn: &mut PgConnection,
+    id: &str,
+    action: &str,
+    actor: &str,
+    reason: &str,
+) -> Result<(), SchoolsError> {
+    sqlx::query!(
+        "INSERT INTO schools_provincial.application_steps (application_id, action, actor, reason)
+         VALUES ($1, $2, $3, $4)",
+        id,
+        action,
+        actor,
+        reason
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn fetch(conn: &mut PgConnection, id: &str) -> Result<Option<Application>, SchoolsError> {
+    let Some(row) = sqlx::query!(
+        "SELECT id, county, profile, open_from, status, code, filed_by
+         FROM schools_provincial.applications WHERE id = $1",
+        id
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let steps = sqlx::query_as!(
+        ApplicationStep,
+        "SELECT action, actor, reason, at FROM schools_provincial.application_steps
+         WHERE application_id = $1 ORDER BY id",
+        id
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let corrupt = |what: String| SchoolsError::Database(sqlx::Error::Decode(what.into()));
+    Ok(Some(Application {
+        county: row
+            .county
+            .parse()
+            .map_err(|e| corrupt(format!("application {id}: county: {e}")))?,
+        profile: serde_json::from_value(row.profile)
+            .map_err(|e| corrupt(format!("application {id}: profile: {e}")))?,
+        status: ApplicationStatus::parse(&row.status)
+            .ok_or_else(|| corrupt(format!("application {id}: status {}", row.status)))?,
+        id: row.id,
+        open_from: row.open_from,
+        code: row.code,
+        filed_by: row.filed_by,
+        steps,
+    }))
+}
