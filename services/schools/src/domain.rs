@@ -194,7 +194,10 @@ pub fn parse_stages(
             return Err(FieldViolation::new(field, "every stage must be specified"));
         };
         if checked.iter().any(|s: &StageOffered| s.stage == *stage) {
-            return Err(FieldViolation::new(field, format!("{stage} is named twice")));
+            return Err(FieldViolation::new(
+                field,
+                format!("{stage} is named twice"),
+            ));
         }
         let allowed = stage.allowed_years();
         if !allowed.contains(years) {
@@ -439,10 +442,7 @@ pub fn merged_code(
     if !violations.is_empty() {
         return Err(SchoolsError::InvalidArgument(violations.into_vec()));
     }
-    if let Some(closed) = predecessors
-        .iter()
-        .find(|p| p.status != SchoolStatus::Open)
-    {
+    if let Some(closed) = predecessors.iter().find(|p| p.status != SchoolStatus::Open) {
         return Err(SchoolsError::FailedPrecondition(format!(
             "school {} is {}; only open schools merge",
             closed.code,
@@ -475,7 +475,11 @@ pub fn change_category(
     if school.code.category() == category {
         return Err(SchoolsError::invalid(
             "new_category",
-            format!("school {} already is category {}", school.code, category.digits()),
+            format!(
+                "school {} already is category {}",
+                school.code,
+                category.digits()
+            ),
         ));
     }
     Ok(Step::Apply(()))
@@ -527,7 +531,11 @@ fn void_code(school: &SchoolRecord) -> SchoolsError {
     SchoolsError::FailedPrecondition(format!(
         "school code {} is void for ever (carried on by {}); act on the successor",
         school.code,
-        if successors.is_empty() { "no school" } else { &successors }
+        if successors.is_empty() {
+            "no school"
+        } else {
+            &successors
+        }
     ))
 }
 
@@ -628,8 +636,7 @@ pub fn check_turn(
             "the application waits for a {level}-level approver"
         )));
     }
-    Ok(())
-    .and_then(|()| {
+    Ok(()).and_then(|()| {
         if may_see_application(caller, county) {
             Ok(())
         } else {
@@ -669,7 +676,7 @@ mod tests {
 
     fn record(code: &str, status: SchoolStatus) -> SchoolRecord {
         let mut profile = validate_profile(&input(), PROFILE).unwrap();
-        profile.category = code[..2].parse::<u8>().ok().and_then(|_| SchoolCategory::from_digits(&code[..2])).unwrap();
+        profile.category = SchoolCategory::from_digits(&code[..2]).unwrap();
         SchoolRecord {
             code: code.parse().unwrap(),
             profile,
@@ -693,16 +700,26 @@ mod tests {
 
     #[test]
     fn bad_profiles_name_their_fields() {
-        let cases: Vec<(fn(&mut ProfileInput), &str)> = vec![
+        type Spoil = fn(&mut ProfileInput);
+        let cases: Vec<(Spoil, &str)> = vec![
             (|i| i.name = "  ".into(), "profile.name"),
             (|i| i.category = "25".into(), "profile.category"),
             (|i| i.category = "2".into(), "profile.category"),
             (|i| i.stages = vec![], "profile.stages"),
-            (|i| i.stages = vec![(Some(Stage::Primary), 9)], "profile.stages"),
-            (|i| i.stages = vec![(Some(Stage::Junior), 3)], "profile.stages"),
+            (
+                |i| i.stages = vec![(Some(Stage::Primary), 9)],
+                "profile.stages",
+            ),
+            (
+                |i| i.stages = vec![(Some(Stage::Junior), 3)],
+                "profile.stages",
+            ),
             (|i| i.division = "359999".into(), "profile.division"),
             (|i| i.division = "350100".into(), "profile.division"),
-            (|i| i.registry_authority = "340100".into(), "profile.registry_authority"),
+            (
+                |i| i.registry_authority = "340100".into(),
+                "profile.registry_authority",
+            ),
             (|i| i.operator_type = None, "profile.operator_type"),
             (|i| i.address = String::new(), "profile.address"),
         ];
@@ -714,12 +731,18 @@ mod tests {
         let mut all_bad = input();
         all_bad.name.clear();
         all_bad.address.clear();
-        assert_eq!(fields(validate_profile(&all_bad, MERGED)), vec!["merged.name", "merged.address"]);
+        assert_eq!(
+            fields(validate_profile(&all_bad, MERGED)),
+            vec!["merged.name", "merged.address"]
+        );
     }
 
     #[test]
     fn codes_are_category_province_sequence() {
-        assert_eq!(make_code(SchoolCategory::Junior, "34", 42).as_str(), "3134000042");
+        assert_eq!(
+            make_code(SchoolCategory::Junior, "34", 42).as_str(),
+            "3134000042"
+        );
     }
 
     #[test]
@@ -735,10 +758,13 @@ mod tests {
             merged_code(&[a.clone(), b.clone()], &merged, Some(&b.code)),
             Err(SchoolsError::InvalidArgument(v)) if v[0].field == "keep_code"
         ));
-        assert_eq!(merged_code(&[a.clone(), b.clone()], &merged, None).unwrap(), None);
+        assert_eq!(
+            merged_code(&[a.clone(), b.clone()], &merged, None).unwrap(),
+            None
+        );
         merged.category = SchoolCategory::Junior;
         assert!(merged_code(&[a.clone(), b.clone()], &merged, Some(&a.code)).is_err());
-        assert!(merged_code(&[a.clone()], &merged, None).is_err());
+        assert!(merged_code(std::slice::from_ref(&a), &merged, None).is_err());
         let closed = record("2135000003", SchoolStatus::Closed);
         assert!(matches!(
             merged_code(&[a, closed], &merged, None),
@@ -749,12 +775,18 @@ mod tests {
     #[test]
     fn closing_needs_an_empty_school_and_reopening_a_closed_one() {
         let open = record("2135000001", SchoolStatus::Open);
-        assert_eq!(close(&open, Some(Workload::default())).unwrap(), Step::Apply(()));
+        assert_eq!(
+            close(&open, Some(Workload::default())).unwrap(),
+            Step::Apply(())
+        );
         let busy = Workload {
             active_enrollments: 3,
             ..Workload::default()
         };
-        assert!(matches!(close(&open, Some(busy)), Err(SchoolsError::FailedPrecondition(_))));
+        assert!(matches!(
+            close(&open, Some(busy)),
+            Err(SchoolsError::FailedPrecondition(_))
+        ));
         let closed = record("2135000001", SchoolStatus::Closed);
         assert_eq!(close(&closed, None).unwrap(), Step::AlreadyDone);
         assert_eq!(reopen(&closed).unwrap(), Step::Apply(()));

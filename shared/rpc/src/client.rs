@@ -38,6 +38,24 @@ pub async fn connect(
         .await
 }
 
+/// A mutual-TLS channel to `address` that connects on first use (and reconnects after a
+/// failure): a node links to its peers at start without waiting for them to be up.
+pub fn connect_lazy(
+    address: &str,
+    config: &ClientConfig,
+) -> Result<Channel, tonic::transport::Error> {
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(config.tls.ca())
+        .identity(config.tls.identity())
+        .domain_name(config.server_name.clone());
+    Ok(Endpoint::from_shared(format!("https://{address}"))?
+        .tls_config(tls)?
+        .timeout(config.request_timeout)
+        .connect_timeout(Duration::from_secs(5))
+        .tcp_nodelay(true)
+        .connect_lazy())
+}
+
 /// Adds the operator's token and the current trace context to every call.
 #[derive(Debug, Clone)]
 pub struct BearerToken {

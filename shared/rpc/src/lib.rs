@@ -18,7 +18,7 @@ mod limit;
 mod server;
 mod tls;
 
-pub use client::{BearerToken, ClientConfig, connect};
+pub use client::{BearerToken, ClientConfig, connect, connect_lazy};
 pub use describe::describe_status;
 pub use fields::{field_status, invalid_argument};
 pub use interceptor::{Authenticator, PeerIdentity, RequestId, caller};

@@ -115,10 +115,19 @@ mod tests {
     #[test]
     fn violations_collect_every_field() {
         let mut violations = Violations::default();
-        assert_eq!(violations.check(parse_date("a", "2024-09-01")).map(|d| d.to_string()).as_deref(), Some("2024-09-01"));
+        assert_eq!(
+            violations
+                .check(parse_date("a", "2024-09-01"))
+                .map(|d| d.to_string())
+                .as_deref(),
+            Some("2024-09-01")
+        );
         assert!(violations.check(parse_date("b", "2024-13-01")).is_none());
         violations.add("c", "bad");
         let all = violations.finish(|| ()).unwrap_err();
-        assert_eq!(describe(&all), "b: \"2024-13-01\" is not a date (YYYY-MM-DD); c: bad");
+        assert_eq!(
+            describe(&all),
+            "b: \"2024-13-01\" is not a date (YYYY-MM-DD); c: bad"
+        );
     }
 }

@@ -474,14 +474,9 @@ impl NationalStore {
                 code.clone()
             }
             None => {
-                let code = allocate_code(
-                    &mut tx,
-                    merger.merged.category,
-                    merger.merged.province(),
-                )
-                .await?;
-                insert_school(&mut tx, &code, &merger.merged, merger.effective_date, None)
+                let code = allocate_code(&mut tx, merger.merged.category, merger.merged.province())
                     .await?;
+                insert_school(&mut tx, &code, &merger.merged, merger.effective_date, None).await?;
                 record_change(
                     &mut tx,
                     "added",
@@ -832,12 +827,12 @@ async fn allocate_code(
     .fetch_one(&mut *conn)
     .await
     .map_err(|error| match &error {
-        sqlx::Error::Database(db) if db.is_check_violation() => SchoolsError::FailedPrecondition(
-            format!(
+        sqlx::Error::Database(db) if db.is_check_violation() => {
+            SchoolsError::FailedPrecondition(format!(
                 "all 999999 codes of category {} in province {province} are issued",
                 category.digits()
-            ),
-        ),
+            ))
+        }
         _ => SchoolsError::Database(error),
     })?;
     Ok(domain::make_code(category, province, sequence as u32))

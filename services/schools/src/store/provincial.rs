@@ -208,9 +208,10 @@ impl ProvincialStore {
     // ---- replica ----
 
     pub async fn replica_state(&self) -> Result<ReplicaState, SchoolsError> {
-        let row = sqlx::query!("SELECT version, decision_cursor FROM schools_provincial.replica_state")
-            .fetch_one(&self.pool)
-            .await?;
+        let row =
+            sqlx::query!("SELECT version, decision_cursor FROM schools_provincial.replica_state")
+                .fetch_one(&self.pool)
+                .await?;
         Ok(ReplicaState {
             version: row.version,
             decision_cursor: row.decision_cursor,
@@ -231,11 +232,10 @@ impl ProvincialStore {
     /// must come in order: the replica never skips a version.
     pub async fn apply_publication(&self, publication: &Publication) -> Result<bool, SchoolsError> {
         let mut tx = self.pool.begin().await?;
-        let version = sqlx::query_scalar!(
-            "SELECT version FROM schools_provincial.replica_state FOR UPDATE"
-        )
-        .fetch_one(&mut *tx)
-        .await?;
+        let version =
+            sqlx::query_scalar!("SELECT version FROM schools_provincial.replica_state FOR UPDATE")
+                .fetch_one(&mut *tx)
+                .await?;
         if publication.version <= version {
             return Ok(false);
         }

@@ -1,0 +1,606 @@
+//! `SchoolAuthority`: the national role.
+
+use tonic::{Request, Response, Status};
+use xueji_auth::{Caller, Jurisdiction, Level};
+use xueji_proto::schools::v1::{
+    self as pb,
+    school_authority_server::{SchoolAuthority, SchoolAuthorityServer},
+};
+use xueji_validation::{Violations, parse_date, required_text};
+
+use super::{convert, paginate, school_filter, visible};
+use crate::{
+    SchoolsError,
+    domain::{self, MERGED, PROFILE},
+    links::Workloads,
+    store::{
+        Actor,
+        national::{Merger, NationalApplication, NationalStore},
+    },
+};
+
+const PUBLICATIONS_PER_PAGE: u32 = 20;
+const DECISIONS_PER_PAGE: i64 = 500;
+
+#[derive(Debug)]
+pub struct AuthorityApi {
+    store: NationalStore,
+    workloads: Workloads,
+}
+
+impl AuthorityApi {
+    pub fn new(store: NationalStore, workloads: Workloads) -> Self {
+        Self { store, workloads }
+    }
+
+    pub fn into_service(self) -> SchoolAuthorityServer<Self> {
+        SchoolAuthorityServer::new(self)
+            .max_decoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES)
+    }
+
+    async fn submit(
+        &self,
+        actor: Actor<'_>,
+        request: pb::SubmitApplicationRequest,
+    ) -> Result<pb::SubmitApplicationResponse, SchoolsError> {
+        let application = request.application.unwrap_or_default();
+        let mut violations = Violations::default();
+        if application.id.trim().is_empty() {
+            violations.add("application.id", "must not be empty");
+        }
+        let open_from =
+            violations.check(parse_date("application.open_from", &application.open_from));
+        let profile =
+            match domain::validate_profile(&convert::profile_input(application.profile), PROFILE) {
+                Ok(profile) => Some(profile),
+                Err(found) => {
+                    for v in found {
+                        violations.add(v.field, v.description);
+                    }
+                    None
+                }
+            };
+        if !violations.is_empty() {
+            return Err(violations.into_vec().into());
+        }
+        let profile = profile.expect("checked");
+        let province_division = format!("{}0000", profile.province())
+            .parse()
+            .expect("a known county's province");
+        let speaks_for_province = match &actor.caller.jurisdiction {
+            Jurisdiction::Nation => true,
+            Jurisdiction::Division(division) => {
+                actor.caller.level == Level::Province && *division == province_division
+            }
+            Jurisdiction::School(_) => false,
+        };
+        if !speaks_for_province {
+            return Err(SchoolsError::PermissionDenied(format!(
+                "only province {} submits applications for schools in {}",
+                profile.province(),
+                profile.division
+            )));
+        }
+        let held = self
+            .store
+            .submit(
+                &NationalApplication {
+                    id: application.id.trim().to_owned(),
+                    province: profile.province().to_owned(),
+                    profile,
+                    open_from: open_from.expect("checked"),
+                    filed_by: application.filed_by,
+                    status: "submitted".into(),
+                    code: None,
+                    reason: None,
+                },
+                actor,
+            )
+            .await?;
+        Ok(pb::SubmitApplicationResponse {
+            application: Some(convert::national_application(&held)),
+        })
+    }
+
+    async fn close(
+        &self,
+        actor: Actor<'_>,
+        request: pb::CloseSchoolRequest,
+    ) -> Result<pb::SchoolResponse, SchoolsError> {
+        domain::require_ministry(actor.caller, "close a school")?;
+        let (code, effective_date, reason) =
+            lifecycle_fields(&request.code, &request.effective_date, &request.reason)?;
+        let current = self
+            .store
+            .school(code.as_str())
+            .await?
+            .ok_or_else(|| SchoolsError::NotFound(format!("school {code}")))?;
+        // Only an open school needs the students checked; a retry on a closed one answers as is.
+        let workload = if current.status == domain::SchoolStatus::Open {
+            Some(self.workloads.of(&code).await?)
+        } else {
+            None
+        };
+        let school = self
+            .store
+            .close(&code, effective_date, &reason, workload, actor)
+            .await?;
+        Ok(pb::SchoolResponse {
+            school: Some(convert::school(&school, 0)),
+        })
+    }
+}
+
+/// code, effective date and reason: the fields every lifecycle step takes, checked together.
+fn lifecycle_fields(
+    code: &str,
+    effective_date: &str,
+    reason: &str,
+) -> Result<(xueji_codes::SchoolCode, chrono::NaiveDate, String), SchoolsError> {
+    let mut violations = Violations::default();
+    let code = match domain::parse_code("code", code) {
+        Ok(code) => Some(code),
+        Err(SchoolsError::InvalidArgument(found)) => {
+            for v in found {
+                violations.add(v.field, v.description);
+            }
+            None
+        }
+        Err(other) => return Err(other),
+    };
+    let date = violations.check(parse_date("effective_date", effective_date));
+    let reason = violations.check(required_text("reason", reason, 500));
+    if !violations.is_empty() {
+        return Err(violations.into_vec().into());
+    }
+    Ok((
+        code.expect("checked"),
+        date.expect("checked"),
+        reason.expect("checked"),
+    ))
+}
+
+fn actor<T>(request: &Request<T>) -> Result<(Caller, String), Status> {
+    let (caller, request_id) = xueji_rpc::caller(request)?;
+    Ok((caller.clone(), request_id.to_owned()))
+}
+
+fn school_response(school: &domain::SchoolRecord) -> Response<pb::SchoolResponse> {
+    Response::new(pb::SchoolResponse {
+        school: Some(convert::school(school, 0)),
+    })
+}
+
+#[tonic::async_trait]
+impl SchoolAuthority for AuthorityApi {
+    async fn submit_application(
+        &self,
+        request: Request<pb::SubmitApplicationRequest>,
+    ) -> Result<Response<pb::SubmitApplicationResponse>, Status> {
+        let (caller, request_id) = actor(&request)?;
+        let actor = Actor {
+            caller: &caller,
+            request_id: &request_id,
+        };
+        Ok(Response::new(
+            self.submit(actor, request.into_inner()).await?,
+        ))
+    }
+
+    async fn list_submitted_applications(
+        &self,
+        request: Request<pb::ListSubmittedApplicationsRequest>,
+    ) -> Result<Response<pb::ListSubmittedApplicationsResponse>, Status> {
+        let (caller, _) = actor(&request)?;
+        if caller.jurisdiction != Jurisdiction::Nation {
+            return Err(SchoolsError::PermissionDenied(
+                "the national queue of applications is the ministry's".into(),
+            )
+            .into());
+        }
+        let applications = self
+            .store
+            .submitted_applications()
+            .await
+            .map_err(Status::from)?;
+        Ok(Response::new(pb::ListSubmittedApplicationsResponse {
+            applications: applications
+                .iter()
+                .map(convert::national_application)
+                .collect(),
+        }))
+    }
+
+    async fn approve_application(
+        &self,
+        request: Request<pb::ApproveApplicationRequest>,
+    ) -> Result<Response<pb::ApproveApplicationResponse>, Status> {
+        let (caller, request_id) = actor(&request)?;
+        domain::require_ministry(&caller, "approve an application")?;
+        let id = request.get_ref().id.trim();
+        if id.is_empty() {
+            return Err(SchoolsError::invalid("id", "must not be empty").into());
+        }
+        let school = self
+            .store
+            .approve(
+                id,
+                Actor {
+                    caller: &caller,
+                    request_id: &request_id,
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::ApproveApplicationResponse {
+            school: Some(convert::school(&school, 0)),
+        }))
+    }
+
+    async fn reject_application(
+        &self,
+        request: Request<pb::RejectApplicationRequest>,
+    ) -> Result<Response<pb::RejectApplicationResponse>, Status> {
+        let (caller, request_id) = actor(&request)?;
+        domain::require_ministry(&caller, "reject an application")?;
+        let request = request.into_inner();
+        let mut violations = Violations::default();
+        if request.id.trim().is_empty() {
+            violations.add("id", "must not be empty");
+        }
+        let reason = violations.check(required_text("reason", &request.reason, 500));
+        if !violations.is_empty() {
+            return Err(SchoolsError::from(violations.into_vec()).into());
+        }
+        let application = self
+            .store
+            .reject(
+                request.id.trim(),
+                &reason.expect("checked"),
+                Actor {
+                    caller: &caller,
+                    request_id: &request_id,
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::RejectApplicationResponse {
+            application: Some(convert::national_application(&application)),
+        }))
+    }
+
+    async fn list_decisions(
+        &self,
+        request: Request<pb::ListDecisionsRequest>,
+    ) -> Result<Response<pb::ListDecisionsResponse>, Status> {
+        let (caller, _) = actor(&request)?;
+        let request = request.into_inner();
+        let province: xueji_codes::DivisionCode = format!("{}0000", request.province.trim())
+            .parse()
+            .ok()
+            .filter(|code| xueji_codes::Divisions::bundled().get(*code).is_some())
+            .ok_or_else(|| SchoolsError::invalid("province", "must be a 2-digit province code"))?;
+        let allowed = match &caller.jurisdiction {
+            Jurisdiction::Nation => true,
+            Jurisdiction::Division(division) => *division == province,
+            Jurisdiction::School(_) => false,
+        };
+        if !allowed {
+            return Err(SchoolsError::PermissionDenied(format!(
+                "decisions on province {}'s applications go to that province",
+                request.province
+            ))
+            .into());
+        }
+        let decisions = self
+            .store
+            .decisions(
+                request.province.trim(),
+                request.after_cursor.min(i64::MAX as u64) as i64,
+                DECISIONS_PER_PAGE,
+            )
+            .await?;
+        Ok(Response::new(pb::ListDecisionsResponse {
+            decisions: decisions.iter().map(convert::decision).collect(),
+        }))
+    }
+
+    async fn rename_school(
+        &self,
+        request: Request<pb::RenameSchoolRequest>,
+    ) -> Result<Response<pb::SchoolResponse>, Status> {
+        let (caller, request_id) = actor(&request)?;
+        domain::require_ministry(&caller, "rename a school")?;
+        let request = request.into_inner();
+        let name = required_text("new_name", &request.new_name, 100)
+            .map_err(|v| SchoolsError::from(vec![v]));
+        let fields = lifecycle_fields(&request.code, &request.effective_date, &request.reason);
+        let ((code, date, reason), name) = match (fields, name) {
+            (Ok(fields), Ok(name)) => (fields, name),
+            (Err(SchoolsError::InvalidArgument(mut a)), Err(SchoolsError::InvalidArgument(b))) => {
+                a.extend(b);
+                return Err(SchoolsError::from(a).into());
+            }
+            (Err(e), _) | (_, Err(e)) => return Err(e.into()),
+        };
+        let school = self
+            .store
+            .rename(
+                &code,
+                &name,
+                date,
+                &reason,
+                Actor {
+                    caller: &caller,
+                    request_id: &request_id,
+                },
+            )
+            .await?;
+        Ok(school_response(&school))
+    }
+
+    async fn merge_schools(
+        &self,
+        request: Request<pb::MergeSchoolsRequest>,
+    ) -> Result<Response<pb::SchoolResponse>, Status> {
+        let (caller, request_id) = actor(&request)?;
+        domain::require_ministry(&caller, "merge schools")?;
+        let request = request.into_inner();
+        let mut violations = Violations::default();
+        let mut predecessors = Vec::new();
+        for text in &request.predecessors {
+            match text.trim().parse() {
+                Ok(code) => predecessors.push(code),
+                Err(e) => violations.add("predecessors", format!("{text:?}: school code {e}")),
+            }
+        }
+        let keep = match request.keep_code.trim() {
+            "" => None,
+            text => match text.parse() {
+                Ok(code) => Some(code),
+                Err(e) => {
+                    violations.add("keep_code", format!("school code {e}"));
+                    None
+                }
+            },
+        };
+        let merged = match domain::validate_profile(&convert::profile_input(request.merged), MERGED)
+        {
+            Ok(profile) => Some(profile),
+            Err(found) => {
+                for v in found {
+                    violations.add(v.field, v.description);
+                }
+                None
+            }
+        };
+        let date = violations.check(parse_date("effective_date", &request.effective_date));
+        let reason = violations.check(required_text("reason", &request.reason, 500));
+        if !violations.is_empty() {
+            return Err(SchoolsError::from(violations.into_vec()).into());
+        }
+        let school = self
+            .store
+            .merge(
+                &Merger {
+                    predecessors,
+                    merged: merged.expect("checked"),
+                    keep,
+                    effective_date: date.expect("checked"),
+                    reason: reason.expect("checked"),
+                },
+                Actor {
+                    caller: &caller,
+                    request_id: &request_id,
+                },
+            )
+            .await?;
+        Ok(school_response(&school))
+    }
+
+    async fn change_category(
+        &self,
+        request: Request<pb::ChangeCategoryRequest>,
+    ) -> Result<Response<pb::SchoolResponse>, Status> {
+        let (caller, request_id) = actor(&request)?;
+        domain::require_ministry(&caller, "change a school's category")?;
+        let request = request.into_inner();
+        let fields = lifecycle_fields(&request.code, &request.effective_date, &request.reason);
+        let mut violations = Violations::default();
+        let category = violations.check(domain::parse_category(
+            "new_category",
+            &request.new_category,
+        ));
+        let stages = violations.check(domain::parse_stages(
+            "stages",
+            category,
+            &convert::stage_input(&request.stages),
+        ));
+        let (code, date, reason) = match fields {
+            Ok(fields) if violations.is_empty() => fields,
+            Ok(_) => return Err(SchoolsError::from(violations.into_vec()).into()),
+            Err(SchoolsError::InvalidArgument(mut found)) => {
+                found.extend(violations.into_vec());
+                return Err(SchoolsError::from(found).into());
+            }
+            Err(other) => return Err(other.into()),
+        };
+        let school = self
+            .store
+            .change_category(
+                &code,
+                category.expect("checked"),
+                &stages.expect("checked"),
+                date,
+                &reason,
+                Actor {
+                    caller: &caller,
+                    request_id: &request_id,
+                },
+            )
+            .await?;
+        Ok(school_response(&school))
+    }
+
+    async fn close_school(
+        &self,
+        request: Request<pb::CloseSchoolRequest>,
+    ) -> Result<Response<pb::SchoolResponse>, Status> {
+        let (caller, request_id) = actor(&request)?;
+        let actor = Actor {
+            caller: &caller,
+            request_id: &request_id,
+        };
+        Ok(Response::new(
+            self.close(actor, request.into_inner()).await?,
+        ))
+    }
+
+    async fn reopen_school(
+        &self,
+        request: Request<pb::ReopenSchoolRequest>,
+    ) -> Result<Response<pb::SchoolResponse>, Status> {
+        let (caller, request_id) = actor(&request)?;
+        domain::require_ministry(&caller, "reopen a school")?;
+        let request = request.into_inner();
+        let (code, date, reason) =
+            lifecycle_fields(&request.code, &request.effective_date, &request.reason)?;
+        let school = self
+            .store
+            .reopen(
+                &code,
+                date,
+                &reason,
+                Actor {
+                    caller: &caller,
+                    request_id: &request_id,
+                },
+            )
+            .await?;
+        Ok(school_response(&school))
+    }
+
+    async fn get_school(
+        &self,
+        request: Request<pb::GetSchoolRequest>,
+    ) -> Result<Response<pb::SchoolResponse>, Status> {
+        let (caller, _) = actor(&request)?;
+        let code = domain::parse_code("code", &request.get_ref().code)?;
+        let school = visible(
+            &caller,
+            code.as_str(),
+            self.store.school(code.as_str()).await?,
+        )?;
+        Ok(school_response(&school))
+    }
+
+    async fn list_schools(
+        &self,
+        request: Request<pb::ListSchoolsRequest>,
+    ) -> Result<Response<pb::ListSchoolsResponse>, Status> {
+        let (caller, _) = actor(&request)?;
+        let Some(filter) = school_filter(&caller, request.get_ref())? else {
+            return Ok(Response::new(pb::ListSchoolsResponse::default()));
+        };
+        let (schools, next_page_token) = paginate(self.store.schools(&filter).await?, &filter);
+        Ok(Response::new(pb::ListSchoolsResponse {
+            schools: schools.iter().map(|s| convert::school(s, 0)).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn get_lineage(
+        &self,
+        request: Request<pb::GetLineageRequest>,
+    ) -> Result<Response<pb::GetLineageResponse>, Status> {
+        let (caller, _) = actor(&request)?;
+        let code = domain::parse_code("code", &request.get_ref().code)?;
+        visible(
+            &caller,
+            code.as_str(),
+            self.store.school(code.as_str()).await?,
+        )?;
+        let links = self.store.lineage(code.as_str()).await?;
+        Ok(Response::new(pb::GetLineageResponse {
+            links: links.iter().map(convert::lineage).collect(),
+        }))
+    }
+
+    async fn publish(
+        &self,
+        request: Request<pb::PublishRequest>,
+    ) -> Result<Response<pb::PublishResponse>, Status> {
+        let (caller, request_id) = actor(&request)?;
+        domain::require_ministry(&caller, "publish the code list")?;
+        let note = request.get_ref().note.trim().to_owned();
+        let publication = self
+            .store
+            .publish(
+                &note,
+                Actor {
+                    caller: &caller,
+                    request_id: &request_id,
+                },
+            )
+            .await?
+            .ok_or_else(|| {
+                SchoolsError::FailedPrecondition(
+                    "nothing changed since the last publication; nothing to publish".into(),
+                )
+            })?;
+        Ok(Response::new(pb::PublishResponse {
+            publication: Some(convert::publication(&publication)),
+        }))
+    }
+
+    async fn list_publications(
+        &self,
+        request: Request<pb::ListPublicationsRequest>,
+    ) -> Result<Response<pb::ListPublicationsResponse>, Status> {
+        actor(&request)?;
+        let request = request.into_inner();
+        let limit = match request.limit {
+            0 => PUBLICATIONS_PER_PAGE,
+            n => n.min(PUBLICATIONS_PER_PAGE),
+        };
+        let publications = self
+            .store
+            .publications(
+                request.after_version.min(i64::MAX as u64) as i64,
+                i64::from(limit),
+            )
+            .await?;
+        Ok(Response::new(pb::ListPublicationsResponse {
+            publications: publications.iter().map(convert::publication).collect(),
+            latest_version: self.store.latest_version().await?.max(0) as u64,
+        }))
+    }
+
+    async fn diff(
+        &self,
+        request: Request<pb::DiffRequest>,
+    ) -> Result<Response<pb::DiffResponse>, Status> {
+        actor(&request)?;
+        let request = request.into_inner();
+        let latest = self.store.latest_version().await?.max(0) as u64;
+        let mut violations = Violations::default();
+        if request.to_version > latest {
+            violations.add(
+                "to_version",
+                format!("only versions up to {latest} are published"),
+            );
+        }
+        if request.from_version > request.to_version {
+            violations.add("from_version", "must not be after to_version");
+        }
+        if !violations.is_empty() {
+            return Err(SchoolsError::from(violations.into_vec()).into());
+        }
+        let changes = self
+            .store
+            .diff(request.from_version as i64, request.to_version as i64)
+            .await?;
+        Ok(Response::new(pb::DiffResponse {
+            changes: changes.iter().map(convert::change).collect(),
+        }))
+    }
+}

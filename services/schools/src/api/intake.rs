@@ -1,0 +1,331 @@
+//! `SchoolIntake`: the provincial role — applications from county to province, and the replica.
+
+use sha2::{Digest, Sha256};
+use tonic::{Request, Response, Status};
+use xueji_auth::{Caller, Jurisdiction, Level};
+use xueji_proto::schools::v1::{
+    self as pb,
+    school_intake_server::{SchoolIntake, SchoolIntakeServer},
+};
+use xueji_validation::{Violations, parse_date, required_text};
+
+use super::{convert, paginate, school_filter, visible};
+use crate::{
+    SchoolsError,
+    domain::{self, ApplicationStatus, PROFILE},
+    replica::Replicator,
+    store::{
+        Actor,
+        provincial::{Application, Filed, ProvincialStore},
+    },
+};
+
+#[derive(Debug)]
+pub struct IntakeApi {
+    store: ProvincialStore,
+    replicator: Replicator,
+    /// The 2-digit province this node serves.
+    province: String,
+}
+
+impl IntakeApi {
+    pub fn new(store: ProvincialStore, replicator: Replicator, province: &str) -> Self {
+        Self {
+            store,
+            replicator,
+            province: province.to_owned(),
+        }
+    }
+
+    pub fn into_service(self) -> SchoolIntakeServer<Self> {
+        SchoolIntakeServer::new(self)
+            .max_decoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES)
+    }
+
+    async fn file(
+        &self,
+        actor: Actor<'_>,
+        request: pb::FileApplicationRequest,
+    ) -> Result<Application, SchoolsError> {
+        let mut violations = Violations::default();
+        let key = violations.check(required_text(
+            "idempotency_key",
+            &request.idempotency_key,
+            128,
+        ));
+        let open_from = violations.check(parse_date("open_from", &request.open_from));
+        let profile =
+            match domain::validate_profile(&convert::profile_input(request.profile), PROFILE) {
+                Ok(profile) if profile.province() != self.province => {
+                    violations.add(
+                        "profile.division",
+                        format!(
+                            "{} lies outside province {} that this node serves",
+                            profile.division, self.province
+                        ),
+                    );
+                    None
+                }
+                Ok(profile) => Some(profile),
+                Err(found) => {
+                    for v in found {
+                        violations.add(v.field, v.description);
+                    }
+                    None
+                }
+            };
+        if !violations.is_empty() {
+            return Err(violations.into_vec().into());
+        }
+        let (key, open_from, profile) = (
+            key.expect("checked"),
+            open_from.expect("checked"),
+            profile.expect("checked"),
+        );
+        if !domain::may_file(actor.caller, profile.division) {
+            return Err(SchoolsError::PermissionDenied(format!(
+                "a county files applications for schools in its own county; {} is not yours",
+                profile.division
+            )));
+        }
+        let fingerprint =
+            Sha256::digest(serde_json::to_vec(&(&profile, open_from)).expect("serializable"));
+        match self
+            .store
+            .file(&key, fingerprint.as_slice(), &profile, open_from, actor)
+            .await?
+        {
+            Filed::New(application) | Filed::Replayed(application) => Ok(application),
+            Filed::KeyReused => Err(SchoolsError::invalid(
+                "idempotency_key",
+                "was already used for a different application; use a new key",
+            )),
+        }
+    }
+
+    /// The application if the caller may see it; otherwise NOT_FOUND, as if it did not exist.
+    async fn visible_application(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<Application, SchoolsError> {
+        let id = id.trim();
+        if id.is_empty() {
+            return Err(SchoolsError::invalid("id", "must not be empty"));
+        }
+        self.store
+            .application(id)
+            .await?
+            .filter(|a| domain::may_see_application(caller, a.county))
+            .ok_or_else(|| SchoolsError::NotFound(format!("application {id}")))
+    }
+
+    async fn endorse(&self, actor: Actor<'_>, id: &str) -> Result<Application, SchoolsError> {
+        let application = self.visible_application(actor.caller, id).await?;
+        domain::check_turn(actor.caller, application.status, application.county)?;
+        let next = application
+            .status
+            .endorsed()
+            .expect("checked by check_turn");
+        let endorsed = self
+            .store
+            .advance(
+                &application.id,
+                application.status,
+                next,
+                None,
+                "endorse",
+                "",
+                actor,
+            )
+            .await?;
+        if next != ApplicationStatus::ProvinceEndorsed {
+            return Ok(endorsed);
+        }
+        match self.replicator.submit(&endorsed).await {
+            Ok(submitted) => Ok(submitted),
+            Err(error) => {
+                // Endorsed all the same: the replicator hands it over on its next sync.
+                tracing::warn!(%error, id = %endorsed.id, "submission deferred");
+                Ok(endorsed)
+            }
+        }
+    }
+
+    async fn send_back(
+        &self,
+        actor: Actor<'_>,
+        request: pb::ReturnApplicationRequest,
+    ) -> Result<Application, SchoolsError> {
+        let reason = required_text("reason", &request.reason, 500)
+            .map_err(|v| SchoolsError::from(vec![v]))?;
+        let application = self.visible_application(actor.caller, &request.id).await?;
+        domain::check_turn(actor.caller, application.status, application.county)?;
+        self.store
+            .advance(
+                &application.id,
+                application.status,
+                ApplicationStatus::Returned,
+                None,
+                "return",
+                &reason,
+                actor,
+            )
+            .await
+    }
+}
+
+fn caller_of<T>(request: &Request<T>) -> Result<(Caller, String), Status> {
+    let (caller, request_id) = xueji_rpc::caller(request)?;
+    Ok((caller.clone(), request_id.to_owned()))
+}
+
+fn application_response(application: &Application) -> Response<pb::ApplicationResponse> {
+    Response::new(pb::ApplicationResponse {
+        application: Some(convert::application(application)),
+    })
+}
+
+#[tonic::async_trait]
+impl SchoolIntake for IntakeApi {
+    async fn file_application(
+        &self,
+        request: Request<pb::FileApplicationRequest>,
+    ) -> Result<Response<pb::ApplicationResponse>, Status> {
+        let (caller, request_id) = caller_of(&request)?;
+        let actor = Actor {
+            caller: &caller,
+            request_id: &request_id,
+        };
+        let application = self.file(actor, request.into_inner()).await?;
+        Ok(application_response(&application))
+    }
+
+    async fn endorse_application(
+        &self,
+        request: Request<pb::EndorseApplicationRequest>,
+    ) -> Result<Response<pb::ApplicationResponse>, Status> {
+        let (caller, request_id) = caller_of(&request)?;
+        let actor = Actor {
+            caller: &caller,
+            request_id: &request_id,
+        };
+        let application = self.endorse(actor, &request.get_ref().id).await?;
+        Ok(application_response(&application))
+    }
+
+    async fn return_application(
+        &self,
+        request: Request<pb::ReturnApplicationRequest>,
+    ) -> Result<Response<pb::ApplicationResponse>, Status> {
+        let (caller, request_id) = caller_of(&request)?;
+        let actor = Actor {
+            caller: &caller,
+            request_id: &request_id,
+        };
+        let application = self.send_back(actor, request.into_inner()).await?;
+        Ok(application_response(&application))
+    }
+
+    async fn get_application(
+        &self,
+        request: Request<pb::GetApplicationRequest>,
+    ) -> Result<Response<pb::ApplicationResponse>, Status> {
+        let (caller, _) = caller_of(&request)?;
+        let application = self
+            .visible_application(&caller, &request.get_ref().id)
+            .await?;
+        Ok(application_response(&application))
+    }
+
+    async fn list_applications(
+        &self,
+        request: Request<pb::ListApplicationsRequest>,
+    ) -> Result<Response<pb::ListApplicationsResponse>, Status> {
+        let (caller, _) = caller_of(&request)?;
+        let status = convert::status_filter(request.get_ref().status)?;
+        let prefix = match &caller.jurisdiction {
+            Jurisdiction::Nation => String::new(),
+            Jurisdiction::Division(division) => super::prefix_of(*division),
+            Jurisdiction::School(_) => {
+                return Ok(Response::new(pb::ListApplicationsResponse::default()));
+            }
+        };
+        let applications = self.store.applications(&prefix, status).await?;
+        Ok(Response::new(pb::ListApplicationsResponse {
+            applications: applications.iter().map(convert::application).collect(),
+        }))
+    }
+
+    async fn sync_replica(
+        &self,
+        request: Request<pb::SyncReplicaRequest>,
+    ) -> Result<Response<pb::SyncReplicaResponse>, Status> {
+        let (caller, _) = caller_of(&request)?;
+        let may_sync =
+            caller.jurisdiction == Jurisdiction::Nation || caller.level == Level::Province;
+        if !may_sync {
+            return Err(SchoolsError::PermissionDenied(
+                "the province or the ministry runs the replica".into(),
+            )
+            .into());
+        }
+        let report = self.replicator.sync().await?;
+        Ok(Response::new(pb::SyncReplicaResponse {
+            replica_version: report.replica_version.max(0) as u64,
+            publications_applied: report.publications_applied,
+            decisions_applied: report.decisions_applied,
+            applications_submitted: report.applications_submitted,
+        }))
+    }
+
+    async fn get_school(
+        &self,
+        request: Request<pb::GetSchoolRequest>,
+    ) -> Result<Response<pb::SchoolResponse>, Status> {
+        let (caller, _) = caller_of(&request)?;
+        let code = domain::parse_code("code", &request.get_ref().code)?;
+        let school = visible(
+            &caller,
+            code.as_str(),
+            self.store.school(code.as_str()).await?,
+        )?;
+        let published_in = self.store.published_in(code.as_str()).await?;
+        Ok(Response::new(pb::SchoolResponse {
+            school: Some(convert::school(&school, published_in)),
+        }))
+    }
+
+    async fn list_schools(
+        &self,
+        request: Request<pb::ListSchoolsRequest>,
+    ) -> Result<Response<pb::ListSchoolsResponse>, Status> {
+        let (caller, _) = caller_of(&request)?;
+        let Some(filter) = school_filter(&caller, request.get_ref())? else {
+            return Ok(Response::new(pb::ListSchoolsResponse::default()));
+        };
+        let (schools, next_page_token) = paginate(self.store.schools(&filter).await?, &filter);
+        Ok(Response::new(pb::ListSchoolsResponse {
+            schools: schools.iter().map(|s| convert::school(s, 0)).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn get_lineage(
+        &self,
+        request: Request<pb::GetLineageRequest>,
+    ) -> Result<Response<pb::GetLineageResponse>, Status> {
+        let (caller, _) = caller_of(&request)?;
+        let code = domain::parse_code("code", &request.get_ref().code)?;
+        visible(
+            &caller,
+            code.as_str(),
+            self.store.school(code.as_str()).await?,
+        )?;
+        let links = self.store.lineage(code.as_str()).await?;
+        Ok(Response::new(pb::GetLineageResponse {
+            links: links.iter().map(convert::lineage).collect(),
+        }))
+    }
+}

@@ -1,0 +1,118 @@
+//! The gRPC handlers of both roles: decode, authorize against the object, call the domain and
+//! the store, map errors (through `From<SchoolsError> for Status`).
+
+pub mod authority;
+pub mod convert;
+pub mod intake;
+
+use xueji_auth::{Caller, Jurisdiction};
+use xueji_codes::{DivisionLevel, Divisions};
+use xueji_proto::schools::v1 as pb;
+
+use crate::{
+    SchoolsError,
+    domain::{self, SchoolRecord},
+    store::{SchoolFilter, narrow_prefix},
+};
+
+const DEFAULT_PAGE: u32 = 100;
+const MAX_PAGE: u32 = 1000;
+
+/// The division-code prefix a division covers: 2 digits for a province, 4 for a city, 6 for a
+/// county.
+fn prefix_of(division: xueji_codes::DivisionCode) -> String {
+    let text = division.to_string();
+    match Divisions::bundled().get(division).map(|d| d.level) {
+        Some(DivisionLevel::Province) => text[..2].to_owned(),
+        Some(DivisionLevel::City) => text[..4].to_owned(),
+        _ => text,
+    }
+}
+
+/// A list request narrowed to what the caller may see; `None` when nothing can match.
+fn school_filter(
+    caller: &Caller,
+    request: &pb::ListSchoolsRequest,
+) -> Result<Option<SchoolFilter>, SchoolsError> {
+    let limit = match request.page_size {
+        0 => DEFAULT_PAGE,
+        n if n <= MAX_PAGE => n,
+        _ => {
+            return Err(SchoolsError::invalid(
+                "page_size",
+                format!("must be at most {MAX_PAGE}"),
+            ));
+        }
+    };
+    let requested = match request.division.trim() {
+        "" => String::new(),
+        text => prefix_of(
+            Divisions::bundled()
+                .known(text)
+                .map_err(|e| SchoolsError::invalid("division", e.to_string()))?
+                .code,
+        ),
+    };
+    let category = match request.category.trim() {
+        "" => None,
+        text => Some(
+            domain::parse_category("category", text)
+                .map_err(|v| SchoolsError::InvalidArgument(vec![v]))?
+                .digits(),
+        ),
+    };
+    if !request.page_token.is_empty()
+        && request
+            .page_token
+            .parse::<xueji_codes::SchoolCode>()
+            .is_err()
+    {
+        return Err(SchoolsError::invalid(
+            "page_token",
+            "is not a token this service issued",
+        ));
+    }
+    let (caller_prefix, only_code) = match &caller.jurisdiction {
+        Jurisdiction::Nation => (String::new(), None),
+        Jurisdiction::Division(division) => (prefix_of(*division), None),
+        Jurisdiction::School(code) => (String::new(), Some(code.to_string())),
+    };
+    let Some(division_prefix) = narrow_prefix(&caller_prefix, &requested) else {
+        return Ok(None);
+    };
+    Ok(Some(SchoolFilter {
+        division_prefix,
+        only_code,
+        name_contains: request.name_contains.trim().to_owned(),
+        category,
+        include_void: request.include_void,
+        after_code: request.page_token.clone(),
+        limit: i64::from(limit) + 1,
+    }))
+}
+
+/// Cuts one extra row off a page and turns it into the next page's token.
+fn paginate(mut schools: Vec<SchoolRecord>, filter: &SchoolFilter) -> (Vec<SchoolRecord>, String) {
+    let limit = (filter.limit - 1) as usize;
+    if schools.len() > limit {
+        schools.truncate(limit);
+        let token = schools
+            .last()
+            .map(|s| s.code.to_string())
+            .unwrap_or_default();
+        (schools, token)
+    } else {
+        (schools, String::new())
+    }
+}
+
+/// The school if the caller may see it; otherwise NOT_FOUND, as if it did not exist.
+fn visible(
+    caller: &Caller,
+    code: &str,
+    school: Option<SchoolRecord>,
+) -> Result<SchoolRecord, SchoolsError> {
+    school
+        .filter(|s| caller.may_access(&s.scope()))
+        .ok_or_else(|| SchoolsError::NotFound(format!("school {code}")))
+}

@@ -1,0 +1,131 @@
+//! The registry's clients to other services: the national authority (for a provincial node)
+//! and the provinces' identity services (for the national node's closure check).
+
+use std::{collections::HashMap, sync::Arc};
+
+use futures::future::BoxFuture;
+use tonic::{service::interceptor::InterceptedService, transport::Channel};
+use xueji_codes::SchoolCode;
+use xueji_proto::{
+    identity::v1::{GetSchoolWorkloadRequest, identity_service_client::IdentityServiceClient},
+    schools::v1::school_authority_client::SchoolAuthorityClient,
+};
+use xueji_rpc::{BearerToken, ClientConfig};
+
+use crate::{SchoolsError, domain::Workload};
+
+pub type AuthorityClient = SchoolAuthorityClient<InterceptedService<Channel, BearerToken>>;
+type IdentityClient = IdentityServiceClient<InterceptedService<Channel, BearerToken>>;
+
+/// How this node reaches a peer: its mTLS client identity and the token it presents.
+#[derive(Debug, Clone)]
+pub struct PeerCredentials {
+    pub client: ClientConfig,
+    pub token: String,
+}
+
+impl PeerCredentials {
+    fn channel(
+        &self,
+        address: &str,
+    ) -> Result<InterceptedService<Channel, BearerToken>, SchoolsError> {
+        let channel = xueji_rpc::connect_lazy(address, &self.client)
+            .map_err(|e| SchoolsError::Unavailable(format!("cannot reach {address}: {e}")))?;
+        let token = BearerToken::new(&self.token)
+            .map_err(|e| SchoolsError::Unavailable(format!("service token: {}", e.message())))?;
+        Ok(InterceptedService::new(channel, token))
+    }
+
+    /// A client of the national authority at `address` (`host:port`).
+    pub fn authority(&self, address: &str) -> Result<AuthorityClient, SchoolsError> {
+        Ok(SchoolAuthorityClient::new(self.channel(address)?)
+            .max_decoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES))
+    }
+}
+
+/// Something that knows what still ties a school to students: the identity service (live
+/// enrollments, pending registrations) today, the transfer service (pending tasks) later.
+pub trait WorkloadSource: Send + Sync + std::fmt::Debug {
+    fn workload<'a>(
+        &'a self,
+        code: &'a SchoolCode,
+    ) -> BoxFuture<'a, Result<Workload, SchoolsError>>;
+}
+
+/// The sum over every source; a closure is refused unless all of them answer zero.
+#[derive(Debug, Clone, Default)]
+pub struct Workloads(Vec<Arc<dyn WorkloadSource>>);
+
+impl Workloads {
+    pub fn new(sources: Vec<Arc<dyn WorkloadSource>>) -> Self {
+        Self(sources)
+    }
+
+    pub async fn of(&self, code: &SchoolCode) -> Result<Workload, SchoolsError> {
+        let mut total = Workload::default();
+        for source in &self.0 {
+            let part = source.workload(code).await?;
+            total.active_enrollments += part.active_enrollments;
+            total.pending_registrations += part.pending_registrations;
+            total.pending_tasks += part.pending_tasks;
+        }
+        Ok(total)
+    }
+}
+
+/// The provinces' identity services, by 2-digit province code.
+#[derive(Debug, Clone)]
+pub struct ProvinceIdentities {
+    clients: HashMap<String, IdentityClient>,
+}
+
+impl ProvinceIdentities {
+    /// `nodes`: province → `host:port` of its node.
+    pub fn new(
+        nodes: &HashMap<String, String>,
+        credentials: &PeerCredentials,
+    ) -> Result<Self, SchoolsError> {
+        let mut clients = HashMap::new();
+        for (province, address) in nodes {
+            clients.insert(
+                province.clone(),
+                IdentityServiceClient::new(credentials.channel(address)?),
+            );
+        }
+        Ok(Self { clients })
+    }
+}
+
+impl WorkloadSource for ProvinceIdentities {
+    fn workload<'a>(
+        &'a self,
+        code: &'a SchoolCode,
+    ) -> BoxFuture<'a, Result<Workload, SchoolsError>> {
+        Box::pin(async move {
+            let province = code.province_digits();
+            let mut client = self.clients.get(province).cloned().ok_or_else(|| {
+                SchoolsError::FailedPrecondition(format!(
+                    "no node of province {province} is known, so nobody can confirm that school \
+                     {code} has no students; it stays open"
+                ))
+            })?;
+            let answer = client
+                .get_school_workload(GetSchoolWorkloadRequest {
+                    school_code: code.to_string(),
+                })
+                .await
+                .map_err(|status| {
+                    SchoolsError::Unavailable(format!(
+                        "province {province} did not confirm the students of school {code}: {}",
+                        status.message()
+                    ))
+                })?
+                .into_inner();
+            Ok(Workload {
+                active_enrollments: answer.active_enrollments,
+                pending_registrations: answer.pending_registrations,
+                pending_tasks: 0,
+            })
+        })
+    }
+}

@@ -1,0 +1,234 @@
+//! The provincial node's link to the national authority: it hands endorsed applications over,
+//! and pulls publications (into the replica) and decisions (onto the applications).
+//!
+//! Everything here is a retry-safe pull: publications apply in version order and only once,
+//! decisions move an application only from the status they expect, and submission is
+//! idempotent on the application id. A sync that fails half-way is simply run again.
+
+use std::time::Duration;
+
+use xueji_auth::{Caller, Jurisdiction, Level, Role};
+use xueji_proto::schools::v1 as pb;
+
+use crate::{
+    SchoolsError,
+    api::convert,
+    domain::ApplicationStatus,
+    links::AuthorityClient,
+    store::{
+        Actor,
+        provincial::{Application, ProvincialStore},
+    },
+};
+
+/// Publications fetched per round trip.
+const PUBLICATIONS_PER_CALL: u32 = 20;
+const DECISIONS_PER_CALL: u32 = 500;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    pub replica_version: i64,
+    pub publications_applied: u32,
+    pub decisions_applied: u32,
+    pub applications_submitted: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Replicator {
+    store: ProvincialStore,
+    authority: AuthorityClient,
+    province: String,
+    /// Who the audit log names for what the replicator changes.
+    system: Caller,
+}
+
+impl Replicator {
+    pub fn new(store: ProvincialStore, authority: AuthorityClient, province: &str) -> Self {
+        let division = format!("{province}0000")
+            .parse()
+            .expect("the node's province is checked at configuration");
+        Self {
+            store,
+            authority,
+            province: province.to_owned(),
+            system: Caller {
+                user: "replicator".into(),
+                level: Level::Province,
+                jurisdiction: Jurisdiction::Division(division),
+                role: Role::Operator,
+            },
+        }
+    }
+
+    /// Hands an endorsed application to the national authority and marks it submitted. On
+    /// failure it stays endorsed and the next sync tries again.
+    pub async fn submit(&self, application: &Application) -> Result<Application, SchoolsError> {
+        let mut authority = self.authority.clone();
+        authority
+            .submit_application(pb::SubmitApplicationRequest {
+                application: Some(convert::application(application)),
+            })
+            .await
+            .map_err(|status| {
+                SchoolsError::Unavailable(format!(
+                    "the national authority did not take application {}: {}",
+                    application.id,
+                    status.message()
+                ))
+            })?;
+        self.store
+            .advance(
+                &application.id,
+                ApplicationStatus::ProvinceEndorsed,
+                ApplicationStatus::Submitted,
+                None,
+                "submit",
+                "",
+                self.actor(),
+            )
+            .await
+    }
+
+    fn actor(&self) -> Actor<'_> {
+        Actor {
+            caller: &self.system,
+            request_id: "replicator",
+        }
+    }
+
+    pub async fn sync(&self) -> Result<SyncReport, SchoolsError> {
+        let mut report = SyncReport::default();
+        for application in self
+            .store
+            .applications("", Some(ApplicationStatus::ProvinceEndorsed))
+            .await?
+        {
+            if self.submit(&application).await.is_ok() {
+                report.applications_submitted += 1;
+            }
+        }
+        report.publications_applied = self.pull_publications().await?;
+        report.decisions_applied = self.pull_decisions().await?;
+        report.replica_version = self.store.replica_state().await?.version;
+        Ok(report)
+    }
+
+    async fn pull_publications(&self) -> Result<u32, SchoolsError> {
+        let mut applied = 0;
+        loop {
+            let after = self.store.replica_state().await?.version;
+            let answer = self
+                .authority
+                .clone()
+                .list_publications(pb::ListPublicationsRequest {
+                    after_version: after.max(0) as u64,
+                    limit: PUBLICATIONS_PER_CALL,
+                })
+                .await
+                .map_err(|status| {
+                    SchoolsError::Unavailable(format!(
+                        "the national authority did not send publications: {}",
+                        status.message()
+                    ))
+                })?
+                .into_inner();
+            if answer.publications.is_empty() {
+                return Ok(applied);
+            }
+            for publication in answer.publications {
+                let publication = convert::received_publication(publication)?;
+                if self.store.apply_publication(&publication).await? {
+                    applied += 1;
+                    tracing::info!(
+                        version = publication.version,
+                        changes = publication.changes.len(),
+                        "publication replicated"
+                    );
+                }
+            }
+        }
+    }
+
+    async fn pull_decisions(&self) -> Result<u32, SchoolsError> {
+        let mut applied = 0;
+        loop {
+            let after = self.store.replica_state().await?.decision_cursor;
+            let decisions = self
+                .authority
+                .clone()
+                .list_decisions(pb::ListDecisionsRequest {
+                    province: self.province.clone(),
+                    after_cursor: after.max(0) as u64,
+                })
+                .await
+                .map_err(|status| {
+                    SchoolsError::Unavailable(format!(
+                        "the national authority did not send decisions: {}",
+                        status.message()
+                    ))
+                })?
+                .into_inner()
+                .decisions;
+            let Some(last) = decisions.last().map(|d| d.cursor as i64) else {
+                return Ok(applied);
+            };
+            for decision in &decisions {
+                if self.apply_decision(decision).await? {
+                    applied += 1;
+                }
+            }
+            self.store.set_decision_cursor(last).await?;
+            if decisions.len() < DECISIONS_PER_CALL as usize {
+                return Ok(applied);
+            }
+        }
+    }
+
+    /// Moves the application a decision is about; false when it already moved (or is not
+    /// this province's).
+    async fn apply_decision(&self, decision: &pb::Decision) -> Result<bool, SchoolsError> {
+        let Some(application) = self.store.application(&decision.application_id).await? else {
+            return Ok(false);
+        };
+        let (to, action) = match pb::ApplicationStatus::try_from(decision.status) {
+            Ok(pb::ApplicationStatus::Approved) => (ApplicationStatus::Approved, "approve"),
+            Ok(pb::ApplicationStatus::Rejected) => (ApplicationStatus::Rejected, "reject"),
+            _ => return Ok(false),
+        };
+        // An application can be decided before the province heard that it arrived.
+        let from = match application.status {
+            ApplicationStatus::Submitted | ApplicationStatus::ProvinceEndorsed => {
+                application.status
+            }
+            _ => return Ok(false),
+        };
+        let code = (!decision.code.is_empty()).then_some(decision.code.as_str());
+        match self
+            .store
+            .advance(
+                &application.id,
+                from,
+                to,
+                code,
+                action,
+                &decision.reason,
+                self.actor(),
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(SchoolsError::FailedPrecondition(_)) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Syncs every `interval` until the task is dropped.
+    pub async fn run(self, interval: Duration) {
+        loop {
+            if let Err(error) = self.sync().await {
+                tracing::warn!(%error, "replica sync failed; retrying");
+            }
+            tokio::time::sleep(interval).await;
+        }
+    }
+}
