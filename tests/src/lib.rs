@@ -30,8 +30,14 @@ impl TestNode {
         pki::init(&pki_dir, "35").expect("pki");
         let schools_file = dir.path().join("schools.csv");
         std::fs::write(&schools_file, sample::SCHOOLS_CSV).expect("schools");
-        let database = xueji_testkit::database("identity", |pool| {
-            async move { Ok(xueji_identity::store::migrate(&pool).await?) }.boxed()
+        let database = xueji_testkit::database("node", |pool| {
+            async move {
+                xueji_identity::store::migrate(&pool).await?;
+                xueji_schools::store::provincial::migrate(&pool).await?;
+                xueji_schools::store::national::migrate(&pool).await?;
+                Ok(())
+            }
+            .boxed()
         })
         .await;
         let mut config = NodeConfig {

@@ -1,24 +1,47 @@
 //! The schools registration can name, read through a short-lived cache: every registration
 //! needs its school, and school records change a few times a year.
+//!
+//! Where a [`SchoolSource`] is configured (the province's replica of the published school
+//! list, through the schools service's API), a miss asks it and keeps a copy in the identity
+//! schema, which reads join for the school's registry authority. Without one, the identity
+//! schema's own table is the list (tests, the benchmark).
 
 use std::{
     collections::HashMap,
-    sync::RwLock,
+    sync::{Arc, RwLock},
     time::{Duration, Instant},
 };
 
+use futures::future::BoxFuture;
 use xueji_codes::SchoolCode;
 
 use crate::{IdentityError, domain::School, store::Store};
 
 const FRESH_FOR: Duration = Duration::from_secs(30);
 
+/// Where the published school list comes from.
+pub trait SchoolSource: Send + Sync + std::fmt::Debug {
+    /// The school under `code`, `None` when the list does not hold it.
+    fn find<'a>(
+        &'a self,
+        code: &'a SchoolCode,
+    ) -> BoxFuture<'a, Result<Option<School>, IdentityError>>;
+}
+
 #[derive(Debug, Default)]
 pub struct SchoolDirectory {
-    cache: RwLock<HashMap<SchoolCode, (Instant, Option<School>)>>,
+    cache: RwLock<HashMap<SchoolCode, (Instant, School)>>,
+    source: Option<Arc<dyn SchoolSource>>,
 }
 
 impl SchoolDirectory {
+    pub fn with_source(source: Arc<dyn SchoolSource>) -> Self {
+        Self {
+            cache: RwLock::default(),
+            source: Some(source),
+        }
+    }
+
     pub async fn get(
         &self,
         store: &Store,
@@ -27,17 +50,29 @@ impl SchoolDirectory {
         if let Some((fetched, school)) = self.cache.read().expect("not poisoned").get(code)
             && fetched.elapsed() < FRESH_FOR
         {
-            return Ok(school.clone());
+            return Ok(Some(school.clone()));
         }
-        let school = store.school(code).await?;
-        self.cache
-            .write()
-            .expect("not poisoned")
-            .insert(code.clone(), (Instant::now(), school.clone()));
+        let school = match &self.source {
+            Some(source) => {
+                let found = source.find(code).await?;
+                if let Some(school) = &found {
+                    store.upsert_school(school).await?;
+                }
+                found
+            }
+            None => store.school(code).await?,
+        };
+        if let Some(school) = &school {
+            self.cache
+                .write()
+                .expect("not poisoned")
+                .insert(code.clone(), (Instant::now(), school.clone()));
+        }
         Ok(school)
     }
 
-    /// Adds or updates a school and forgets what the cache held for it.
+    /// Adds or updates a school in the identity schema's own table and forgets what the cache
+    /// held for it.
     pub async fn upsert(&self, store: &Store, school: &School) -> Result<(), IdentityError> {
         store.upsert_school(school).await?;
         self.cache

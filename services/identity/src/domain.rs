@@ -396,9 +396,19 @@ pub fn validate_registration(
             "school_code",
             format!("school code {e}"),
         )),
-        Ok(_) => {
-            school.ok_or_else(|| FieldViolation::new("school_code", "no such school on this node"))
-        }
+        Ok(_) => match school {
+            None => Err(FieldViolation::new(
+                "school_code",
+                "no such school in this province's published school list",
+            )),
+            Some(school) => match school.open_until {
+                Some(until) if until <= today => Err(FieldViolation::new(
+                    "school_code",
+                    format!("the school closed on {until} and takes no new students"),
+                )),
+                _ => Ok(school),
+            },
+        },
     };
     let entry_date = parse_date("entry_date", &input.entry_date).and_then(|date| {
         if let Ok(birth) = &birth_date

@@ -22,6 +22,9 @@ pub enum IdentityError {
     FailedPrecondition(String),
     #[error("{0}")]
     Exhausted(String),
+    /// A service this one depends on (the school list) did not answer.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -43,6 +46,7 @@ impl From<IdentityError> for Status {
             }
             IdentityError::FailedPrecondition(why) => Status::failed_precondition(why),
             IdentityError::Exhausted(why) => Status::resource_exhausted(why),
+            IdentityError::Unavailable(why) => Status::unavailable(why),
             IdentityError::Database(error) => {
                 tracing::error!(%error, "database error");
                 Status::unavailable("the registry database is unavailable; retry later")

@@ -1,6 +1,7 @@
 //! Node configuration: a TOML file, then `XUEJI_*` environment variables over it.
 
 use std::{
+    collections::HashMap,
     net::SocketAddr,
     path::{Path, PathBuf},
     time::Duration,
@@ -22,8 +23,20 @@ pub struct NodeConfig {
     pub database_url: String,
     /// Where the embedded PostgreSQL keeps its data (`XUEJI_DATA_DIR`).
     pub data_dir: PathBuf,
-    /// Optional CSV of schools to load into the directory at start.
+    /// A fixed school list (CSV) for registration instead of the replica of the published
+    /// list: for development and benchmarks.
     pub schools_file: Option<PathBuf>,
+    /// Serve the national school authority on this node too. Until nodes federate, the
+    /// embedded default is one node playing both parts.
+    pub national: bool,
+    /// `host:port` of the national school authority; empty: this node (which must then be
+    /// `national`).
+    pub national_address: String,
+    /// Provincial nodes by 2-digit province code (`host:port`), for the national authority's
+    /// closure check; this node answers for its own province.
+    pub province_nodes: HashMap<String, String>,
+    /// How often the province pulls publications and decisions from the national authority.
+    pub replica_sync_secs: u64,
     pub request_timeout_secs: u64,
     pub concurrency_limit: usize,
     pub database_connections: u32,
@@ -38,6 +51,10 @@ impl Default for NodeConfig {
             database_url: String::new(),
             data_dir: "xueji-data".into(),
             schools_file: None,
+            national: true,
+            national_address: String::new(),
+            province_nodes: HashMap::new(),
+            replica_sync_secs: 10,
             request_timeout_secs: 30,
             concurrency_limit: 1024,
             database_connections: 32,
@@ -77,6 +94,9 @@ impl NodeConfig {
         if let Ok(dir) = std::env::var("XUEJI_DATA_DIR") {
             config.data_dir = dir.into();
         }
+        if let Ok(address) = std::env::var("XUEJI_NATIONAL_ADDRESS") {
+            config.national_address = address;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -92,6 +112,14 @@ impl NodeConfig {
             self.province.len() == 2 && known,
             "province {:?} is not a 2-digit province code (e.g. \"35\" for Fujian)",
             self.province
+        );
+        anyhow::ensure!(
+            self.national || !self.national_address.is_empty(),
+            "national_address must name the national authority when this node is not national"
+        );
+        anyhow::ensure!(
+            self.replica_sync_secs > 0,
+            "replica_sync_secs must be positive"
         );
         anyhow::ensure!(
             self.concurrency_limit > 0,

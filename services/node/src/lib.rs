@@ -5,6 +5,8 @@ pub mod bench;
 pub mod client;
 pub mod config;
 pub mod demo;
+pub mod links;
 pub mod node;
 pub mod pki;
 pub mod sample;
+pub mod seed;

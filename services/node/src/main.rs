@@ -10,7 +10,7 @@ use xueji_node::{
     config::NodeConfig,
     demo::{self, DemoOptions},
     node::{Database, RunningNode},
-    pki,
+    pki, seed,
 };
 
 #[derive(Parser)]
@@ -48,6 +48,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The school-code registry's chores.
+    Schools {
+        #[command(subcommand)]
+        command: SchoolsCommand,
+    },
     /// Benchmarks that print figures against a baseline measured in the same run.
     Bench {
         #[command(subcommand)]
@@ -76,6 +81,16 @@ enum AuditCommand {
         /// Verify this database instead of the configured one.
         #[arg(long)]
         database_url: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SchoolsCommand {
+    /// Load the sample school list (Fujian and Anhui) into the national registry and publish
+    /// it as version 1; does nothing if the registry already holds codes.
+    Seed {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -174,6 +189,33 @@ async fn run(command: Command) -> anyhow::Result<std::process::ExitCode> {
                 return Ok(std::process::ExitCode::FAILURE);
             }
             println!("audit chain intact");
+        }
+        Command::Schools {
+            command: SchoolsCommand::Seed { config },
+        } => {
+            let config = NodeConfig::load(config.as_deref())?;
+            anyhow::ensure!(
+                config.national,
+                "the school list is seeded on the national node (set national = true)"
+            );
+            let database = Database::open(&config, Durability::Durable).await?;
+            let store = xueji_schools::store::national::NationalStore::new(database.pool.clone());
+            let progress = indicatif::ProgressBar::new(0);
+            let seeded = seed::load(&store, |done, total| {
+                progress.set_length(total as u64);
+                progress.set_position(done as u64);
+            })
+            .await?;
+            progress.finish_and_clear();
+            match seeded {
+                seed::Seeded::Loaded { schools, version } => {
+                    println!("{schools} schools issued and published as version {version}")
+                }
+                seed::Seeded::AlreadySeeded { codes } => {
+                    println!("the registry already holds {codes} codes; nothing loaded")
+                }
+            }
+            xueji_audit::seal_all(&database.pool).await?;
         }
         Command::Bench {
             command:

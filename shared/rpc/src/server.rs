@@ -41,13 +41,13 @@ pub async fn serve(
     config: ServerConfig,
     listener: TcpListener,
     routes: Routes,
-    serving: &[&str],
+    serving: Vec<&'static str>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
     let (health, health_service) = tonic_health::server::health_reporter();
     for name in serving {
         health
-            .set_service_status(*name, ServingStatus::Serving)
+            .set_service_status(name, ServingStatus::Serving)
             .await;
     }
     health.set_service_status("", ServingStatus::Serving).await;

@@ -373,17 +373,47 @@ impl NationalStore {
 
     // ---- lifecycle ----
 
-    /// Loads existing schools (the seed, a migration from an older registry): each gets the
-    /// next code of its (category, province), as an approval would give it.
+    /// Loads existing schools (the seed, a migration from an older registry). A school that
+    /// already has a code keeps it, and its (category, province) sequence moves past it; the
+    /// others get the next code, as an approval would give it.
     pub async fn import_existing(
         &self,
-        schools: &[(Profile, NaiveDate)],
+        schools: &[(Option<SchoolCode>, Profile, NaiveDate)],
         actor: Actor<'_>,
     ) -> Result<Vec<SchoolRecord>, SchoolsError> {
         let mut tx = self.pool.begin().await?;
         let mut imported = Vec::new();
-        for (profile, open_from) in schools {
-            let code = allocate_code(&mut tx, profile.category, profile.province()).await?;
+        for (existing, profile, open_from) in schools {
+            let code = match existing {
+                Some(code) => {
+                    if code.category() != profile.category
+                        || code.province_digits() != profile.province()
+                    {
+                        return Err(SchoolsError::invalid(
+                            "code",
+                            format!(
+                                "{code} does not match category {} in province {}",
+                                profile.category.digits(),
+                                profile.province()
+                            ),
+                        ));
+                    }
+                    sqlx::query!(
+                        "INSERT INTO schools_national.code_sequences (category, province, last_value)
+                         VALUES ($1, $2, $3)
+                         ON CONFLICT (category, province) DO UPDATE
+                             SET last_value = greatest(schools_national.code_sequences.last_value,
+                                                       excluded.last_value)",
+                        profile.category.digits(),
+                        profile.province(),
+                        code.sequence() as i32,
+                    )
+                    .execute(&mut *tx)
+                    .await?;
+                    code.clone()
+                }
+                None => allocate_code(&mut tx, profile.category, profile.province()).await?,
+            };
             insert_school(&mut tx, &code, profile, *open_from, None).await?;
             let school =
                 record_change(&mut tx, "added", &code, &[], *open_from, "existing school").await?;
@@ -400,6 +430,15 @@ impl NationalStore {
         }
         tx.commit().await?;
         Ok(imported)
+    }
+
+    /// How many codes were ever issued.
+    pub async fn issued_codes(&self) -> Result<i64, SchoolsError> {
+        Ok(
+            sqlx::query_scalar!(r#"SELECT count(*) AS "count!" FROM schools_national.schools"#)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     pub async fn rename(
