@@ -2,9 +2,13 @@
 //! its own fresh PostgreSQL database, and clients for any level, jurisdiction and role.
 
 use futures::FutureExt;
+use tonic_types::StatusExt;
 use xueji_auth::{Level, Role, TokenSigner};
 use xueji_node::{
-    client::{IdentityClient, identity_client, mint},
+    client::{
+        AuthorityClient, IdentityClient, IntakeClient, authority_client, identity_client,
+        intake_client, mint,
+    },
     config::NodeConfig,
     node::{Database, RunningNode},
     pki, sample,
@@ -61,6 +65,40 @@ impl TestNode {
             signer,
             pool: database.pool,
         }
+    }
+
+    /// A node whose registrations read the replica of the published school list (no fixed
+    /// list), serving the national authority as well.
+    pub async fn start_registry() -> Self {
+        Self::start_with(|config| config.schools_file = None).await
+    }
+
+    pub async fn intake(&self, level: Level, jurisdiction: &str, role: Role) -> IntakeClient {
+        intake_client(
+            &self.address(),
+            &self.pki_dir(),
+            &self.token(level, jurisdiction, role),
+        )
+        .await
+        .expect("client")
+    }
+
+    pub async fn authority(&self, level: Level, jurisdiction: &str, role: Role) -> AuthorityClient {
+        authority_client(
+            &self.address(),
+            &self.pki_dir(),
+            &self.token(level, jurisdiction, role),
+        )
+        .await
+        .expect("client")
+    }
+
+    /// The actions of every audit entry so far, oldest first.
+    pub async fn audit_actions(&self) -> Vec<String> {
+        sqlx::query_scalar("SELECT action FROM audit.entries ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .expect("audit entries")
     }
 
     pub fn pki_dir(&self) -> std::path::PathBuf {
@@ -123,4 +161,12 @@ pub fn registration(key: &str, name: &str, sequence: u32) -> pb::RegisterStudent
             phone: "13800000000".into(),
         }),
     }
+}
+
+/// The fields a status's `google.rpc.BadRequest` detail names.
+pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
+    status
+        .get_details_bad_request()
+        .map(|bad| bad.field_violations.into_iter().map(|v| v.field).collect())
+        .unwrap_or_default()
 }

@@ -1,17 +1,9 @@
 //! The identity service end to end: real node, real sockets, real mutual TLS, real PostgreSQL.
 
 use tonic::Code;
-use tonic_types::StatusExt;
 use xueji_auth::{Level, Role};
 use xueji_proto::identity::v1 as pb;
-use xueji_tests::{TestNode, registration, resident_id};
-
-fn violated_fields(status: &tonic::Status) -> Vec<String> {
-    status
-        .get_details_bad_request()
-        .map(|bad| bad.field_violations.into_iter().map(|v| v.field).collect())
-        .unwrap_or_default()
-}
+use xueji_tests::{TestNode, registration, resident_id, violated_fields};
 
 #[tokio::test]
 async fn register_approve_and_find_by_every_number() {

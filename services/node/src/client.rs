@@ -1,22 +1,30 @@
 //! Reaching a node as an operator tool: a mutual-TLS channel with a bearer token, and tokens
-//! minted from the node's key. Used by the demo, the benchmark and the tests.
+//! minted from the node's key. Used by the demo, the benchmark, the CLI's tests and the tests.
 
 use std::time::Duration;
 
 use anyhow::Context;
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
 use xueji_auth::{Claims, Level, Role, TokenSigner};
-use xueji_proto::identity::v1::identity_service_client::IdentityServiceClient;
+use xueji_proto::{
+    identity::v1::identity_service_client::IdentityServiceClient,
+    schools::v1::{
+        school_authority_client::SchoolAuthorityClient, school_intake_client::SchoolIntakeClient,
+    },
+};
 use xueji_rpc::{BearerToken, ClientConfig, TlsFiles};
 
-pub type IdentityClient = IdentityServiceClient<InterceptedService<Channel, BearerToken>>;
+pub type OperatorChannel = InterceptedService<Channel, BearerToken>;
+pub type IdentityClient = IdentityServiceClient<OperatorChannel>;
+pub type IntakeClient = SchoolIntakeClient<OperatorChannel>;
+pub type AuthorityClient = SchoolAuthorityClient<OperatorChannel>;
 
-/// Connects to a node as the operator tool, sending `token` on every call.
-pub async fn identity_client(
+/// A channel to a node as the operator tool, sending `token` on every call.
+pub async fn operator_channel(
     address: &str,
     pki_dir: &std::path::Path,
     token: &str,
-) -> anyhow::Result<IdentityClient> {
+) -> anyhow::Result<OperatorChannel> {
     let channel = xueji_rpc::connect(
         address,
         &ClientConfig {
@@ -27,9 +35,36 @@ pub async fn identity_client(
     )
     .await
     .with_context(|| format!("connecting to {address}"))?;
-    Ok(IdentityServiceClient::with_interceptor(
-        channel,
-        BearerToken::new(token)?,
+    Ok(InterceptedService::new(channel, BearerToken::new(token)?))
+}
+
+pub async fn identity_client(
+    address: &str,
+    pki_dir: &std::path::Path,
+    token: &str,
+) -> anyhow::Result<IdentityClient> {
+    Ok(IdentityServiceClient::new(
+        operator_channel(address, pki_dir, token).await?,
+    ))
+}
+
+pub async fn intake_client(
+    address: &str,
+    pki_dir: &std::path::Path,
+    token: &str,
+) -> anyhow::Result<IntakeClient> {
+    Ok(SchoolIntakeClient::new(
+        operator_channel(address, pki_dir, token).await?,
+    ))
+}
+
+pub async fn authority_client(
+    address: &str,
+    pki_dir: &std::path::Path,
+    token: &str,
+) -> anyhow::Result<AuthorityClient> {
+    Ok(SchoolAuthorityClient::new(
+        operator_channel(address, pki_dir, token).await?,
     ))
 }
 

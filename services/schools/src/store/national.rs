@@ -148,20 +148,21 @@ impl NationalStore {
             .collect()
     }
 
-    /// Every lineage link reachable from `code`, backwards and forwards.
+    /// Every lineage link of `code`'s family: its predecessors, successors and their other
+    /// predecessors and successors, transitively.
     pub async fn lineage(&self, code: &str) -> Result<Vec<LineageLink>, SchoolsError> {
         Ok(sqlx::query_as!(
             LineageLink,
-            r#"WITH RECURSIVE up(code) AS (
+            r#"WITH RECURSIVE family(code) AS (
                    SELECT $1::text
-                   UNION SELECT l.predecessor FROM schools_national.lineage l JOIN up ON l.successor = up.code
-               ), down(code) AS (
-                   SELECT $1::text
-                   UNION SELECT l.successor FROM schools_national.lineage l JOIN down ON l.predecessor = down.code
+                   UNION
+                   SELECT CASE WHEN l.predecessor = f.code THEN l.successor ELSE l.predecessor END
+                   FROM schools_national.lineage l
+                   JOIN family f ON l.predecessor = f.code OR l.successor = f.code
                )
                SELECT predecessor, successor, kind, effective_date
                FROM schools_national.lineage
-               WHERE successor IN (SELECT code FROM up) OR predecessor IN (SELECT code FROM down)
+               WHERE predecessor IN (SELECT code FROM family)
                ORDER BY effective_date, predecessor, successor"#,
             code
         )
