@@ -1,5 +1,6 @@
 //! The README's main job, run in-process: it must register the sample, refuse the bad row,
-//! approve everything else, flag the duplicate pair and leave an intact audit chain.
+//! approve everything else, flag the duplicate pair, carry a new school from its county's
+//! application to a code in the province's replica, and leave an intact audit chain.
 
 use xueji_node::demo::{self, DemoOptions};
 
@@ -15,5 +16,15 @@ async fn the_demo_runs_from_nothing() {
     assert_eq!(summary.refused, 1);
     assert_eq!(summary.approved, 45);
     assert_eq!(summary.problems, 2);
+    assert!(
+        summary.replicated_schools > 100,
+        "{}",
+        summary.replicated_schools
+    );
+    assert!(
+        summary.new_school_code.starts_with("2135"),
+        "{}",
+        summary.new_school_code
+    );
     assert!(summary.audit_intact);
 }
