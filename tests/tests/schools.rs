@@ -486,7 +486,7 @@ async fn lifecycle_rules_keep_void_and_restore_codes() {
     assert_eq!(merged.code, a);
     let voided_b = school(&node, &b).await;
     assert_eq!(voided_b.status(), pb::SchoolStatus::Voided);
-    assert_eq!(voided_b.successors, [a.clone()]);
+    assert_eq!(voided_b.successors, std::slice::from_ref(&a));
 
     // keeping a code across categories is refused; without keep_code a new code is issued
     let refused = ministry
@@ -552,7 +552,7 @@ async fn lifecycle_rules_keep_void_and_restore_codes() {
         .school
         .unwrap();
     assert_eq!(recoded.code, "3135000003");
-    assert_eq!(school(&node, &e).await.successors, [recoded.code.clone()]);
+    assert_eq!(school(&node, &e).await.successors, std::slice::from_ref(&recoded.code));
 
     // close and reopen: the original code comes back
     let close = |code: &str| pb::CloseSchoolRequest {
@@ -678,7 +678,7 @@ async fn lifecycle_rules_keep_void_and_restore_codes() {
         .school
         .unwrap();
     assert_eq!(historic.status(), pb::SchoolStatus::Voided);
-    assert_eq!(historic.successors, [new_school.code.clone()]);
+    assert_eq!(historic.successors, std::slice::from_ref(&new_school.code));
     let replica_lineage = county
         .get_lineage(pb::GetLineageRequest { code: d.clone() })
         .await

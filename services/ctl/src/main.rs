@@ -3,6 +3,8 @@
 //! Connection settings come from flags or the environment: `XUEJI_NODE` (host:port),
 //! `XUEJI_PKI_DIR` (ca.pem, operator.pem, operator.key), `XUEJI_TOKEN` (bearer token).
 
+mod school;
+
 use std::{path::PathBuf, time::Duration};
 
 use anyhow::Context;
@@ -76,6 +78,11 @@ enum Command {
         #[arg(long, default_value = "")]
         jurisdiction: String,
     },
+    /// The school-code registry: applications, decisions, lifecycle, lookups, publications.
+    School {
+        #[command(subcommand)]
+        command: school::SchoolCommand,
+    },
     /// Tokens for operators.
     Token {
         #[command(subcommand)]
@@ -147,7 +154,7 @@ struct RegisterArgs {
     guardian_phone: String,
 }
 
-type Client = IdentityServiceClient<InterceptedService<Channel, BearerToken>>;
+type OperatorChannel = InterceptedService<Channel, BearerToken>;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
@@ -193,7 +200,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
 
-    let mut client = connect(&cli.connection).await?;
+    let channel = connect(&cli.connection).await?;
+    if let Command::School { command } = cli.command {
+        return school::run(channel, command, json).await;
+    }
+    let mut client = IdentityServiceClient::new(channel);
     match cli.command {
         Command::Register(args) => {
             let response = client.register_student(register_request(*args)?).await?;
@@ -315,12 +326,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{table}");
             }
         }
-        Command::Token { .. } => unreachable!("handled above"),
+        Command::Token { .. } | Command::School { .. } => unreachable!("handled above"),
     }
     Ok(())
 }
 
-async fn connect(connection: &Connection) -> anyhow::Result<Client> {
+async fn connect(connection: &Connection) -> anyhow::Result<OperatorChannel> {
     let token = connection.token.clone().context(
         "no token: pass --token or set XUEJI_TOKEN (mint one with `xuejictl token mint`)",
     )?;
@@ -340,10 +351,7 @@ async fn connect(connection: &Connection) -> anyhow::Result<Client> {
     )
     .await
     .with_context(|| format!("cannot reach the node at {}", connection.node))?;
-    Ok(IdentityServiceClient::with_interceptor(
-        channel,
-        BearerToken::new(&token)?,
-    ))
+    Ok(InterceptedService::new(channel, BearerToken::new(&token)?))
 }
 
 fn register_request(args: RegisterArgs) -> anyhow::Result<pb::RegisterStudentRequest> {

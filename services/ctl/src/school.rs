@@ -1,0 +1,670 @@
+//! `xuejictl school …`: the school-code registry. Applications and lookups go to the
+//! provincial node's intake and replica; decisions, lifecycle steps and publications to the
+//! national authority (`--national` sends lookups there too).
+
+use clap::{Args, Subcommand};
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use serde_json::{Value, json};
+use tonic::{service::interceptor::InterceptedService, transport::Channel};
+use xueji_proto::schools::v1::{
+    self as pb, school_authority_client::SchoolAuthorityClient,
+    school_intake_client::SchoolIntakeClient,
+};
+use xueji_rpc::BearerToken;
+
+type OperatorChannel = InterceptedService<Channel, BearerToken>;
+
+#[derive(Subcommand)]
+pub enum SchoolCommand {
+    /// File a new-school application (county operator or approver).
+    Apply(Box<ApplyArgs>),
+    /// Endorse an application (the county, city, then province approver, in turn).
+    Endorse { id: String },
+    /// Send an application back to the county with a reason.
+    Return {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Applications you can see, optionally of one status (filed, county_endorsed, …).
+    Applications {
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Approve an application and issue its code (ministry approver).
+    Approve { id: String },
+    /// Reject an application (ministry approver).
+    Reject {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Applications waiting for the national decision.
+    Submitted,
+    /// Rename a school; the code stays.
+    Rename {
+        code: String,
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        step: StepArgs,
+    },
+    /// Merge schools into one.
+    Merge {
+        /// The predecessor codes.
+        #[arg(required = true, num_args = 2..)]
+        codes: Vec<String>,
+        /// A predecessor whose code the merged school keeps (same category only).
+        #[arg(long, default_value = "")]
+        keep: String,
+        #[command(flatten)]
+        profile: ProfileArgs,
+        #[command(flatten)]
+        step: StepArgs,
+    },
+    /// Change a school's category: a new code, the old one voided.
+    ChangeCategory {
+        code: String,
+        #[arg(long)]
+        category: String,
+        /// stage:years, e.g. junior:3
+        #[arg(long, required = true)]
+        stage: Vec<String>,
+        #[command(flatten)]
+        step: StepArgs,
+    },
+    /// Close a school (refused while it has students).
+    Close {
+        code: String,
+        #[command(flatten)]
+        step: StepArgs,
+    },
+    /// Reopen a closed school under its original code.
+    Reopen {
+        code: String,
+        #[command(flatten)]
+        step: StepArgs,
+    },
+    /// Publish every change since the last version (ministry approver).
+    Publish {
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Pull publications and decisions from the national authority now.
+    Sync,
+    /// One school, by code (a voided code shows its successors).
+    Show {
+        code: String,
+        #[arg(long)]
+        national: bool,
+    },
+    /// Schools, narrowed by division, name or category.
+    List {
+        #[arg(long, default_value = "")]
+        division: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        #[arg(long, default_value = "")]
+        category: String,
+        /// Include closed and voided codes.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        national: bool,
+    },
+    /// Predecessors and successors of a code.
+    Lineage {
+        code: String,
+        #[arg(long)]
+        national: bool,
+    },
+    /// Publications after a version.
+    Publications {
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+    },
+    /// The changes between two versions.
+    Diff {
+        #[arg(long)]
+        from: u64,
+        #[arg(long)]
+        to: u64,
+    },
+}
+
+#[derive(Args)]
+pub struct StepArgs {
+    /// The day the change takes effect (YYYY-MM-DD).
+    #[arg(long)]
+    effective: String,
+    #[arg(long)]
+    reason: String,
+}
+
+#[derive(Args)]
+pub struct ProfileArgs {
+    #[arg(long)]
+    name: String,
+    /// Two digits: 21 primary, 31 junior, 34 senior high, 51 special education, …
+    #[arg(long)]
+    category: String,
+    /// stage:years, e.g. primary:6 (repeat for several stages).
+    #[arg(long, required = true)]
+    stage: Vec<String>,
+    /// County-level division code of the location.
+    #[arg(long)]
+    division: String,
+    /// Division code of the registry authority (the county, or the city for senior high).
+    #[arg(long)]
+    authority: String,
+    /// public or private.
+    #[arg(long, default_value = "public")]
+    operator_type: String,
+    #[arg(long)]
+    address: String,
+}
+
+#[derive(Args)]
+pub struct ApplyArgs {
+    /// Any unique string; reuse it to retry safely.
+    #[arg(long)]
+    idempotency_key: String,
+    #[command(flatten)]
+    profile: ProfileArgs,
+    /// The day the school opens (YYYY-MM-DD).
+    #[arg(long)]
+    open_from: String,
+}
+
+fn stages(texts: &[String]) -> anyhow::Result<Vec<pb::StageOffered>> {
+    texts
+        .iter()
+        .map(|text| {
+            let (stage, years) = text.split_once(':').ok_or_else(|| {
+                anyhow::anyhow!("--stage {text:?}: write stage:years, e.g. primary:6")
+            })?;
+            let stage = pb::Stage::from_str_name(&format!("STAGE_{}", stage.to_uppercase()))
+                .ok_or_else(|| {
+                    anyhow::anyhow!("--stage {text:?}: primary, junior, senior or special")
+                })?;
+            let years = years
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--stage {text:?}: years must be a number"))?;
+            Ok(pb::StageOffered {
+                stage: stage as i32,
+                years,
+            })
+        })
+        .collect()
+}
+
+fn profile(args: ProfileArgs) -> anyhow::Result<pb::SchoolProfile> {
+    let operator_type = match args.operator_type.as_str() {
+        "public" | "公办" => pb::OperatorType::Public,
+        "private" | "民办" => pb::OperatorType::Private,
+        other => anyhow::bail!("--operator-type {other:?}: public or private"),
+    };
+    Ok(pb::SchoolProfile {
+        name: args.name,
+        category: args.category,
+        stages: stages(&args.stage)?,
+        division: args.division,
+        registry_authority: args.authority,
+        operator_type: operator_type as i32,
+        address: args.address,
+    })
+}
+
+fn word(name: &str, prefix: &str) -> String {
+    name.trim_start_matches(prefix).to_lowercase()
+}
+
+fn school_json(school: &pb::School) -> Value {
+    let profile = school.profile.clone().unwrap_or_default();
+    json!({
+        "code": school.code,
+        "name": profile.name,
+        "category": profile.category,
+        "stages": profile.stages.iter().map(|s| format!("{}:{}", word(s.stage().as_str_name(), "STAGE_"), s.years)).collect::<Vec<_>>(),
+        "division": profile.division,
+        "registry_authority": profile.registry_authority,
+        "operator_type": word(profile.operator_type().as_str_name(), "OPERATOR_TYPE_"),
+        "address": profile.address,
+        "status": word(school.status().as_str_name(), "SCHOOL_STATUS_"),
+        "open_from": school.open_from,
+        "open_until": school.open_until,
+        "former_names": school.former_names.iter().map(|f| json!({"name": f.name, "until": f.effective_date})).collect::<Vec<_>>(),
+        "successors": school.successors,
+        "published_in": school.published_in,
+    })
+}
+
+fn application_json(application: &pb::Application) -> Value {
+    let profile = application.profile.clone().unwrap_or_default();
+    json!({
+        "id": application.id,
+        "status": word(application.status().as_str_name(), "APPLICATION_STATUS_"),
+        "name": profile.name,
+        "category": profile.category,
+        "division": profile.division,
+        "open_from": application.open_from,
+        "code": application.code,
+        "filed_by": application.filed_by,
+        "steps": application.steps.iter().map(|s| json!({"action": s.action, "actor": s.actor, "reason": s.reason, "at": s.at})).collect::<Vec<_>>(),
+    })
+}
+
+fn change_json(change: &pb::Change) -> Value {
+    json!({
+        "version": change.version,
+        "kind": word(change.kind().as_str_name(), "CHANGE_KIND_"),
+        "code": change.code,
+        "name": change.school.as_ref().and_then(|s| s.profile.as_ref()).map(|p| p.name.clone()).unwrap_or_default(),
+        "predecessors": change.predecessors,
+        "effective_date": change.effective_date,
+        "reason": change.reason,
+    })
+}
+
+/// Prints rows as JSON, or as a table of the given columns.
+fn print(rows: Vec<Value>, columns: &[&str], json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    if rows.is_empty() {
+        println!("(none)");
+        return Ok(());
+    }
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_header(columns.iter().map(|c| c.replace('_', " ")));
+    for row in &rows {
+        table.add_row(columns.iter().map(|column| cell(&row[*column])));
+    }
+    println!("{table}");
+    Ok(())
+}
+
+/// A JSON value as a table cell: text as is, lists comma-separated.
+fn cell(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Array(items) => items.iter().map(cell).collect::<Vec<_>>().join(", "),
+        Value::Object(fields) => fields.values().map(cell).collect::<Vec<_>>().join(" "),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+const SCHOOL_COLUMNS: &[&str] = &[
+    "code",
+    "name",
+    "category",
+    "division",
+    "registry_authority",
+    "status",
+    "open_from",
+    "successors",
+];
+const APPLICATION_COLUMNS: &[&str] = &["id", "status", "name", "category", "division", "code"];
+const CHANGE_COLUMNS: &[&str] = &[
+    "version",
+    "kind",
+    "code",
+    "name",
+    "predecessors",
+    "effective_date",
+    "reason",
+];
+
+fn print_school(school: Option<pb::School>, json: bool) -> anyhow::Result<()> {
+    print(
+        school.iter().map(school_json).collect(),
+        SCHOOL_COLUMNS,
+        json,
+    )
+}
+
+fn print_application(application: Option<pb::Application>, json: bool) -> anyhow::Result<()> {
+    print(
+        application.iter().map(application_json).collect(),
+        APPLICATION_COLUMNS,
+        json,
+    )
+}
+
+pub async fn run(
+    channel: OperatorChannel,
+    command: SchoolCommand,
+    json: bool,
+) -> anyhow::Result<()> {
+    let mut intake = SchoolIntakeClient::new(channel.clone());
+    let mut authority = SchoolAuthorityClient::new(channel);
+    match command {
+        SchoolCommand::Apply(args) => {
+            let ApplyArgs {
+                idempotency_key,
+                profile: profile_args,
+                open_from,
+            } = *args;
+            let application = intake
+                .file_application(pb::FileApplicationRequest {
+                    idempotency_key,
+                    profile: Some(profile(profile_args)?),
+                    open_from,
+                })
+                .await?
+                .into_inner()
+                .application;
+            print_application(application, json)?;
+        }
+        SchoolCommand::Endorse { id } => {
+            let application = intake
+                .endorse_application(pb::EndorseApplicationRequest { id })
+                .await?
+                .into_inner()
+                .application;
+            print_application(application, json)?;
+        }
+        SchoolCommand::Return { id, reason } => {
+            let application = intake
+                .return_application(pb::ReturnApplicationRequest { id, reason })
+                .await?
+                .into_inner()
+                .application;
+            print_application(application, json)?;
+        }
+        SchoolCommand::Applications { status } => {
+            let status = match status {
+                None => pb::ApplicationStatus::Unspecified,
+                Some(text) => pb::ApplicationStatus::from_str_name(&format!(
+                    "APPLICATION_STATUS_{}",
+                    text.to_uppercase()
+                ))
+                .ok_or_else(|| anyhow::anyhow!("--status {text:?} is not an application status"))?,
+            };
+            let applications = intake
+                .list_applications(pb::ListApplicationsRequest {
+                    status: status as i32,
+                })
+                .await?
+                .into_inner()
+                .applications;
+            print(
+                applications.iter().map(application_json).collect(),
+                APPLICATION_COLUMNS,
+                json,
+            )?;
+        }
+        SchoolCommand::Approve { id } => {
+            let school = authority
+                .approve_application(pb::ApproveApplicationRequest { id })
+                .await?
+                .into_inner()
+                .school;
+            print_school(school, json)?;
+        }
+        SchoolCommand::Reject { id, reason } => {
+            let application = authority
+                .reject_application(pb::RejectApplicationRequest { id, reason })
+                .await?
+                .into_inner()
+                .application;
+            print_application(application, json)?;
+        }
+        SchoolCommand::Submitted => {
+            let applications = authority
+                .list_submitted_applications(pb::ListSubmittedApplicationsRequest {})
+                .await?
+                .into_inner()
+                .applications;
+            print(
+                applications.iter().map(application_json).collect(),
+                APPLICATION_COLUMNS,
+                json,
+            )?;
+        }
+        SchoolCommand::Rename { code, name, step } => {
+            let school = authority
+                .rename_school(pb::RenameSchoolRequest {
+                    code,
+                    new_name: name,
+                    effective_date: step.effective,
+                    reason: step.reason,
+                })
+                .await?
+                .into_inner()
+                .school;
+            print_school(school, json)?;
+        }
+        SchoolCommand::Merge {
+            codes,
+            keep,
+            profile: profile_args,
+            step,
+        } => {
+            let school = authority
+                .merge_schools(pb::MergeSchoolsRequest {
+                    predecessors: codes,
+                    merged: Some(profile(profile_args)?),
+                    keep_code: keep,
+                    effective_date: step.effective,
+                    reason: step.reason,
+                })
+                .await?
+                .into_inner()
+                .school;
+            print_school(school, json)?;
+        }
+        SchoolCommand::ChangeCategory {
+            code,
+            category,
+            stage,
+            step,
+        } => {
+            let school = authority
+                .change_category(pb::ChangeCategoryRequest {
+                    code,
+                    new_category: category,
+                    stages: stages(&stage)?,
+                    effective_date: step.effective,
+                    reason: step.reason,
+                })
+                .await?
+                .into_inner()
+                .school;
+            print_school(school, json)?;
+        }
+        SchoolCommand::Close { code, step } => {
+            let school = authority
+                .close_school(pb::CloseSchoolRequest {
+                    code,
+                    effective_date: step.effective,
+                    reason: step.reason,
+                })
+                .await?
+                .into_inner()
+                .school;
+            print_school(school, json)?;
+        }
+        SchoolCommand::Reopen { code, step } => {
+            let school = authority
+                .reopen_school(pb::ReopenSchoolRequest {
+                    code,
+                    effective_date: step.effective,
+                    reason: step.reason,
+                })
+                .await?
+                .into_inner()
+                .school;
+            print_school(school, json)?;
+        }
+        SchoolCommand::Publish { note } => {
+            let publication = authority
+                .publish(pb::PublishRequest { note })
+                .await?
+                .into_inner()
+                .publication
+                .unwrap_or_default();
+            if !json {
+                println!(
+                    "published version {} with {} changes",
+                    publication.version,
+                    publication.changes.len()
+                );
+            }
+            print(
+                publication.changes.iter().map(change_json).collect(),
+                CHANGE_COLUMNS,
+                json,
+            )?;
+        }
+        SchoolCommand::Sync => {
+            let report = intake
+                .sync_replica(pb::SyncReplicaRequest {})
+                .await?
+                .into_inner();
+            let row = json!({
+                "replica_version": report.replica_version,
+                "publications_applied": report.publications_applied,
+                "decisions_applied": report.decisions_applied,
+                "applications_submitted": report.applications_submitted,
+            });
+            print(
+                vec![row],
+                &[
+                    "replica_version",
+                    "publications_applied",
+                    "decisions_applied",
+                    "applications_submitted",
+                ],
+                json,
+            )?;
+        }
+        SchoolCommand::Show { code, national } => {
+            let request = pb::GetSchoolRequest { code };
+            let school = if national {
+                authority.get_school(request).await?
+            } else {
+                intake.get_school(request).await?
+            }
+            .into_inner()
+            .school;
+            match (json, school) {
+                (false, Some(school)) => {
+                    let mut table = Table::new();
+                    table.load_preset(UTF8_FULL_CONDENSED);
+                    if let Value::Object(fields) = school_json(&school) {
+                        for (key, value) in fields {
+                            table.add_row([key.replace('_', " "), cell(&value)]);
+                        }
+                    }
+                    println!("{table}");
+                }
+                (_, school) => print_school(school, true)?,
+            }
+        }
+        SchoolCommand::List {
+            division,
+            name,
+            category,
+            all,
+            national,
+        } => {
+            let mut schools = Vec::new();
+            let mut page_token = String::new();
+            loop {
+                let request = pb::ListSchoolsRequest {
+                    division: division.clone(),
+                    name_contains: name.clone(),
+                    category: category.clone(),
+                    include_void: all,
+                    page_size: 1000,
+                    page_token,
+                };
+                let page = if national {
+                    authority.list_schools(request).await?
+                } else {
+                    intake.list_schools(request).await?
+                }
+                .into_inner();
+                schools.extend(page.schools);
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
+            print(
+                schools.iter().map(school_json).collect(),
+                SCHOOL_COLUMNS,
+                json,
+            )?;
+        }
+        SchoolCommand::Lineage { code, national } => {
+            let request = pb::GetLineageRequest { code };
+            let links = if national {
+                authority.get_lineage(request).await?
+            } else {
+                intake.get_lineage(request).await?
+            }
+            .into_inner()
+            .links;
+            let rows = links
+                .iter()
+                .map(|l| {
+                    json!({
+                        "predecessor": l.predecessor,
+                        "successor": l.successor,
+                        "kind": word(l.kind().as_str_name(), "LINEAGE_KIND_"),
+                        "effective_date": l.effective_date,
+                    })
+                })
+                .collect();
+            print(
+                rows,
+                &["predecessor", "successor", "kind", "effective_date"],
+                json,
+            )?;
+        }
+        SchoolCommand::Publications { after } => {
+            let answer = authority
+                .list_publications(pb::ListPublicationsRequest {
+                    after_version: after,
+                    limit: 0,
+                })
+                .await?
+                .into_inner();
+            let rows = answer
+                .publications
+                .iter()
+                .map(|p| {
+                    json!({
+                        "version": p.version,
+                        "published_at": p.published_at,
+                        "note": p.note,
+                        "changes": p.changes.len(),
+                    })
+                })
+                .collect();
+            print(rows, &["version", "published_at", "note", "changes"], json)?;
+        }
+        SchoolCommand::Diff { from, to } => {
+            let changes = authority
+                .diff(pb::DiffRequest {
+                    from_version: from,
+                    to_version: to,
+                })
+                .await?
+                .into_inner()
+                .changes;
+            print(
+                changes.iter().map(change_json).collect(),
+                CHANGE_COLUMNS,
+                json,
+            )?;
+        }
+    }
+    Ok(())
+}
