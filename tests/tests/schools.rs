@@ -290,7 +290,7 @@ async fn an_application_goes_from_county_to_a_national_code_and_into_the_replica
         "schools.submit_application",
         "schools.approve_application",
         "schools.publish",
-        "schools.approve_application",
+        "schools.replicate_publication",
     ] {
         assert!(
             actions.iter().any(|a| a == action),
@@ -552,7 +552,10 @@ async fn lifecycle_rules_keep_void_and_restore_codes() {
         .school
         .unwrap();
     assert_eq!(recoded.code, "3135000003");
-    assert_eq!(school(&node, &e).await.successors, std::slice::from_ref(&recoded.code));
+    assert_eq!(
+        school(&node, &e).await.successors,
+        std::slice::from_ref(&recoded.code)
+    );
 
     // close and reopen: the original code comes back
     let close = |code: &str| pb::CloseSchoolRequest {
@@ -901,4 +904,32 @@ async fn jurisdiction_over_schools() {
         .await
         .unwrap_err();
     assert_eq!(foreign.code(), Code::PermissionDenied);
+}
+
+#[tokio::test]
+async fn a_closed_school_takes_no_students() {
+    let node = TestNode::start_registry().await;
+    let code = issued(&node, "停办小学", "21").await;
+    let mut ministry = node.authority(Level::Ministry, "", Role::Approver).await;
+    ministry
+        .close_school(pb::CloseSchoolRequest {
+            code: code.clone(),
+            effective_date: "2025-07-01".into(),
+            reason: "停办".into(),
+        })
+        .await
+        .expect("an empty school closes");
+    publish_and_sync(&node).await;
+    let mut operator = node.client(Level::School, &code, Role::Operator).await;
+    let mut student = xueji_tests::registration("closed-1", "王一", 1);
+    student.school_code = code;
+    let refused = operator.register_student(student).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert_eq!(
+        violated_fields(&refused),
+        ["school_code"],
+        "{}",
+        refused.message()
+    );
+    assert_eq!(node.counts().await.0, 0, "nothing written");
 }

@@ -137,7 +137,11 @@ impl Replicator {
             }
             for publication in answer.publications {
                 let publication = convert::received_publication(publication)?;
-                if self.store.apply_publication(&publication).await? {
+                if self
+                    .store
+                    .apply_publication(&publication, self.actor())
+                    .await?
+                {
                     applied += 1;
                     tracing::info!(
                         version = publication.version,

@@ -230,7 +230,11 @@ impl ProvincialStore {
 
     /// Applies the next publication; returns false when it was applied before. Publications
     /// must come in order: the replica never skips a version.
-    pub async fn apply_publication(&self, publication: &Publication) -> Result<bool, SchoolsError> {
+    pub async fn apply_publication(
+        &self,
+        publication: &Publication,
+        actor: Actor<'_>,
+    ) -> Result<bool, SchoolsError> {
         let mut tx = self.pool.begin().await?;
         let version =
             sqlx::query_scalar!("SELECT version FROM schools_provincial.replica_state FOR UPDATE")
@@ -276,6 +280,18 @@ impl ProvincialStore {
             publication.version
         )
         .execute(&mut *tx)
+        .await?;
+        audit(
+            &mut tx,
+            actor,
+            "schools.replicate_publication",
+            &format!("publication:{}", publication.version),
+            Some(serde_json::json!({ "version": version })),
+            Some(serde_json::json!({
+                "version": publication.version,
+                "changes": publication.changes.len(),
+            })),
+        )
         .await?;
         tx.commit().await?;
         Ok(true)
