@@ -25,6 +25,9 @@ use crate::{
 pub struct BenchOptions {
     pub seconds: f64,
     pub concurrency: Vec<usize>,
+    /// gRPC connections the clients share; `None`: one per client, as separate operators'
+    /// tools would have. A gateway in front of the node would multiplex many users over few.
+    pub connections: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -98,11 +101,18 @@ pub async fn run_register(options: BenchOptions) -> anyhow::Result<()> {
         })
         .await?;
         println!("concurrency {concurrency}: RegisterStudent over mTLS gRPC…");
-        let mut clients = Vec::new();
-        for _ in 0..concurrency {
-            clients.push(identity_client(&node.address.to_string(), &pki_dir, &token).await?);
+        let connections = options
+            .connections
+            .unwrap_or(concurrency)
+            .clamp(1, concurrency);
+        let mut channels = Vec::new();
+        for _ in 0..connections {
+            channels.push(identity_client(&node.address.to_string(), &pki_dir, &token).await?);
         }
-        // Each worker has a connection of its own, as separate clients would.
+        let clients: Vec<_> = (0..concurrency)
+            .map(|worker| channels[worker % connections].clone())
+            .collect();
+        // Workers take connections round robin: with the default, one each.
         let register = measure(&baseline_pool, concurrency, options.seconds, {
             let counter = counter.clone();
             move |worker| {

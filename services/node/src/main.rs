@@ -102,6 +102,9 @@ enum BenchCommand {
         seconds: f64,
         #[arg(long, value_delimiter = ',', default_values_t = [1, 8, 32])]
         concurrency: Vec<usize>,
+        /// Connections the clients share (default: one per client).
+        #[arg(long)]
+        connections: Option<usize>,
     },
 }
 
@@ -222,11 +225,13 @@ async fn run(command: Command) -> anyhow::Result<std::process::ExitCode> {
                 BenchCommand::Register {
                     seconds,
                     concurrency,
+                    connections,
                 },
         } => {
             bench::run_register(BenchOptions {
                 seconds,
                 concurrency,
+                connections,
             })
             .await?;
         }
