@@ -50,6 +50,18 @@ impl Violations {
         }
     }
 
+    /// The value of a whole-part check (a nested message checked on its own), remembering all
+    /// of its violations.
+    pub fn absorb<T>(&mut self, result: Result<T, Vec<FieldViolation>>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(violations) => {
+                self.0.extend(violations);
+                None
+            }
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

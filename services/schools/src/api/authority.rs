@@ -6,9 +6,9 @@ use xueji_proto::schools::v1::{
     self as pb,
     school_authority_server::{SchoolAuthority, SchoolAuthorityServer},
 };
-use xueji_validation::{Violations, parse_date, required_text};
+use xueji_validation::{FieldViolation, Violations, parse_date, required_text};
 
-use super::{convert, paginate, school_filter, visible};
+use super::convert;
 use crate::{
     SchoolsError,
     domain::{self, MERGED, PROFILE},
@@ -51,16 +51,10 @@ impl AuthorityApi {
         }
         let open_from =
             violations.check(parse_date("application.open_from", &application.open_from));
-        let profile =
-            match domain::validate_profile(&convert::profile_input(application.profile), PROFILE) {
-                Ok(profile) => Some(profile),
-                Err(found) => {
-                    for v in found {
-                        violations.add(v.field, v.description);
-                    }
-                    None
-                }
-            };
+        let profile = violations.absorb(domain::validate_profile(
+            &convert::profile_input(application.profile),
+            PROFILE,
+        ));
         if !violations.is_empty() {
             return Err(violations.into_vec().into());
         }
@@ -139,16 +133,11 @@ fn lifecycle_fields(
     reason: &str,
 ) -> Result<(xueji_codes::SchoolCode, chrono::NaiveDate, String), SchoolsError> {
     let mut violations = Violations::default();
-    let code = match domain::parse_code("code", code) {
-        Ok(code) => Some(code),
-        Err(SchoolsError::InvalidArgument(found)) => {
-            for v in found {
-                violations.add(v.field, v.description);
-            }
-            None
-        }
-        Err(other) => return Err(other),
-    };
+    let code = violations.check(
+        code.trim()
+            .parse::<xueji_codes::SchoolCode>()
+            .map_err(|e| FieldViolation::new("code", format!("school code {e}"))),
+    );
     let date = violations.check(parse_date("effective_date", effective_date));
     let reason = violations.check(required_text("reason", reason, 500));
     if !violations.is_empty() {
@@ -363,16 +352,10 @@ impl SchoolAuthority for AuthorityApi {
                 }
             },
         };
-        let merged = match domain::validate_profile(&convert::profile_input(request.merged), MERGED)
-        {
-            Ok(profile) => Some(profile),
-            Err(found) => {
-                for v in found {
-                    violations.add(v.field, v.description);
-                }
-                None
-            }
-        };
+        let merged = violations.absorb(domain::validate_profile(
+            &convert::profile_input(request.merged),
+            MERGED,
+        ));
         let date = violations.check(parse_date("effective_date", &request.effective_date));
         let reason = violations.check(required_text("reason", &request.reason, 500));
         if !violations.is_empty() {
@@ -484,12 +467,7 @@ impl SchoolAuthority for AuthorityApi {
         request: Request<pb::GetSchoolRequest>,
     ) -> Result<Response<pb::SchoolResponse>, Status> {
         let (caller, _) = actor(&request)?;
-        let code = domain::parse_code("code", &request.get_ref().code)?;
-        let school = visible(
-            &caller,
-            code.as_str(),
-            self.store.school(code.as_str()).await?,
-        )?;
+        let school = super::get_school(&self.store, &caller, &request.get_ref().code).await?;
         Ok(school_response(&school))
     }
 
@@ -498,14 +476,9 @@ impl SchoolAuthority for AuthorityApi {
         request: Request<pb::ListSchoolsRequest>,
     ) -> Result<Response<pb::ListSchoolsResponse>, Status> {
         let (caller, _) = actor(&request)?;
-        let Some(filter) = school_filter(&caller, request.get_ref())? else {
-            return Ok(Response::new(pb::ListSchoolsResponse::default()));
-        };
-        let (schools, next_page_token) = paginate(self.store.schools(&filter).await?, &filter);
-        Ok(Response::new(pb::ListSchoolsResponse {
-            schools: schools.iter().map(|s| convert::school(s, 0)).collect(),
-            next_page_token,
-        }))
+        Ok(Response::new(
+            super::list_schools(&self.store, &caller, request.get_ref()).await?,
+        ))
     }
 
     async fn get_lineage(
@@ -513,16 +486,9 @@ impl SchoolAuthority for AuthorityApi {
         request: Request<pb::GetLineageRequest>,
     ) -> Result<Response<pb::GetLineageResponse>, Status> {
         let (caller, _) = actor(&request)?;
-        let code = domain::parse_code("code", &request.get_ref().code)?;
-        visible(
-            &caller,
-            code.as_str(),
-            self.store.school(code.as_str()).await?,
-        )?;
-        let links = self.store.lineage(code.as_str()).await?;
-        Ok(Response::new(pb::GetLineageResponse {
-            links: links.iter().map(convert::lineage).collect(),
-        }))
+        Ok(Response::new(
+            super::get_lineage(&self.store, &caller, &request.get_ref().code).await?,
+        ))
     }
 
     async fn publish(

@@ -9,7 +9,7 @@ use xueji_proto::schools::v1::{
 };
 use xueji_validation::{Violations, parse_date, required_text};
 
-use super::{convert, paginate, school_filter, visible};
+use super::convert;
 use crate::{
     SchoolsError,
     domain::{self, ApplicationStatus, PROFILE},
@@ -55,9 +55,14 @@ impl IntakeApi {
             128,
         ));
         let open_from = violations.check(parse_date("open_from", &request.open_from));
-        let profile =
-            match domain::validate_profile(&convert::profile_input(request.profile), PROFILE) {
-                Ok(profile) if profile.province() != self.province => {
+        let profile = violations
+            .absorb(domain::validate_profile(
+                &convert::profile_input(request.profile),
+                PROFILE,
+            ))
+            .filter(|profile| {
+                let ours = profile.province() == self.province;
+                if !ours {
                     violations.add(
                         "profile.division",
                         format!(
@@ -65,16 +70,9 @@ impl IntakeApi {
                             profile.division, self.province
                         ),
                     );
-                    None
                 }
-                Ok(profile) => Some(profile),
-                Err(found) => {
-                    for v in found {
-                        violations.add(v.field, v.description);
-                    }
-                    None
-                }
-            };
+                ours
+            });
         if !violations.is_empty() {
             return Err(violations.into_vec().into());
         }
@@ -285,13 +283,8 @@ impl SchoolIntake for IntakeApi {
         request: Request<pb::GetSchoolRequest>,
     ) -> Result<Response<pb::SchoolResponse>, Status> {
         let (caller, _) = caller_of(&request)?;
-        let code = domain::parse_code("code", &request.get_ref().code)?;
-        let school = visible(
-            &caller,
-            code.as_str(),
-            self.store.school(code.as_str()).await?,
-        )?;
-        let published_in = self.store.published_in(code.as_str()).await?;
+        let school = super::get_school(&self.store, &caller, &request.get_ref().code).await?;
+        let published_in = self.store.published_in(school.code.as_str()).await?;
         Ok(Response::new(pb::SchoolResponse {
             school: Some(convert::school(&school, published_in)),
         }))
@@ -302,14 +295,9 @@ impl SchoolIntake for IntakeApi {
         request: Request<pb::ListSchoolsRequest>,
     ) -> Result<Response<pb::ListSchoolsResponse>, Status> {
         let (caller, _) = caller_of(&request)?;
-        let Some(filter) = school_filter(&caller, request.get_ref())? else {
-            return Ok(Response::new(pb::ListSchoolsResponse::default()));
-        };
-        let (schools, next_page_token) = paginate(self.store.schools(&filter).await?, &filter);
-        Ok(Response::new(pb::ListSchoolsResponse {
-            schools: schools.iter().map(|s| convert::school(s, 0)).collect(),
-            next_page_token,
-        }))
+        Ok(Response::new(
+            super::list_schools(&self.store, &caller, request.get_ref()).await?,
+        ))
     }
 
     async fn get_lineage(
@@ -317,15 +305,8 @@ impl SchoolIntake for IntakeApi {
         request: Request<pb::GetLineageRequest>,
     ) -> Result<Response<pb::GetLineageResponse>, Status> {
         let (caller, _) = caller_of(&request)?;
-        let code = domain::parse_code("code", &request.get_ref().code)?;
-        visible(
-            &caller,
-            code.as_str(),
-            self.store.school(code.as_str()).await?,
-        )?;
-        let links = self.store.lineage(code.as_str()).await?;
-        Ok(Response::new(pb::GetLineageResponse {
-            links: links.iter().map(convert::lineage).collect(),
-        }))
+        Ok(Response::new(
+            super::get_lineage(&self.store, &caller, &request.get_ref().code).await?,
+        ))
     }
 }

@@ -12,7 +12,7 @@ use xueji_proto::schools::v1 as pb;
 use crate::{
     SchoolsError,
     domain::{self, SchoolRecord},
-    store::{SchoolFilter, narrow_prefix},
+    store::{SchoolFilter, SchoolLookups, narrow_prefix},
 };
 
 const DEFAULT_PAGE: u32 = 100;
@@ -115,4 +115,43 @@ fn visible(
     school
         .filter(|s| caller.may_access(&s.scope()))
         .ok_or_else(|| SchoolsError::NotFound(format!("school {code}")))
+}
+
+/// `GetSchool` of either role: the school under a code, if the caller may see it.
+async fn get_school(
+    store: &impl SchoolLookups,
+    caller: &Caller,
+    code: &str,
+) -> Result<SchoolRecord, SchoolsError> {
+    let code = domain::parse_code("code", code)?;
+    visible(caller, code.as_str(), store.school(code.as_str()).await?)
+}
+
+/// `ListSchools` of either role, narrowed to what the caller may see.
+async fn list_schools(
+    store: &impl SchoolLookups,
+    caller: &Caller,
+    request: &pb::ListSchoolsRequest,
+) -> Result<pb::ListSchoolsResponse, SchoolsError> {
+    let Some(filter) = school_filter(caller, request)? else {
+        return Ok(pb::ListSchoolsResponse::default());
+    };
+    let (schools, next_page_token) = paginate(store.schools(&filter).await?, &filter);
+    Ok(pb::ListSchoolsResponse {
+        schools: schools.iter().map(|s| convert::school(s, 0)).collect(),
+        next_page_token,
+    })
+}
+
+/// `GetLineage` of either role, for a school the caller may see.
+async fn get_lineage(
+    store: &impl SchoolLookups,
+    caller: &Caller,
+    code: &str,
+) -> Result<pb::GetLineageResponse, SchoolsError> {
+    let school = get_school(store, caller, code).await?;
+    let links = store.lineage(school.code.as_str()).await?;
+    Ok(pb::GetLineageResponse {
+        links: links.iter().map(convert::lineage).collect(),
+    })
 }

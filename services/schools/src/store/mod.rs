@@ -58,6 +58,51 @@ async fn audit(
     Ok(())
 }
 
+/// The lookups both roles answer, the national registry from its own tables and a province
+/// from its replica.
+pub trait SchoolLookups: Send + Sync {
+    fn school(
+        &self,
+        code: &str,
+    ) -> impl Future<Output = Result<Option<SchoolRecord>, crate::SchoolsError>> + Send;
+    fn schools(
+        &self,
+        filter: &SchoolFilter,
+    ) -> impl Future<Output = Result<Vec<SchoolRecord>, crate::SchoolsError>> + Send;
+    fn lineage(
+        &self,
+        code: &str,
+    ) -> impl Future<Output = Result<Vec<national::LineageLink>, crate::SchoolsError>> + Send;
+}
+
+macro_rules! school_lookups {
+    ($store:ty) => {
+        impl $crate::store::SchoolLookups for $store {
+            async fn school(
+                &self,
+                code: &str,
+            ) -> Result<Option<SchoolRecord>, $crate::SchoolsError> {
+                <$store>::school(self, code).await
+            }
+
+            async fn schools(
+                &self,
+                filter: &$crate::store::SchoolFilter,
+            ) -> Result<Vec<SchoolRecord>, $crate::SchoolsError> {
+                <$store>::schools(self, filter).await
+            }
+
+            async fn lineage(
+                &self,
+                code: &str,
+            ) -> Result<Vec<$crate::store::national::LineageLink>, $crate::SchoolsError> {
+                <$store>::lineage(self, code).await
+            }
+        }
+    };
+}
+use school_lookups;
+
 /// Filters of a school list, already narrowed to what the caller may see.
 #[derive(Debug, Clone, Default)]
 pub struct SchoolFilter {

@@ -101,6 +101,8 @@ pub struct NationalStore {
     pool: PgPool,
 }
 
+super::school_lookups!(NationalStore);
+
 impl NationalStore {
     pub fn new(pool: PgPool) -> Self {
         Self { pool }

@@ -62,6 +62,8 @@ pub struct ProvincialStore {
     pool: PgPool,
 }
 
+super::school_lookups!(ProvincialStore);
+
 impl ProvincialStore {
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
