@@ -47,7 +47,8 @@ impl SchoolDirectory {
         store: &Store,
         code: &SchoolCode,
     ) -> Result<Option<School>, IdentityError> {
-        if let Some((fetched, school)) = self.cache.read().expect("not poisoned").get(code)
+        let cached = self.cache.read().expect("not poisoned").get(code).cloned();
+        if let Some((fetched, school)) = &cached
             && fetched.elapsed() < FRESH_FOR
         {
             return Ok(Some(school.clone()));
@@ -55,7 +56,10 @@ impl SchoolDirectory {
         let school = match &self.source {
             Some(source) => {
                 let found = source.find(code).await?;
-                if let Some(school) = &found {
+                // The local copy is rewritten only when the list changed it.
+                if let Some(school) = &found
+                    && cached.as_ref().is_none_or(|(_, known)| known != school)
+                {
                     store.upsert_school(school).await?;
                 }
                 found

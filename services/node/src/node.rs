@@ -159,17 +159,13 @@ impl RunningNode {
         } else {
             config.national_address.clone()
         };
+        let replica = ProvincialStore::new(database.pool.clone());
         let replicator = Replicator::new(
-            ProvincialStore::new(database.pool.clone()),
+            replica.clone(),
             as_province.authority(&national_address)?,
             province,
         );
-        let intake = IntakeApi::new(
-            ProvincialStore::new(database.pool.clone()),
-            replicator.clone(),
-            province,
-        )
-        .into_service();
+        let intake = IntakeApi::new(replica, replicator.clone(), province).into_service();
 
         let authenticator = Authenticator::new(verifier);
         let mut routes = Routes::new(InterceptedService::new(identity, authenticator.clone()))

@@ -160,15 +160,14 @@ pub async fn load(
         return Ok(Seeded::AlreadySeeded { codes });
     }
     let schools = schools()?;
-    let seeder = Caller {
-        user: "seed".into(),
-        level: Level::Ministry,
-        jurisdiction: Jurisdiction::Nation,
-        role: Role::Approver,
-    };
     let actor = Actor {
-        caller: &seeder,
-        request_id: "seed",
+        caller: Caller {
+            user: "seed".into(),
+            level: Level::Ministry,
+            jurisdiction: Jurisdiction::Nation,
+            role: Role::Approver,
+        },
+        request_id: "seed".into(),
     };
     let rows: Vec<_> = schools
         .iter()
@@ -176,13 +175,13 @@ pub async fn load(
         .collect();
     for (done, chunk) in rows.chunks(100).enumerate() {
         store
-            .import_existing(chunk, actor)
+            .import_existing(chunk, &actor)
             .await
             .context("loading the sample schools")?;
         progress((done * 100 + chunk.len()).min(rows.len()), rows.len());
     }
     let publication = store
-        .publish("sample school list (Fujian and Anhui)", actor)
+        .publish("sample school list (Fujian and Anhui)", &actor)
         .await?
         .context("the seed published nothing")?;
     Ok(Seeded::Loaded {

@@ -39,7 +39,7 @@ pub struct Replicator {
     authority: AuthorityClient,
     province: String,
     /// Who the audit log names for what the replicator changes.
-    system: Caller,
+    system: Actor,
 }
 
 impl Replicator {
@@ -51,11 +51,14 @@ impl Replicator {
             store,
             authority,
             province: province.to_owned(),
-            system: Caller {
-                user: "replicator".into(),
-                level: Level::Province,
-                jurisdiction: Jurisdiction::Division(division),
-                role: Role::Operator,
+            system: Actor {
+                caller: Caller {
+                    user: "replicator".into(),
+                    level: Level::Province,
+                    jurisdiction: Jurisdiction::Division(division),
+                    role: Role::Operator,
+                },
+                request_id: "replicator".into(),
             },
         }
     }
@@ -84,16 +87,9 @@ impl Replicator {
                 None,
                 "submit",
                 "",
-                self.actor(),
+                &self.system,
             )
             .await
-    }
-
-    fn actor(&self) -> Actor<'_> {
-        Actor {
-            caller: &self.system,
-            request_id: "replicator",
-        }
     }
 
     pub async fn sync(&self) -> Result<SyncReport, SchoolsError> {
@@ -139,7 +135,7 @@ impl Replicator {
                 let publication = convert::received_publication(publication)?;
                 if self
                     .store
-                    .apply_publication(&publication, self.actor())
+                    .apply_publication(&publication, &self.system)
                     .await?
                 {
                     applied += 1;
@@ -216,7 +212,7 @@ impl Replicator {
                 code,
                 action,
                 &decision.reason,
-                self.actor(),
+                &self.system,
             )
             .await
         {

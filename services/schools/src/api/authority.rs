@@ -1,7 +1,7 @@
 //! `SchoolAuthority`: the national role.
 
 use tonic::{Request, Response, Status};
-use xueji_auth::{Caller, Jurisdiction, Level};
+use xueji_auth::{Jurisdiction, Level};
 use xueji_proto::schools::v1::{
     self as pb,
     school_authority_server::{SchoolAuthority, SchoolAuthorityServer},
@@ -41,7 +41,7 @@ impl AuthorityApi {
 
     async fn submit(
         &self,
-        actor: Actor<'_>,
+        actor: &Actor,
         request: pb::SubmitApplicationRequest,
     ) -> Result<pb::SubmitApplicationResponse, SchoolsError> {
         let application = request.application.unwrap_or_default();
@@ -99,10 +99,10 @@ impl AuthorityApi {
 
     async fn close(
         &self,
-        actor: Actor<'_>,
+        actor: &Actor,
         request: pb::CloseSchoolRequest,
     ) -> Result<pb::SchoolResponse, SchoolsError> {
-        domain::require_ministry(actor.caller, "close a school")?;
+        domain::require_ministry(&actor.caller, "close a school")?;
         let (code, effective_date, reason) =
             lifecycle_fields(&request.code, &request.effective_date, &request.reason)?;
         let current = self
@@ -126,13 +126,16 @@ impl AuthorityApi {
     }
 }
 
-/// code, effective date and reason: the fields every lifecycle step takes, checked together.
-fn lifecycle_fields(
+/// What every lifecycle step names: a school code, an effective date and a reason.
+type StepFields = (xueji_codes::SchoolCode, chrono::NaiveDate, String);
+
+/// Checks the fields every lifecycle step takes, adding their violations to the request's.
+fn step_fields(
+    violations: &mut Violations,
     code: &str,
     effective_date: &str,
     reason: &str,
-) -> Result<(xueji_codes::SchoolCode, chrono::NaiveDate, String), SchoolsError> {
-    let mut violations = Violations::default();
+) -> Option<StepFields> {
     let code = violations.check(
         code.trim()
             .parse::<xueji_codes::SchoolCode>()
@@ -140,19 +143,18 @@ fn lifecycle_fields(
     );
     let date = violations.check(parse_date("effective_date", effective_date));
     let reason = violations.check(required_text("reason", reason, 500));
-    if !violations.is_empty() {
-        return Err(violations.into_vec().into());
-    }
-    Ok((
-        code.expect("checked"),
-        date.expect("checked"),
-        reason.expect("checked"),
-    ))
+    Some((code?, date?, reason?))
 }
 
-fn actor<T>(request: &Request<T>) -> Result<(Caller, String), Status> {
-    let (caller, request_id) = xueji_rpc::caller(request)?;
-    Ok((caller.clone(), request_id.to_owned()))
+/// The lifecycle fields of a step that takes nothing else.
+fn lifecycle_fields(
+    code: &str,
+    effective_date: &str,
+    reason: &str,
+) -> Result<StepFields, SchoolsError> {
+    let mut violations = Violations::default();
+    step_fields(&mut violations, code, effective_date, reason)
+        .ok_or_else(|| violations.into_vec().into())
 }
 
 fn school_response(school: &domain::SchoolRecord) -> Response<pb::SchoolResponse> {
@@ -167,13 +169,9 @@ impl SchoolAuthority for AuthorityApi {
         &self,
         request: Request<pb::SubmitApplicationRequest>,
     ) -> Result<Response<pb::SubmitApplicationResponse>, Status> {
-        let (caller, request_id) = actor(&request)?;
-        let actor = Actor {
-            caller: &caller,
-            request_id: &request_id,
-        };
+        let actor = super::actor_of(&request)?;
         Ok(Response::new(
-            self.submit(actor, request.into_inner()).await?,
+            self.submit(&actor, request.into_inner()).await?,
         ))
     }
 
@@ -181,7 +179,7 @@ impl SchoolAuthority for AuthorityApi {
         &self,
         request: Request<pb::ListSubmittedApplicationsRequest>,
     ) -> Result<Response<pb::ListSubmittedApplicationsResponse>, Status> {
-        let (caller, _) = actor(&request)?;
+        let caller = super::actor_of(&request)?.caller;
         if caller.jurisdiction != Jurisdiction::Nation {
             return Err(SchoolsError::PermissionDenied(
                 "the national queue of applications is the ministry's".into(),
@@ -205,22 +203,14 @@ impl SchoolAuthority for AuthorityApi {
         &self,
         request: Request<pb::ApproveApplicationRequest>,
     ) -> Result<Response<pb::ApproveApplicationResponse>, Status> {
-        let (caller, request_id) = actor(&request)?;
-        domain::require_ministry(&caller, "approve an application")?;
+        let actor = super::actor_of(&request)?;
+        let caller = &actor.caller;
+        domain::require_ministry(caller, "approve an application")?;
         let id = request.get_ref().id.trim();
         if id.is_empty() {
             return Err(SchoolsError::invalid("id", "must not be empty").into());
         }
-        let school = self
-            .store
-            .approve(
-                id,
-                Actor {
-                    caller: &caller,
-                    request_id: &request_id,
-                },
-            )
-            .await?;
+        let school = self.store.approve(id, &actor).await?;
         Ok(Response::new(pb::ApproveApplicationResponse {
             school: Some(convert::school(&school, 0)),
         }))
@@ -230,8 +220,9 @@ impl SchoolAuthority for AuthorityApi {
         &self,
         request: Request<pb::RejectApplicationRequest>,
     ) -> Result<Response<pb::RejectApplicationResponse>, Status> {
-        let (caller, request_id) = actor(&request)?;
-        domain::require_ministry(&caller, "reject an application")?;
+        let actor = super::actor_of(&request)?;
+        let caller = &actor.caller;
+        domain::require_ministry(caller, "reject an application")?;
         let request = request.into_inner();
         let mut violations = Violations::default();
         if request.id.trim().is_empty() {
@@ -243,14 +234,7 @@ impl SchoolAuthority for AuthorityApi {
         }
         let application = self
             .store
-            .reject(
-                request.id.trim(),
-                &reason.expect("checked"),
-                Actor {
-                    caller: &caller,
-                    request_id: &request_id,
-                },
-            )
+            .reject(request.id.trim(), &reason.expect("checked"), &actor)
             .await?;
         Ok(Response::new(pb::RejectApplicationResponse {
             application: Some(convert::national_application(&application)),
@@ -261,7 +245,7 @@ impl SchoolAuthority for AuthorityApi {
         &self,
         request: Request<pb::ListDecisionsRequest>,
     ) -> Result<Response<pb::ListDecisionsResponse>, Status> {
-        let (caller, _) = actor(&request)?;
+        let caller = super::actor_of(&request)?.caller;
         let request = request.into_inner();
         let province: xueji_codes::DivisionCode = format!("{}0000", request.province.trim())
             .parse()
@@ -297,32 +281,24 @@ impl SchoolAuthority for AuthorityApi {
         &self,
         request: Request<pb::RenameSchoolRequest>,
     ) -> Result<Response<pb::SchoolResponse>, Status> {
-        let (caller, request_id) = actor(&request)?;
-        domain::require_ministry(&caller, "rename a school")?;
+        let actor = super::actor_of(&request)?;
+        let caller = &actor.caller;
+        domain::require_ministry(caller, "rename a school")?;
         let request = request.into_inner();
-        let name = required_text("new_name", &request.new_name, 100)
-            .map_err(|v| SchoolsError::from(vec![v]));
-        let fields = lifecycle_fields(&request.code, &request.effective_date, &request.reason);
-        let ((code, date, reason), name) = match (fields, name) {
-            (Ok(fields), Ok(name)) => (fields, name),
-            (Err(SchoolsError::InvalidArgument(mut a)), Err(SchoolsError::InvalidArgument(b))) => {
-                a.extend(b);
-                return Err(SchoolsError::from(a).into());
-            }
-            (Err(e), _) | (_, Err(e)) => return Err(e.into()),
+        let mut violations = Violations::default();
+        let fields = step_fields(
+            &mut violations,
+            &request.code,
+            &request.effective_date,
+            &request.reason,
+        );
+        let name = violations.check(required_text("new_name", &request.new_name, 100));
+        let (Some((code, date, reason)), Some(name)) = (fields, name) else {
+            return Err(SchoolsError::from(violations.into_vec()).into());
         };
         let school = self
             .store
-            .rename(
-                &code,
-                &name,
-                date,
-                &reason,
-                Actor {
-                    caller: &caller,
-                    request_id: &request_id,
-                },
-            )
+            .rename(&code, &name, date, &reason, &actor)
             .await?;
         Ok(school_response(&school))
     }
@@ -331,8 +307,9 @@ impl SchoolAuthority for AuthorityApi {
         &self,
         request: Request<pb::MergeSchoolsRequest>,
     ) -> Result<Response<pb::SchoolResponse>, Status> {
-        let (caller, request_id) = actor(&request)?;
-        domain::require_ministry(&caller, "merge schools")?;
+        let actor = super::actor_of(&request)?;
+        let caller = &actor.caller;
+        domain::require_ministry(caller, "merge schools")?;
         let request = request.into_inner();
         let mut violations = Violations::default();
         let mut predecessors = Vec::new();
@@ -371,10 +348,7 @@ impl SchoolAuthority for AuthorityApi {
                     effective_date: date.expect("checked"),
                     reason: reason.expect("checked"),
                 },
-                Actor {
-                    caller: &caller,
-                    request_id: &request_id,
-                },
+                &actor,
             )
             .await?;
         Ok(school_response(&school))
@@ -384,11 +358,17 @@ impl SchoolAuthority for AuthorityApi {
         &self,
         request: Request<pb::ChangeCategoryRequest>,
     ) -> Result<Response<pb::SchoolResponse>, Status> {
-        let (caller, request_id) = actor(&request)?;
-        domain::require_ministry(&caller, "change a school's category")?;
+        let actor = super::actor_of(&request)?;
+        let caller = &actor.caller;
+        domain::require_ministry(caller, "change a school's category")?;
         let request = request.into_inner();
-        let fields = lifecycle_fields(&request.code, &request.effective_date, &request.reason);
         let mut violations = Violations::default();
+        let fields = step_fields(
+            &mut violations,
+            &request.code,
+            &request.effective_date,
+            &request.reason,
+        );
         let category = violations.check(domain::parse_category(
             "new_category",
             &request.new_category,
@@ -398,28 +378,13 @@ impl SchoolAuthority for AuthorityApi {
             category,
             &convert::stage_input(&request.stages),
         ));
-        let (code, date, reason) = match fields {
-            Ok(fields) if violations.is_empty() => fields,
-            Ok(_) => return Err(SchoolsError::from(violations.into_vec()).into()),
-            Err(SchoolsError::InvalidArgument(mut found)) => {
-                found.extend(violations.into_vec());
-                return Err(SchoolsError::from(found).into());
-            }
-            Err(other) => return Err(other.into()),
+        let (Some((code, date, reason)), Some(category), Some(stages)) = (fields, category, stages)
+        else {
+            return Err(SchoolsError::from(violations.into_vec()).into());
         };
         let school = self
             .store
-            .change_category(
-                &code,
-                category.expect("checked"),
-                &stages.expect("checked"),
-                date,
-                &reason,
-                Actor {
-                    caller: &caller,
-                    request_id: &request_id,
-                },
-            )
+            .change_category(&code, category, &stages, date, &reason, &actor)
             .await?;
         Ok(school_response(&school))
     }
@@ -428,13 +393,9 @@ impl SchoolAuthority for AuthorityApi {
         &self,
         request: Request<pb::CloseSchoolRequest>,
     ) -> Result<Response<pb::SchoolResponse>, Status> {
-        let (caller, request_id) = actor(&request)?;
-        let actor = Actor {
-            caller: &caller,
-            request_id: &request_id,
-        };
+        let actor = super::actor_of(&request)?;
         Ok(Response::new(
-            self.close(actor, request.into_inner()).await?,
+            self.close(&actor, request.into_inner()).await?,
         ))
     }
 
@@ -442,23 +403,13 @@ impl SchoolAuthority for AuthorityApi {
         &self,
         request: Request<pb::ReopenSchoolRequest>,
     ) -> Result<Response<pb::SchoolResponse>, Status> {
-        let (caller, request_id) = actor(&request)?;
-        domain::require_ministry(&caller, "reopen a school")?;
+        let actor = super::actor_of(&request)?;
+        let caller = &actor.caller;
+        domain::require_ministry(caller, "reopen a school")?;
         let request = request.into_inner();
         let (code, date, reason) =
             lifecycle_fields(&request.code, &request.effective_date, &request.reason)?;
-        let school = self
-            .store
-            .reopen(
-                &code,
-                date,
-                &reason,
-                Actor {
-                    caller: &caller,
-                    request_id: &request_id,
-                },
-            )
-            .await?;
+        let school = self.store.reopen(&code, date, &reason, &actor).await?;
         Ok(school_response(&school))
     }
 
@@ -466,7 +417,7 @@ impl SchoolAuthority for AuthorityApi {
         &self,
         request: Request<pb::GetSchoolRequest>,
     ) -> Result<Response<pb::SchoolResponse>, Status> {
-        let (caller, _) = actor(&request)?;
+        let caller = super::actor_of(&request)?.caller;
         let school = super::get_school(&self.store, &caller, &request.get_ref().code).await?;
         Ok(school_response(&school))
     }
@@ -475,7 +426,7 @@ impl SchoolAuthority for AuthorityApi {
         &self,
         request: Request<pb::ListSchoolsRequest>,
     ) -> Result<Response<pb::ListSchoolsResponse>, Status> {
-        let (caller, _) = actor(&request)?;
+        let caller = super::actor_of(&request)?.caller;
         Ok(Response::new(
             super::list_schools(&self.store, &caller, request.get_ref()).await?,
         ))
@@ -485,7 +436,7 @@ impl SchoolAuthority for AuthorityApi {
         &self,
         request: Request<pb::GetLineageRequest>,
     ) -> Result<Response<pb::GetLineageResponse>, Status> {
-        let (caller, _) = actor(&request)?;
+        let caller = super::actor_of(&request)?.caller;
         Ok(Response::new(
             super::get_lineage(&self.store, &caller, &request.get_ref().code).await?,
         ))
@@ -495,24 +446,15 @@ impl SchoolAuthority for AuthorityApi {
         &self,
         request: Request<pb::PublishRequest>,
     ) -> Result<Response<pb::PublishResponse>, Status> {
-        let (caller, request_id) = actor(&request)?;
-        domain::require_ministry(&caller, "publish the code list")?;
+        let actor = super::actor_of(&request)?;
+        let caller = &actor.caller;
+        domain::require_ministry(caller, "publish the code list")?;
         let note = request.get_ref().note.trim().to_owned();
-        let publication = self
-            .store
-            .publish(
-                &note,
-                Actor {
-                    caller: &caller,
-                    request_id: &request_id,
-                },
+        let publication = self.store.publish(&note, &actor).await?.ok_or_else(|| {
+            SchoolsError::FailedPrecondition(
+                "nothing changed since the last publication; nothing to publish".into(),
             )
-            .await?
-            .ok_or_else(|| {
-                SchoolsError::FailedPrecondition(
-                    "nothing changed since the last publication; nothing to publish".into(),
-                )
-            })?;
+        })?;
         Ok(Response::new(pb::PublishResponse {
             publication: Some(convert::publication(&publication)),
         }))
@@ -522,7 +464,7 @@ impl SchoolAuthority for AuthorityApi {
         &self,
         request: Request<pb::ListPublicationsRequest>,
     ) -> Result<Response<pb::ListPublicationsResponse>, Status> {
-        actor(&request)?;
+        super::actor_of(&request)?;
         let request = request.into_inner();
         let limit = match request.limit {
             0 => PUBLICATIONS_PER_PAGE,
@@ -545,7 +487,7 @@ impl SchoolAuthority for AuthorityApi {
         &self,
         request: Request<pb::DiffRequest>,
     ) -> Result<Response<pb::DiffResponse>, Status> {
-        actor(&request)?;
+        super::actor_of(&request)?;
         let request = request.into_inner();
         let latest = self.store.latest_version().await?.max(0) as u64;
         let mut violations = Violations::default();

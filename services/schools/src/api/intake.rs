@@ -45,7 +45,7 @@ impl IntakeApi {
 
     async fn file(
         &self,
-        actor: Actor<'_>,
+        actor: &Actor,
         request: pb::FileApplicationRequest,
     ) -> Result<Application, SchoolsError> {
         let mut violations = Violations::default();
@@ -81,7 +81,7 @@ impl IntakeApi {
             open_from.expect("checked"),
             profile.expect("checked"),
         );
-        if !domain::may_file(actor.caller, profile.division) {
+        if !domain::may_file(&actor.caller, profile.division) {
             return Err(SchoolsError::PermissionDenied(format!(
                 "a county files applications for schools in its own county; {} is not yours",
                 profile.division
@@ -119,9 +119,9 @@ impl IntakeApi {
             .ok_or_else(|| SchoolsError::NotFound(format!("application {id}")))
     }
 
-    async fn endorse(&self, actor: Actor<'_>, id: &str) -> Result<Application, SchoolsError> {
-        let application = self.visible_application(actor.caller, id).await?;
-        domain::check_turn(actor.caller, application.status, application.county)?;
+    async fn endorse(&self, actor: &Actor, id: &str) -> Result<Application, SchoolsError> {
+        let application = self.visible_application(&actor.caller, id).await?;
+        domain::check_turn(&actor.caller, application.status, application.county)?;
         let next = application
             .status
             .endorsed()
@@ -153,13 +153,13 @@ impl IntakeApi {
 
     async fn send_back(
         &self,
-        actor: Actor<'_>,
+        actor: &Actor,
         request: pb::ReturnApplicationRequest,
     ) -> Result<Application, SchoolsError> {
         let reason = required_text("reason", &request.reason, 500)
             .map_err(|v| SchoolsError::from(vec![v]))?;
-        let application = self.visible_application(actor.caller, &request.id).await?;
-        domain::check_turn(actor.caller, application.status, application.county)?;
+        let application = self.visible_application(&actor.caller, &request.id).await?;
+        domain::check_turn(&actor.caller, application.status, application.county)?;
         self.store
             .advance(
                 &application.id,
@@ -174,11 +174,6 @@ impl IntakeApi {
     }
 }
 
-fn caller_of<T>(request: &Request<T>) -> Result<(Caller, String), Status> {
-    let (caller, request_id) = xueji_rpc::caller(request)?;
-    Ok((caller.clone(), request_id.to_owned()))
-}
-
 fn application_response(application: &Application) -> Response<pb::ApplicationResponse> {
     Response::new(pb::ApplicationResponse {
         application: Some(convert::application(application)),
@@ -191,12 +186,8 @@ impl SchoolIntake for IntakeApi {
         &self,
         request: Request<pb::FileApplicationRequest>,
     ) -> Result<Response<pb::ApplicationResponse>, Status> {
-        let (caller, request_id) = caller_of(&request)?;
-        let actor = Actor {
-            caller: &caller,
-            request_id: &request_id,
-        };
-        let application = self.file(actor, request.into_inner()).await?;
+        let actor = super::actor_of(&request)?;
+        let application = self.file(&actor, request.into_inner()).await?;
         Ok(application_response(&application))
     }
 
@@ -204,12 +195,8 @@ impl SchoolIntake for IntakeApi {
         &self,
         request: Request<pb::EndorseApplicationRequest>,
     ) -> Result<Response<pb::ApplicationResponse>, Status> {
-        let (caller, request_id) = caller_of(&request)?;
-        let actor = Actor {
-            caller: &caller,
-            request_id: &request_id,
-        };
-        let application = self.endorse(actor, &request.get_ref().id).await?;
+        let actor = super::actor_of(&request)?;
+        let application = self.endorse(&actor, &request.get_ref().id).await?;
         Ok(application_response(&application))
     }
 
@@ -217,12 +204,8 @@ impl SchoolIntake for IntakeApi {
         &self,
         request: Request<pb::ReturnApplicationRequest>,
     ) -> Result<Response<pb::ApplicationResponse>, Status> {
-        let (caller, request_id) = caller_of(&request)?;
-        let actor = Actor {
-            caller: &caller,
-            request_id: &request_id,
-        };
-        let application = self.send_back(actor, request.into_inner()).await?;
+        let actor = super::actor_of(&request)?;
+        let application = self.send_back(&actor, request.into_inner()).await?;
         Ok(application_response(&application))
     }
 
@@ -230,7 +213,7 @@ impl SchoolIntake for IntakeApi {
         &self,
         request: Request<pb::GetApplicationRequest>,
     ) -> Result<Response<pb::ApplicationResponse>, Status> {
-        let (caller, _) = caller_of(&request)?;
+        let caller = super::actor_of(&request)?.caller;
         let application = self
             .visible_application(&caller, &request.get_ref().id)
             .await?;
@@ -241,7 +224,7 @@ impl SchoolIntake for IntakeApi {
         &self,
         request: Request<pb::ListApplicationsRequest>,
     ) -> Result<Response<pb::ListApplicationsResponse>, Status> {
-        let (caller, _) = caller_of(&request)?;
+        let caller = super::actor_of(&request)?.caller;
         let status = convert::status_filter(request.get_ref().status)?;
         let prefix = match &caller.jurisdiction {
             Jurisdiction::Nation => String::new(),
@@ -260,7 +243,7 @@ impl SchoolIntake for IntakeApi {
         &self,
         request: Request<pb::SyncReplicaRequest>,
     ) -> Result<Response<pb::SyncReplicaResponse>, Status> {
-        let (caller, _) = caller_of(&request)?;
+        let caller = super::actor_of(&request)?.caller;
         let may_sync =
             caller.jurisdiction == Jurisdiction::Nation || caller.level == Level::Province;
         if !may_sync {
@@ -282,7 +265,7 @@ impl SchoolIntake for IntakeApi {
         &self,
         request: Request<pb::GetSchoolRequest>,
     ) -> Result<Response<pb::SchoolResponse>, Status> {
-        let (caller, _) = caller_of(&request)?;
+        let caller = super::actor_of(&request)?.caller;
         let school = super::get_school(&self.store, &caller, &request.get_ref().code).await?;
         let published_in = self.store.published_in(school.code.as_str()).await?;
         Ok(Response::new(pb::SchoolResponse {
@@ -294,7 +277,7 @@ impl SchoolIntake for IntakeApi {
         &self,
         request: Request<pb::ListSchoolsRequest>,
     ) -> Result<Response<pb::ListSchoolsResponse>, Status> {
-        let (caller, _) = caller_of(&request)?;
+        let caller = super::actor_of(&request)?.caller;
         Ok(Response::new(
             super::list_schools(&self.store, &caller, request.get_ref()).await?,
         ))
@@ -304,7 +287,7 @@ impl SchoolIntake for IntakeApi {
         &self,
         request: Request<pb::GetLineageRequest>,
     ) -> Result<Response<pb::GetLineageResponse>, Status> {
-        let (caller, _) = caller_of(&request)?;
+        let caller = super::actor_of(&request)?.caller;
         Ok(Response::new(
             super::get_lineage(&self.store, &caller, &request.get_ref().code).await?,
         ))

@@ -12,8 +12,18 @@ use xueji_proto::schools::v1 as pb;
 use crate::{
     SchoolsError,
     domain::{self, SchoolRecord},
-    store::{SchoolFilter, SchoolLookups, narrow_prefix},
+    store::{Actor, SchoolFilter, SchoolLookups, narrow_prefix},
 };
+
+/// The authenticated caller and request id of a request, as the store's audit entries name
+/// them.
+fn actor_of<T>(request: &tonic::Request<T>) -> Result<Actor, tonic::Status> {
+    let (caller, request_id) = xueji_rpc::caller(request)?;
+    Ok(Actor {
+        caller: caller.clone(),
+        request_id: request_id.to_owned(),
+    })
+}
 
 const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1000;

@@ -11,48 +11,32 @@ use xueji_codes::SchoolCode;
 use crate::domain::{FormerName, Profile, SchoolRecord, SchoolStatus};
 
 /// Who makes a change, for the audit entry written with it.
-#[derive(Debug, Clone, Copy)]
-pub struct Actor<'a> {
-    pub caller: &'a Caller,
-    pub request_id: &'a str,
-}
-
-impl Actor<'_> {
-    fn entry<'e>(
-        &'e self,
-        described: &'e str,
-        jurisdiction: &'e str,
-        action: &'e str,
-        object: &'e str,
-        before: Option<serde_json::Value>,
-        after: Option<serde_json::Value>,
-    ) -> xueji_audit::Entry<'e> {
-        xueji_audit::Entry {
-            actor: described,
-            jurisdiction,
-            action,
-            object,
-            before,
-            after,
-            request_id: self.request_id,
-        }
-    }
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub caller: Caller,
+    pub request_id: String,
 }
 
 /// Writes one audit entry for `actor` on the transaction's connection.
 async fn audit(
     conn: &mut sqlx::PgConnection,
-    actor: Actor<'_>,
+    actor: &Actor,
     action: &str,
     object: &str,
     before: Option<serde_json::Value>,
     after: Option<serde_json::Value>,
 ) -> Result<(), sqlx::Error> {
-    let described = actor.caller.describe();
-    let jurisdiction = actor.caller.jurisdiction.as_string();
     xueji_audit::record(
         conn,
-        &actor.entry(&described, &jurisdiction, action, object, before, after),
+        &xueji_audit::Entry {
+            actor: &actor.caller.describe(),
+            jurisdiction: &actor.caller.jurisdiction.as_string(),
+            action,
+            object,
+            before,
+            after,
+            request_id: &actor.request_id,
+        },
     )
     .await?;
     Ok(())

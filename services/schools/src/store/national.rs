@@ -179,7 +179,7 @@ impl NationalStore {
     pub async fn submit(
         &self,
         application: &NationalApplication,
-        actor: Actor<'_>,
+        actor: &Actor,
     ) -> Result<NationalApplication, SchoolsError> {
         let mut tx = self.pool.begin().await?;
         let profile = serde_json::to_value(&application.profile).expect("serializable");
@@ -229,24 +229,13 @@ impl NationalStore {
     }
 
     pub async fn submitted_applications(&self) -> Result<Vec<NationalApplication>, SchoolsError> {
-        let ids = sqlx::query_scalar!(
-            "SELECT id FROM schools_national.applications WHERE status = 'submitted' ORDER BY submitted_at, id"
-        )
-        .fetch_all(&self.pool)
-        .await?;
         let mut conn = self.pool.acquire().await?;
-        let mut applications = Vec::new();
-        for id in ids {
-            if let Some(application) = fetch_application(&mut conn, &id).await? {
-                applications.push(application);
-            }
-        }
-        Ok(applications)
+        fetch_applications(&mut conn, None, Some("submitted")).await
     }
 
     /// Approves an application and issues the next code of its (category, province). Approving
     /// an approved application returns its school.
-    pub async fn approve(&self, id: &str, actor: Actor<'_>) -> Result<SchoolRecord, SchoolsError> {
+    pub async fn approve(&self, id: &str, actor: &Actor) -> Result<SchoolRecord, SchoolsError> {
         let mut tx = self.pool.begin().await?;
         let application = lock_application(&mut tx, id).await?;
         match application.status.as_str() {
@@ -315,7 +304,7 @@ impl NationalStore {
         &self,
         id: &str,
         reason: &str,
-        actor: Actor<'_>,
+        actor: &Actor,
     ) -> Result<NationalApplication, SchoolsError> {
         let mut tx = self.pool.begin().await?;
         let application = lock_application(&mut tx, id).await?;
@@ -382,7 +371,7 @@ impl NationalStore {
     pub async fn import_existing(
         &self,
         schools: &[(Option<SchoolCode>, Profile, NaiveDate)],
-        actor: Actor<'_>,
+        actor: &Actor,
     ) -> Result<Vec<SchoolRecord>, SchoolsError> {
         let mut tx = self.pool.begin().await?;
         let mut imported = Vec::new();
@@ -450,21 +439,14 @@ impl NationalStore {
         new_name: &str,
         effective_date: NaiveDate,
         reason: &str,
-        actor: Actor<'_>,
+        actor: &Actor,
     ) -> Result<SchoolRecord, SchoolsError> {
         let mut tx = self.pool.begin().await?;
         let before = lock_school(&mut tx, code).await?;
         if domain::rename(&before, new_name)? == Step::AlreadyDone {
             return Ok(before);
         }
-        sqlx::query!(
-            "INSERT INTO schools_national.former_names (code, name, replaced_on) VALUES ($1, $2, $3)",
-            code.as_str(),
-            before.profile.name,
-            effective_date,
-        )
-        .execute(&mut *tx)
-        .await?;
+        keep_former_name(&mut tx, code, &before.profile.name, effective_date).await?;
         sqlx::query!(
             "UPDATE schools_national.schools SET name = $2 WHERE code = $1",
             code.as_str(),
@@ -481,7 +463,7 @@ impl NationalStore {
     pub async fn merge(
         &self,
         merger: &Merger,
-        actor: Actor<'_>,
+        actor: &Actor,
     ) -> Result<SchoolRecord, SchoolsError> {
         let mut tx = self.pool.begin().await?;
         let mut codes: Vec<&SchoolCode> = merger.predecessors.iter().collect();
@@ -502,15 +484,8 @@ impl NationalStore {
                     .find(|p| &p.code == code)
                     .expect("kept code is a predecessor");
                 if before.profile.name != merger.merged.name {
-                    sqlx::query!(
-                        "INSERT INTO schools_national.former_names (code, name, replaced_on)
-                         VALUES ($1, $2, $3)",
-                        code.as_str(),
-                        before.profile.name,
-                        merger.effective_date,
-                    )
-                    .execute(&mut *tx)
-                    .await?;
+                    keep_former_name(&mut tx, code, &before.profile.name, merger.effective_date)
+                        .await?;
                 }
                 update_profile(&mut tx, code, &merger.merged).await?;
                 code.clone()
@@ -572,7 +547,7 @@ impl NationalStore {
         stages: &[StageOffered],
         effective_date: NaiveDate,
         reason: &str,
-        actor: Actor<'_>,
+        actor: &Actor,
     ) -> Result<SchoolRecord, SchoolsError> {
         let mut tx = self.pool.begin().await?;
         let before = lock_school(&mut tx, code).await?;
@@ -616,7 +591,7 @@ impl NationalStore {
         effective_date: NaiveDate,
         reason: &str,
         workload: Option<domain::Workload>,
-        actor: Actor<'_>,
+        actor: &Actor,
     ) -> Result<SchoolRecord, SchoolsError> {
         let mut tx = self.pool.begin().await?;
         let before = lock_school(&mut tx, code).await?;
@@ -647,7 +622,7 @@ impl NationalStore {
         code: &SchoolCode,
         effective_date: NaiveDate,
         reason: &str,
-        actor: Actor<'_>,
+        actor: &Actor,
     ) -> Result<SchoolRecord, SchoolsError> {
         let mut tx = self.pool.begin().await?;
         let before = lock_school(&mut tx, code).await?;
@@ -673,7 +648,7 @@ impl NationalStore {
     pub async fn publish(
         &self,
         note: &str,
-        actor: Actor<'_>,
+        actor: &Actor,
     ) -> Result<Option<Publication>, SchoolsError> {
         let mut tx = self.pool.begin().await?;
         // One publisher at a time; versions are consecutive.
@@ -909,6 +884,24 @@ async fn insert_school(
     Ok(())
 }
 
+/// Remembers the name a school had until `replaced_on`.
+async fn keep_former_name(
+    conn: &mut PgConnection,
+    code: &SchoolCode,
+    name: &str,
+    replaced_on: NaiveDate,
+) -> Result<(), SchoolsError> {
+    sqlx::query!(
+        "INSERT INTO schools_national.former_names (code, name, replaced_on) VALUES ($1, $2, $3)",
+        code.as_str(),
+        name,
+        replaced_on,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 async fn update_profile(
     conn: &mut PgConnection,
     code: &SchoolCode,
@@ -991,7 +984,7 @@ async fn record_change(
 
 async fn audit_lifecycle(
     conn: &mut PgConnection,
-    actor: Actor<'_>,
+    actor: &Actor,
     action: &str,
     before: &SchoolRecord,
     after: &SchoolRecord,
@@ -1012,28 +1005,43 @@ async fn fetch_application(
     conn: &mut PgConnection,
     id: &str,
 ) -> Result<Option<NationalApplication>, SchoolsError> {
-    let row = sqlx::query!(
+    Ok(fetch_applications(conn, Some(id), None).await?.pop())
+}
+
+/// Applications, one or all, optionally of one status, in the order they arrived.
+async fn fetch_applications(
+    conn: &mut PgConnection,
+    id: Option<&str>,
+    status: Option<&str>,
+) -> Result<Vec<NationalApplication>, SchoolsError> {
+    let rows = sqlx::query!(
         "SELECT id, province, profile, open_from, filed_by, status, code, reason
-         FROM schools_national.applications WHERE id = $1",
-        id
+         FROM schools_national.applications
+         WHERE ($1::text IS NULL OR id = $1) AND ($2::text IS NULL OR status = $2)
+         ORDER BY submitted_at, id",
+        id,
+        status
     )
-    .fetch_optional(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
-    row.map(|row| {
-        Ok(NationalApplication {
-            profile: serde_json::from_value(row.profile).map_err(|e| {
-                sqlx::Error::Decode(format!("application {}: stored profile: {e}", row.id).into())
-            })?,
-            id: row.id,
-            province: row.province,
-            open_from: row.open_from,
-            filed_by: row.filed_by,
-            status: row.status,
-            code: row.code,
-            reason: row.reason,
+    rows.into_iter()
+        .map(|row| {
+            Ok(NationalApplication {
+                profile: serde_json::from_value(row.profile).map_err(|e| {
+                    sqlx::Error::Decode(
+                        format!("application {}: stored profile: {e}", row.id).into(),
+                    )
+                })?,
+                id: row.id,
+                province: row.province,
+                open_from: row.open_from,
+                filed_by: row.filed_by,
+                status: row.status,
+                code: row.code,
+                reason: row.reason,
+            })
         })
-    })
-    .transpose()
+        .collect()
 }
 
 async fn lock_application(

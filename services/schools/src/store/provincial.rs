@@ -77,7 +77,7 @@ impl ProvincialStore {
         request_hash: &[u8],
         profile: &Profile,
         open_from: NaiveDate,
-        actor: Actor<'_>,
+        actor: &Actor,
     ) -> Result<Filed, SchoolsError> {
         let mut tx = self.pool.begin().await?;
         let id = format!("{}-{}", profile.division, uuid::Uuid::new_v4().simple());
@@ -139,21 +139,8 @@ impl ProvincialStore {
         division_prefix: &str,
         status: Option<ApplicationStatus>,
     ) -> Result<Vec<Application>, SchoolsError> {
-        let ids = sqlx::query_scalar!(
-            "SELECT id FROM schools_provincial.applications
-             WHERE county LIKE $1 || '%' AND ($2::text IS NULL OR status = $2)
-             ORDER BY filed_at, id LIMIT 1000",
-            division_prefix,
-            status.map(ApplicationStatus::as_str),
-        )
-        .fetch_all(&self.pool)
-        .await?;
         let mut conn = self.pool.acquire().await?;
-        let mut applications = Vec::new();
-        for id in ids {
-            applications.extend(fetch(&mut conn, &id).await?);
-        }
-        Ok(applications)
+        fetch_where(&mut conn, None, division_prefix, status).await
     }
 
     /// Moves an application from `from` to `to` (refused if someone moved it first) and records
@@ -167,7 +154,7 @@ impl ProvincialStore {
         code: Option<&str>,
         action: &str,
         reason: &str,
-        actor: Actor<'_>,
+        actor: &Actor,
     ) -> Result<Application, SchoolsError> {
         let mut tx = self.pool.begin().await?;
         let status = sqlx::query_scalar!(
@@ -235,7 +222,7 @@ impl ProvincialStore {
     pub async fn apply_publication(
         &self,
         publication: &Publication,
-        actor: Actor<'_>,
+        actor: &Actor,
     ) -> Result<bool, SchoolsError> {
         let mut tx = self.pool.begin().await?;
         let version =
@@ -415,38 +402,69 @@ async fn add_step(
 }
 
 async fn fetch(conn: &mut PgConnection, id: &str) -> Result<Option<Application>, SchoolsError> {
-    let Some(row) = sqlx::query!(
-        "SELECT id, county, profile, open_from, status, code, filed_by
-         FROM schools_provincial.applications WHERE id = $1",
-        id
-    )
-    .fetch_optional(&mut *conn)
-    .await?
-    else {
-        return Ok(None);
-    };
-    let steps = sqlx::query_as!(
-        ApplicationStep,
-        "SELECT action, actor, reason, at FROM schools_provincial.application_steps
-         WHERE application_id = $1 ORDER BY id",
-        id
+    Ok(fetch_where(conn, Some(id), "", None).await?.pop())
+}
+
+/// Applications with their steps, one or all from counties under `division_prefix`, optionally
+/// of one status, in the order they were filed (at most 1000).
+async fn fetch_where(
+    conn: &mut PgConnection,
+    id: Option<&str>,
+    division_prefix: &str,
+    status: Option<ApplicationStatus>,
+) -> Result<Vec<Application>, SchoolsError> {
+    let rows = sqlx::query!(
+        r#"SELECT a.id, a.county, a.profile, a.open_from, a.status, a.code, a.filed_by,
+                  ARRAY(SELECT s.action FROM schools_provincial.application_steps s
+                        WHERE s.application_id = a.id ORDER BY s.id) AS "actions!",
+                  ARRAY(SELECT s.actor FROM schools_provincial.application_steps s
+                        WHERE s.application_id = a.id ORDER BY s.id) AS "actors!",
+                  ARRAY(SELECT s.reason FROM schools_provincial.application_steps s
+                        WHERE s.application_id = a.id ORDER BY s.id) AS "reasons!",
+                  ARRAY(SELECT s.at FROM schools_provincial.application_steps s
+                        WHERE s.application_id = a.id ORDER BY s.id) AS "ats!"
+           FROM schools_provincial.applications a
+           WHERE ($1::text IS NULL OR a.id = $1) AND a.county LIKE $2 || '%'
+             AND ($3::text IS NULL OR a.status = $3)
+           ORDER BY a.filed_at, a.id LIMIT 1000"#,
+        id,
+        division_prefix,
+        status.map(ApplicationStatus::as_str),
     )
     .fetch_all(&mut *conn)
     .await?;
     let corrupt = |what: String| SchoolsError::Database(sqlx::Error::Decode(what.into()));
-    Ok(Some(Application {
-        county: row
-            .county
-            .parse()
-            .map_err(|e| corrupt(format!("application {id}: county: {e}")))?,
-        profile: serde_json::from_value(row.profile)
-            .map_err(|e| corrupt(format!("application {id}: profile: {e}")))?,
-        status: ApplicationStatus::parse(&row.status)
-            .ok_or_else(|| corrupt(format!("application {id}: status {}", row.status)))?,
-        id: row.id,
-        open_from: row.open_from,
-        code: row.code,
-        filed_by: row.filed_by,
-        steps,
-    }))
+    rows.into_iter()
+        .map(|row| {
+            let id = &row.id;
+            let steps = row
+                .actions
+                .into_iter()
+                .zip(row.actors)
+                .zip(row.reasons)
+                .zip(row.ats)
+                .map(|(((action, actor), reason), at)| ApplicationStep {
+                    action,
+                    actor,
+                    reason,
+                    at,
+                })
+                .collect();
+            Ok(Application {
+                county: row
+                    .county
+                    .parse()
+                    .map_err(|e| corrupt(format!("application {id}: county: {e}")))?,
+                profile: serde_json::from_value(row.profile)
+                    .map_err(|e| corrupt(format!("application {id}: profile: {e}")))?,
+                status: ApplicationStatus::parse(&row.status)
+                    .ok_or_else(|| corrupt(format!("application {id}: status {}", row.status)))?,
+                open_from: row.open_from,
+                code: row.code,
+                filed_by: row.filed_by,
+                steps,
+                id: row.id,
+            })
+        })
+        .collect()
 }
