@@ -31,7 +31,7 @@ impl TestNode {
     pub async fn start_with(adjust: impl FnOnce(&mut NodeConfig)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let pki_dir = dir.path().join("pki");
-        pki::init(&pki_dir, "35").expect("pki");
+        pki::init(&pki_dir).expect("pki");
         let schools_file = dir.path().join("schools.csv");
         std::fs::write(&schools_file, sample::SCHOOLS_CSV).expect("schools");
         let database = xueji_testkit::database("node", |pool| {

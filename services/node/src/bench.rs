@@ -55,7 +55,7 @@ const WARM_UP: Duration = Duration::from_millis(500);
 pub async fn run_register(options: BenchOptions) -> anyhow::Result<()> {
     let dir = tempfile::Builder::new().prefix("xueji-bench-").tempdir()?;
     let pki_dir = dir.path().join("pki");
-    pki::init(&pki_dir, "35")?;
+    pki::init(&pki_dir)?;
     let schools_file = dir.path().join("schools.csv");
     std::fs::write(&schools_file, sample::SCHOOLS_CSV)?;
     let max_concurrency = options.concurrency.iter().copied().max().unwrap_or(1);

@@ -52,7 +52,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
     std::fs::create_dir_all(&dir)?;
     let pki_dir = dir.join("pki");
     if !pki_dir.join("ca.pem").exists() {
-        pki::init(&pki_dir, "35")?;
+        pki::init(&pki_dir)?;
     }
     let config = NodeConfig {
         listen: "127.0.0.1:0".parse()?,

@@ -128,6 +128,15 @@ impl Jurisdiction {
         }
     }
 
+    /// The province this jurisdiction lies in (2 digits); `None` for the nation.
+    pub fn province_digits(&self) -> Option<&str> {
+        match self {
+            Self::Nation => None,
+            Self::Division(code) => Some(code.province_digits()),
+            Self::School(code) => Some(code.province_digits()),
+        }
+    }
+
     /// True when `inner` lies inside (or is) this jurisdiction.
     pub fn contains(&self, inner: &Jurisdiction) -> bool {
         match (self, inner) {

@@ -78,6 +78,9 @@ fn to_offset(time: DateTime<Utc>) -> time::OffsetDateTime {
 pub struct CertificateAuthority {
     issuer: Issuer<'static, KeyPair>,
     pub certified: CertifiedKey,
+    /// The certificates between this CA and the root (this CA's own for an intermediate), PEM,
+    /// appended to every leaf so that peers trusting only the root can build the path.
+    chain_pem: String,
 }
 
 impl std::fmt::Debug for CertificateAuthority {
@@ -104,6 +107,31 @@ impl CertificateAuthority {
         Ok(Self {
             issuer: Issuer::new(params, key),
             certified,
+            chain_pem: String::new(),
+        })
+    }
+
+    /// A CA signed by this one that may sign leaves only (path length 0): a province's.
+    pub fn new_intermediate(
+        &self,
+        common_name: &str,
+        validity: Validity,
+    ) -> Result<Self, PkiError> {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name = name(common_name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        set_validity(&mut params, validity);
+        let cert = params.signed_by(&key, &self.issuer)?;
+        let certified = CertifiedKey {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        };
+        Ok(Self {
+            chain_pem: format!("{}{}", certified.cert_pem, self.chain_pem),
+            issuer: Issuer::new(params, key),
+            certified,
         })
     }
 
@@ -116,6 +144,7 @@ impl CertificateAuthority {
                 cert_pem: cert_pem.to_owned(),
                 key_pem: key_pem.to_owned(),
             },
+            chain_pem: String::new(),
         })
     }
 
@@ -167,7 +196,7 @@ impl CertificateAuthority {
         set_validity(&mut params, validity);
         let cert = params.signed_by(&key, &self.issuer)?;
         Ok(CertifiedKey {
-            cert_pem: cert.pem(),
+            cert_pem: format!("{}{}", cert.pem(), self.chain_pem),
             key_pem: key.serialize_pem(),
         })
     }
@@ -186,7 +215,7 @@ fn set_validity(params: &mut CertificateParams, validity: Validity) {
 }
 
 /// The one URI SAN of a DER certificate. Refuses certificates with none or several.
-pub fn spiffe_id_of(der: &[u8]) -> Result<String, PkiError> {
+pub fn spiffe_id_of(der: &[u8]) -> Result<SpiffeId, PkiError> {
     use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
     let (_, cert) = X509Certificate::from_der(der)
         .map_err(|e| PkiError::Parse(format!("certificate does not parse: {e}")))?;
@@ -206,10 +235,7 @@ pub fn spiffe_id_of(der: &[u8]) -> Result<String, PkiError> {
         })
         .unwrap_or_default();
     match uris[..] {
-        [uri] if uri.starts_with(&format!("spiffe://{TRUST_DOMAIN}/")) => Ok(uri.to_owned()),
-        [uri] => Err(PkiError::Parse(format!(
-            "URI SAN {uri:?} is not in the spiffe://{TRUST_DOMAIN}/ trust domain"
-        ))),
+        [uri] => SpiffeId::parse(uri),
         [] => Err(PkiError::Parse("certificate has no URI SAN".into())),
         _ => Err(PkiError::Parse(format!(
             "certificate has {} URI SANs; exactly one is allowed",
@@ -218,38 +244,186 @@ pub fn spiffe_id_of(der: &[u8]) -> Result<String, PkiError> {
     }
 }
 
-/// The files `xueji pki init` writes, relative to its output folder.
-pub mod files {
-    pub const CA: &str = "ca";
-    pub const NODE: &str = "node";
-    pub const OPERATOR: &str = "operator";
+/// Which tier a certificate speaks for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Tier {
+    National,
+    /// A province, by its 2-digit code.
+    Province(String),
 }
+
+/// A parsed Xueji SPIFFE id: `spiffe://xueji/national/<name>` or
+/// `spiffe://xueji/province/<2 digits>/<name>`, where `<name>` is a service (`identity`,
+/// `schools`, `national`, `node`) or `operator/<user>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SpiffeId {
+    pub tier: Tier,
+    pub name: String,
+}
+
+impl SpiffeId {
+    pub fn parse(uri: &str) -> Result<Self, PkiError> {
+        let bad = |why: &str| PkiError::Parse(format!("{uri:?} is not a Xueji identity: {why}"));
+        let path = uri
+            .strip_prefix(&format!("spiffe://{TRUST_DOMAIN}/"))
+            .ok_or_else(|| bad("outside the spiffe://xueji/ trust domain"))?;
+        let (tier, name) = if let Some(name) = path.strip_prefix("national/") {
+            (Tier::National, name)
+        } else if let Some(rest) = path.strip_prefix("province/") {
+            let (province, name) = rest
+                .split_once('/')
+                .ok_or_else(|| bad("no service after the province"))?;
+            if province.len() != 2 || !province.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad("the province is not 2 digits"));
+            }
+            (Tier::Province(province.to_owned()), name)
+        } else {
+            return Err(bad("the tier is neither national nor province"));
+        };
+        if name.is_empty() || name.split('/').any(str::is_empty) {
+            return Err(bad("empty service name"));
+        }
+        Ok(Self {
+            tier,
+            name: name.to_owned(),
+        })
+    }
+
+    /// The province this identity is bound to; `None` for the national tier.
+    pub fn province(&self) -> Option<&str> {
+        match &self.tier {
+            Tier::National => None,
+            Tier::Province(code) => Some(code),
+        }
+    }
+}
+
+impl std::fmt::Display for SpiffeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.tier {
+            Tier::National => write!(f, "spiffe://{TRUST_DOMAIN}/national/{}", self.name),
+            Tier::Province(code) => {
+                write!(f, "spiffe://{TRUST_DOMAIN}/province/{code}/{}", self.name)
+            }
+        }
+    }
+}
+
+/// The files `xueji pki init` writes, relative to a node's folder.
+pub mod files {
+    /// The trusted root (only the root: intermediates travel with the leaves).
+    pub const CA: &str = "ca";
+    /// The certificate a node presents as a server when it runs several services.
+    pub const NODE: &str = "node";
+    /// The client certificate of an operator's tool.
+    pub const OPERATOR: &str = "operator";
+    /// A province's intermediate CA.
+    pub const INTERMEDIATE: &str = "intermediate";
+}
+
+/// Services of a provincial node, each with its own certificate.
+pub const PROVINCE_SERVICES: &[&str] = &["identity", "schools"];
+/// Services of the national node, each with its own certificate.
+pub const NATIONAL_SERVICES: &[&str] = &["national", "schools"];
 
 /// SPIFFE ids of this deployment.
 pub fn province_service_id(province: &str, service: &str) -> String {
     format!("spiffe://{TRUST_DOMAIN}/province/{province}/{service}")
 }
 
+pub fn national_service_id(service: &str) -> String {
+    format!("spiffe://{TRUST_DOMAIN}/national/{service}")
+}
+
 pub fn operator_id(province: &str, user: &str) -> String {
     format!("spiffe://{TRUST_DOMAIN}/province/{province}/operator/{user}")
 }
 
-/// Creates a development PKI for one provincial node in `dir`: the root CA, the node's
-/// certificate (server and client), an operator tool's client certificate.
-pub fn init_province(dir: &Path, province: &str) -> Result<(), PkiError> {
+pub fn national_operator_id(user: &str) -> String {
+    format!("spiffe://{TRUST_DOMAIN}/national/operator/{user}")
+}
+
+fn create_dir(dir: &Path) -> Result<(), PkiError> {
     fs::create_dir_all(dir).map_err(|source| PkiError::Io {
         path: dir.display().to_string(),
         source,
-    })?;
+    })
+}
+
+/// Creates a development PKI for one node that plays every part (the national node and a
+/// province) in `dir`: the root CA, the node's certificate and an operator tool's certificate,
+/// both national, so they may act anywhere.
+pub fn init_single(dir: &Path) -> Result<(), PkiError> {
+    create_dir(dir)?;
     let ca = CertificateAuthority::new_root("Xueji development root CA", Validity::days(3650))?;
     ca.certified.write(dir, files::CA)?;
-    ca.issue(
-        &province_service_id(province, "node"),
-        &["localhost"],
-        Validity::days(365),
-    )?
-    .write(dir, files::NODE)?;
-    ca.issue(&operator_id(province, "cli"), &[], Validity::days(365))?
+    ca.issue(&national_service_id("node"), &["localhost"], Validity::days(365))?
+        .write(dir, files::NODE)?;
+    ca.issue(&national_operator_id("cli"), &[], Validity::days(365))?
         .write(dir, files::OPERATOR)?;
+    Ok(())
+}
+
+/// Creates the development PKI of a federation under `dir`: `root/` holds the national root CA;
+/// `national/` the national node's certificates; one folder per province (`35/`, `34/`) its
+/// intermediate CA and its certificates. Every node folder holds `ca.pem` (the root),
+/// `node.pem` (the node as a whole), one certificate per service and `operator.pem`.
+pub fn init_federation(dir: &Path, provinces: &[&str]) -> Result<(), PkiError> {
+    let validity = Validity::days(365);
+    let root_dir = dir.join("root");
+    create_dir(&root_dir)?;
+    let root = CertificateAuthority::new_root("Xueji national root CA", Validity::days(3650))?;
+    root.certified.write(&root_dir, files::CA)?;
+    let trusted_root = CertifiedKey {
+        cert_pem: root.certified.cert_pem.clone(),
+        key_pem: String::new(),
+    };
+    let write_root = |node_dir: &Path| {
+        write_file(&node_dir.join("ca.pem"), &trusted_root.cert_pem, 0o644)
+    };
+
+    let national_dir = dir.join("national");
+    create_dir(&national_dir)?;
+    write_root(&national_dir)?;
+    root.issue(&national_service_id("node"), &["localhost"], validity)?
+        .write(&national_dir, files::NODE)?;
+    for service in NATIONAL_SERVICES {
+        root.issue(&national_service_id(service), &["localhost"], validity)?
+            .write(&national_dir, service)?;
+    }
+    root.issue(&national_operator_id("cli"), &[], validity)?
+        .write(&national_dir, files::OPERATOR)?;
+
+    for province in provinces {
+        let province_dir = dir.join(province);
+        create_dir(&province_dir)?;
+        write_root(&province_dir)?;
+        let intermediate = root.new_intermediate(
+            &format!("Xueji province {province} CA"),
+            Validity::days(1825),
+        )?;
+        intermediate
+            .certified
+            .write(&province_dir, files::INTERMEDIATE)?;
+        intermediate
+            .issue(
+                &province_service_id(province, "node"),
+                &["localhost"],
+                validity,
+            )?
+            .write(&province_dir, files::NODE)?;
+        for service in PROVINCE_SERVICES {
+            intermediate
+                .issue(
+                    &province_service_id(province, service),
+                    &["localhost"],
+                    validity,
+                )?
+                .write(&province_dir, service)?;
+        }
+        intermediate
+            .issue(&operator_id(province, "cli"), &[], validity)?
+            .write(&province_dir, files::OPERATOR)?;
+    }
     Ok(())
 }

@@ -16,3 +16,9 @@ pub mod schools {
         tonic::include_proto!("xueji.schools.v1");
     }
 }
+
+pub mod national {
+    pub mod v1 {
+        tonic::include_proto!("xueji.national.v1");
+    }
+}

@@ -1,40 +1,35 @@
 use std::time::Duration;
 
 use opentelemetry::propagation::Injector;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 use tonic::{
     Request, Status,
     metadata::{MetadataKey, MetadataMap, MetadataValue},
     service::Interceptor,
-    transport::{Channel, ClientTlsConfig, Endpoint},
+    transport::{Channel, Endpoint, Uri},
 };
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::TlsFiles;
+use crate::TlsSource;
 
 /// How a client reaches a node.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
-    pub tls: TlsFiles,
+    pub tls: TlsSource,
     /// The name the server's certificate must carry (a DNS SAN), e.g. `localhost`.
     pub server_name: String,
     pub request_timeout: Duration,
 }
 
-/// A mutual-TLS channel to `address` (`host:port`).
+/// A mutual-TLS channel to `address` (`host:port`), connected now.
 pub async fn connect(
     address: &str,
     config: &ClientConfig,
 ) -> Result<Channel, tonic::transport::Error> {
-    let tls = ClientTlsConfig::new()
-        .ca_certificate(config.tls.ca())
-        .identity(config.tls.identity())
-        .domain_name(config.server_name.clone());
-    Endpoint::from_shared(format!("https://{address}"))?
-        .tls_config(tls)?
-        .timeout(config.request_timeout)
-        .connect_timeout(Duration::from_secs(5))
-        .tcp_nodelay(true)
-        .connect()
+    endpoint(address, config)?
+        .connect_with_connector(tls_connector(config))
         .await
 }
 
@@ -44,16 +39,54 @@ pub fn connect_lazy(
     address: &str,
     config: &ClientConfig,
 ) -> Result<Channel, tonic::transport::Error> {
-    let tls = ClientTlsConfig::new()
-        .ca_certificate(config.tls.ca())
-        .identity(config.tls.identity())
-        .domain_name(config.server_name.clone());
-    Ok(Endpoint::from_shared(format!("https://{address}"))?
-        .tls_config(tls)?
+    Ok(endpoint(address, config)?.connect_with_connector_lazy(tls_connector(config)))
+}
+
+fn endpoint(address: &str, config: &ClientConfig) -> Result<Endpoint, tonic::transport::Error> {
+    // TLS is done by our connector (with material that may be reloaded), so the channel
+    // itself speaks plain HTTP/2 over it.
+    Ok(Endpoint::from_shared(format!("http://{address}"))?
         .timeout(config.request_timeout)
         .connect_timeout(Duration::from_secs(5))
-        .tcp_nodelay(true)
-        .connect_lazy())
+        .tcp_nodelay(true))
+}
+
+type TlsIo = TokioIo<tokio_rustls::client::TlsStream<TcpStream>>;
+
+/// Opens TCP, then TLS with the client material current at connect time, checking that the
+/// server's certificate names `config.server_name`.
+fn tls_connector(
+    config: &ClientConfig,
+) -> impl tower::Service<
+    Uri,
+    Response = TlsIo,
+    Error = std::io::Error,
+    Future = futures::future::BoxFuture<'static, std::io::Result<TlsIo>>,
+> + Send
++ Clone
++ 'static {
+    let tls = config.tls.clone();
+    let server_name = config.server_name.clone();
+    tower::service_fn(move |uri: Uri| {
+        let tls = tls.clone();
+        let server_name = server_name.clone();
+        let connect: futures::future::BoxFuture<'static, std::io::Result<TlsIo>> =
+            Box::pin(async move {
+                let invalid =
+                    |detail: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, detail);
+                let host = uri.host().ok_or_else(|| invalid(format!("{uri} has no host")))?;
+                let port = uri.port_u16().unwrap_or(443);
+                let stream = TcpStream::connect((host, port)).await?;
+                stream.set_nodelay(true)?;
+                let name = rustls::pki_types::ServerName::try_from(server_name.clone())
+                    .map_err(|e| invalid(format!("server name {server_name:?}: {e}")))?;
+                let stream = TlsConnector::from(tls.client_config())
+                    .connect(name, stream)
+                    .await?;
+                Ok(TokioIo::new(stream))
+            });
+        connect
+    })
 }
 
 /// Adds the operator's token and the current trace context to every call.

@@ -7,10 +7,11 @@ use chrono::{DateTime, Utc};
 
 use tonic::{Request, Status, service::Interceptor};
 use xueji_auth::{Caller, TokenVerifier};
+use xueji_pki::SpiffeId;
 
 /// The SPIFFE id of the client certificate a request came with.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerIdentity(pub String);
+pub struct PeerIdentity(pub SpiffeId);
 
 /// The id that ties a request to its log lines, trace and audit entries: the caller's
 /// `x-request-id` when it sent a sensible one, otherwise a new UUID.
@@ -77,6 +78,7 @@ impl Interceptor for Authenticator {
             .and_then(|value| value.strip_prefix("Bearer "))
             .ok_or_else(|| Status::unauthenticated(xueji_auth::AuthError::Missing.to_string()))?;
         let caller = self.caller_for(token.trim())?;
+        may_speak_for(&peer, &caller)?;
 
         let request_id = request
             .metadata()
@@ -97,6 +99,32 @@ impl Interceptor for Authenticator {
         extensions.insert(RequestId(request_id));
         Ok(request)
     }
+}
+
+/// A province's certificate acts only for that province: the token it carries must name a
+/// jurisdiction inside it. The whole nation (ministry tokens) needs a national certificate.
+fn may_speak_for(peer: &SpiffeId, caller: &Caller) -> Result<(), Status> {
+    let Some(province) = peer.province() else {
+        return Ok(());
+    };
+    match caller.jurisdiction.province_digits() {
+        Some(digits) if digits == province => Ok(()),
+        Some(digits) => Err(Status::permission_denied(format!(
+            "the certificate {peer} acts for province {province} only, not for province {digits}"
+        ))),
+        None => Err(Status::permission_denied(format!(
+            "the certificate {peer} acts for province {province} only, not for the whole nation"
+        ))),
+    }
+}
+
+/// The SPIFFE id of the peer certificate of a request that passed [`Authenticator`].
+pub fn peer<T>(request: &Request<T>) -> Result<&SpiffeId, Status> {
+    request
+        .extensions()
+        .get::<PeerIdentity>()
+        .map(|peer| &peer.0)
+        .ok_or_else(|| Status::unauthenticated("request was not authenticated"))
 }
 
 /// The authenticated caller and request id of a request that passed [`Authenticator`].

@@ -21,10 +21,10 @@ mod tls;
 pub use client::{BearerToken, ClientConfig, connect, connect_lazy};
 pub use describe::describe_status;
 pub use fields::{field_status, invalid_argument};
-pub use interceptor::{Authenticator, PeerIdentity, RequestId, caller};
+pub use interceptor::{Authenticator, PeerIdentity, RequestId, caller, peer};
 pub use limit::GlobalConcurrencyLimitLayer;
 pub use server::{ServerConfig, serve};
-pub use tls::{TlsError, TlsFiles};
+pub use tls::{TlsError, TlsFiles, TlsSource};
 
 /// Largest message a service decodes or encodes (4 MiB), applied per service.
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;

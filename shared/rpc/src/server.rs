@@ -1,21 +1,19 @@
 use std::{future::Future, time::Duration};
 
 use opentelemetry::propagation::Extractor;
-use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::{
-    service::Routes,
-    transport::{Server, ServerTlsConfig},
-};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::{TlsAcceptor, server::TlsStream};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{service::Routes, transport::Server};
 use tonic_health::ServingStatus;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::{GlobalConcurrencyLimitLayer, TlsFiles};
+use crate::{GlobalConcurrencyLimitLayer, TlsSource};
 
 /// How a node serves gRPC.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    pub tls: TlsFiles,
+    pub tls: TlsSource,
     /// Longest a handler may run before the call fails.
     pub request_timeout: Duration,
     /// Requests in flight across all connections; more are refused with `RESOURCE_EXHAUSTED`.
@@ -25,7 +23,7 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
-    pub fn new(tls: TlsFiles) -> Self {
+    pub fn new(tls: TlsSource) -> Self {
         Self {
             tls,
             request_timeout: Duration::from_secs(30),
@@ -64,11 +62,8 @@ pub async fn serve(
         .build_v1alpha()
         .expect("bundled descriptors are valid");
 
-    let tls = ServerTlsConfig::new()
-        .identity(config.tls.identity())
-        .client_ca_root(config.tls.ca());
+    let incoming = ReceiverStream::new(accept_tls(listener, config.tls.clone()));
     Server::builder()
-        .tls_config(tls)?
         .timeout(config.request_timeout)
         .max_concurrent_streams(config.max_concurrent_streams)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
@@ -81,9 +76,59 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(incoming, shutdown)
         .await
 }
+
+/// Handshakes still in progress at once; more wait in the listen backlog.
+const PENDING_HANDSHAKES: usize = 256;
+
+/// Accepts connections and completes their TLS handshakes with the material current at accept
+/// time (so replaced certificates apply to new connections without a restart). Handshakes run
+/// concurrently, so a slow or silent client holds up nobody; failed ones are logged and dropped.
+fn accept_tls(
+    listener: TcpListener,
+    tls: TlsSource,
+) -> tokio::sync::mpsc::Receiver<std::io::Result<TlsStream<TcpStream>>> {
+    let (ready, incoming) = tokio::sync::mpsc::channel(PENDING_HANDSHAKES);
+    tokio::spawn(async move {
+        let handshakes = std::sync::Arc::new(tokio::sync::Semaphore::new(PENDING_HANDSHAKES));
+        loop {
+            let permit = tokio::select! {
+                permit = handshakes.clone().acquire_owned() => permit.expect("never closed"),
+                () = ready.closed() => return,
+            };
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(%error, "accepting a connection failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = ready.closed() => return,
+            };
+            let _ = stream.set_nodelay(true);
+            let acceptor = TlsAcceptor::from(tls.server_config());
+            let ready = ready.clone();
+            tokio::spawn(async move {
+                let _permit = permit;
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => {
+                        let _ = ready.send(Ok(stream)).await;
+                    }
+                    Ok(Err(error)) => tracing::info!(%peer, %error, "TLS handshake refused"),
+                    Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
+                }
+            });
+        }
+    });
+    incoming
+}
+
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One span per request, continuing the caller's trace when its metadata carries one.
 fn request_span(request: &http::Request<()>) -> tracing::Span {

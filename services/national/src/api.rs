@@ -1,0 +1,339 @@
+//! The gRPC handlers: decode, authorize, call the domain and the store, map errors (through
+//! `From<NationalError> for Status`).
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+use xueji_auth::{Caller, Level};
+use xueji_proto::national::v1::{
+    self as pb, national_directory_server::NationalDirectory,
+    national_directory_server::NationalDirectoryServer, national_index_server::NationalIndex,
+    national_index_server::NationalIndexServer,
+};
+use xueji_validation::Violations;
+
+use crate::{
+    NationalError,
+    domain::{self, Claim, Delivery, IndexStatus, IndexStudent, Lookup, Message, Outcome},
+    provinces::ProvinceClients,
+    store::{IndexEntry, Store},
+};
+
+/// Messages one delivery may carry.
+const MAX_BATCH: usize = 1000;
+const DEFAULT_NOTICES: u32 = 500;
+
+#[derive(Debug, Clone)]
+pub struct NationalApi {
+    store: Store,
+    provinces: Arc<ProvinceClients>,
+}
+
+impl NationalApi {
+    pub fn new(store: Store, provinces: Arc<ProvinceClients>) -> Self {
+        Self { store, provinces }
+    }
+
+    pub fn index_service(&self) -> NationalIndexServer<Self> {
+        NationalIndexServer::new(self.clone())
+            .max_decoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES)
+    }
+
+    pub fn directory_service(&self) -> NationalDirectoryServer<Self> {
+        NationalDirectoryServer::new(self.clone())
+            .max_decoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES)
+    }
+
+    async fn find(&self, caller: &Caller, number: &str) -> Result<IndexEntry, NationalError> {
+        let lookup = domain::parse_lookup("number", number)?;
+        let entry = match &lookup {
+            Lookup::RegistryNumber(number) => self.store.entry_by_number(number.as_str()).await?,
+            Lookup::IdNumber(id) => self.store.entry_by_id_number(id.as_str()).await?,
+        };
+        // Outside the caller's province looks exactly like a number nobody holds.
+        entry
+            .filter(|entry| match caller.jurisdiction.province_digits() {
+                None => true,
+                Some(province) => province == entry.province,
+            })
+            .ok_or_else(|| NationalError::NotFound(format!("student {}", number.trim())))
+    }
+}
+
+/// The province a province's service speaks for: the one its token (bound to its certificate
+/// by the authenticator) names. Operators' tools do not deliver.
+fn delivering_province<T>(request: &Request<T>) -> Result<String, Status> {
+    let (caller, _) = xueji_rpc::caller(request)?;
+    let peer = xueji_rpc::peer(request)?;
+    if peer.name.starts_with("operator/") {
+        return Err(Status::permission_denied(
+            "only a province's services deliver to the national index, not operators' tools",
+        ));
+    }
+    match (caller.level, caller.jurisdiction.province_digits()) {
+        (Level::Province, Some(province)) => Ok(province.to_owned()),
+        _ => Err(Status::permission_denied(
+            "the national index takes deliveries from province-level service identities only",
+        )),
+    }
+}
+
+fn decode(messages: Vec<pb::OutboxMessage>) -> Result<Vec<Delivery>, NationalError> {
+    if messages.len() > MAX_BATCH {
+        return Err(NationalError::invalid(
+            "messages",
+            format!("at most {MAX_BATCH} messages per delivery"),
+        ));
+    }
+    let mut violations = Violations::default();
+    let mut deliveries = Vec::with_capacity(messages.len());
+    for message in messages {
+        let message_id = violations.check(domain::parse_message_id("message_id", &message.message_id));
+        let body = match message.body {
+            Some(pb::outbox_message::Body::IndexStudent(index)) => {
+                let registry_number = violations.check(domain::parse_registry_number(
+                    "index_student.registry_number",
+                    &index.registry_number,
+                ));
+                let aliases: Vec<_> = index
+                    .aliases
+                    .iter()
+                    .filter_map(|alias| {
+                        violations.check(domain::parse_registry_number(
+                            "index_student.aliases",
+                            alias,
+                        ))
+                    })
+                    .collect();
+                let id_number = match index.id_number.trim() {
+                    "" => Some(None),
+                    text => violations
+                        .check(domain::parse_id_number("index_student.id_number", text))
+                        .map(Some),
+                };
+                let digest = violations.check(domain::parse_digest(
+                    "index_student.duplicate_digest",
+                    &index.duplicate_digest,
+                ));
+                let status = match pb::IndexStatus::try_from(index.status) {
+                    Ok(pb::IndexStatus::Pending) => Some(IndexStatus::Pending),
+                    Ok(pb::IndexStatus::Active) => Some(IndexStatus::Active),
+                    Ok(pb::IndexStatus::Ended) => Some(IndexStatus::Ended),
+                    _ => {
+                        violations.add("index_student.status", "must be pending, active or ended");
+                        None
+                    }
+                };
+                match (registry_number, id_number, digest, status) {
+                    (Some(registry_number), Some(id_number), Some(duplicate_digest), Some(status)) => {
+                        Some(Message::Index(IndexStudent {
+                            registry_number,
+                            aliases,
+                            id_number,
+                            duplicate_digest,
+                            status,
+                        }))
+                    }
+                    _ => None,
+                }
+            }
+            Some(pb::outbox_message::Body::ClaimIdNumber(claim)) => {
+                let registry_number = violations.check(domain::parse_registry_number(
+                    "claim_id_number.registry_number",
+                    &claim.registry_number,
+                ));
+                let id_number = violations.check(domain::parse_id_number(
+                    "claim_id_number.id_number",
+                    &claim.id_number,
+                ));
+                registry_number.zip(id_number).map(|(registry_number, id_number)| {
+                    Message::Claim(Claim {
+                        registry_number,
+                        id_number,
+                    })
+                })
+            }
+            Some(pb::outbox_message::Body::ReleaseStudent(release)) => violations
+                .check(domain::parse_registry_number(
+                    "release_student.registry_number",
+                    &release.registry_number,
+                ))
+                .map(|registry_number| Message::Release { registry_number }),
+            None => {
+                violations.add("body", "a message needs a body");
+                None
+            }
+        };
+        if let (Some(message_id), Some(message)) = (message_id, body) {
+            deliveries.push(Delivery {
+                message_id,
+                message,
+            });
+        }
+    }
+    Ok(violations.finish(|| deliveries)?)
+}
+
+fn outcome_to_wire(message_id: &uuid::Uuid, outcome: Outcome) -> pb::DeliveryOutcome {
+    use pb::delivery_outcome::Result as Wire;
+    pb::DeliveryOutcome {
+        message_id: message_id.to_string(),
+        result: Some(match outcome {
+            Outcome::Applied => Wire::Applied(pb::Applied {}),
+            Outcome::Granted => Wire::ClaimGranted(pb::Applied {}),
+            Outcome::Refused {
+                owner_province,
+                owner_registry_number,
+            } => Wire::ClaimRefused(pb::ClaimRefused {
+                owner_province,
+                owner_registry_number,
+            }),
+        }),
+    }
+}
+
+fn status_to_wire(status: &str) -> pb::IndexStatus {
+    match IndexStatus::parse(status) {
+        Some(IndexStatus::Pending) => pb::IndexStatus::Pending,
+        Some(IndexStatus::Active) => pb::IndexStatus::Active,
+        Some(IndexStatus::Ended) => pb::IndexStatus::Ended,
+        None => pb::IndexStatus::Unspecified,
+    }
+}
+
+fn timestamp(time: chrono::DateTime<chrono::Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[tonic::async_trait]
+impl NationalIndex for NationalApi {
+    async fn deliver(
+        &self,
+        request: Request<pb::DeliverRequest>,
+    ) -> Result<Response<pb::DeliverResponse>, Status> {
+        let province = delivering_province(&request)?;
+        let deliveries = decode(request.into_inner().messages)?;
+        let outcomes = self.store.deliver(&province, &deliveries).await?;
+        Ok(Response::new(pb::DeliverResponse {
+            outcomes: deliveries
+                .iter()
+                .zip(outcomes)
+                .map(|(delivery, outcome)| outcome_to_wire(&delivery.message_id, outcome))
+                .collect(),
+        }))
+    }
+
+    async fn pull_notices(
+        &self,
+        request: Request<pb::PullNoticesRequest>,
+    ) -> Result<Response<pb::PullNoticesResponse>, Status> {
+        let province = delivering_province(&request)?;
+        let request = request.into_inner();
+        let limit = match request.limit {
+            0 => DEFAULT_NOTICES,
+            n => n.min(5000),
+        };
+        let after = i64::try_from(request.after_sequence).map_err(|_| {
+            NationalError::invalid("after_sequence", "is beyond any issued sequence")
+        })?;
+        let notices = self
+            .store
+            .notices(&province, after, i64::from(limit))
+            .await?;
+        Ok(Response::new(pb::PullNoticesResponse {
+            notices: notices
+                .into_iter()
+                .map(|notice| pb::Notice {
+                    sequence: u64::try_from(notice.sequence).unwrap_or_default(),
+                    registry_number: notice.registry_number,
+                    kind: match notice.kind.as_str() {
+                        "duplicate_id_number" => {
+                            xueji_proto::identity::v1::ProblemKind::DuplicateIdNumber
+                        }
+                        _ => xueji_proto::identity::v1::ProblemKind::DuplicateName,
+                    } as i32,
+                    other_province: notice.other_province,
+                    other_registry_number: notice.other_registry_number,
+                    detail: notice.detail,
+                    noticed_at: timestamp(notice.noticed_at),
+                })
+                .collect(),
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl NationalDirectory for NationalApi {
+    async fn list_provinces(
+        &self,
+        request: Request<pb::ListProvincesRequest>,
+    ) -> Result<Response<pb::ListProvincesResponse>, Status> {
+        xueji_rpc::caller(&request)?;
+        let provinces = self.store.provinces().await?;
+        Ok(Response::new(pb::ListProvincesResponse {
+            provinces: provinces
+                .into_iter()
+                .map(|p| pb::Province {
+                    code: p.code,
+                    name: p.name,
+                    address: p.address,
+                    identity: p.identity,
+                    indexed_students: u64::try_from(p.indexed_students).unwrap_or_default(),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn find_student(
+        &self,
+        request: Request<pb::FindStudentRequest>,
+    ) -> Result<Response<pb::FindStudentResponse>, Status> {
+        let (caller, _) = xueji_rpc::caller(&request)?;
+        let number = &request.get_ref().number;
+        let entry = self.find(caller, number).await?;
+        let address = self
+            .store
+            .province_address(&entry.province)
+            .await?
+            .ok_or_else(|| {
+                NationalError::Unavailable(format!(
+                    "province {} is not in the directory",
+                    entry.province
+                ))
+            })?;
+        let student = self
+            .provinces
+            .student(&entry.province, &address, &entry.registry_number)
+            .await?
+            .ok_or_else(|| NationalError::NotFound(format!("student {}", number.trim())))?;
+        Ok(Response::new(pb::FindStudentResponse {
+            province: entry.province,
+            student: Some(student),
+        }))
+    }
+
+    async fn get_index_entry(
+        &self,
+        request: Request<pb::GetIndexEntryRequest>,
+    ) -> Result<Response<pb::GetIndexEntryResponse>, Status> {
+        let (caller, _) = xueji_rpc::caller(&request)?;
+        if caller.level != Level::Ministry {
+            return Err(Status::permission_denied(
+                "the national index is open to ministry operators only",
+            ));
+        }
+        let entry = self.find(caller, &request.get_ref().number).await?;
+        Ok(Response::new(pb::GetIndexEntryResponse {
+            entry: Some(pb::IndexEntry {
+                province: entry.province,
+                registry_number: entry.registry_number,
+                aliases: entry.aliases,
+                status: status_to_wire(&entry.status) as i32,
+                claimed_id_number: entry.claimed_id_number.unwrap_or_default(),
+                updated_at: timestamp(entry.updated_at),
+            }),
+        }))
+    }
+}

@@ -1,0 +1,17 @@
+//! The national node's own service: the national index of registry numbers and resident ID
+//! numbers, the national duplicate check, the province directory, and lookups that route a
+//! ministry operator to the province owning a student.
+//!
+//! - [`domain`]: the messages provinces deliver, their checks and outcomes (pure);
+//! - [`store`]: all SQL (schema `national`), each delivered message applied once;
+//! - [`api`]: the gRPC handlers (`NationalIndex` for provinces, `NationalDirectory` for
+//!   operators);
+//! - [`provinces`]: the clients the national node asks provinces with.
+
+pub mod api;
+pub mod domain;
+mod error;
+pub mod provinces;
+pub mod store;
+
+pub use error::NationalError;

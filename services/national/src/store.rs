@@ -1,0 +1,584 @@
+//! All SQL of the national service (schema `national`).
+//!
+//! A delivery is applied in one transaction: every message of the batch, its outcome in the
+//! inbox, the notices it raised. A message id already in the inbox answers its stored outcome
+//! and applies nothing; two deliveries of one message racing each other collide on the inbox's
+//! primary key and the loser's whole transaction rolls back (the sender retries and reads the
+//! stored outcome).
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use xueji_codes::RegistryNumber;
+
+use crate::{
+    NationalError,
+    domain::{Claim, Delivery, IndexStatus, IndexStudent, Message, Outcome, may_introduce},
+};
+
+pub const SCHEMA: &str = "national";
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    xueji_db::migrate_schema(pool, SCHEMA, &MIGRATOR).await
+}
+
+/// A province of the directory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProvinceEntry {
+    pub code: String,
+    pub name: String,
+    pub address: String,
+    pub identity: String,
+    pub indexed_students: i64,
+}
+
+/// A student as the index knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexEntry {
+    pub id: i64,
+    pub province: String,
+    pub registry_number: String,
+    pub aliases: Vec<String>,
+    pub status: String,
+    pub claimed_id_number: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A notice queued for a province.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NoticeRow {
+    pub sequence: i64,
+    pub registry_number: String,
+    pub kind: String,
+    pub other_province: String,
+    pub other_registry_number: String,
+    pub detail: String,
+    pub noticed_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub async fn upsert_province(
+        &self,
+        code: &str,
+        name: &str,
+        address: &str,
+        identity: &str,
+    ) -> Result<(), NationalError> {
+        sqlx::query!(
+            "INSERT INTO national.provinces (code, name, address, identity) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (code) DO UPDATE
+                 SET name = excluded.name, address = excluded.address,
+                     identity = excluded.identity, updated_at = now()
+             WHERE (provinces.name, provinces.address, provinces.identity)
+                   IS DISTINCT FROM (excluded.name, excluded.address, excluded.identity)",
+            code,
+            name,
+            address,
+            identity
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn provinces(&self) -> Result<Vec<ProvinceEntry>, NationalError> {
+        Ok(sqlx::query_as!(
+            ProvinceEntry,
+            r#"SELECT p.code, p.name, p.address, p.identity,
+                      (SELECT count(*) FROM national.students s
+                       WHERE s.province = p.code AND s.status <> 'ended') AS "indexed_students!"
+               FROM national.provinces p ORDER BY p.code"#
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn province_address(&self, code: &str) -> Result<Option<String>, NationalError> {
+        Ok(sqlx::query_scalar!(
+            "SELECT address FROM national.provinces WHERE code = $1",
+            code
+        )
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Applies a province's batch in order and answers one outcome per message.
+    pub async fn deliver(
+        &self,
+        province: &str,
+        deliveries: &[Delivery],
+    ) -> Result<Vec<Outcome>, NationalError> {
+        let mut tx = self.pool.begin().await?;
+        let mut outcomes = Vec::with_capacity(deliveries.len());
+        for delivery in deliveries {
+            let seen = sqlx::query!(
+                "SELECT province, outcome FROM national.inbox WHERE message_id = $1",
+                delivery.message_id
+            )
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(seen) = seen {
+                if seen.province != province {
+                    return Err(NationalError::PermissionDenied(format!(
+                        "message {} was delivered by another province",
+                        delivery.message_id
+                    )));
+                }
+                outcomes.push(serde_json::from_value(seen.outcome).map_err(|e| {
+                    NationalError::Unavailable(format!("stored outcome unreadable: {e}"))
+                })?);
+                continue;
+            }
+            let outcome = match &delivery.message {
+                Message::Index(index) => index_student(&mut tx, province, index).await?,
+                Message::Claim(claim) => claim_id_number(&mut tx, province, claim).await?,
+                Message::Release { registry_number } => {
+                    release(&mut tx, province, registry_number).await?
+                }
+            };
+            sqlx::query!(
+                "INSERT INTO national.inbox (message_id, province, kind, outcome)
+                 VALUES ($1, $2, $3, $4)",
+                delivery.message_id,
+                province,
+                delivery.message.kind(),
+                serde_json::to_value(&outcome).expect("outcomes serialize")
+            )
+            .execute(&mut *tx)
+            .await?;
+            outcomes.push(outcome);
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    /// Notices for `province` after `after`, oldest first.
+    pub async fn notices(
+        &self,
+        province: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<NoticeRow>, NationalError> {
+        Ok(sqlx::query_as!(
+            NoticeRow,
+            "SELECT sequence, registry_number, kind, other_province, other_registry_number,
+                    detail, noticed_at
+             FROM national.notices WHERE province = $1 AND sequence > $2
+             ORDER BY sequence LIMIT $3",
+            province,
+            after,
+            limit
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The index entry of a registry number (current or alias).
+    pub async fn entry_by_number(&self, number: &str) -> Result<Option<IndexEntry>, NationalError> {
+        let id = sqlx::query_scalar!(
+            "SELECT student_id FROM national.numbers WHERE number = $1",
+            number
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        match id {
+            Some(id) => self.entry(id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The index entry holding the national claim on an ID number, else the latest reported
+    /// with it.
+    pub async fn entry_by_id_number(
+        &self,
+        id_number: &str,
+    ) -> Result<Option<IndexEntry>, NationalError> {
+        let id = sqlx::query_scalar!(
+            r#"SELECT id AS "id!" FROM (
+                   SELECT student_id AS id, 0 AS rank FROM national.id_claims WHERE id_number = $1
+                   UNION ALL
+                   SELECT id, 1 FROM national.students WHERE id_number = $1
+               ) AS found ORDER BY rank, id DESC LIMIT 1"#,
+            id_number
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        match id {
+            Some(id) => self.entry(id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn entry(&self, id: i64) -> Result<Option<IndexEntry>, NationalError> {
+        Ok(sqlx::query_as!(
+            IndexEntry,
+            r#"SELECT s.id, s.province, s.registry_number, s.status, s.updated_at,
+                      ARRAY(SELECT n.number FROM national.numbers n
+                            WHERE n.student_id = s.id AND n.number <> s.registry_number
+                            ORDER BY n.number) AS "aliases!",
+                      (SELECT c.id_number FROM national.id_claims c WHERE c.student_id = s.id
+                       LIMIT 1) AS claimed_id_number
+               FROM national.students s WHERE s.id = $1"#,
+            id
+        )
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Row counts: (index entries, claims, inbox messages, notices), for tests and operators.
+    pub async fn counts(&self) -> Result<(i64, i64, i64, i64), NationalError> {
+        let row = sqlx::query!(
+            r#"SELECT (SELECT count(*) FROM national.students) AS "students!",
+                      (SELECT count(*) FROM national.id_claims) AS "claims!",
+                      (SELECT count(*) FROM national.inbox) AS "inbox!",
+                      (SELECT count(*) FROM national.notices) AS "notices!""#
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.students, row.claims, row.inbox, row.notices))
+    }
+}
+
+/// The index row holding `number`, locked, with its province.
+async fn find_locked(
+    conn: &mut PgConnection,
+    number: &str,
+) -> Result<Option<(i64, String)>, NationalError> {
+    Ok(sqlx::query!(
+        "SELECT s.id, s.province FROM national.numbers n
+         JOIN national.students s ON s.id = n.student_id
+         WHERE n.number = $1 FOR UPDATE OF s",
+        number
+    )
+    .fetch_optional(conn)
+    .await?
+    .map(|row| (row.id, row.province)))
+}
+
+fn foreign(number: &str, owner: &str, province: &str) -> NationalError {
+    NationalError::PermissionDenied(format!(
+        "registry number {number} belongs to province {owner}; province {province} may not \
+         change it"
+    ))
+}
+
+async fn index_student(
+    conn: &mut PgConnection,
+    province: &str,
+    index: &IndexStudent,
+) -> Result<Outcome, NationalError> {
+    let mut existing = None;
+    for number in std::iter::once(&index.registry_number).chain(&index.aliases) {
+        if let Some((id, owner)) = find_locked(conn, number.as_str()).await? {
+            if owner != province {
+                return Err(foreign(number.as_str(), &owner, province));
+            }
+            existing = Some(id);
+            break;
+        }
+    }
+    let id_number = index.id_number.as_ref().map(|id| id.as_str());
+    let id = match existing {
+        Some(id) => {
+            sqlx::query!(
+                "UPDATE national.students
+                 SET registry_number = $2, id_number = $3, duplicate_digest = $4, status = $5,
+                     updated_at = now()
+                 WHERE id = $1",
+                id,
+                index.registry_number.as_str(),
+                id_number,
+                index.duplicate_digest,
+                index.status.as_str()
+            )
+            .execute(&mut *conn)
+            .await?;
+            id
+        }
+        None => {
+            if !may_introduce(&index.registry_number, province) {
+                return Err(NationalError::PermissionDenied(format!(
+                    "registry number {} was not issued in province {province}",
+                    index.registry_number
+                )));
+            }
+            sqlx::query_scalar!(
+                "INSERT INTO national.students
+                     (province, registry_number, id_number, duplicate_digest, status)
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                province,
+                index.registry_number.as_str(),
+                id_number,
+                index.duplicate_digest,
+                index.status.as_str()
+            )
+            .fetch_one(&mut *conn)
+            .await?
+        }
+    };
+    for number in std::iter::once(&index.registry_number).chain(&index.aliases) {
+        add_number(conn, id, number.as_str(), province).await?;
+    }
+    if index.status == IndexStatus::Ended {
+        sqlx::query!("DELETE FROM national.id_claims WHERE student_id = $1", id)
+            .execute(&mut *conn)
+            .await?;
+    } else {
+        flag_duplicate_names(conn, id, province, index).await?;
+    }
+    Ok(Outcome::Applied)
+}
+
+/// Records `number` for student `id`; a number held by another student is refused.
+async fn add_number(
+    conn: &mut PgConnection,
+    id: i64,
+    number: &str,
+    province: &str,
+) -> Result<(), NationalError> {
+    let holder = sqlx::query_scalar!(
+        "WITH added AS (
+             INSERT INTO national.numbers (number, student_id) VALUES ($1, $2)
+             ON CONFLICT (number) DO NOTHING RETURNING student_id
+         )
+         SELECT student_id FROM added
+         UNION ALL SELECT student_id FROM national.numbers WHERE number = $1",
+        number,
+        id
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    if holder.iter().any(|holder| *holder != Some(id)) {
+        return Err(NationalError::PermissionDenied(format!(
+            "registry number {number} is already indexed for another student; province \
+             {province} may not reuse it"
+        )));
+    }
+    Ok(())
+}
+
+/// Same name, gender and birth date in another province: a notice to each side.
+async fn flag_duplicate_names(
+    conn: &mut PgConnection,
+    id: i64,
+    province: &str,
+    index: &IndexStudent,
+) -> Result<(), NationalError> {
+    let others = sqlx::query!(
+        "SELECT province, registry_number FROM national.students
+         WHERE duplicate_digest = $1 AND province <> $2 AND status <> 'ended' AND id <> $3
+         ORDER BY id",
+        index.duplicate_digest,
+        province,
+        id
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for other in others {
+        let detail = "same name, gender and birth date as a live record in another province";
+        notice(
+            conn,
+            province,
+            index.registry_number.as_str(),
+            "duplicate_name",
+            &other.province,
+            &other.registry_number,
+            detail,
+        )
+        .await?;
+        notice(
+            conn,
+            &other.province,
+            &other.registry_number,
+            "duplicate_name",
+            province,
+            index.registry_number.as_str(),
+            detail,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Queues a notice for `province` unless the same one is queued already.
+async fn notice(
+    conn: &mut PgConnection,
+    province: &str,
+    registry_number: &str,
+    kind: &str,
+    other_province: &str,
+    other_registry_number: &str,
+    detail: &str,
+) -> Result<(), NationalError> {
+    let known = sqlx::query_scalar!(
+        "SELECT 1 AS \"one!\" FROM national.notices
+         WHERE province = $1 AND registry_number = $2 AND kind = $3 AND other_registry_number = $4",
+        province,
+        registry_number,
+        kind,
+        other_registry_number
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    if known.is_some() {
+        return Ok(());
+    }
+    sqlx::query!(
+        "WITH counter AS (
+             INSERT INTO national.notice_counters (province, last) VALUES ($1, 1)
+             ON CONFLICT (province) DO UPDATE SET last = notice_counters.last + 1
+             RETURNING last
+         )
+         INSERT INTO national.notices
+             (province, sequence, registry_number, kind, other_province, other_registry_number,
+              detail)
+         SELECT $1, last, $2, $3, $4, $5, $6 FROM counter",
+        province,
+        registry_number,
+        kind,
+        other_province,
+        other_registry_number,
+        detail
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn claim_id_number(
+    conn: &mut PgConnection,
+    province: &str,
+    claim: &Claim,
+) -> Result<Outcome, NationalError> {
+    let number = claim.registry_number.as_str();
+    let id = match find_locked(conn, number).await? {
+        Some((_, owner)) if owner != province => return Err(foreign(number, &owner, province)),
+        Some((id, _)) => id,
+        None => {
+            // The index message normally arrives first; a claim alone still indexes its student.
+            if !may_introduce(&claim.registry_number, province) {
+                return Err(NationalError::PermissionDenied(format!(
+                    "registry number {number} was not issued in province {province}"
+                )));
+            }
+            let id = sqlx::query_scalar!(
+                "INSERT INTO national.students
+                     (province, registry_number, id_number, duplicate_digest, status)
+                 VALUES ($1, $2, $3, '', 'pending') RETURNING id",
+                province,
+                number,
+                claim.id_number.as_str()
+            )
+            .fetch_one(&mut *conn)
+            .await?;
+            add_number(conn, id, number, province).await?;
+            id
+        }
+    };
+    let id_number = claim.id_number.as_str();
+    // The primary key decides between concurrent claims: a second inserter waits for the
+    // first to commit, then finds its row.
+    sqlx::query!(
+        "INSERT INTO national.id_claims (id_number, student_id) VALUES ($1, $2)
+         ON CONFLICT (id_number) DO NOTHING",
+        id_number,
+        id
+    )
+    .execute(&mut *conn)
+    .await?;
+    let owner = sqlx::query!(
+        "SELECT c.student_id, s.province, s.registry_number, s.status
+         FROM national.id_claims c JOIN national.students s ON s.id = c.student_id
+         WHERE c.id_number = $1 FOR UPDATE OF c",
+        id_number
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let granted = owner.student_id == id
+        || IndexStatus::parse(&owner.status) == Some(IndexStatus::Ended);
+    if !granted {
+        let detail = format!("resident ID number {id_number} is claimed by two provinces");
+        notice(
+            conn,
+            province,
+            number,
+            "duplicate_id_number",
+            &owner.province,
+            &owner.registry_number,
+            &detail,
+        )
+        .await?;
+        notice(
+            conn,
+            &owner.province,
+            &owner.registry_number,
+            "duplicate_id_number",
+            province,
+            number,
+            &detail,
+        )
+        .await?;
+        return Ok(Outcome::Refused {
+            owner_province: owner.province,
+            owner_registry_number: owner.registry_number,
+        });
+    }
+    let promoted = RegistryNumber::g(&claim.id_number);
+    sqlx::query!(
+        "UPDATE national.id_claims SET student_id = $2, claimed_at = now() WHERE id_number = $1",
+        id_number,
+        id
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "UPDATE national.students
+         SET registry_number = $2, id_number = $3, status = 'active', updated_at = now()
+         WHERE id = $1",
+        id,
+        promoted.as_str(),
+        id_number
+    )
+    .execute(&mut *conn)
+    .await?;
+    add_number(conn, id, promoted.as_str(), province).await?;
+    Ok(Outcome::Granted)
+}
+
+async fn release(
+    conn: &mut PgConnection,
+    province: &str,
+    registry_number: &RegistryNumber,
+) -> Result<Outcome, NationalError> {
+    let number = registry_number.as_str();
+    match find_locked(conn, number).await? {
+        Some((_, owner)) if owner != province => Err(foreign(number, &owner, province)),
+        Some((id, _)) => {
+            sqlx::query!(
+                "UPDATE national.students SET status = 'ended', updated_at = now() WHERE id = $1",
+                id
+            )
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query!("DELETE FROM national.id_claims WHERE student_id = $1", id)
+                .execute(&mut *conn)
+                .await?;
+            Ok(Outcome::Applied)
+        }
+        // Never indexed: nothing to release.
+        None => Ok(Outcome::Applied),
+    }
+}
