@@ -39,6 +39,7 @@ impl TestNode {
                 xueji_identity::store::migrate(&pool).await?;
                 xueji_schools::store::provincial::migrate(&pool).await?;
                 xueji_schools::store::national::migrate(&pool).await?;
+                xueji_national::store::migrate(&pool).await?;
                 Ok(())
             }
             .boxed()

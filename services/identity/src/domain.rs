@@ -86,6 +86,9 @@ impl EntryRoute {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EnrollmentStatus {
     Pending,
+    /// Approved by the registry authority; the national duplicate check of its resident ID
+    /// number has not answered yet.
+    AwaitingNationalCheck,
     Active,
     Rejected,
 }
@@ -94,6 +97,7 @@ impl EnrollmentStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
+            Self::AwaitingNationalCheck => "awaiting_national_check",
             Self::Active => "active",
             Self::Rejected => "rejected",
         }
@@ -102,6 +106,7 @@ impl EnrollmentStatus {
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "pending" => Some(Self::Pending),
+            "awaiting_national_check" => Some(Self::AwaitingNationalCheck),
             "active" => Some(Self::Active),
             "rejected" => Some(Self::Rejected),
             _ => None,
@@ -591,8 +596,12 @@ pub fn decision_needed(
 ) -> Result<bool, String> {
     match (status, decision) {
         (EnrollmentStatus::Pending, _) => Ok(true),
-        (EnrollmentStatus::Active, Decision::Approve)
+        (EnrollmentStatus::Active | EnrollmentStatus::AwaitingNationalCheck, Decision::Approve)
         | (EnrollmentStatus::Rejected, Decision::Reject) => Ok(false),
+        (EnrollmentStatus::AwaitingNationalCheck, Decision::Reject) => Err(format!(
+            "registration {registry_number} is approved and awaiting the national duplicate \
+             check; it cannot be rejected now"
+        )),
         (EnrollmentStatus::Rejected, Decision::Approve) => Err(format!(
             "registration {registry_number} was rejected; it cannot be approved"
         )),

@@ -5,13 +5,13 @@
 //! - [`store`]: all SQL;
 //! - [`api`]: the gRPC handlers (decode, authorize, call the domain and the store, map errors);
 //! - [`batcher`]: group commit of concurrent registrations;
-//! - [`claims`]: where the national duplicate check plugs into approval.
+//! - [`national`]: the outbox to the national node and its notices, and their deliverer.
 
 pub mod api;
 pub mod batcher;
-pub mod claims;
 pub mod directory;
 pub mod domain;
+pub mod national;
 mod error;
 pub mod store;
 

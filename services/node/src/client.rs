@@ -12,7 +12,7 @@ use xueji_proto::{
         school_authority_client::SchoolAuthorityClient, school_intake_client::SchoolIntakeClient,
     },
 };
-use xueji_rpc::{BearerToken, ClientConfig, TlsFiles};
+use xueji_rpc::{BearerToken, ClientConfig, TlsSource};
 
 pub type OperatorChannel = InterceptedService<Channel, BearerToken>;
 pub type IdentityClient = IdentityServiceClient<OperatorChannel>;
@@ -28,7 +28,7 @@ pub async fn operator_channel(
     let channel = xueji_rpc::connect(
         address,
         &ClientConfig {
-            tls: TlsFiles::from_dir(pki_dir, "operator")?,
+            tls: TlsSource::from_dir(pki_dir, "operator")?,
             server_name: "localhost".into(),
             request_timeout: Duration::from_secs(30),
         },

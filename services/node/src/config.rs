@@ -26,15 +26,21 @@ pub struct NodeConfig {
     /// A fixed school list (CSV) for registration instead of the replica of the published
     /// list: for development and benchmarks.
     pub schools_file: Option<PathBuf>,
-    /// Serve the national school authority on this node too. Until nodes federate, the
-    /// embedded default is one node playing both parts.
-    pub national: bool,
-    /// `host:port` of the national school authority; empty: this node (which must then be
-    /// `national`).
+    /// Which part of the federation this node plays.
+    pub tier: Tier,
+    /// Run only these services of the tier (`identity`, `schools`, `national`); empty: all.
+    pub services: Vec<Service>,
+    /// `host:port` of the national node (`XUEJI_NATIONAL_ADDRESS`); a provincial node needs it.
+    /// Empty on a standalone node: itself.
     pub national_address: String,
-    /// Provincial nodes by 2-digit province code (`host:port`), for the national authority's
-    /// closure check; this node answers for its own province.
+    /// `host:port` of the node serving this province's school replica, which registration
+    /// reads; empty: this node.
+    pub schools_address: String,
+    /// On the national node: each provincial node by 2-digit province code (`host:port`), the
+    /// province directory. A standalone node answers for its own province.
     pub province_nodes: HashMap<String, String>,
+    /// How often the outbox to the national node is delivered when nothing wakes it (ms).
+    pub outbox_interval_ms: u64,
     /// How often the province pulls publications and decisions from the national authority.
     pub replica_sync_secs: u64,
     pub request_timeout_secs: u64,
@@ -51,9 +57,12 @@ impl Default for NodeConfig {
             database_url: String::new(),
             data_dir: "xueji-data".into(),
             schools_file: None,
-            national: true,
+            tier: Tier::Standalone,
+            services: Vec::new(),
             national_address: String::new(),
+            schools_address: String::new(),
             province_nodes: HashMap::new(),
+            outbox_interval_ms: 1000,
             replica_sync_secs: 10,
             request_timeout_secs: 30,
             concurrency_limit: 1024,
@@ -114,8 +123,39 @@ impl NodeConfig {
             self.province
         );
         anyhow::ensure!(
-            self.national || !self.national_address.is_empty(),
-            "national_address must name the national authority when this node is not national"
+            self.tier != Tier::Province || !self.national_address.is_empty(),
+            "a provincial node needs national_address, the host:port of the national node"
+        );
+        for service in &self.services {
+            anyhow::ensure!(
+                self.tier.services().contains(service),
+                "the {} tier has no {} service (it runs {})",
+                self.tier,
+                service,
+                self.tier
+                    .services()
+                    .iter()
+                    .map(Service::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        for (province, address) in &self.province_nodes {
+            anyhow::ensure!(
+                province.len() == 2
+                    && xueji_codes::Divisions::bundled()
+                        .known(&format!("{province}0000"))
+                        .is_ok(),
+                "province_nodes: {province:?} is not a 2-digit province code"
+            );
+            anyhow::ensure!(
+                address.contains(':'),
+                "province_nodes.{province}: {address:?} is not host:port"
+            );
+        }
+        anyhow::ensure!(
+            self.outbox_interval_ms > 0,
+            "outbox_interval_ms must be positive"
         );
         anyhow::ensure!(
             self.replica_sync_secs > 0,
@@ -134,6 +174,80 @@ impl NodeConfig {
 
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
+    }
+
+    /// Whether this node runs `service`.
+    pub fn runs(&self, service: Service) -> bool {
+        self.tier.services().contains(&service)
+            && (self.services.is_empty() || self.services.contains(&service))
+    }
+
+    /// Whether this node holds the national side of the federation (national index, school
+    /// authority).
+    pub fn is_national(&self) -> bool {
+        self.tier != Tier::Province
+    }
+
+    /// Whether this node holds a province's side (identity, intake and replica).
+    pub fn is_provincial(&self) -> bool {
+        self.tier != Tier::National
+    }
+}
+
+/// The part a node plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    /// One node playing the national node and one province (development, small setups).
+    Standalone,
+    /// The national node: national index and school authority.
+    National,
+    /// A provincial node: identity, school intake and replica.
+    Province,
+}
+
+impl Tier {
+    pub fn services(self) -> &'static [Service] {
+        match self {
+            Self::Standalone => &[Service::Identity, Service::Schools, Service::National],
+            Self::National => &[Service::Schools, Service::National],
+            Self::Province => &[Service::Identity, Service::Schools],
+        }
+    }
+}
+
+impl std::fmt::Display for Tier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Standalone => "standalone",
+            Self::National => "national",
+            Self::Province => "province",
+        })
+    }
+}
+
+/// A service a node may run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Service {
+    Identity,
+    Schools,
+    National,
+}
+
+impl Service {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Identity => "identity",
+            Self::Schools => "schools",
+            Self::National => "national",
+        }
+    }
+}
+
+impl std::fmt::Display for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 

@@ -58,7 +58,6 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
         listen: "127.0.0.1:0".parse()?,
         pki_dir: pki_dir.clone(),
         data_dir: dir.join("data"),
-        national: true,
         ..NodeConfig::default()
     };
 

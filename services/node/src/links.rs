@@ -10,22 +10,31 @@ use xueji_auth::{Level, Role, TokenSigner};
 use xueji_codes::SchoolCode;
 use xueji_identity::{IdentityError, directory::SchoolSource, domain::School};
 use xueji_proto::schools::v1::{self as pb, school_intake_client::SchoolIntakeClient};
-use xueji_rpc::{BearerToken, ClientConfig, TlsFiles};
+use xueji_identity::national::{
+    DeliveryOutcome, NationalLink, Notice, NoticeKind, OutboxBody, OutboxMessage,
+};
+use xueji_proto::national::v1::{
+    self as npb, national_index_client::NationalIndexClient,
+};
+use xueji_rpc::{BearerToken, ClientConfig, TlsSource};
 use xueji_schools::links::PeerCredentials;
 
 use crate::{client::mint, config::NodeConfig};
 
-/// The node's credentials as a client of `level`/`jurisdiction`, named `user`.
+/// The credentials `service` calls peers with: its own certificate (the node's when the PKI has
+/// none for it) and a token for `level`/`jurisdiction`, named `user`.
 pub fn credentials(
     config: &NodeConfig,
     signer: &TokenSigner,
+    service: &str,
     user: &str,
     level: Level,
     jurisdiction: &str,
 ) -> anyhow::Result<PeerCredentials> {
+    let stem = crate::pki::client_stem(&config.pki_dir, service);
     Ok(PeerCredentials {
         client: ClientConfig {
-            tls: TlsFiles::from_dir(&config.pki_dir, "node")?,
+            tls: TlsSource::from_dir(&config.pki_dir, &stem)?,
             server_name: "localhost".into(),
             request_timeout: config.request_timeout(),
         },
@@ -92,4 +101,147 @@ fn to_identity_school(school: &pb::School) -> Option<School> {
             date => Some(date.parse().ok()?),
         },
     })
+}
+
+/// The national index as the identity service's outbox reaches it: `Deliver` and
+/// `PullNotices` over mutual TLS.
+#[derive(Debug, Clone)]
+pub struct NationalIndexLink {
+    client: NationalIndexClient<InterceptedService<Channel, BearerToken>>,
+}
+
+impl NationalIndexLink {
+    pub fn new(address: &str, credentials: &PeerCredentials) -> anyhow::Result<Arc<Self>> {
+        let channel = xueji_rpc::connect_lazy(address, &credentials.client)?;
+        let token = BearerToken::new(&credentials.token)?;
+        Ok(Arc::new(Self {
+            client: NationalIndexClient::new(InterceptedService::new(channel, token))
+                .max_decoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES),
+        }))
+    }
+}
+
+fn unavailable(status: tonic::Status) -> IdentityError {
+    IdentityError::Unavailable(format!(
+        "the national node did not take the delivery: {}",
+        status.message()
+    ))
+}
+
+fn to_wire(message: &OutboxMessage) -> npb::OutboxMessage {
+    use npb::outbox_message::Body;
+    let body = match &message.body {
+        OutboxBody::IndexStudent {
+            registry_number,
+            aliases,
+            id_number,
+            duplicate_digest,
+            status,
+        } => Body::IndexStudent(npb::IndexStudent {
+            registry_number: registry_number.clone(),
+            aliases: aliases.clone(),
+            id_number: id_number.clone().unwrap_or_default(),
+            duplicate_digest: duplicate_digest.clone(),
+            status: match status.as_str() {
+                "active" => npb::IndexStatus::Active,
+                "ended" => npb::IndexStatus::Ended,
+                _ => npb::IndexStatus::Pending,
+            } as i32,
+        }),
+        OutboxBody::ClaimIdNumber {
+            registry_number,
+            id_number,
+            ..
+        } => Body::ClaimIdNumber(npb::ClaimIdNumber {
+            registry_number: registry_number.clone(),
+            id_number: id_number.clone(),
+        }),
+        OutboxBody::ReleaseStudent { registry_number } => {
+            Body::ReleaseStudent(npb::ReleaseStudent {
+                registry_number: registry_number.clone(),
+            })
+        }
+    };
+    npb::OutboxMessage {
+        message_id: message.message_id.to_string(),
+        body: Some(body),
+    }
+}
+
+impl NationalLink for NationalIndexLink {
+    fn deliver<'a>(
+        &'a self,
+        messages: &'a [OutboxMessage],
+    ) -> BoxFuture<'a, Result<Vec<DeliveryOutcome>, IdentityError>> {
+        Box::pin(async move {
+            let response = self
+                .client
+                .clone()
+                .deliver(npb::DeliverRequest {
+                    messages: messages.iter().map(to_wire).collect(),
+                })
+                .await
+                .map_err(unavailable)?
+                .into_inner();
+            response
+                .outcomes
+                .into_iter()
+                .zip(messages)
+                .map(|(outcome, message)| {
+                    use npb::delivery_outcome::Result as Wire;
+                    if outcome.message_id != message.message_id.to_string() {
+                        return Err(IdentityError::Unavailable(
+                            "the national node answered out of order".into(),
+                        ));
+                    }
+                    Ok(match outcome.result {
+                        Some(Wire::ClaimGranted(_)) => DeliveryOutcome::Granted,
+                        Some(Wire::ClaimRefused(refused)) => DeliveryOutcome::Refused {
+                            owner_province: refused.owner_province,
+                            owner_registry_number: refused.owner_registry_number,
+                        },
+                        Some(Wire::Applied(_)) => DeliveryOutcome::Applied,
+                        None => {
+                            return Err(IdentityError::Unavailable(
+                                "the national node answered an empty outcome".into(),
+                            ));
+                        }
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn notices(&self, after: i64) -> BoxFuture<'_, Result<Vec<Notice>, IdentityError>> {
+        Box::pin(async move {
+            let response = self
+                .client
+                .clone()
+                .pull_notices(npb::PullNoticesRequest {
+                    after_sequence: u64::try_from(after).unwrap_or_default(),
+                    limit: 500,
+                })
+                .await
+                .map_err(unavailable)?
+                .into_inner();
+            Ok(response
+                .notices
+                .into_iter()
+                .map(|notice| Notice {
+                    sequence: i64::try_from(notice.sequence).unwrap_or(i64::MAX),
+                    registry_number: notice.registry_number,
+                    kind: if notice.kind
+                        == xueji_proto::identity::v1::ProblemKind::DuplicateIdNumber as i32
+                    {
+                        NoticeKind::DuplicateIdNumber
+                    } else {
+                        NoticeKind::DuplicateName
+                    },
+                    other_province: notice.other_province,
+                    other_registry_number: notice.other_registry_number,
+                    detail: notice.detail,
+                })
+                .collect())
+        })
+    }
 }

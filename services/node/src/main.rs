@@ -62,13 +62,16 @@ enum Command {
 
 #[derive(Subcommand)]
 enum PkiCommand {
-    /// Create a root CA, the node's certificate, an operator certificate and token keys.
+    /// Create a development PKI with token keys. Without --federation: one root CA, the node's
+    /// certificate and an operator certificate, for a standalone node. With --federation: a
+    /// national root, one intermediate CA per province, and per-service certificates for the
+    /// national node and each province, each in its own folder.
     Init {
         #[arg(long, default_value = "pki")]
         out: PathBuf,
-        /// The province the node serves (2 digits).
-        #[arg(long, default_value = "35")]
-        province: String,
+        /// Provinces of a federation (2-digit codes, comma-separated), e.g. 35,34.
+        #[arg(long, value_delimiter = ',')]
+        federation: Vec<String>,
     },
 }
 
@@ -154,13 +157,33 @@ async fn run(command: Command) -> anyhow::Result<std::process::ExitCode> {
             anyhow::ensure!(summary.audit_intact, "the audit chain did not verify");
         }
         Command::Pki {
-            command: PkiCommand::Init { out, province },
+            command: PkiCommand::Init { out, federation },
         } => {
-            pki::init(&out, &province)?;
-            println!(
-                "development PKI for province {province} written to {}",
-                out.display()
-            );
+            if federation.is_empty() {
+                pki::init(&out)?;
+                println!("development PKI for a standalone node written to {}", out.display());
+            } else {
+                for province in &federation {
+                    anyhow::ensure!(
+                        province.len() == 2
+                            && xueji_codes::Divisions::bundled()
+                                .known(&format!("{province}0000"))
+                                .is_ok(),
+                        "--federation: {province:?} is not a 2-digit province code"
+                    );
+                }
+                let provinces: Vec<&str> = federation.iter().map(String::as_str).collect();
+                pki::init_federation(&out, &provinces)?;
+                println!(
+                    "development PKI of a federation written to {}: root/, national/, {}",
+                    out.display(),
+                    provinces
+                        .iter()
+                        .map(|p| format!("{p}/"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
         }
         Command::Audit {
             command:
@@ -198,8 +221,8 @@ async fn run(command: Command) -> anyhow::Result<std::process::ExitCode> {
         } => {
             let config = NodeConfig::load(config.as_deref())?;
             anyhow::ensure!(
-                config.national,
-                "the school list is seeded on the national node (set national = true)"
+                config.is_national(),
+                "the school list is seeded on the national node (tier = \"national\" or \"standalone\")"
             );
             let database = Database::open(&config, Durability::Durable).await?;
             let store = xueji_schools::store::national::NationalStore::new(database.pool.clone());

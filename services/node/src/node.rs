@@ -1,21 +1,24 @@
 //! A running node: its database (given or embedded), its services on one mTLS gRPC port, and
-//! its background tasks (the audit sealer, the replica sync).
+//! its background tasks (the audit sealer, the replica sync, the outbox deliverer).
 //!
-//! A provincial node serves identity and the school intake with its replica; a node configured
-//! `national` serves the national school authority as well. The services reach each other over
-//! the same gRPC API a peer node would use.
+//! A provincial node serves identity and the school intake with its replica; the national node
+//! serves the national index and the school authority; a standalone node serves all of them.
+//! Any node may run a subset (`services`). The services reach each other, in one process or
+//! across nodes, over the same mutual-TLS gRPC API a peer node would use.
 
 use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
-use tonic::service::{Routes, interceptor::InterceptedService};
+use tonic::service::{RoutesBuilder, interceptor::InterceptedService};
 use xueji_auth::{Level, TokenVerifier};
+use xueji_codes::Divisions;
 use xueji_db::{ClusterOptions, Durability, EmbeddedPostgres, PgPool};
 use xueji_identity::{
-    api::IdentityApi, claims::ProvinceOnly, directory::SchoolDirectory, store::Store,
+    api::IdentityApi, directory::SchoolDirectory, national::Deliverer, store::Store,
 };
-use xueji_rpc::{Authenticator, ServerConfig, TlsFiles};
+use xueji_national::{api::NationalApi, provinces::ProvinceClients};
+use xueji_rpc::{Authenticator, ServerConfig, TlsSource};
 use xueji_schools::{
     api::{authority::AuthorityApi, intake::IntakeApi},
     links::{ProvinceIdentities, WorkloadSource, Workloads},
@@ -24,8 +27,8 @@ use xueji_schools::{
 };
 
 use crate::{
-    config::NodeConfig,
-    links::{ReplicaSchools, credentials},
+    config::{NodeConfig, Service},
+    links::{NationalIndexLink, ReplicaSchools, credentials},
     pki, sample,
 };
 
@@ -65,16 +68,21 @@ impl Database {
         let pool = xueji_db::connect(&url, config.database_connections)
             .await
             .context("connecting to PostgreSQL")?;
-        xueji_identity::store::migrate(&pool)
-            .await
-            .context("migrating the identity schema")?;
-        xueji_schools::store::provincial::migrate(&pool)
-            .await
-            .context("migrating the provincial schools schema")?;
-        if config.national {
+        if config.is_provincial() {
+            xueji_identity::store::migrate(&pool)
+                .await
+                .context("migrating the identity schema")?;
+            xueji_schools::store::provincial::migrate(&pool)
+                .await
+                .context("migrating the provincial schools schema")?;
+        }
+        if config.is_national() {
             xueji_schools::store::national::migrate(&pool)
                 .await
                 .context("migrating the national schools schema")?;
+            xueji_national::store::migrate(&pool)
+                .await
+                .context("migrating the national index schema")?;
         }
         Ok(Self { url, pool, cluster })
     }
@@ -85,11 +93,12 @@ impl Database {
 pub struct RunningNode {
     pub address: SocketAddr,
     pub database: Database,
-    pub schools: Arc<SchoolDirectory>,
+    /// The identity service's outbox deliverer, on a node running identity.
+    pub deliverer: Option<Arc<Deliverer>>,
     shutdown: Option<oneshot::Sender<()>>,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
-    sealer: JoinHandle<()>,
-    replica_sync: JoinHandle<()>,
+    background: Vec<JoinHandle<()>>,
+    audited: bool,
 }
 
 impl RunningNode {
@@ -110,91 +119,189 @@ impl RunningNode {
     ) -> anyhow::Result<Self> {
         let address = listener.local_addr()?;
         let own = address.to_string();
+        let or_own = |configured: &str| {
+            if configured.is_empty() {
+                own.clone()
+            } else {
+                configured.to_owned()
+            }
+        };
+        let national_address = or_own(&config.national_address);
+        let schools_address = or_own(&config.schools_address);
         let province = config.province.as_str();
         let province_division = format!("{province}0000");
-        let tls = TlsFiles::from_dir(&config.pki_dir, "node")?;
-        let verifier_path = config.pki_dir.join(pki::TOKEN_VERIFYING_KEY);
+        let pki_dir = &config.pki_dir;
+        // A node running one service presents that service's certificate; a node running
+        // several presents the node's.
+        let server_stem = match config.services[..] {
+            [only] => pki::client_stem(pki_dir, only.name()),
+            _ => xueji_pki::files::NODE.to_owned(),
+        };
+        let tls = TlsSource::from_dir(pki_dir, &server_stem)
+            .with_context(|| format!("loading the node's TLS material from {}", pki_dir.display()))?;
+        let verifier_path = pki_dir.join(pki::TOKEN_VERIFYING_KEY);
         let verifier = TokenVerifier::from_text(
             &std::fs::read_to_string(&verifier_path)
                 .with_context(|| format!("reading {}", verifier_path.display()))?,
         )?;
-        let signer = pki::signer(&config.pki_dir)
+        let signer = pki::signer(pki_dir)
             .context("the node mints the service tokens its services call each other with")?;
+        let authenticator = Authenticator::new(verifier);
+        let pool = database.pool.clone();
 
-        // identity, reading schools from the replica (or a fixed list, for development)
-        let store = Store::new(database.pool.clone());
-        let schools = match &config.schools_file {
-            Some(file) => {
-                let directory = Arc::new(SchoolDirectory::default());
-                let loaded = sample::load_schools(file, &store, &directory).await?;
-                tracing::info!(schools = loaded, file = %file.display(), "fixed school list loaded");
-                directory
-            }
-            None => {
-                let as_identity = credentials(
+        let mut routes = RoutesBuilder::default();
+        let mut serving = Vec::new();
+        let mut background = Vec::new();
+        let mut deliverer = None;
+
+        if config.is_provincial() && config.runs(Service::Identity) {
+            // Registration reads schools from the replica (or a fixed list, for development),
+            // and owes the national index its changes through the outbox.
+            let as_identity = |level| {
+                credentials(
                     config,
                     &signer,
+                    "identity",
                     &format!("service:identity-{province}"),
-                    Level::Province,
+                    level,
                     &province_division,
-                )?;
-                Arc::new(SchoolDirectory::with_source(ReplicaSchools::new(
-                    &own,
-                    &as_identity,
-                )?))
-            }
-        };
-        let identity = IdentityApi::new(store, schools.clone(), ProvinceOnly).into_service();
+                )
+            };
+            let store = Store::new(pool.clone());
+            let schools = match &config.schools_file {
+                Some(file) => {
+                    let directory = Arc::new(SchoolDirectory::default());
+                    let loaded = sample::load_schools(file, &store, &directory).await?;
+                    tracing::info!(schools = loaded, file = %file.display(), "fixed school list loaded");
+                    directory
+                }
+                None => Arc::new(SchoolDirectory::with_source(ReplicaSchools::new(
+                    &schools_address,
+                    &as_identity(Level::Province)?,
+                )?)),
+            };
+            let link = NationalIndexLink::new(&national_address, &as_identity(Level::Province)?)?;
+            let national = Deliverer::new(pool.clone(), link);
+            background.push(tokio::spawn(
+                national
+                    .clone()
+                    .run(Duration::from_millis(config.outbox_interval_ms)),
+            ));
+            deliverer = Some(national.clone());
+            let identity = IdentityApi::new(store, schools, national).into_service();
+            routes.add_service(InterceptedService::new(identity, authenticator.clone()));
+            serving.push(xueji_proto::identity::v1::identity_service_server::SERVICE_NAME);
+        }
 
-        // the school intake and replica, linked to the national authority
-        let as_province = credentials(
-            config,
-            &signer,
-            &format!("service:schools-{province}"),
-            Level::Province,
-            &province_division,
-        )?;
-        let national_address = if config.national_address.is_empty() {
-            own.clone()
-        } else {
-            config.national_address.clone()
-        };
-        let replica = ProvincialStore::new(database.pool.clone());
-        let replicator = Replicator::new(
-            replica.clone(),
-            as_province.authority(&national_address)?,
-            province,
-        );
-        let intake = IntakeApi::new(replica, replicator.clone(), province).into_service();
+        if config.is_provincial() && config.runs(Service::Schools) {
+            let as_province = credentials(
+                config,
+                &signer,
+                "schools",
+                &format!("service:schools-{province}"),
+                Level::Province,
+                &province_division,
+            )?;
+            let replica = ProvincialStore::new(pool.clone());
+            let replicator = Replicator::new(
+                replica.clone(),
+                as_province.authority(&national_address)?,
+                province,
+            );
+            let intake = IntakeApi::new(replica, replicator.clone(), province).into_service();
+            routes.add_service(InterceptedService::new(intake, authenticator.clone()));
+            serving.push(xueji_proto::schools::v1::school_intake_server::SERVICE_NAME);
+            background.push(tokio::spawn(
+                replicator.run(Duration::from_secs(config.replica_sync_secs)),
+            ));
+        }
 
-        let authenticator = Authenticator::new(verifier);
-        let mut routes = Routes::new(InterceptedService::new(identity, authenticator.clone()))
-            .add_service(InterceptedService::new(intake, authenticator.clone()));
-        let mut serving = vec![
-            xueji_proto::identity::v1::identity_service_server::SERVICE_NAME,
-            xueji_proto::schools::v1::school_intake_server::SERVICE_NAME,
-        ];
-        if config.national {
+        // The national side reaches each province's identity service: the directory of the
+        // configuration, plus this node's own province when it is standalone.
+        let mut province_nodes: HashMap<String, String> = config.province_nodes.clone();
+        if config.is_provincial() {
+            province_nodes
+                .entry(province.to_owned())
+                .or_insert_with(|| own.clone());
+        }
+
+        if config.is_national() && config.runs(Service::Schools) {
             let as_ministry = credentials(
                 config,
                 &signer,
+                "schools",
                 "service:schools-national",
                 Level::Ministry,
                 "",
             )?;
-            let mut nodes: HashMap<String, String> = config.province_nodes.clone();
-            nodes
-                .entry(province.to_owned())
-                .or_insert_with(|| own.clone());
             let identities: Arc<dyn WorkloadSource> =
-                Arc::new(ProvinceIdentities::new(&nodes, &as_ministry)?);
+                Arc::new(ProvinceIdentities::new(&province_nodes, &as_ministry)?);
             let authority = AuthorityApi::new(
-                NationalStore::new(database.pool.clone()),
+                NationalStore::new(pool.clone()),
                 Workloads::new(vec![identities]),
             )
             .into_service();
-            routes = routes.add_service(InterceptedService::new(authority, authenticator));
+            routes.add_service(InterceptedService::new(authority, authenticator.clone()));
             serving.push(xueji_proto::schools::v1::school_authority_server::SERVICE_NAME);
+        }
+
+        if config.is_national() && config.runs(Service::National) {
+            let store = xueji_national::store::Store::new(pool.clone());
+            let divisions = Divisions::bundled();
+            for (code, address) in &province_nodes {
+                let name = format!("{code}0000")
+                    .parse()
+                    .ok()
+                    .and_then(|division| divisions.get(division))
+                    .map(|division| division.name.clone())
+                    .unwrap_or_default();
+                store
+                    .upsert_province(
+                        code,
+                        &name,
+                        address,
+                        &xueji_pki::province_service_id(code, "identity"),
+                    )
+                    .await?;
+            }
+            let as_ministry = credentials(
+                config,
+                &signer,
+                "national",
+                "service:national",
+                Level::Ministry,
+                "",
+            )?;
+            let provinces = Arc::new(ProvinceClients::new(
+                as_ministry.client.clone(),
+                &as_ministry.token,
+            )?);
+            let national = NationalApi::new(store, provinces);
+            routes.add_service(InterceptedService::new(
+                national.index_service(),
+                authenticator.clone(),
+            ));
+            routes.add_service(InterceptedService::new(
+                national.directory_service(),
+                authenticator.clone(),
+            ));
+            serving.push(xueji_proto::national::v1::national_index_server::SERVICE_NAME);
+            serving.push(xueji_proto::national::v1::national_directory_server::SERVICE_NAME);
+        }
+        anyhow::ensure!(
+            !serving.is_empty(),
+            "this configuration runs no service (tier {}, services {:?})",
+            config.tier,
+            config.services
+        );
+
+        // Identity and schools write audit entries; the sealer chains them.
+        let audited = config.runs(Service::Identity) || config.runs(Service::Schools);
+        if audited {
+            background.push(tokio::spawn(xueji_audit::run_sealer(
+                pool.clone(),
+                Duration::from_millis(200),
+            )));
         }
 
         let server_config = ServerConfig {
@@ -206,41 +313,57 @@ impl RunningNode {
         let server = tokio::spawn(xueji_rpc::serve(
             server_config,
             listener,
-            routes,
+            routes.routes(),
             serving,
             async move {
                 let _ = shutdown_signal.await;
             },
         ));
-        let sealer = tokio::spawn(xueji_audit::run_sealer(
-            database.pool.clone(),
-            Duration::from_millis(200),
-        ));
-        let replica_sync =
-            tokio::spawn(replicator.run(Duration::from_secs(config.replica_sync_secs)));
-        tracing::info!(%address, national = config.national, "node serving over mutual TLS");
+        tracing::info!(%address, tier = %config.tier, "node serving over mutual TLS");
         Ok(Self {
             address,
             database,
-            schools,
+            deliverer,
             shutdown: Some(shutdown),
             server,
-            sealer,
-            replica_sync,
+            background,
+            audited,
         })
     }
 
     /// Stops serving (in-flight requests finish), seals the audit log, closes the database.
     pub async fn stop(mut self) -> anyhow::Result<()> {
+        for task in &self.background {
+            task.abort();
+        }
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
         let served = (&mut self.server).await;
-        self.sealer.abort();
-        self.replica_sync.abort();
-        xueji_audit::seal_all(&self.database.pool).await?;
+        if self.audited {
+            xueji_audit::seal_all(&self.database.pool).await?;
+        }
         self.database.pool.close().await;
         served??;
         Ok(())
+    }
+
+    /// Stops as abruptly as an in-process node can: background work (a delivery half done,
+    /// a sync) is dropped where it stands, its open transactions rolled back, nothing sealed;
+    /// the server stops taking requests. For tests of crash recovery.
+    pub async fn kill(mut self) {
+        for task in &self.background {
+            task.abort();
+        }
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if tokio::time::timeout(Duration::from_secs(5), &mut self.server)
+            .await
+            .is_err()
+        {
+            self.server.abort();
+        }
+        self.database.pool.close().await;
     }
 }

@@ -104,6 +104,9 @@ fn status_to_wire(status: Option<EnrollmentStatus>) -> pb::EnrollmentStatus {
     match status {
         None => pb::EnrollmentStatus::Unspecified,
         Some(EnrollmentStatus::Pending) => pb::EnrollmentStatus::Pending,
+        Some(EnrollmentStatus::AwaitingNationalCheck) => {
+            pb::EnrollmentStatus::AwaitingNationalCheck
+        }
         Some(EnrollmentStatus::Active) => pb::EnrollmentStatus::Active,
         Some(EnrollmentStatus::Rejected) => pb::EnrollmentStatus::Rejected,
     }
@@ -114,12 +117,15 @@ fn timestamp(time: Option<DateTime<Utc>>) -> String {
         .unwrap_or_default()
 }
 
-fn problems(duplicate_name: bool) -> Vec<i32> {
-    if duplicate_name {
-        vec![pb::ProblemKind::DuplicateName as i32]
-    } else {
-        Vec::new()
+fn problems(duplicate_name: bool, national: &[String]) -> Vec<i32> {
+    let mut kinds = Vec::new();
+    if national.iter().any(|kind| kind == "duplicate_id_number") {
+        kinds.push(pb::ProblemKind::DuplicateIdNumber as i32);
     }
+    if duplicate_name || national.iter().any(|kind| kind == "duplicate_name") {
+        kinds.push(pb::ProblemKind::DuplicateName as i32);
+    }
+    kinds
 }
 
 /// A freshly registered student, answered from what was written (no read back).
@@ -151,7 +157,7 @@ pub fn new_student(
         decided_at: String::new(),
         decided_by: String::new(),
         decision_reason: String::new(),
-        problems: problems(duplicate_name),
+        problems: problems(duplicate_name, &[]),
     }
 }
 
@@ -184,6 +190,6 @@ pub fn student(record: StudentRecord) -> pb::Student {
         decided_at: timestamp(record.decided_at),
         decided_by: record.decided_by.unwrap_or_default(),
         decision_reason: record.decision_reason.unwrap_or_default(),
-        problems: problems(record.duplicate_name),
+        problems: problems(record.duplicate_name, &record.national_problems),
     }
 }

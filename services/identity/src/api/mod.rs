@@ -18,10 +18,10 @@ use xueji_proto::identity::v1::{
 use crate::{
     IdentityError,
     batcher::RegistrationBatcher,
-    claims::{ClaimOutcome, IdNumberClaims},
     directory::SchoolDirectory,
-    domain::{self, Decision, DocumentType, EnrollmentStatus, Promotion, School},
-    store::{Actor, RegisterOutcome, Store, StudentRecord},
+    domain::{self, Decision, DocumentType, EnrollmentStatus, School},
+    national::{Deliverer, DeliveryOutcome},
+    store::{Actor, Approval, RegisterOutcome, Store, StudentRecord, outbox},
 };
 
 const DEFAULT_PAGE: u32 = 50;
@@ -34,21 +34,24 @@ const MAX_BATCH: usize = 64;
 
 /// The identity service's state, shared by all requests.
 #[derive(Debug)]
-pub struct IdentityApi<C> {
+pub struct IdentityApi {
     store: Store,
     schools: Arc<SchoolDirectory>,
     registrations: RegistrationBatcher,
-    claims: C,
+    national: Arc<Deliverer>,
 }
 
-impl<C: IdNumberClaims> IdentityApi<C> {
+/// How long an approval waits for the national duplicate check before answering "awaiting".
+const NATIONAL_PATIENCE: std::time::Duration = std::time::Duration::from_secs(3);
+
+impl IdentityApi {
     /// Must be called inside a Tokio runtime: it starts the registration batch writers.
-    pub fn new(store: Store, schools: Arc<SchoolDirectory>, claims: C) -> Self {
+    pub fn new(store: Store, schools: Arc<SchoolDirectory>, national: Arc<Deliverer>) -> Self {
         Self {
             registrations: RegistrationBatcher::start(store.clone(), BATCH_WRITERS, MAX_BATCH),
             store,
             schools,
-            claims,
+            national,
         }
     }
 
@@ -221,20 +224,26 @@ impl<C: IdNumberClaims> IdentityApi<C> {
                 })?,
                 record.birth_date,
             );
-            if let Promotion::ToG(resident_id) = &promotion
-                && let ClaimOutcome::Refused { owner } = self
-                    .claims
-                    .claim(resident_id, &record.registry_number)
-                    .await?
-            {
-                return Err(IdentityError::FailedPrecondition(format!(
-                    "the national duplicate check refused the ID number: province {owner} holds a \
-                     live record for it"
-                )));
-            }
-            self.store
+            let approval = self
+                .store
                 .approve(record.id, &promotion, Actor { caller, request_id })
                 .await?;
+            self.national.wake();
+            if let Approval::AwaitingNationalCheck { message_id } = approval {
+                self.national.try_deliver_within(NATIONAL_PATIENCE).await;
+                if let Some(DeliveryOutcome::Refused {
+                    owner_province,
+                    owner_registry_number,
+                }) = outbox::outcome_of(self.store.pool(), message_id).await?
+                {
+                    return Err(IdentityError::FailedPrecondition(format!(
+                        "the national duplicate check refused resident ID number {}: province \
+                         {owner_province} holds a live record for it ({owner_registry_number}); \
+                         the registration is pending again and flagged as a duplicate",
+                        record.document_number.as_deref().unwrap_or_default()
+                    )));
+                }
+            }
         }
         let record = self.store.student(record.id).await?;
         Ok(pb::ApproveRegistrationResponse {
@@ -262,6 +271,7 @@ impl<C: IdNumberClaims> IdentityApi<C> {
         self.store
             .reject(record.id, reason, Actor { caller, request_id })
             .await?;
+        self.national.wake();
         let record = self.store.student(record.id).await?;
         Ok(pb::RejectRegistrationResponse {
             student: Some(convert::student(record)),
@@ -329,7 +339,18 @@ impl<C: IdNumberClaims> IdentityApi<C> {
         request: pb::ListProblemRecordsRequest,
     ) -> Result<pb::ListProblemRecordsResponse, IdentityError> {
         let limit = page_size(request.page_size)?;
-        let after = page_token(&request.page_token)?;
+        // Two phases: this province's duplicate-name groups (token: a registry number), then
+        // the problems the national index found (token: "national:<flag id>").
+        let national_after = match request.page_token.strip_prefix(NATIONAL_PHASE) {
+            Some(id) => Some(id.parse::<i64>().map_err(|_| {
+                IdentityError::invalid("page_token", "is not a token this service issued")
+            })?),
+            None => None,
+        };
+        let after = match national_after {
+            Some(_) => String::new(),
+            None => page_token(&request.page_token)?,
+        };
         let requested = request.jurisdiction.trim();
         let (counties, school) = if requested.is_empty() {
             match &caller.jurisdiction {
@@ -360,29 +381,66 @@ impl<C: IdNumberClaims> IdentityApi<C> {
             }
             (domain::counties_within(division), None)
         };
-        let records = self
-            .store
-            .duplicate_name_problems(&counties, school.as_deref(), &after, i64::from(limit) + 1)
-            .await?;
-        let (records, next_page_token) = paginate(records, limit);
-        let mut problems = Vec::with_capacity(records.len());
-        for record in records {
-            let related = self.store.duplicate_partners(&record).await?;
-            problems.push(pb::ProblemRecord {
-                id: format!("duplicate_name:{}", record.registry_number),
-                kind: pb::ProblemKind::DuplicateName as i32,
-                detail: format!(
-                    "same name, gender and birth date as {} other live record(s)",
-                    related.len()
-                ),
-                registry_number: record.registry_number,
-                name: record.name,
-                school_code: record.school_code,
-                related_registry_numbers: related,
-                flagged_at: record
-                    .registered_at
-                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            });
+        let mut problems = Vec::new();
+        let mut next_page_token = String::new();
+        if national_after.is_none() {
+            let records = self
+                .store
+                .duplicate_name_problems(&counties, school.as_deref(), &after, i64::from(limit) + 1)
+                .await?;
+            let (records, next) = paginate(records, limit);
+            for record in records {
+                let related = self.store.duplicate_partners(&record).await?;
+                problems.push(pb::ProblemRecord {
+                    id: format!("duplicate_name:{}", record.registry_number),
+                    kind: pb::ProblemKind::DuplicateName as i32,
+                    detail: format!(
+                        "same name, gender and birth date as {} other live record(s)",
+                        related.len()
+                    ),
+                    registry_number: record.registry_number,
+                    name: record.name,
+                    school_code: record.school_code,
+                    related_registry_numbers: related,
+                    flagged_at: record
+                        .registered_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                });
+            }
+            next_page_token = next;
+        }
+        let room = i64::from(limit) - problems.len() as i64;
+        if next_page_token.is_empty() && room > 0 {
+            let flags = self
+                .store
+                .national_flags(&counties, school.as_deref(), national_after.unwrap_or(0), room + 1)
+                .await?;
+            let more = flags.len() as i64 > room;
+            let mut last_id = None;
+            for flag in flags.into_iter().take(room as usize) {
+                last_id = Some(flag.id);
+                problems.push(pb::ProblemRecord {
+                    id: format!("national:{}", flag.id),
+                    kind: match flag.kind.as_str() {
+                        "duplicate_id_number" => pb::ProblemKind::DuplicateIdNumber,
+                        _ => pb::ProblemKind::DuplicateName,
+                    } as i32,
+                    detail: format!(
+                        "{} (found by the national index: province {} record {})",
+                        flag.detail, flag.other_province, flag.other_registry_number
+                    ),
+                    registry_number: flag.registry_number,
+                    name: flag.name,
+                    school_code: flag.school_code,
+                    related_registry_numbers: vec![flag.other_registry_number],
+                    flagged_at: flag
+                        .flagged_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                });
+            }
+            if more && let Some(id) = last_id {
+                next_page_token = format!("{NATIONAL_PHASE}{id}");
+            }
         }
         Ok(pb::ListProblemRecordsResponse {
             problems,
@@ -415,6 +473,8 @@ fn page_size(requested: u32) -> Result<u32, IdentityError> {
 }
 
 /// Page tokens are the last registry number of the previous page.
+const NATIONAL_PHASE: &str = "national:";
+
 fn page_token(token: &str) -> Result<String, IdentityError> {
     if token.is_empty() {
         return Ok(String::new());
@@ -439,7 +499,7 @@ fn paginate(mut records: Vec<StudentRecord>, limit: u32) -> (Vec<StudentRecord>,
 }
 
 #[tonic::async_trait]
-impl<C: IdNumberClaims> IdentityService for IdentityApi<C> {
+impl IdentityService for IdentityApi {
     async fn register_student(
         &self,
         request: Request<pb::RegisterStudentRequest>,

@@ -9,6 +9,9 @@ use xueji_audit::Entry;
 use xueji_auth::Caller;
 use xueji_codes::{RegistryNumber, SchoolCode};
 
+pub mod outbox;
+
+use crate::national::{ApprovalContext, OutboxBody};
 use crate::{
     IdentityError,
     domain::{Decision, EnrollmentStatus, Promotion, Registration, School},
@@ -48,6 +51,34 @@ pub struct StudentRecord {
     pub decided_by: Option<String>,
     pub decision_reason: Option<String>,
     pub duplicate_name: bool,
+    /// Problems the national index found across provinces (`duplicate_id_number`,
+    /// `duplicate_name`).
+    pub national_problems: Vec<String>,
+}
+
+/// A problem the national index found, with the student it concerns.
+#[derive(Debug, Clone)]
+pub struct NationalFlag {
+    pub id: i64,
+    pub kind: String,
+    pub registry_number: String,
+    pub name: String,
+    pub school_code: String,
+    pub other_province: String,
+    pub other_registry_number: String,
+    pub detail: String,
+    pub flagged_at: DateTime<Utc>,
+}
+
+/// What approving did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Approval {
+    /// Already approved (or awaiting its national check): nothing written.
+    Unchanged,
+    /// The new number is issued and the record active.
+    Promoted,
+    /// Waiting for the national duplicate check, queued as this outbox message.
+    AwaitingNationalCheck { message_id: uuid::Uuid },
 }
 
 /// What registering did.
@@ -189,6 +220,14 @@ impl Store {
                    SELECT audit.record($13, $19, 'identity.register_student', 'student:' || $1,
                                        NULL, $20, $21) AS entry
                    FROM student
+               ), outbox AS (
+                   INSERT INTO identity.outbox (payload)
+                   SELECT jsonb_build_object(
+                              'kind', 'index_student', 'registry_number', $1::text,
+                              'aliases', '[]'::jsonb, 'id_number', $8::text,
+                              'duplicate_digest', encode(sha256(convert_to($9, 'UTF8')), 'hex'),
+                              'status', 'pending')
+                   FROM student
                )
                SELECT student.id AS "id!",
                       (SELECT registrations FROM duplicate) AS "registrations!",
@@ -307,6 +346,15 @@ impl Store {
                                             array_agg('student:' || registry_number),
                                             array_agg(after), array_agg(request_id)) AS entries
                    FROM created
+               ), outbox AS (
+                   INSERT INTO identity.outbox (payload)
+                   SELECT jsonb_build_object(
+                              'kind', 'index_student', 'registry_number', registry_number,
+                              'aliases', '[]'::jsonb, 'id_number', id_number_claim,
+                              'duplicate_digest',
+                              encode(sha256(convert_to(name_key, 'UTF8')), 'hex'),
+                              'status', 'pending')
+                   FROM created
                )
                SELECT created.idempotency_key AS "idempotency_key!", created.id AS "id!",
                       duplicate.registrations AS "registrations!",
@@ -400,7 +448,8 @@ impl Store {
                       registry_authority AS "registry_authority!", grade AS "grade!",
                       entry_date AS "entry_date!", entry_route AS "entry_route!",
                       status AS "status!", decided_at, decided_by, decision_reason,
-                      duplicate_name AS "duplicate_name!"
+                      duplicate_name AS "duplicate_name!",
+                      national_problems AS "national_problems!"
                FROM identity.student_view WHERE id = ANY($1) ORDER BY registry_number"#,
             ids
         )
@@ -466,6 +515,33 @@ impl Store {
         self.students(&ids).await
     }
 
+    /// One page of problems the national index found, for students inside the given counties
+    /// or school, after flag `after`.
+    pub async fn national_flags(
+        &self,
+        counties: &[String],
+        school: Option<&str>,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<NationalFlag>, IdentityError> {
+        Ok(sqlx::query_as!(
+            NationalFlag,
+            "SELECT f.id, f.kind, s.registry_number, s.name, e.school_code, f.other_province,
+                    f.other_registry_number, f.detail, f.flagged_at
+             FROM identity.national_flags f
+             JOIN identity.students s ON s.id = f.student_id
+             JOIN identity.enrollments e ON e.student_id = s.id AND e.is_current
+             WHERE (e.school_division = ANY($1) OR e.school_code = $2) AND f.id > $3
+             ORDER BY f.id LIMIT $4",
+            counties,
+            school,
+            after,
+            limit
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// The other live members of a student's duplicate group.
     pub async fn duplicate_partners(
         &self,
@@ -483,22 +559,60 @@ impl Store {
         .await?)
     }
 
-    /// Approves a pending registration: issues the number `promotion` calls for, keeps the old
-    /// number as an alias, activates the enrollment, audits. Approving an active record changes
-    /// nothing.
+    /// Approves a pending registration. A `J` is issued at once (the old number kept as an
+    /// alias) and reported to the national index. A `G` needs the national duplicate check
+    /// first: the record waits for it, and the claim goes into the outbox in the same
+    /// transaction. Approving a record already approved changes nothing.
     pub async fn approve(
         &self,
         student_id: i64,
         promotion: &Promotion,
         actor: Actor<'_>,
-    ) -> Result<(), IdentityError> {
+    ) -> Result<Approval, IdentityError> {
         let mut tx = self.pool.begin().await?;
         let locked = lock_registration(&mut tx, student_id, Decision::Approve).await?;
         if !locked.needs_decision {
-            return Ok(());
+            return Ok(Approval::Unchanged);
         }
+        let approval = ApprovalContext {
+            decided_by: actor.caller.describe(),
+            jurisdiction: actor.caller.jurisdiction.as_string(),
+            request_id: actor.request_id.to_owned(),
+        };
         let number = match promotion {
-            Promotion::ToG(resident_id) => RegistryNumber::g(resident_id),
+            Promotion::ToG(resident_id) => {
+                sqlx::query!(
+                    "UPDATE identity.enrollments
+                     SET status = 'awaiting_national_check', decided_at = now(), decided_by = $2
+                     WHERE student_id = $1 AND is_current",
+                    student_id,
+                    approval.decided_by
+                )
+                .execute(&mut *tx)
+                .await?;
+                let message_id = outbox::enqueue(
+                    &mut tx,
+                    &OutboxBody::ClaimIdNumber {
+                        registry_number: locked.registry_number.clone(),
+                        id_number: resident_id.to_string(),
+                        approval: approval.clone(),
+                    },
+                )
+                .await?;
+                audit_decision(
+                    &mut tx,
+                    &approval,
+                    "identity.approve_registration",
+                    &locked.registry_number,
+                    serde_json::json!({ "status": "pending" }),
+                    serde_json::json!({
+                        "status": "awaiting_national_check", "national_claim": message_id
+                    }),
+                )
+                .await?;
+                tx.commit().await?;
+                return Ok(Approval::AwaitingNationalCheck { message_id });
+            }
             Promotion::ToJ {
                 division,
                 birth_date,
@@ -524,61 +638,18 @@ impl Store {
                     })?
             }
         };
-        let inserted = sqlx::query!(
-            "INSERT INTO identity.registry_numbers (number, student_id) VALUES ($1, $2)",
-            number.as_str(),
-            student_id
-        )
-        .execute(&mut *tx)
-        .await;
-        if let Err(error) = inserted {
-            return Err(match xueji_db::unique_violation(&error) {
-                Some(_) => IdentityError::AlreadyExists {
-                    field: "registry_number",
-                    message: format!(
-                        "registry number {number} was already issued to another student"
-                    ),
-                },
-                None => error.into(),
-            });
-        }
-        sqlx::query!(
-            "UPDATE identity.students SET registry_number = $2 WHERE id = $1",
-            student_id,
-            number.as_str()
-        )
-        .execute(&mut *tx)
-        .await?;
-        let decided_by = actor.caller.describe();
-        sqlx::query!(
-            "UPDATE identity.enrollments
-             SET status = 'active', decided_at = now(), decided_by = $2
-             WHERE student_id = $1 AND is_current",
-            student_id,
-            decided_by
-        )
-        .execute(&mut *tx)
-        .await?;
-        xueji_audit::record(
+        promote(
             &mut tx,
-            &Entry {
-                actor: &decided_by,
-                jurisdiction: &actor.caller.jurisdiction.as_string(),
-                action: "identity.approve_registration",
-                object: &format!("student:{}", locked.registry_number),
-                before: Some(serde_json::json!({
-                    "registry_number": locked.registry_number, "status": "pending"
-                })),
-                after: Some(serde_json::json!({
-                    "registry_number": number.as_str(), "status": "active",
-                    "aliases": [locked.registry_number]
-                })),
-                request_id: actor.request_id,
-            },
+            student_id,
+            &locked.registry_number,
+            number.as_str(),
+            &approval,
+            "identity.approve_registration",
         )
         .await?;
+        outbox::enqueue_index(&mut tx, student_id, "active").await?;
         tx.commit().await?;
-        Ok(())
+        Ok(Approval::Promoted)
     }
 
     /// Rejects a pending registration and releases its ID number. Rejecting a rejected record
@@ -611,6 +682,13 @@ impl Store {
         )
         .execute(&mut *tx)
         .await?;
+        outbox::enqueue(
+            &mut tx,
+            &OutboxBody::ReleaseStudent {
+                registry_number: locked.registry_number.clone(),
+            },
+        )
+        .await?;
         xueji_audit::record(
             &mut tx,
             &Entry {
@@ -642,6 +720,85 @@ impl Store {
 }
 
 /// Locks a registration for `decision` and says whether the decision still has work to do.
+/// Issues `number` to a student (keeping `old_number` as an alias), activates the enrollment
+/// and audits, on the caller's transaction.
+async fn promote(
+    tx: &mut sqlx::PgConnection,
+    student_id: i64,
+    old_number: &str,
+    number: &str,
+    approval: &ApprovalContext,
+    action: &str,
+) -> Result<(), IdentityError> {
+    let inserted = sqlx::query!(
+        "INSERT INTO identity.registry_numbers (number, student_id) VALUES ($1, $2)",
+        number,
+        student_id
+    )
+    .execute(&mut *tx)
+    .await;
+    if let Err(error) = inserted {
+        return Err(match xueji_db::unique_violation(&error) {
+            Some(_) => IdentityError::AlreadyExists {
+                field: "registry_number",
+                message: format!("registry number {number} was already issued to another student"),
+            },
+            None => error.into(),
+        });
+    }
+    sqlx::query!(
+        "UPDATE identity.students SET registry_number = $2 WHERE id = $1",
+        student_id,
+        number
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "UPDATE identity.enrollments
+         SET status = 'active', decided_at = now(), decided_by = $2
+         WHERE student_id = $1 AND is_current",
+        student_id,
+        approval.decided_by
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit_decision(
+        tx,
+        approval,
+        action,
+        old_number,
+        serde_json::json!({ "registry_number": old_number }),
+        serde_json::json!({
+            "registry_number": number, "status": "active", "aliases": [old_number]
+        }),
+    )
+    .await
+}
+
+async fn audit_decision(
+    tx: &mut sqlx::PgConnection,
+    approval: &ApprovalContext,
+    action: &str,
+    registry_number: &str,
+    before: serde_json::Value,
+    after: serde_json::Value,
+) -> Result<(), IdentityError> {
+    xueji_audit::record(
+        tx,
+        &Entry {
+            actor: &approval.decided_by,
+            jurisdiction: &approval.jurisdiction,
+            action,
+            object: &format!("student:{registry_number}"),
+            before: Some(before),
+            after: Some(after),
+            request_id: &approval.request_id,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 async fn lock_registration(
     tx: &mut sqlx::PgConnection,
     student_id: i64,

@@ -1,0 +1,211 @@
+//! The province's link to the national node: what it owes the national index (outbox
+//! messages), what the national node answers, and the [`Deliverer`] that carries both ways.
+//!
+//! Everything the province owes is written to its outbox in the same transaction as the change
+//! it reports, so the province keeps working while the national node is away; the deliverer
+//! sends the backlog in order when the link returns. Each message carries a UUID fixed when it
+//! was written, and the national node applies a message id once, so a delivery interrupted on
+//! either side (and retried) is applied exactly once.
+
+use std::{sync::Arc, time::Duration};
+
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use tokio::sync::{Mutex, Notify};
+
+use crate::{IdentityError, store::outbox};
+
+/// Who approved a registration whose `G` waits for the national check: the promotion, when
+/// the answer arrives, is audited in their name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalContext {
+    pub decided_by: String,
+    pub jurisdiction: String,
+    pub request_id: String,
+}
+
+/// A message to the national index, as stored in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OutboxBody {
+    IndexStudent {
+        registry_number: String,
+        aliases: Vec<String>,
+        id_number: Option<String>,
+        duplicate_digest: String,
+        /// pending, active or ended.
+        status: String,
+    },
+    ClaimIdNumber {
+        registry_number: String,
+        id_number: String,
+        approval: ApprovalContext,
+    },
+    ReleaseStudent {
+        registry_number: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    pub sequence: i64,
+    pub message_id: uuid::Uuid,
+    pub body: OutboxBody,
+}
+
+/// The national node's answer to one message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum DeliveryOutcome {
+    Applied,
+    Granted,
+    Refused {
+        owner_province: String,
+        owner_registry_number: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeKind {
+    DuplicateIdNumber,
+    DuplicateName,
+}
+
+impl NoticeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DuplicateIdNumber => "duplicate_id_number",
+            Self::DuplicateName => "duplicate_name",
+        }
+    }
+}
+
+/// A problem the national index found that concerns one of this province's students.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub sequence: i64,
+    pub registry_number: String,
+    pub kind: NoticeKind,
+    pub other_province: String,
+    pub other_registry_number: String,
+    pub detail: String,
+}
+
+/// The national node as the province reaches it (gRPC in a node; anything in a test).
+pub trait NationalLink: Send + Sync + 'static {
+    /// Delivers messages in order; answers one outcome per message, in order.
+    fn deliver<'a>(
+        &'a self,
+        messages: &'a [OutboxMessage],
+    ) -> BoxFuture<'a, Result<Vec<DeliveryOutcome>, IdentityError>>;
+
+    /// Notices for this province after `after`, oldest first.
+    fn notices(&self, after: i64) -> BoxFuture<'_, Result<Vec<Notice>, IdentityError>>;
+}
+
+/// Messages one delivery carries at most.
+pub const BATCH: i64 = 200;
+
+/// Carries the outbox to the national node and the national node's notices back.
+pub struct Deliverer {
+    pool: PgPool,
+    link: Arc<dyn NationalLink>,
+    wake: Notify,
+    /// One round at a time in this process (rounds of other processes skip locked rows).
+    round: Mutex<()>,
+}
+
+impl std::fmt::Debug for Deliverer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deliverer").finish_non_exhaustive()
+    }
+}
+
+impl Deliverer {
+    pub fn new(pool: PgPool, link: Arc<dyn NationalLink>) -> Arc<Self> {
+        Arc::new(Self {
+            pool,
+            link,
+            wake: Notify::new(),
+            round: Mutex::new(()),
+        })
+    }
+
+    /// Asks the background loop to deliver soon (after a change was queued).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Delivers everything queued and pulls notices, once. Answers how many messages went out.
+    pub async fn deliver_now(&self) -> Result<usize, IdentityError> {
+        let _round = self.round.lock().await;
+        let mut sent = 0;
+        loop {
+            let mut tx = self.pool.begin().await?;
+            let messages = outbox::lock_undelivered(&mut tx, BATCH).await?;
+            if messages.is_empty() {
+                break;
+            }
+            // An error here drops the transaction: the messages stay queued and go again.
+            let outcomes = self.link.deliver(&messages).await?;
+            if outcomes.len() != messages.len() {
+                return Err(IdentityError::Unavailable(format!(
+                    "the national node answered {} outcomes for {} messages",
+                    outcomes.len(),
+                    messages.len()
+                )));
+            }
+            for (message, outcome) in messages.iter().zip(&outcomes) {
+                outbox::settle(&mut tx, message, outcome).await?;
+            }
+            tx.commit().await?;
+            sent += messages.len();
+        }
+        loop {
+            let after = outbox::notice_cursor(&self.pool).await?;
+            let notices = self.link.notices(after).await?;
+            if notices.is_empty() {
+                break;
+            }
+            outbox::apply_notices(&self.pool, &notices).await?;
+        }
+        Ok(sent)
+    }
+
+    /// Delivers now, waiting at most `patience`: for a caller that would like the national
+    /// answer in its response but must not hang on a link that is down.
+    pub async fn try_deliver_within(&self, patience: Duration) {
+        match tokio::time::timeout(patience, self.deliver_now()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => tracing::info!(%error, "national node not reached; queued"),
+            Err(_) => tracing::info!("national node slow to answer; queued"),
+        }
+    }
+
+    /// Delivers on every wake-up and at least every `interval`, until the task is dropped.
+    /// While the link is down it retries at `interval`, logging once per outage.
+    pub async fn run(self: Arc<Self>, interval: Duration) {
+        let mut down = false;
+        loop {
+            tokio::select! {
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(interval) => {}
+            }
+            match self.deliver_now().await {
+                Ok(sent) => {
+                    if down {
+                        tracing::info!(sent, "national node reachable again; backlog delivered");
+                    }
+                    down = false;
+                }
+                Err(error) => {
+                    if !down {
+                        tracing::warn!(%error, "national node unreachable; changes stay queued");
+                    }
+                    down = true;
+                }
+            }
+        }
+    }
+}
