@@ -1,6 +1,8 @@
 //! The integration-test harness: a provincial node on a real socket with real mutual TLS, on
 //! its own fresh PostgreSQL database, and clients for any level, jurisdiction and role.
 
+pub mod federation;
+
 use futures::FutureExt;
 use tonic_types::StatusExt;
 use xueji_auth::{Level, Role, TokenSigner};

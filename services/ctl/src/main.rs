@@ -13,7 +13,7 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
 use xueji_auth::{Claims, Level, Role, TokenSigner};
 use xueji_proto::identity::v1::{self as pb, identity_service_client::IdentityServiceClient};
-use xueji_rpc::{BearerToken, ClientConfig, TlsFiles};
+use xueji_rpc::{BearerToken, ClientConfig, TlsSource};
 
 #[derive(Parser)]
 #[command(
@@ -335,7 +335,7 @@ async fn connect(connection: &Connection) -> anyhow::Result<OperatorChannel> {
     let token = connection.token.clone().context(
         "no token: pass --token or set XUEJI_TOKEN (mint one with `xuejictl token mint`)",
     )?;
-    let tls = TlsFiles::from_dir(&connection.pki_dir, "operator").with_context(|| {
+    let tls = TlsSource::from_dir(&connection.pki_dir, "operator").with_context(|| {
         format!(
             "the operator certificate is read from {} (set --pki-dir or XUEJI_PKI_DIR)",
             connection.pki_dir.display()

@@ -10,7 +10,8 @@ use xueji_identity::{
         DocumentType, EntryRoute, Guardian, Promotion, RegistrationInput, School,
         validate_registration,
     },
-    store::{Actor, RegisterOutcome, Store},
+    national::{DeliveryOutcome, OutboxBody},
+    store::{Actor, Approval, RegisterOutcome, Store, outbox},
 };
 
 async fn store() -> Store {
@@ -159,9 +160,26 @@ async fn j_numbers_follow_a_sequence_and_numbers_are_never_reissued() {
     else {
         panic!("created")
     };
-    store.approve(other_id, &taken, actor).await.unwrap();
-    let error = store
-        .approve(student_id, &taken, actor)
+    // A G waits for the national check; when both claims come back granted (a national node
+    // gone wrong), the second promotion still cannot take a number already issued.
+    for id in [other_id, student_id] {
+        assert!(matches!(
+            store.approve(id, &taken, actor).await.unwrap(),
+            Approval::AwaitingNationalCheck { .. }
+        ));
+    }
+    let mut tx = store.pool().begin().await.unwrap();
+    let claims: Vec<_> = outbox::lock_undelivered(&mut tx, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| matches!(m.body, OutboxBody::ClaimIdNumber { .. }))
+        .collect();
+    assert_eq!(claims.len(), 2);
+    outbox::settle(&mut tx, &claims[0], &DeliveryOutcome::Granted)
+        .await
+        .unwrap();
+    let error = outbox::settle(&mut tx, &claims[1], &DeliveryOutcome::Granted)
         .await
         .expect_err("G11010519491231002X belongs to someone else");
     assert!(error.to_string().contains("already issued"), "{error}");

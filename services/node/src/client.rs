@@ -18,6 +18,7 @@ pub type OperatorChannel = InterceptedService<Channel, BearerToken>;
 pub type IdentityClient = IdentityServiceClient<OperatorChannel>;
 pub type IntakeClient = SchoolIntakeClient<OperatorChannel>;
 pub type AuthorityClient = SchoolAuthorityClient<OperatorChannel>;
+pub type DirectoryClient = xueji_proto::national::v1::national_directory_client::NationalDirectoryClient<OperatorChannel>;
 
 /// A channel to a node as the operator tool, sending `token` on every call.
 pub async fn operator_channel(
@@ -36,6 +37,16 @@ pub async fn operator_channel(
     .await
     .with_context(|| format!("connecting to {address}"))?;
     Ok(InterceptedService::new(channel, BearerToken::new(token)?))
+}
+
+pub async fn directory_client(
+    address: &str,
+    pki_dir: &std::path::Path,
+    token: &str,
+) -> anyhow::Result<DirectoryClient> {
+    Ok(DirectoryClient::new(
+        operator_channel(address, pki_dir, token).await?,
+    ))
 }
 
 pub async fn identity_client(

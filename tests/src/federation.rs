@@ -1,0 +1,283 @@
+//! A federation on real sockets with real mutual TLS: the national node and provincial nodes
+//! (Fujian 35, Anhui 34), each on its own database and port, with certificates from a
+//! federation PKI (national root, one intermediate per province, per-service certificates).
+//! Nodes can be killed and restarted on the same address and database.
+
+use std::collections::BTreeMap;
+
+use futures::FutureExt;
+use tokio::net::TcpListener;
+use xueji_auth::{Level, Role, TokenSigner};
+use xueji_node::{
+    client::{DirectoryClient, IdentityClient, directory_client, identity_client, intake_client, mint},
+    config::{NodeConfig, Tier},
+    node::{Database, RunningNode},
+    pki, seed,
+};
+use xueji_proto::{identity::v1 as pb, schools::v1 as spb};
+
+pub const PROVINCES: [&str; 2] = ["35", "34"];
+
+/// One node of the federation: its configuration, its database, and the node while it runs.
+pub struct Member {
+    pub config: NodeConfig,
+    pub pool: sqlx::PgPool,
+    pub node: Option<RunningNode>,
+}
+
+impl Member {
+    pub fn address(&self) -> String {
+        self.config.listen.to_string()
+    }
+
+    async fn start(&mut self) {
+        let listener = TcpListener::bind(self.config.listen)
+            .await
+            .expect("the node's address is free again");
+        let database = Database::open(&self.config, xueji_db::Durability::Throwaway)
+            .await
+            .expect("database");
+        self.node = Some(
+            RunningNode::start_on(&self.config, database, listener)
+                .await
+                .expect("node starts"),
+        );
+    }
+}
+
+pub struct Federation {
+    pub dir: tempfile::TempDir,
+    pub signer: TokenSigner,
+    pub national: Member,
+    pub provinces: BTreeMap<String, Member>,
+}
+
+impl Federation {
+    /// Starts the national node and both provinces, seeds and publishes the school list on the
+    /// national node, and has both provinces replicate it.
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pki_root = dir.path().join("pki");
+        pki::init_federation(&pki_root, &PROVINCES).expect("federation pki");
+        let signer = pki::signer(&pki_root.join("national")).expect("signer");
+
+        let mut addresses = BTreeMap::new();
+        for name in ["national", PROVINCES[0], PROVINCES[1]] {
+            // Bind to learn a free port, then release it for the node to take.
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            addresses.insert(name, listener.local_addr().expect("address"));
+        }
+        let national_db = xueji_testkit::database("national-node", |pool| {
+            async move {
+                xueji_schools::store::national::migrate(&pool).await?;
+                xueji_national::store::migrate(&pool).await?;
+                Ok(())
+            }
+            .boxed()
+        })
+        .await;
+        let mut national = Member {
+            config: NodeConfig {
+                listen: addresses["national"],
+                tier: Tier::National,
+                province: "35".into(),
+                pki_dir: pki_root.join("national"),
+                database_url: national_db.url.clone(),
+                data_dir: dir.path().join("national-data"),
+                province_nodes: PROVINCES
+                    .iter()
+                    .map(|p| (p.to_string(), addresses[p].to_string()))
+                    .collect(),
+                database_connections: 8,
+                ..NodeConfig::default()
+            },
+            pool: national_db.pool.clone(),
+            node: None,
+        };
+        national.start().await;
+        let authority = xueji_schools::store::national::NationalStore::new(national_db.pool);
+        seed::load(&authority, |_, _| {}).await.expect("seed");
+
+        let mut provinces = BTreeMap::new();
+        for province in PROVINCES {
+            let db = xueji_testkit::database("province-node", |pool| {
+                async move {
+                    xueji_identity::store::migrate(&pool).await?;
+                    xueji_schools::store::provincial::migrate(&pool).await?;
+                    Ok(())
+                }
+                .boxed()
+            })
+            .await;
+            let mut member = Member {
+                config: NodeConfig {
+                    listen: addresses[province],
+                    tier: Tier::Province,
+                    province: province.into(),
+                    pki_dir: pki_root.join(province),
+                    database_url: db.url.clone(),
+                    data_dir: dir.path().join(format!("{province}-data")),
+                    national_address: addresses["national"].to_string(),
+                    replica_sync_secs: 3600,
+                    outbox_interval_ms: 200,
+                    database_connections: 8,
+                    ..NodeConfig::default()
+                },
+                pool: db.pool,
+                node: None,
+            };
+            member.start().await;
+            provinces.insert(province.to_owned(), member);
+        }
+        let federation = Self {
+            dir,
+            signer,
+            national,
+            provinces,
+        };
+        for province in PROVINCES {
+            let mut intake = intake_client(
+                &federation.provinces[province].address(),
+                &federation.pki(province),
+                &federation.token(Level::Province, &format!("{province}0000"), Role::Operator),
+            )
+            .await
+            .expect("intake");
+            intake
+                .sync_replica(spb::SyncReplicaRequest {})
+                .await
+                .expect("replica sync over mutual TLS");
+        }
+        federation
+    }
+
+    /// The PKI folder of `node` ("national", "35", "34", "root").
+    pub fn pki(&self, node: &str) -> std::path::PathBuf {
+        self.dir.path().join("pki").join(node)
+    }
+
+    pub fn token(&self, level: Level, jurisdiction: &str, role: Role) -> String {
+        mint(&self.signer, "tester", level, jurisdiction, role).expect("token")
+    }
+
+    /// An identity client of `province`'s node with that province's operator certificate.
+    pub async fn identity(
+        &self,
+        province: &str,
+        level: Level,
+        jurisdiction: &str,
+        role: Role,
+    ) -> IdentityClient {
+        identity_client(
+            &self.provinces[province].address(),
+            &self.pki(province),
+            &self.token(level, jurisdiction, role),
+        )
+        .await
+        .expect("identity client")
+    }
+
+    /// A client of the national directory, with the operator certificate of `pki` ("national"
+    /// or a province).
+    pub async fn directory(&self, pki: &str, token: &str) -> DirectoryClient {
+        directory_client(&self.national.address(), &self.pki(pki), token)
+            .await
+            .expect("directory client")
+    }
+
+    pub fn province(&self, province: &str) -> &Member {
+        &self.provinces[province]
+    }
+
+    pub async fn kill_national(&mut self) {
+        self.national.node.take().expect("running").kill().await;
+    }
+
+    pub async fn restart_national(&mut self) {
+        self.national.start().await;
+    }
+
+    pub async fn kill_province(&mut self, province: &str) {
+        let member = self.provinces.get_mut(province).expect("province");
+        member.node.take().expect("running").kill().await;
+    }
+
+    pub async fn restart_province(&mut self, province: &str) {
+        self.provinces
+            .get_mut(province)
+            .expect("province")
+            .start()
+            .await;
+    }
+
+    /// The first open primary school of `province`'s replica.
+    pub async fn a_primary_school(&self, province: &str) -> String {
+        let mut intake = intake_client(
+            &self.provinces[province].address(),
+            &self.pki(province),
+            &self.token(Level::Province, &format!("{province}0000"), Role::Operator),
+        )
+        .await
+        .expect("intake");
+        intake
+            .list_schools(spb::ListSchoolsRequest {
+                page_size: 1000,
+                ..Default::default()
+            })
+            .await
+            .expect("schools")
+            .into_inner()
+            .schools
+            .into_iter()
+            .map(|school| school.code)
+            .find(|code| code.starts_with("21"))
+            .expect("a primary school")
+    }
+
+    /// Waits until `province`'s outbox is fully delivered (or panics after 30 s).
+    pub async fn delivered(&self, province: &str) {
+        let pool = &self.provinces[province].pool;
+        for _ in 0..300 {
+            let (undelivered, _) = xueji_identity::store::outbox::backlog(pool)
+                .await
+                .expect("backlog");
+            if undelivered == 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("province {province}'s outbox was not delivered within 30 s");
+    }
+}
+
+/// A registration at `school` of a student with resident ID `id_number`.
+pub fn registration_at(
+    key: &str,
+    name: &str,
+    school: &str,
+    id_number: &str,
+) -> pb::RegisterStudentRequest {
+    let id: xueji_codes::ResidentId = id_number.parse().expect("valid ID");
+    let birth = id.birth_date();
+    pb::RegisterStudentRequest {
+        idempotency_key: key.into(),
+        name: name.into(),
+        gender: match id.gender() {
+            xueji_codes::Gender::Male => pb::Gender::Male,
+            xueji_codes::Gender::Female => pb::Gender::Female,
+        } as i32,
+        birth_date: birth.to_string(),
+        ethnicity: "01".into(),
+        document_type: pb::DocumentType::ResidentIdCard as i32,
+        document_number: id_number.into(),
+        school_code: school.into(),
+        grade: 1,
+        entry_date: "2024-09-01".into(),
+        entry_route: pb::EntryRoute::NearbyAdmission as i32,
+        guardian: Some(pb::Guardian {
+            name: "王建国".into(),
+            relation: "父亲".into(),
+            phone: "13800000000".into(),
+        }),
+    }
+}
