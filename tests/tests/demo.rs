@@ -1,6 +1,8 @@
-//! The README's main job, run in-process: it must register the sample, refuse the bad row,
-//! approve everything else, flag the duplicate pair, carry a new school from its county's
-//! application to a code in the province's replica, and leave an intact audit chain.
+//! The README's main job, run in-process: a federation (national node, Fujian, Anhui) that must
+//! register the sample, refuse the bad row, approve everything else through the national
+//! duplicate check, flag the duplicate pair, catch a cross-province duplicate, let the ministry
+//! find a student through the national node, carry a new school from its county's application to
+//! a code in the province's replica, and leave intact audit chains.
 
 use xueji_node::demo::{self, DemoOptions};
 
@@ -26,5 +28,7 @@ async fn the_demo_runs_from_nothing() {
         "{}",
         summary.new_school_code
     );
+    assert!(summary.cross_province_refused);
+    assert!(summary.ministry_found);
     assert!(summary.audit_intact);
 }

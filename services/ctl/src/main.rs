@@ -78,6 +78,11 @@ enum Command {
         #[arg(long, default_value = "")]
         jurisdiction: String,
     },
+    /// Find a student anywhere in the country through the national node (by registry number or
+    /// resident ID number): the national node asks the owning province.
+    Find { number: String },
+    /// The national node's province directory.
+    Provinces,
     /// The school-code registry: applications, decisions, lifecycle, lookups, publications.
     School {
         #[command(subcommand)]
@@ -204,6 +209,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::School { command } = cli.command {
         return school::run(channel, command, json).await;
     }
+    if matches!(cli.command, Command::Find { .. } | Command::Provinces) {
+        return national(channel, cli.command, json).await;
+    }
     let mut client = IdentityServiceClient::new(channel);
     match cli.command {
         Command::Register(args) => {
@@ -326,7 +334,63 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{table}");
             }
         }
-        Command::Token { .. } | Command::School { .. } => unreachable!("handled above"),
+        Command::Token { .. } | Command::School { .. } | Command::Find { .. } | Command::Provinces => {
+            unreachable!("handled above")
+        }
+    }
+    Ok(())
+}
+
+/// The national node's directory: `find` and `provinces`.
+async fn national(channel: OperatorChannel, command: Command, json: bool) -> anyhow::Result<()> {
+    use xueji_proto::national::v1::{self as npb, national_directory_client::NationalDirectoryClient};
+    let mut client = NationalDirectoryClient::new(channel);
+    match command {
+        Command::Find { number } => {
+            let found = client
+                .find_student(npb::FindStudentRequest { number })
+                .await?
+                .into_inner();
+            if !json {
+                println!("owned by province {}", found.province);
+            }
+            print_students(found.student.into_iter().collect(), json)?;
+        }
+        Command::Provinces => {
+            let provinces = client
+                .list_provinces(npb::ListProvincesRequest {})
+                .await?
+                .into_inner()
+                .provinces;
+            if json {
+                let rows: Vec<_> = provinces
+                    .iter()
+                    .map(|p| {
+                        serde_json::json!({
+                            "code": p.code, "name": p.name, "address": p.address,
+                            "identity": p.identity, "indexed_students": p.indexed_students,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                let mut table = comfy_table::Table::new();
+                table
+                    .load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
+                    .set_header(["code", "name", "address", "identity", "students"]);
+                for p in provinces {
+                    table.add_row([
+                        p.code,
+                        p.name,
+                        p.address,
+                        p.identity,
+                        p.indexed_students.to_string(),
+                    ]);
+                }
+                println!("{table}");
+            }
+        }
+        _ => unreachable!("only national commands are routed here"),
     }
     Ok(())
 }

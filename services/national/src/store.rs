@@ -377,6 +377,14 @@ async fn flag_duplicate_names(
     province: &str,
     index: &IndexStudent,
 ) -> Result<(), NationalError> {
+    // Two provinces indexing the same digest at once would each miss the other's uncommitted
+    // row: the second waits here for the first to commit, then sees it.
+    sqlx::query!(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+        index.duplicate_digest
+    )
+    .execute(&mut *conn)
+    .await?;
     let others = sqlx::query!(
         "SELECT province, registry_number FROM national.students
          WHERE duplicate_digest = $1 AND province <> $2 AND status <> 'ended' AND id <> $3

@@ -1,8 +1,12 @@
-//! `xueji demo`: a node on an embedded PostgreSQL playing both the national school authority
-//! and Fujian's provincial node. The sample school list is issued and published, the province
-//! replicates it, the bundled students are registered by their schools' operators over mutual
-//! TLS and approved by the registry authorities; then a new school's application goes from the
-//! county through the city and the province to a national code and into the replica.
+//! `xueji demo`: a federation on one embedded PostgreSQL cluster: the national node and two
+//! provincial nodes (Fujian 35, Anhui 34), each with its own database and port, talking mutual
+//! TLS with certificates from a federation PKI. The sample school list is issued and published
+//! nationally and replicated by both provinces; the bundled students are registered in Fujian by
+//! their schools' operators and approved by their registry authorities (each `G` after the
+//! national duplicate check); Anhui registers a student Fujian already holds and the national
+//! check refuses it, flagging both sides; a ministry operator finds a student through the
+//! national node; a new school's application goes from a county to a national code and back into
+//! the replica.
 
 use std::{collections::BTreeMap, path::PathBuf};
 
@@ -11,13 +15,14 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use indicatif::{ProgressBar, ProgressStyle};
 use xueji_auth::{Level, Role};
 use xueji_codes::{DivisionLevel, Divisions};
-use xueji_db::Durability;
-use xueji_proto::{identity::v1 as pb, schools::v1 as spb};
+use tokio::net::TcpListener;
+use xueji_db::{ClusterOptions, Durability, EmbeddedPostgres};
+use xueji_proto::{identity::v1 as pb, national::v1 as npb, schools::v1 as spb};
 use xueji_schools::store::national::NationalStore;
 
 use crate::{
-    client::{authority_client, identity_client, intake_client, mint},
-    config::NodeConfig,
+    client::{authority_client, directory_client, identity_client, intake_client, mint},
+    config::{NodeConfig, Tier},
     node::{Database, RunningNode},
     pki, sample, seed,
 };
@@ -40,6 +45,10 @@ pub struct DemoSummary {
     pub replicated_schools: u64,
     /// The code the national authority issued for the demo's new school.
     pub new_school_code: String,
+    /// Anhui's approval of a student Fujian holds was refused by the national check.
+    pub cross_province_refused: bool,
+    /// A ministry operator found a student through the national node.
+    pub ministry_found: bool,
     pub audit_intact: bool,
 }
 
@@ -50,30 +59,81 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
         .clone()
         .unwrap_or_else(|| temporary.path().to_path_buf());
     std::fs::create_dir_all(&dir)?;
-    let pki_dir = dir.join("pki");
-    if !pki_dir.join("ca.pem").exists() {
-        pki::init(&pki_dir)?;
+    let pki_root = dir.join("pki");
+    if !pki_root.join("root/ca.pem").exists() {
+        pki::init_federation(&pki_root, &seed::SEED_PROVINCES)?;
     }
-    let config = NodeConfig {
-        listen: "127.0.0.1:0".parse()?,
-        pki_dir: pki_dir.clone(),
-        data_dir: dir.join("data"),
+
+    step("Starting the federation on an embedded PostgreSQL: the national node, Fujian (35), Anhui (34)");
+    let cluster_options = ClusterOptions {
+        data_dir: Some(dir.join("postgres")),
+        durability: Durability::Throwaway,
+        ..ClusterOptions::default()
+    };
+    let cluster = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(cluster_options))
+        .await?
+        .context("starting the embedded PostgreSQL")?;
+    let mut listeners = BTreeMap::new();
+    for name in ["national", "35", "34"] {
+        xueji_db::create_database(&cluster.url("postgres"), &database_name(name), None).await?;
+        listeners.insert(name, TcpListener::bind("127.0.0.1:0").await?);
+    }
+    let address_of = |name: &str| -> anyhow::Result<String> {
+        Ok(listeners[name].local_addr()?.to_string())
+    };
+    let national_address = address_of("national")?;
+    let national_config = NodeConfig {
+        listen: listeners["national"].local_addr()?,
+        tier: Tier::National,
+        pki_dir: pki_root.join("national"),
+        database_url: cluster.url(&database_name("national")),
+        province_nodes: seed::SEED_PROVINCES
+            .iter()
+            .map(|p| Ok((p.to_string(), address_of(p)?)))
+            .collect::<anyhow::Result<_>>()?,
+        database_connections: 8,
         ..NodeConfig::default()
     };
-
-    step(
-        "Starting a node on an embedded PostgreSQL: the national school authority and Fujian (35)",
-    );
-    let database = Database::open(&config, Durability::Throwaway).await?;
-    let node = RunningNode::start(&config, database).await?;
-    let address = node.address.to_string();
-    println!("  node listening on {address} (mutual TLS)");
-
+    let province_config = |province: &str| -> anyhow::Result<NodeConfig> {
+        Ok(NodeConfig {
+            listen: listeners[province].local_addr()?,
+            tier: Tier::Province,
+            province: province.to_owned(),
+            pki_dir: pki_root.join(province),
+            database_url: cluster.url(&database_name(province)),
+            national_address: national_address.clone(),
+            outbox_interval_ms: 300,
+            database_connections: 8,
+            ..NodeConfig::default()
+        })
+    };
+    let configs = [
+        ("national", national_config),
+        ("35", province_config("35")?),
+        ("34", province_config("34")?),
+    ];
+    let mut nodes = BTreeMap::new();
+    for (name, config) in configs {
+        write_config(&dir, name, &config)?;
+        let listener = listeners.remove(name).expect("bound above");
+        let database = Database::open(&config, Durability::Throwaway).await?;
+        let node = RunningNode::start_on(&config, database, listener).await?;
+        println!(
+            "  {:<8} {}  ({})",
+            name,
+            node.address,
+            dir.join(format!("{name}.toml")).display()
+        );
+        nodes.insert(name, node);
+    }
+    let address = nodes["35"].address.to_string();
+    let pki_dir = pki_root.join("35");
+    let national_pki = pki_root.join("national");
     let signer = pki::signer(&pki_dir)?;
     let mut summary = DemoSummary::default();
 
-    step("Issuing the sample school list (Fujian and Anhui) and publishing it");
-    let national = NationalStore::new(node.database.pool.clone());
+    step("Issuing the sample school list (Fujian and Anhui) nationally and publishing it");
+    let national = NationalStore::new(nodes["national"].database.pool.clone());
     match seed::load(&national, |_, _| {}).await? {
         seed::Seeded::Loaded { schools, version } => {
             println!("  {schools} school codes issued, published as version {version}")
@@ -90,24 +150,41 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
         Role::Operator,
     )?;
     let mut province_intake = intake_client(&address, &pki_dir, &province_token).await?;
-    let report = province_intake
-        .sync_replica(spb::SyncReplicaRequest {})
-        .await?
-        .into_inner();
-    let fujian_schools = province_intake
-        .list_schools(spb::ListSchoolsRequest {
-            page_size: 1000,
-            ..Default::default()
-        })
-        .await?
-        .into_inner()
-        .schools
-        .len();
-    summary.replicated_schools = fujian_schools as u64;
-    println!(
-        "  Fujian replicated {} publication(s), now at version {}: {fujian_schools} Fujian schools open",
-        report.publications_applied, report.replica_version
-    );
+    for province in seed::SEED_PROVINCES {
+        let token = mint(
+            &signer,
+            "province-operator",
+            Level::Province,
+            &format!("{province}0000"),
+            Role::Operator,
+        )?;
+        let mut intake = intake_client(
+            &nodes[province].address.to_string(),
+            &pki_root.join(province),
+            &token,
+        )
+        .await?;
+        let report = intake
+            .sync_replica(spb::SyncReplicaRequest {})
+            .await?
+            .into_inner();
+        let open = intake
+            .list_schools(spb::ListSchoolsRequest {
+                page_size: 1000,
+                ..Default::default()
+            })
+            .await?
+            .into_inner()
+            .schools
+            .len();
+        if province == "35" {
+            summary.replicated_schools = open as u64;
+        }
+        println!(
+            "  province {province} replicated over mutual TLS: version {}, {open} schools open",
+            report.replica_version
+        );
+    }
     let schools = sample::parse_schools(sample::SCHOOLS_CSV)?;
     let students = sample::parse_students(sample::STUDENTS_CSV)?;
 
@@ -257,38 +334,79 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
         );
     }
 
-    summary.new_school_code = new_school(&address, &pki_dir, &signer, &mut province_intake).await?;
+    let duplicate = cross_province_duplicate(&nodes, &pki_root, &signer, &rows).await?;
+    summary.cross_province_refused = duplicate.is_some();
 
-    step("Verifying the audit chain");
-    xueji_audit::seal_all(&node.database.pool).await?;
-    let report = xueji_audit::verify(&node.database.pool, |_| {}).await?;
-    summary.audit_intact = report.is_intact();
-    println!(
-        "  {} entries sealed, chain {}; head {}",
-        report.sealed,
-        if report.is_intact() {
-            "intact"
-        } else {
-            "BROKEN"
-        },
-        &report.head_hash[..16]
-    );
+    step("A ministry operator finds a Fujian student through the national node");
+    let ministry = mint(&signer, "ministry", Level::Ministry, "", Role::Operator)?;
+    let mut directory = directory_client(&national_address, &national_pki, &ministry).await?;
+    if let Some(student) = rows.first() {
+        let found = directory
+            .find_student(npb::FindStudentRequest {
+                number: student.document_number.clone(),
+            })
+            .await?
+            .into_inner();
+        summary.ministry_found = found.student.is_some();
+        println!(
+            "  ID number {} → province {}, {} {}",
+            student.document_number,
+            found.province,
+            found
+                .student
+                .as_ref()
+                .map(|s| s.registry_number.as_str())
+                .unwrap_or("?"),
+            found.student.as_ref().map(|s| s.name.as_str()).unwrap_or("?"),
+        );
+    }
+
+    summary.new_school_code = new_school(
+        &address,
+        &pki_dir,
+        &national_address,
+        &national_pki,
+        &signer,
+        &mut province_intake,
+    )
+    .await?;
+
+    step("Verifying each node's audit chain");
+    summary.audit_intact = true;
+    for (name, node) in &nodes {
+        xueji_audit::seal_all(&node.database.pool).await?;
+        let report = xueji_audit::verify(&node.database.pool, |_| {}).await?;
+        summary.audit_intact &= report.is_intact();
+        println!(
+            "  {name:<8} {} entries sealed, chain {}",
+            report.sealed,
+            if report.is_intact() { "intact" } else { "BROKEN" },
+        );
+    }
 
     if options.wait {
-        let ministry = mint(&signer, "ministry", Level::Ministry, "", Role::Operator)?;
-        step("The node keeps running. Try it:");
+        let fujian = mint(&signer, "fujian", Level::Province, "350000", Role::Operator)?;
+        step("The federation keeps running. Try it:");
         println!(
-            "  export XUEJI_NODE={address} XUEJI_PKI_DIR={pki} XUEJI_TOKEN={ministry}\n  \
+            "  # Fujian's node, as a Fujian province operator:\n  \
+             export XUEJI_NODE={address} XUEJI_PKI_DIR={pki} XUEJI_TOKEN={fujian}\n  \
              cargo run -q -p xuejictl -- show {first}\n  \
              cargo run -q -p xuejictl -- list --school 2135000101\n  \
              cargo run -q -p xuejictl -- problems\n  \
              cargo run -q -p xuejictl -- school show {new_school}\n  \
+             # the national node, as a ministry operator (national certificate):\n  \
+             export XUEJI_NODE={national_address} XUEJI_PKI_DIR={national_pki} XUEJI_TOKEN={ministry}\n  \
+             cargo run -q -p xuejictl -- find {first}\n  \
+             cargo run -q -p xuejictl -- provinces\n  \
              cargo run -q -p xuejictl -- school diff --from 1 --to 2\n  \
-             # any gRPC client, through reflection (client certificate: {pki}/operator.pem):\n  \
-             grpcurl -cacert {pki}/ca.pem -cert {pki}/operator.pem -key {pki}/operator.key \\\n    \
-             -H \"authorization: Bearer $XUEJI_TOKEN\" {address} list\n\
+             # any gRPC client, through reflection:\n  \
+             grpcurl -cacert {national_pki}/ca.pem -cert {national_pki}/operator.pem \\\n    \
+             -key {national_pki}/operator.key -H \"authorization: Bearer $XUEJI_TOKEN\" {national_address} list\n  \
+             # each node alone: cargo run --release -p xueji-node --bin xueji -- serve --config {dir}/35.toml\n\
              Press Ctrl-C to stop.",
             pki = pki_dir.display(),
+            national_pki = national_pki.display(),
+            dir = dir.display(),
             new_school = summary.new_school_code,
             first = rows
                 .first()
@@ -297,8 +415,156 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
         );
         tokio::signal::ctrl_c().await?;
     }
-    node.stop().await?;
+    for (_, node) in nodes {
+        node.stop().await?;
+    }
+    drop(cluster);
     Ok(summary)
+}
+
+fn database_name(node: &str) -> String {
+    match node {
+        "national" => "xueji_national".to_owned(),
+        province => format!("xueji_{province}"),
+    }
+}
+
+/// Writes the node's configuration as `<dir>/<name>.toml`, so that it can be started alone with
+/// `xueji serve --config` (against the same database and PKI).
+fn write_config(dir: &std::path::Path, name: &str, config: &NodeConfig) -> anyhow::Result<()> {
+    let mut text = format!(
+        "# Written by `xueji demo`: start this node alone with `xueji serve --config {name}.toml`.\n\
+         tier = \"{}\"\nprovince = \"{}\"\nlisten = \"{}\"\npki_dir = \"pki/{}\"\n\
+         database_url = \"{}\"\n",
+        config.tier, config.province, config.listen, name, config.database_url
+    );
+    if !config.national_address.is_empty() {
+        text.push_str(&format!("national_address = \"{}\"\n", config.national_address));
+    }
+    if !config.province_nodes.is_empty() {
+        text.push_str("[province_nodes]\n");
+        let mut nodes: Vec<_> = config.province_nodes.iter().collect();
+        nodes.sort();
+        for (province, address) in nodes {
+            text.push_str(&format!("\"{province}\" = \"{address}\"\n"));
+        }
+    }
+    std::fs::write(dir.join(format!("{name}.toml")), text)?;
+    Ok(())
+}
+
+/// Anhui registers a student whose resident ID number Fujian already holds; approving it asks
+/// the national node, which refuses and flags both provinces. Answers the refusal.
+async fn cross_province_duplicate(
+    nodes: &BTreeMap<&str, RunningNode>,
+    pki_root: &std::path::Path,
+    signer: &xueji_auth::TokenSigner,
+    fujian_students: &[pb::Student],
+) -> anyhow::Result<Option<String>> {
+    step("Anhui registers a student Fujian already holds: the national duplicate check");
+    let Some(holder) = fujian_students
+        .iter()
+        .find(|s| s.registry_number.starts_with('G'))
+    else {
+        println!("  (no approved Fujian student to collide with)");
+        return Ok(None);
+    };
+    let anhui = nodes["34"].address.to_string();
+    let anhui_pki = pki_root.join("34");
+    let province = mint(signer, "anhui", Level::Province, "340000", Role::Operator)?;
+    let mut intake = intake_client(&anhui, &anhui_pki, &province).await?;
+    let school = intake
+        .list_schools(spb::ListSchoolsRequest {
+            page_size: 1000,
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .schools
+        .into_iter()
+        .find(|s| s.code.starts_with("21"))
+        .context("Anhui has no primary school in its replica")?;
+    let profile = school.profile.clone().unwrap_or_default();
+    let operator = mint(signer, "operator", Level::School, &school.code, Role::Operator)?;
+    let mut registrar = identity_client(&anhui, &anhui_pki, &operator).await?;
+    let request = pb::RegisterStudentRequest {
+        idempotency_key: format!("demo-duplicate-{}", holder.document_number),
+        name: holder.name.clone(),
+        gender: holder.gender,
+        birth_date: holder.birth_date.clone(),
+        ethnicity: holder.ethnicity.clone(),
+        document_type: holder.document_type,
+        document_number: holder.document_number.clone(),
+        school_code: school.code.clone(),
+        grade: holder.grade,
+        entry_date: holder.entry_date.clone(),
+        entry_route: holder.entry_route,
+        guardian: holder.guardian.clone(),
+    };
+    let registered = registrar
+        .register_student(request)
+        .await?
+        .into_inner()
+        .student
+        .context("registration without a student")?;
+    println!(
+        "  Anhui registered {} {} at {} ({}) — Fujian holds {}",
+        registered.registry_number, registered.name, school.code, profile.name, holder.registry_number
+    );
+    let approver_token = mint(
+        signer,
+        "approver",
+        Level::County,
+        &profile.registry_authority,
+        Role::Approver,
+    )?;
+    let mut approver = identity_client(&anhui, &anhui_pki, &approver_token).await?;
+    let refusal = match approver
+        .approve_registration(pb::ApproveRegistrationRequest {
+            registry_number: registered.registry_number.clone(),
+        })
+        .await
+    {
+        Ok(_) => {
+            println!("  the national check did not refuse it (already resolved?)");
+            return Ok(None);
+        }
+        Err(status) => status.message().to_owned(),
+    };
+    println!("  Anhui's approval refused: {refusal}");
+    // The national node's notices reach both provinces with their next delivery round.
+    for (province, pki, token) in [
+        ("34", anhui_pki.clone(), province.clone()),
+        (
+            "35",
+            pki_root.join("35"),
+            mint(signer, "fujian", Level::Province, "350000", Role::Operator)?,
+        ),
+    ] {
+        let mut client = identity_client(&nodes[province].address.to_string(), &pki, &token).await?;
+        let mut listed = Vec::new();
+        for _ in 0..50 {
+            listed = client
+                .list_problem_records(pb::ListProblemRecordsRequest::default())
+                .await?
+                .into_inner()
+                .problems
+                .into_iter()
+                .filter(|p| p.kind == pb::ProblemKind::DuplicateIdNumber as i32)
+                .collect();
+            if !listed.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        for problem in listed {
+            println!(
+                "  province {province} problem record: {} {} — {}",
+                problem.registry_number, problem.name, problem.detail
+            );
+        }
+    }
+    Ok(Some(refusal))
 }
 
 /// A county applies for a new school; county, city and province endorse; the ministry
@@ -306,6 +572,8 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
 async fn new_school(
     address: &str,
     pki_dir: &std::path::Path,
+    national_address: &str,
+    national_pki: &std::path::Path,
     signer: &xueji_auth::TokenSigner,
     province_intake: &mut crate::client::IntakeClient,
 ) -> anyhow::Result<String> {
@@ -376,8 +644,8 @@ async fn new_school(
         );
     }
     let mut ministry = authority_client(
-        address,
-        pki_dir,
+        national_address,
+        national_pki,
         &token("ministry-approver", Level::Ministry, "", Role::Approver)?,
     )
     .await?;
