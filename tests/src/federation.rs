@@ -9,7 +9,9 @@ use futures::FutureExt;
 use tokio::net::TcpListener;
 use xueji_auth::{Level, Role, TokenSigner};
 use xueji_node::{
-    client::{DirectoryClient, IdentityClient, directory_client, identity_client, intake_client, mint},
+    client::{
+        DirectoryClient, IdentityClient, directory_client, identity_client, intake_client, mint,
+    },
     config::{NodeConfig, Tier},
     node::{Database, RunningNode},
     pki, seed,

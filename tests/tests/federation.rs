@@ -73,7 +73,12 @@ async fn school_county(federation: &Federation, province: &str, school: &str) ->
 
 async fn problems(federation: &Federation, province: &str) -> Vec<pb::ProblemRecord> {
     let mut client = federation
-        .identity(province, Level::Province, &format!("{province}0000"), Role::Operator)
+        .identity(
+            province,
+            Level::Province,
+            &format!("{province}0000"),
+            Role::Operator,
+        )
         .await;
     client
         .list_problem_records(pb::ListProblemRecordsRequest {
@@ -108,10 +113,18 @@ async fn approval_claims_the_id_number_nationally_and_the_ministry_finds_the_stu
     let school = federation.a_primary_school("35").await;
     let county = school_county(&federation, "35", &school).await;
     let id = resident_id("35010220180307001");
-    let l = register(&federation, "35", &school, registration_at("f-1", "林小雨", &school, &id)).await;
+    let l = register(
+        &federation,
+        "35",
+        &school,
+        registration_at("f-1", "林小雨", &school, &id),
+    )
+    .await;
     assert!(l.starts_with('L'));
 
-    let student = approve(&federation, "35", &county, &l).await.expect("approved");
+    let student = approve(&federation, "35", &county, &l)
+        .await
+        .expect("approved");
     assert_eq!(student.registry_number, format!("G{id}"));
     assert_eq!(student.status, pb::EnrollmentStatus::Active as i32);
     assert_eq!(student.aliases, vec![l.clone()]);
@@ -145,7 +158,12 @@ async fn approval_claims_the_id_number_nationally_and_the_ministry_finds_the_stu
     // A province operator finds its own students, and another province's not at all.
     let fujian = federation.token(Level::Province, "350000", Role::Operator);
     let mut as_fujian = federation.directory("35", &fujian).await;
-    assert!(as_fujian.find_student(npb::FindStudentRequest { number: id.clone() }).await.is_ok());
+    assert!(
+        as_fujian
+            .find_student(npb::FindStudentRequest { number: id.clone() })
+            .await
+            .is_ok()
+    );
     let anhui = federation.token(Level::Province, "340000", Role::Operator);
     let mut as_anhui = federation.directory("34", &anhui).await;
     let status = as_anhui
@@ -154,10 +172,15 @@ async fn approval_claims_the_id_number_nationally_and_the_ministry_finds_the_stu
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
     let missing = as_anhui
-        .find_student(npb::FindStudentRequest { number: "L340102201803070000".into() })
+        .find_student(npb::FindStudentRequest {
+            number: "L340102201803070000".into(),
+        })
         .await
         .unwrap_err();
-    assert_eq!(status.message(), missing.message().replace("L340102201803070000", &id));
+    assert_eq!(
+        status.message(),
+        missing.message().replace("L340102201803070000", &id)
+    );
 
     let provinces = national
         .list_provinces(npb::ListProvincesRequest {})
@@ -180,34 +203,72 @@ async fn a_second_province_claiming_a_live_id_number_is_refused_and_both_are_fla
     let fujian_county = school_county(&federation, "35", &fujian_school).await;
     let anhui_county = school_county(&federation, "34", &anhui_school).await;
     let id = resident_id("35010220180307003");
-    let fujian = register(&federation, "35", &fujian_school, registration_at("a", "陈思", &fujian_school, &id)).await;
-    let anhui = register(&federation, "34", &anhui_school, registration_at("b", "陈思", &anhui_school, &id)).await;
+    let fujian = register(
+        &federation,
+        "35",
+        &fujian_school,
+        registration_at("a", "陈思", &fujian_school, &id),
+    )
+    .await;
+    let anhui = register(
+        &federation,
+        "34",
+        &anhui_school,
+        registration_at("b", "陈思", &anhui_school, &id),
+    )
+    .await;
 
-    approve(&federation, "35", &fujian_county, &fujian).await.expect("first claim wins");
-    let refused = approve(&federation, "34", &anhui_county, &anhui).await.unwrap_err();
+    approve(&federation, "35", &fujian_county, &fujian)
+        .await
+        .expect("first claim wins");
+    let refused = approve(&federation, "34", &anhui_county, &anhui)
+        .await
+        .unwrap_err();
     assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
-    assert!(refused.message().contains("province 35"), "{}", refused.message());
+    assert!(
+        refused.message().contains("province 35"),
+        "{}",
+        refused.message()
+    );
 
-    let mut client = federation.identity("34", Level::County, &anhui_county, Role::Approver).await;
+    let mut client = federation
+        .identity("34", Level::County, &anhui_county, Role::Approver)
+        .await;
     let student = client
-        .get_student(pb::GetStudentRequest { number: anhui.clone() })
+        .get_student(pb::GetStudentRequest {
+            number: anhui.clone(),
+        })
         .await
         .expect("still there")
         .into_inner()
         .student
         .expect("student");
-    assert_eq!(student.status, pb::EnrollmentStatus::Pending as i32, "back to pending");
+    assert_eq!(
+        student.status,
+        pb::EnrollmentStatus::Pending as i32,
+        "back to pending"
+    );
     assert_eq!(student.registry_number, anhui, "no G issued");
 
     let g = format!("G{id}");
-    flagged(&federation, "34", &anhui, pb::ProblemKind::DuplicateIdNumber).await;
+    flagged(
+        &federation,
+        "34",
+        &anhui,
+        pb::ProblemKind::DuplicateIdNumber,
+    )
+    .await;
     flagged(&federation, "35", &g, pb::ProblemKind::DuplicateIdNumber).await;
     // The same name, gender and birth date met in the index as well: flagged, not refused.
     flagged(&federation, "34", &anhui, pb::ProblemKind::DuplicateName).await;
     flagged(&federation, "35", &g, pb::ProblemKind::DuplicateName).await;
 
     // Approving again asks again (a new claim) and is refused again; nothing doubles.
-    assert!(approve(&federation, "34", &anhui_county, &anhui).await.is_err());
+    assert!(
+        approve(&federation, "34", &anhui_county, &anhui)
+            .await
+            .is_err()
+    );
     let claims: i64 = sqlx::query_scalar("SELECT count(*) FROM national.id_claims")
         .fetch_one(&federation.national.pool)
         .await
@@ -225,8 +286,20 @@ async fn the_same_id_number_claimed_concurrently_gets_exactly_one_owner() {
         let fujian_county = school_county(&federation, "35", &fujian_school).await;
         let anhui_county = school_county(&federation, "34", &anhui_school).await;
         let id = resident_id(&format!("3501022018030710{round}"));
-        let fujian = register(&federation, "35", &fujian_school, registration_at(&format!("f{round}"), "周", &fujian_school, &id)).await;
-        let anhui = register(&federation, "34", &anhui_school, registration_at(&format!("a{round}"), "周", &anhui_school, &id)).await;
+        let fujian = register(
+            &federation,
+            "35",
+            &fujian_school,
+            registration_at(&format!("f{round}"), "周", &fujian_school, &id),
+        )
+        .await;
+        let anhui = register(
+            &federation,
+            "34",
+            &anhui_school,
+            registration_at(&format!("a{round}"), "周", &anhui_school, &id),
+        )
+        .await;
         let (a, b) = tokio::join!(
             approve(&federation, "35", &fujian_county, &fujian),
             approve(&federation, "34", &anhui_county, &anhui),
@@ -310,7 +383,9 @@ async fn the_national_node_refuses_every_certificate_it_must() {
         cert_pem: std::fs::read_to_string(federation.pki("35").join("identity.pem")).unwrap(),
         key_pem: std::fs::read_to_string(federation.pki("35").join("identity.key")).unwrap(),
     };
-    let mut client = index_client(&federation, &identity, &fujian_token).await.unwrap();
+    let mut client = index_client(&federation, &identity, &fujian_token)
+        .await
+        .unwrap();
     client
         .deliver(index_message("L350102201803071234"))
         .await
@@ -330,19 +405,38 @@ async fn the_national_node_refuses_every_certificate_it_must() {
     let other_root = CertificateAuthority::new_root("another root", Validity::days(1)).unwrap();
     let cases = [
         ("expired", intermediate.issue(spiffe, &[], expired).unwrap()),
-        ("not yet valid", intermediate.issue(spiffe, &[], not_yet).unwrap()),
-        ("another root", other_root.issue(spiffe, &[], Validity::days(1)).unwrap()),
-        ("no URI SAN", intermediate.issue_with_uris(&[], &[], Validity::days(1)).unwrap()),
+        (
+            "not yet valid",
+            intermediate.issue(spiffe, &[], not_yet).unwrap(),
+        ),
+        (
+            "another root",
+            other_root.issue(spiffe, &[], Validity::days(1)).unwrap(),
+        ),
+        (
+            "no URI SAN",
+            intermediate
+                .issue_with_uris(&[], &[], Validity::days(1))
+                .unwrap(),
+        ),
         (
             "two URI SANs",
             intermediate
-                .issue_with_uris(&[spiffe, "spiffe://xueji/province/35/schools"], &[], Validity::days(1))
+                .issue_with_uris(
+                    &[spiffe, "spiffe://xueji/province/35/schools"],
+                    &[],
+                    Validity::days(1),
+                )
                 .unwrap(),
         ),
         (
             "outside the trust domain",
             intermediate
-                .issue("spiffe://elsewhere/province/35/identity", &[], Validity::days(1))
+                .issue(
+                    "spiffe://elsewhere/province/35/identity",
+                    &[],
+                    Validity::days(1),
+                )
                 .unwrap(),
         ),
     ];
@@ -360,15 +454,23 @@ async fn the_national_node_refuses_every_certificate_it_must() {
         ))
         .domain_name("localhost");
     no_cert = no_cert.clone();
-    let channel = tonic::transport::Endpoint::from_shared(format!("https://{}", federation.national.address()))
-        .unwrap()
-        .tls_config(no_cert)
-        .unwrap()
-        .connect()
-        .await;
+    let channel = tonic::transport::Endpoint::from_shared(format!(
+        "https://{}",
+        federation.national.address()
+    ))
+    .unwrap()
+    .tls_config(no_cert)
+    .unwrap()
+    .connect()
+    .await;
     if let Ok(channel) = channel {
-        let mut client = NationalIndexClient::with_interceptor(channel, BearerToken::new(&fujian_token).unwrap());
-        assert!(refused(client.deliver(index_message("L350102201803071236")).await));
+        let mut client = NationalIndexClient::with_interceptor(
+            channel,
+            BearerToken::new(&fujian_token).unwrap(),
+        );
+        assert!(refused(
+            client.deliver(index_message("L350102201803071236")).await
+        ));
     }
     let indexed: i64 = sqlx::query_scalar("SELECT count(*) FROM national.students")
         .fetch_one(&federation.national.pool)
@@ -414,7 +516,12 @@ async fn a_province_certificate_acts_for_its_own_province_only() {
     .await
     .unwrap();
     let status = crossing
-        .register_student(registration_at("x", "吴", &anhui_school, &resident_id("34010220180307001")))
+        .register_student(registration_at(
+            "x",
+            "吴",
+            &anhui_school,
+            &resident_id("34010220180307001"),
+        ))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
@@ -429,7 +536,10 @@ async fn a_province_certificate_acts_for_its_own_province_only() {
 async fn national_counts(federation: &Federation) -> (i64, i64, i64) {
     let pool = &federation.national.pool;
     let count = |sql: &'static str| async move {
-        sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await.unwrap()
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(pool)
+            .await
+            .unwrap()
     };
     (
         count("SELECT count(*) FROM national.inbox").await,
@@ -457,17 +567,44 @@ async fn provinces_keep_registering_while_the_national_node_is_down_and_every_cl
     for n in 0..12u32 {
         let id = resident_id(&format!("35010220180307{:03}", 200 + n * 2 + 1));
         fujian_numbers.push(
-            register(&federation, "35", &fujian_school, registration_at(&format!("down-f{n}"), &format!("学生{n}"), &fujian_school, &id)).await,
+            register(
+                &federation,
+                "35",
+                &fujian_school,
+                registration_at(
+                    &format!("down-f{n}"),
+                    &format!("学生{n}"),
+                    &fujian_school,
+                    &id,
+                ),
+            )
+            .await,
         );
     }
     for n in 0..6u32 {
         let id = resident_id(&format!("34010220180307{:03}", 200 + n * 2 + 1));
-        register(&federation, "34", &anhui_school, registration_at(&format!("down-a{n}"), &format!("学员{n}"), &anhui_school, &id)).await;
+        register(
+            &federation,
+            "34",
+            &anhui_school,
+            registration_at(
+                &format!("down-a{n}"),
+                &format!("学员{n}"),
+                &anhui_school,
+                &id,
+            ),
+        )
+        .await;
     }
     // Approvals go through too, waiting for the national check.
     for number in &fujian_numbers[..5] {
-        let student = approve(&federation, "35", &fujian_county, number).await.expect("approved locally");
-        assert_eq!(student.status, pb::EnrollmentStatus::AwaitingNationalCheck as i32);
+        let student = approve(&federation, "35", &fujian_county, number)
+            .await
+            .expect("approved locally");
+        assert_eq!(
+            student.status,
+            pb::EnrollmentStatus::AwaitingNationalCheck as i32
+        );
         assert!(student.registry_number.starts_with('L'));
     }
     assert_eq!(national_counts(&federation).await.0, 0);
@@ -481,10 +618,14 @@ async fn provinces_keep_registering_while_the_national_node_is_down_and_every_cl
     assert_eq!(inbox, expected, "every message applied exactly once");
     assert_eq!(indexed, 18);
     assert_eq!(claims, 5);
-    let mut client = federation.identity("35", Level::County, &fujian_county, Role::Approver).await;
+    let mut client = federation
+        .identity("35", Level::County, &fujian_county, Role::Approver)
+        .await;
     for number in &fujian_numbers[..5] {
         let student = client
-            .get_student(pb::GetStudentRequest { number: number.clone() })
+            .get_student(pb::GetStudentRequest {
+                number: number.clone(),
+            })
             .await
             .unwrap()
             .into_inner()
@@ -501,11 +642,18 @@ async fn a_province_killed_mid_delivery_loses_and_doubles_nothing() {
     let school = federation.a_primary_school("35").await;
     federation.kill_national().await;
     let total = 600u32;
-    let mut client = federation.identity("35", Level::School, &school, Role::Operator).await;
+    let mut client = federation
+        .identity("35", Level::School, &school, Role::Operator)
+        .await;
     for chunk in (0..total).collect::<Vec<_>>().chunks(50) {
         let calls = chunk.iter().map(|n| {
             let mut client = client.clone();
-            let id = resident_id(&format!("3501022017{:02}{:02}{:03}", 1 + n / 280, 1 + (n / 10) % 28, 1 + (n % 10) * 2));
+            let id = resident_id(&format!(
+                "3501022017{:02}{:02}{:03}",
+                1 + n / 280,
+                1 + (n / 10) % 28,
+                1 + (n % 10) * 2
+            ));
             let request = registration_at(&format!("bulk-{n}"), &format!("批{n}"), &school, &id);
             async move { client.register_student(request).await.map(|_| ()) }
         });
@@ -513,7 +661,9 @@ async fn a_province_killed_mid_delivery_loses_and_doubles_nothing() {
             result.expect("registered");
         }
     }
-    client = federation.identity("35", Level::School, &school, Role::Operator).await;
+    client = federation
+        .identity("35", Level::School, &school, Role::Operator)
+        .await;
     drop(client);
 
     federation.restart_national().await;
@@ -530,11 +680,17 @@ async fn a_province_killed_mid_delivery_loses_and_doubles_nothing() {
     federation.delivered("35").await;
 
     let (inbox, indexed, _) = national_counts(&federation).await;
-    assert_eq!(inbox, i64::from(total), "no message lost or applied twice (killed after {applied_before_restart})");
+    assert_eq!(
+        inbox,
+        i64::from(total),
+        "no message lost or applied twice (killed after {applied_before_restart})"
+    );
     assert_eq!(indexed, i64::from(total));
-    let undelivered: i64 = sqlx::query_scalar("SELECT count(*) FROM identity.outbox WHERE delivered_at IS NULL OR outcome IS NULL")
-        .fetch_one(&federation.province("35").pool)
-        .await
-        .unwrap();
+    let undelivered: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM identity.outbox WHERE delivered_at IS NULL OR outcome IS NULL",
+    )
+    .fetch_one(&federation.province("35").pool)
+    .await
+    .unwrap();
     assert_eq!(undelivered, 0);
 }

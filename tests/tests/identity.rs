@@ -77,11 +77,12 @@ async fn register_approve_and_find_by_every_number() {
     assert_eq!(listed.next_page_token, "");
 
     let (students, enrollments, audit) = node.counts().await;
-    assert_eq!((students, enrollments, audit), (1, 1, 2));
+    // registered; approved (awaiting the national check); the national check granted the G
+    assert_eq!((students, enrollments, audit), (1, 1, 3));
     xueji_audit::seal_all(&node.pool).await.unwrap();
     let report = xueji_audit::verify(&node.pool, |_| {}).await.unwrap();
     assert!(report.is_intact());
-    assert_eq!(report.sealed, 2);
+    assert_eq!(report.sealed, 3);
     node.node.stop().await.unwrap();
 }
 

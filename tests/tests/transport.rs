@@ -203,3 +203,68 @@ async fn health_and_reflection_are_served() {
         tonic_health::pb::health_check_response::ServingStatus::Serving
     );
 }
+
+#[tokio::test]
+async fn replaced_certificates_take_effect_without_a_restart() {
+    let node = TestNode::start().await;
+    let new_root = CertificateAuthority::new_root("replacement root", Validity::days(1)).unwrap();
+    let client_cert = new_root
+        .issue(
+            "spiffe://xueji/national/operator/new",
+            &[],
+            Validity::days(1),
+        )
+        .unwrap();
+    let token = node.token(Level::Ministry, "", Role::Operator);
+    let call = || async {
+        let config = xueji_rpc::ClientConfig {
+            tls: xueji_rpc::TlsSource::fixed(&xueji_rpc::TlsFiles {
+                ca_pem: new_root.certified.cert_pem.clone(),
+                cert_pem: client_cert.cert_pem.clone(),
+                key_pem: client_cert.key_pem.clone(),
+            })
+            .unwrap(),
+            server_name: "localhost".into(),
+            request_timeout: Duration::from_secs(5),
+        };
+        let channel = xueji_rpc::connect(&node.address(), &config)
+            .await
+            .map_err(|e| e.to_string())?;
+        match get_with(channel, &token).await {
+            Ok(()) => Ok(()),
+            Err(status) if status.code() == Code::NotFound => Ok(()),
+            Err(status) => Err(status.to_string()),
+        }
+    };
+    assert!(
+        call().await.is_err(),
+        "the node does not know the new root yet"
+    );
+
+    // Replace the node's certificate, key and trusted roots on disk, as an operator rotating
+    // certificates would; the node keeps running.
+    let server = new_root
+        .issue(
+            "spiffe://xueji/national/node",
+            &["localhost"],
+            Validity::days(1),
+        )
+        .unwrap();
+    let old_root = read(&node, "ca.pem");
+    std::fs::write(node.pki_dir().join("node.key"), &server.key_pem).unwrap();
+    std::fs::write(node.pki_dir().join("node.pem"), &server.cert_pem).unwrap();
+    std::fs::write(
+        node.pki_dir().join("ca.pem"),
+        format!("{}{old_root}", new_root.certified.cert_pem),
+    )
+    .unwrap();
+    let mut reloaded = false;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if call().await.is_ok() {
+            reloaded = true;
+            break;
+        }
+    }
+    assert!(reloaded, "the node never picked up its new certificate");
+}

@@ -334,7 +334,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{table}");
             }
         }
-        Command::Token { .. } | Command::School { .. } | Command::Find { .. } | Command::Provinces => {
+        Command::Token { .. }
+        | Command::School { .. }
+        | Command::Find { .. }
+        | Command::Provinces => {
             unreachable!("handled above")
         }
     }
@@ -343,7 +346,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// The national node's directory: `find` and `provinces`.
 async fn national(channel: OperatorChannel, command: Command, json: bool) -> anyhow::Result<()> {
-    use xueji_proto::national::v1::{self as npb, national_directory_client::NationalDirectoryClient};
+    use xueji_proto::national::v1::{
+        self as npb, national_directory_client::NationalDirectoryClient,
+    };
     let mut client = NationalDirectoryClient::new(channel);
     match command {
         Command::Find { number } => {

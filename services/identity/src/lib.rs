@@ -11,8 +11,8 @@ pub mod api;
 pub mod batcher;
 pub mod directory;
 pub mod domain;
-pub mod national;
 mod error;
+pub mod national;
 pub mod store;
 
 pub use error::IdentityError;

@@ -90,7 +90,8 @@ fn decode(messages: Vec<pb::OutboxMessage>) -> Result<Vec<Delivery>, NationalErr
     let mut violations = Violations::default();
     let mut deliveries = Vec::with_capacity(messages.len());
     for message in messages {
-        let message_id = violations.check(domain::parse_message_id("message_id", &message.message_id));
+        let message_id =
+            violations.check(domain::parse_message_id("message_id", &message.message_id));
         let body = match message.body {
             Some(pb::outbox_message::Body::IndexStudent(index)) => {
                 let registry_number = violations.check(domain::parse_registry_number(
@@ -127,15 +128,18 @@ fn decode(messages: Vec<pb::OutboxMessage>) -> Result<Vec<Delivery>, NationalErr
                     }
                 };
                 match (registry_number, id_number, digest, status) {
-                    (Some(registry_number), Some(id_number), Some(duplicate_digest), Some(status)) => {
-                        Some(Message::Index(IndexStudent {
-                            registry_number,
-                            aliases,
-                            id_number,
-                            duplicate_digest,
-                            status,
-                        }))
-                    }
+                    (
+                        Some(registry_number),
+                        Some(id_number),
+                        Some(duplicate_digest),
+                        Some(status),
+                    ) => Some(Message::Index(IndexStudent {
+                        registry_number,
+                        aliases,
+                        id_number,
+                        duplicate_digest,
+                        status,
+                    })),
                     _ => None,
                 }
             }
@@ -148,12 +152,14 @@ fn decode(messages: Vec<pb::OutboxMessage>) -> Result<Vec<Delivery>, NationalErr
                     "claim_id_number.id_number",
                     &claim.id_number,
                 ));
-                registry_number.zip(id_number).map(|(registry_number, id_number)| {
-                    Message::Claim(Claim {
-                        registry_number,
-                        id_number,
+                registry_number
+                    .zip(id_number)
+                    .map(|(registry_number, id_number)| {
+                        Message::Claim(Claim {
+                            registry_number,
+                            id_number,
+                        })
                     })
-                })
             }
             Some(pb::outbox_message::Body::ReleaseStudent(release)) => violations
                 .check(domain::parse_registry_number(

@@ -101,7 +101,10 @@ pub fn parse_id_number(field: &'static str, text: &str) -> Result<ResidentId, Fi
 
 /// A digest is 64 lowercase hex characters (SHA-256).
 pub fn parse_digest(field: &'static str, text: &str) -> Result<String, FieldViolation> {
-    if text.len() == 64 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    if text.len() == 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     {
         Ok(text.to_owned())
     } else {

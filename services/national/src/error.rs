@@ -34,9 +34,7 @@ impl From<Vec<FieldViolation>> for NationalError {
 impl From<NationalError> for Status {
     fn from(error: NationalError) -> Status {
         match error {
-            NationalError::InvalidArgument(violations) => {
-                xueji_rpc::invalid_argument(&violations)
-            }
+            NationalError::InvalidArgument(violations) => xueji_rpc::invalid_argument(&violations),
             NationalError::NotFound(what) => Status::not_found(format!("{what} not found")),
             NationalError::PermissionDenied(why) => Status::permission_denied(why),
             NationalError::Unavailable(why) => Status::unavailable(why),

@@ -39,10 +39,8 @@ impl ProvinceClients {
         }
         let channel = xueji_rpc::connect_lazy(address, &self.client)
             .map_err(|e| NationalError::Unavailable(format!("cannot reach {address}: {e}")))?;
-        let client = IdentityServiceClient::new(InterceptedService::new(
-            channel,
-            self.token.clone(),
-        ));
+        let client =
+            IdentityServiceClient::new(InterceptedService::new(channel, self.token.clone()));
         channels.insert(address.to_owned(), client.clone());
         Ok(client)
     }

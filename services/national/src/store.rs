@@ -515,8 +515,8 @@ async fn claim_id_number(
     )
     .fetch_one(&mut *conn)
     .await?;
-    let granted = owner.student_id == id
-        || IndexStatus::parse(&owner.status) == Some(IndexStatus::Ended);
+    let granted =
+        owner.student_id == id || IndexStatus::parse(&owner.status) == Some(IndexStatus::Ended);
     if !granted {
         let detail = format!("resident ID number {id_number} is claimed by two provinces");
         notice(

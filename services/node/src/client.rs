@@ -18,7 +18,8 @@ pub type OperatorChannel = InterceptedService<Channel, BearerToken>;
 pub type IdentityClient = IdentityServiceClient<OperatorChannel>;
 pub type IntakeClient = SchoolIntakeClient<OperatorChannel>;
 pub type AuthorityClient = SchoolAuthorityClient<OperatorChannel>;
-pub type DirectoryClient = xueji_proto::national::v1::national_directory_client::NationalDirectoryClient<OperatorChannel>;
+pub type DirectoryClient =
+    xueji_proto::national::v1::national_directory_client::NationalDirectoryClient<OperatorChannel>;
 
 /// A channel to a node as the operator tool, sending `token` on every call.
 pub async fn operator_channel(

@@ -13,9 +13,9 @@ use std::{collections::BTreeMap, path::PathBuf};
 use anyhow::Context;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use indicatif::{ProgressBar, ProgressStyle};
+use tokio::net::TcpListener;
 use xueji_auth::{Level, Role};
 use xueji_codes::{DivisionLevel, Divisions};
-use tokio::net::TcpListener;
 use xueji_db::{ClusterOptions, Durability, EmbeddedPostgres};
 use xueji_proto::{identity::v1 as pb, national::v1 as npb, schools::v1 as spb};
 use xueji_schools::store::national::NationalStore;
@@ -64,7 +64,9 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
         pki::init_federation(&pki_root, &seed::SEED_PROVINCES)?;
     }
 
-    step("Starting the federation on an embedded PostgreSQL: the national node, Fujian (35), Anhui (34)");
+    step(
+        "Starting the federation on an embedded PostgreSQL: the national node, Fujian (35), Anhui (34)",
+    );
     let cluster_options = ClusterOptions {
         data_dir: Some(dir.join("postgres")),
         durability: Durability::Throwaway,
@@ -78,9 +80,8 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
         xueji_db::create_database(&cluster.url("postgres"), &database_name(name), None).await?;
         listeners.insert(name, TcpListener::bind("127.0.0.1:0").await?);
     }
-    let address_of = |name: &str| -> anyhow::Result<String> {
-        Ok(listeners[name].local_addr()?.to_string())
-    };
+    let address_of =
+        |name: &str| -> anyhow::Result<String> { Ok(listeners[name].local_addr()?.to_string()) };
     let national_address = address_of("national")?;
     let national_config = NodeConfig {
         listen: listeners["national"].local_addr()?,
@@ -357,7 +358,11 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
                 .as_ref()
                 .map(|s| s.registry_number.as_str())
                 .unwrap_or("?"),
-            found.student.as_ref().map(|s| s.name.as_str()).unwrap_or("?"),
+            found
+                .student
+                .as_ref()
+                .map(|s| s.name.as_str())
+                .unwrap_or("?"),
         );
     }
 
@@ -380,7 +385,11 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
         println!(
             "  {name:<8} {} entries sealed, chain {}",
             report.sealed,
-            if report.is_intact() { "intact" } else { "BROKEN" },
+            if report.is_intact() {
+                "intact"
+            } else {
+                "BROKEN"
+            },
         );
     }
 
@@ -439,7 +448,10 @@ fn write_config(dir: &std::path::Path, name: &str, config: &NodeConfig) -> anyho
         config.tier, config.province, config.listen, name, config.database_url
     );
     if !config.national_address.is_empty() {
-        text.push_str(&format!("national_address = \"{}\"\n", config.national_address));
+        text.push_str(&format!(
+            "national_address = \"{}\"\n",
+            config.national_address
+        ));
     }
     if !config.province_nodes.is_empty() {
         text.push_str("[province_nodes]\n");
@@ -485,7 +497,13 @@ async fn cross_province_duplicate(
         .find(|s| s.code.starts_with("21"))
         .context("Anhui has no primary school in its replica")?;
     let profile = school.profile.clone().unwrap_or_default();
-    let operator = mint(signer, "operator", Level::School, &school.code, Role::Operator)?;
+    let operator = mint(
+        signer,
+        "operator",
+        Level::School,
+        &school.code,
+        Role::Operator,
+    )?;
     let mut registrar = identity_client(&anhui, &anhui_pki, &operator).await?;
     let request = pb::RegisterStudentRequest {
         idempotency_key: format!("demo-duplicate-{}", holder.document_number),
@@ -509,7 +527,11 @@ async fn cross_province_duplicate(
         .context("registration without a student")?;
     println!(
         "  Anhui registered {} {} at {} ({}) — Fujian holds {}",
-        registered.registry_number, registered.name, school.code, profile.name, holder.registry_number
+        registered.registry_number,
+        registered.name,
+        school.code,
+        profile.name,
+        holder.registry_number
     );
     let approver_token = mint(
         signer,
@@ -541,7 +563,8 @@ async fn cross_province_duplicate(
             mint(signer, "fujian", Level::Province, "350000", Role::Operator)?,
         ),
     ] {
-        let mut client = identity_client(&nodes[province].address.to_string(), &pki, &token).await?;
+        let mut client =
+            identity_client(&nodes[province].address.to_string(), &pki, &token).await?;
         let mut listed = Vec::new();
         for _ in 0..50 {
             listed = client

@@ -8,14 +8,12 @@ use futures::future::BoxFuture;
 use tonic::{Code, service::interceptor::InterceptedService, transport::Channel};
 use xueji_auth::{Level, Role, TokenSigner};
 use xueji_codes::SchoolCode;
-use xueji_identity::{IdentityError, directory::SchoolSource, domain::School};
-use xueji_proto::schools::v1::{self as pb, school_intake_client::SchoolIntakeClient};
 use xueji_identity::national::{
     DeliveryOutcome, NationalLink, Notice, NoticeKind, OutboxBody, OutboxMessage,
 };
-use xueji_proto::national::v1::{
-    self as npb, national_index_client::NationalIndexClient,
-};
+use xueji_identity::{IdentityError, directory::SchoolSource, domain::School};
+use xueji_proto::national::v1::{self as npb, national_index_client::NationalIndexClient};
+use xueji_proto::schools::v1::{self as pb, school_intake_client::SchoolIntakeClient};
 use xueji_rpc::{BearerToken, ClientConfig, TlsSource};
 use xueji_schools::links::PeerCredentials;
 

@@ -161,7 +161,10 @@ async fn run(command: Command) -> anyhow::Result<std::process::ExitCode> {
         } => {
             if federation.is_empty() {
                 pki::init(&out)?;
-                println!("development PKI for a standalone node written to {}", out.display());
+                println!(
+                    "development PKI for a standalone node written to {}",
+                    out.display()
+                );
             } else {
                 for province in &federation {
                     anyhow::ensure!(

@@ -137,8 +137,9 @@ impl RunningNode {
             [only] => pki::client_stem(pki_dir, only.name()),
             _ => xueji_pki::files::NODE.to_owned(),
         };
-        let tls = TlsSource::from_dir(pki_dir, &server_stem)
-            .with_context(|| format!("loading the node's TLS material from {}", pki_dir.display()))?;
+        let tls = TlsSource::from_dir(pki_dir, &server_stem).with_context(|| {
+            format!("loading the node's TLS material from {}", pki_dir.display())
+        })?;
         let verifier_path = pki_dir.join(pki::TOKEN_VERIFYING_KEY);
         let verifier = TokenVerifier::from_text(
             &std::fs::read_to_string(&verifier_path)

@@ -357,8 +357,12 @@ pub fn init_single(dir: &Path) -> Result<(), PkiError> {
     create_dir(dir)?;
     let ca = CertificateAuthority::new_root("Xueji development root CA", Validity::days(3650))?;
     ca.certified.write(dir, files::CA)?;
-    ca.issue(&national_service_id("node"), &["localhost"], Validity::days(365))?
-        .write(dir, files::NODE)?;
+    ca.issue(
+        &national_service_id("node"),
+        &["localhost"],
+        Validity::days(365),
+    )?
+    .write(dir, files::NODE)?;
     ca.issue(&national_operator_id("cli"), &[], Validity::days(365))?
         .write(dir, files::OPERATOR)?;
     Ok(())
@@ -378,9 +382,8 @@ pub fn init_federation(dir: &Path, provinces: &[&str]) -> Result<(), PkiError> {
         cert_pem: root.certified.cert_pem.clone(),
         key_pem: String::new(),
     };
-    let write_root = |node_dir: &Path| {
-        write_file(&node_dir.join("ca.pem"), &trusted_root.cert_pem, 0o644)
-    };
+    let write_root =
+        |node_dir: &Path| write_file(&node_dir.join("ca.pem"), &trusted_root.cert_pem, 0o644);
 
     let national_dir = dir.join("national");
     create_dir(&national_dir)?;

@@ -20,7 +20,9 @@ fn leaves_carry_exactly_one_spiffe_id() {
         )
         .unwrap();
     assert_eq!(
-        spiffe_id_of(&pem_to_der(&leaf.cert_pem)).unwrap().to_string(),
+        spiffe_id_of(&pem_to_der(&leaf.cert_pem))
+            .unwrap()
+            .to_string(),
         "spiffe://xueji/province/35/identity"
     );
 

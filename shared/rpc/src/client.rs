@@ -1,7 +1,7 @@
 use std::time::Duration;
 
-use opentelemetry::propagation::Injector;
 use hyper_util::rt::TokioIo;
+use opentelemetry::propagation::Injector;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tonic::{
@@ -74,7 +74,9 @@ fn tls_connector(
             Box::pin(async move {
                 let invalid =
                     |detail: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, detail);
-                let host = uri.host().ok_or_else(|| invalid(format!("{uri} has no host")))?;
+                let host = uri
+                    .host()
+                    .ok_or_else(|| invalid(format!("{uri} has no host")))?;
                 let port = uri.port_u16().unwrap_or(443);
                 let stream = TcpStream::connect((host, port)).await?;
                 stream.set_nodelay(true)?;

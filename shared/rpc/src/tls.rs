@@ -57,9 +57,7 @@ impl TlsFiles {
         let mut roots = RootCertStore::empty();
         for cert in CertificateDer::pem_slice_iter(self.ca_pem.as_bytes()) {
             let cert = cert.map_err(|e| material("trusted root", e))?;
-            roots
-                .add(cert)
-                .map_err(|e| material("trusted root", e))?;
+            roots.add(cert).map_err(|e| material("trusted root", e))?;
         }
         if roots.is_empty() {
             return Err(material("trusted root", "no certificate in the PEM"));
@@ -193,7 +191,11 @@ impl TlsSource {
         Ok(Self::new(None, files.configs()?, Vec::new()))
     }
 
-    fn new(paths: Option<TlsPaths>, configs: Configs, stamp: Vec<Option<(SystemTime, u64)>>) -> Self {
+    fn new(
+        paths: Option<TlsPaths>,
+        configs: Configs,
+        stamp: Vec<Option<(SystemTime, u64)>>,
+    ) -> Self {
         Self {
             inner: Arc::new(Source {
                 paths,
@@ -208,7 +210,13 @@ impl TlsSource {
 
     fn current(&self) -> Configs {
         let Some(paths) = &self.inner.paths else {
-            return self.inner.state.read().expect("not poisoned").configs.clone();
+            return self
+                .inner
+                .state
+                .read()
+                .expect("not poisoned")
+                .configs
+                .clone();
         };
         {
             let state = self.inner.state.read().expect("not poisoned");

@@ -413,7 +413,12 @@ impl IdentityApi {
         if next_page_token.is_empty() && room > 0 {
             let flags = self
                 .store
-                .national_flags(&counties, school.as_deref(), national_after.unwrap_or(0), room + 1)
+                .national_flags(
+                    &counties,
+                    school.as_deref(),
+                    national_after.unwrap_or(0),
+                    room + 1,
+                )
                 .await?;
             let more = flags.len() as i64 > room;
             let mut last_id = None;
