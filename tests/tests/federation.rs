@@ -54,15 +54,8 @@ async fn approve(
         .map(|r| r.into_inner().student.expect("student"))
 }
 
-/// The county of a school (its replica record's division): its registry authority here.
-fn county_of(school: &str, federation: &Federation, province: &str) -> String {
-    let _ = (school, federation);
-    // Generated schools sit in the province's first county; resolve through the replica.
-    province.to_owned()
-}
-
+/// The registry authority of a school, from the province's replica.
 async fn school_county(federation: &Federation, province: &str, school: &str) -> String {
-    let _ = county_of(school, federation, province);
     let pool = &federation.province(province).pool;
     sqlx::query_scalar("SELECT record->'profile'->>'registry_authority' FROM schools_provincial.schools WHERE code = $1")
         .bind(school)
@@ -448,12 +441,11 @@ async fn the_national_node_refuses_every_certificate_it_must() {
         assert!(outcome, "a certificate with {what} was accepted");
     }
     // And no certificate at all.
-    let mut no_cert = tonic::transport::ClientTlsConfig::new()
+    let no_cert = tonic::transport::ClientTlsConfig::new()
         .ca_certificate(tonic::transport::Certificate::from_pem(
             std::fs::read_to_string(federation.pki("root").join("ca.pem")).unwrap(),
         ))
         .domain_name("localhost");
-    no_cert = no_cert.clone();
     let channel = tonic::transport::Endpoint::from_shared(format!(
         "https://{}",
         federation.national.address()

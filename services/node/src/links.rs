@@ -49,10 +49,8 @@ pub struct ReplicaSchools {
 
 impl ReplicaSchools {
     pub fn new(address: &str, credentials: &PeerCredentials) -> anyhow::Result<Arc<Self>> {
-        let channel = xueji_rpc::connect_lazy(address, &credentials.client)?;
-        let token = BearerToken::new(&credentials.token)?;
         Ok(Arc::new(Self {
-            client: SchoolIntakeClient::new(InterceptedService::new(channel, token)),
+            client: SchoolIntakeClient::new(credentials.channel(address)?),
         }))
     }
 }
@@ -110,10 +108,8 @@ pub struct NationalIndexLink {
 
 impl NationalIndexLink {
     pub fn new(address: &str, credentials: &PeerCredentials) -> anyhow::Result<Arc<Self>> {
-        let channel = xueji_rpc::connect_lazy(address, &credentials.client)?;
-        let token = BearerToken::new(&credentials.token)?;
         Ok(Arc::new(Self {
-            client: NationalIndexClient::new(InterceptedService::new(channel, token))
+            client: NationalIndexClient::new(credentials.channel(address)?)
                 .max_decoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES),
         }))
     }

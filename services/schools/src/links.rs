@@ -25,7 +25,8 @@ pub struct PeerCredentials {
 }
 
 impl PeerCredentials {
-    fn channel(
+    /// A lazily connected channel to `address` that sends this token on every call.
+    pub fn channel(
         &self,
         address: &str,
     ) -> Result<InterceptedService<Channel, BearerToken>, SchoolsError> {
