@@ -87,11 +87,13 @@ async fn next_batch(receiver: &Mutex<mpsc::Receiver<Job>>, max_batch: usize) -> 
 }
 
 async fn write(store: &Store, jobs: Vec<Job>) {
-    // A key twice in one batch would be inserted once and answered twice: the repeats go alone.
+    // A key twice in one batch would be inserted once and answered twice, and a number drawn
+    // twice would fail the statement: the repeats go alone.
     let mut keys = HashSet::new();
-    let (batch, repeats): (Vec<Job>, Vec<Job>) = jobs
-        .into_iter()
-        .partition(|job| keys.insert(job.registration.idempotency_key.clone()));
+    let mut numbers = HashSet::new();
+    let (batch, repeats): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|job| {
+        keys.insert(job.registration.idempotency_key.clone()) & numbers.insert(job.number.clone())
+    });
 
     let mut one_by_one = repeats;
     if batch.len() == 1 {

@@ -288,10 +288,12 @@ impl Store {
 
     /// Registers many in one statement, for the batcher: the same writes as
     /// [`register`](Self::register), amortising one round trip and one commit over the batch.
-    /// Answers the created students by idempotency key; a registration missing from the answer
-    /// met an existing key and must go through `register` to learn whether it is a replay.
-    /// Fails as a whole on any constraint violation: the caller then retries one by one.
-    /// Idempotency keys must be distinct within the batch.
+    /// Answers the created students by idempotency key. A registration missing from the answer
+    /// met something already there (its key, its number, a live record of its ID number) and must
+    /// go through `register` to get its own answer; the rest of the batch is written regardless,
+    /// so one clash does not send a whole batch down the slow path. A number taken by a
+    /// concurrent batch still fails this one as a whole: the caller then goes one by one.
+    /// Idempotency keys and numbers must be distinct within the batch.
     pub async fn register_batch(
         &self,
         batch: &[(Registration, RegistryNumber, Caller, String)],
@@ -320,7 +322,9 @@ impl Store {
                           document_number, id_number_claim, name_key, guardian, idempotency_key,
                           request_hash, registered_by
                    FROM input
-                   ON CONFLICT (idempotency_key) DO NOTHING
+                   WHERE NOT EXISTS (SELECT 1 FROM identity.registry_numbers r
+                                     WHERE r.number = input.registry_number)
+                   ON CONFLICT DO NOTHING
                    RETURNING id, idempotency_key
                ), created AS (
                    SELECT student.id, input.* FROM student JOIN input USING (idempotency_key)
