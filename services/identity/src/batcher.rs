@@ -118,14 +118,11 @@ async fn write(store: &Store, jobs: Vec<Job>) {
             "registration batch"
         );
         match written {
-            Ok(created) => {
+            Ok(mut answered) => {
                 for job in batch {
-                    match created.get(&job.registration.idempotency_key) {
-                        Some(&(student_id, duplicate_name)) => {
-                            let _ = job.reply.send(Ok(RegisterOutcome::Created {
-                                student_id,
-                                duplicate_name,
-                            }));
+                    match answered.remove(&job.registration.idempotency_key) {
+                        Some(outcome) => {
+                            let _ = job.reply.send(Ok(outcome));
                         }
                         None => one_by_one.push(job),
                     }
@@ -136,6 +133,9 @@ async fn write(store: &Store, jobs: Vec<Job>) {
                 one_by_one.extend(batch);
             }
         }
+    }
+    if !one_by_one.is_empty() {
+        tracing::debug!(count = one_by_one.len(), "registrations one by one");
     }
     for job in one_by_one {
         let outcome = store

@@ -156,9 +156,7 @@ impl Deliverer {
                     messages.len()
                 )));
             }
-            for (message, outcome) in messages.iter().zip(&outcomes) {
-                outbox::settle(&mut tx, message, outcome).await?;
-            }
+            outbox::settle(&mut tx, &messages, &outcomes).await?;
             tx.commit().await?;
             sent += messages.len();
         }

@@ -176,10 +176,10 @@ async fn j_numbers_follow_a_sequence_and_numbers_are_never_reissued() {
         .filter(|m| matches!(m.body, OutboxBody::ClaimIdNumber { .. }))
         .collect();
     assert_eq!(claims.len(), 2);
-    outbox::settle(&mut tx, &claims[0], &DeliveryOutcome::Granted)
+    outbox::settle(&mut tx, &claims[..1], &[DeliveryOutcome::Granted])
         .await
         .unwrap();
-    let error = outbox::settle(&mut tx, &claims[1], &DeliveryOutcome::Granted)
+    let error = outbox::settle(&mut tx, &claims[1..], &[DeliveryOutcome::Granted])
         .await
         .expect_err("G11010519491231002X belongs to someone else");
     assert!(error.to_string().contains("already issued"), "{error}");
@@ -200,16 +200,28 @@ async fn a_batch_writes_like_single_registrations_and_refuses_as_a_whole() {
         .await
         .unwrap();
     assert_eq!(created.len(), 2);
-    assert!(created.values().all(|&(_, duplicate)| duplicate));
+    assert!(created.values().all(|outcome| matches!(
+        outcome,
+        RegisterOutcome::Created {
+            duplicate_name: true,
+            ..
+        }
+    )));
     let (students, enrollments, audit) = store.counts().await.unwrap();
     assert_eq!((students, enrollments, audit), (2, 2, 2));
 
-    // A known key is left out of the answer (the caller replays it one by one).
-    let created = store
-        .register_batch(&[row("h", 1), row("j", 3)])
+    // A known key is left out of the answer (the caller replays it one by one); a number issued
+    // before answers NumberTaken (the caller draws again); the rest is written.
+    let answered = store
+        .register_batch(&[row("h", 9), row("j", 3), row("m", 2)])
         .await
         .unwrap();
-    assert_eq!(created.keys().collect::<Vec<_>>(), ["j"]);
+    let mut keys: Vec<_> = answered.keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(keys, ["j", "m"]);
+    assert!(matches!(answered["j"], RegisterOutcome::Created { .. }));
+    assert!(matches!(answered["m"], RegisterOutcome::NumberTaken));
+    assert_eq!(store.counts().await.unwrap(), (3, 3, 3));
 
     // Two rows drawing one temporary number: the whole batch is refused, nothing written.
     let before = store.counts().await.unwrap();

@@ -6,6 +6,8 @@
 //! primary key and the loser's whole transaction rolls back (the sender retries and reads the
 //! stored outcome).
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use xueji_codes::RegistryNumber;
@@ -116,28 +118,74 @@ impl Store {
     }
 
     /// Applies a province's batch in order and answers one outcome per message.
+    ///
+    /// Most of an intake batch is first-time index entries for numbers nobody has seen; runs of
+    /// those are written with a few set-wide statements. Everything else (a replay, an update of
+    /// a known student, a claim, a release, anything that will be refused) goes one by one, in
+    /// order between the runs, so the effect is exactly that of applying the batch in order.
     pub async fn deliver(
         &self,
         province: &str,
         deliveries: &[Delivery],
     ) -> Result<Vec<Outcome>, NationalError> {
         let mut tx = self.pool.begin().await?;
+        let ids: Vec<uuid::Uuid> = deliveries.iter().map(|d| d.message_id).collect();
+        let mut seen: HashMap<uuid::Uuid, (String, serde_json::Value)> = sqlx::query!(
+            "SELECT message_id, province, outcome FROM national.inbox WHERE message_id = ANY($1)",
+            &ids
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|row| (row.message_id, (row.province, row.outcome)))
+        .collect();
+        let fresh_numbers: Vec<String> = deliveries
+            .iter()
+            .filter_map(|delivery| first_time_index(delivery, province))
+            .flat_map(|index| numbers_of(index).map(|n| n.as_str().to_owned()))
+            .collect();
+        let known: HashSet<String> = sqlx::query_scalar!(
+            "SELECT number FROM national.numbers WHERE number = ANY($1)",
+            &fresh_numbers
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+
+        let applied = serde_json::to_value(Outcome::Applied).expect("outcomes serialize");
         let mut outcomes = Vec::with_capacity(deliveries.len());
+        let mut run: Vec<(uuid::Uuid, &IndexStudent)> = Vec::new();
+        let mut run_numbers: HashSet<&str> = HashSet::new();
+        // A message sent twice in one batch is applied once and answered twice.
+        let mut in_batch: HashSet<uuid::Uuid> = HashSet::new();
         for delivery in deliveries {
-            let seen = sqlx::query!(
-                "SELECT province, outcome FROM national.inbox WHERE message_id = $1",
-                delivery.message_id
-            )
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(seen) = seen {
-                if seen.province != province {
+            if !seen.contains_key(&delivery.message_id)
+                && in_batch.insert(delivery.message_id)
+                && let Some(index) = first_time_index(delivery, province)
+                && numbers_of(index)
+                    .all(|n| !known.contains(n.as_str()) && !run_numbers.contains(n.as_str()))
+            {
+                run_numbers.extend(numbers_of(index).map(RegistryNumber::as_str));
+                run.push((delivery.message_id, index));
+                continue;
+            }
+            index_new_students(&mut tx, province, &run).await?;
+            for (message_id, _) in &run {
+                seen.insert(*message_id, (province.to_owned(), applied.clone()));
+                outcomes.push(Outcome::Applied);
+            }
+            run.clear();
+            run_numbers.clear();
+
+            if let Some((sender, outcome)) = seen.get(&delivery.message_id) {
+                if sender != province {
                     return Err(NationalError::PermissionDenied(format!(
                         "message {} was delivered by another province",
                         delivery.message_id
                     )));
                 }
-                outcomes.push(serde_json::from_value(seen.outcome).map_err(|e| {
+                outcomes.push(serde_json::from_value(outcome.clone()).map_err(|e| {
                     NationalError::Unavailable(format!("stored outcome unreadable: {e}"))
                 })?);
                 continue;
@@ -159,8 +207,12 @@ impl Store {
             )
             .execute(&mut *tx)
             .await?;
+            let stored = serde_json::to_value(&outcome).expect("outcomes serialize");
+            seen.insert(delivery.message_id, (province.to_owned(), stored));
             outcomes.push(outcome);
         }
+        index_new_students(&mut tx, province, &run).await?;
+        outcomes.extend(run.iter().map(|_| Outcome::Applied));
         tx.commit().await?;
         Ok(outcomes)
     }
@@ -273,6 +325,120 @@ fn foreign(number: &str, owner: &str, province: &str) -> NationalError {
         "registry number {number} belongs to province {owner}; province {province} may not \
          change it"
     ))
+}
+
+/// The index entry a message introduces, if it is a first-time entry of a live student whose
+/// number this province may introduce: the kind a set-wide run can write.
+fn first_time_index<'a>(delivery: &'a Delivery, province: &str) -> Option<&'a IndexStudent> {
+    match &delivery.message {
+        Message::Index(index)
+            if index.status != IndexStatus::Ended
+                && index.aliases.is_empty()
+                && may_introduce(&index.registry_number, province) =>
+        {
+            Some(index)
+        }
+        _ => None,
+    }
+}
+
+fn numbers_of(index: &IndexStudent) -> impl Iterator<Item = &RegistryNumber> {
+    std::iter::once(&index.registry_number).chain(&index.aliases)
+}
+
+/// Writes a run of first-time index entries (numbers checked unknown, distinct within the run)
+/// with their numbers and inbox rows, then flags cross-province name duplicates exactly as
+/// [`index_student`] does. A number indexed meanwhile by another province's delivery fails the
+/// statement, and the whole delivery is retried (then that message goes one by one and is
+/// refused properly).
+async fn index_new_students(
+    conn: &mut PgConnection,
+    province: &str,
+    run: &[(uuid::Uuid, &IndexStudent)],
+) -> Result<(), NationalError> {
+    if run.is_empty() {
+        return Ok(());
+    }
+    let mut message_ids = Vec::with_capacity(run.len());
+    let mut numbers = Vec::with_capacity(run.len());
+    let mut id_numbers = Vec::with_capacity(run.len());
+    let mut digests = Vec::with_capacity(run.len());
+    let mut statuses = Vec::with_capacity(run.len());
+    for (message_id, index) in run {
+        message_ids.push(*message_id);
+        numbers.push(index.registry_number.as_str().to_owned());
+        id_numbers.push(index.id_number.as_ref().map(|id| id.as_str().to_owned()));
+        digests.push(index.duplicate_digest.clone());
+        statuses.push(index.status.as_str().to_owned());
+    }
+    // In a fixed order, so that two deliveries locking overlapping digests cannot deadlock.
+    let mut lock_order = digests.clone();
+    lock_order.sort();
+    lock_order.dedup();
+    sqlx::query!(
+        "SELECT pg_advisory_xact_lock(hashtextextended(d, 0)) FROM unnest($1::text[]) AS d",
+        &lock_order
+    )
+    .execute(&mut *conn)
+    .await?;
+    let applied = serde_json::to_value(Outcome::Applied).expect("outcomes serialize");
+    sqlx::query!(
+        r#"WITH student AS (
+               INSERT INTO national.students
+                   (province, registry_number, id_number, duplicate_digest, status)
+               SELECT $1, registry_number, id_number, duplicate_digest, status
+               FROM unnest($2::text[], $3::text[], $4::text[], $5::text[])
+                   AS u(registry_number, id_number, duplicate_digest, status)
+               RETURNING id, registry_number
+           ), number AS (
+               INSERT INTO national.numbers (number, student_id)
+               SELECT registry_number, id FROM student
+               RETURNING number
+           ), inbox AS (
+               INSERT INTO national.inbox (message_id, province, kind, outcome)
+               SELECT m, $1, 'index_student', $7 FROM unnest($6::uuid[]) AS m
+               RETURNING message_id
+           )
+           SELECT (SELECT count(*) FROM number) + (SELECT count(*) FROM inbox) AS "written!""#,
+        province,
+        &numbers,
+        &id_numbers as &[Option<String>],
+        &digests,
+        &statuses,
+        &message_ids,
+        applied
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    // Each digest is probed through its index: the planner cannot turn the fenced lateral
+    // subquery into a hash join over the whole index table.
+    let others = sqlx::query!(
+        r#"SELECT u.registry_number AS "mine!", o.province AS "province!",
+                  o.registry_number AS "registry_number!"
+           FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS u(registry_number, digest, n)
+           CROSS JOIN LATERAL (
+               SELECT s.id, s.province, s.registry_number FROM national.students s
+               WHERE s.duplicate_digest = u.digest AND s.province <> $1 AND s.status <> 'ended'
+               OFFSET 0
+           ) AS o
+           ORDER BY u.n, o.id"#,
+        province,
+        &numbers,
+        &digests
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for other in others {
+        flag_pair(
+            conn,
+            province,
+            &other.mine,
+            &other.province,
+            &other.registry_number,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 async fn index_student(
@@ -396,29 +562,47 @@ async fn flag_duplicate_names(
     .fetch_all(&mut *conn)
     .await?;
     for other in others {
-        let detail = "same name, gender and birth date as a live record in another province";
-        notice(
+        flag_pair(
             conn,
             province,
             index.registry_number.as_str(),
-            "duplicate_name",
             &other.province,
             &other.registry_number,
-            detail,
-        )
-        .await?;
-        notice(
-            conn,
-            &other.province,
-            &other.registry_number,
-            "duplicate_name",
-            province,
-            index.registry_number.as_str(),
-            detail,
         )
         .await?;
     }
     Ok(())
+}
+
+/// A name duplicate between two provinces' records: a notice to each side.
+async fn flag_pair(
+    conn: &mut PgConnection,
+    province: &str,
+    registry_number: &str,
+    other_province: &str,
+    other_registry_number: &str,
+) -> Result<(), NationalError> {
+    let detail = "same name, gender and birth date as a live record in another province";
+    notice(
+        conn,
+        province,
+        registry_number,
+        "duplicate_name",
+        other_province,
+        other_registry_number,
+        detail,
+    )
+    .await?;
+    notice(
+        conn,
+        other_province,
+        other_registry_number,
+        "duplicate_name",
+        province,
+        registry_number,
+        detail,
+    )
+    .await
 }
 
 /// Queues a notice for `province` unless the same one is queued already.

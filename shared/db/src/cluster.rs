@@ -350,6 +350,11 @@ fn start_server(
         // Our own process group: a Ctrl-C in the terminal reaches us, and we shut the server
         // down in order, instead of the server dying mid-request.
         .process_group(0);
+    if let Ok(extra) = std::env::var("XUEJI_PG_TMP_EXTRA") {
+        for setting in extra.split_whitespace() {
+            command.args(["-c", setting]);
+        }
+    }
     if options.durability == Durability::Throwaway {
         command.args(["-c", "fsync=off", "-c", "full_page_writes=off"]);
     }

@@ -10,17 +10,21 @@ pub use cluster::{ClusterError, ClusterOptions, Durability, EmbeddedPostgres};
 pub use errors::unique_violation;
 pub use migrate::{create_database, migrate_schema};
 
-use std::time::Duration;
+use std::{str::FromStr, time::Duration};
 
 pub use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 /// A pool with the settings every service uses.
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    // Services run short statements that touch a few rows by key. JIT compilation pays off for
+    // long analytical scans only, and a misestimated plan would otherwise spend hundreds of
+    // milliseconds compiling code for a one-row lookup.
+    let options = PgConnectOptions::from_str(url)?.options([("jit", "off")]);
     PgPoolOptions::new()
         .max_connections(max_connections)
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(10))
-        .connect(url)
+        .connect_with(options)
         .await
 }

@@ -288,16 +288,17 @@ impl Store {
 
     /// Registers many in one statement, for the batcher: the same writes as
     /// [`register`](Self::register), amortising one round trip and one commit over the batch.
-    /// Answers the created students by idempotency key. A registration missing from the answer
-    /// met something already there (its key, its number, a live record of its ID number) and must
-    /// go through `register` to get its own answer; the rest of the batch is written regardless,
-    /// so one clash does not send a whole batch down the slow path. A number taken by a
-    /// concurrent batch still fails this one as a whole: the caller then goes one by one.
+    /// Answers by idempotency key `Created`, or `NumberTaken` for a number issued before (draw
+    /// again). A registration missing from the answer met something else already there (its
+    /// key, a live record of its ID number) and must go through `register` to get its own
+    /// answer; the rest of the batch is written regardless, so one clash does not send a whole
+    /// batch down the slow path. A number taken by a concurrent batch still fails this one as a
+    /// whole: the caller then goes one by one.
     /// Idempotency keys and numbers must be distinct within the batch.
     pub async fn register_batch(
         &self,
         batch: &[(Registration, RegistryNumber, Caller, String)],
-    ) -> Result<HashMap<String, (i64, bool)>, IdentityError> {
+    ) -> Result<HashMap<String, RegisterOutcome>, IdentityError> {
         let mut columns = BatchColumns::default();
         for (registration, number, caller, request_id) in batch {
             columns.push(registration, number, caller, request_id);
@@ -313,6 +314,15 @@ impl Store {
                             document_number, id_number_claim, name_key, guardian, idempotency_key,
                             request_hash, registered_by, school_code, school_division, grade,
                             entry_date, entry_route, jurisdiction, after, request_id)
+               ), checked AS MATERIALIZED (
+                   -- A lateral probe per row: the planner would otherwise turn an EXISTS into
+                   -- a hashed scan of every number ever issued.
+                   SELECT input.idempotency_key, taken.number IS NOT NULL AS number_taken
+                   FROM input
+                   LEFT JOIN LATERAL (
+                       SELECT r.number FROM identity.registry_numbers r
+                       WHERE r.number = input.registry_number LIMIT 1
+                   ) AS taken ON true
                ), student AS (
                    INSERT INTO identity.students
                        (registry_number, name, gender, birth_date, ethnicity, document_type,
@@ -321,9 +331,8 @@ impl Store {
                    SELECT registry_number, name, gender, birth_date, ethnicity, document_type,
                           document_number, id_number_claim, name_key, guardian, idempotency_key,
                           request_hash, registered_by
-                   FROM input
-                   WHERE NOT EXISTS (SELECT 1 FROM identity.registry_numbers r
-                                     WHERE r.number = input.registry_number)
+                   FROM input JOIN checked USING (idempotency_key)
+                   WHERE NOT checked.number_taken
                    ON CONFLICT DO NOTHING
                    RETURNING id, idempotency_key
                ), created AS (
@@ -360,11 +369,14 @@ impl Store {
                               'status', 'pending')
                    FROM created
                )
-               SELECT created.idempotency_key AS "idempotency_key!", created.id AS "id!",
-                      duplicate.registrations AS "registrations!",
+               SELECT checked.idempotency_key AS "idempotency_key!",
+                      checked.number_taken AS "number_taken!",
+                      created.id AS "id?", duplicate.registrations AS "registrations?",
                       (SELECT count(*) FROM number) + (SELECT count(*) FROM enrollment)
                           + (SELECT entries FROM audited) AS "writes!"
-               FROM created JOIN duplicate ON duplicate.key = created.name_key"#,
+               FROM checked
+               LEFT JOIN created USING (idempotency_key)
+               LEFT JOIN duplicate ON duplicate.key = created.name_key"#,
             &columns.registry_number,
             &columns.name,
             &columns.gender,
@@ -391,7 +403,17 @@ impl Store {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|row| (row.idempotency_key, (row.id, row.registrations > 1)))
+            .filter_map(|row| {
+                let outcome = match (row.id, row.registrations) {
+                    (Some(student_id), Some(registrations)) => RegisterOutcome::Created {
+                        student_id,
+                        duplicate_name: registrations > 1,
+                    },
+                    _ if row.number_taken => RegisterOutcome::NumberTaken,
+                    _ => return None,
+                };
+                Some((row.idempotency_key, outcome))
+            })
             .collect())
     }
 

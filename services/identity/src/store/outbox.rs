@@ -78,10 +78,38 @@ pub async fn lock_undelivered(
         .collect()
 }
 
-/// Applies the national node's answer to a delivered message and marks it delivered, on the
-/// delivery's transaction: a granted claim promotes the student to `G`; a refused one returns
-/// the registration to pending (the problem record arrives as a notice).
+/// Applies the national node's answers to delivered messages (the i-th outcome answers the i-th
+/// message) and marks them delivered, on the delivery's transaction: a granted claim promotes
+/// the student to `G`; a refused one returns the registration to pending (the problem record
+/// arrives as a notice). Marking is one statement for the whole batch: during intake nearly
+/// every message is an index update with nothing else to do.
 pub async fn settle(
+    conn: &mut PgConnection,
+    messages: &[OutboxMessage],
+    outcomes: &[DeliveryOutcome],
+) -> Result<(), IdentityError> {
+    assert_eq!(messages.len(), outcomes.len(), "one outcome per message");
+    for (message, outcome) in messages.iter().zip(outcomes) {
+        apply_outcome(conn, message, outcome).await?;
+    }
+    let sequences: Vec<i64> = messages.iter().map(|message| message.sequence).collect();
+    let outcomes: Vec<serde_json::Value> = outcomes
+        .iter()
+        .map(|outcome| serde_json::to_value(outcome).expect("outcomes serialize"))
+        .collect();
+    sqlx::query!(
+        "UPDATE identity.outbox AS o SET delivered_at = now(), outcome = d.outcome
+         FROM unnest($1::bigint[], $2::jsonb[]) AS d(sequence, outcome)
+         WHERE o.sequence = d.sequence",
+        &sequences,
+        &outcomes
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn apply_outcome(
     conn: &mut PgConnection,
     message: &OutboxMessage,
     outcome: &DeliveryOutcome,
@@ -145,13 +173,6 @@ pub async fn settle(
             }
         }
     }
-    sqlx::query!(
-        "UPDATE identity.outbox SET delivered_at = now(), outcome = $2 WHERE sequence = $1",
-        message.sequence,
-        serde_json::to_value(outcome).expect("outcomes serialize")
-    )
-    .execute(conn)
-    .await?;
     Ok(())
 }
 

@@ -1,0 +1,154 @@
+//! The national store on a real PostgreSQL: a delivered batch has the effect of its messages
+//! applied in order, whether they go through the set-wide path for first-time entries or one by
+//! one.
+
+use futures::FutureExt;
+use xueji_codes::{RegistryNumber, ResidentId};
+use xueji_national::{
+    NationalError,
+    domain::{Claim, Delivery, IndexStatus, IndexStudent, Message, Outcome},
+    store::Store,
+};
+
+async fn store() -> Store {
+    let database = xueji_testkit::database("national", |pool| {
+        async move { Ok(xueji_national::store::migrate(&pool).await?) }.boxed()
+    })
+    .await;
+    Store::new(database.pool)
+}
+
+fn number(text: &str) -> RegistryNumber {
+    text.parse().expect("a valid registry number")
+}
+
+fn resident_id(body: &str) -> ResidentId {
+    ResidentId::from_body(body).expect("a valid ID body")
+}
+
+fn index(registry_number: &str, id_body: Option<&str>, digest: &str) -> Delivery {
+    Delivery {
+        message_id: uuid::Uuid::new_v4(),
+        message: Message::Index(IndexStudent {
+            registry_number: number(registry_number),
+            aliases: Vec::new(),
+            id_number: id_body.map(resident_id),
+            duplicate_digest: digest.into(),
+            status: IndexStatus::Pending,
+        }),
+    }
+}
+
+#[tokio::test]
+async fn a_mixed_batch_applies_in_order_and_replays_identically() {
+    let store = store().await;
+    let first = index("L350102201801011234", Some("35010220180101001"), "d-one");
+    let second = index("L350102201801012345", None, "d-shared");
+    // The claim needs the first entry written before it, in the same batch.
+    let claim = Delivery {
+        message_id: uuid::Uuid::new_v4(),
+        message: Message::Claim(Claim {
+            registry_number: number("L350102201801011234"),
+            id_number: resident_id("35010220180101001"),
+        }),
+    };
+    let third = index("L350102201801013456", None, "d-three");
+    // An update of an entry written earlier in the batch goes one by one, after it.
+    let mut update = index("L350102201801013456", None, "d-three");
+    if let Message::Index(entry) = &mut update.message {
+        entry.status = IndexStatus::Active;
+    }
+    let batch = vec![
+        first.clone(),
+        second.clone(),
+        claim,
+        third,
+        update,
+        second.clone(),
+    ];
+    let outcomes = store.deliver("35", &batch).await.unwrap();
+    assert_eq!(
+        outcomes,
+        [
+            Outcome::Applied,
+            Outcome::Applied,
+            Outcome::Granted,
+            Outcome::Applied,
+            Outcome::Applied,
+            Outcome::Applied,
+        ]
+    );
+    let entry = store
+        .entry_by_number("L350102201801013456")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.status, "active");
+    assert_eq!(entry.province, "35");
+    let claimed = store
+        .entry_by_number("L350102201801011234")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        claimed.claimed_id_number.as_deref(),
+        Some(resident_id("35010220180101001").as_str())
+    );
+    // Three entries, one claim, five distinct messages, no notices.
+    assert_eq!(store.counts().await.unwrap(), (3, 1, 5, 0));
+
+    // Redelivered whole: the same answers, nothing written.
+    let again = store.deliver("35", &batch).await.unwrap();
+    assert_eq!(again, outcomes);
+    assert_eq!(store.counts().await.unwrap(), (3, 1, 5, 0));
+
+    // Anhui indexes a record with the same name digest: a notice to each province.
+    let anhui = index("L340102201801011111", None, "d-shared");
+    assert_eq!(
+        store.deliver("34", &[anhui]).await.unwrap(),
+        [Outcome::Applied]
+    );
+    let fujian_notices = store.notices("35", 0, 10).await.unwrap();
+    let anhui_notices = store.notices("34", 0, 10).await.unwrap();
+    assert_eq!(fujian_notices.len(), 1);
+    assert_eq!(fujian_notices[0].registry_number, "L350102201801012345");
+    assert_eq!(fujian_notices[0].other_registry_number, "L340102201801011111");
+    assert_eq!(anhui_notices.len(), 1);
+    assert_eq!(anhui_notices[0].kind, "duplicate_name");
+}
+
+#[tokio::test]
+async fn a_batch_with_a_number_of_another_province_is_refused_whole() {
+    let store = store().await;
+    let batch = [
+        index("L340102201801011111", None, "d-a"),
+        // Fujian's number, sent by Anhui.
+        index("L350102201801011234", None, "d-b"),
+    ];
+    let error = store.deliver("34", &batch).await.unwrap_err();
+    assert!(
+        matches!(error, NationalError::PermissionDenied(_)),
+        "{error:?}"
+    );
+    assert_eq!(store.counts().await.unwrap(), (0, 0, 0, 0));
+}
+
+#[tokio::test]
+async fn a_number_indexed_by_one_province_is_refused_to_another() {
+    let store = store().await;
+    store
+        .deliver("35", &[index("L350102201801011234", None, "d-a")])
+        .await
+        .unwrap();
+    // Anhui claiming Fujian's number as an alias of its own new record.
+    let mut taking = index("L340102201801011111", None, "d-b");
+    if let Message::Index(entry) = &mut taking.message {
+        entry.aliases = vec![number("L350102201801011234")];
+    }
+    let error = store.deliver("34", &[taking]).await.unwrap_err();
+    assert!(
+        matches!(error, NationalError::PermissionDenied(_)),
+        "{error:?}"
+    );
+    assert_eq!(store.counts().await.unwrap(), (1, 0, 1, 0));
+}
