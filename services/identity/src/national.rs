@@ -105,7 +105,7 @@ pub trait NationalLink: Send + Sync + 'static {
 }
 
 /// Messages one delivery carries at most.
-pub const BATCH: i64 = 200;
+pub const BATCH: i64 = 500;
 
 /// Carries the outbox to the national node and the national node's notices back.
 pub struct Deliverer {
@@ -159,6 +159,12 @@ impl Deliverer {
             outbox::settle(&mut tx, &messages, &outcomes).await?;
             tx.commit().await?;
             sent += messages.len();
+            // What was queued when the round began is out. Messages queued meanwhile wait for
+            // the next round, so that during intake they travel in full batches instead of a
+            // stream of small ones chasing the registrations.
+            if (messages.len() as i64) < BATCH {
+                break;
+            }
         }
         loop {
             let after = outbox::notice_cursor(&self.pool).await?;

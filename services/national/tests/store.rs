@@ -112,7 +112,10 @@ async fn a_mixed_batch_applies_in_order_and_replays_identically() {
     let anhui_notices = store.notices("34", 0, 10).await.unwrap();
     assert_eq!(fujian_notices.len(), 1);
     assert_eq!(fujian_notices[0].registry_number, "L350102201801012345");
-    assert_eq!(fujian_notices[0].other_registry_number, "L340102201801011111");
+    assert_eq!(
+        fujian_notices[0].other_registry_number,
+        "L340102201801011111"
+    );
     assert_eq!(anhui_notices.len(), 1);
     assert_eq!(anhui_notices[0].kind, "duplicate_name");
 }

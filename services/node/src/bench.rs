@@ -65,10 +65,6 @@ pub async fn run_register(options: BenchOptions) -> anyhow::Result<()> {
         data_dir: dir.path().join("data"),
         schools_file: Some(schools_file),
         database_connections: max_concurrency as u32,
-        outbox_interval_ms: std::env::var("BENCH_OUTBOX_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1000),
         ..NodeConfig::default()
     };
     println!("Starting PostgreSQL (durable settings, as in production) and the node…");

@@ -350,8 +350,9 @@ fn start_server(
         // Our own process group: a Ctrl-C in the terminal reaches us, and we shut the server
         // down in order, instead of the server dying mid-request.
         .process_group(0);
-    if let Ok(extra) = std::env::var("XUEJI_PG_TMP_EXTRA") {
-        for setting in extra.split_whitespace() {
+    // For diagnosis: e.g. XUEJI_PG_SETTINGS="shared_preload_libraries=pg_stat_statements".
+    if let Ok(settings) = std::env::var("XUEJI_PG_SETTINGS") {
+        for setting in settings.split_whitespace() {
             command.args(["-c", setting]);
         }
     }
