@@ -28,16 +28,46 @@ pub struct BenchOptions {
     /// gRPC connections the clients share; `None`: one per client, as separate operators'
     /// tools would have. A gateway in front of the node would multiplex many users over few.
     pub connections: Option<usize>,
+    /// INSERT and RegisterStudent alternate this many times per concurrency; each side's figures
+    /// pool its rounds.
+    pub rounds: u32,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Measured {
     per_second: f64,
-    p50: Duration,
-    p99: Duration,
+    /// Every measured call's latency, sorted.
+    latencies: Vec<Duration>,
     /// WAL written per operation, and full-page images among it: the cost a durable commit pays.
     wal_bytes: f64,
     full_page_images: f64,
+}
+
+impl Measured {
+    /// Several rounds of the same measurement as one: mean throughput and WAL, latencies pooled.
+    fn pool(rounds: Vec<Measured>) -> Measured {
+        let count = rounds.len().max(1) as f64;
+        let mean = |field: fn(&Measured) -> f64| rounds.iter().map(field).sum::<f64>() / count;
+        let mut latencies: Vec<Duration> = rounds
+            .iter()
+            .flat_map(|round| round.latencies.iter().copied())
+            .collect();
+        latencies.sort();
+        Measured {
+            per_second: mean(|m| m.per_second),
+            wal_bytes: mean(|m| m.wal_bytes),
+            full_page_images: mean(|m| m.full_page_images),
+            latencies,
+        }
+    }
+
+    fn quantile(&self, q: f64) -> Duration {
+        let last = self.latencies.len().saturating_sub(1);
+        self.latencies
+            .get(((self.latencies.len() as f64 * q) as usize).min(last))
+            .copied()
+            .unwrap_or_default()
+    }
 }
 
 /// (WAL bytes so far, full-page images so far) of the whole cluster.
@@ -89,18 +119,6 @@ pub async fn run_register(options: BenchOptions) -> anyhow::Result<()> {
 
     let mut results = Vec::new();
     for &concurrency in &options.concurrency {
-        println!("concurrency {concurrency}: bare INSERT…");
-        let insert = measure(&baseline_pool, concurrency, options.seconds, {
-            let pool = baseline_pool.clone();
-            let counter = counter.clone();
-            move |_worker| {
-                let pool = pool.clone();
-                let counter = counter.clone();
-                async move { bare_insert(&pool, counter.fetch_add(1, Ordering::Relaxed)).await }
-            }
-        })
-        .await?;
-        println!("concurrency {concurrency}: RegisterStudent over mTLS gRPC…");
         let connections = options
             .connections
             .unwrap_or(concurrency)
@@ -109,23 +127,51 @@ pub async fn run_register(options: BenchOptions) -> anyhow::Result<()> {
         for _ in 0..connections {
             channels.push(identity_client(&node.address.to_string(), &pki_dir, &token).await?);
         }
-        let clients: Vec<_> = (0..concurrency)
-            .map(|worker| channels[worker % connections].clone())
-            .collect();
         // Workers take connections round robin: with the default, one each.
-        let register = measure(&baseline_pool, concurrency, options.seconds, {
-            let counter = counter.clone();
-            move |worker| {
-                let mut client = clients[worker].clone();
-                let counter = counter.clone();
-                async move {
-                    let n = counter.fetch_add(1, Ordering::Relaxed);
-                    client.register_student(registration(n)).await?;
-                    anyhow::Ok(())
-                }
-            }
-        })
-        .await?;
+        let clients: Arc<Vec<_>> = Arc::new(
+            (0..concurrency)
+                .map(|worker| channels[worker % connections].clone())
+                .collect(),
+        );
+        let (mut inserts, mut registers) = (Vec::new(), Vec::new());
+        for round in 1..=options.rounds {
+            println!(
+                "concurrency {concurrency}, round {round}/{}: bare INSERT, then RegisterStudent \
+                 over mTLS gRPC…",
+                options.rounds
+            );
+            inserts.push(
+                measure(&baseline_pool, concurrency, options.seconds, {
+                    let pool = baseline_pool.clone();
+                    let counter = counter.clone();
+                    move |_worker| {
+                        let pool = pool.clone();
+                        let counter = counter.clone();
+                        async move {
+                            bare_insert(&pool, counter.fetch_add(1, Ordering::Relaxed)).await
+                        }
+                    }
+                })
+                .await?,
+            );
+            registers.push(
+                measure(&baseline_pool, concurrency, options.seconds, {
+                    let counter = counter.clone();
+                    let clients = clients.clone();
+                    move |worker| {
+                        let mut client = clients[worker].clone();
+                        let counter = counter.clone();
+                        async move {
+                            let n = counter.fetch_add(1, Ordering::Relaxed);
+                            client.register_student(registration(n)).await?;
+                            anyhow::Ok(())
+                        }
+                    }
+                })
+                .await?,
+            );
+        }
+        let (insert, register) = (Measured::pool(inserts), Measured::pool(registers));
         results.push((concurrency, insert, register));
     }
     node.stop().await?;
@@ -147,11 +193,11 @@ pub async fn run_register(options: BenchOptions) -> anyhow::Result<()> {
         table.add_row([
             concurrency.to_string(),
             format!("{:.0}", insert.per_second),
-            format!("{:.2} ms", insert.p50.as_secs_f64() * 1e3),
-            format!("{:.2} ms", insert.p99.as_secs_f64() * 1e3),
+            format!("{:.2} ms", insert.quantile(0.50).as_secs_f64() * 1e3),
+            format!("{:.2} ms", insert.quantile(0.99).as_secs_f64() * 1e3),
             format!("{:.0}", register.per_second),
-            format!("{:.2} ms", register.p50.as_secs_f64() * 1e3),
-            format!("{:.2} ms", register.p99.as_secs_f64() * 1e3),
+            format!("{:.2} ms", register.quantile(0.50).as_secs_f64() * 1e3),
+            format!("{:.2} ms", register.quantile(0.99).as_secs_f64() * 1e3),
             format!("{:.2}", register.per_second / insert.per_second),
             format!(
                 "{:.0} B ({:.2} FPI)",
@@ -165,8 +211,9 @@ pub async fn run_register(options: BenchOptions) -> anyhow::Result<()> {
     }
     println!("{table}");
     println!(
-        "ratio = RegisterStudent throughput / bare INSERT throughput at the same concurrency \
-         (target at 32 clients: ≥ 0.70)"
+        "ratio = RegisterStudent throughput / bare INSERT throughput at the same concurrency, \
+         each the mean of {} alternating rounds of {} s (target at 32 clients: ≥ 0.70)",
+        options.rounds, options.seconds
     );
     Ok(())
 }
@@ -213,16 +260,9 @@ where
     // Every call, warm-up included, wrote WAL.
     let calls = (latencies.len() as f64 * (seconds + WARM_UP.as_secs_f64()) / seconds).max(1.0);
     latencies.sort();
-    let pick = |q: f64| {
-        latencies
-            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
     Ok(Measured {
         per_second: latencies.len() as f64 / seconds,
-        p50: pick(0.50),
-        p99: pick(0.99),
+        latencies,
         wal_bytes: (wal_after.0 - wal_before.0) / calls,
         full_page_images: (wal_after.1 - wal_before.1) / calls,
     })

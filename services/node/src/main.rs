@@ -108,6 +108,10 @@ enum BenchCommand {
         /// Connections the clients share (default: one per client).
         #[arg(long)]
         connections: Option<usize>,
+        /// Alternating INSERT/RegisterStudent rounds per concurrency: drift in the machine's
+        /// speed during the run then weighs on both sides alike.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=20))]
+        rounds: u32,
     },
 }
 
@@ -252,12 +256,14 @@ async fn run(command: Command) -> anyhow::Result<std::process::ExitCode> {
                     seconds,
                     concurrency,
                     connections,
+                    rounds,
                 },
         } => {
             bench::run_register(BenchOptions {
                 seconds,
                 concurrency,
                 connections,
+                rounds,
             })
             .await?;
         }
