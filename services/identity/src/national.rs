@@ -137,7 +137,8 @@ impl Deliverer {
         self.wake.notify_one();
     }
 
-    /// Delivers everything queued and pulls notices, once. Answers how many messages went out.
+    /// Delivers everything queued before the call and pulls notices, once. Answers how many
+    /// messages went out.
     pub async fn deliver_now(&self) -> Result<usize, IdentityError> {
         let _round = self.round.lock().await;
         let mut sent = 0;
