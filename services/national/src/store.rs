@@ -170,7 +170,7 @@ impl Store {
                 run.push((delivery.message_id, index));
                 continue;
             }
-            index_new_students(&mut tx, province, &run).await?;
+            index_new_students(&mut tx, province, &run, &applied).await?;
             for (message_id, _) in &run {
                 seen.insert(*message_id, (province.to_owned(), applied.clone()));
                 outcomes.push(Outcome::Applied);
@@ -211,7 +211,7 @@ impl Store {
             seen.insert(delivery.message_id, (province.to_owned(), stored));
             outcomes.push(outcome);
         }
-        index_new_students(&mut tx, province, &run).await?;
+        index_new_students(&mut tx, province, &run, &applied).await?;
         outcomes.extend(run.iter().map(|_| Outcome::Applied));
         tx.commit().await?;
         Ok(outcomes)
@@ -347,14 +347,15 @@ fn numbers_of(index: &IndexStudent) -> impl Iterator<Item = &RegistryNumber> {
 }
 
 /// Writes a run of first-time index entries (numbers checked unknown, distinct within the run)
-/// with their numbers and inbox rows, then flags cross-province name duplicates exactly as
-/// [`index_student`] does. A number indexed meanwhile by another province's delivery fails the
-/// statement, and the whole delivery is retried (then that message goes one by one and is
-/// refused properly).
+/// with their numbers and inbox rows (answered `applied`), then flags cross-province name
+/// duplicates as [`index_student`] does. A number indexed meanwhile by another province's
+/// delivery fails the statement, and the whole delivery is retried (then that message goes one
+/// by one and is refused properly).
 async fn index_new_students(
     conn: &mut PgConnection,
     province: &str,
     run: &[(uuid::Uuid, &IndexStudent)],
+    applied: &serde_json::Value,
 ) -> Result<(), NationalError> {
     if run.is_empty() {
         return Ok(());
@@ -371,17 +372,6 @@ async fn index_new_students(
         digests.push(index.duplicate_digest.clone());
         statuses.push(index.status.as_str().to_owned());
     }
-    // In a fixed order, so that two deliveries locking overlapping digests cannot deadlock.
-    let mut lock_order = digests.clone();
-    lock_order.sort();
-    lock_order.dedup();
-    sqlx::query!(
-        "SELECT pg_advisory_xact_lock(hashtextextended(d, 0)) FROM unnest($1::text[]) AS d",
-        &lock_order
-    )
-    .execute(&mut *conn)
-    .await?;
-    let applied = serde_json::to_value(Outcome::Applied).expect("outcomes serialize");
     sqlx::query!(
         r#"WITH student AS (
                INSERT INTO national.students
@@ -410,35 +400,7 @@ async fn index_new_students(
     )
     .fetch_one(&mut *conn)
     .await?;
-    // Each digest is probed through its index: the planner cannot turn the fenced lateral
-    // subquery into a hash join over the whole index table.
-    let others = sqlx::query!(
-        r#"SELECT u.registry_number AS "mine!", o.province AS "province!",
-                  o.registry_number AS "registry_number!"
-           FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS u(registry_number, digest, n)
-           CROSS JOIN LATERAL (
-               SELECT s.id, s.province, s.registry_number FROM national.students s
-               WHERE s.duplicate_digest = u.digest AND s.province <> $1 AND s.status <> 'ended'
-               OFFSET 0
-           ) AS o
-           ORDER BY u.n, o.id"#,
-        province,
-        &numbers,
-        &digests
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    for other in others {
-        flag_pair(
-            conn,
-            province,
-            &other.mine,
-            &other.province,
-            &other.registry_number,
-        )
-        .await?;
-    }
-    Ok(())
+    flag_duplicate_names(conn, province, &numbers, &digests).await
 }
 
 async fn index_student(
@@ -503,7 +465,13 @@ async fn index_student(
             .execute(&mut *conn)
             .await?;
     } else {
-        flag_duplicate_names(conn, id, province, index).await?;
+        flag_duplicate_names(
+            conn,
+            province,
+            &[index.registry_number.as_str().to_owned()],
+            std::slice::from_ref(&index.duplicate_digest),
+        )
+        .await?;
     }
     Ok(Outcome::Applied)
 }
@@ -536,28 +504,41 @@ async fn add_number(
     Ok(())
 }
 
-/// Same name, gender and birth date in another province: a notice to each side.
+/// Same name, gender and birth date as a live record in another province, for each of
+/// `registry_numbers` (just written by `province`) with its digest: a notice to each side.
 async fn flag_duplicate_names(
     conn: &mut PgConnection,
-    id: i64,
     province: &str,
-    index: &IndexStudent,
+    registry_numbers: &[String],
+    digests: &[String],
 ) -> Result<(), NationalError> {
     // Two provinces indexing the same digest at once would each miss the other's uncommitted
-    // row: the second waits here for the first to commit, then sees it.
+    // row: the second waits here for the first to commit, then sees it. Locks are taken in one
+    // order, so that two deliveries with overlapping digests cannot deadlock.
+    let mut lock_order = digests.to_vec();
+    lock_order.sort();
+    lock_order.dedup();
     sqlx::query!(
-        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-        index.duplicate_digest
+        "SELECT pg_advisory_xact_lock(hashtextextended(d, 0)) FROM unnest($1::text[]) AS d",
+        &lock_order
     )
     .execute(&mut *conn)
     .await?;
+    // Each digest is probed through its index: the planner cannot turn the fenced lateral
+    // subquery into a hash join over the whole index table.
     let others = sqlx::query!(
-        "SELECT province, registry_number FROM national.students
-         WHERE duplicate_digest = $1 AND province <> $2 AND status <> 'ended' AND id <> $3
-         ORDER BY id",
-        index.duplicate_digest,
+        r#"SELECT u.registry_number AS "mine!", o.province AS "province!",
+                  o.registry_number AS "registry_number!"
+           FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS u(registry_number, digest, n)
+           CROSS JOIN LATERAL (
+               SELECT s.id, s.province, s.registry_number FROM national.students s
+               WHERE s.duplicate_digest = u.digest AND s.province <> $1 AND s.status <> 'ended'
+               OFFSET 0
+           ) AS o
+           ORDER BY u.n, o.id"#,
         province,
-        id
+        registry_numbers,
+        digests
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -565,7 +546,7 @@ async fn flag_duplicate_names(
         flag_pair(
             conn,
             province,
-            index.registry_number.as_str(),
+            &other.mine,
             &other.province,
             &other.registry_number,
         )
