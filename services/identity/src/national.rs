@@ -112,7 +112,7 @@ pub struct Deliverer {
     pool: PgPool,
     link: Arc<dyn NationalLink>,
     wake: Notify,
-    /// One round at a time in this process (rounds of other processes skip locked rows).
+    /// One round at a time in this process (a round finding another process delivering skips).
     round: Mutex<()>,
 }
 
@@ -144,7 +144,10 @@ impl Deliverer {
         let mut sent = 0;
         loop {
             let mut tx = self.pool.begin().await?;
-            let messages = outbox::lock_undelivered(&mut tx, BATCH).await?;
+            if !outbox::take_delivery_turn(&mut tx).await? {
+                break;
+            }
+            let messages = outbox::undelivered(&mut tx, BATCH).await?;
             if messages.is_empty() {
                 break;
             }

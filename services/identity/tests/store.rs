@@ -169,7 +169,16 @@ async fn j_numbers_follow_a_sequence_and_numbers_are_never_reissued() {
         ));
     }
     let mut tx = store.pool().begin().await.unwrap();
-    let claims: Vec<_> = outbox::lock_undelivered(&mut tx, 100)
+    assert!(outbox::take_delivery_turn(&mut tx).await.unwrap());
+    // A second deliverer (another replica) finds the turn taken and skips its round.
+    let mut other_replica = store.pool().begin().await.unwrap();
+    assert!(
+        !outbox::take_delivery_turn(&mut other_replica)
+            .await
+            .unwrap()
+    );
+    drop(other_replica);
+    let claims: Vec<_> = outbox::undelivered(&mut tx, 100)
         .await
         .unwrap()
         .into_iter()

@@ -27,6 +27,9 @@ pub struct Authenticator {
     /// Tokens already verified, until they expire: an operator's tool sends the same token on
     /// every call, and a signature check costs more than the rest of a small request.
     verified: Arc<RwLock<VerifiedTokens>>,
+    /// Client certificates already read, by their DER bytes: a connection presents the same
+    /// certificate on every call, and parsing it costs more than the rest of the check.
+    peers: Arc<RwLock<HashMap<Vec<u8>, SpiffeId>>>,
 }
 
 /// Token → the caller it names and when it expires.
@@ -34,13 +37,31 @@ type VerifiedTokens = HashMap<String, (Caller, DateTime<Utc>)>;
 
 /// Distinct tokens remembered at most; the cache starts over when full.
 const VERIFIED_TOKENS: usize = 10_000;
+/// Distinct client certificates remembered at most; the cache starts over when full.
+const KNOWN_PEERS: usize = 10_000;
 
 impl Authenticator {
     pub fn new(verifier: TokenVerifier) -> Self {
         Self {
             verifier: Arc::new(verifier),
             verified: Arc::default(),
+            peers: Arc::default(),
         }
+    }
+
+    /// The SPIFFE id of a client certificate the TLS handshake already verified.
+    fn peer_for(&self, der: &[u8]) -> Result<SpiffeId, Status> {
+        if let Some(peer) = self.peers.read().expect("not poisoned").get(der) {
+            return Ok(peer.clone());
+        }
+        let peer = xueji_pki::spiffe_id_of(der)
+            .map_err(|e| Status::unauthenticated(format!("client certificate refused: {e}")))?;
+        let mut peers = self.peers.write().expect("not poisoned");
+        if peers.len() >= KNOWN_PEERS {
+            peers.clear();
+        }
+        peers.insert(der.to_vec(), peer.clone());
+        Ok(peer)
     }
 
     fn caller_for(&self, token: &str) -> Result<Caller, Status> {
@@ -65,11 +86,14 @@ impl Authenticator {
 
 impl Interceptor for Authenticator {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        let peer = request
+        let certificates = request
             .peer_certs()
-            .and_then(|certs| certs.first().map(|c| xueji_pki::spiffe_id_of(c)))
-            .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?
-            .map_err(|e| Status::unauthenticated(format!("client certificate refused: {e}")))?;
+            .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
+        let peer = self.peer_for(
+            certificates
+                .first()
+                .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?,
+        )?;
 
         let token = request
             .metadata()
@@ -88,7 +112,12 @@ impl Interceptor for Authenticator {
                 !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic())
             })
             .map(str::to_owned)
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            .unwrap_or_else(|| {
+                // From the thread's generator: `new_v4` would ask the kernel on every call.
+                uuid::Builder::from_random_bytes(rand::random())
+                    .into_uuid()
+                    .to_string()
+            });
         let span = tracing::Span::current();
         if !span.is_disabled() {
             span.record("user", caller.describe());

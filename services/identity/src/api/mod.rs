@@ -229,12 +229,12 @@ impl IdentityApi {
                 .approve(record.id, &promotion, Actor { caller, request_id })
                 .await?;
             self.national.wake();
-            if let Approval::AwaitingNationalCheck { message_id } = approval {
+            if let Approval::AwaitingNationalCheck { claim } = approval {
                 self.national.try_deliver_within(NATIONAL_PATIENCE).await;
                 if let Some(DeliveryOutcome::Refused {
                     owner_province,
                     owner_registry_number,
-                }) = outbox::outcome_of(self.store.pool(), message_id).await?
+                }) = outbox::outcome_of(self.store.pool(), claim.sequence).await?
                 {
                     return Err(IdentityError::FailedPrecondition(format!(
                         "the national duplicate check refused resident ID number {}: province \

@@ -78,7 +78,7 @@ pub enum Approval {
     /// The new number is issued and the record active.
     Promoted,
     /// Waiting for the national duplicate check, queued as this outbox message.
-    AwaitingNationalCheck { message_id: uuid::Uuid },
+    AwaitingNationalCheck { claim: outbox::Queued },
 }
 
 /// What registering did.
@@ -616,7 +616,7 @@ impl Store {
                 )
                 .execute(&mut *tx)
                 .await?;
-                let message_id = outbox::enqueue(
+                let claim = outbox::enqueue(
                     &mut tx,
                     &OutboxBody::ClaimIdNumber {
                         registry_number: locked.registry_number.clone(),
@@ -632,12 +632,12 @@ impl Store {
                     &locked.registry_number,
                     serde_json::json!({ "status": "pending" }),
                     serde_json::json!({
-                        "status": "awaiting_national_check", "national_claim": message_id
+                        "status": "awaiting_national_check", "national_claim": claim.message_id
                     }),
                 )
                 .await?;
                 tx.commit().await?;
-                return Ok(Approval::AwaitingNationalCheck { message_id });
+                return Ok(Approval::AwaitingNationalCheck { claim });
             }
             Promotion::ToJ {
                 division,

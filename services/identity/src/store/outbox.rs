@@ -9,17 +9,25 @@ use crate::{
     national::{DeliveryOutcome, Notice, OutboxBody, OutboxMessage},
 };
 
-/// Queues `body` on the caller's transaction; answers its message id.
-pub async fn enqueue(
-    conn: &mut PgConnection,
-    body: &OutboxBody,
-) -> Result<uuid::Uuid, IdentityError> {
-    Ok(sqlx::query_scalar!(
-        "INSERT INTO identity.outbox (payload) VALUES ($1) RETURNING message_id",
+/// A message just queued: where it sits in the outbox, and the id the national node knows it by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Queued {
+    pub sequence: i64,
+    pub message_id: uuid::Uuid,
+}
+
+/// Queues `body` on the caller's transaction.
+pub async fn enqueue(conn: &mut PgConnection, body: &OutboxBody) -> Result<Queued, IdentityError> {
+    let row = sqlx::query!(
+        "INSERT INTO identity.outbox (payload) VALUES ($1) RETURNING sequence, message_id",
         serde_json::to_value(body).expect("outbox bodies serialize")
     )
     .fetch_one(conn)
-    .await?)
+    .await?;
+    Ok(Queued {
+        sequence: row.sequence,
+        message_id: row.message_id,
+    })
 }
 
 /// Queues the national index's picture of a student as it stands in this transaction.
@@ -48,15 +56,25 @@ pub async fn enqueue_index(
     Ok(())
 }
 
-/// Up to `limit` undelivered messages in outbox order, locked for this delivery (another
-/// deliverer skips them).
-pub async fn lock_undelivered(
+/// Takes this node's delivery turn for the caller's transaction: one delivery at a time per
+/// province, so that messages reach the national node in outbox order. Answers false while
+/// another process (a second replica) is delivering; it then skips its round.
+pub async fn take_delivery_turn(conn: &mut PgConnection) -> Result<bool, IdentityError> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT pg_try_advisory_xact_lock(hashtextextended('identity.outbox delivery', 0)) AS "taken!""#
+    )
+    .fetch_one(conn)
+    .await?)
+}
+
+/// Up to `limit` undelivered messages in outbox order. Call with the delivery turn taken.
+pub async fn undelivered(
     conn: &mut PgConnection,
     limit: i64,
 ) -> Result<Vec<OutboxMessage>, IdentityError> {
     let rows = sqlx::query!(
         "SELECT sequence, message_id, payload FROM identity.outbox
-         WHERE delivered_at IS NULL ORDER BY sequence LIMIT $1 FOR UPDATE SKIP LOCKED",
+         WHERE delivered_at IS NULL ORDER BY sequence LIMIT $1",
         limit
     )
     .fetch_all(conn)
@@ -176,14 +194,14 @@ async fn apply_outcome(
     Ok(())
 }
 
-/// The national node's answer to a message, once delivered.
+/// The national node's answer to the message at `sequence`, once delivered.
 pub async fn outcome_of(
     pool: &PgPool,
-    message_id: uuid::Uuid,
+    sequence: i64,
 ) -> Result<Option<DeliveryOutcome>, IdentityError> {
     let outcome = sqlx::query_scalar!(
-        "SELECT outcome FROM identity.outbox WHERE message_id = $1",
-        message_id
+        "SELECT outcome FROM identity.outbox WHERE sequence = $1",
+        sequence
     )
     .fetch_optional(pool)
     .await?
