@@ -3,13 +3,21 @@
 //! September brings tens of millions of registrations, and a registration's fixed costs (a
 //! statement round trip, a commit) dwarf the rows it writes. Concurrent `RegisterStudent` calls
 //! therefore queue here; a few workers each take everything waiting (up to a cap) and write it
-//! in one statement. Nobody waits for a batch to fill: a lone request goes alone, and batches
-//! grow only when requests arrive faster than the database commits them.
+//! in one statement. A lone request on an idle node goes at once; batches grow when requests
+//! arrive faster than the database commits them, and while one writer is busy another holding a
+//! small batch waits a moment (at most [`LINGER`]) for it to fill.
 //!
 //! Anything unusual in a batch (a known idempotency key, a constraint violation, a failure) sends
 //! the affected registrations through the single-row path, which gives each its own answer.
 
-use std::{collections::HashSet, sync::Arc};
+use std::{
+    collections::HashSet,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use tokio::sync::{Mutex, mpsc, oneshot};
 use xueji_auth::Caller;
@@ -38,13 +46,18 @@ impl RegistrationBatcher {
     /// Starts `workers` batch writers on the current Tokio runtime.
     pub fn start(store: Store, workers: usize, max_batch: usize) -> Self {
         let (queue, receiver) = mpsc::channel::<Job>(max_batch * workers * 4);
-        let receiver = Arc::new(Mutex::new(receiver));
+        let writers = Arc::new(Writers {
+            queue: Mutex::new(receiver),
+            writing: AtomicUsize::new(0),
+        });
         for _ in 0..workers.max(1) {
             let store = store.clone();
-            let receiver = receiver.clone();
+            let writers = writers.clone();
             tokio::spawn(async move {
-                while let Some(batch) = next_batch(&receiver, max_batch).await {
+                while let Some(batch) = writers.next_batch(max_batch).await {
+                    writers.writing.fetch_add(1, Ordering::SeqCst);
                     write(&store, batch).await;
+                    writers.writing.fetch_sub(1, Ordering::SeqCst);
                 }
             });
         }
@@ -72,18 +85,51 @@ impl RegistrationBatcher {
     }
 }
 
-/// Waits for one job, then takes whatever else is already queued, up to `max_batch`.
-async fn next_batch(receiver: &Mutex<mpsc::Receiver<Job>>, max_batch: usize) -> Option<Vec<Job>> {
-    let mut receiver = receiver.lock().await;
-    let first = receiver.recv().await?;
-    let mut batch = vec![first];
+/// A batch smaller than this, taken while another writer is busy, waits up to [`LINGER`] to
+/// grow: under load a writer that takes the one request left behind by the other writer's big
+/// batch would pay a statement and a commit for it alone, and two such half-empty writes cost
+/// more than one full one.
+const SMALL_BATCH: usize = 8;
+const LINGER: Duration = Duration::from_millis(2);
+
+/// What the batch writers share: the queue, and how many of them are writing right now.
+struct Writers {
+    queue: Mutex<mpsc::Receiver<Job>>,
+    writing: AtomicUsize,
+}
+
+impl Writers {
+    /// Waits for one job, then takes whatever else is already queued, up to `max_batch`; a
+    /// small batch lingers while another writer is busy (when nobody is, the database is idle
+    /// and a lone request goes at once).
+    async fn next_batch(&self, max_batch: usize) -> Option<Vec<Job>> {
+        let mut queue = self.queue.lock().await;
+        let mut batch = vec![queue.recv().await?];
+        take_queued(&mut queue, &mut batch, max_batch);
+        let small = SMALL_BATCH.min(max_batch);
+        if batch.len() < small && self.writing.load(Ordering::SeqCst) > 0 {
+            let deadline = tokio::time::Instant::now() + LINGER;
+            while batch.len() < small {
+                match tokio::time::timeout_at(deadline, queue.recv()).await {
+                    Ok(Some(job)) => {
+                        batch.push(job);
+                        take_queued(&mut queue, &mut batch, max_batch);
+                    }
+                    Ok(None) | Err(_) => break,
+                }
+            }
+        }
+        Some(batch)
+    }
+}
+
+fn take_queued(queue: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>, max_batch: usize) {
     while batch.len() < max_batch {
-        match receiver.try_recv() {
+        match queue.try_recv() {
             Ok(job) => batch.push(job),
             Err(_) => break,
         }
     }
-    Some(batch)
 }
 
 async fn write(store: &Store, jobs: Vec<Job>) {
