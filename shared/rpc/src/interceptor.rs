@@ -24,62 +24,81 @@ pub struct RequestId(pub String);
 #[derive(Debug, Clone)]
 pub struct Authenticator {
     verifier: Arc<TokenVerifier>,
-    /// Tokens already verified, until they expire: an operator's tool sends the same token on
-    /// every call, and a signature check costs more than the rest of a small request.
-    verified: Arc<RwLock<VerifiedTokens>>,
+    /// Tokens already verified → the caller each names and when it expires: an operator's tool
+    /// sends the same token on every call, and a signature check costs more than the rest of a
+    /// small request.
+    verified: Arc<Remembered<String, (Caller, DateTime<Utc>)>>,
     /// Client certificates already read, by their DER bytes: a connection presents the same
     /// certificate on every call, and parsing it costs more than the rest of the check.
-    peers: Arc<RwLock<HashMap<Vec<u8>, SpiffeId>>>,
+    peers: Arc<Remembered<Vec<u8>, SpiffeId>>,
 }
 
-/// Token → the caller it names and when it expires.
-type VerifiedTokens = HashMap<String, (Caller, DateTime<Utc>)>;
+/// Distinct tokens, and distinct client certificates, remembered at most.
+const REMEMBERED: usize = 10_000;
 
-/// Distinct tokens remembered at most; the cache starts over when full.
-const VERIFIED_TOKENS: usize = 10_000;
-/// Distinct client certificates remembered at most; the cache starts over when full.
-const KNOWN_PEERS: usize = 10_000;
+/// A map of results worth keeping between requests, bounded: it starts over when full.
+#[derive(Debug)]
+struct Remembered<K, V> {
+    entries: RwLock<HashMap<K, V>>,
+}
+
+impl<K: std::hash::Hash + Eq, V: Clone> Remembered<K, V> {
+    fn new() -> Self {
+        Self {
+            entries: RwLock::new(HashMap::new()),
+        }
+    }
+
+    fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        self.entries.read().expect("not poisoned").get(key).cloned()
+    }
+
+    fn remember(&self, key: K, value: V) {
+        let mut entries = self.entries.write().expect("not poisoned");
+        if entries.len() >= REMEMBERED {
+            entries.clear();
+        }
+        entries.insert(key, value);
+    }
+}
 
 impl Authenticator {
     pub fn new(verifier: TokenVerifier) -> Self {
         Self {
             verifier: Arc::new(verifier),
-            verified: Arc::default(),
-            peers: Arc::default(),
+            verified: Arc::new(Remembered::new()),
+            peers: Arc::new(Remembered::new()),
         }
     }
 
     /// The SPIFFE id of a client certificate the TLS handshake already verified.
     fn peer_for(&self, der: &[u8]) -> Result<SpiffeId, Status> {
-        if let Some(peer) = self.peers.read().expect("not poisoned").get(der) {
-            return Ok(peer.clone());
+        if let Some(peer) = self.peers.get(der) {
+            return Ok(peer);
         }
         let peer = xueji_pki::spiffe_id_of(der)
             .map_err(|e| Status::unauthenticated(format!("client certificate refused: {e}")))?;
-        let mut peers = self.peers.write().expect("not poisoned");
-        if peers.len() >= KNOWN_PEERS {
-            peers.clear();
-        }
-        peers.insert(der.to_vec(), peer.clone());
+        self.peers.remember(der.to_vec(), peer.clone());
         Ok(peer)
     }
 
     fn caller_for(&self, token: &str) -> Result<Caller, Status> {
         let now = Utc::now();
-        if let Some((caller, expiry)) = self.verified.read().expect("not poisoned").get(token)
-            && *expiry > now
+        if let Some((caller, expiry)) = self.verified.get(token)
+            && expiry > now
         {
-            return Ok(caller.clone());
+            return Ok(caller);
         }
         let (caller, expiry) = self
             .verifier
             .verify_until(token, now)
             .map_err(|e| Status::unauthenticated(e.to_string()))?;
-        let mut verified = self.verified.write().expect("not poisoned");
-        if verified.len() >= VERIFIED_TOKENS {
-            verified.clear();
-        }
-        verified.insert(token.to_owned(), (caller.clone(), expiry));
+        self.verified
+            .remember(token.to_owned(), (caller.clone(), expiry));
         Ok(caller)
     }
 }
