@@ -569,10 +569,13 @@ async fn audit_tampering_in_the_node_database_is_detected() {
             .unwrap();
     }
     xueji_audit::seal_all(&node.pool).await.unwrap();
-    sqlx::query("UPDATE audit.entries SET actor = 'someone-else' WHERE seq = 2")
-        .execute(&node.pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE audit.entries SET actor = 'someone-else'
+         WHERE id = (SELECT entry_id FROM audit.chain WHERE seq = 2)",
+    )
+    .execute(&node.pool)
+    .await
+    .unwrap();
     let report = xueji_audit::verify(&node.pool, |_| {}).await.unwrap();
     assert_eq!(
         report.problems,
@@ -584,7 +587,7 @@ async fn audit_tampering_in_the_node_database_is_detected() {
 }
 
 async fn report_id(pool: &sqlx::PgPool, seq: i64) -> i64 {
-    sqlx::query_scalar("SELECT id FROM audit.entries WHERE seq = $1")
+    sqlx::query_scalar("SELECT entry_id FROM audit.chain WHERE seq = $1")
         .bind(seq)
         .fetch_one(pool)
         .await

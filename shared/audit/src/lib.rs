@@ -3,11 +3,13 @@
 //! chain and reports every edited, deleted or reordered entry.
 //!
 //! Why a sealer: chaining at write time would make every writer wait for the previous writer's
-//! commit (the chain head is one row). Writers instead insert unsealed rows, which never
-//! conflict, and the sealer, holding the head row's lock, appends them in commit-visible order.
-//! Two sealers (two replicas of a service) queue on that lock, so the chain cannot fork.
+//! commit (the chain head is one row). Writers instead insert entries, which never conflict and
+//! are never updated, and the sealer, holding the head row's lock, chains those of finished
+//! transactions in (transaction id, entry id) order and appends one seal row per round naming
+//! them with their hashes. Two sealers (two replicas of a service) queue on that lock, so the
+//! chain cannot fork.
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
@@ -57,6 +59,8 @@ pub async fn record(conn: &mut PgConnection, entry: &Entry<'_>) -> Result<i64, s
 /// An entry as read back for sealing and verification.
 struct StoredEntry {
     id: i64,
+    /// The writing transaction's id: the entry's place in sealing order, not part of its hash.
+    xid: String,
     at_micros: i64,
     actor: String,
     jurisdiction: String,
@@ -96,61 +100,60 @@ fn chain_hash(prev_hash: &[u8], seq: i64, entry: &StoredEntry) -> Vec<u8> {
     hasher.finalize().to_vec()
 }
 
-/// Seals up to `limit` committed entries. Returns how many it sealed.
+/// Seals up to `limit` committed entries, the oldest transactions' first. Returns how many it
+/// sealed.
 pub async fn seal_batch(pool: &PgPool, limit: i64) -> Result<u64, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    // The sealer only ever touches a batch of entries by key. Statistics of a log growing by
-    // thousands of rows a second lag behind it, and the planner would then hash-join the batch
-    // against a scan of the whole log, slower with every entry.
-    sqlx::query(
-        "SELECT set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true),
-                set_config('enable_mergejoin', 'off', true)",
+    let head = sqlx::query!(
+        r#"SELECT seq, hash, last_xid::text AS "last_xid!", last_id
+           FROM audit.chain_head FOR UPDATE"#
     )
-        .execute(&mut *tx)
-        .await?;
-    let head = sqlx::query!("SELECT seq, hash FROM audit.chain_head FOR UPDATE")
-        .fetch_one(&mut *tx)
-        .await?;
+    .fetch_one(&mut *tx)
+    .await?;
+    // Only transactions older than every running one: they are finished, and no entry can
+    // appear behind the watermark later (see migration 0002).
     let entries = sqlx::query_as!(
         StoredEntry,
-        r#"SELECT id, (extract(epoch FROM at) * 1000000)::bigint AS "at_micros!",
+        r#"SELECT id, xid::text AS "xid!", (extract(epoch FROM at) * 1000000)::bigint AS "at_micros!",
                   actor, jurisdiction, action, object,
                   before::text AS before, after::text AS after, request_id
-           FROM audit.entries WHERE seq IS NULL ORDER BY id LIMIT $1"#,
+           FROM audit.entries
+           WHERE (xid, id) > ($1::text::xid8, $2)
+             AND xid < pg_snapshot_xmin(pg_current_snapshot())
+           ORDER BY xid, id LIMIT $3"#,
+        head.last_xid,
+        head.last_id,
         limit
     )
     .fetch_all(&mut *tx)
     .await?;
-    if entries.is_empty() {
+    let Some(last) = entries.last() else {
         return Ok(0);
-    }
+    };
     let mut seq = head.seq;
-    let mut hash = head.hash;
-    let (mut ids, mut seqs, mut prevs, mut hashes) = (vec![], vec![], vec![], vec![]);
+    let mut hash = head.hash.clone();
+    let (mut ids, mut hashes) = (vec![], vec![]);
     for entry in &entries {
         seq += 1;
-        let next = chain_hash(&hash, seq, entry);
+        hash = chain_hash(&hash, seq, entry);
         ids.push(entry.id);
-        seqs.push(seq);
-        prevs.push(std::mem::replace(&mut hash, next.clone()));
-        hashes.push(next);
+        hashes.push(hash.clone());
     }
     sqlx::query!(
-        "UPDATE audit.entries AS e SET seq = s.seq, prev_hash = s.prev_hash, hash = s.hash
-         FROM unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::bytea[])
-              AS s(id, seq, prev_hash, hash)
-         WHERE e.id = s.id",
+        "INSERT INTO audit.seals (first_seq, prev_hash, entry_ids, hashes) VALUES ($1, $2, $3, $4)",
+        head.seq + 1,
+        head.hash,
         &ids,
-        &seqs,
-        &prevs,
         &hashes,
     )
     .execute(&mut *tx)
     .await?;
     sqlx::query!(
-        "UPDATE audit.chain_head SET seq = $1, hash = $2",
+        "UPDATE audit.chain_head SET seq = $1, hash = $2, last_xid = $3::text::xid8, last_id = $4",
         seq,
-        &hash
+        &hash,
+        last.xid,
+        last.id
     )
     .execute(&mut *tx)
     .await?;
@@ -158,15 +161,32 @@ pub async fn seal_batch(pool: &PgPool, limit: i64) -> Result<u64, sqlx::Error> {
     Ok(entries.len() as u64)
 }
 
-/// Seals until nothing is left. Used by tests and before verification.
+/// Seals every entry committed before the call. Used by tests and before verification.
+///
+/// An entry waits while an older transaction anywhere in the cluster is still running (see
+/// [`seal_batch`]); this waits with it, up to `SEAL_ALL_PATIENCE`, and then returns what it
+/// could seal: a transaction left open for that long is an operator's problem, and
+/// [`verify`] reports the entries still unsealed.
 pub async fn seal_all(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    const SEAL_ALL_PATIENCE: Duration = Duration::from_secs(30);
+    let deadline = tokio::time::Instant::now() + SEAL_ALL_PATIENCE;
     let mut total = 0;
     loop {
         let sealed = seal_batch(pool, 5_000).await?;
-        if sealed == 0 {
+        total += sealed;
+        if sealed > 0 {
+            continue;
+        }
+        let waiting = sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM audit.entries e, audit.chain_head h
+                              WHERE (e.xid, e.id) > (h.last_xid, h.last_id)) AS "waiting!""#
+        )
+        .fetch_one(pool)
+        .await?;
+        if !waiting || tokio::time::Instant::now() >= deadline {
             return Ok(total);
         }
-        total += sealed;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -187,13 +207,18 @@ pub async fn run_sealer(pool: PgPool, interval: Duration) {
 /// Something wrong in the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChainProblem {
-    /// Chain positions jump: entries between were deleted.
+    /// Chain positions jump between two seals: a whole sealing round was deleted.
     Gap { expected_seq: i64, found_seq: i64 },
-    /// The entry does not continue the chain: entries were reordered or replaced.
-    BrokenLink { seq: i64, id: i64 },
-    /// The entry's content no longer matches its hash: it was edited.
+    /// A seal does not continue from the one before it: seals were replaced or reordered.
+    BrokenLink { seq: i64 },
+    /// The entry sealed at this position is gone.
+    Deleted { seq: i64, id: i64 },
+    /// The entry no longer matches the hash sealed for its position: it was edited, or moved
+    /// here from another position.
     Edited { seq: i64, id: i64 },
-    /// The chain head does not match the last entry: entries were removed from the end.
+    /// An entry behind the sealer's watermark that no seal names: slipped in afterwards.
+    Unchained { id: i64 },
+    /// The chain head does not match the last seal: seals were removed from the end.
     HeadMismatch { head_seq: i64, last_seq: i64 },
 }
 
@@ -205,20 +230,30 @@ impl std::fmt::Display for ChainProblem {
                 found_seq,
             } => write!(
                 f,
-                "entries {expected_seq}..{} are missing (deleted)",
+                "chain positions {expected_seq}..{} are missing (a sealing round was deleted)",
                 found_seq - 1
             ),
-            Self::BrokenLink { seq, id } => write!(
+            Self::BrokenLink { seq } => write!(
                 f,
-                "entry {seq} (id {id}) does not follow the entry before it (reordered or replaced)"
+                "the seal starting at entry {seq} does not follow the one before it \
+                 (seals replaced or reordered)"
             ),
-            Self::Edited { seq, id } => {
-                write!(f, "entry {seq} (id {id}) was edited after it was sealed")
+            Self::Deleted { seq, id } => {
+                write!(f, "entry {seq} (id {id}) was deleted after it was sealed")
             }
+            Self::Edited { seq, id } => write!(
+                f,
+                "entry {seq} (id {id}) does not match its seal (edited, or moved from another \
+                 position)"
+            ),
+            Self::Unchained { id } => write!(
+                f,
+                "entry id {id} sits among sealed entries but no seal names it (added afterwards)"
+            ),
             Self::HeadMismatch { head_seq, last_seq } => write!(
                 f,
-                "the chain head says {head_seq} entries but the last entry is {last_seq} \
-                 (entries removed from the end, or the head was altered)"
+                "the chain head says {head_seq} entries but the last seal ends at {last_seq} \
+                 (seals removed from the end, or the head was altered)"
             ),
         }
     }
@@ -239,7 +274,7 @@ impl VerifyReport {
 }
 
 /// Walks the whole chain in order and recomputes every link. `progress` is called with the
-/// number of entries checked so far, every 10,000 entries.
+/// number of entries checked so far, about every 10,000 entries.
 pub async fn verify(
     pool: &PgPool,
     mut progress: impl FnMut(u64),
@@ -249,68 +284,94 @@ pub async fn verify(
     let mut report = VerifyReport::default();
     let mut expected_seq = 1i64;
     let mut running = vec![0u8; 32];
-    let mut conn = pool.acquire().await?;
-    let mut rows = sqlx::query!(
-        r#"SELECT id, seq AS "seq!", prev_hash AS "prev_hash!", hash AS "hash!",
-                  (extract(epoch FROM at) * 1000000)::bigint AS "at_micros!",
-                  actor, jurisdiction, action, object,
-                  before::text AS before, after::text AS after, request_id
-           FROM audit.entries WHERE seq IS NOT NULL ORDER BY seq"#
+    let mut last_progress = 0;
+    // One connection streams the seals while the other reads each seal's entries.
+    let mut seal_conn = pool.acquire().await?;
+    let mut entry_conn = pool.acquire().await?;
+    let mut seals = sqlx::query!(
+        "SELECT first_seq, prev_hash, entry_ids, hashes FROM audit.seals ORDER BY first_seq"
     )
-    .fetch(&mut *conn);
-    let mut last_seq = 0;
-    while let Some(row) = rows.try_next().await? {
-        if row.seq != expected_seq {
+    .fetch(&mut *seal_conn);
+    while let Some(seal) = seals.try_next().await? {
+        if seal.first_seq != expected_seq {
             report.problems.push(ChainProblem::Gap {
                 expected_seq,
-                found_seq: row.seq,
+                found_seq: seal.first_seq,
             });
         }
-        if row.prev_hash != running {
+        if seal.prev_hash != running {
             report.problems.push(ChainProblem::BrokenLink {
-                seq: row.seq,
-                id: row.id,
+                seq: seal.first_seq,
             });
         }
-        let entry = StoredEntry {
-            id: row.id,
-            at_micros: row.at_micros,
-            actor: row.actor,
-            jurisdiction: row.jurisdiction,
-            action: row.action,
-            object: row.object,
-            before: row.before,
-            after: row.after,
-            request_id: row.request_id,
-        };
-        if chain_hash(&row.prev_hash, row.seq, &entry) != row.hash {
-            report.problems.push(ChainProblem::Edited {
-                seq: row.seq,
-                id: row.id,
-            });
+        let entries: HashMap<i64, StoredEntry> = sqlx::query_as!(
+            StoredEntry,
+            r#"SELECT id, xid::text AS "xid!",
+                      (extract(epoch FROM at) * 1000000)::bigint AS "at_micros!",
+                      actor, jurisdiction, action, object,
+                      before::text AS before, after::text AS after, request_id
+               FROM audit.entries WHERE id = ANY($1)"#,
+            &seal.entry_ids
+        )
+        .fetch_all(&mut *entry_conn)
+        .await?
+        .into_iter()
+        .map(|entry| (entry.id, entry))
+        .collect();
+        let mut prev = seal.prev_hash;
+        for (offset, (id, hash)) in seal.entry_ids.iter().zip(seal.hashes).enumerate() {
+            let seq = seal.first_seq + offset as i64;
+            match entries.get(id) {
+                None => report.problems.push(ChainProblem::Deleted { seq, id: *id }),
+                Some(entry) if chain_hash(&prev, seq, entry) != hash => {
+                    report.problems.push(ChainProblem::Edited { seq, id: *id })
+                }
+                Some(_) => {}
+            }
+            prev = hash;
         }
-        running = row.hash;
-        expected_seq = row.seq + 1;
-        last_seq = row.seq;
-        report.sealed += 1;
-        if report.sealed % 10_000 == 0 {
+        report.sealed += seal.entry_ids.len() as u64;
+        expected_seq = seal.first_seq + seal.entry_ids.len() as i64;
+        running = prev;
+        if report.sealed - last_progress >= 10_000 {
+            last_progress = report.sealed;
             progress(report.sealed);
         }
     }
-    drop(rows);
-    let head = sqlx::query!("SELECT seq, hash FROM audit.chain_head")
-        .fetch_one(&mut *conn)
-        .await?;
-    if head.seq != last_seq || head.hash != running {
+    drop(seals);
+    let head = sqlx::query!(
+        r#"SELECT seq, hash, last_xid::text AS "last_xid!", last_id FROM audit.chain_head"#
+    )
+    .fetch_one(&mut *seal_conn)
+    .await?;
+    if head.seq != expected_seq - 1 || head.hash != running {
         report.problems.push(ChainProblem::HeadMismatch {
             head_seq: head.seq,
-            last_seq,
+            last_seq: expected_seq - 1,
         });
     }
     report.head_hash = hex::encode(&head.hash);
-    report.unsealed =
-        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM audit.entries WHERE seq IS NULL"#)
-            .fetch_one(&mut *conn)
-            .await? as u64;
+    let unchained = sqlx::query_scalar!(
+        r#"SELECT e.id AS "id!" FROM audit.entries e
+           WHERE (e.xid, e.id) <= ($1::text::xid8, $2)
+             AND NOT EXISTS (SELECT 1 FROM audit.chain c WHERE c.entry_id = e.id)
+           ORDER BY e.id"#,
+        head.last_xid,
+        head.last_id
+    )
+    .fetch_all(&mut *seal_conn)
+    .await?;
+    report.problems.extend(
+        unchained
+            .into_iter()
+            .map(|id| ChainProblem::Unchained { id }),
+    );
+    report.unsealed = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM audit.entries WHERE (xid, id) > ($1::text::xid8, $2)"#,
+        head.last_xid,
+        head.last_id
+    )
+    .fetch_one(&mut *seal_conn)
+    .await? as u64;
     Ok(report)
 }

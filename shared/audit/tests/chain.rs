@@ -45,73 +45,124 @@ async fn an_untouched_chain_verifies() {
     assert_eq!(report.sealed, 30);
 }
 
+/// The id of the entry at chain position `seq`.
+async fn entry_at(pool: &PgPool, seq: i64) -> i64 {
+    sqlx::query_scalar("SELECT entry_id FROM audit.chain WHERE seq = $1")
+        .bind(seq)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+async fn sealed_database(entries: usize) -> TestDatabase {
+    let db = database().await;
+    write(&db.pool, entries).await;
+    xueji_audit::seal_all(&db.pool).await.unwrap();
+    db
+}
+
+async fn problems(pool: &PgPool) -> Vec<ChainProblem> {
+    xueji_audit::verify(pool, |_| {}).await.unwrap().problems
+}
+
 #[tokio::test]
-async fn edits_deletions_reorderings_and_truncation_are_detected() {
-    let db = database().await;
-    write(&db.pool, 10).await;
-    xueji_audit::seal_all(&db.pool).await.unwrap();
-
-    sqlx::query("UPDATE audit.entries SET after = '{\"name\": \"李四\"}' WHERE seq = 3")
+async fn edits_deletions_reorderings_insertions_and_truncation_are_detected() {
+    let db = sealed_database(10).await;
+    let third = entry_at(&db.pool, 3).await;
+    sqlx::query("UPDATE audit.entries SET after = '{\"name\": \"李四\"}' WHERE id = $1")
+        .bind(third)
         .execute(&db.pool)
         .await
         .unwrap();
-    let report = xueji_audit::verify(&db.pool, |_| {}).await.unwrap();
-    assert!(matches!(
-        report.problems[..],
-        [ChainProblem::Edited { seq: 3, .. }]
-    ));
+    assert_eq!(
+        problems(&db.pool).await,
+        [ChainProblem::Edited { seq: 3, id: third }]
+    );
 
-    let db = database().await;
-    write(&db.pool, 10).await;
-    xueji_audit::seal_all(&db.pool).await.unwrap();
-    sqlx::query("DELETE FROM audit.entries WHERE seq = 5")
+    let db = sealed_database(10).await;
+    let fifth = entry_at(&db.pool, 5).await;
+    sqlx::query("DELETE FROM audit.entries WHERE id = $1")
+        .bind(fifth)
         .execute(&db.pool)
         .await
         .unwrap();
-    let report = xueji_audit::verify(&db.pool, |_| {}).await.unwrap();
-    assert!(report.problems.contains(&ChainProblem::Gap {
-        expected_seq: 5,
-        found_seq: 6
-    }));
+    assert_eq!(
+        problems(&db.pool).await,
+        [ChainProblem::Deleted { seq: 5, id: fifth }]
+    );
 
-    let db = database().await;
-    write(&db.pool, 10).await;
-    xueji_audit::seal_all(&db.pool).await.unwrap();
-    // Swap the positions of two entries (the hashes move with them).
-    sqlx::query("UPDATE audit.entries SET seq = -seq WHERE seq IN (4, 7)")
-        .execute(&db.pool)
-        .await
-        .unwrap();
+    // Swap the contents of two entries: each now sits where the other was sealed.
+    let db = sealed_database(10).await;
+    let (fourth, seventh) = (entry_at(&db.pool, 4).await, entry_at(&db.pool, 7).await);
     sqlx::query(
-        "UPDATE audit.entries SET seq = CASE seq WHEN -4 THEN 7 ELSE 4 END WHERE seq IN (-4, -7)",
+        "UPDATE audit.entries AS e SET object = o.object, after = o.after
+         FROM audit.entries o WHERE (e.id, o.id) IN (($1, $2), ($2, $1))",
     )
+    .bind(fourth)
+    .bind(seventh)
     .execute(&db.pool)
     .await
     .unwrap();
-    let report = xueji_audit::verify(&db.pool, |_| {}).await.unwrap();
-    assert!(
-        report
-            .problems
-            .iter()
-            .any(|p| matches!(p, ChainProblem::BrokenLink { seq: 4, .. })),
-        "{:?}",
-        report.problems
+    assert_eq!(
+        problems(&db.pool).await,
+        [
+            ChainProblem::Edited { seq: 4, id: fourth },
+            ChainProblem::Edited {
+                seq: 7,
+                id: seventh
+            }
+        ]
     );
 
+    // An entry slipped in among sealed ones, under an old transaction id.
+    let db = sealed_database(10).await;
+    let forged: i64 = sqlx::query_scalar(
+        "INSERT INTO audit.entries (xid, actor, jurisdiction, action, object, request_id)
+         SELECT xid, 'x', 'x', 'x', 'x', 'x' FROM audit.entries WHERE id = $1 RETURNING id",
+    )
+    .bind(entry_at(&db.pool, 2).await)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        problems(&db.pool).await,
+        [ChainProblem::Unchained { id: forged }]
+    );
+
+    // Sealing rounds: one deleted from the middle, or the last one removed.
     let db = database().await;
-    write(&db.pool, 10).await;
-    xueji_audit::seal_all(&db.pool).await.unwrap();
-    sqlx::query("DELETE FROM audit.entries WHERE seq = 10")
+    for _ in 0..3 {
+        write(&db.pool, 4).await;
+        xueji_audit::seal_all(&db.pool).await.unwrap();
+    }
+    sqlx::query("DELETE FROM audit.seals WHERE first_seq = 5")
         .execute(&db.pool)
         .await
         .unwrap();
-    let report = xueji_audit::verify(&db.pool, |_| {}).await.unwrap();
+    let found = problems(&db.pool).await;
+    assert!(
+        found.contains(&ChainProblem::Gap {
+            expected_seq: 5,
+            found_seq: 9
+        }),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(&ChainProblem::BrokenLink { seq: 9 }),
+        "{found:?}"
+    );
+
+    let db = sealed_database(10).await;
+    sqlx::query("DELETE FROM audit.seals")
+        .execute(&db.pool)
+        .await
+        .unwrap();
     assert_eq!(
-        report.problems,
-        vec![ChainProblem::HeadMismatch {
+        problems(&db.pool).await[0],
+        ChainProblem::HeadMismatch {
             head_seq: 10,
-            last_seq: 9
-        }]
+            last_seq: 0
+        }
     );
 }
 

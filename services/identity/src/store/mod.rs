@@ -354,11 +354,11 @@ impl Store {
                        SET registrations = identity.duplicate_groups.registrations + excluded.registrations
                    RETURNING key, registrations
                ), audited AS (
-                   SELECT audit.record_many(array_agg(registered_by), array_agg(jurisdiction),
-                                            'identity.register_student',
-                                            array_agg('student:' || registry_number),
-                                            array_agg(after), array_agg(request_id)) AS entries
+                   INSERT INTO audit.entries (actor, jurisdiction, action, object, after, request_id)
+                   SELECT registered_by, jurisdiction, 'identity.register_student',
+                          'student:' || registry_number, after, request_id
                    FROM created
+                   RETURNING id
                ), outbox AS (
                    INSERT INTO identity.outbox (payload)
                    SELECT jsonb_build_object(
@@ -373,7 +373,7 @@ impl Store {
                       checked.number_taken AS "number_taken!",
                       created.id AS "id?", duplicate.registrations AS "registrations?",
                       (SELECT count(*) FROM number) + (SELECT count(*) FROM enrollment)
-                          + (SELECT entries FROM audited) AS "writes!"
+                          + (SELECT count(*) FROM audited) AS "writes!"
                FROM checked
                LEFT JOIN created USING (idempotency_key)
                LEFT JOIN duplicate ON duplicate.key = created.name_key"#,
