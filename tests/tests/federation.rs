@@ -678,11 +678,9 @@ async fn a_province_killed_mid_delivery_loses_and_doubles_nothing() {
         "no message lost or applied twice (killed after {applied_before_restart})"
     );
     assert_eq!(indexed, i64::from(total));
-    let undelivered: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM identity.outbox WHERE delivered_at IS NULL OR outcome IS NULL",
-    )
-    .fetch_one(&federation.province("35").pool)
-    .await
-    .unwrap();
-    assert_eq!(undelivered, 0);
+    let (undelivered, delivered) =
+        xueji_identity::store::outbox::backlog(&federation.province("35").pool)
+            .await
+            .unwrap();
+    assert_eq!((undelivered, delivered), (0, i64::from(total)));
 }

@@ -50,6 +50,9 @@ pub enum OutboxBody {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxMessage {
     pub sequence: i64,
+    /// The id of the transaction that wrote it (xid8, as text): with `sequence`, its place in
+    /// delivery order.
+    pub transaction: String,
     pub message_id: uuid::Uuid,
     pub body: OutboxBody,
 }
@@ -140,8 +143,11 @@ impl Deliverer {
     /// Delivers everything queued before the call and pulls notices, once. Answers how many
     /// messages went out.
     pub async fn deliver_now(&self) -> Result<usize, IdentityError> {
+        const HELD_BACK_WAITS: u32 = 50;
+        const HELD_BACK_PAUSE: Duration = Duration::from_millis(5);
         let _round = self.round.lock().await;
         let mut sent = 0;
+        let mut held_back_waits = 0;
         loop {
             let mut tx = self.pool.begin().await?;
             if !outbox::take_delivery_turn(&mut tx).await? {
@@ -149,6 +155,15 @@ impl Deliverer {
             }
             let messages = outbox::undelivered(&mut tx, BATCH).await?;
             if messages.is_empty() {
+                // A message can wait a moment behind a transaction still running anywhere in
+                // the cluster; a caller waiting for an answer (an approval's national check)
+                // should not give up on it for that.
+                if outbox::held_back(&mut tx).await? && held_back_waits < HELD_BACK_WAITS {
+                    held_back_waits += 1;
+                    drop(tx);
+                    tokio::time::sleep(HELD_BACK_PAUSE).await;
+                    continue;
+                }
                 break;
             }
             // An error here drops the transaction: the messages stay queued and go again.

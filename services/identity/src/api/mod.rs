@@ -29,7 +29,7 @@ const MAX_PAGE: u32 = 500;
 /// Temporary numbers are random: a few redraws make a collision vanishingly unlikely.
 const NUMBER_DRAWS: usize = 8;
 /// Registration batch writers (each one database connection at a time) and their batch cap.
-const BATCH_WRITERS: usize = 2;
+const BATCH_WRITERS: usize = 3;
 const MAX_BATCH: usize = 64;
 
 /// The identity service's state, shared by all requests.

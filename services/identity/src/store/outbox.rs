@@ -67,14 +67,18 @@ pub async fn take_delivery_turn(conn: &mut PgConnection) -> Result<bool, Identit
     .await?)
 }
 
-/// Up to `limit` undelivered messages in outbox order. Call with the delivery turn taken.
+/// Up to `limit` undelivered messages in delivery order, of transactions that have finished
+/// (see migration 0004). Call with the delivery turn taken.
 pub async fn undelivered(
     conn: &mut PgConnection,
     limit: i64,
 ) -> Result<Vec<OutboxMessage>, IdentityError> {
     let rows = sqlx::query!(
-        "SELECT sequence, message_id, payload FROM identity.outbox
-         WHERE delivered_at IS NULL ORDER BY sequence LIMIT $1",
+        r#"SELECT o.sequence, o.xid::text AS "xid!", o.message_id, o.payload
+           FROM identity.outbox o, identity.outbox_watermark w
+           WHERE (o.xid, o.sequence) > (w.last_xid, w.last_sequence)
+             AND o.xid < pg_snapshot_xmin(pg_current_snapshot())
+           ORDER BY o.xid, o.sequence LIMIT $1"#,
         limit
     )
     .fetch_all(conn)
@@ -89,6 +93,7 @@ pub async fn undelivered(
             })?;
             Ok(OutboxMessage {
                 sequence: row.sequence,
+                transaction: row.xid,
                 message_id: row.message_id,
                 body,
             })
@@ -96,31 +101,53 @@ pub async fn undelivered(
         .collect()
 }
 
+/// Whether messages are waiting behind a transaction that is still running: visible, but not
+/// yet safe to deliver past.
+pub async fn held_back(conn: &mut PgConnection) -> Result<bool, IdentityError> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM identity.outbox o, identity.outbox_watermark w
+                          WHERE (o.xid, o.sequence) > (w.last_xid, w.last_sequence)) AS "waiting!""#
+    )
+    .fetch_one(conn)
+    .await?)
+}
+
 /// Applies the national node's answers to delivered messages (the i-th outcome answers the i-th
-/// message) and marks them delivered, on the delivery's transaction: a granted claim promotes
-/// the student to `G`; a refused one returns the registration to pending (the problem record
-/// arrives as a notice). Marking is one statement for the whole batch: during intake nearly
-/// every message is an index update with nothing else to do.
+/// message) and moves the delivery watermark past them, on the delivery's transaction: a granted
+/// claim promotes the student to `G`; a refused one returns the registration to pending (the
+/// problem record arrives as a notice). During intake nearly every message is an index update
+/// answered `Applied`: nothing is written for it but the watermark.
 pub async fn settle(
     conn: &mut PgConnection,
     messages: &[OutboxMessage],
     outcomes: &[DeliveryOutcome],
 ) -> Result<(), IdentityError> {
     assert_eq!(messages.len(), outcomes.len(), "one outcome per message");
+    let Some(last) = messages.last() else {
+        return Ok(());
+    };
+    let (mut sequences, mut answers) = (Vec::new(), Vec::new());
     for (message, outcome) in messages.iter().zip(outcomes) {
         apply_outcome(conn, message, outcome).await?;
+        if *outcome != DeliveryOutcome::Applied {
+            sequences.push(message.sequence);
+            answers.push(serde_json::to_value(outcome).expect("outcomes serialize"));
+        }
     }
-    let sequences: Vec<i64> = messages.iter().map(|message| message.sequence).collect();
-    let outcomes: Vec<serde_json::Value> = outcomes
-        .iter()
-        .map(|outcome| serde_json::to_value(outcome).expect("outcomes serialize"))
-        .collect();
+    if !sequences.is_empty() {
+        sqlx::query!(
+            "INSERT INTO identity.outbox_outcomes (sequence, outcome)
+             SELECT * FROM unnest($1::bigint[], $2::jsonb[])",
+            &sequences,
+            &answers
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
     sqlx::query!(
-        "UPDATE identity.outbox AS o SET delivered_at = now(), outcome = d.outcome
-         FROM unnest($1::bigint[], $2::jsonb[]) AS d(sequence, outcome)
-         WHERE o.sequence = d.sequence",
-        &sequences,
-        &outcomes
+        "UPDATE identity.outbox_watermark SET last_xid = $1::text::xid8, last_sequence = $2",
+        last.transaction,
+        last.sequence
     )
     .execute(conn)
     .await?;
@@ -199,22 +226,34 @@ pub async fn outcome_of(
     pool: &PgPool,
     sequence: i64,
 ) -> Result<Option<DeliveryOutcome>, IdentityError> {
-    let outcome = sqlx::query_scalar!(
-        "SELECT outcome FROM identity.outbox WHERE sequence = $1",
+    let row = sqlx::query!(
+        r#"SELECT a.outcome AS "outcome?",
+                  (o.xid, o.sequence) <= (w.last_xid, w.last_sequence) AS "delivered!"
+           FROM identity.outbox o CROSS JOIN identity.outbox_watermark w
+           LEFT JOIN identity.outbox_outcomes a ON a.sequence = o.sequence
+           WHERE o.sequence = $1"#,
         sequence
     )
     .fetch_optional(pool)
-    .await?
-    .flatten();
-    Ok(outcome.and_then(|value| serde_json::from_value(value).ok()))
+    .await?;
+    Ok(match row {
+        Some(row) if row.delivered => Some(
+            row.outcome
+                .and_then(|value| serde_json::from_value(value).ok())
+                .unwrap_or(DeliveryOutcome::Applied),
+        ),
+        _ => None,
+    })
 }
 
 /// (undelivered, delivered) message counts.
 pub async fn backlog(pool: &PgPool) -> Result<(i64, i64), IdentityError> {
     let row = sqlx::query!(
-        r#"SELECT count(*) FILTER (WHERE delivered_at IS NULL) AS "undelivered!",
-                  count(*) FILTER (WHERE delivered_at IS NOT NULL) AS "delivered!"
-           FROM identity.outbox"#
+        r#"SELECT count(*) FILTER (WHERE (o.xid, o.sequence) > (w.last_xid, w.last_sequence))
+                      AS "undelivered!",
+                  count(*) FILTER (WHERE (o.xid, o.sequence) <= (w.last_xid, w.last_sequence))
+                      AS "delivered!"
+           FROM identity.outbox o CROSS JOIN identity.outbox_watermark w"#
     )
     .fetch_one(pool)
     .await?;
