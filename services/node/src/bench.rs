@@ -287,6 +287,12 @@ async fn bare_insert(pool: &PgPool, n: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Tells this run's idempotency keys from an earlier run's on the same database.
+fn run_id() -> u32 {
+    static RUN: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *RUN.get_or_init(std::process::id)
+}
+
 /// The n-th distinct valid registration: a unique resident ID number and name.
 fn registration(n: u64) -> pb::RegisterStudentRequest {
     let birth =
@@ -299,7 +305,7 @@ fn registration(n: u64) -> pb::RegisterStudentRequest {
     .expect("a valid body")
     .to_string();
     pb::RegisterStudentRequest {
-        idempotency_key: format!("bench-register-{n}-{}", std::process::id()),
+        idempotency_key: format!("bench-register-{n}-{}", run_id()),
         name: format!("学生{n}"),
         gender: pb::Gender::Male as i32,
         birth_date: birth.to_string(),

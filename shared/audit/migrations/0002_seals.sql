@@ -21,6 +21,11 @@ CREATE TABLE audit.seals (
     CHECK (cardinality(entry_ids) > 0 AND cardinality(entry_ids) = cardinality(hashes))
 );
 
+-- A round's arrays run to tens of kilobytes; hashes do not compress, so do not try.
+ALTER TABLE audit.seals
+    ALTER COLUMN entry_ids SET STORAGE EXTERNAL,
+    ALTER COLUMN hashes SET STORAGE EXTERNAL;
+
 ALTER TABLE audit.chain_head
     ADD COLUMN last_xid xid8   NOT NULL DEFAULT '0',
     ADD COLUMN last_id  bigint NOT NULL DEFAULT 0;
