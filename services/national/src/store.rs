@@ -129,6 +129,12 @@ impl Store {
         deliveries: &[Delivery],
     ) -> Result<Vec<Outcome>, NationalError> {
         let mut tx = self.pool.begin().await?;
+        // Everything a delivery reads, it reads by key. During an intake the index grows by
+        // thousands of rows a second and its statistics lag far behind: the planner, believing
+        // the tables tiny, scanned the whole inbox and number list for every batch.
+        sqlx::query("SELECT set_config('enable_seqscan', 'off', true)")
+            .execute(&mut *tx)
+            .await?;
         let ids: Vec<uuid::Uuid> = deliveries.iter().map(|d| d.message_id).collect();
         let mut seen: HashMap<uuid::Uuid, (String, serde_json::Value)> = sqlx::query!(
             "SELECT message_id, province, outcome FROM national.inbox WHERE message_id = ANY($1)",

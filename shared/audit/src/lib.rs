@@ -119,7 +119,7 @@ pub async fn seal_batch(pool: &PgPool, limit: i64) -> Result<u64, sqlx::Error> {
                   before::text AS before, after::text AS after, request_id
            FROM audit.entries
            WHERE (xid, id) > ($1::text::xid8, $2)
-             AND xid < pg_snapshot_xmin(pg_current_snapshot())
+             AND xid < (SELECT pg_snapshot_xmin(pg_current_snapshot()))
            ORDER BY xid, id LIMIT $3"#,
         head.last_xid,
         head.last_id,
@@ -177,12 +177,20 @@ pub async fn seal_all(pool: &PgPool) -> Result<u64, sqlx::Error> {
         if sealed > 0 {
             continue;
         }
+        let head =
+            sqlx::query!(r#"SELECT last_xid::text AS "last_xid!", last_id FROM audit.chain_head"#)
+                .fetch_one(pool)
+                .await?;
+        // The newest entry in chain order is one step down the index.
         let waiting = sqlx::query_scalar!(
-            r#"SELECT EXISTS (SELECT 1 FROM audit.entries e, audit.chain_head h
-                              WHERE (e.xid, e.id) > (h.last_xid, h.last_id)) AS "waiting!""#
+            r#"SELECT (xid, id) > ($1::text::xid8, $2) AS "waiting!" FROM audit.entries
+               ORDER BY xid DESC, id DESC LIMIT 1"#,
+            head.last_xid,
+            head.last_id
         )
-        .fetch_one(pool)
-        .await?;
+        .fetch_optional(pool)
+        .await?
+        .unwrap_or(false);
         if !waiting || tokio::time::Instant::now() >= deadline {
             return Ok(total);
         }
