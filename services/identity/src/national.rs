@@ -110,6 +110,15 @@ pub trait NationalLink: Send + Sync + 'static {
 /// Messages one delivery carries at most.
 pub const BATCH: i64 = 500;
 
+/// What a delivery does about messages held back by a running transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HeldBack {
+    /// Leave them to the next round.
+    NextRound,
+    /// Keep delivering until the message at this outbox sequence is out.
+    WaitFor(i64),
+}
+
 /// Carries the outbox to the national node and the national node's notices back.
 pub struct Deliverer {
     pool: PgPool,
@@ -140,14 +149,17 @@ impl Deliverer {
         self.wake.notify_one();
     }
 
-    /// Delivers everything queued before the call and pulls notices, once. Answers how many
-    /// messages went out.
+    /// Delivers what is ready and pulls notices, once. Answers how many messages went out.
+    /// Messages held back by a transaction still running (see [`outbox::undelivered`]) wait
+    /// for the next round.
     pub async fn deliver_now(&self) -> Result<usize, IdentityError> {
-        const HELD_BACK_WAITS: u32 = 50;
+        self.deliver(HeldBack::NextRound).await
+    }
+
+    async fn deliver(&self, held_back: HeldBack) -> Result<usize, IdentityError> {
         const HELD_BACK_PAUSE: Duration = Duration::from_millis(5);
         let _round = self.round.lock().await;
         let mut sent = 0;
-        let mut held_back_waits = 0;
         loop {
             let mut tx = self.pool.begin().await?;
             if !outbox::take_delivery_turn(&mut tx).await? {
@@ -156,10 +168,9 @@ impl Deliverer {
             let messages = outbox::undelivered(&mut tx, BATCH).await?;
             if messages.is_empty() {
                 // A message can wait a moment behind a transaction still running anywhere in
-                // the cluster; a caller waiting for an answer (an approval's national check)
-                // should not give up on it for that.
-                if outbox::held_back(&mut tx).await? && held_back_waits < HELD_BACK_WAITS {
-                    held_back_waits += 1;
+                // the cluster; a caller waiting for its answer (an approval's national check)
+                // waits with it, as long as its own patience lasts.
+                if self.still_waiting(held_back).await? {
                     drop(tx);
                     tokio::time::sleep(HELD_BACK_PAUSE).await;
                     continue;
@@ -178,10 +189,11 @@ impl Deliverer {
             outbox::settle(&mut tx, &messages, &outcomes).await?;
             tx.commit().await?;
             sent += messages.len();
-            // What was queued when the round began is out. Messages queued meanwhile wait for
+            // What was ready when the round began is out. Messages queued meanwhile wait for
             // the next round, so that during intake they travel in full batches instead of a
-            // stream of small ones chasing the registrations.
-            if (messages.len() as i64) < BATCH {
+            // stream of small ones chasing the registrations; a caller waiting for held-back
+            // messages looks again.
+            if (messages.len() as i64) < BATCH && !self.still_waiting(held_back).await? {
                 break;
             }
         }
@@ -196,10 +208,21 @@ impl Deliverer {
         Ok(sent)
     }
 
-    /// Delivers now, waiting at most `patience`: for a caller that would like the national
-    /// answer in its response but must not hang on a link that is down.
-    pub async fn try_deliver_within(&self, patience: Duration) {
-        match tokio::time::timeout(patience, self.deliver_now()).await {
+    async fn still_waiting(&self, held_back: HeldBack) -> Result<bool, IdentityError> {
+        Ok(match held_back {
+            HeldBack::NextRound => false,
+            HeldBack::WaitFor(sequence) => {
+                outbox::outcome_of(&self.pool, sequence).await?.is_none()
+            }
+        })
+    }
+
+    /// Delivers now until the message at outbox `sequence` is out, waiting at most `patience`:
+    /// for a caller that would like the national answer in its response but must not hang on a
+    /// link that is down.
+    pub async fn try_deliver_within(&self, patience: Duration, sequence: i64) {
+        let delivery = self.deliver(HeldBack::WaitFor(sequence));
+        match tokio::time::timeout(patience, delivery).await {
             Ok(Ok(_)) => {}
             Ok(Err(error)) => tracing::info!(%error, "national node not reached; queued"),
             Err(_) => tracing::info!("national node slow to answer; queued"),

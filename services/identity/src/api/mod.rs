@@ -230,7 +230,9 @@ impl IdentityApi {
                 .await?;
             self.national.wake();
             if let Approval::AwaitingNationalCheck { claim } = approval {
-                self.national.try_deliver_within(NATIONAL_PATIENCE).await;
+                self.national
+                    .try_deliver_within(NATIONAL_PATIENCE, claim.sequence)
+                    .await;
                 if let Some(DeliveryOutcome::Refused {
                     owner_province,
                     owner_registry_number,

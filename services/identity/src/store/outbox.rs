@@ -116,23 +116,6 @@ pub async fn undelivered(
         .collect()
 }
 
-/// Whether messages are waiting behind a transaction that is still running: visible, but not
-/// yet safe to deliver past.
-pub async fn held_back(conn: &mut PgConnection) -> Result<bool, IdentityError> {
-    let (last_xid, last_sequence) = watermark(&mut *conn).await?;
-    // The newest message in delivery order is one step down the index; an EXISTS over the
-    // range could read every delivered row when nothing waits.
-    Ok(sqlx::query_scalar!(
-        r#"SELECT (xid, sequence) > ($1::text::xid8, $2) AS "waiting!" FROM identity.outbox
-           ORDER BY xid DESC, sequence DESC LIMIT 1"#,
-        last_xid,
-        last_sequence
-    )
-    .fetch_optional(conn)
-    .await?
-    .unwrap_or(false))
-}
-
 /// Applies the national node's answers to delivered messages (the i-th outcome answers the i-th
 /// message) and moves the delivery watermark past them, on the delivery's transaction: a granted
 /// claim promotes the student to `G`; a refused one returns the registration to pending (the
