@@ -177,16 +177,12 @@ pub async fn seal_all(pool: &PgPool) -> Result<u64, sqlx::Error> {
         if sealed > 0 {
             continue;
         }
-        let head =
-            sqlx::query!(r#"SELECT last_xid::text AS "last_xid!", last_id FROM audit.chain_head"#)
-                .fetch_one(pool)
-                .await?;
-        // The newest entry in chain order is one step down the index.
+        // The newest entry in chain order is one step down the index, compared with the head
+        // in the same statement.
         let waiting = sqlx::query_scalar!(
-            r#"SELECT (xid, id) > ($1::text::xid8, $2) AS "waiting!" FROM audit.entries
-               ORDER BY xid DESC, id DESC LIMIT 1"#,
-            head.last_xid,
-            head.last_id
+            r#"SELECT (e.xid, e.id) > (h.last_xid, h.last_id) AS "waiting!"
+               FROM (SELECT xid, id FROM audit.entries ORDER BY xid DESC, id DESC LIMIT 1) AS e,
+                    audit.chain_head h"#
         )
         .fetch_optional(pool)
         .await?
