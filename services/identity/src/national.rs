@@ -107,8 +107,9 @@ pub trait NationalLink: Send + Sync + 'static {
     fn notices(&self, after: i64) -> BoxFuture<'_, Result<Vec<Notice>, IdentityError>>;
 }
 
-/// Messages one delivery carries at most.
-pub const BATCH: i64 = 500;
+/// Messages one delivery carries at most: as many as the national node accepts in one call, so
+/// that an intake's backlog goes in the fewest round trips and commits.
+pub const BATCH: i64 = 1000;
 
 /// What a delivery does about messages held back by a running transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

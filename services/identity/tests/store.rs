@@ -251,3 +251,47 @@ async fn a_batch_writes_like_single_registrations_and_refuses_as_a_whole() {
             .is_intact()
     );
 }
+
+#[tokio::test]
+async fn outbox_message_ids_are_time_ordered_version_7_uuids() {
+    let store = store().await;
+    let caller = caller();
+    let actor = Actor {
+        caller: &caller,
+        request_id: "req",
+    };
+    for (draw, key) in ["early", "late"].into_iter().enumerate() {
+        let registration = passport_registration(key);
+        store
+            .register(
+                &registration,
+                &registration.temporary_number(draw as u16),
+                actor,
+            )
+            .await
+            .unwrap();
+        // Ids are ordered by the millisecond they were written in.
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    }
+    let mut tx = store.pool().begin().await.unwrap();
+    let ids: Vec<uuid::Uuid> = outbox::undelivered(&mut tx, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|message| message.message_id)
+        .collect();
+    assert_eq!(ids.len(), 2);
+    for id in &ids {
+        assert_eq!(id.get_version_num(), 7, "{id}");
+        assert_eq!(id.get_variant(), uuid::Variant::RFC4122, "{id}");
+        let mut stamp = [0u8; 8];
+        stamp[2..].copy_from_slice(&id.as_bytes()[..6]);
+        let written_ms = i64::from_be_bytes(stamp);
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        assert!(
+            (now_ms - written_ms).abs() < 60_000,
+            "{id} is not stamped with the time of writing"
+        );
+    }
+    assert!(ids[0] < ids[1], "{} was written before {}", ids[0], ids[1]);
+}
