@@ -41,6 +41,16 @@ struct Measured {
     /// WAL written per operation, and full-page images among it: the cost a durable commit pays.
     wal_bytes: f64,
     full_page_images: f64,
+    /// The whole machine's CPU over the measured seconds (Linux only): busy time per operation,
+    /// and the share of CPU time nobody used. Idle CPU under load means the operation waits
+    /// (on commits, on locks) rather than computes.
+    cpu: Option<CpuUse>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct CpuUse {
+    busy_per_op: Duration,
+    idle_share: f64,
 }
 
 impl Measured {
@@ -53,10 +63,15 @@ impl Measured {
             .flat_map(|round| round.latencies.iter().copied())
             .collect();
         latencies.sort();
+        let cpu: Option<Vec<CpuUse>> = rounds.iter().map(|round| round.cpu).collect();
         Measured {
             per_second: mean(|m| m.per_second),
             wal_bytes: mean(|m| m.wal_bytes),
             full_page_images: mean(|m| m.full_page_images),
+            cpu: cpu.map(|cpu| CpuUse {
+                busy_per_op: cpu.iter().map(|c| c.busy_per_op).sum::<Duration>() / count as u32,
+                idle_share: cpu.iter().map(|c| c.idle_share).sum::<f64>() / count,
+            }),
             latencies,
         }
     }
@@ -79,6 +94,25 @@ async fn wal_position(pool: &PgPool) -> anyhow::Result<(f64, f64)> {
     .await?;
     Ok((bytes, images))
 }
+
+/// The machine's CPU time so far, from `/proc/stat`: (busy, idle) in clock ticks.
+fn machine_cpu() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()?
+        .strip_prefix("cpu ")?
+        .split_whitespace()
+        .map(|field| field.parse().ok())
+        .collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal; guest time is already counted in user.
+    let total: u64 = ticks.iter().take(8).sum();
+    let idle = ticks.get(3)? + ticks.get(4)?;
+    Some((total - idle, idle))
+}
+
+/// `/proc/stat` counts in USER_HZ, which Linux fixes at 100 per second on every architecture.
+const TICK: Duration = Duration::from_millis(10);
 
 const WARM_UP: Duration = Duration::from_millis(500);
 
@@ -188,6 +222,8 @@ pub async fn run_register(options: BenchOptions) -> anyhow::Result<()> {
         "ratio",
         "WAL/op INSERT",
         "WAL/op Register",
+        "CPU/op INSERT",
+        "CPU/op Register",
     ]);
     for (concurrency, insert, register) in &results {
         table.add_row([
@@ -207,6 +243,8 @@ pub async fn run_register(options: BenchOptions) -> anyhow::Result<()> {
                 "{:.0} B ({:.2} FPI)",
                 register.wal_bytes, register.full_page_images
             ),
+            cpu_cell(insert.cpu),
+            cpu_cell(register.cpu),
         ]);
     }
     println!("{table}");
@@ -215,7 +253,24 @@ pub async fn run_register(options: BenchOptions) -> anyhow::Result<()> {
          each the mean of {} alternating rounds of {} s (target at 32 clients: ≥ 0.70)",
         options.rounds, options.seconds
     );
+    println!(
+        "CPU/op = the whole machine's busy CPU time over the measured seconds per operation (client, \
+         node and PostgreSQL together); in brackets, the share of CPU time left idle"
+    );
     Ok(())
+}
+
+fn cpu_cell(cpu: Option<CpuUse>) -> String {
+    cpu.map_or_else(
+        || "–".to_owned(),
+        |cpu| {
+            format!(
+                "{:.0} µs ({:.0}% idle)",
+                cpu.busy_per_op.as_secs_f64() * 1e6,
+                cpu.idle_share * 100.0
+            )
+        },
+    )
 }
 
 /// Runs `concurrency` workers, each calling `make(worker)` in a loop for `seconds` after a
@@ -252,6 +307,10 @@ where
             anyhow::Ok(latencies)
         }));
     }
+    tokio::time::sleep_until(measure_from.into()).await;
+    let cpu_before = machine_cpu();
+    tokio::time::sleep_until(end.into()).await;
+    let cpu_after = machine_cpu();
     let mut latencies = Vec::new();
     for worker in workers {
         latencies.extend(worker.await??);
@@ -260,8 +319,19 @@ where
     // Every call, warm-up included, wrote WAL.
     let calls = (latencies.len() as f64 * (seconds + WARM_UP.as_secs_f64()) / seconds).max(1.0);
     latencies.sort();
+    let cpu = cpu_before
+        .zip(cpu_after)
+        .and_then(|((busy0, idle0), (busy1, idle1))| {
+            let (busy, idle) = (busy1.checked_sub(busy0)?, idle1.checked_sub(idle0)?);
+            Some(CpuUse {
+                busy_per_op: TICK * u32::try_from(busy).ok()?
+                    / u32::try_from(latencies.len().max(1)).ok()?,
+                idle_share: idle as f64 / (busy + idle).max(1) as f64,
+            })
+        });
     Ok(Measured {
         per_second: latencies.len() as f64 / seconds,
+        cpu,
         latencies,
         wal_bytes: (wal_after.0 - wal_before.0) / calls,
         full_page_images: (wal_after.1 - wal_before.1) / calls,
