@@ -382,7 +382,7 @@ async fn index_new_students(
         r#"WITH student AS (
                INSERT INTO national.students
                    (province, registry_number, id_number, duplicate_digest, status)
-               SELECT $1, registry_number, id_number, duplicate_digest, status
+               SELECT $1, registry_number, id_number, decode(duplicate_digest, 'hex'), status
                FROM unnest($2::text[], $3::text[], $4::text[], $5::text[])
                    AS u(registry_number, id_number, duplicate_digest, status)
                RETURNING id, registry_number
@@ -429,7 +429,8 @@ async fn index_student(
         Some(id) => {
             sqlx::query!(
                 "UPDATE national.students
-                 SET registry_number = $2, id_number = $3, duplicate_digest = $4, status = $5,
+                 SET registry_number = $2, id_number = $3, duplicate_digest = decode($4, 'hex'),
+                     status = $5,
                      updated_at = now()
                  WHERE id = $1",
                 id,
@@ -452,7 +453,7 @@ async fn index_student(
             sqlx::query_scalar!(
                 "INSERT INTO national.students
                      (province, registry_number, id_number, duplicate_digest, status)
-                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                 VALUES ($1, $2, $3, decode($4, 'hex'), $5) RETURNING id",
                 province,
                 index.registry_number.as_str(),
                 id_number,
@@ -538,7 +539,8 @@ async fn flag_duplicate_names(
            FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS u(registry_number, digest, n)
            CROSS JOIN LATERAL (
                SELECT s.id, s.province, s.registry_number FROM national.students s
-               WHERE s.duplicate_digest = u.digest AND s.province <> $1 AND s.status <> 'ended'
+               WHERE s.duplicate_digest = decode(u.digest, 'hex') AND s.province <> $1
+                     AND s.status <> 'ended'
                OFFSET 0
            ) AS o
            ORDER BY u.n, o.id"#,

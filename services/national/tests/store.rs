@@ -26,14 +26,21 @@ fn resident_id(body: &str) -> ResidentId {
     ResidentId::from_body(body).expect("a valid ID body")
 }
 
-fn index(registry_number: &str, id_body: Option<&str>, digest: &str) -> Delivery {
+/// A well-formed duplicate digest (64 hex characters) standing for `label`: equal labels, equal
+/// digests.
+fn digest(label: &str) -> String {
+    let hex: String = label.bytes().map(|byte| format!("{byte:02x}")).collect();
+    format!("{hex:0<64}")
+}
+
+fn index(registry_number: &str, id_body: Option<&str>, label: &str) -> Delivery {
     Delivery {
         message_id: uuid::Uuid::new_v4(),
         message: Message::Index(IndexStudent {
             registry_number: number(registry_number),
             aliases: Vec::new(),
             id_number: id_body.map(resident_id),
-            duplicate_digest: digest.into(),
+            duplicate_digest: digest(label),
             status: IndexStatus::Pending,
         }),
     }
