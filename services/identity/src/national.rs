@@ -107,9 +107,11 @@ pub trait NationalLink: Send + Sync + 'static {
     fn notices(&self, after: i64) -> BoxFuture<'_, Result<Vec<Notice>, IdentityError>>;
 }
 
-/// Messages one delivery carries at most: as many as the national node accepts in one call, so
-/// that an intake's backlog goes in the fewest round trips and commits.
-pub const BATCH: i64 = 1000;
+/// Messages one delivery carries at most. The national node takes one advisory lock per
+/// duplicate digest in a delivery, held until it commits, in a lock table shared by every
+/// province delivering at once (README: `max_locks_per_transaction`); half the national cap
+/// keeps each delivery's share of it modest.
+pub const BATCH: i64 = 500;
 
 /// What a delivery does about messages held back by a running transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
