@@ -279,6 +279,40 @@ async fn a_batch_writes_like_single_registrations_and_refuses_as_a_whole() {
 }
 
 #[tokio::test]
+async fn a_number_a_concurrent_writer_takes_is_redrawn_and_the_rest_of_the_batch_written() {
+    let store = store().await;
+    let caller = caller();
+    let row = |key: &str, draw: u16| {
+        let registration = passport_registration(key);
+        let number = registration.temporary_number(draw);
+        (registration, number, caller.clone(), format!("req-{key}"))
+    };
+    let batch = [row("p", 1), row("q", 2), row("r", 3)];
+    // Another writer holds number 2, not yet committed: the batch waits for it, then clashes.
+    let mut other = store.pool().begin().await.unwrap();
+    sqlx::query("INSERT INTO identity.registry_numbers (number, student_id) VALUES ($1, 0)")
+        .bind(batch[1].1.as_str())
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    let writing = tokio::spawn({
+        let store = store.clone();
+        let batch = batch.clone();
+        async move { store.register_batch(&batch).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!writing.is_finished(), "the batch waits for the other writer");
+    other.commit().await.unwrap();
+
+    let answered = writing.await.unwrap().unwrap();
+    assert_eq!(answered.len(), 3);
+    assert!(matches!(answered["p"], RegisterOutcome::Created { .. }));
+    assert!(matches!(answered["q"], RegisterOutcome::NumberTaken));
+    assert!(matches!(answered["r"], RegisterOutcome::Created { .. }));
+    assert_eq!(store.counts().await.unwrap(), (2, 2, 2));
+}
+
+#[tokio::test]
 async fn outbox_message_ids_are_time_ordered_version_7_uuids() {
     let store = store().await;
     let caller = caller();

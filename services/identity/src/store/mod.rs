@@ -292,13 +292,36 @@ impl Store {
     /// again). A registration missing from the answer met something else already there (its
     /// key, a live record of its ID number) and must go through `register` to get its own
     /// answer; the rest of the batch is written regardless, so one clash does not send a whole
-    /// batch down the slow path. A number taken by a concurrent batch still fails this one as a
-    /// whole: the caller then goes one by one.
+    /// batch down the slow path. A number drawn at the same moment by a concurrent batch fails
+    /// the statement; it is then written again, and the number, committed by then, is answered
+    /// `NumberTaken` with the rest written. Only repeated failures end in an error (the caller
+    /// then goes one by one).
     /// Idempotency keys and numbers must be distinct within the batch.
     pub async fn register_batch(
         &self,
         batch: &[(Registration, RegistryNumber, Caller, String)],
     ) -> Result<HashMap<String, RegisterOutcome>, IdentityError> {
+        // PostgreSQL raises the unique violation only once the other writer has committed, so
+        // the statement's own probe finds the number taken on the next attempt.
+        const ATTEMPTS: usize = 3;
+        let mut attempt = 1;
+        loop {
+            match self.write_batch(batch).await {
+                Err(error)
+                    if attempt < ATTEMPTS
+                        && xueji_db::unique_violation(&error) == Some("registry_numbers_pkey") =>
+                {
+                    attempt += 1;
+                }
+                written => return Ok(written?),
+            }
+        }
+    }
+
+    async fn write_batch(
+        &self,
+        batch: &[(Registration, RegistryNumber, Caller, String)],
+    ) -> Result<HashMap<String, RegisterOutcome>, sqlx::Error> {
         let mut columns = BatchColumns::default();
         for (registration, number, caller, request_id) in batch {
             columns.push(registration, number, caller, request_id);
