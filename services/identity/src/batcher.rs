@@ -3,7 +3,8 @@
 //! September brings tens of millions of registrations, and a registration's fixed costs (a
 //! statement round trip, a commit) dwarf the rows it writes. Concurrent `RegisterStudent` calls
 //! therefore queue here; a few workers each take everything waiting (up to a cap) and write it
-//! in one statement. A lone request on an idle node goes at once; batches grow when requests
+//! in one statement, on a connection the worker keeps (a connection taken from the pool is
+//! checked with a round trip first, which would cost each batch a second one). A lone request on an idle node goes at once; batches grow when requests
 //! arrive faster than the database commits them, and while one writer is busy another holding a
 //! small batch waits a moment (at most [`LINGER`]) for it to fill.
 //!
@@ -19,6 +20,7 @@ use std::{
     time::Duration,
 };
 
+use sqlx::{Postgres, pool::PoolConnection};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use xueji_auth::Caller;
 use xueji_codes::RegistryNumber;
@@ -54,9 +56,10 @@ impl RegistrationBatcher {
             let store = store.clone();
             let writers = writers.clone();
             tokio::spawn(async move {
+                let mut connection = None;
                 while let Some(batch) = writers.next_batch(max_batch).await {
                     writers.writing.fetch_add(1, Ordering::SeqCst);
-                    write(&store, batch).await;
+                    write(&store, &mut connection, batch).await;
                     writers.writing.fetch_sub(1, Ordering::SeqCst);
                 }
             });
@@ -132,7 +135,11 @@ fn take_queued(queue: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>, max_batch:
     }
 }
 
-async fn write(store: &Store, jobs: Vec<Job>) {
+/// A batch writer's own database connection, kept between batches; taken from the pool again
+/// after a failed batch, in case the connection was what failed.
+type WriterConnection = Option<PoolConnection<Postgres>>;
+
+async fn write(store: &Store, connection: &mut WriterConnection, jobs: Vec<Job>) {
     // A key twice in one batch would be inserted once and answered twice, and a number drawn
     // twice would fail the statement: the repeats go alone.
     let mut keys = HashSet::new();
@@ -157,7 +164,16 @@ async fn write(store: &Store, jobs: Vec<Job>) {
             })
             .collect();
         let started = std::time::Instant::now();
-        let written = store.register_batch(&rows).await;
+        let written = match connection {
+            Some(conn) => store.register_batch(conn, &rows).await,
+            None => match store.pool().acquire().await {
+                Ok(conn) => store.register_batch(connection.insert(conn), &rows).await,
+                Err(error) => Err(error.into()),
+            },
+        };
+        if written.is_err() {
+            *connection = None;
+        }
         tracing::debug!(
             size = rows.len(),
             micros = started.elapsed().as_micros() as u64,

@@ -231,7 +231,10 @@ async fn a_batch_writes_like_single_registrations_and_refuses_as_a_whole() {
     };
     // h and i share name, gender and birth date: both are flagged in the same batch.
     let created = store
-        .register_batch(&[row("h", 1), row("i", 2)])
+        .register_batch(
+            &mut store.pool().acquire().await.unwrap(),
+            &[row("h", 1), row("i", 2)],
+        )
         .await
         .unwrap();
     assert_eq!(created.len(), 2);
@@ -248,7 +251,10 @@ async fn a_batch_writes_like_single_registrations_and_refuses_as_a_whole() {
     // A known key is left out of the answer (the caller replays it one by one); a number issued
     // before answers NumberTaken (the caller draws again); the rest is written.
     let answered = store
-        .register_batch(&[row("h", 9), row("j", 3), row("m", 2)])
+        .register_batch(
+            &mut store.pool().acquire().await.unwrap(),
+            &[row("h", 9), row("j", 3), row("m", 2)],
+        )
         .await
         .unwrap();
     let mut keys: Vec<_> = answered.keys().map(String::as_str).collect();
@@ -262,7 +268,10 @@ async fn a_batch_writes_like_single_registrations_and_refuses_as_a_whole() {
     let before = store.counts().await.unwrap();
     assert!(
         store
-            .register_batch(&[row("k", 7), row("l", 7)])
+            .register_batch(
+                &mut store.pool().acquire().await.unwrap(),
+                &[row("k", 7), row("l", 7)]
+            )
             .await
             .is_err()
     );
@@ -298,10 +307,16 @@ async fn a_number_a_concurrent_writer_takes_is_redrawn_and_the_rest_of_the_batch
     let writing = tokio::spawn({
         let store = store.clone();
         let batch = batch.clone();
-        async move { store.register_batch(&batch).await }
+        async move {
+            let mut conn = store.pool().acquire().await.unwrap();
+            store.register_batch(&mut conn, &batch).await
+        }
     });
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert!(!writing.is_finished(), "the batch waits for the other writer");
+    assert!(
+        !writing.is_finished(),
+        "the batch waits for the other writer"
+    );
     other.commit().await.unwrap();
 
     let answered = writing.await.unwrap().unwrap();

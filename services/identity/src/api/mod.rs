@@ -28,7 +28,8 @@ const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 500;
 /// Temporary numbers are random: a few redraws make a collision vanishingly unlikely.
 const NUMBER_DRAWS: usize = 8;
-/// Registration batch writers (each one database connection at a time) and their batch cap.
+/// Registration batch writers (each keeps one database connection of the pool) and their batch
+/// cap.
 const BATCH_WRITERS: usize = 3;
 const MAX_BATCH: usize = 64;
 

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use xueji_audit::Entry;
 use xueji_auth::Caller;
 use xueji_codes::{RegistryNumber, SchoolCode};
@@ -296,9 +296,12 @@ impl Store {
     /// the statement; it is then written again, and the number, committed by then, is answered
     /// `NumberTaken` with the rest written. Only repeated failures end in an error (the caller
     /// then goes one by one).
-    /// Idempotency keys and numbers must be distinct within the batch.
+    /// Idempotency keys and numbers must be distinct within the batch. Runs on the caller's
+    /// connection: a batch writer keeps one, instead of taking one from the pool (and checking
+    /// it with a round trip) for every batch.
     pub async fn register_batch(
         &self,
+        conn: &mut PgConnection,
         batch: &[(Registration, RegistryNumber, Caller, String)],
     ) -> Result<HashMap<String, RegisterOutcome>, IdentityError> {
         // PostgreSQL raises the unique violation only once the other writer has committed, so
@@ -306,7 +309,7 @@ impl Store {
         const ATTEMPTS: usize = 3;
         let mut attempt = 1;
         loop {
-            match self.write_batch(batch).await {
+            match Self::write_batch(&mut *conn, batch).await {
                 Err(error)
                     if attempt < ATTEMPTS
                         && xueji_db::unique_violation(&error) == Some("registry_numbers_pkey") =>
@@ -319,7 +322,7 @@ impl Store {
     }
 
     async fn write_batch(
-        &self,
+        conn: &mut PgConnection,
         batch: &[(Registration, RegistryNumber, Caller, String)],
     ) -> Result<HashMap<String, RegisterOutcome>, sqlx::Error> {
         let mut columns = BatchColumns::default();
@@ -422,7 +425,7 @@ impl Store {
             &columns.after,
             &columns.request_id,
         )
-        .fetch_all(&self.pool)
+        .fetch_all(conn)
         .await?;
         Ok(rows
             .into_iter()
