@@ -6,7 +6,7 @@
 //! in one statement, on a connection the worker keeps (a connection taken from the pool is
 //! checked with a round trip first, which would cost each batch a second one). A lone request on an idle node goes at once; batches grow when requests
 //! arrive faster than the database commits them, and while one writer is busy another holding a
-//! small batch waits a moment (at most [`LINGER`]) for it to fill.
+//! small batch lets it fill until that writer finishes (at most [`LINGER`]).
 //!
 //! Anything unusual in a batch (a known idempotency key, a constraint violation, a failure) sends
 //! the affected registrations through the single-row path, which gives each its own answer.
@@ -21,7 +21,7 @@ use std::{
 };
 
 use sqlx::{Postgres, pool::PoolConnection};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 use xueji_auth::Caller;
 use xueji_codes::RegistryNumber;
 
@@ -51,6 +51,7 @@ impl RegistrationBatcher {
         let writers = Arc::new(Writers {
             queue: Mutex::new(receiver),
             writing: AtomicUsize::new(0),
+            finished: Notify::new(),
         });
         for _ in 0..workers.max(1) {
             let store = store.clone();
@@ -58,9 +59,7 @@ impl RegistrationBatcher {
             tokio::spawn(async move {
                 let mut connection = None;
                 while let Some(batch) = writers.next_batch(max_batch).await {
-                    writers.writing.fetch_add(1, Ordering::SeqCst);
-                    write(&store, &mut connection, batch).await;
-                    writers.writing.fetch_sub(1, Ordering::SeqCst);
+                    writers.write(&store, &mut connection, batch).await;
                 }
             });
         }
@@ -88,17 +87,21 @@ impl RegistrationBatcher {
     }
 }
 
-/// A batch smaller than this, taken while another writer is busy, waits up to [`LINGER`] to
-/// grow: under load a writer that takes the one request left behind by the other writer's big
-/// batch would pay a statement and a commit for it alone, and two such half-empty writes cost
-/// more than one full one.
+/// A batch smaller than this, taken while another writer is busy, waits for that writer to
+/// finish (at most [`LINGER`]) and grows meanwhile: under load a writer that takes the one
+/// request left behind by the other writer's big batch would pay a statement and a commit for it
+/// alone, and two such half-empty writes cost more than one full one. Waiting longer than the
+/// other writer gains nothing: its clients only send again once it has answered them, and then
+/// it is free to take them itself.
 const SMALL_BATCH: usize = 8;
 const LINGER: Duration = Duration::from_millis(2);
 
-/// What the batch writers share: the queue, and how many of them are writing right now.
+/// What the batch writers share: the queue, how many of them are writing right now, and a
+/// signal when one finishes.
 struct Writers {
     queue: Mutex<mpsc::Receiver<Job>>,
     writing: AtomicUsize,
+    finished: Notify,
 }
 
 impl Writers {
@@ -110,19 +113,35 @@ impl Writers {
         let mut batch = vec![queue.recv().await?];
         take_queued(&mut queue, &mut batch, max_batch);
         let small = SMALL_BATCH.min(max_batch);
-        if batch.len() < small && self.writing.load(Ordering::SeqCst) > 0 {
-            let deadline = tokio::time::Instant::now() + LINGER;
-            while batch.len() < small {
-                match tokio::time::timeout_at(deadline, queue.recv()).await {
-                    Ok(Some(job)) => {
+        let deadline = tokio::time::Instant::now() + LINGER;
+        while batch.len() < small {
+            let other_finished = self.finished.notified();
+            tokio::pin!(other_finished);
+            // Registered before the check, so a writer finishing in between still wakes us.
+            other_finished.as_mut().enable();
+            if self.writing.load(Ordering::SeqCst) == 0 {
+                break;
+            }
+            tokio::select! {
+                job = queue.recv() => match job {
+                    Some(job) => {
                         batch.push(job);
                         take_queued(&mut queue, &mut batch, max_batch);
                     }
-                    Ok(None) | Err(_) => break,
-                }
+                    None => break,
+                },
+                () = &mut other_finished => break,
+                () = tokio::time::sleep_until(deadline) => break,
             }
         }
         Some(batch)
+    }
+
+    async fn write(&self, store: &Store, connection: &mut WriterConnection, batch: Vec<Job>) {
+        self.writing.fetch_add(1, Ordering::SeqCst);
+        write(store, connection, batch).await;
+        self.writing.fetch_sub(1, Ordering::SeqCst);
+        self.finished.notify_waiters();
     }
 }
 
