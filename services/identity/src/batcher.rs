@@ -4,9 +4,10 @@
 //! statement round trip, a commit) dwarf the rows it writes. Concurrent `RegisterStudent` calls
 //! therefore queue here; a few workers each take everything waiting (up to a cap) and write it
 //! in one statement, on a connection the worker keeps (a connection taken from the pool is
-//! checked with a round trip first, which would cost each batch a second one). A lone request on an idle node goes at once; batches grow when requests
-//! arrive faster than the database commits them, and while one writer is busy another holding a
-//! small batch lets it fill until that writer finishes (at most [`LINGER`]).
+//! checked with a round trip first, which would cost each batch a second one). A lone request
+//! on an idle node goes at once; batches grow when requests arrive faster than the database
+//! commits them, and while one writer is busy another holding a small batch lets it fill until
+//! that writer finishes (at most [`LINGER`]).
 //!
 //! Anything unusual in a batch (a known idempotency key, a constraint violation, a failure) sends
 //! the affected registrations through the single-row path, which gives each its own answer.

@@ -69,6 +69,22 @@ fn caller() -> Caller {
     }
 }
 
+/// A batch row: the registration with key `key`, its temporary number of draw `draw`.
+fn batch_row(
+    caller: &Caller,
+    key: &str,
+    draw: u16,
+) -> (
+    xueji_identity::domain::Registration,
+    RegistryNumber,
+    Caller,
+    String,
+) {
+    let registration = passport_registration(key);
+    let number = registration.temporary_number(draw);
+    (registration, number, caller.clone(), format!("req-{key}"))
+}
+
 fn passport_registration(key: &str) -> xueji_identity::domain::Registration {
     validate_registration(
         RegistrationInput {
@@ -224,11 +240,7 @@ async fn j_numbers_follow_a_sequence_and_numbers_are_never_reissued() {
 async fn a_batch_writes_like_single_registrations_and_refuses_as_a_whole() {
     let store = store().await;
     let caller = caller();
-    let row = |key: &str, draw: u16| {
-        let registration = passport_registration(key);
-        let number = registration.temporary_number(draw);
-        (registration, number, caller.clone(), format!("req-{key}"))
-    };
+    let row = |key: &str, draw: u16| batch_row(&caller, key, draw);
     // h and i share name, gender and birth date: both are flagged in the same batch.
     let created = store
         .register_batch(
@@ -291,11 +303,7 @@ async fn a_batch_writes_like_single_registrations_and_refuses_as_a_whole() {
 async fn a_number_a_concurrent_writer_takes_is_redrawn_and_the_rest_of_the_batch_written() {
     let store = store().await;
     let caller = caller();
-    let row = |key: &str, draw: u16| {
-        let registration = passport_registration(key);
-        let number = registration.temporary_number(draw);
-        (registration, number, caller.clone(), format!("req-{key}"))
-    };
+    let row = |key: &str, draw: u16| batch_row(&caller, key, draw);
     let batch = [row("p", 1), row("q", 2), row("r", 3)];
     // Another writer holds number 2, not yet committed: the batch waits for it, then clashes.
     let mut other = store.pool().begin().await.unwrap();
