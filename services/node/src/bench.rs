@@ -363,11 +363,23 @@ fn run_id() -> u32 {
     *RUN.get_or_init(std::process::id)
 }
 
-/// The n-th distinct valid registration: a unique resident ID number and name.
+/// Birth dates the bench spreads its students over: ten years of them.
+const BIRTH_DATES: u64 = 3650;
+
+/// The n-th distinct valid registration: a unique resident ID number and name. Students spread
+/// over ten years of birth dates, a few dozen per date in a whole run, as in a real county: the
+/// temporary number's random part is drawn per school division and birth date, and piling
+/// hundreds of students onto one date would make its draws clash far more often than they do.
 fn registration(n: u64) -> pb::RegisterStudentRequest {
-    let birth =
-        chrono::NaiveDate::from_ymd_opt(2017, 9, 1).expect("valid") + chrono::Days::new(n / 499);
-    let sequence = (n % 499) * 2 + 1;
+    let birth = chrono::NaiveDate::from_ymd_opt(2010, 1, 1).expect("valid")
+        + chrono::Days::new(n % BIRTH_DATES);
+    // The sequence's last digit is odd for men, even for women.
+    let sequence = (n / BIRTH_DATES) % 1000;
+    let gender = if sequence % 2 == 1 {
+        pb::Gender::Male
+    } else {
+        pb::Gender::Female
+    };
     let id_number = xueji_codes::ResidentId::from_body(&format!(
         "350102{}{sequence:03}",
         birth.format("%Y%m%d")
@@ -377,7 +389,7 @@ fn registration(n: u64) -> pb::RegisterStudentRequest {
     pb::RegisterStudentRequest {
         idempotency_key: format!("bench-register-{n}-{}", run_id()),
         name: format!("学生{n}"),
-        gender: pb::Gender::Male as i32,
+        gender: gender as i32,
         birth_date: birth.to_string(),
         ethnicity: "01".into(),
         document_type: pb::DocumentType::ResidentIdCard as i32,
