@@ -87,7 +87,7 @@ pub async fn undelivered(
     // scan: joined to the scan instead, it left the planner reading every delivered row again.
     let (last_xid, last_sequence) = watermark(&mut *conn).await?;
     let rows = sqlx::query!(
-        r#"SELECT o.sequence, o.xid::text AS "xid!", o.message_id, o.payload
+        r#"SELECT o.sequence, o.xid::text AS "xid!", o.message_id, o.payload::text AS "payload!"
            FROM identity.outbox o
            WHERE (o.xid, o.sequence) > ($1::text::xid8, $2)
              AND o.xid < (SELECT pg_snapshot_xmin(pg_current_snapshot()))
@@ -100,7 +100,9 @@ pub async fn undelivered(
     .await?;
     rows.into_iter()
         .map(|row| {
-            let body = serde_json::from_value(row.payload).map_err(|e| {
+            // Read as text straight into the message type: through a `serde_json::Value` it
+            // was parsed twice.
+            let body = serde_json::from_str(&row.payload).map_err(|e| {
                 IdentityError::FailedPrecondition(format!(
                     "outbox message {} is unreadable: {e}",
                     row.message_id
