@@ -364,17 +364,17 @@ impl Store {
                    ON CONFLICT DO NOTHING
                    RETURNING id, idempotency_key
                ), created AS (
+                   -- The inserts below run to completion unreferenced, as every data-modifying
+                   -- CTE does: nothing is returned from them that nobody reads.
                    SELECT student.id, input.* FROM student JOIN input USING (idempotency_key)
                ), number AS (
                    INSERT INTO identity.registry_numbers (number, student_id)
                    SELECT registry_number, id FROM created
-                   RETURNING student_id
                ), enrollment AS (
                    INSERT INTO identity.enrollments
                        (student_id, school_code, school_division, grade, entry_date, entry_route, status)
                    SELECT id, school_code, school_division, grade, entry_date, entry_route, 'pending'
                    FROM created
-                   RETURNING id
                ), duplicate AS (
                    INSERT INTO identity.duplicate_groups (key, registrations)
                    SELECT name_key, count(*) FROM created GROUP BY name_key
@@ -386,7 +386,6 @@ impl Store {
                    SELECT registered_by, jurisdiction, 'identity.register_student',
                           'student:' || registry_number, after, request_id
                    FROM created
-                   RETURNING id
                ), outbox AS (
                    INSERT INTO identity.outbox (payload)
                    SELECT jsonb_build_object(
@@ -399,9 +398,7 @@ impl Store {
                )
                SELECT checked.idempotency_key AS "idempotency_key!",
                       checked.number_taken AS "number_taken!",
-                      created.id AS "id?", duplicate.registrations AS "registrations?",
-                      (SELECT count(*) FROM number) + (SELECT count(*) FROM enrollment)
-                          + (SELECT count(*) FROM audited) AS "writes!"
+                      created.id AS "id?", duplicate.registrations AS "registrations?"
                FROM checked
                LEFT JOIN created USING (idempotency_key)
                LEFT JOIN duplicate ON duplicate.key = created.name_key"#,
