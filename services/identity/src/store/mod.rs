@@ -364,8 +364,8 @@ impl Store {
                    ON CONFLICT DO NOTHING
                    RETURNING id, idempotency_key
                ), created AS (
-                   -- The inserts below run to completion unreferenced, as every data-modifying
-                   -- CTE does: nothing is returned from them that nobody reads.
+                   -- The inserts below run to completion though nothing reads them, as every
+                   -- data-modifying CTE does, so they return nothing.
                    SELECT student.id, input.* FROM student JOIN input USING (idempotency_key)
                ), number AS (
                    INSERT INTO identity.registry_numbers (number, student_id)
