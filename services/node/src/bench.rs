@@ -16,7 +16,7 @@ use xueji_proto::identity::v1 as pb;
 
 use crate::{
     client::{identity_client, mint},
-    config::NodeConfig,
+    config::{MIN_DATABASE_CONNECTIONS, NodeConfig},
     node::{Database, RunningNode},
     pki, sample,
 };
@@ -128,7 +128,7 @@ pub async fn run_register(options: BenchOptions) -> anyhow::Result<()> {
         pki_dir: pki_dir.clone(),
         data_dir: dir.path().join("data"),
         schools_file: Some(schools_file),
-        database_connections: max_concurrency as u32,
+        database_connections: (max_concurrency as u32).max(MIN_DATABASE_CONNECTIONS),
         ..NodeConfig::default()
     };
     println!("Starting PostgreSQL (durable settings, as in production) and the node…");

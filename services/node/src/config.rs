@@ -48,6 +48,10 @@ pub struct NodeConfig {
     pub database_connections: u32,
 }
 
+/// The smallest database pool a node runs with: fewer, and the connections the registration
+/// batch writers keep would leave delivery, sealing and requests waiting for one.
+pub const MIN_DATABASE_CONNECTIONS: u32 = 8;
+
 impl Default for NodeConfig {
     fn default() -> Self {
         Self {
@@ -169,6 +173,13 @@ impl NodeConfig {
             self.request_timeout_secs > 0,
             "request_timeout_secs must be positive"
         );
+        anyhow::ensure!(
+            self.database_connections >= MIN_DATABASE_CONNECTIONS,
+            "database_connections must be at least {MIN_DATABASE_CONNECTIONS} (it is {}): the \
+             registration writers keep one each, and delivery, audit sealing and requests share \
+             the rest",
+            self.database_connections
+        );
         Ok(())
     }
 
@@ -282,6 +293,9 @@ mod tests {
         std::fs::write(&path, "listn = \"x\"\n").unwrap();
         let error = format!("{:#}", NodeConfig::load(Some(&path)).unwrap_err());
         assert!(error.contains("listn"), "{error}");
+        std::fs::write(&path, "database_connections = 2\n").unwrap();
+        let error = NodeConfig::load(Some(&path)).unwrap_err().to_string();
+        assert!(error.contains("database_connections"), "{error}");
         let error = NodeConfig::load(Some(&dir.path().join("missing.toml"))).unwrap_err();
         assert!(error.to_string().contains("missing.toml"));
     }
