@@ -51,6 +51,9 @@ impl std::fmt::Debug for Database {
 impl Database {
     /// Connects to `config.database_url`, or starts the embedded cluster in `config.data_dir`.
     pub async fn open(config: &NodeConfig, durability: Durability) -> anyhow::Result<Self> {
+        // A configuration built in code (demo, bench, tests) meets the rules one read from a
+        // file does: a pool too small for the connections the batch writers keep stalls the node.
+        config.validate()?;
         let (url, cluster) = if config.database_url.is_empty() {
             let options = ClusterOptions {
                 data_dir: Some(config.data_dir.join("postgres")),
