@@ -29,7 +29,7 @@ use xueji_codes::RegistryNumber;
 use crate::{
     IdentityError,
     domain::Registration,
-    store::{Actor, RegisterOutcome, Store},
+    store::{Actor, BatchRegistration, RegisterOutcome, Store},
 };
 
 struct Job {
@@ -176,13 +176,13 @@ async fn write(store: &Store, connection: &mut WriterConnection, jobs: Vec<Job>)
     } else {
         let rows: Vec<_> = batch
             .iter()
-            .map(|job| {
-                (
-                    job.registration.clone(),
-                    job.number.clone(),
-                    job.caller.clone(),
-                    job.request_id.clone(),
-                )
+            .map(|job| BatchRegistration {
+                registration: &job.registration,
+                number: &job.number,
+                actor: Actor {
+                    caller: &job.caller,
+                    request_id: &job.request_id,
+                },
             })
             .collect();
         let started = std::time::Instant::now();

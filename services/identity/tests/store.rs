@@ -11,7 +11,7 @@ use xueji_identity::{
         validate_registration,
     },
     national::{DeliveryOutcome, OutboxBody},
-    store::{Actor, Approval, RegisterOutcome, Store, outbox},
+    store::{Actor, Approval, BatchRegistration, RegisterOutcome, Store, outbox},
 };
 
 async fn store() -> Store {
@@ -83,6 +83,26 @@ fn batch_row(
     let registration = passport_registration(key);
     let number = registration.temporary_number(draw);
     (registration, number, caller.clone(), format!("req-{key}"))
+}
+
+/// Batch rows as `register_batch` takes them.
+fn as_batch(
+    rows: &[(
+        xueji_identity::domain::Registration,
+        RegistryNumber,
+        Caller,
+        String,
+    )],
+) -> Vec<BatchRegistration<'_>> {
+    rows.iter()
+        .map(
+            |(registration, number, caller, request_id)| BatchRegistration {
+                registration,
+                number,
+                actor: Actor { caller, request_id },
+            },
+        )
+        .collect()
 }
 
 fn passport_registration(key: &str) -> xueji_identity::domain::Registration {
@@ -245,7 +265,7 @@ async fn a_batch_writes_like_single_registrations_and_refuses_as_a_whole() {
     let created = store
         .register_batch(
             &mut store.pool().acquire().await.unwrap(),
-            &[row("h", 1), row("i", 2)],
+            &as_batch(&[row("h", 1), row("i", 2)]),
         )
         .await
         .unwrap();
@@ -265,7 +285,7 @@ async fn a_batch_writes_like_single_registrations_and_refuses_as_a_whole() {
     let answered = store
         .register_batch(
             &mut store.pool().acquire().await.unwrap(),
-            &[row("h", 9), row("j", 3), row("m", 2)],
+            &as_batch(&[row("h", 9), row("j", 3), row("m", 2)]),
         )
         .await
         .unwrap();
@@ -282,7 +302,7 @@ async fn a_batch_writes_like_single_registrations_and_refuses_as_a_whole() {
         store
             .register_batch(
                 &mut store.pool().acquire().await.unwrap(),
-                &[row("k", 7), row("l", 7)]
+                &as_batch(&[row("k", 7), row("l", 7)])
             )
             .await
             .is_err()
@@ -317,7 +337,7 @@ async fn a_number_a_concurrent_writer_takes_is_redrawn_and_the_rest_of_the_batch
         let batch = batch.clone();
         async move {
             let mut conn = store.pool().acquire().await.unwrap();
-            store.register_batch(&mut conn, &batch).await
+            store.register_batch(&mut conn, &as_batch(&batch)).await
         }
     });
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;

@@ -113,6 +113,14 @@ pub struct Actor<'a> {
     pub request_id: &'a str,
 }
 
+/// One registration of a batch: what [`Store::register`] takes, for many at once.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchRegistration<'a> {
+    pub registration: &'a Registration,
+    pub number: &'a RegistryNumber,
+    pub actor: Actor<'a>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: PgPool,
@@ -304,7 +312,7 @@ impl Store {
     pub async fn register_batch(
         &self,
         conn: &mut PgConnection,
-        batch: &[(Registration, RegistryNumber, Caller, String)],
+        batch: &[BatchRegistration<'_>],
     ) -> Result<HashMap<String, RegisterOutcome>, IdentityError> {
         // PostgreSQL raises the unique violation only once the other writer has committed, so
         // the statement's own probe finds the number taken on the next attempt.
@@ -325,11 +333,11 @@ impl Store {
 
     async fn write_batch(
         conn: &mut PgConnection,
-        batch: &[(Registration, RegistryNumber, Caller, String)],
+        batch: &[BatchRegistration<'_>],
     ) -> Result<HashMap<String, RegisterOutcome>, sqlx::Error> {
         let mut columns = BatchColumns::default();
-        for (registration, number, caller, request_id) in batch {
-            columns.push(registration, number, caller, request_id);
+        for row in batch {
+            columns.push(row);
         }
         let rows = sqlx::query!(
             r#"WITH input AS (
@@ -944,13 +952,12 @@ struct BatchColumns<'a> {
 }
 
 impl<'a> BatchColumns<'a> {
-    fn push(
-        &mut self,
-        registration: &'a Registration,
-        number: &'a RegistryNumber,
-        caller: &Caller,
-        request_id: &str,
-    ) {
+    fn push(&mut self, row: &BatchRegistration<'a>) {
+        let BatchRegistration {
+            registration,
+            number,
+            actor: Actor { caller, request_id },
+        } = *row;
         self.registry_number.push(number.to_string());
         self.name.push(registration.name.clone());
         self.gender
