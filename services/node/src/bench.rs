@@ -123,6 +123,7 @@ pub async fn run_register(options: BenchOptions) -> anyhow::Result<()> {
     let schools_file = dir.path().join("schools.csv");
     std::fs::write(&schools_file, sample::SCHOOLS_CSV)?;
     let max_concurrency = options.concurrency.iter().copied().max().unwrap_or(1);
+    let clients_runtime = ClientsRuntime::start()?;
     let config = NodeConfig {
         listen: "127.0.0.1:0".parse()?,
         pki_dir: pki_dir.clone(),
@@ -133,7 +134,12 @@ pub async fn run_register(options: BenchOptions) -> anyhow::Result<()> {
     };
     println!("Starting PostgreSQL (durable settings, as in production) and the node…");
     let database = Database::open(&config, Durability::Durable).await?;
-    let baseline_pool = xueji_db::connect(&database.url, max_concurrency as u32).await?;
+    let baseline_pool = clients_runtime
+        .run({
+            let url = database.url.clone();
+            async move { Ok(xueji_db::connect(&url, max_concurrency as u32).await?) }
+        })
+        .await?;
     sqlx::query("CREATE SCHEMA IF NOT EXISTS bench")
         .execute(&baseline_pool)
         .await?;
@@ -159,7 +165,13 @@ pub async fn run_register(options: BenchOptions) -> anyhow::Result<()> {
             .clamp(1, concurrency);
         let mut channels = Vec::new();
         for _ in 0..connections {
-            channels.push(identity_client(&node.address.to_string(), &pki_dir, &token).await?);
+            let (address, pki_dir, token) =
+                (node.address.to_string(), pki_dir.clone(), token.clone());
+            channels.push(
+                clients_runtime
+                    .run(async move { identity_client(&address, &pki_dir, &token).await })
+                    .await?,
+            );
         }
         // Workers take connections round robin: with the default, one each.
         let clients: Arc<Vec<_>> = Arc::new(
@@ -175,33 +187,45 @@ pub async fn run_register(options: BenchOptions) -> anyhow::Result<()> {
                 options.rounds
             );
             inserts.push(
-                measure(&baseline_pool, concurrency, options.seconds, {
-                    let pool = baseline_pool.clone();
-                    let counter = counter.clone();
-                    move |_worker| {
-                        let pool = pool.clone();
+                measure(
+                    &clients_runtime,
+                    &baseline_pool,
+                    concurrency,
+                    options.seconds,
+                    {
+                        let pool = baseline_pool.clone();
                         let counter = counter.clone();
-                        async move {
-                            bare_insert(&pool, counter.fetch_add(1, Ordering::Relaxed)).await
+                        move |_worker| {
+                            let pool = pool.clone();
+                            let counter = counter.clone();
+                            async move {
+                                bare_insert(&pool, counter.fetch_add(1, Ordering::Relaxed)).await
+                            }
                         }
-                    }
-                })
+                    },
+                )
                 .await?,
             );
             registers.push(
-                measure(&baseline_pool, concurrency, options.seconds, {
-                    let counter = counter.clone();
-                    let clients = clients.clone();
-                    move |worker| {
-                        let mut client = clients[worker].clone();
+                measure(
+                    &clients_runtime,
+                    &baseline_pool,
+                    concurrency,
+                    options.seconds,
+                    {
                         let counter = counter.clone();
-                        async move {
-                            let n = counter.fetch_add(1, Ordering::Relaxed);
-                            client.register_student(registration(n)).await?;
-                            anyhow::Ok(())
+                        let clients = clients.clone();
+                        move |worker| {
+                            let mut client = clients[worker].clone();
+                            let counter = counter.clone();
+                            async move {
+                                let n = counter.fetch_add(1, Ordering::Relaxed);
+                                client.register_student(registration(n)).await?;
+                                anyhow::Ok(())
+                            }
                         }
-                    }
-                })
+                    },
+                )
                 .await?,
             );
             catch_up(&node, &baseline_pool).await?;
@@ -210,6 +234,7 @@ pub async fn run_register(options: BenchOptions) -> anyhow::Result<()> {
         results.push((concurrency, insert, register));
     }
     node.stop().await?;
+    clients_runtime.stop();
 
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED).set_header([
@@ -272,6 +297,37 @@ async fn catch_up(node: &RunningNode, pool: &PgPool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The bench's clients (gRPC and the baseline's PostgreSQL connections alike) run on a runtime of
+/// their own, as a separate program would: on the node's runtime their tasks queued behind the
+/// node's on its two workers, and the node's behind theirs. Two threads, because one held back
+/// the bare INSERTs' clients (measured: 12,800 INSERTs a second against 15,000 with two).
+struct ClientsRuntime {
+    runtime: tokio::runtime::Runtime,
+}
+
+impl ClientsRuntime {
+    fn start() -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("bench-client")
+            .enable_all()
+            .build()?;
+        Ok(Self { runtime })
+    }
+
+    /// Runs `work` on the clients' runtime, where the connections it opens then live.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl std::future::Future<Output = anyhow::Result<T>> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        self.runtime.spawn(work).await?
+    }
+
+    fn stop(self) {
+        self.runtime.shutdown_background();
+    }
+}
+
 fn cpu_cell(cpu: Option<CpuUse>) -> String {
     cpu.map_or_else(
         || "–".to_owned(),
@@ -288,6 +344,7 @@ fn cpu_cell(cpu: Option<CpuUse>) -> String {
 /// Runs `concurrency` workers, each calling `make(worker)` in a loop for `seconds` after a
 /// warm-up; every call's future owns its state.
 async fn measure<F, Fut>(
+    clients: &ClientsRuntime,
     pool: &PgPool,
     concurrency: usize,
     seconds: f64,
@@ -295,7 +352,7 @@ async fn measure<F, Fut>(
 ) -> anyhow::Result<Measured>
 where
     F: Fn(usize) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
 {
     let wal_before = wal_position(pool).await?;
     let start = Instant::now();
@@ -304,7 +361,7 @@ where
     let mut workers = Vec::new();
     for worker in 0..concurrency {
         let make = make.clone();
-        workers.push(tokio::spawn(async move {
+        workers.push(clients.runtime.spawn(async move {
             let mut latencies = Vec::new();
             loop {
                 let began = Instant::now();
