@@ -1,10 +1,12 @@
 //! All SQL of the national service (schema `national`).
 //!
-//! A delivery is applied in one transaction: every message of the batch, its outcome in the
-//! inbox, the notices it raised. A message id already in the inbox answers its stored outcome
-//! and applies nothing; two deliveries of one message racing each other collide on the inbox's
-//! primary key and the loser's whole transaction rolls back (the sender retries and reads the
-//! stored outcome).
+//! A delivery is applied in one transaction: every message of the batch, its outcome, the
+//! notices it raised. A message that introduces a student in a run of first-time entries is
+//! remembered by the entry (`introduced_by`); every other message by its row in the inbox, with
+//! its outcome. A message id already applied answers `applied` or its stored outcome and applies
+//! nothing; two deliveries of one message racing each other collide on the number's or the
+//! inbox's primary key and the loser's whole transaction rolls back (the sender retries and
+//! reads the outcome).
 
 use std::collections::{HashMap, HashSet};
 
@@ -150,14 +152,29 @@ impl Store {
             .filter_map(|delivery| first_time_index(delivery, province))
             .flat_map(|index| numbers_of(index).map(|n| n.as_str().to_owned()))
             .collect();
-        let known: HashSet<String> = sqlx::query_scalar!(
-            "SELECT number FROM national.numbers WHERE number = ANY($1)",
+        // Numbers already indexed, with the province and the message that introduced each.
+        let known: HashMap<String, (String, Option<uuid::Uuid>)> = sqlx::query!(
+            "SELECT n.number, s.province, s.introduced_by
+             FROM national.numbers n JOIN national.students s ON s.id = n.student_id
+             WHERE n.number = ANY($1)",
             &fresh_numbers
         )
         .fetch_all(&mut *tx)
         .await?
         .into_iter()
+        .map(|row| (row.number, (row.province, row.introduced_by)))
         .collect();
+        // An introduction applied before: answered like an inbox hit.
+        for delivery in deliveries {
+            if let Some(index) = first_time_index(delivery, province)
+                && let Some((owner, Some(introduced_by))) =
+                    known.get(index.registry_number.as_str())
+                && *introduced_by == delivery.message_id
+            {
+                let applied = serde_json::to_value(Outcome::Applied).expect("outcomes serialize");
+                seen.insert(delivery.message_id, (owner.clone(), applied));
+            }
+        }
 
         let applied = serde_json::to_value(Outcome::Applied).expect("outcomes serialize");
         let mut outcomes = Vec::with_capacity(deliveries.len());
@@ -170,13 +187,13 @@ impl Store {
                 && in_batch.insert(delivery.message_id)
                 && let Some(index) = first_time_index(delivery, province)
                 && numbers_of(index)
-                    .all(|n| !known.contains(n.as_str()) && !run_numbers.contains(n.as_str()))
+                    .all(|n| !known.contains_key(n.as_str()) && !run_numbers.contains(n.as_str()))
             {
                 run_numbers.extend(numbers_of(index).map(RegistryNumber::as_str));
                 run.push((delivery.message_id, index));
                 continue;
             }
-            index_new_students(&mut tx, province, &run, &applied).await?;
+            index_new_students(&mut tx, province, &run).await?;
             for (message_id, _) in &run {
                 seen.insert(*message_id, (province.to_owned(), applied.clone()));
                 outcomes.push(Outcome::Applied);
@@ -217,7 +234,7 @@ impl Store {
             seen.insert(delivery.message_id, (province.to_owned(), stored));
             outcomes.push(outcome);
         }
-        index_new_students(&mut tx, province, &run, &applied).await?;
+        index_new_students(&mut tx, province, &run).await?;
         outcomes.extend(run.iter().map(|_| Outcome::Applied));
         tx.commit().await?;
         Ok(outcomes)
@@ -296,17 +313,19 @@ impl Store {
         .await?)
     }
 
-    /// Row counts: (index entries, claims, inbox messages, notices), for tests and operators.
+    /// Row counts: (index entries, claims, messages applied, notices), for tests and operators.
     pub async fn counts(&self) -> Result<(i64, i64, i64, i64), NationalError> {
         let row = sqlx::query!(
             r#"SELECT (SELECT count(*) FROM national.students) AS "students!",
                       (SELECT count(*) FROM national.id_claims) AS "claims!",
-                      (SELECT count(*) FROM national.inbox) AS "inbox!",
+                      (SELECT count(*) FROM national.inbox)
+                      + (SELECT count(*) FROM national.students WHERE introduced_by IS NOT NULL)
+                          AS "messages!",
                       (SELECT count(*) FROM national.notices) AS "notices!""#
         )
         .fetch_one(&self.pool)
         .await?;
-        Ok((row.students, row.claims, row.inbox, row.notices))
+        Ok((row.students, row.claims, row.messages, row.notices))
     }
 }
 
@@ -353,7 +372,7 @@ fn numbers_of(index: &IndexStudent) -> impl Iterator<Item = &RegistryNumber> {
 }
 
 /// Writes a run of first-time index entries (numbers checked unknown, distinct within the run)
-/// with their numbers and inbox rows (answered `applied`), then flags cross-province name
+/// with their numbers, each entry naming the message that introduced it, then flags cross-province name
 /// duplicates as [`index_student`] does. A number indexed meanwhile by another province's
 /// delivery fails the statement, and the whole delivery is retried (then that message goes one
 /// by one and is refused properly).
@@ -361,7 +380,6 @@ async fn index_new_students(
     conn: &mut PgConnection,
     province: &str,
     run: &[(uuid::Uuid, &IndexStudent)],
-    applied: &serde_json::Value,
 ) -> Result<(), NationalError> {
     if run.is_empty() {
         return Ok(());
@@ -381,28 +399,24 @@ async fn index_new_students(
     sqlx::query!(
         r#"WITH student AS (
                INSERT INTO national.students
-                   (province, registry_number, id_number, duplicate_digest, status)
-               SELECT $1, registry_number, id_number, decode(duplicate_digest, 'hex'), status
-               FROM unnest($2::text[], $3::text[], $4::text[], $5::text[])
-                   AS u(registry_number, id_number, duplicate_digest, status)
+                   (province, registry_number, id_number, duplicate_digest, status, introduced_by)
+               SELECT $1, registry_number, id_number, decode(duplicate_digest, 'hex'), status,
+                      message_id
+               FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::uuid[])
+                   AS u(registry_number, id_number, duplicate_digest, status, message_id)
                RETURNING id, registry_number
            ), number AS (
                INSERT INTO national.numbers (number, student_id)
                SELECT registry_number, id FROM student
                RETURNING number
-           ), inbox AS (
-               INSERT INTO national.inbox (message_id, province, kind, outcome)
-               SELECT m, $1, 'index_student', $7 FROM unnest($6::uuid[]) AS m
-               RETURNING message_id
            )
-           SELECT (SELECT count(*) FROM number) + (SELECT count(*) FROM inbox) AS "written!""#,
+           SELECT count(*) AS "written!" FROM number"#,
         province,
         &numbers,
         &id_numbers as &[Option<String>],
         &digests,
         &statuses,
         &message_ids,
-        applied
     )
     .fetch_one(&mut *conn)
     .await?;

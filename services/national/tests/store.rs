@@ -162,3 +162,52 @@ async fn a_number_indexed_by_one_province_is_refused_to_another() {
     );
     assert_eq!(store.counts().await.unwrap(), (1, 0, 1, 0));
 }
+
+#[tokio::test]
+async fn an_introduction_redelivered_after_an_update_answers_applied_and_changes_nothing() {
+    let store = store().await;
+    let introduction = index("L350102201801011234", None, "d-a");
+    let mut activation = index("L350102201801011234", None, "d-a");
+    if let Message::Index(entry) = &mut activation.message {
+        entry.status = IndexStatus::Active;
+    }
+    assert_eq!(
+        store
+            .deliver("35", std::slice::from_ref(&introduction))
+            .await
+            .unwrap(),
+        [Outcome::Applied]
+    );
+    assert_eq!(
+        store.deliver("35", &[activation]).await.unwrap(),
+        [Outcome::Applied]
+    );
+    // One entry; two messages applied: the introduction named by its entry, the update in the
+    // inbox.
+    assert_eq!(store.counts().await.unwrap(), (1, 0, 2, 0));
+
+    // The introduction again, alone and then beside a new one: answered as applied, the entry
+    // stays active (applying it again would set it back to pending).
+    assert_eq!(
+        store
+            .deliver("35", std::slice::from_ref(&introduction))
+            .await
+            .unwrap(),
+        [Outcome::Applied]
+    );
+    let newcomer = index("L350102201801015678", None, "d-b");
+    assert_eq!(
+        store
+            .deliver("35", &[introduction, newcomer])
+            .await
+            .unwrap(),
+        [Outcome::Applied, Outcome::Applied]
+    );
+    let entry = store
+        .entry_by_number("L350102201801011234")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.status, "active");
+    assert_eq!(store.counts().await.unwrap(), (2, 0, 3, 0));
+}
