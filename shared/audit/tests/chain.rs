@@ -190,3 +190,49 @@ async fn concurrent_writers_and_two_sealers_make_one_chain() {
     assert!(report.is_intact(), "{:?}", report.problems);
     assert_eq!(report.sealed, 400);
 }
+
+/// Migration 0003 made documents json instead of jsonb. Entries sealed while they were jsonb
+/// were hashed over jsonb's printing of them (`{"i": 0, …}`, where the writer sent `{"i":0,…}`);
+/// the conversion must keep exactly that text, or every old entry would fail verification.
+#[tokio::test]
+async fn entries_sealed_as_jsonb_still_verify_once_documents_are_json() {
+    let db = database().await;
+    let pool = &db.pool;
+    let documents = |kind: &'static str| async move {
+        sqlx::query_scalar::<_, String>(
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+             WHERE attrelid = 'audit.entries'::regclass AND attname = $1",
+        )
+        .bind(kind)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+    };
+    // Back to the schema before the migration, and a sealed chain written under it.
+    sqlx::raw_sql(
+        "ALTER TABLE audit.entries
+             ALTER COLUMN before TYPE jsonb USING before::jsonb,
+             ALTER COLUMN after TYPE jsonb USING after::jsonb",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    write(&db.pool, 10).await;
+    assert_eq!(xueji_audit::seal_all(&db.pool).await.unwrap(), 10);
+
+    sqlx::raw_sql(include_str!("../migrations/0003_documents_as_json.sql"))
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(documents("after").await, "json");
+    let report = xueji_audit::verify(&db.pool, |_| {}).await.unwrap();
+    assert!(report.is_intact(), "{:?}", report.problems);
+    assert_eq!(report.sealed, 10);
+
+    // Entries written as json chain on.
+    write(&db.pool, 5).await;
+    xueji_audit::seal_all(&db.pool).await.unwrap();
+    let report = xueji_audit::verify(&db.pool, |_| {}).await.unwrap();
+    assert!(report.is_intact(), "{:?}", report.problems);
+    assert_eq!(report.sealed, 15);
+}

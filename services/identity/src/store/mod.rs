@@ -232,9 +232,9 @@ impl Store {
                    FROM student
                ), outbox AS (
                    INSERT INTO identity.outbox (payload)
-                   SELECT jsonb_build_object(
+                   SELECT json_build_object(
                               'kind', 'index_student', 'registry_number', $1::text,
-                              'aliases', '[]'::jsonb, 'id_number', $8::text,
+                              'aliases', '[]'::json, 'id_number', $8::text,
                               'duplicate_digest', encode(sha256(convert_to($9, 'UTF8')), 'hex'),
                               'status', 'pending')
                    FROM student
@@ -345,7 +345,7 @@ impl Store {
                                         $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[],
                                         $11::text[], $12::bytea[], $13::text[], $14::text[],
                                         $15::text[], $16::int2[], $17::date[], $18::text[],
-                                        $19::text[], $20::jsonb[], $21::text[])
+                                        $19::text[], $20::text[], $21::text[])
                        AS i(registry_number, name, gender, birth_date, ethnicity, document_type,
                             document_number, id_number_claim, name_key, guardian, idempotency_key,
                             request_hash, registered_by, school_code, school_division, grade,
@@ -392,13 +392,13 @@ impl Store {
                ), audited AS (
                    INSERT INTO audit.entries (actor, jurisdiction, action, object, after, request_id)
                    SELECT registered_by, jurisdiction, 'identity.register_student',
-                          'student:' || registry_number, after, request_id
+                          'student:' || registry_number, after::json, request_id
                    FROM created
                ), outbox AS (
                    INSERT INTO identity.outbox (payload)
-                   SELECT jsonb_build_object(
+                   SELECT json_build_object(
                               'kind', 'index_student', 'registry_number', registry_number,
-                              'aliases', '[]'::jsonb, 'id_number', id_number_claim,
+                              'aliases', '[]'::json, 'id_number', id_number_claim,
                               'duplicate_digest',
                               encode(sha256(convert_to(name_key, 'UTF8')), 'hex'),
                               'status', 'pending')
@@ -429,7 +429,7 @@ impl Store {
             &columns.entry_date,
             &columns.entry_route,
             &columns.jurisdiction,
-            &columns.after as _,
+            &columns.after,
             &columns.request_id,
         )
         .fetch_all(conn)
@@ -947,7 +947,8 @@ struct BatchColumns<'a> {
     entry_date: Vec<NaiveDate>,
     entry_route: Vec<String>,
     jurisdiction: Vec<String>,
-    after: Vec<Json<RegistrationAfter<'a>>>,
+    /// Audit documents as JSON text, for a json column: nothing to convert on either side.
+    after: Vec<String>,
     request_id: Vec<String>,
 }
 
@@ -988,7 +989,10 @@ impl<'a> BatchColumns<'a> {
         self.entry_route
             .push(registration.entry_route.as_str().to_owned());
         self.jurisdiction.push(caller.jurisdiction.as_string());
-        self.after.push(audit_after(registration, number));
+        self.after.push(
+            serde_json::to_string(&audit_after(registration, number).0)
+                .expect("audit documents serialize"),
+        );
         self.request_id.push(request_id.to_owned());
     }
 }

@@ -38,9 +38,9 @@ pub async fn enqueue_index(
 ) -> Result<(), IdentityError> {
     sqlx::query!(
         "INSERT INTO identity.outbox (payload)
-         SELECT jsonb_build_object(
+         SELECT json_build_object(
                     'kind', 'index_student', 'registry_number', s.registry_number,
-                    'aliases', to_jsonb(ARRAY(SELECT r.number FROM identity.registry_numbers r
+                    'aliases', to_json(ARRAY(SELECT r.number FROM identity.registry_numbers r
                                               WHERE r.student_id = s.id
                                                 AND r.number <> s.registry_number
                                               ORDER BY r.number)),
