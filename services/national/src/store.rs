@@ -164,6 +164,7 @@ impl Store {
         .into_iter()
         .map(|row| (row.number, (row.province, row.introduced_by)))
         .collect();
+        let applied = serde_json::to_value(Outcome::Applied).expect("outcomes serialize");
         // An introduction applied before: answered like an inbox hit.
         for delivery in deliveries {
             if let Some(index) = first_time_index(delivery, province)
@@ -171,12 +172,10 @@ impl Store {
                     known.get(index.registry_number.as_str())
                 && *introduced_by == delivery.message_id
             {
-                let applied = serde_json::to_value(Outcome::Applied).expect("outcomes serialize");
-                seen.insert(delivery.message_id, (owner.clone(), applied));
+                seen.insert(delivery.message_id, (owner.clone(), applied.clone()));
             }
         }
 
-        let applied = serde_json::to_value(Outcome::Applied).expect("outcomes serialize");
         let mut outcomes = Vec::with_capacity(deliveries.len());
         let mut run: Vec<(uuid::Uuid, &IndexStudent)> = Vec::new();
         let mut run_numbers: HashSet<&str> = HashSet::new();
@@ -372,10 +371,10 @@ fn numbers_of(index: &IndexStudent) -> impl Iterator<Item = &RegistryNumber> {
 }
 
 /// Writes a run of first-time index entries (numbers checked unknown, distinct within the run)
-/// with their numbers, each entry naming the message that introduced it, then flags cross-province name
-/// duplicates as [`index_student`] does. A number indexed meanwhile by another province's
-/// delivery fails the statement, and the whole delivery is retried (then that message goes one
-/// by one and is refused properly).
+/// with their numbers, each entry naming the message that introduced it, then flags
+/// cross-province name duplicates as [`index_student`] does. A number indexed meanwhile by
+/// another province's delivery fails the statement, and the whole delivery is retried (then that
+/// message goes one by one and is refused properly).
 async fn index_new_students(
     conn: &mut PgConnection,
     province: &str,
