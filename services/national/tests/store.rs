@@ -171,13 +171,8 @@ async fn an_introduction_redelivered_after_an_update_answers_applied_and_changes
     if let Message::Index(entry) = &mut activation.message {
         entry.status = IndexStatus::Active;
     }
-    assert_eq!(
-        store
-            .deliver("35", std::slice::from_ref(&introduction))
-            .await
-            .unwrap(),
-        [Outcome::Applied]
-    );
+    let introduce = || store.deliver("35", std::slice::from_ref(&introduction));
+    assert_eq!(introduce().await.unwrap(), [Outcome::Applied]);
     assert_eq!(
         store.deliver("35", &[activation]).await.unwrap(),
         [Outcome::Applied]
@@ -188,13 +183,7 @@ async fn an_introduction_redelivered_after_an_update_answers_applied_and_changes
 
     // The introduction again, alone and then beside a new one: answered as applied, the entry
     // stays active (applying it again would set it back to pending).
-    assert_eq!(
-        store
-            .deliver("35", std::slice::from_ref(&introduction))
-            .await
-            .unwrap(),
-        [Outcome::Applied]
-    );
+    assert_eq!(introduce().await.unwrap(), [Outcome::Applied]);
     let newcomer = index("L350102201801015678", None, "d-b");
     assert_eq!(
         store
