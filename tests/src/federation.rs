@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 
 use futures::FutureExt;
 use tokio::net::TcpListener;
-use xueji_auth::{Level, Role, TokenSigner};
+use xueji_auth::{Authority, Level, Role, TokenSigner};
 use xueji_node::{
     client::{
         DirectoryClient, IdentityClient, directory_client, identity_client, intake_client, mint,
+        mint_for,
     },
     config::{NodeConfig, Tier},
     node::{Database, RunningNode},
@@ -153,13 +154,33 @@ impl Federation {
         federation
     }
 
-    /// The PKI folder of `node` ("national", "35", "34", "root").
+    /// The PKI folder of `node` ("national", "35", "34", or "authorities": the CA keys).
     pub fn pki(&self, node: &str) -> std::path::PathBuf {
         self.dir.path().join("pki").join(node)
     }
 
+    /// A token signed by the national node (which may grant any scope), for every node of the
+    /// federation.
     pub fn token(&self, level: Level, jurisdiction: &str, role: Role) -> String {
-        mint(&self.signer, "tester", level, jurisdiction, role).expect("token")
+        let mut audience = vec![Authority::National];
+        audience.extend(
+            PROVINCES
+                .iter()
+                .map(|p| Authority::Province((*p).to_owned())),
+        );
+        mint_for(&self.signer, "tester", level, jurisdiction, role, audience).expect("token")
+    }
+
+    /// A token signed by `province`'s own key, for its node and the national node.
+    pub fn province_token(
+        &self,
+        province: &str,
+        level: Level,
+        jurisdiction: &str,
+        role: Role,
+    ) -> String {
+        let signer = pki::signer(&self.pki(province)).expect("the province's signing key");
+        mint(&signer, "tester", level, jurisdiction, role).expect("token")
     }
 
     /// An identity client of `province`'s node with that province's operator certificate.

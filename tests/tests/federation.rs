@@ -11,7 +11,7 @@ use xueji_proto::{
     identity::v1 as pb,
     national::v1::{self as npb, national_index_client::NationalIndexClient},
 };
-use xueji_rpc::{BearerToken, ClientConfig, TlsFiles, TlsSource};
+use xueji_rpc::{BearerToken, ClientConfig, ExpectedServer, TlsFiles, TlsSource};
 use xueji_tests::{
     federation::{Federation, registration_at},
     resident_id,
@@ -318,13 +318,13 @@ async fn index_client(
     token: &str,
 ) -> Result<NationalIndexClient<InterceptedService<Channel, BearerToken>>, String> {
     let files = TlsFiles {
-        ca_pem: std::fs::read_to_string(federation.pki("root").join("ca.pem")).unwrap(),
+        ca_pem: std::fs::read_to_string(federation.pki("national").join("ca.pem")).unwrap(),
         cert_pem: cert.cert_pem.clone(),
         key_pem: cert.key_pem.clone(),
     };
     let config = ClientConfig {
         tls: TlsSource::fixed(&files).map_err(|e| e.to_string())?,
-        server_name: "localhost".into(),
+        server: ExpectedServer::national("national"),
         request_timeout: Duration::from_secs(5),
     };
     let channel = xueji_rpc::connect(&federation.national.address(), &config)
@@ -351,11 +351,13 @@ fn index_message(number: &str) -> npb::DeliverRequest {
     }
 }
 
+/// Province `province`'s CA, as the province holds it (apart from its nodes' folders).
 fn province_ca(federation: &Federation, province: &str) -> CertificateAuthority {
-    let dir = federation.pki(province);
-    CertificateAuthority::load(
-        &std::fs::read_to_string(dir.join("intermediate.pem")).unwrap(),
-        &std::fs::read_to_string(dir.join("intermediate.key")).unwrap(),
+    let dir = federation.pki(xueji_pki::files::AUTHORITIES);
+    let stem = xueji_pki::files::province_ca(province);
+    CertificateAuthority::load_intermediate(
+        &std::fs::read_to_string(dir.join(format!("{stem}.pem"))).unwrap(),
+        &std::fs::read_to_string(dir.join(format!("{stem}.key"))).unwrap(),
     )
     .unwrap()
 }
@@ -443,7 +445,7 @@ async fn the_national_node_refuses_every_certificate_it_must() {
     // And no certificate at all.
     let no_cert = tonic::transport::ClientTlsConfig::new()
         .ca_certificate(tonic::transport::Certificate::from_pem(
-            std::fs::read_to_string(federation.pki("root").join("ca.pem")).unwrap(),
+            std::fs::read_to_string(federation.pki("national").join("ca.pem")).unwrap(),
         ))
         .domain_name("localhost");
     let channel = tonic::transport::Endpoint::from_shared(format!(

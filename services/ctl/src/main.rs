@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
-use xueji_auth::{Claims, Level, Role, TokenSigner};
+use xueji_auth::{Grant, Level, Role, TokenSigner};
 use xueji_proto::identity::v1::{self as pb, identity_service_client::IdentityServiceClient};
 use xueji_rpc::{BearerToken, ClientConfig, TlsSource};
 
@@ -97,11 +97,16 @@ enum Command {
 
 #[derive(Subcommand)]
 enum TokenCommand {
-    /// Mint a token with the node's signing key.
+    /// Mint a token with an authority's signing key (the national node's for the ministry, a
+    /// province's for its own jurisdictions).
     Mint {
-        /// The node's token-signing.key.
+        /// The authority's token-signing.key (in its node's PKI folder).
         #[arg(long)]
         signing_key: PathBuf,
+        /// The nodes the token is for: `national` or `province/NN`, repeatable. Default: the
+        /// signer's own node and the node of the jurisdiction's province.
+        #[arg(long = "audience")]
+        audience: Vec<xueji_auth::Authority>,
         #[arg(long)]
         user: String,
         /// ministry, province, city, county or school.
@@ -113,8 +118,8 @@ enum TokenCommand {
         /// operator or approver.
         #[arg(long, default_value = "operator")]
         role: Role,
-        /// Lifetime in hours.
-        #[arg(long, default_value_t = 8)]
+        /// Lifetime in hours (at most 24).
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(i64).range(1..=24))]
         hours: i64,
     },
 }
@@ -182,6 +187,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         command:
             TokenCommand::Mint {
                 signing_key,
+                audience,
                 user,
                 level,
                 jurisdiction,
@@ -192,15 +198,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     {
         let text = std::fs::read_to_string(signing_key)
             .with_context(|| format!("reading {}", signing_key.display()))?;
-        let now = chrono::Utc::now().timestamp();
-        let token = TokenSigner::from_text(&text)?.mint(&Claims {
-            sub: user.clone(),
-            level: *level,
-            jurisdiction: jurisdiction.clone(),
-            role: *role,
-            iat: now,
-            exp: now + hours * 3600,
-        })?;
+        let signer = TokenSigner::from_text(&text)
+            .with_context(|| format!("{} is not a token signing key", signing_key.display()))?;
+        let audience = if audience.is_empty() {
+            xueji_auth::default_audience(signer.issuer(), *level, jurisdiction)
+        } else {
+            audience.clone()
+        };
+        let token = signer.mint(
+            &Grant {
+                user: user.clone(),
+                level: *level,
+                jurisdiction: jurisdiction.clone(),
+                role: *role,
+                audience,
+            },
+            chrono::Utc::now(),
+            chrono::Duration::hours(*hours),
+        )?;
         println!("{token}");
         return Ok(());
     }
@@ -414,7 +429,7 @@ async fn connect(connection: &Connection) -> anyhow::Result<OperatorChannel> {
         &connection.node,
         &ClientConfig {
             tls,
-            server_name: "localhost".into(),
+            server: xueji_rpc::ExpectedServer::AnyNode,
             request_timeout: Duration::from_secs(30),
         },
     )

@@ -3,7 +3,6 @@
 
 use chrono::{Datelike, NaiveDate};
 use sha2::{Digest, Sha256};
-use unicode_normalization::UnicodeNormalization;
 use xueji_auth::{Caller, Level, ObjectScope};
 use xueji_codes::{
     DivisionCode, Divisions, Gender, RegistryNumber, ResidentId, SchoolCategory, SchoolCode,
@@ -251,9 +250,15 @@ impl Registration {
     }
 }
 
-/// The duplicate-without-ID key: NFC name, gender, birth date.
+/// The duplicate-without-ID key: the name's canonical form (as people read it: compatibility
+/// forms, case, spacing and middle dots folded), gender, birth date. The national digest is
+/// computed from this key, so both provinces of a cross-province pair fold names alike.
 pub fn name_key(name: &str, gender: Gender, birth_date: NaiveDate) -> String {
-    format!("{name}|{}|{birth_date}", gender_str(gender))
+    format!(
+        "{}|{}|{birth_date}",
+        xueji_validation::canonical_name(name),
+        gender_str(gender)
+    )
 }
 
 /// GB/T 3304 ethnicity codes: the 56 nationalities, 97 other, 98 foreign origin.
@@ -264,20 +269,12 @@ fn is_ethnicity(code: &str) -> bool {
             .is_ok_and(|n| (1..=56).contains(&n) || n == 97 || n == 98)
 }
 
-/// NFC, trimmed; refuses empty, over-long and control characters. Characters outside the BMP
-/// (rare characters in names) are ordinary characters here.
+/// A person's name as stored (see `xueji_validation::person_name`): NFC, whitespace folded,
+/// at most 50 characters, refusing invisible characters (control, zero-width, bidi,
+/// private-use) that would let two records of one child dodge the duplicate check. Characters
+/// outside the BMP (rare characters in names) are ordinary characters here.
 pub fn normalize_name(raw: &str) -> Result<String, String> {
-    let name: String = raw.trim().nfc().collect();
-    if name.is_empty() {
-        return Err("must not be empty".into());
-    }
-    if name.chars().count() > 50 {
-        return Err("must be at most 50 characters".into());
-    }
-    if name.chars().any(char::is_control) {
-        return Err("must not contain control characters".into());
-    }
-    Ok(name)
+    xueji_validation::person_name(raw, 50)
 }
 
 /// Checks a registration against every rule of §2 and the school it names. `school` is the
@@ -710,6 +707,39 @@ mod tests {
         let registration =
             validate_registration(decomposed, Some(school("2135000001")), today()).unwrap();
         assert_eq!(registration.name, "Zo\u{e9}");
+    }
+
+    #[test]
+    fn hidden_characters_are_refused_and_look_alikes_share_a_key() {
+        let mut hidden = input();
+        hidden.name = "王\u{200B}小红".into();
+        assert_eq!(
+            fields(validate_registration(
+                hidden,
+                Some(school("2135000001")),
+                today()
+            )),
+            ["name"]
+        );
+        let mut hidden_guardian = input();
+        hidden_guardian.guardian.as_mut().unwrap().name = "王\u{202E}建国".into();
+        assert_eq!(
+            fields(validate_registration(
+                hidden_guardian,
+                Some(school("2135000001")),
+                today()
+            )),
+            ["guardian.name"]
+        );
+        let key = |name: &str| {
+            let mut input = input();
+            input.name = name.into();
+            validate_registration(input, Some(school("2135000001")), today())
+                .unwrap()
+                .name_key()
+        };
+        assert_eq!(key("张𠮷"), key("张　𠮷"));
+        assert_eq!(key("Zhang Ji"), key("ＺＨＡＮＧ　ＪＩ"));
     }
 
     #[test]

@@ -5,14 +5,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
-use xueji_auth::{Claims, Level, Role, TokenSigner};
+use xueji_auth::{Authority, Grant, Level, Role, TokenSigner, default_audience};
 use xueji_proto::{
     identity::v1::identity_service_client::IdentityServiceClient,
     schools::v1::{
         school_authority_client::SchoolAuthorityClient, school_intake_client::SchoolIntakeClient,
     },
 };
-use xueji_rpc::{BearerToken, ClientConfig, TlsSource};
+use xueji_rpc::{BearerToken, ClientConfig, ExpectedServer, TlsSource};
 
 pub type OperatorChannel = InterceptedService<Channel, BearerToken>;
 pub type IdentityClient = IdentityServiceClient<OperatorChannel>;
@@ -31,7 +31,7 @@ pub async fn operator_channel(
         address,
         &ClientConfig {
             tls: TlsSource::from_dir(pki_dir, "operator")?,
-            server_name: "localhost".into(),
+            server: ExpectedServer::AnyNode,
             request_timeout: Duration::from_secs(30),
         },
     )
@@ -80,7 +80,8 @@ pub async fn authority_client(
     ))
 }
 
-/// A token valid for 12 hours.
+/// A token valid for 12 hours, meant for the signer's own node and the node of the
+/// jurisdiction's province (see [`default_audience`]).
 pub fn mint(
     signer: &TokenSigner,
     user: &str,
@@ -88,13 +89,28 @@ pub fn mint(
     jurisdiction: &str,
     role: Role,
 ) -> anyhow::Result<String> {
-    let now = chrono::Utc::now().timestamp();
-    Ok(signer.mint(&Claims {
-        sub: user.into(),
-        level,
-        jurisdiction: jurisdiction.into(),
-        role,
-        iat: now,
-        exp: now + 12 * 3600,
-    })?)
+    let audience = default_audience(signer.issuer(), level, jurisdiction);
+    mint_for(signer, user, level, jurisdiction, role, audience)
+}
+
+/// Like [`mint`], for the nodes of `audience`.
+pub fn mint_for(
+    signer: &TokenSigner,
+    user: &str,
+    level: Level,
+    jurisdiction: &str,
+    role: Role,
+    audience: Vec<Authority>,
+) -> anyhow::Result<String> {
+    Ok(signer.mint(
+        &Grant {
+            user: user.into(),
+            level,
+            jurisdiction: jurisdiction.into(),
+            role,
+            audience,
+        },
+        chrono::Utc::now(),
+        chrono::Duration::hours(12),
+    )?)
 }

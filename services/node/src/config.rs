@@ -17,7 +17,9 @@ pub struct NodeConfig {
     pub listen: SocketAddr,
     /// The province this node serves, as 2 digits (e.g. "35").
     pub province: String,
-    /// Folder with ca.pem, node.pem/node.key and token-verifying.pub (`XUEJI_PKI_DIR`).
+    /// Folder with ca.pem, node.pem/node.key (or one certificate per service), the node's
+    /// token-signing.key and the trusted token keys in token-issuers/ (`XUEJI_PKI_DIR`). Never
+    /// a CA key: those live apart, where no node runs.
     pub pki_dir: PathBuf,
     /// PostgreSQL URL (`XUEJI_DATABASE_URL`). Empty: the node runs its own cluster in data_dir.
     pub database_url: String,
@@ -46,6 +48,9 @@ pub struct NodeConfig {
     pub request_timeout_secs: u64,
     pub concurrency_limit: usize,
     pub database_connections: u32,
+    /// The time tokens are minted and checked at: the system's, or one a test moves forward.
+    #[serde(skip)]
+    pub clock: xueji_auth::Clock,
 }
 
 /// The smallest database pool a node runs with: fewer, and the connections the registration
@@ -71,6 +76,7 @@ impl Default for NodeConfig {
             request_timeout_secs: 30,
             concurrency_limit: 1024,
             database_connections: 32,
+            clock: xueji_auth::Clock::system(),
         }
     }
 }
@@ -202,6 +208,28 @@ impl NodeConfig {
     /// Whether this node holds a province's side (identity, intake and replica).
     pub fn is_provincial(&self) -> bool {
         self.tier != Tier::National
+    }
+
+    /// The authorities this node is, as tokens name their audience: the national node, this
+    /// province's node, or both (standalone).
+    pub fn audiences(&self) -> Vec<xueji_auth::Authority> {
+        let mut audiences = Vec::new();
+        if self.is_national() {
+            audiences.push(xueji_auth::Authority::National);
+        }
+        if self.is_provincial() {
+            audiences.push(xueji_auth::Authority::Province(self.province.clone()));
+        }
+        audiences
+    }
+
+    /// Identities a peer of this node may present besides the one it is expected to be: a
+    /// standalone node serves every service under its one national certificate.
+    pub fn also_accept(&self) -> Vec<xueji_pki::SpiffeId> {
+        match self.tier {
+            Tier::Standalone => vec![xueji_pki::SpiffeId::national(xueji_pki::files::NODE)],
+            Tier::National | Tier::Province => Vec::new(),
+        }
     }
 }
 

@@ -8,7 +8,10 @@
 //! national node; a new school's application goes from a county to a national code and back into
 //! the replica.
 
-use std::{collections::BTreeMap, path::PathBuf};
+use std::{
+    collections::{BTreeMap, HashMap},
+    path::{Path, PathBuf},
+};
 
 use anyhow::Context;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
@@ -21,7 +24,7 @@ use xueji_proto::{identity::v1 as pb, national::v1 as npb, schools::v1 as spb};
 use xueji_schools::store::national::NationalStore;
 
 use crate::{
-    client::{authority_client, directory_client, identity_client, intake_client, mint},
+    client::{authority_client, directory_client, identity_client, intake_client},
     config::{NodeConfig, Tier},
     node::{Database, RunningNode},
     pki, sample, seed,
@@ -60,7 +63,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
         .unwrap_or_else(|| temporary.path().to_path_buf());
     std::fs::create_dir_all(&dir)?;
     let pki_root = dir.join("pki");
-    if !pki_root.join("root/ca.pem").exists() {
+    if !pki_root.join("national/ca.pem").exists() {
         pki::init_federation(&pki_root, &seed::SEED_PROVINCES)?;
     }
 
@@ -130,7 +133,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
     let address = nodes["35"].address.to_string();
     let pki_dir = pki_root.join("35");
     let national_pki = pki_root.join("national");
-    let signer = pki::signer(&pki_dir)?;
+    let signer = DemoKeys::load(&pki_root)?;
     let mut summary = DemoSummary::default();
 
     step("Issuing the sample school list (Fujian and Anhui) nationally and publishing it");
@@ -470,7 +473,7 @@ fn write_config(dir: &std::path::Path, name: &str, config: &NodeConfig) -> anyho
 async fn cross_province_duplicate(
     nodes: &BTreeMap<&str, RunningNode>,
     pki_root: &std::path::Path,
-    signer: &xueji_auth::TokenSigner,
+    signer: &DemoKeys,
     fujian_students: &[pb::Student],
 ) -> anyhow::Result<Option<String>> {
     step("Anhui registers a student Fujian already holds: the national duplicate check");
@@ -597,7 +600,7 @@ async fn new_school(
     pki_dir: &std::path::Path,
     national_address: &str,
     national_pki: &std::path::Path,
-    signer: &xueji_auth::TokenSigner,
+    signer: &DemoKeys,
     province_intake: &mut crate::client::IntakeClient,
 ) -> anyhow::Result<String> {
     step(
@@ -726,4 +729,52 @@ async fn new_school(
 
 fn step(text: &str) {
     println!("\n==> {text}");
+}
+
+/// The token keys of the demo's authorities: the national node's for the ministry, each
+/// province's for its own operators.
+struct DemoKeys {
+    national: xueji_auth::TokenSigner,
+    provinces: HashMap<String, xueji_auth::TokenSigner>,
+}
+
+impl DemoKeys {
+    fn load(pki_root: &Path) -> anyhow::Result<Self> {
+        let mut provinces = HashMap::new();
+        for province in seed::SEED_PROVINCES {
+            provinces.insert(province.to_owned(), pki::signer(&pki_root.join(province))?);
+        }
+        Ok(Self {
+            national: pki::signer(&pki_root.join("national"))?,
+            provinces,
+        })
+    }
+}
+
+/// A token for `user`, signed by the authority that may grant it: the national node for the
+/// ministry, the jurisdiction's province otherwise; meant for the signer's node and the
+/// national node.
+fn mint(
+    keys: &DemoKeys,
+    user: &str,
+    level: Level,
+    jurisdiction: &str,
+    role: Role,
+) -> anyhow::Result<String> {
+    let province = xueji_auth::Jurisdiction::for_level(level, jurisdiction)
+        .map_err(anyhow::Error::msg)?
+        .province_digits()
+        .map(str::to_owned);
+    let signer = match &province {
+        None => &keys.national,
+        Some(province) => keys
+            .provinces
+            .get(province)
+            .with_context(|| format!("the demo has no key of province {province}"))?,
+    };
+    let mut audience = vec![xueji_auth::Authority::National];
+    if let Some(province) = province {
+        audience.push(xueji_auth::Authority::Province(province));
+    }
+    crate::client::mint_for(signer, user, level, jurisdiction, role, audience)
 }

@@ -1,12 +1,14 @@
 //! How the node's services reach each other and their peers: over the same mutual-TLS gRPC API
-//! any other node would use, with the node's certificate and a service token minted from its
-//! key.
+//! any other node would use, with the service's certificate, checking the peer's identity, and
+//! a token of the service's own minted from the node's authority's key and renewed before it
+//! expires.
 
 use std::sync::Arc;
 
+use anyhow::Context;
 use futures::future::BoxFuture;
 use tonic::{Code, service::interceptor::InterceptedService, transport::Channel};
-use xueji_auth::{Level, Role, TokenSigner};
+use xueji_auth::{Authority, Grant, Level, RenewingToken, Role, TokenSigner};
 use xueji_codes::SchoolCode;
 use xueji_identity::national::{
     DeliveryOutcome, NationalLink, Notice, NoticeKind, OutboxBody, OutboxMessage,
@@ -14,29 +16,45 @@ use xueji_identity::national::{
 use xueji_identity::{IdentityError, directory::SchoolSource, domain::School};
 use xueji_proto::national::v1::{self as npb, national_index_client::NationalIndexClient};
 use xueji_proto::schools::v1::{self as pb, school_intake_client::SchoolIntakeClient};
-use xueji_rpc::{BearerToken, ClientConfig, TlsSource};
+use xueji_rpc::{BearerToken, ExpectedServer, TlsSource};
 use xueji_schools::links::PeerCredentials;
 
-use crate::{client::mint, config::NodeConfig};
+use crate::config::NodeConfig;
+
+/// How long a service's own token lives; it is renewed when half of that has passed.
+const SERVICE_TOKEN_LIFETIME: chrono::Duration = chrono::Duration::hours(1);
 
 /// The credentials `service` calls peers with: its own certificate (the node's when the PKI has
-/// none for it) and a token for `level`/`jurisdiction`, named `user`.
+/// none for it) and a token of its own, named `user`, granting `level`/`jurisdiction` to
+/// `audience` and renewed before it expires.
 pub fn credentials(
     config: &NodeConfig,
-    signer: &TokenSigner,
+    signer: &Arc<TokenSigner>,
     service: &str,
     user: &str,
     level: Level,
     jurisdiction: &str,
+    audience: Vec<Authority>,
 ) -> anyhow::Result<PeerCredentials> {
     let stem = crate::pki::client_stem(&config.pki_dir, service);
-    Ok(PeerCredentials {
-        client: ClientConfig {
-            tls: TlsSource::from_dir(&config.pki_dir, &stem)?,
-            server_name: "localhost".into(),
-            request_timeout: config.request_timeout(),
+    let token = RenewingToken::new(
+        signer.clone(),
+        Grant {
+            user: user.to_owned(),
+            level,
+            jurisdiction: jurisdiction.to_owned(),
+            role: Role::Operator,
+            audience,
         },
-        token: mint(signer, user, level, jurisdiction, Role::Operator)?,
+        config.clock.clone(),
+        SERVICE_TOKEN_LIFETIME,
+    )
+    .with_context(|| format!("the {service} service's own token"))?;
+    Ok(PeerCredentials {
+        tls: TlsSource::from_dir(&config.pki_dir, &stem)?,
+        request_timeout: config.request_timeout(),
+        token: BearerToken::renewing(Arc::new(token)),
+        also_accept: config.also_accept(),
     })
 }
 
@@ -48,9 +66,16 @@ pub struct ReplicaSchools {
 }
 
 impl ReplicaSchools {
-    pub fn new(address: &str, credentials: &PeerCredentials) -> anyhow::Result<Arc<Self>> {
+    /// The replica of `province`, served at `address`.
+    pub fn new(
+        address: &str,
+        province: &str,
+        credentials: &PeerCredentials,
+    ) -> anyhow::Result<Arc<Self>> {
         Ok(Arc::new(Self {
-            client: SchoolIntakeClient::new(credentials.channel(address)?),
+            client: SchoolIntakeClient::new(
+                credentials.channel(address, ExpectedServer::province(province, "schools"))?,
+            ),
         }))
     }
 }
@@ -109,8 +134,10 @@ pub struct NationalIndexLink {
 impl NationalIndexLink {
     pub fn new(address: &str, credentials: &PeerCredentials) -> anyhow::Result<Arc<Self>> {
         Ok(Arc::new(Self {
-            client: NationalIndexClient::new(credentials.channel(address)?)
-                .max_decoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES),
+            client: NationalIndexClient::new(
+                credentials.channel(address, ExpectedServer::national("national"))?,
+            )
+            .max_decoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES),
         }))
     }
 }

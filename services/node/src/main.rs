@@ -188,7 +188,8 @@ async fn run(command: Command) -> anyhow::Result<std::process::ExitCode> {
                 let provinces: Vec<&str> = federation.iter().map(String::as_str).collect();
                 pki::init_federation(&out, &provinces)?;
                 println!(
-                    "development PKI of a federation written to {}: root/, national/, {}",
+                    "development PKI of a federation written to {}: authorities/ (the CA keys: keep them \
+                     apart, no node needs them), national/, {}",
                     out.display(),
                     provinces
                         .iter()

@@ -11,7 +11,7 @@ use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
 use anyhow::Context;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tonic::service::{RoutesBuilder, interceptor::InterceptedService};
-use xueji_auth::{Level, TokenVerifier};
+use xueji_auth::{Authority, Level};
 use xueji_codes::Divisions;
 use xueji_db::{ClusterOptions, Durability, EmbeddedPostgres, PgPool};
 use xueji_identity::{
@@ -143,14 +143,13 @@ impl RunningNode {
         let tls = TlsSource::from_dir(pki_dir, &server_stem).with_context(|| {
             format!("loading the node's TLS material from {}", pki_dir.display())
         })?;
-        let verifier_path = pki_dir.join(pki::TOKEN_VERIFYING_KEY);
-        let verifier = TokenVerifier::from_text(
-            &std::fs::read_to_string(&verifier_path)
-                .with_context(|| format!("reading {}", verifier_path.display()))?,
-        )?;
-        let signer = pki::signer(pki_dir)
-            .context("the node mints the service tokens its services call each other with")?;
-        let authenticator = Authenticator::new(verifier);
+        let verifier = pki::verifier(pki_dir, config.audiences())?;
+        let signer = Arc::new(
+            pki::signer(pki_dir)
+                .context("the node mints the tokens its services call their peers with")?,
+        );
+        let authenticator = Authenticator::new(verifier, config.clock.clone());
+        let own_province = || vec![Authority::Province(province.to_owned())];
         let pool = database.pool.clone();
 
         let mut routes = RoutesBuilder::default();
@@ -161,14 +160,15 @@ impl RunningNode {
         if config.is_provincial() && config.runs(Service::Identity) {
             // Registration reads schools from the replica (or a fixed list, for development),
             // and owes the national index its changes through the outbox.
-            let as_identity = |level| {
+            let as_identity = |audience| {
                 credentials(
                     config,
                     &signer,
                     "identity",
                     &format!("service:identity-{province}"),
-                    level,
+                    Level::Province,
                     &province_division,
+                    audience,
                 )
             };
             let store = Store::new(pool.clone());
@@ -181,10 +181,14 @@ impl RunningNode {
                 }
                 None => Arc::new(SchoolDirectory::with_source(ReplicaSchools::new(
                     &schools_address,
-                    &as_identity(Level::Province)?,
+                    province,
+                    &as_identity(own_province())?,
                 )?)),
             };
-            let link = NationalIndexLink::new(&national_address, &as_identity(Level::Province)?)?;
+            let link = NationalIndexLink::new(
+                &national_address,
+                &as_identity(vec![Authority::National])?,
+            )?;
             let national = Deliverer::new(pool.clone(), link);
             background.push(tokio::spawn(
                 national
@@ -205,6 +209,7 @@ impl RunningNode {
                 &format!("service:schools-{province}"),
                 Level::Province,
                 &province_division,
+                vec![Authority::National],
             )?;
             let replica = ProvincialStore::new(pool.clone());
             let replicator = Replicator::new(
@@ -229,6 +234,18 @@ impl RunningNode {
                 .or_insert_with(|| own.clone());
         }
 
+        // The national services call every province of the directory.
+        let mut every_province: Vec<Authority> = province_nodes
+            .keys()
+            .map(|code| Authority::Province(code.clone()))
+            .collect();
+        every_province.sort();
+        if every_province.is_empty() {
+            // A national node with an empty directory calls nobody; its tokens need some
+            // audience all the same.
+            every_province.push(Authority::National);
+        }
+
         if config.is_national() && config.runs(Service::Schools) {
             let as_ministry = credentials(
                 config,
@@ -237,6 +254,7 @@ impl RunningNode {
                 "service:schools-national",
                 Level::Ministry,
                 "",
+                every_province.clone(),
             )?;
             let identities: Arc<dyn WorkloadSource> =
                 Arc::new(ProvinceIdentities::new(&province_nodes, &as_ministry)?);
@@ -275,11 +293,14 @@ impl RunningNode {
                 "service:national",
                 Level::Ministry,
                 "",
+                every_province.clone(),
             )?;
             let provinces = Arc::new(ProvinceClients::new(
-                as_ministry.client.clone(),
-                &as_ministry.token,
-            )?);
+                as_ministry.tls.clone(),
+                as_ministry.request_timeout,
+                as_ministry.token.clone(),
+                as_ministry.also_accept.clone(),
+            ));
             let national = NationalApi::new(store, provinces);
             routes.add_service(InterceptedService::new(
                 national.index_service(),

@@ -1,34 +1,50 @@
 //! `xueji pki init`: the development PKI of a node or of a whole federation, with token keys.
+//!
+//! Token keys, per node folder:
+//! - `token-signing.key`: the node's own authority's signing key (the national node's, or its
+//!   province's), 0600;
+//! - `token-issuers/*.pub`: the public keys of the authorities whose tokens the node accepts:
+//!   the national node's and its own province's on a provincial node; the national node's and
+//!   every province's on the national node.
 
 use std::path::Path;
 
-use xueji_auth::TokenSigner;
+use anyhow::Context;
+use xueji_auth::{Authority, PublicKey, TokenSigner, TokenVerifier};
 
 pub const TOKEN_SIGNING_KEY: &str = "token-signing.key";
-pub const TOKEN_VERIFYING_KEY: &str = "token-verifying.pub";
+pub const TOKEN_ISSUERS: &str = "token-issuers";
 
-/// Writes the CA, the node and operator certificates and a token key pair into `dir`, for a
-/// single node that plays the national node and a province at once. Refuses to overwrite an
-/// existing PKI.
+/// Writes the CA, the node and operator certificates and a token key into `dir`, for a single
+/// node that plays the national node and a province at once. Refuses to overwrite an existing
+/// PKI.
 pub fn init(dir: &Path) -> anyhow::Result<()> {
     refuse_existing(dir, "ca.pem")?;
     xueji_pki::init_single(dir)?;
-    write_token_keys(dir, &TokenSigner::generate())
+    let signer = TokenSigner::generate(Authority::National);
+    write_token_keys(dir, &signer, &[signer.public_key()])
 }
 
-/// Writes a federation's PKI under `dir`: `root/`, `national/` and one folder per province,
-/// each node folder ready to be a node's `pki_dir`.
-///
-/// The development federation shares one token key: which province a token may act for is
-/// bound by the certificate it arrives with (a province's certificate acts only for that
-/// province, and only national certificates act for the whole nation).
+/// Writes a federation's PKI under `dir`: `authorities/` (the CA keys, which no node reads),
+/// `national/` and one folder per province, each node folder ready to be a node's `pki_dir`,
+/// each with a token key of its own authority.
 pub fn init_federation(dir: &Path, provinces: &[&str]) -> anyhow::Result<()> {
-    refuse_existing(dir, "root/ca.pem")?;
+    refuse_existing(dir, "national/ca.pem")?;
     xueji_pki::init_federation(dir, provinces)?;
-    let signer = TokenSigner::generate();
-    write_token_keys(&dir.join("national"), &signer)?;
-    for province in provinces {
-        write_token_keys(&dir.join(province), &signer)?;
+    let national = TokenSigner::generate(Authority::National);
+    let provincial: Vec<TokenSigner> = provinces
+        .iter()
+        .map(|province| TokenSigner::generate(Authority::Province((*province).to_owned())))
+        .collect();
+    let mut trusted_nationally = vec![national.public_key()];
+    trusted_nationally.extend(provincial.iter().map(TokenSigner::public_key));
+    write_token_keys(&dir.join("national"), &national, &trusted_nationally)?;
+    for (province, signer) in provinces.iter().zip(&provincial) {
+        write_token_keys(
+            &dir.join(province),
+            signer,
+            &[national.public_key(), signer.public_key()],
+        )?;
     }
     Ok(())
 }
@@ -42,20 +58,51 @@ fn refuse_existing(dir: &Path, marker: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_token_keys(dir: &Path, signer: &TokenSigner) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let path = dir.join(TOKEN_SIGNING_KEY);
-    std::fs::write(&path, signer.to_text())?;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-    std::fs::write(dir.join(TOKEN_VERIFYING_KEY), signer.verifier().to_text())?;
+fn write_token_keys(dir: &Path, signer: &TokenSigner, trusted: &[PublicKey]) -> anyhow::Result<()> {
+    xueji_pki::write_secret(&dir.join(TOKEN_SIGNING_KEY), signer.to_text().as_bytes())?;
+    let issuers = dir.join(TOKEN_ISSUERS);
+    std::fs::create_dir_all(&issuers)?;
+    for key in trusted {
+        let name = key.issuer.to_string().replace('/', "-");
+        xueji_pki::write_public(
+            &issuers.join(format!("{name}.pub")),
+            key.to_text().as_bytes(),
+        )?;
+    }
     Ok(())
 }
 
+/// The node's token signing key.
 pub fn signer(dir: &Path) -> anyhow::Result<TokenSigner> {
     let path = dir.join(TOKEN_SIGNING_KEY);
     let text = std::fs::read_to_string(&path)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-    Ok(TokenSigner::from_text(&text)?)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    TokenSigner::from_text(&text).with_context(|| format!("{}", path.display()))
+}
+
+/// A verifier of tokens meant for `audiences`, trusting every key in `dir/token-issuers/`.
+pub fn verifier(dir: &Path, audiences: Vec<Authority>) -> anyhow::Result<TokenVerifier> {
+    let folder = dir.join(TOKEN_ISSUERS);
+    let mut verifier = TokenVerifier::new(audiences);
+    let mut trusted = 0;
+    let entries = std::fs::read_dir(&folder)
+        .with_context(|| format!("cannot read the trusted token keys in {}", folder.display()))?;
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().is_some_and(|ext| ext == "pub") {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            verifier
+                .trust(PublicKey::from_text(&text).with_context(|| format!("{}", path.display()))?);
+            trusted += 1;
+        }
+    }
+    anyhow::ensure!(
+        trusted > 0,
+        "{} holds no token key (*.pub): the node could accept no caller",
+        folder.display()
+    );
+    Ok(verifier)
 }
 
 /// The certificate stem a service presents as a client: its own certificate when the PKI has

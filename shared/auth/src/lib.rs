@@ -1,15 +1,24 @@
-//! Operator authentication and scope.
+//! Authentication and scope of callers.
 //!
-//! An operator carries a token signed by the node's Ed25519 key that names the user, the level
-//! (ministry, province, city, county, school), the jurisdiction (a division code or a school
-//! code), the role (operator or approver) and an expiry. [`TokenVerifier::verify`] turns a token
-//! into a [`Caller`]; [`Caller::may_access`] answers "may this caller touch this object".
+//! A caller carries a token signed by an authority's Ed25519 key (the national node's, or its
+//! province's) that names the user, the level (ministry, province, city, county, school), the
+//! jurisdiction (a division code or a school code), the role (operator or approver), the issuer
+//! and audience, and its validity window. [`TokenVerifier::verify`] turns a token into a
+//! [`Caller`]; [`Caller::may_access`] answers "may this caller touch this object".
+//! [`RenewingToken`] is how a service calls its peers on its own behalf without ever expiring.
 //!
-//! Token format: `xj1.<base64url(JSON claims)>.<base64url(signature)>`, the signature covering
+//! Token format: `xj2.<base64url(JSON claims)>.<base64url(signature)>`, the signature covering
 //! everything before the second dot.
 
+mod clock;
+mod renew;
 mod scope;
 mod token;
 
+pub use clock::Clock;
+pub use renew::RenewingToken;
 pub use scope::{Caller, Jurisdiction, Level, ObjectScope, Role};
-pub use token::{AuthError, Claims, TokenSigner, TokenVerifier};
+pub use token::{
+    AuthError, Authority, CLOCK_SKEW, Claims, Grant, MAX_LIFETIME, PublicKey, TokenSigner,
+    TokenVerifier, default_audience,
+};

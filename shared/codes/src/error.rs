@@ -22,6 +22,10 @@ pub enum CodeError {
     RegistryKind,
     #[error("school category {0} is not a known category")]
     SchoolCategory(String),
+    #[error(
+        "starts with {0}, which is no province's code (nor 81, 82 or 83 for a residence permit)"
+    )]
+    IdProvince(String),
     #[error("province {0} is not a known province")]
     Province(String),
     #[error("division {0} is not in the division table")]

@@ -88,8 +88,24 @@ impl FromStr for ResidentId {
         if expected != found {
             return Err(CodeError::Checksum { expected, found });
         }
+        if !is_issuing_province(&input[..2]) {
+            return Err(CodeError::IdProvince(input[..2].to_owned()));
+        }
         Ok(Self(format!("{}{}", &input[..17], found)))
     }
+}
+
+/// Numbers are issued by the provinces of the division table and, for residence permits, by
+/// Hong Kong (81), Macao (82) and Taiwan (83). Only the province is checked: the rest of the
+/// address code is where the holder was first registered, which may be a division abolished
+/// since.
+fn is_issuing_province(digits: &str) -> bool {
+    matches!(digits, "81" | "82" | "83")
+        || format!("{digits}0000")
+            .parse()
+            .ok()
+            .and_then(|code| crate::Divisions::bundled().get(code))
+            .is_some_and(|division| division.level == crate::DivisionLevel::Province)
 }
 
 impl fmt::Display for ResidentId {
@@ -113,6 +129,19 @@ mod tests {
         assert_eq!(id.gender(), Gender::Female);
         let id: ResidentId = "440524188001010014".parse().unwrap();
         assert_eq!(id.gender(), Gender::Male);
+    }
+
+    #[test]
+    fn residence_permits_of_hong_kong_macao_and_taiwan_stay_valid() {
+        for body in [
+            "81000019491231002",
+            "82000019491231002",
+            "83000019491231002",
+        ] {
+            let id = ResidentId::from_body(body).unwrap();
+            assert_eq!(&id.as_str()[..2], &body[..2]);
+        }
+        assert!(ResidentId::from_body("71000019491231002").is_err());
     }
 
     #[test]
@@ -175,6 +204,8 @@ mod tests {
                 },
             ),
             ("110105194902300028", CodeError::Date("19490230".into())),
+            ("990105194912310023", CodeError::IdProvince("99".into())),
+            ("000105194912310024", CodeError::IdProvince("00".into())),
             (
                 "１１０１０５１９４９１２３１００２Ｘ",
                 CodeError::Character {

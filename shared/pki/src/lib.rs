@@ -8,8 +8,8 @@ use std::{fs, path::Path};
 
 use chrono::{DateTime, Duration, Utc};
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
+    GeneralSubtree, IsCa, Issuer, KeyPair, KeyUsagePurpose, NameConstraints, SanType,
 };
 
 pub const TRUST_DOMAIN: &str = "xueji";
@@ -35,21 +35,66 @@ pub struct CertifiedKey {
 }
 
 impl CertifiedKey {
-    /// Writes `<stem>.pem` and `<stem>.key` into `dir` (the key readable by the owner only).
+    /// Writes `<stem>.pem` and `<stem>.key` into `dir`, the key readable by its owner only.
     pub fn write(&self, dir: &Path, stem: &str) -> Result<(), PkiError> {
-        write_file(&dir.join(format!("{stem}.pem")), &self.cert_pem, 0o644)?;
-        write_file(&dir.join(format!("{stem}.key")), &self.key_pem, 0o600)
+        write_public(&dir.join(format!("{stem}.pem")), self.cert_pem.as_bytes())?;
+        write_secret(&dir.join(format!("{stem}.key")), self.key_pem.as_bytes())
     }
 }
 
-fn write_file(path: &Path, contents: &str, mode: u32) -> Result<(), PkiError> {
-    use std::os::unix::fs::PermissionsExt;
-    let io = |source| PkiError::Io {
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> PkiError + '_ {
+    move |source| PkiError::Io {
         path: path.display().to_string(),
         source,
-    };
-    fs::write(path, contents).map_err(io)?;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io)
+    }
+}
+
+/// Writes `contents` to `path` through a new file created with `mode` (so a secret is never
+/// readable by others, not even for a moment) and renamed over `path` (so a node re-reading its
+/// material never sees half a file).
+fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), PkiError> {
+    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    let file_name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temporary = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
+    let written = (|| {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&temporary)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        fs::rename(&temporary, path)
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&temporary);
+    }
+    written.map_err(io_error(path))
+}
+
+/// A private key or other secret: created readable and writable by its owner only (0600).
+pub fn write_secret(path: &Path, contents: &[u8]) -> Result<(), PkiError> {
+    write_file(path, contents, 0o600)
+}
+
+/// A certificate or public key (0644).
+pub fn write_public(path: &Path, contents: &[u8]) -> Result<(), PkiError> {
+    write_file(path, contents, 0o644)
+}
+
+/// A folder that holds secrets, created (with its parents) accessible to its owner only
+/// (0700), also when it already existed.
+pub fn create_private_dir(dir: &Path) -> Result<(), PkiError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io_error(dir))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io_error(dir))
 }
 
 /// Validity window of a certificate to issue.
@@ -111,15 +156,28 @@ impl CertificateAuthority {
         })
     }
 
-    /// A CA signed by this one that may sign leaves only (path length 0): a province's.
+    /// Province `province`'s CA, signed by this one: it may sign leaves only (path length 0),
+    /// names itself `spiffe://xueji/province/<province>` (the mark verifiers bind province
+    /// identities to), and may put only `dns_names` (and names under them) in its leaves.
     pub fn new_intermediate(
         &self,
-        common_name: &str,
+        province: &str,
+        dns_names: &[&str],
         validity: Validity,
     ) -> Result<Self, PkiError> {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::default();
-        params.distinguished_name = name(common_name);
+        params.distinguished_name = name(&format!("Xueji province {province} CA"));
+        params.subject_alt_names.push(SanType::URI(
+            SpiffeId::province_ca_uri(province).try_into()?,
+        ));
+        params.name_constraints = Some(NameConstraints {
+            permitted_subtrees: dns_names
+                .iter()
+                .map(|dns| GeneralSubtree::DnsName((*dns).to_owned()))
+                .collect(),
+            excluded_subtrees: Vec::new(),
+        });
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         set_validity(&mut params, validity);
@@ -135,7 +193,7 @@ impl CertificateAuthority {
         })
     }
 
-    /// Loads a CA from its PEM certificate and key.
+    /// Loads a root CA from its PEM certificate and key.
     pub fn load(cert_pem: &str, key_pem: &str) -> Result<Self, PkiError> {
         let key = KeyPair::from_pem(key_pem)?;
         Ok(Self {
@@ -145,6 +203,15 @@ impl CertificateAuthority {
                 key_pem: key_pem.to_owned(),
             },
             chain_pem: String::new(),
+        })
+    }
+
+    /// Loads an intermediate CA (signed by the root) from its PEM certificate and key: the
+    /// leaves it issues carry its certificate.
+    pub fn load_intermediate(cert_pem: &str, key_pem: &str) -> Result<Self, PkiError> {
+        Ok(Self {
+            chain_pem: cert_pem.to_owned(),
+            ..Self::load(cert_pem, key_pem)?
         })
     }
 
@@ -289,6 +356,33 @@ impl SpiffeId {
         })
     }
 
+    /// `spiffe://xueji/national/<name>`.
+    pub fn national(name: &str) -> Self {
+        Self {
+            tier: Tier::National,
+            name: name.to_owned(),
+        }
+    }
+
+    /// `spiffe://xueji/province/<province>/<name>`.
+    pub fn in_province(province: &str, name: &str) -> Self {
+        Self {
+            tier: Tier::Province(province.to_owned()),
+            name: name.to_owned(),
+        }
+    }
+
+    /// The URI a province's intermediate CA names itself by: the authority that alone may grant
+    /// `spiffe://xueji/province/<province>/...` identities.
+    pub fn province_ca_uri(province: &str) -> String {
+        format!("spiffe://{TRUST_DOMAIN}/province/{province}")
+    }
+
+    /// An operator's tool (`operator/<user>`), as opposed to a node or service.
+    pub fn is_operator(&self) -> bool {
+        self.name.starts_with("operator/")
+    }
+
     /// The province this identity is bound to; `None` for the national tier.
     pub fn province(&self) -> Option<&str> {
         match &self.tier {
@@ -317,8 +411,22 @@ pub mod files {
     pub const NODE: &str = "node";
     /// The client certificate of an operator's tool.
     pub const OPERATOR: &str = "operator";
-    /// A province's intermediate CA.
-    pub const INTERMEDIATE: &str = "intermediate";
+    /// The folder of the certificate authorities' keys, beside the node folders: `xueji serve`
+    /// never reads it, and no node needs it to run.
+    pub const AUTHORITIES: &str = "authorities";
+    /// The root CA's files in [`AUTHORITIES`].
+    pub const ROOT: &str = "root";
+
+    /// A province's intermediate CA's files in [`AUTHORITIES`].
+    pub fn province_ca(province: &str) -> String {
+        format!("province-{province}")
+    }
+}
+
+/// DNS names a province's CA may put in its certificates (name constraints): loopback for the
+/// development federation, and the province's own zone.
+pub fn province_dns_names(province: &str) -> Vec<String> {
+    vec!["localhost".into(), format!("p{province}.xueji.internal")]
 }
 
 /// Services of a provincial node, each with its own certificate.
@@ -343,20 +451,17 @@ pub fn national_operator_id(user: &str) -> String {
     format!("spiffe://{TRUST_DOMAIN}/national/operator/{user}")
 }
 
-fn create_dir(dir: &Path) -> Result<(), PkiError> {
-    fs::create_dir_all(dir).map_err(|source| PkiError::Io {
-        path: dir.display().to_string(),
-        source,
-    })
-}
-
 /// Creates a development PKI for one node that plays every part (the national node and a
-/// province) in `dir`: the root CA, the node's certificate and an operator tool's certificate,
-/// both national, so they may act anywhere.
+/// province) in `dir`: the node's folder (the trusted root, the node's certificate and an
+/// operator tool's certificate, both national, so they may act anywhere), and the root CA's key
+/// apart in `dir/authorities/`.
 pub fn init_single(dir: &Path) -> Result<(), PkiError> {
-    create_dir(dir)?;
+    create_private_dir(dir)?;
+    let authorities = dir.join(files::AUTHORITIES);
+    create_private_dir(&authorities)?;
     let ca = CertificateAuthority::new_root("Xueji development root CA", Validity::days(3650))?;
-    ca.certified.write(dir, files::CA)?;
+    ca.certified.write(&authorities, files::ROOT)?;
+    write_public(&dir.join("ca.pem"), ca.certified.cert_pem.as_bytes())?;
     ca.issue(
         &national_service_id("node"),
         &["localhost"],
@@ -368,25 +473,24 @@ pub fn init_single(dir: &Path) -> Result<(), PkiError> {
     Ok(())
 }
 
-/// Creates the development PKI of a federation under `dir`: `root/` holds the national root CA;
-/// `national/` the national node's certificates; one folder per province (`35/`, `34/`) its
-/// intermediate CA and its certificates. Every node folder holds `ca.pem` (the root),
-/// `node.pem` (the node as a whole), one certificate per service and `operator.pem`.
+/// Creates the development PKI of a federation under `dir`: `authorities/` holds the CA keys
+/// (the national root and one intermediate per province), which no node reads; `national/` the
+/// national node's folder; one folder per province (`35/`, `34/`). Every node folder holds
+/// `ca.pem` (the root), `node.pem` (the node as a whole), one certificate per service and
+/// `operator.pem`, and no CA key.
 pub fn init_federation(dir: &Path, provinces: &[&str]) -> Result<(), PkiError> {
     let validity = Validity::days(365);
-    let root_dir = dir.join("root");
-    create_dir(&root_dir)?;
+    create_private_dir(dir)?;
+    let authorities = dir.join(files::AUTHORITIES);
+    create_private_dir(&authorities)?;
     let root = CertificateAuthority::new_root("Xueji national root CA", Validity::days(3650))?;
-    root.certified.write(&root_dir, files::CA)?;
-    let trusted_root = CertifiedKey {
-        cert_pem: root.certified.cert_pem.clone(),
-        key_pem: String::new(),
+    root.certified.write(&authorities, files::ROOT)?;
+    let write_root = |node_dir: &Path| {
+        write_public(&node_dir.join("ca.pem"), root.certified.cert_pem.as_bytes())
     };
-    let write_root =
-        |node_dir: &Path| write_file(&node_dir.join("ca.pem"), &trusted_root.cert_pem, 0o644);
 
     let national_dir = dir.join("national");
-    create_dir(&national_dir)?;
+    create_private_dir(&national_dir)?;
     write_root(&national_dir)?;
     root.issue(&national_service_id("node"), &["localhost"], validity)?
         .write(&national_dir, files::NODE)?;
@@ -399,15 +503,14 @@ pub fn init_federation(dir: &Path, provinces: &[&str]) -> Result<(), PkiError> {
 
     for province in provinces {
         let province_dir = dir.join(province);
-        create_dir(&province_dir)?;
+        create_private_dir(&province_dir)?;
         write_root(&province_dir)?;
-        let intermediate = root.new_intermediate(
-            &format!("Xueji province {province} CA"),
-            Validity::days(1825),
-        )?;
+        let dns_names = province_dns_names(province);
+        let dns_names: Vec<&str> = dns_names.iter().map(String::as_str).collect();
+        let intermediate = root.new_intermediate(province, &dns_names, Validity::days(1825))?;
         intermediate
             .certified
-            .write(&province_dir, files::INTERMEDIATE)?;
+            .write(&authorities, &files::province_ca(province))?;
         intermediate
             .issue(
                 &province_service_id(province, "node"),

@@ -1,4 +1,4 @@
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use hyper_util::rt::TokioIo;
 use opentelemetry::propagation::Injector;
@@ -11,15 +11,17 @@ use tonic::{
     transport::{Channel, Endpoint, Uri},
 };
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use xueji_auth::RenewingToken;
 
-use crate::TlsSource;
+use crate::{ExpectedServer, TlsSource};
 
 /// How a client reaches a node.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     pub tls: TlsSource,
-    /// The name the server's certificate must carry (a DNS SAN), e.g. `localhost`.
-    pub server_name: String,
+    /// The identity the server's certificate must carry (its SPIFFE id, checked along with the
+    /// issuer allowed to grant it; DNS names play no part).
+    pub server: ExpectedServer,
     pub request_timeout: Duration,
 }
 
@@ -54,7 +56,7 @@ fn endpoint(address: &str, config: &ClientConfig) -> Result<Endpoint, tonic::tra
 type TlsIo = TokioIo<tokio_rustls::client::TlsStream<TcpStream>>;
 
 /// Opens TCP, then TLS with the client material current at connect time, checking that the
-/// server's certificate names `config.server_name`.
+/// server is `config.server`.
 fn tls_connector(
     config: &ClientConfig,
 ) -> impl tower::Service<
@@ -66,10 +68,10 @@ fn tls_connector(
 + Clone
 + 'static {
     let tls = config.tls.clone();
-    let server_name = config.server_name.clone();
+    let expected = config.server.clone();
     tower::service_fn(move |uri: Uri| {
         let tls = tls.clone();
-        let server_name = server_name.clone();
+        let expected = expected.clone();
         let connect: futures::future::BoxFuture<'static, std::io::Result<TlsIo>> =
             Box::pin(async move {
                 let invalid =
@@ -80,37 +82,62 @@ fn tls_connector(
                 let port = uri.port_u16().unwrap_or(443);
                 let stream = TcpStream::connect((host, port)).await?;
                 stream.set_nodelay(true)?;
-                let name = rustls::pki_types::ServerName::try_from(server_name.clone())
-                    .map_err(|e| invalid(format!("server name {server_name:?}: {e}")))?;
-                let stream = TlsConnector::from(tls.client_config())
-                    .connect(name, stream)
-                    .await?;
+                // The name only fills the handshake's SNI; the server is checked by identity.
+                let name =
+                    rustls::pki_types::ServerName::try_from(host.to_owned()).unwrap_or_else(|_| {
+                        rustls::pki_types::ServerName::from(std::net::Ipv4Addr::LOCALHOST)
+                    });
+                let config = tls
+                    .client_config(&expected)
+                    .map_err(|e| invalid(e.to_string()))?;
+                let stream = TlsConnector::from(config).connect(name, stream).await?;
                 Ok(TokioIo::new(stream))
             });
         connect
     })
 }
 
-/// Adds the operator's token and the current trace context to every call.
+/// Adds a bearer token and the current trace context to every call: an operator's token as
+/// given, or a service's own, renewed before it expires.
 #[derive(Debug, Clone)]
 pub struct BearerToken {
-    header: MetadataValue<tonic::metadata::Ascii>,
+    source: TokenSource,
+}
+
+#[derive(Debug, Clone)]
+enum TokenSource {
+    Fixed(MetadataValue<tonic::metadata::Ascii>),
+    Renewing(Arc<RenewingToken>),
 }
 
 impl BearerToken {
     pub fn new(token: &str) -> Result<Self, Status> {
-        let header = format!("Bearer {}", token.trim())
-            .parse()
-            .map_err(|_| Status::invalid_argument("the token contains invalid characters"))?;
-        Ok(Self { header })
+        Ok(Self {
+            source: TokenSource::Fixed(header(token)?),
+        })
     }
+
+    /// The current token of `token` on every call.
+    pub fn renewing(token: Arc<RenewingToken>) -> Self {
+        Self {
+            source: TokenSource::Renewing(token),
+        }
+    }
+}
+
+fn header(token: &str) -> Result<MetadataValue<tonic::metadata::Ascii>, Status> {
+    format!("Bearer {}", token.trim())
+        .parse()
+        .map_err(|_| Status::invalid_argument("the token contains invalid characters"))
 }
 
 impl Interceptor for BearerToken {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        request
-            .metadata_mut()
-            .insert("authorization", self.header.clone());
+        let header = match &self.source {
+            TokenSource::Fixed(header) => header.clone(),
+            TokenSource::Renewing(token) => header(&token.current())?,
+        };
+        request.metadata_mut().insert("authorization", header);
         let context = tracing::Span::current().context();
         opentelemetry::global::get_text_map_propagator(|propagator| {
             propagator.inject_context(&context, &mut MetadataInjector(request.metadata_mut()))

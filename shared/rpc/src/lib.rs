@@ -17,6 +17,7 @@ mod interceptor;
 mod limit;
 mod server;
 mod tls;
+mod verify;
 
 pub use client::{BearerToken, ClientConfig, connect, connect_lazy};
 pub use describe::describe_status;
@@ -25,6 +26,7 @@ pub use interceptor::{Authenticator, PeerIdentity, RequestId, caller, peer};
 pub use limit::GlobalConcurrencyLimitLayer;
 pub use server::{ServerConfig, serve};
 pub use tls::{TlsError, TlsFiles, TlsSource};
+pub use verify::ExpectedServer;
 
 /// Largest message a service decodes or encodes (4 MiB), applied per service.
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;

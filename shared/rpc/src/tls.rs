@@ -13,8 +13,9 @@ use std::{
 use rustls::{
     RootCertStore,
     pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
-    server::WebPkiClientVerifier,
 };
+
+use crate::ExpectedServer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -72,10 +73,10 @@ impl TlsFiles {
         let key = PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes())
             .map_err(|e| material("private key", e))?;
 
-        let client_verifier =
-            WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
-                .build()
-                .map_err(|e| material("client verifier", e))?;
+        let client_verifier = Arc::new(crate::verify::MemberClientVerifier::new(
+            roots.clone(),
+            provider.clone(),
+        ));
         let mut server = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| material("server protocol versions", e))?
@@ -83,18 +84,46 @@ impl TlsFiles {
             .with_single_cert(chain.clone(), key.clone_key())
             .map_err(|e| material("server certificate", e))?;
         server.alpn_protocols = vec![b"h2".to_vec()];
-
-        let mut client = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| material("client protocol versions", e))?
-            .with_root_certificates(roots)
-            .with_client_auth_cert(chain, key)
-            .map_err(|e| material("client certificate", e))?;
-        client.alpn_protocols = vec![b"h2".to_vec()];
+        let client = Arc::new(ClientMaterial {
+            provider,
+            roots,
+            chain,
+            key,
+        });
+        // Fail now, not at the first connection, when our own certificate does not fit its key.
+        client.config(ExpectedServer::AnyNode)?;
         Ok(Configs {
             server: Arc::new(server),
-            client: Arc::new(client),
+            client,
         })
+    }
+}
+
+/// What a client connection is made of; the verifier depends on whom it sets out to reach.
+#[derive(Debug)]
+struct ClientMaterial {
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    roots: Arc<RootCertStore>,
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+}
+
+impl ClientMaterial {
+    fn config(&self, expected: ExpectedServer) -> Result<rustls::ClientConfig, TlsError> {
+        let verifier = Arc::new(crate::verify::ExpectedServerVerifier::new(
+            self.roots.clone(),
+            self.provider.clone(),
+            expected,
+        ));
+        let mut client = rustls::ClientConfig::builder_with_provider(self.provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| material("client protocol versions", e))?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_client_auth_cert(self.chain.clone(), self.key.clone_key())
+            .map_err(|e| material("client certificate", e))?;
+        client.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(client)
     }
 }
 
@@ -151,7 +180,7 @@ fn read(path: &Path) -> Result<String, TlsError> {
 #[derive(Debug, Clone)]
 struct Configs {
     server: Arc<rustls::ServerConfig>,
-    client: Arc<rustls::ClientConfig>,
+    client: Arc<ClientMaterial>,
 }
 
 /// How often, at most, the files are looked at again.
@@ -250,8 +279,12 @@ impl TlsSource {
         self.current().server
     }
 
-    pub(crate) fn client_config(&self) -> Arc<rustls::ClientConfig> {
-        self.current().client
+    /// A client configuration that accepts only `expected` at the other end.
+    pub(crate) fn client_config(
+        &self,
+        expected: &ExpectedServer,
+    ) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+        self.current().client.config(expected.clone()).map(Arc::new)
     }
 }
 

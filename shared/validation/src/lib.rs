@@ -1,8 +1,12 @@
 //! Field-level input errors, shared by every service's domain: a request is checked whole and
 //! answers every offending field at once, in the user's terms.
 
+mod names;
+
 use chrono::NaiveDate;
 use unicode_normalization::UnicodeNormalization;
+
+pub use names::{canonical_name, person_name};
 
 /// One offending field of a request and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
