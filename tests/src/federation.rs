@@ -7,12 +7,9 @@ use std::collections::BTreeMap;
 
 use futures::FutureExt;
 use tokio::net::TcpListener;
-use xueji_auth::{Authority, Level, Role, TokenSigner};
+use xueji_auth::{Authority, Clock, Grant, Level, Role, TokenSigner};
 use xueji_node::{
-    client::{
-        DirectoryClient, IdentityClient, directory_client, identity_client, intake_client, mint,
-        mint_for,
-    },
+    client::{DirectoryClient, IdentityClient, directory_client, identity_client, intake_client},
     config::{NodeConfig, Tier},
     node::{Database, RunningNode},
     pki, seed,
@@ -51,6 +48,9 @@ impl Member {
 pub struct Federation {
     pub dir: tempfile::TempDir,
     pub signer: TokenSigner,
+    /// The time every node mints and checks tokens at; tests move it forward to live through
+    /// weeks.
+    pub clock: Clock,
     pub national: Member,
     pub provinces: BTreeMap<String, Member>,
 }
@@ -63,6 +63,7 @@ impl Federation {
         let pki_root = dir.path().join("pki");
         pki::init_federation(&pki_root, &PROVINCES).expect("federation pki");
         let signer = pki::signer(&pki_root.join("national")).expect("signer");
+        let clock = Clock::system();
 
         let mut addresses = BTreeMap::new();
         for name in ["national", PROVINCES[0], PROVINCES[1]] {
@@ -92,6 +93,7 @@ impl Federation {
                     .map(|p| (p.to_string(), addresses[p].to_string()))
                     .collect(),
                 database_connections: 8,
+                clock: clock.clone(),
                 ..NodeConfig::default()
             },
             pool: national_db.pool.clone(),
@@ -124,6 +126,7 @@ impl Federation {
                     replica_sync_secs: 3600,
                     outbox_interval_ms: 200,
                     database_connections: 8,
+                    clock: clock.clone(),
                     ..NodeConfig::default()
                 },
                 pool: db.pool,
@@ -135,6 +138,7 @@ impl Federation {
         let federation = Self {
             dir,
             signer,
+            clock,
             national,
             provinces,
         };
@@ -168,7 +172,7 @@ impl Federation {
                 .iter()
                 .map(|p| Authority::Province((*p).to_owned())),
         );
-        mint_for(&self.signer, "tester", level, jurisdiction, role, audience).expect("token")
+        self.mint(&self.signer, level, jurisdiction, role, audience)
     }
 
     /// A token signed by `province`'s own key, for its node and the national node.
@@ -180,7 +184,32 @@ impl Federation {
         role: Role,
     ) -> String {
         let signer = pki::signer(&self.pki(province)).expect("the province's signing key");
-        mint(&signer, "tester", level, jurisdiction, role).expect("token")
+        let audience = vec![
+            Authority::Province(province.to_owned()),
+            Authority::National,
+        ];
+        self.mint(&signer, level, jurisdiction, role, audience)
+    }
+
+    /// A token of `signer`'s valid for 12 hours from the federation's clock.
+    fn mint(
+        &self,
+        signer: &TokenSigner,
+        level: Level,
+        jurisdiction: &str,
+        role: Role,
+        audience: Vec<Authority>,
+    ) -> String {
+        let grant = Grant {
+            user: "tester".into(),
+            level,
+            jurisdiction: jurisdiction.into(),
+            role,
+            audience,
+        };
+        signer
+            .mint(&grant, self.clock.now(), chrono::Duration::hours(12))
+            .expect("token")
     }
 
     /// An identity client of `province`'s node with that province's operator certificate.

@@ -314,6 +314,12 @@ impl NationalDirectory for NationalApi {
             .student(&entry.province, &address, &entry.registry_number)
             .await?
             .ok_or_else(|| NationalError::NotFound(format!("student {}", number.trim())))?;
+        // The index only knows the province: the record itself says which school and county it
+        // sits in, and a caller below the province sees it only inside its own jurisdiction,
+        // answered exactly like a number nobody holds.
+        if !domain::may_see_record(caller, &student.school_code, &student.school_division) {
+            return Err(NationalError::NotFound(format!("student {}", number.trim())).into());
+        }
         Ok(Response::new(pb::FindStudentResponse {
             province: entry.province,
             student: Some(student),

@@ -1,0 +1,575 @@
+//! Trust boundaries of the federation, tried as an attacker holding a province's keys would:
+//! identities a CA may not grant, servers posing as someone else, tokens an issuer may not
+//! sign, and a federation that must keep running for weeks on short-lived service tokens.
+
+use std::time::Duration;
+
+use tonic::{Code, service::RoutesBuilder, service::interceptor::InterceptedService};
+use xueji_auth::{Authority, Claims, Level, Role, TokenSigner};
+use xueji_node::pki;
+use xueji_pki::{CertificateAuthority, CertifiedKey, Validity};
+use xueji_proto::{
+    identity::v1 as pb,
+    national::v1::{self as npb, national_directory_client::NationalDirectoryClient},
+    schools::v1 as spb,
+};
+use xueji_rpc::{BearerToken, ClientConfig, ExpectedServer, TlsFiles, TlsSource};
+use xueji_tests::{
+    federation::{Federation, registration_at},
+    resident_id,
+};
+
+fn read(path: std::path::PathBuf) -> String {
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The certificate `stem` of `node`'s folder.
+fn member_cert(federation: &Federation, node: &str, stem: &str) -> CertifiedKey {
+    CertifiedKey {
+        cert_pem: read(federation.pki(node).join(format!("{stem}.pem"))),
+        key_pem: read(federation.pki(node).join(format!("{stem}.key"))),
+    }
+}
+
+fn tls(federation: &Federation, cert: &CertifiedKey) -> TlsSource {
+    TlsSource::fixed(&TlsFiles {
+        ca_pem: read(federation.pki("national").join("ca.pem")),
+        cert_pem: cert.cert_pem.clone(),
+        key_pem: cert.key_pem.clone(),
+    })
+    .expect("TLS material")
+}
+
+/// Province `province`'s CA, as the province holds it (apart from its nodes' folders).
+fn province_ca(federation: &Federation, province: &str) -> CertificateAuthority {
+    let dir = federation.pki(xueji_pki::files::AUTHORITIES);
+    let stem = xueji_pki::files::province_ca(province);
+    CertificateAuthority::load_intermediate(
+        &read(dir.join(format!("{stem}.pem"))),
+        &read(dir.join(format!("{stem}.key"))),
+    )
+    .expect("the province's CA")
+}
+
+/// `ListProvinces` on the national node with `cert` and `token`: the handshake's or the call's
+/// answer.
+async fn list_provinces(
+    federation: &Federation,
+    cert: &CertifiedKey,
+    token: &str,
+) -> Result<(), String> {
+    let config = ClientConfig {
+        tls: tls(federation, cert),
+        server: ExpectedServer::AnyNode,
+        request_timeout: Duration::from_secs(5),
+    };
+    let channel = xueji_rpc::connect(&federation.national.address(), &config)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let mut client = NationalDirectoryClient::new(InterceptedService::new(
+        channel,
+        BearerToken::new(token).unwrap(),
+    ));
+    client
+        .list_provinces(npb::ListProvincesRequest {})
+        .await
+        .map(|_| ())
+        .map_err(|status| format!("{:?}: {}", status.code(), status.message()))
+}
+
+/// `GetStudent` on `province`'s node with `cert` and `token`.
+async fn get_student(
+    federation: &Federation,
+    province: &str,
+    cert: &CertifiedKey,
+    token: &str,
+) -> Result<(), String> {
+    let config = ClientConfig {
+        tls: tls(federation, cert),
+        server: ExpectedServer::AnyNode,
+        request_timeout: Duration::from_secs(5),
+    };
+    let channel = xueji_rpc::connect(&federation.province(province).address(), &config)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let mut client = pb::identity_service_client::IdentityServiceClient::new(
+        InterceptedService::new(channel, BearerToken::new(token).unwrap()),
+    );
+    match client
+        .get_student(pb::GetStudentRequest {
+            number: format!("L{province}0102201803070000"),
+        })
+        .await
+    {
+        Ok(_) => Ok(()),
+        // Reaching the handler at all means the caller was let in.
+        Err(status) if status.code() == Code::NotFound => Ok(()),
+        Err(status) => Err(format!("{:?}: {}", status.code(), status.message())),
+    }
+}
+
+#[tokio::test]
+async fn servers_refuse_identities_their_issuer_may_not_grant() {
+    let federation = Federation::start().await;
+    let ministry = federation.token(Level::Ministry, "", Role::Operator);
+    let genuine = member_cert(&federation, "national", "operator");
+    list_provinces(&federation, &genuine, &ministry)
+        .await
+        .expect("the genuine national operator certificate is let in");
+
+    // Fujian holds its CA key to issue its own certificates; with it, it tries to be the
+    // nation, and Anhui.
+    let fujian_ca = province_ca(&federation, "35");
+    for forged in [
+        "spiffe://xueji/national/operator/cli",
+        "spiffe://xueji/national/national",
+        "spiffe://xueji/national/node",
+    ] {
+        let cert = fujian_ca.issue(forged, &[], Validity::days(1)).unwrap();
+        let answer = list_provinces(&federation, &cert, &ministry).await;
+        assert!(answer.is_err(), "{forged} from Fujian's CA was let in");
+    }
+    let anhui = federation.token(Level::Province, "340000", Role::Operator);
+    get_student(
+        &federation,
+        "34",
+        &member_cert(&federation, "34", "operator"),
+        &anhui,
+    )
+    .await
+    .expect("Anhui's own operator certificate is let in");
+    for forged in [
+        "spiffe://xueji/province/34/operator/cli",
+        "spiffe://xueji/province/34/identity",
+    ] {
+        let cert = fujian_ca.issue(forged, &[], Validity::days(1)).unwrap();
+        assert!(
+            get_student(&federation, "34", &cert, &anhui).await.is_err(),
+            "{forged} from Fujian's CA was let into Anhui's node"
+        );
+        assert!(
+            list_provinces(&federation, &cert, &anhui).await.is_err(),
+            "{forged} from Fujian's CA was let into the national node"
+        );
+    }
+    // The root may not sign a province's identity directly either: province identities come
+    // through their province's CA.
+    let root = CertificateAuthority::load(
+        &read(federation.pki("authorities").join("root.pem")),
+        &read(federation.pki("authorities").join("root.key")),
+    )
+    .unwrap();
+    let cert = root
+        .issue(
+            "spiffe://xueji/province/34/operator/cli",
+            &[],
+            Validity::days(1),
+        )
+        .unwrap();
+    assert!(get_student(&federation, "34", &cert, &anhui).await.is_err());
+
+    // No CA key sits where a node runs: the authorities' keys are apart.
+    let authority_keys: Vec<String> = std::fs::read_dir(federation.pki("authorities"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "key"))
+        .map(read)
+        .collect();
+    assert_eq!(authority_keys.len(), 3, "the root and two provinces' CAs");
+    for node in ["national", "35", "34"] {
+        for entry in std::fs::read_dir(federation.pki(node)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                assert!(
+                    !authority_keys.contains(&read(path.clone())),
+                    "{} is a CA key",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+/// Serves health only, with `cert`, until the returned sender is dropped.
+async fn rogue_server(
+    federation: &Federation,
+    cert: &CertifiedKey,
+) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(xueji_rpc::serve(
+        xueji_rpc::ServerConfig::new(tls(federation, cert)),
+        listener,
+        RoutesBuilder::default().routes(),
+        Vec::new(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    (address, stop)
+}
+
+/// A health check of `address` by Fujian's identity service, expecting `server`.
+async fn health_as_fujian(
+    federation: &Federation,
+    address: &str,
+    server: ExpectedServer,
+) -> Result<(), String> {
+    let config = ClientConfig {
+        tls: tls(federation, &member_cert(federation, "35", "identity")),
+        server,
+        request_timeout: Duration::from_secs(5),
+    };
+    let channel = xueji_rpc::connect(address, &config)
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    tonic_health::pb::health_client::HealthClient::new(channel)
+        .check(tonic_health::pb::HealthCheckRequest::default())
+        .await
+        .map(|_| ())
+        .map_err(|status| status.to_string())
+}
+
+#[tokio::test]
+async fn clients_refuse_servers_that_are_not_who_they_set_out_to_reach() {
+    let federation = Federation::start().await;
+    // The genuine national node passes as the national node; Anhui's genuine node does not
+    // pass as Fujian's, nor as the national node.
+    health_as_fujian(
+        &federation,
+        &federation.national.address(),
+        ExpectedServer::national("national"),
+    )
+    .await
+    .expect("the national node is who it says");
+    let anhui = federation.province("34").address();
+    health_as_fujian(
+        &federation,
+        &anhui,
+        ExpectedServer::province("34", "identity"),
+    )
+    .await
+    .expect("Anhui's node is Anhui's");
+    for expected in [
+        ExpectedServer::province("35", "identity"),
+        ExpectedServer::national("national"),
+    ] {
+        let answer = health_as_fujian(&federation, &anhui, expected.clone()).await;
+        assert!(answer.is_err(), "Anhui's node passed as {expected}");
+    }
+
+    // A server with a national-looking certificate from Fujian's CA, and one with another
+    // province's genuine certificate.
+    let forged = province_ca(&federation, "35")
+        .issue(
+            "spiffe://xueji/national/national",
+            &["localhost"],
+            Validity::days(1),
+        )
+        .unwrap();
+    let (address, _stop) = rogue_server(&federation, &forged).await;
+    let answer =
+        health_as_fujian(&federation, &address, ExpectedServer::national("national")).await;
+    assert!(answer.is_err(), "a province-made national identity passed");
+    assert!(
+        health_as_fujian(&federation, &address, ExpectedServer::AnyNode)
+            .await
+            .is_err(),
+        "a province-made national identity passed as any node"
+    );
+
+    let anhui_identity = member_cert(&federation, "34", "identity");
+    let (address, _stop_anhui) = rogue_server(&federation, &anhui_identity).await;
+    assert!(
+        health_as_fujian(
+            &federation,
+            &address,
+            ExpectedServer::province("35", "schools")
+        )
+        .await
+        .is_err()
+    );
+    health_as_fujian(
+        &federation,
+        &address,
+        ExpectedServer::province("34", "identity"),
+    )
+    .await
+    .expect("the same server is accepted as who it is");
+}
+
+fn claims(signer: &TokenSigner, level: Level, jurisdiction: &str, aud: Authority) -> Claims {
+    let now = chrono::Utc::now().timestamp();
+    Claims {
+        iss: signer.issuer().clone(),
+        aud: vec![aud],
+        kid: signer.kid(),
+        sub: "mallory".into(),
+        level,
+        jurisdiction: jurisdiction.into(),
+        role: Role::Approver,
+        iat: now,
+        nbf: now,
+        exp: now + 3600,
+    }
+}
+
+#[tokio::test]
+async fn nodes_refuse_tokens_their_issuer_may_not_sign_or_that_are_out_of_date() {
+    let federation = Federation::start().await;
+    let national_operator = member_cert(&federation, "national", "operator");
+    let national = pki::signer(&federation.pki("national")).unwrap();
+    let fujian = pki::signer(&federation.pki("35")).unwrap();
+    let anhui = pki::signer(&federation.pki("34")).unwrap();
+
+    let genuine = national
+        .sign(&claims(&national, Level::Ministry, "", Authority::National))
+        .unwrap();
+    list_provinces(&federation, &national_operator, &genuine)
+        .await
+        .expect("a ministry token of the national node's");
+
+    let now = chrono::Utc::now().timestamp();
+    let mut cases: Vec<(&str, String)> = Vec::new();
+    // Fujian's key minting a ministry token, as itself or posing as the national node.
+    cases.push((
+        "a province-signed ministry token",
+        fujian
+            .sign(&claims(&fujian, Level::Ministry, "", Authority::National))
+            .unwrap(),
+    ));
+    let mut posing = claims(&fujian, Level::Ministry, "", Authority::National);
+    posing.iss = Authority::National;
+    cases.push((
+        "a province key posing as the national node",
+        fujian.sign(&posing).unwrap(),
+    ));
+    let mut expired = claims(&national, Level::Ministry, "", Authority::National);
+    expired.iat = now - 7200;
+    expired.nbf = now - 7200;
+    expired.exp = now - 600;
+    cases.push(("an expired token", national.sign(&expired).unwrap()));
+    let mut early = claims(&national, Level::Ministry, "", Authority::National);
+    early.nbf = now + 3600;
+    early.exp = now + 7200;
+    cases.push(("a token not valid yet", national.sign(&early).unwrap()));
+    let mut long = claims(&national, Level::Ministry, "", Authority::National);
+    long.exp = now + 30 * 24 * 3600;
+    cases.push(("a token for a month", national.sign(&long).unwrap()));
+    cases.push((
+        "a token for another node",
+        national
+            .sign(&claims(
+                &national,
+                Level::Ministry,
+                "",
+                Authority::Province("35".into()),
+            ))
+            .unwrap(),
+    ));
+    let stranger = TokenSigner::generate(Authority::National);
+    cases.push((
+        "a token of an unknown key",
+        stranger
+            .sign(&claims(&stranger, Level::Ministry, "", Authority::National))
+            .unwrap(),
+    ));
+    for (what, token) in cases {
+        let answer = list_provinces(&federation, &national_operator, &token).await;
+        match answer {
+            Err(message) => assert!(message.starts_with("Unauthenticated"), "{what}: {message}"),
+            Ok(()) => panic!("{what} was accepted"),
+        }
+    }
+
+    // At Fujian's node: its own key's tokens work; Anhui's key, even for a Fujian
+    // jurisdiction, is unknown there.
+    let fujian_operator = member_cert(&federation, "35", "operator");
+    let own = fujian
+        .sign(&claims(
+            &fujian,
+            Level::Province,
+            "350000",
+            Authority::Province("35".into()),
+        ))
+        .unwrap();
+    get_student(&federation, "35", &fujian_operator, &own)
+        .await
+        .expect("Fujian's own token at Fujian's node");
+    let foreign = anhui
+        .sign(&claims(
+            &anhui,
+            Level::Province,
+            "350000",
+            Authority::Province("35".into()),
+        ))
+        .unwrap();
+    let answer = get_student(&federation, "35", &fujian_operator, &foreign).await;
+    assert!(answer.unwrap_err().starts_with("Unauthenticated"));
+}
+
+/// The registry authority of a school, from the province's replica.
+async fn school_county(federation: &Federation, province: &str, school: &str) -> String {
+    sqlx::query_scalar(
+        "SELECT record->'profile'->>'registry_authority' FROM schools_provincial.schools \
+         WHERE code = $1",
+    )
+    .bind(school)
+    .fetch_one(&federation.province(province).pool)
+    .await
+    .expect("school in the replica")
+}
+
+/// Open primary schools of `province`'s replica.
+async fn primary_schools(federation: &Federation, province: &str) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT code FROM schools_provincial.schools WHERE code LIKE '21' || $1 || '%' \
+         AND record->>'status' = 'open' ORDER BY code",
+    )
+    .bind(province)
+    .fetch_all(&federation.province(province).pool)
+    .await
+    .expect("schools")
+}
+
+#[tokio::test]
+async fn the_federation_runs_through_thirty_simulated_days() {
+    let federation = Federation::start().await;
+    let schools = primary_schools(&federation, "35").await;
+    assert!(
+        schools.len() >= 30,
+        "the sample has {} schools",
+        schools.len()
+    );
+    for day in 1..=30u32 {
+        // A day later: every token minted yesterday (operators' and services' alike) expired.
+        federation.clock.advance(chrono::Duration::days(1));
+
+        // A school the identity service has not looked up yet: a replica lookup on a miss.
+        let school = &schools[day as usize];
+        let county = school_county(&federation, "35", school).await;
+        let id = resident_id(&format!("35010220180307{:03}", 100 + day));
+        let mut as_school = federation
+            .identity("35", Level::School, school, Role::Operator)
+            .await;
+        let registered = as_school
+            .register_student(registration_at(
+                &format!("day-{day}"),
+                "林小雨",
+                school,
+                &id,
+            ))
+            .await
+            .unwrap_or_else(|status| panic!("day {day}: registration: {status:?}"))
+            .into_inner()
+            .student
+            .expect("student");
+
+        // Approval waits for the national duplicate check: the outbox delivers with the
+        // identity service's own token.
+        let mut approver = federation
+            .identity("35", Level::County, &county, Role::Approver)
+            .await;
+        let approved = approver
+            .approve_registration(pb::ApproveRegistrationRequest {
+                registry_number: registered.registry_number.clone(),
+            })
+            .await
+            .unwrap_or_else(|status| panic!("day {day}: approval: {status:?}"))
+            .into_inner()
+            .student
+            .expect("student");
+        assert_eq!(approved.registry_number, format!("G{id}"), "day {day}");
+
+        // The ministry finds the student: the national node asks Fujian with its own token.
+        let ministry = federation.token(Level::Ministry, "", Role::Operator);
+        let mut directory = federation.directory("national", &ministry).await;
+        let found = directory
+            .find_student(npb::FindStudentRequest { number: id.clone() })
+            .await
+            .unwrap_or_else(|status| panic!("day {day}: ministry lookup: {status:?}"))
+            .into_inner();
+        assert_eq!(found.province, "35");
+
+        // The replica syncs with the schools service's own token.
+        let mut intake = xueji_node::client::intake_client(
+            &federation.province("35").address(),
+            &federation.pki("35"),
+            &federation.token(Level::Province, "350000", Role::Operator),
+        )
+        .await
+        .unwrap();
+        intake
+            .sync_replica(spb::SyncReplicaRequest {})
+            .await
+            .unwrap_or_else(|status| panic!("day {day}: replica sync: {status:?}"));
+    }
+}
+
+#[tokio::test]
+async fn national_lookups_answer_only_inside_the_callers_jurisdiction() {
+    let federation = Federation::start().await;
+    let schools = primary_schools(&federation, "35").await;
+    let (own, other) = (&schools[0], &schools[1]);
+    let county = school_county(&federation, "35", own).await;
+    let id = resident_id("35010220180307201");
+    let mut as_school = federation
+        .identity("35", Level::School, own, Role::Operator)
+        .await;
+    let number = as_school
+        .register_student(registration_at("scoped-1", "林小雨", own, &id))
+        .await
+        .expect("registered")
+        .into_inner()
+        .student
+        .expect("student")
+        .registry_number;
+    federation.delivered("35").await;
+
+    let federation = &federation;
+    let lookup = |level, jurisdiction: &str, number: String| {
+        let token = federation.province_token("35", level, jurisdiction, Role::Operator);
+        async move {
+            let mut directory = federation.directory("35", &token).await;
+            directory
+                .find_student(npb::FindStudentRequest { number })
+                .await
+                .map(|answer| answer.into_inner().student.expect("student").name)
+        }
+    };
+    assert_eq!(
+        lookup(Level::School, own, id.clone()).await.unwrap(),
+        "林小雨"
+    );
+    assert_eq!(
+        lookup(Level::County, &county, number.clone())
+            .await
+            .unwrap(),
+        "林小雨"
+    );
+    let missing = lookup(Level::School, other, "L350102201803070000".into())
+        .await
+        .unwrap_err();
+    let other_county = if county == "350203" {
+        "350102"
+    } else {
+        "350203"
+    };
+    for (level, jurisdiction) in [
+        (Level::School, other.as_str()),
+        (Level::County, other_county),
+    ] {
+        for asked in [id.clone(), number.clone()] {
+            let refused = lookup(level, jurisdiction, asked.clone())
+                .await
+                .unwrap_err();
+            assert_eq!(refused.code(), Code::NotFound, "{level:?} {jurisdiction}");
+            assert_eq!(
+                refused.message(),
+                missing.message().replace("L350102201803070000", &asked),
+                "a foreign record answers exactly like a missing one"
+            );
+        }
+    }
+}
