@@ -190,6 +190,17 @@ impl Caller {
         self.role == Role::Approver && self.jurisdiction == Jurisdiction::Division(authority)
     }
 
+    /// `key` (an idempotency key the caller chose) in the caller's own namespace: one caller
+    /// cannot take, or replay, another's key, and two callers may pick the same key.
+    pub fn scoped_key(&self, key: &str) -> String {
+        format!(
+            "{}:{}/{}|{key}",
+            self.level,
+            self.jurisdiction.as_string(),
+            self.user
+        )
+    }
+
     /// A short description for audit entries and logs, e.g. `county:350102/approver/alice`.
     pub fn describe(&self) -> String {
         format!(

@@ -151,12 +151,13 @@ impl IdentityApi {
                 caller.level
             )));
         }
-        let registration = domain::validate_registration(
+        let mut registration = domain::validate_registration(
             convert::registration_input(request),
             school,
             Utc::now().date_naive(),
         )
         .map_err(IdentityError::InvalidArgument)?;
+        registration.idempotency_key = caller.scoped_key(&registration.idempotency_key);
 
         for _ in 0..NUMBER_DRAWS {
             let number = registration.temporary_number(rand::thread_rng().gen_range(0..10_000));
@@ -395,13 +396,30 @@ impl IdentityApi {
                 .await?;
             let (records, next) = paginate(records, limit);
             for record in records {
-                let related = self.store.duplicate_partners(&record).await?;
+                // Partners outside the caller's jurisdiction are counted, never named.
+                let partners = self.store.duplicate_partners(&record).await?;
+                let partner_count = partners.len();
+                let related: Vec<String> = partners
+                    .into_iter()
+                    .filter(|partner| {
+                        domain::sits_within(caller, &partner.school_code, &partner.school_division)
+                    })
+                    .map(|partner| partner.registry_number)
+                    .collect();
                 problems.push(pb::ProblemRecord {
                     id: format!("duplicate_name:{}", record.registry_number),
                     kind: pb::ProblemKind::DuplicateName as i32,
                     detail: format!(
-                        "same name, gender and birth date as {} other live record(s)",
-                        related.len()
+                        "same name, gender and birth date as {partner_count} other live \
+                         record(s){}",
+                        if partner_count > related.len() {
+                            format!(
+                                ", {} of them outside your jurisdiction",
+                                partner_count - related.len()
+                            )
+                        } else {
+                            String::new()
+                        }
                     ),
                     registry_number: record.registry_number,
                     name: record.name,
@@ -435,14 +453,21 @@ impl IdentityApi {
                         "duplicate_id_number" => pb::ProblemKind::DuplicateIdNumber,
                         _ => pb::ProblemKind::DuplicateName,
                     } as i32,
+                    // The other record lies in another province: outside every jurisdiction
+                    // but the nation's, so only the ministry sees its number; the province is
+                    // named, as the authority to settle it with.
                     detail: format!(
-                        "{} (found by the national index: province {} record {})",
-                        flag.detail, flag.other_province, flag.other_registry_number
+                        "{} (found by the national index: a record of province {})",
+                        flag.detail, flag.other_province
                     ),
                     registry_number: flag.registry_number,
                     name: flag.name,
                     school_code: flag.school_code,
-                    related_registry_numbers: vec![flag.other_registry_number],
+                    related_registry_numbers: if caller.jurisdiction == Jurisdiction::Nation {
+                        vec![flag.other_registry_number]
+                    } else {
+                        Vec::new()
+                    },
                     flagged_at: flag
                         .flagged_at
                         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),

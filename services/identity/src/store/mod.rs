@@ -56,6 +56,14 @@ pub struct StudentRecord {
     pub national_problems: Vec<String>,
 }
 
+/// Another live record of a duplicate group, and where it sits (for scope checks).
+#[derive(Debug, Clone)]
+pub struct PartnerRecord {
+    pub registry_number: String,
+    pub school_code: String,
+    pub school_division: String,
+}
+
 /// A problem the national index found, with the student it concerns.
 #[derive(Debug, Clone)]
 pub struct NationalFlag {
@@ -605,9 +613,11 @@ impl Store {
     pub async fn duplicate_partners(
         &self,
         student: &StudentRecord,
-    ) -> Result<Vec<String>, IdentityError> {
-        Ok(sqlx::query_scalar!(
-            "SELECT s.registry_number FROM identity.students s
+    ) -> Result<Vec<PartnerRecord>, IdentityError> {
+        Ok(sqlx::query_as!(
+            PartnerRecord,
+            "SELECT s.registry_number, e.school_code, e.school_division
+             FROM identity.students s
              JOIN identity.enrollments e ON e.student_id = s.id AND e.is_current
              WHERE s.name_key = (SELECT name_key FROM identity.students WHERE id = $1)
                AND s.id <> $1 AND e.status <> 'rejected'

@@ -91,7 +91,13 @@ impl IntakeApi {
             Sha256::digest(serde_json::to_vec(&(&profile, open_from)).expect("serializable"));
         match self
             .store
-            .file(&key, fingerprint.as_slice(), &profile, open_from, actor)
+            .file(
+                &actor.caller.scoped_key(&key),
+                fingerprint.as_slice(),
+                &profile,
+                open_from,
+                actor,
+            )
             .await?
         {
             Filed::New(application) | Filed::Replayed(application) => Ok(application),
