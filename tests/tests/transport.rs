@@ -272,3 +272,74 @@ async fn replaced_certificates_take_effect_without_a_restart() {
     }
     assert!(reloaded, "the node never picked up its new certificate");
 }
+
+#[tokio::test]
+async fn silent_connections_do_not_stop_a_real_client() {
+    let node = TestNode::start().await;
+    let address: std::net::SocketAddr = node.address().parse().unwrap();
+    // Another host (a second loopback address) opens connections and never says a word.
+    let mut silent = Vec::new();
+    for _ in 0..300 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        silent.push(socket.connect(address).await.unwrap());
+    }
+    // A real client still connects and is answered while they sit there: before the server's
+    // own handshake timeout (5 s) would have dropped them and freed any shared slot.
+    let token = node.token(Level::Ministry, "", Role::Operator);
+    let channel = tokio::time::timeout(
+        Duration::from_secs(4),
+        channel(
+            &node,
+            Some((read(&node, "operator.pem"), read(&node, "operator.key"))),
+        ),
+    )
+    .await
+    .expect("connected while the silent connections still hold their handshakes")
+    .expect("a real client connects past the silent ones");
+    assert_eq!(
+        get_with(channel, &token).await.unwrap_err().code(),
+        Code::NotFound
+    );
+    drop(silent);
+}
+
+#[tokio::test]
+async fn one_operator_over_its_budget_slows_down_alone() {
+    let node = TestNode::start_with(|config| config.operator_requests_per_second = 5).await;
+    let mut busy = node
+        .client(Level::School, "2135000101", Role::Operator)
+        .await;
+    let mut exhausted = 0;
+    for _ in 0..40 {
+        let answer = busy
+            .get_student(pb::GetStudentRequest {
+                number: "L350102201803079999".into(),
+            })
+            .await
+            .unwrap_err();
+        match answer.code() {
+            Code::NotFound => {}
+            Code::ResourceExhausted => {
+                assert!(answer.message().contains("budget"), "{answer:?}");
+                exhausted += 1;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(
+        exhausted > 0,
+        "40 calls at once against a budget of 5 a second"
+    );
+    // Another operator is not held back by the first one's spending.
+    let mut other = node
+        .client(Level::School, "2135000102", Role::Operator)
+        .await;
+    let answer = other
+        .get_student(pb::GetStudentRequest {
+            number: "L350103201803079999".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(answer.code(), Code::NotFound);
+}

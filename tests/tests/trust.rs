@@ -685,3 +685,44 @@ async fn look_alike_names_meet_and_partners_are_named_only_inside_the_jurisdicti
     let own = city.iter().find(|p| p.registry_number == gulou).unwrap();
     assert_eq!(own.related_registry_numbers, [taijiang.registry_number]);
 }
+
+#[tokio::test]
+async fn name_searches_take_wildcards_literally() {
+    let federation = Federation::start().await;
+    let mut intake = xueji_node::client::intake_client(
+        &federation.province("35").address(),
+        &federation.pki("35"),
+        &federation.token(Level::Province, "350000", Role::Operator),
+    )
+    .await
+    .unwrap();
+    let count = |name: &str| {
+        let mut intake = intake.clone();
+        let name = name.to_owned();
+        async move {
+            intake
+                .list_schools(spb::ListSchoolsRequest {
+                    name_contains: name,
+                    page_size: 1000,
+                    ..Default::default()
+                })
+                .await
+                .expect("list")
+                .into_inner()
+                .schools
+                .len()
+        }
+    };
+    assert!(count("小学").await > 0, "an ordinary search finds schools");
+    for wildcard in ["%", "_", "%小学", "\\"] {
+        assert_eq!(
+            count(wildcard).await,
+            0,
+            "{wildcard:?} matched as a wildcard"
+        );
+    }
+    intake
+        .list_schools(spb::ListSchoolsRequest::default())
+        .await
+        .expect("the intake still answers");
+}

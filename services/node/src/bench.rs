@@ -130,6 +130,8 @@ pub async fn run_register(options: BenchOptions) -> anyhow::Result<()> {
         data_dir: dir.path().join("data"),
         schools_file: Some(schools_file),
         database_connections: (max_concurrency as u32).max(MIN_DATABASE_CONNECTIONS),
+        // The benchmark's clients stand for a whole county's schools behind one token.
+        operator_requests_per_second: 0,
         ..NodeConfig::default()
     };
     println!("Starting PostgreSQL (durable settings, as in production) and the node…");

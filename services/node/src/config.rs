@@ -47,6 +47,9 @@ pub struct NodeConfig {
     pub replica_sync_secs: u64,
     pub request_timeout_secs: u64,
     pub concurrency_limit: usize,
+    /// Requests a second each operator may make on average (twice as many at once); more
+    /// answer RESOURCE_EXHAUSTED. 0: unlimited. Services calling each other are not limited.
+    pub operator_requests_per_second: u32,
     pub database_connections: u32,
     /// The time tokens are minted and checked at: the system's, or one a test moves forward.
     #[serde(skip)]
@@ -75,6 +78,7 @@ impl Default for NodeConfig {
             replica_sync_secs: 10,
             request_timeout_secs: 30,
             concurrency_limit: 1024,
+            operator_requests_per_second: 200,
             database_connections: 32,
             clock: xueji_auth::Clock::system(),
         }

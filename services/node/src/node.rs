@@ -148,7 +148,13 @@ impl RunningNode {
             pki::signer(pki_dir)
                 .context("the node mints the tokens its services call their peers with")?,
         );
-        let authenticator = Authenticator::new(verifier, config.clock.clone());
+        let mut authenticator = Authenticator::new(verifier, config.clock.clone());
+        if config.operator_requests_per_second > 0 {
+            authenticator = authenticator.with_budget(xueji_rpc::RequestBudget::new(
+                config.operator_requests_per_second,
+                config.operator_requests_per_second.saturating_mul(2),
+            ));
+        }
         let own_province = || vec![Authority::Province(province.to_owned())];
         let pool = database.pool.clone();
 

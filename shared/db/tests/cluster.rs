@@ -16,6 +16,17 @@ async fn a_private_cluster_starts_answers_and_cleans_up() {
         .await
         .unwrap();
     assert_eq!(answer, 42);
+    // Service connections bound every statement.
+    let timeout: String = sqlx::query_scalar("SHOW statement_timeout")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(timeout, "1min");
+    let idle: String = sqlx::query_scalar("SHOW idle_in_transaction_session_timeout")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(idle, "1min");
 
     xueji_db::create_database(&cluster.url("postgres"), "scratch", None)
         .await

@@ -9,6 +9,8 @@ use tonic::{Request, Status, service::Interceptor};
 use xueji_auth::{Caller, Clock, TokenVerifier};
 use xueji_pki::SpiffeId;
 
+use crate::RequestBudget;
+
 /// The SPIFFE id of the client certificate a request came with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerIdentity(pub SpiffeId);
@@ -26,6 +28,8 @@ pub struct Authenticator {
     verifier: Arc<TokenVerifier>,
     /// The time tokens are checked at (moved by hand in tests that live through weeks).
     clock: Clock,
+    /// Requests per operator, when limited; services calling on their own behalf are not.
+    budget: Option<Arc<RequestBudget>>,
     /// Tokens already verified → the caller each names and when it expires: an operator's tool
     /// sends the same token on every call, and a signature check costs more than the rest of a
     /// small request.
@@ -73,9 +77,17 @@ impl Authenticator {
         Self {
             verifier: Arc::new(verifier),
             clock,
+            budget: None,
             verified: Arc::new(Remembered::new()),
             peers: Arc::new(Remembered::new()),
         }
+    }
+
+    /// Limits each operator (an operator certificate and the user its token names) to
+    /// `budget`; past it, calls answer RESOURCE_EXHAUSTED until the budget refills.
+    pub fn with_budget(mut self, budget: RequestBudget) -> Self {
+        self.budget = Some(Arc::new(budget));
+        self
     }
 
     /// The SPIFFE id of a client certificate the TLS handshake already verified.
@@ -125,6 +137,21 @@ impl Interceptor for Authenticator {
             .ok_or_else(|| Status::unauthenticated(xueji_auth::AuthError::Missing.to_string()))?;
         let caller = self.caller_for(token.trim())?;
         may_speak_for(&peer, &caller)?;
+        if let Some(budget) = &self.budget
+            && peer.is_operator()
+        {
+            let who = format!("{peer} {}", caller.describe());
+            budget
+                .spend(&who, std::time::Instant::now())
+                .map_err(|wait| {
+                    Status::resource_exhausted(format!(
+                        "{} is over its budget of {} requests a second; retry in {} ms",
+                        caller.user,
+                        budget.per_second(),
+                        wait.as_millis().max(1)
+                    ))
+                })?;
+        }
 
         let request_id = request
             .metadata()

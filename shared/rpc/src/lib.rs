@@ -10,6 +10,7 @@
 //!   message-size and HTTP/2 stream limits;
 //! - gRPC health and reflection.
 
+mod budget;
 mod client;
 mod describe;
 mod fields;
@@ -19,6 +20,7 @@ mod server;
 mod tls;
 mod verify;
 
+pub use budget::RequestBudget;
 pub use client::{BearerToken, ClientConfig, connect, connect_lazy};
 pub use describe::describe_status;
 pub use fields::{field_status, invalid_argument};

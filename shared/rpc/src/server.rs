@@ -1,4 +1,4 @@
-use std::{future::Future, time::Duration};
+use std::{collections::HashMap, future::Future, net::IpAddr, sync::Arc, time::Duration};
 
 use opentelemetry::propagation::Extractor;
 use tokio::net::{TcpListener, TcpStream};
@@ -80,24 +80,63 @@ pub async fn serve(
         .await
 }
 
-/// Handshakes still in progress at once; more wait in the listen backlog.
-const PENDING_HANDSHAKES: usize = 256;
+/// Handshakes one peer address may have in progress at once; its further connections are
+/// closed at once. There is no node-wide gate: a client holding silent connections open fills
+/// only its own share, and every other peer still gets through.
+const HANDSHAKES_PER_PEER: usize = 32;
+
+/// The longest a TLS handshake may take before the connection is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Handshakes in progress per peer address.
+#[derive(Debug, Default)]
+struct PendingHandshakes(std::sync::Mutex<HashMap<IpAddr, usize>>);
+
+/// One handshake's place in [`PendingHandshakes`], given back when it ends.
+struct HandshakeSlot {
+    pending: Arc<PendingHandshakes>,
+    peer: IpAddr,
+}
+
+impl PendingHandshakes {
+    fn take(self: &Arc<Self>, peer: IpAddr) -> Option<HandshakeSlot> {
+        let mut pending = self.0.lock().expect("not poisoned");
+        let count = pending.entry(peer).or_default();
+        if *count >= HANDSHAKES_PER_PEER {
+            return None;
+        }
+        *count += 1;
+        Some(HandshakeSlot {
+            pending: self.clone(),
+            peer,
+        })
+    }
+}
+
+impl Drop for HandshakeSlot {
+    fn drop(&mut self) {
+        let mut pending = self.pending.0.lock().expect("not poisoned");
+        if let Some(count) = pending.get_mut(&self.peer) {
+            *count -= 1;
+            if *count == 0 {
+                pending.remove(&self.peer);
+            }
+        }
+    }
+}
 
 /// Accepts connections and completes their TLS handshakes with the material current at accept
 /// time (so replaced certificates apply to new connections without a restart). Handshakes run
-/// concurrently, so a slow or silent client holds up nobody; failed ones are logged and dropped.
+/// concurrently, each under its own timeout, at most [`HANDSHAKES_PER_PEER`] per peer address;
+/// failed ones are logged and dropped.
 fn accept_tls(
     listener: TcpListener,
     tls: TlsSource,
 ) -> tokio::sync::mpsc::Receiver<std::io::Result<TlsStream<TcpStream>>> {
-    let (ready, incoming) = tokio::sync::mpsc::channel(PENDING_HANDSHAKES);
+    let (ready, incoming) = tokio::sync::mpsc::channel(256);
     tokio::spawn(async move {
-        let handshakes = std::sync::Arc::new(tokio::sync::Semaphore::new(PENDING_HANDSHAKES));
+        let pending = Arc::new(PendingHandshakes::default());
         loop {
-            let permit = tokio::select! {
-                permit = handshakes.clone().acquire_owned() => permit.expect("never closed"),
-                () = ready.closed() => return,
-            };
             let (stream, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok(accepted) => accepted,
@@ -110,12 +149,18 @@ fn accept_tls(
                 },
                 () = ready.closed() => return,
             };
+            let Some(slot) = pending.take(peer.ip()) else {
+                tracing::debug!(%peer, "too many handshakes in progress from this address");
+                continue;
+            };
             let _ = stream.set_nodelay(true);
             let acceptor = TlsAcceptor::from(tls.server_config());
             let ready = ready.clone();
             tokio::spawn(async move {
-                let _permit = permit;
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                let handshake =
+                    tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
+                drop(slot);
+                match handshake {
                     Ok(Ok(stream)) => {
                         let _ = ready.send(Ok(stream)).await;
                     }
@@ -127,8 +172,6 @@ fn accept_tls(
     });
     incoming
 }
-
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One span per request, continuing the caller's trace when its metadata carries one.
 fn request_span(request: &http::Request<()>) -> tracing::Span {

@@ -84,6 +84,19 @@ impl Violations {
     }
 }
 
+/// `text` for use inside a SQL `LIKE` pattern (default escape character `\\`): its `%`, `_`
+/// and `\\` match themselves instead of acting as wildcards.
+pub fn like_literal(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
 /// An ISO 8601 calendar date, `YYYY-MM-DD`.
 pub fn parse_date(field: &'static str, text: &str) -> Result<NaiveDate, FieldViolation> {
     NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
@@ -126,6 +139,12 @@ mod tests {
         assert_eq!(required_text("f", "  ", 5).unwrap_err().field, "f");
         assert!(required_text("f", "abcdef", 5).is_err());
         assert!(required_text("f", "a\u{7}b", 5).is_err());
+    }
+
+    #[test]
+    fn like_patterns_are_literal() {
+        assert_eq!(like_literal("实验小学"), "实验小学");
+        assert_eq!(like_literal("100%_a\\b"), "100\\%\\_a\\\\b");
     }
 
     #[test]

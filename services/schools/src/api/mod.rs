@@ -93,7 +93,8 @@ fn school_filter(
     Ok(Some(SchoolFilter {
         division_prefix,
         only_code,
-        name_contains: request.name_contains.trim().to_owned(),
+        // Matched with LIKE: the caller's `%` and `_` are characters of a name, not wildcards.
+        name_contains: xueji_validation::like_literal(request.name_contains.trim()),
         category,
         include_void: request.include_void,
         after_code: request.page_token.clone(),
