@@ -94,6 +94,9 @@ impl Federation {
                     .collect(),
                 database_connections: 8,
                 clock: clock.clone(),
+                // Tests drive intake-sized loads through one operator; the budget is tested
+                // on its own.
+                operator_requests_per_second: 0,
                 ..NodeConfig::default()
             },
             pool: national_db.pool.clone(),
@@ -127,6 +130,7 @@ impl Federation {
                     outbox_interval_ms: 200,
                     database_connections: 8,
                     clock: clock.clone(),
+                    operator_requests_per_second: 0,
                     ..NodeConfig::default()
                 },
                 pool: db.pool,

@@ -490,14 +490,23 @@ async fn a_province_certificate_acts_for_its_own_province_only() {
             .unwrap_err();
         assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
     }
-    // Fujian speaking for itself about an Anhui number: refused by the index.
+    // Fujian speaking for itself about an Anhui number: rejected by the index for good (the
+    // province keeps the reason and delivers on).
     let token = federation.token(Level::Province, "350000", Role::Operator);
     let mut client = index_client(&federation, &identity, &token).await.unwrap();
-    let status = client
+    let outcomes = client
         .deliver(index_message("L340102201803071234"))
         .await
-        .unwrap_err();
-    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+        .expect("answered")
+        .into_inner()
+        .outcomes;
+    assert!(
+        matches!(
+            outcomes[0].result,
+            Some(npb::delivery_outcome::Result::Rejected(_))
+        ),
+        "{outcomes:?}"
+    );
 
     // Fujian's operator certificate reaching Anhui's node with an Anhui token: refused.
     let anhui_school = federation.a_primary_school("34").await;

@@ -726,3 +726,71 @@ async fn name_searches_take_wildcards_literally() {
         .await
         .expect("the intake still answers");
 }
+
+#[tokio::test]
+async fn a_message_the_national_node_refuses_does_not_block_the_ones_after_it() {
+    let federation = Federation::start().await;
+    // A message Fujian's outbox should never have held: an Anhui number.
+    let poison = serde_json::json!({
+        "kind": "index_student",
+        "registry_number": "L340102201803071234",
+        "aliases": [],
+        "id_number": null,
+        "duplicate_digest": "0".repeat(64),
+        "status": "pending",
+    });
+    sqlx::query("INSERT INTO identity.outbox (payload) VALUES ($1::text::json)")
+        .bind(poison.to_string())
+        .execute(&federation.province("35").pool)
+        .await
+        .unwrap();
+    // A registration after it reaches the national index all the same.
+    let school = &primary_schools(&federation, "35").await[0];
+    let id = resident_id("35010220180307301");
+    let number = federation
+        .identity("35", Level::School, school, Role::Operator)
+        .await
+        .register_student(registration_at("after-poison", "林小雨", school, &id))
+        .await
+        .expect("registered")
+        .into_inner()
+        .student
+        .expect("student")
+        .registry_number;
+    federation.delivered("35").await;
+    let ministry = federation.token(Level::Ministry, "", Role::Operator);
+    let entry = federation
+        .directory("national", &ministry)
+        .await
+        .get_index_entry(npb::GetIndexEntryRequest {
+            number: number.clone(),
+        })
+        .await
+        .expect("indexed past the refused message")
+        .into_inner()
+        .entry
+        .expect("entry");
+    assert_eq!(entry.province, "35");
+
+    // Fujian's province operators see what was refused, and why; a school does not.
+    let mut province = federation
+        .identity("35", Level::Province, "350000", Role::Operator)
+        .await;
+    let rejected = province
+        .list_rejected_messages(pb::ListRejectedMessagesRequest::default())
+        .await
+        .expect("listed")
+        .into_inner()
+        .messages;
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert_eq!(rejected[0].registry_number, "L340102201803071234");
+    assert_eq!(rejected[0].kind, "index_student");
+    assert!(rejected[0].reason.contains("province 35"), "{rejected:?}");
+    let status = federation
+        .identity("35", Level::School, school, Role::Operator)
+        .await
+        .list_rejected_messages(pb::ListRejectedMessagesRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+}

@@ -25,6 +25,9 @@ pub enum IdentityError {
     /// A service this one depends on (the school list) did not answer.
     #[error("{0}")]
     Unavailable(String),
+    /// A bug: something this service wrote does not read back.
+    #[error("{0}")]
+    Internal(String),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -47,6 +50,10 @@ impl From<IdentityError> for Status {
             IdentityError::FailedPrecondition(why) => Status::failed_precondition(why),
             IdentityError::Exhausted(why) => Status::resource_exhausted(why),
             IdentityError::Unavailable(why) => Status::unavailable(why),
+            IdentityError::Internal(why) => {
+                tracing::error!(%why, "internal error");
+                Status::internal(why)
+            }
             IdentityError::Database(error) => {
                 tracing::error!(%error, "database error");
                 Status::unavailable("the registry database is unavailable; retry later")

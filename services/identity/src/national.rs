@@ -67,6 +67,10 @@ pub enum DeliveryOutcome {
         owner_province: String,
         owner_registry_number: String,
     },
+    /// Refused for good: kept with the reason, and delivery goes on past it.
+    Rejected {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

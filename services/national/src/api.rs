@@ -87,11 +87,18 @@ fn decode(messages: Vec<pb::OutboxMessage>) -> Result<Vec<Delivery>, NationalErr
             format!("at most {MAX_BATCH} messages per delivery"),
         ));
     }
-    let mut violations = Violations::default();
     let mut deliveries = Vec::with_capacity(messages.len());
-    for message in messages {
+    for (position, message) in messages.into_iter().enumerate() {
+        // Without a usable id a message cannot be answered at all: the batch is refused.
         let message_id =
-            violations.check(domain::parse_message_id("message_id", &message.message_id));
+            domain::parse_message_id("message_id", &message.message_id).map_err(|violation| {
+                NationalError::invalid(
+                    "messages",
+                    format!("message {position}: {}", violation.description),
+                )
+            })?;
+        // A body that does not decode is this message's problem only.
+        let mut violations = Violations::default();
         let body = match message.body {
             Some(pb::outbox_message::Body::IndexStudent(index)) => {
                 let registry_number = violations.check(domain::parse_registry_number(
@@ -172,14 +179,18 @@ fn decode(messages: Vec<pb::OutboxMessage>) -> Result<Vec<Delivery>, NationalErr
                 None
             }
         };
-        if let (Some(message_id), Some(message)) = (message_id, body) {
-            deliveries.push(Delivery {
-                message_id,
-                message,
-            });
-        }
+        let message = match (body, violations.into_vec()) {
+            (Some(message), problems) if problems.is_empty() => message,
+            (_, problems) => Message::Malformed {
+                reason: xueji_validation::describe(&problems),
+            },
+        };
+        deliveries.push(Delivery {
+            message_id,
+            message,
+        });
     }
-    Ok(violations.finish(|| deliveries)?)
+    Ok(deliveries)
 }
 
 fn outcome_to_wire(message_id: &uuid::Uuid, outcome: Outcome) -> pb::DeliveryOutcome {
@@ -196,6 +207,7 @@ fn outcome_to_wire(message_id: &uuid::Uuid, outcome: Outcome) -> pb::DeliveryOut
                 owner_province,
                 owner_registry_number,
             }),
+            Outcome::Rejected { reason } => Wire::Rejected(pb::MessageRejected { reason }),
         }),
     }
 }

@@ -43,7 +43,14 @@ pub struct Delivery {
 pub enum Message {
     Index(IndexStudent),
     Claim(Claim),
-    Release { registry_number: RegistryNumber },
+    Release {
+        registry_number: RegistryNumber,
+    },
+    /// A message whose body does not decode: refused for good (a bug at the sender), with the
+    /// reason, so that the messages after it still flow.
+    Malformed {
+        reason: String,
+    },
 }
 
 impl Message {
@@ -52,6 +59,7 @@ impl Message {
             Self::Index(_) => "index_student",
             Self::Claim(_) => "claim_id_number",
             Self::Release { .. } => "release_student",
+            Self::Malformed { .. } => "malformed",
         }
     }
 }
@@ -81,6 +89,12 @@ pub enum Outcome {
     Refused {
         owner_province: String,
         owner_registry_number: String,
+    },
+    /// Refused for good: the message can never be applied (a number of another province, a
+    /// `G` without a granted claim, a body that does not decode). The sender records it and
+    /// moves on; the stored outcome answers a redelivery alike.
+    Rejected {
+        reason: String,
     },
 }
 

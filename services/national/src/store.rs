@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
-use xueji_codes::RegistryNumber;
+use xueji_codes::{RegistryKind, RegistryNumber};
 
 use crate::{
     NationalError,
@@ -212,12 +212,26 @@ impl Store {
                 })?);
                 continue;
             }
-            let outcome = match &delivery.message {
-                Message::Index(index) => index_student(&mut tx, province, index).await?,
-                Message::Claim(claim) => claim_id_number(&mut tx, province, claim).await?,
+            let applied = match &delivery.message {
+                Message::Index(index) => index_student(&mut tx, province, index).await,
+                Message::Claim(claim) => claim_id_number(&mut tx, province, claim).await,
                 Message::Release { registry_number } => {
-                    release(&mut tx, province, registry_number).await?
+                    release(&mut tx, province, registry_number).await
                 }
+                Message::Malformed { reason } => Ok(Outcome::Rejected {
+                    reason: format!("the message does not decode: {reason}"),
+                }),
+            };
+            // A message that may never be applied is answered so, for good, and the rest of the
+            // batch goes on: one bad message must not hold the province's outbox forever. The
+            // checks refusing it run before anything of it is written.
+            let outcome = match applied {
+                Ok(outcome) => outcome,
+                Err(NationalError::PermissionDenied(reason)) => {
+                    tracing::warn!(%province, message_id = %delivery.message_id, %reason, "message rejected");
+                    Outcome::Rejected { reason }
+                }
+                Err(other) => return Err(other),
             };
             sqlx::query!(
                 "INSERT INTO national.inbox (message_id, province, kind, outcome)
@@ -435,6 +449,31 @@ async fn index_student(
             }
             existing = Some(id);
             break;
+        }
+    }
+    // A `G` is issued only after the national check granted its ID number to this very
+    // student: no province promotes itself past the check.
+    if index.registry_number.kind() == RegistryKind::G {
+        let claimed = &index.registry_number.as_str()[1..];
+        let granted = match existing {
+            Some(id) => {
+                sqlx::query_scalar!(
+                    r#"SELECT EXISTS (SELECT 1 FROM national.id_claims
+                                  WHERE student_id = $1 AND id_number = $2) AS "granted!""#,
+                    id,
+                    claimed
+                )
+                .fetch_one(&mut *conn)
+                .await?
+            }
+            None => false,
+        };
+        if !granted {
+            return Err(NationalError::PermissionDenied(format!(
+                "{} enters the national index only through a granted claim on ID number \
+                 {claimed}, and none was granted to this student",
+                index.registry_number
+            )));
         }
     }
     let id_number = index.id_number.as_ref().map(|id| id.as_str());

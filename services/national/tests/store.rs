@@ -5,7 +5,6 @@
 use futures::FutureExt;
 use xueji_codes::{RegistryNumber, ResidentId};
 use xueji_national::{
-    NationalError,
     domain::{Claim, Delivery, IndexStatus, IndexStudent, Message, Outcome},
     store::Store,
 };
@@ -127,20 +126,26 @@ async fn a_mixed_batch_applies_in_order_and_replays_identically() {
     assert_eq!(anhui_notices[0].kind, "duplicate_name");
 }
 
+fn rejected(outcome: &Outcome) -> bool {
+    matches!(outcome, Outcome::Rejected { .. })
+}
+
 #[tokio::test]
-async fn a_batch_with_a_number_of_another_province_is_refused_whole() {
+async fn a_message_with_a_number_of_another_province_is_rejected_and_the_rest_applied() {
     let store = store().await;
     let batch = [
-        index("L340102201801011111", None, "d-a"),
-        // Fujian's number, sent by Anhui.
+        // Fujian's number, sent by Anhui: refused for good.
         index("L350102201801011234", None, "d-b"),
+        index("L340102201801011111", None, "d-a"),
     ];
-    let error = store.deliver("34", &batch).await.unwrap_err();
-    assert!(
-        matches!(error, NationalError::PermissionDenied(_)),
-        "{error:?}"
-    );
-    assert_eq!(store.counts().await.unwrap(), (0, 0, 0, 0));
+    let outcomes = store.deliver("34", &batch).await.unwrap();
+    assert!(rejected(&outcomes[0]), "{outcomes:?}");
+    assert_eq!(outcomes[1], Outcome::Applied);
+    // One entry; two messages answered (the rejection is kept like any outcome).
+    assert_eq!(store.counts().await.unwrap(), (1, 0, 2, 0));
+    // Redelivered, it answers alike and changes nothing.
+    assert_eq!(store.deliver("34", &batch).await.unwrap(), outcomes);
+    assert_eq!(store.counts().await.unwrap(), (1, 0, 2, 0));
 }
 
 #[tokio::test]
@@ -155,12 +160,50 @@ async fn a_number_indexed_by_one_province_is_refused_to_another() {
     if let Message::Index(entry) = &mut taking.message {
         entry.aliases = vec![number("L350102201801011234")];
     }
-    let error = store.deliver("34", &[taking]).await.unwrap_err();
-    assert!(
-        matches!(error, NationalError::PermissionDenied(_)),
-        "{error:?}"
-    );
-    assert_eq!(store.counts().await.unwrap(), (1, 0, 1, 0));
+    let outcomes = store.deliver("34", &[taking]).await.unwrap();
+    assert!(rejected(&outcomes[0]), "{outcomes:?}");
+    assert_eq!(store.counts().await.unwrap(), (1, 0, 2, 0));
+}
+
+#[tokio::test]
+async fn a_g_number_enters_the_index_only_through_a_granted_claim() {
+    let store = store().await;
+    let id = resident_id("35010220180101001");
+    let g = format!("G{id}");
+    // A G out of nowhere, and a known L renamed to G without a claim: both rejected.
+    let mut out_of_nowhere = index(&g, Some("35010220180101001"), "d-g");
+    if let Message::Index(entry) = &mut out_of_nowhere.message {
+        entry.status = IndexStatus::Active;
+    }
+    let introduce = index("L350102201801011234", Some("35010220180101001"), "d-l");
+    let mut promoted = index(&g, Some("35010220180101001"), "d-l");
+    if let Message::Index(entry) = &mut promoted.message {
+        entry.aliases = vec![number("L350102201801011234")];
+        entry.status = IndexStatus::Active;
+    }
+    let outcomes = store
+        .deliver("35", &[out_of_nowhere, introduce, promoted.clone()])
+        .await
+        .unwrap();
+    assert!(rejected(&outcomes[0]), "{outcomes:?}");
+    assert_eq!(outcomes[1], Outcome::Applied);
+    assert!(rejected(&outcomes[2]), "{outcomes:?}");
+    assert!(store.entry_by_number(&g).await.unwrap().is_none());
+
+    // Once the claim is granted, the same promotion is applied.
+    let claim = Delivery {
+        message_id: uuid::Uuid::new_v4(),
+        message: Message::Claim(Claim {
+            registry_number: number("L350102201801011234"),
+            id_number: id,
+        }),
+    };
+    let mut again = promoted;
+    again.message_id = uuid::Uuid::new_v4();
+    let outcomes = store.deliver("35", &[claim, again]).await.unwrap();
+    assert_eq!(outcomes, [Outcome::Granted, Outcome::Applied]);
+    let entry = store.entry_by_number(&g).await.unwrap().expect("indexed");
+    assert_eq!(entry.registry_number, g);
 }
 
 #[tokio::test]

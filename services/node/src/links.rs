@@ -222,6 +222,9 @@ impl NationalLink for NationalIndexLink {
                             owner_registry_number: refused.owner_registry_number,
                         },
                         Some(Wire::Applied(_)) => DeliveryOutcome::Applied,
+                        Some(Wire::Rejected(rejected)) => DeliveryOutcome::Rejected {
+                            reason: rejected.reason,
+                        },
                         None => {
                             return Err(IdentityError::Unavailable(
                                 "the national node answered an empty outcome".into(),

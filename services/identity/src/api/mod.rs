@@ -2,6 +2,7 @@
 //! map errors (through `From<IdentityError> for Status`).
 
 mod convert;
+mod link;
 
 use std::sync::Arc;
 
@@ -614,6 +615,18 @@ impl IdentityService for IdentityApi {
         let caller = caller.clone();
         Ok(Response::new(
             self.school_workload(&caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn list_rejected_messages(
+        &self,
+        request: Request<pb::ListRejectedMessagesRequest>,
+    ) -> Result<Response<pb::ListRejectedMessagesResponse>, Status> {
+        let (caller, _) = xueji_rpc::caller(&request)?;
+        let caller = caller.clone();
+        Ok(Response::new(
+            self.rejected_messages(&caller, request.into_inner())
+                .await?,
         ))
     }
 }

@@ -220,11 +220,86 @@ async fn apply_outcome(
                     )
                     .await?;
                 }
+                DeliveryOutcome::Rejected { reason } => {
+                    // The check can never answer: the record goes back to pending, where its
+                    // authority sees it, instead of waiting forever.
+                    sqlx::query!(
+                        "UPDATE identity.enrollments
+                         SET status = 'pending', decided_at = NULL, decided_by = NULL
+                         WHERE student_id = $1 AND is_current",
+                        student.id
+                    )
+                    .execute(&mut *conn)
+                    .await?;
+                    super::audit_decision(
+                        conn,
+                        approval,
+                        "identity.national_check_rejected",
+                        &student.registry_number,
+                        serde_json::json!({ "status": "awaiting_national_check" }),
+                        serde_json::json!({ "status": "pending", "reason": reason }),
+                    )
+                    .await?;
+                }
                 DeliveryOutcome::Applied => {}
             }
         }
     }
+    if let DeliveryOutcome::Rejected { reason } = outcome {
+        tracing::warn!(
+            sequence = message.sequence,
+            message_id = %message.message_id,
+            %reason,
+            "the national node rejected an outbox message for good; delivery goes on past it"
+        );
+    }
     Ok(())
+}
+
+/// A message the national node rejected for good, as province operators see it.
+#[derive(Debug, Clone)]
+pub struct RejectedMessage {
+    pub sequence: i64,
+    pub message_id: uuid::Uuid,
+    pub body: OutboxBody,
+    pub reason: String,
+    pub written_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Rejected messages after `after` (a sequence), oldest first.
+pub async fn rejected_messages(
+    pool: &PgPool,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<RejectedMessage>, IdentityError> {
+    let rows = sqlx::query!(
+        r#"SELECT o.sequence, o.message_id, o.payload::text AS "payload!", o.created_at,
+                  a.outcome->>'reason' AS "reason!"
+           FROM identity.outbox_outcomes a
+           JOIN identity.outbox o ON o.sequence = a.sequence
+           WHERE a.outcome->>'outcome' = 'rejected' AND a.sequence > $1
+           ORDER BY a.sequence LIMIT $2"#,
+        after,
+        limit
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(RejectedMessage {
+                sequence: row.sequence,
+                message_id: row.message_id,
+                body: serde_json::from_str(&row.payload).map_err(|e| {
+                    IdentityError::Internal(format!(
+                        "outbox message {} does not read back: {e}",
+                        row.sequence
+                    ))
+                })?,
+                reason: row.reason,
+                written_at: row.created_at,
+            })
+        })
+        .collect()
 }
 
 /// The national node's answer to the message at `sequence`, once delivered.
