@@ -96,6 +96,26 @@ impl TestNode {
         .expect("client")
     }
 
+    /// The national authority as a province's schools service reaches it: with the node's own
+    /// certificate (a service identity), not an operator's.
+    pub async fn authority_as_service(&self, jurisdiction: &str) -> AuthorityClient {
+        let channel = xueji_rpc::connect(
+            &self.address(),
+            &xueji_rpc::ClientConfig {
+                tls: xueji_rpc::TlsSource::from_dir(&self.pki_dir(), "node").expect("node TLS"),
+                server: xueji_rpc::ExpectedServer::AnyNode,
+                request_timeout: std::time::Duration::from_secs(30),
+            },
+        )
+        .await
+        .expect("channel");
+        let token = self.token(Level::Province, jurisdiction, Role::Operator);
+        AuthorityClient::new(tonic::service::interceptor::InterceptedService::new(
+            channel,
+            xueji_rpc::BearerToken::new(&token).expect("token"),
+        ))
+    }
+
     /// The actions of every audit entry so far, oldest first.
     pub async fn audit_actions(&self) -> Vec<String> {
         sqlx::query_scalar("SELECT action FROM audit.entries ORDER BY id")

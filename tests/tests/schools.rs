@@ -39,9 +39,7 @@ fn application(key: &str, name: &str) -> pb::FileApplicationRequest {
 
 /// Submits an application straight to the authority, as a province would.
 async fn submitted(node: &TestNode, id: &str, name: &str, category: &str) -> String {
-    let mut province = node
-        .authority(Level::Province, "350000", Role::Operator)
-        .await;
+    let mut province = node.authority_as_service("350000").await;
     province
         .submit_application(pb::SubmitApplicationRequest {
             application: Some(pb::Application {
@@ -793,9 +791,7 @@ async fn concurrent_approvals_issue_consecutive_codes() {
 async fn jurisdiction_over_schools() {
     let node = TestNode::start_registry().await;
     let gulou = issued(&node, "鼓楼小学", "21").await;
-    let mut province = node
-        .authority(Level::Province, "350000", Role::Operator)
-        .await;
+    let mut province = node.authority_as_service("350000").await;
     province
         .submit_application(pb::SubmitApplicationRequest {
             application: Some(pb::Application {

@@ -9,7 +9,7 @@ use tonic::{Request, Status, service::Interceptor};
 use xueji_auth::{Caller, Clock, TokenVerifier};
 use xueji_pki::SpiffeId;
 
-use crate::RequestBudget;
+use crate::{AuthorizationMatrix, RequestBudget, RpcMethod};
 
 /// The SPIFFE id of the client certificate a request came with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,6 +135,15 @@ impl Interceptor for Authenticator {
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.strip_prefix("Bearer "))
             .ok_or_else(|| Status::unauthenticated(xueji_auth::AuthError::Missing.to_string()))?;
+        // Before the token: a service calling an RPC outside its row learns nothing more.
+        let method = request
+            .extensions()
+            .get::<RpcMethod>()
+            .map(|method| method.0.clone())
+            .ok_or_else(|| Status::internal("the request was not tagged with its RPC"))?;
+        AuthorizationMatrix::bundled()
+            .admits(&peer, &method)
+            .map_err(Status::permission_denied)?;
         let caller = self.caller_for(token.trim())?;
         may_speak_for(&peer, &caller)?;
         if let Some(budget) = &self.budget

@@ -72,6 +72,10 @@ pub async fn serve(
         .tcp_nodelay(true)
         .trace_fn(request_span)
         .layer(GlobalConcurrencyLimitLayer::new(config.concurrency_limit))
+        // The Authenticator checks the RPC against the authorization matrix.
+        .layer(tower::util::MapRequestLayer::new(
+            crate::matrix::tag_method::<tonic::body::Body>,
+        ))
         .add_routes(routes)
         .add_service(health_service)
         .add_service(reflection_v1)
