@@ -90,20 +90,59 @@ impl AuthorizationMatrix {
     }
 }
 
+/// The principals every operator level and role stand for, in the matrix's order.
+const OPERATOR_PRINCIPALS: &[&str] = &[
+    "ministry-operator",
+    "ministry-approver",
+    "province-operator",
+    "province-approver",
+    "city-operator",
+    "city-approver",
+    "county-operator",
+    "county-approver",
+    "school-operator",
+];
+
+impl AuthorizationMatrix {
+    /// The matrix as a Markdown table (ARCHITECTURE.md's trust section carries it, checked by a
+    /// test): one line per RPC, who may call it and why.
+    pub fn markdown(&self) -> String {
+        let mut table =
+            String::from("| RPC | object | who may call it | why |\n|---|---|---|---|\n");
+        for (method, row) in &self.rpc {
+            let operators: Vec<&str> = OPERATOR_PRINCIPALS
+                .iter()
+                .copied()
+                .filter(|p| row.allow.iter().any(|a| a == p))
+                .collect();
+            let services: Vec<&str> = SERVICE_PRINCIPALS
+                .iter()
+                .copied()
+                .filter(|p| row.allow.iter().any(|a| a == p))
+                .collect();
+            let mut who = Vec::new();
+            if operators.len() == OPERATOR_PRINCIPALS.len() {
+                who.push("every operator".to_owned());
+            } else if !operators.is_empty() {
+                who.push(operators.join(", "));
+            }
+            if !services.is_empty() {
+                who.push(services.join(", "));
+            }
+            let short = method.trim_start_matches("xueji.");
+            table.push_str(&format!(
+                "| `{short}` | {} | {} | {} |\n",
+                row.object,
+                who.join("; "),
+                row.note
+            ));
+        }
+        table
+    }
+}
+
 fn is_principal(name: &str) -> bool {
-    SERVICE_PRINCIPALS.contains(&name)
-        || matches!(
-            name,
-            "ministry-operator"
-                | "ministry-approver"
-                | "province-operator"
-                | "province-approver"
-                | "city-operator"
-                | "city-approver"
-                | "county-operator"
-                | "county-approver"
-                | "school-operator"
-        )
+    SERVICE_PRINCIPALS.contains(&name) || OPERATOR_PRINCIPALS.contains(&name)
 }
 
 /// The service principals a certificate stands for. A node's own certificate stands for every
@@ -135,6 +174,33 @@ pub(crate) fn tag_method<B>(mut request: http::Request<B>) -> http::Request<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const BEGIN: &str =
+        "<!-- authorization matrix: generated from proto/xueji/authorization.toml -->\n";
+    const END: &str = "<!-- end of the authorization matrix -->";
+
+    /// ARCHITECTURE.md carries the matrix as it is; `XUEJI_BLESS=1` rewrites the table there.
+    #[test]
+    fn architecture_carries_the_matrix() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../ARCHITECTURE.md");
+        let text = std::fs::read_to_string(path).expect("ARCHITECTURE.md");
+        let table = AuthorizationMatrix::bundled().markdown();
+        let (Some(begin), Some(end)) = (text.find(BEGIN), text.find(END)) else {
+            panic!("ARCHITECTURE.md has no authorization matrix between {BEGIN:?} and {END:?}");
+        };
+        let current = &text[begin + BEGIN.len()..end];
+        if current != table {
+            if std::env::var_os("XUEJI_BLESS").is_some() {
+                let updated = format!("{}{BEGIN}{table}{}", &text[..begin], &text[end..]);
+                std::fs::write(path, updated).expect("ARCHITECTURE.md written");
+            } else {
+                panic!(
+                    "ARCHITECTURE.md's authorization matrix differs from \
+                     proto/xueji/authorization.toml; rerun with XUEJI_BLESS=1 to rewrite it"
+                );
+            }
+        }
+    }
 
     #[test]
     fn services_call_only_their_rows_and_operators_no_service_rows() {
