@@ -421,7 +421,7 @@ fn request(method: &str, object: Option<&str>, fixture: &Fixture) -> Vec<u8> {
             .encode_to_vec()
         }
         ("xueji.schools.v1.SchoolAuthority", "ListSubmittedApplications") => {
-            spb::ListSubmittedApplicationsRequest {}.encode_to_vec()
+            spb::ListSubmittedApplicationsRequest::default().encode_to_vec()
         }
         ("xueji.schools.v1.SchoolAuthority", "ApproveApplication") => {
             spb::ApproveApplicationRequest { id: key }.encode_to_vec()
@@ -494,11 +494,13 @@ fn request(method: &str, object: Option<&str>, fixture: &Fixture) -> Vec<u8> {
         ("xueji.schools.v1.SchoolAuthority", "ListPublications") => spb::ListPublicationsRequest {
             after_version: 0,
             limit: 1,
+            ..Default::default()
         }
         .encode_to_vec(),
         ("xueji.schools.v1.SchoolAuthority", "Diff") => spb::DiffRequest {
             from_version: 0,
             to_version: 1,
+            ..Default::default()
         }
         .encode_to_vec(),
         ("xueji.schools.v1.SchoolIntake", "FileApplication") => spb::FileApplicationRequest {

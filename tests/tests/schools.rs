@@ -196,7 +196,7 @@ async fn an_application_goes_from_county_to_a_national_code_and_into_the_replica
 
     let mut ministry = node.authority(Level::Ministry, "", Role::Approver).await;
     let queue = ministry
-        .list_submitted_applications(pb::ListSubmittedApplicationsRequest {})
+        .list_submitted_applications(pb::ListSubmittedApplicationsRequest::default())
         .await
         .unwrap()
         .into_inner()
@@ -616,6 +616,7 @@ async fn lifecycle_rules_keep_void_and_restore_codes() {
         .diff(pb::DiffRequest {
             from_version: v1,
             to_version: v2,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -641,6 +642,7 @@ async fn lifecycle_rules_keep_void_and_restore_codes() {
         .diff(pb::DiffRequest {
             from_version: 0,
             to_version: v2,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -651,6 +653,7 @@ async fn lifecycle_rules_keep_void_and_restore_codes() {
         .diff(pb::DiffRequest {
             from_version: 0,
             to_version: v2 + 1,
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -928,4 +931,93 @@ async fn a_closed_school_takes_no_students() {
         refused.message()
     );
     assert_eq!(node.counts().await.0, 0, "nothing written");
+}
+
+#[tokio::test]
+async fn lists_come_in_pages_without_gaps_or_repeats() {
+    let node = TestNode::start_registry().await;
+    let mut county = node.intake(Level::County, "350102", Role::Operator).await;
+    let mut filed = BTreeSet::new();
+    for n in 0..5 {
+        filed.insert(
+            county
+                .file_application(application(&format!("page-{n}"), &format!("分页小学{n}")))
+                .await
+                .expect("filed")
+                .into_inner()
+                .application
+                .expect("application")
+                .id,
+        );
+    }
+    let mut listed = Vec::new();
+    let mut page_token = String::new();
+    let mut pages = 0;
+    loop {
+        let page = county
+            .list_applications(pb::ListApplicationsRequest {
+                page_size: 2,
+                page_token,
+                ..Default::default()
+            })
+            .await
+            .expect("page")
+            .into_inner();
+        assert!(page.applications.len() <= 2);
+        listed.extend(page.applications.into_iter().map(|a| a.id));
+        pages += 1;
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(listed.len(), 5, "no repeats");
+    assert_eq!(listed.iter().cloned().collect::<BTreeSet<_>>(), filed);
+    let status = county
+        .list_applications(pb::ListApplicationsRequest {
+            page_size: 100_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&status), ["page_size"]);
+
+    // Changes of published versions, a page at a time.
+    for n in 0..3 {
+        issued(&node, &format!("分页发布{n}"), "21").await;
+    }
+    let mut ministry = node.authority(Level::Ministry, "", Role::Approver).await;
+    let version = ministry
+        .publish(pb::PublishRequest {
+            note: "pages".into(),
+        })
+        .await
+        .expect("published")
+        .into_inner()
+        .publication
+        .expect("publication")
+        .version;
+    let mut codes = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = ministry
+            .diff(pb::DiffRequest {
+                from_version: version - 1,
+                to_version: version,
+                page_size: 1,
+                page_token,
+            })
+            .await
+            .expect("diff page")
+            .into_inner();
+        assert!(page.changes.len() <= 1);
+        codes.extend(page.changes.into_iter().map(|c| c.code));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    assert_eq!(codes.len(), 3, "{codes:?}");
+    assert_eq!(codes.iter().collect::<BTreeSet<_>>().len(), 3);
 }

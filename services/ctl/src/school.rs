@@ -385,13 +385,23 @@ pub async fn run(
                 ))
                 .ok_or_else(|| anyhow::anyhow!("--status {text:?} is not an application status"))?,
             };
-            let applications = intake
-                .list_applications(pb::ListApplicationsRequest {
-                    status: status as i32,
-                })
-                .await?
-                .into_inner()
-                .applications;
+            let mut applications = Vec::new();
+            let mut page_token = String::new();
+            loop {
+                let page = intake
+                    .list_applications(pb::ListApplicationsRequest {
+                        status: status as i32,
+                        page_size: 0,
+                        page_token,
+                    })
+                    .await?
+                    .into_inner();
+                applications.extend(page.applications);
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
             print(
                 applications.iter().map(application_json).collect(),
                 APPLICATION_COLUMNS,
@@ -416,7 +426,7 @@ pub async fn run(
         }
         SchoolCommand::Submitted => {
             let applications = authority
-                .list_submitted_applications(pb::ListSubmittedApplicationsRequest {})
+                .list_submitted_applications(pb::ListSubmittedApplicationsRequest::default())
                 .await?
                 .into_inner()
                 .applications;
@@ -633,6 +643,9 @@ pub async fn run(
                 .list_publications(pb::ListPublicationsRequest {
                     after_version: after,
                     limit: 0,
+                    // Counting is all this listing does with the changes.
+                    max_changes: 0,
+                    after_change_id: 0,
                 })
                 .await?
                 .into_inner();
@@ -644,21 +657,36 @@ pub async fn run(
                         "version": p.version,
                         "published_at": p.published_at,
                         "note": p.note,
-                        "changes": p.changes.len(),
+                        // A large publication's first page only: "5000+".
+                        "changes": if p.complete {
+                            p.changes.len().to_string()
+                        } else {
+                            format!("{}+", p.changes.len())
+                        },
                     })
                 })
                 .collect();
             print(rows, &["version", "published_at", "note", "changes"], json)?;
         }
         SchoolCommand::Diff { from, to } => {
-            let changes = authority
-                .diff(pb::DiffRequest {
-                    from_version: from,
-                    to_version: to,
-                })
-                .await?
-                .into_inner()
-                .changes;
+            let mut changes = Vec::new();
+            let mut page_token = String::new();
+            loop {
+                let page = authority
+                    .diff(pb::DiffRequest {
+                        from_version: from,
+                        to_version: to,
+                        page_size: 0,
+                        page_token,
+                    })
+                    .await?
+                    .into_inner();
+                changes.extend(page.changes);
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
             print(
                 changes.iter().map(change_json).collect(),
                 CHANGE_COLUMNS,

@@ -21,8 +21,6 @@ use crate::{
     },
 };
 
-/// Publications fetched per round trip.
-const PUBLICATIONS_PER_CALL: u32 = 20;
 const DECISIONS_PER_CALL: u32 = 500;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -40,6 +38,9 @@ pub struct Replicator {
     province: String,
     /// Who the audit log names for what the replicator changes.
     system: Actor,
+    /// One sync at a time (the timer's and operators'): they would only wait on each other's
+    /// locks.
+    running: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Replicator {
@@ -60,6 +61,7 @@ impl Replicator {
                 },
                 request_id: "replicator".into(),
             },
+            running: std::sync::Arc::default(),
         }
     }
 
@@ -92,11 +94,24 @@ impl Replicator {
             .await
     }
 
+    /// A sync that runs to its end even when the caller stops waiting (a request that timed
+    /// out): replicating a national-size publication outlasts any request, and stopping it
+    /// half-way would only roll it back.
+    pub async fn sync_to_the_end(&self) -> Result<SyncReport, SchoolsError> {
+        let replicator = self.clone();
+        tokio::spawn(async move { replicator.sync().await })
+            .await
+            .map_err(|e| SchoolsError::Unavailable(format!("the replica sync stopped: {e}")))?
+    }
+
     pub async fn sync(&self) -> Result<SyncReport, SchoolsError> {
+        let _running = self.running.lock().await;
         let mut report = SyncReport::default();
         for application in self
             .store
-            .applications("", Some(ApplicationStatus::ProvinceEndorsed))
+            // Endorsed and not yet handed over: a handful at any time; the rest waits for the
+            // next sync.
+            .applications("", Some(ApplicationStatus::ProvinceEndorsed), None, 1000)
             .await?
         {
             if self.submit(&application).await.is_ok() {
@@ -109,44 +124,76 @@ impl Replicator {
         Ok(report)
     }
 
+    /// Applies every publication the replica lacks, in order, each in one transaction fed a
+    /// page of changes at a time.
     async fn pull_publications(&self) -> Result<u32, SchoolsError> {
         let mut applied = 0;
         loop {
             let after = self.store.replica_state().await?.version;
-            let answer = self
-                .authority
-                .clone()
-                .list_publications(pb::ListPublicationsRequest {
-                    after_version: after.max(0) as u64,
-                    limit: PUBLICATIONS_PER_CALL,
-                })
-                .await
-                .map_err(|status| {
-                    SchoolsError::Unavailable(format!(
-                        "the national authority did not send publications: {}",
-                        status.message()
-                    ))
-                })?
-                .into_inner();
-            if answer.publications.is_empty() {
-                return Ok(applied);
-            }
-            for publication in answer.publications {
+            let Some(mut applier) = self.store.begin_publication(after + 1).await? else {
+                // Another sync applied it meanwhile.
+                continue;
+            };
+            let mut after_change = 0;
+            loop {
+                let page = self.publication_page(after, after_change).await?;
+                let Some(publication) = page.into_iter().next() else {
+                    // Nothing newer is published: the applier's transaction rolls back.
+                    return Ok(applied);
+                };
                 let publication = convert::received_publication(publication)?;
-                if self
-                    .store
-                    .apply_publication(&publication, &self.system)
-                    .await?
-                {
-                    applied += 1;
-                    tracing::info!(
-                        version = publication.version,
-                        changes = publication.changes.len(),
-                        "publication replicated"
-                    );
+                if publication.version != applier.version() {
+                    return Err(SchoolsError::Unavailable(format!(
+                        "the national authority sent version {} for version {}",
+                        publication.version,
+                        applier.version()
+                    )));
                 }
+                applier.apply(&publication.changes).await?;
+                if publication.complete {
+                    break;
+                }
+                after_change = publication
+                    .changes
+                    .last()
+                    .map(|change| change.id)
+                    .ok_or_else(|| {
+                        SchoolsError::Unavailable(
+                            "the national authority sent an empty page of a publication".into(),
+                        )
+                    })?;
             }
+            let version = applier.version();
+            applier.finish(&self.system).await?;
+            applied += 1;
+            tracing::info!(version, "publication replicated");
         }
+    }
+
+    /// One page of publication `after + 1`, from the change after `after_change`.
+    async fn publication_page(
+        &self,
+        after: i64,
+        after_change: i64,
+    ) -> Result<Vec<pb::Publication>, SchoolsError> {
+        Ok(self
+            .authority
+            .clone()
+            .list_publications(pb::ListPublicationsRequest {
+                after_version: after.max(0) as u64,
+                limit: 1,
+                after_change_id: after_change.max(0) as u64,
+                max_changes: 0,
+            })
+            .await
+            .map_err(|status| {
+                SchoolsError::Unavailable(format!(
+                    "the national authority did not send publications: {}",
+                    status.message()
+                ))
+            })?
+            .into_inner()
+            .publications)
     }
 
     async fn pull_decisions(&self) -> Result<u32, SchoolsError> {

@@ -21,6 +21,7 @@ use crate::{
 
 const PUBLICATIONS_PER_PAGE: u32 = 20;
 const DECISIONS_PER_PAGE: i64 = 500;
+use crate::store::national::CHANGES_PER_PAGE;
 
 #[derive(Debug)]
 pub struct AuthorityApi {
@@ -186,16 +187,20 @@ impl SchoolAuthority for AuthorityApi {
             )
             .into());
         }
-        let applications = self
+        let (size, after) =
+            super::application_page(request.get_ref().page_size, &request.get_ref().page_token)?;
+        let mut applications = self
             .store
-            .submitted_applications()
+            .submitted_applications(after.as_deref(), size + 1)
             .await
             .map_err(Status::from)?;
+        let next_page_token = super::cut_page(&mut applications, size, |a| a.id.clone());
         Ok(Response::new(pb::ListSubmittedApplicationsResponse {
             applications: applications
                 .iter()
                 .map(convert::national_application)
                 .collect(),
+            next_page_token,
         }))
     }
 
@@ -470,11 +475,17 @@ impl SchoolAuthority for AuthorityApi {
             0 => PUBLICATIONS_PER_PAGE,
             n => n.min(PUBLICATIONS_PER_PAGE),
         };
+        let max_changes = match i64::from(request.max_changes) {
+            0 => CHANGES_PER_PAGE,
+            n => n.min(CHANGES_PER_PAGE),
+        };
         let publications = self
             .store
             .publications(
                 request.after_version.min(i64::MAX as u64) as i64,
+                request.after_change_id.min(i64::MAX as u64) as i64,
                 i64::from(limit),
+                max_changes,
             )
             .await?;
         Ok(Response::new(pb::ListPublicationsResponse {
@@ -503,12 +514,34 @@ impl SchoolAuthority for AuthorityApi {
         if !violations.is_empty() {
             return Err(SchoolsError::from(violations.into_vec()).into());
         }
-        let changes = self
+        let page_size = match i64::from(request.page_size) {
+            0 => CHANGES_PER_PAGE,
+            n => n.min(CHANGES_PER_PAGE),
+        };
+        let after = match request.page_token.as_str() {
+            "" => 0,
+            token => token.parse::<i64>().map_err(|_| {
+                SchoolsError::invalid("page_token", "is not a token this service issued")
+            })?,
+        };
+        let mut changes = self
             .store
-            .diff(request.from_version as i64, request.to_version as i64)
+            .changes_page(
+                request.from_version as i64,
+                request.to_version as i64,
+                after,
+                page_size + 1,
+            )
             .await?;
+        let next_page_token = if changes.len() as i64 > page_size {
+            changes.truncate(page_size as usize);
+            changes.last().map(|c| c.id.to_string()).unwrap_or_default()
+        } else {
+            String::new()
+        };
         Ok(Response::new(pb::DiffResponse {
             changes: changes.iter().map(convert::change).collect(),
+            next_page_token,
         }))
     }
 }

@@ -224,6 +224,7 @@ pub fn change(change: &Change) -> pb::Change {
         predecessors: change.predecessors.clone(),
         effective_date: change.effective_date.to_string(),
         reason: change.reason.clone(),
+        change_id: change.id.max(0) as u64,
     }
 }
 
@@ -233,6 +234,7 @@ pub fn publication(publication: &Publication) -> pb::Publication {
         published_at: publication.published_at.to_rfc3339(),
         note: publication.note.clone(),
         changes: publication.changes.iter().map(change).collect(),
+        complete: publication.complete,
     }
 }
 
@@ -251,6 +253,7 @@ pub fn received_publication(publication: pb::Publication) -> Result<Publication,
             .as_ref()
             .ok_or_else(|| bad(format!("a change of {} without its school", change.code)))?;
         changes.push(Change {
+            id: change.change_id.min(i64::MAX as u64) as i64,
             version: publication.version as i64,
             kind: match pb::ChangeKind::try_from(change.kind) {
                 Ok(pb::ChangeKind::Added) => "added",
@@ -278,6 +281,7 @@ pub fn received_publication(publication: pb::Publication) -> Result<Publication,
             .map_err(|_| bad(format!("publication time {:?}", publication.published_at)))?,
         note: publication.note,
         changes,
+        complete: publication.complete,
     })
 }
 

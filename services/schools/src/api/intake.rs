@@ -239,9 +239,16 @@ impl SchoolIntake for IntakeApi {
                 return Ok(Response::new(pb::ListApplicationsResponse::default()));
             }
         };
-        let applications = self.store.applications(&prefix, status).await?;
+        let (size, after) =
+            super::application_page(request.get_ref().page_size, &request.get_ref().page_token)?;
+        let mut applications = self
+            .store
+            .applications(&prefix, status, after.as_deref(), size + 1)
+            .await?;
+        let next_page_token = super::cut_page(&mut applications, size, |a| a.id.clone());
         Ok(Response::new(pb::ListApplicationsResponse {
             applications: applications.iter().map(convert::application).collect(),
+            next_page_token,
         }))
     }
 
@@ -258,7 +265,7 @@ impl SchoolIntake for IntakeApi {
             )
             .into());
         }
-        let report = self.replicator.sync().await?;
+        let report = self.replicator.sync_to_the_end().await?;
         Ok(Response::new(pb::SyncReplicaResponse {
             replica_version: report.replica_version.max(0) as u64,
             publications_applied: report.publications_applied,

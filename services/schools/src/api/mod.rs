@@ -166,3 +166,46 @@ async fn get_lineage(
         links: links.iter().map(convert::lineage).collect(),
     })
 }
+
+/// Applications listed in one page unless the caller asks for fewer, and at most.
+const DEFAULT_APPLICATIONS: u32 = 100;
+const MAX_APPLICATIONS: u32 = 500;
+
+/// A page request over applications: how many (plus one, to tell whether more follow) and after
+/// which (the last id of the previous page).
+pub(crate) fn application_page(
+    page_size: u32,
+    page_token: &str,
+) -> Result<(i64, Option<String>), SchoolsError> {
+    let size = match page_size {
+        0 => DEFAULT_APPLICATIONS,
+        n if n <= MAX_APPLICATIONS => n,
+        _ => {
+            return Err(SchoolsError::invalid(
+                "page_size",
+                format!("must be at most {MAX_APPLICATIONS}"),
+            ));
+        }
+    };
+    let after = match page_token.trim() {
+        "" => None,
+        token if token.len() <= 64 && token.split_once('-').is_some() => Some(token.to_owned()),
+        _ => {
+            return Err(SchoolsError::invalid(
+                "page_token",
+                "is not a token this service issued",
+            ));
+        }
+    };
+    Ok((i64::from(size), after))
+}
+
+/// Cuts `items` (fetched one beyond the page) to the page and answers the next page token.
+pub(crate) fn cut_page<T>(items: &mut Vec<T>, size: i64, id: impl Fn(&T) -> String) -> String {
+    if items.len() as i64 > size {
+        items.truncate(size as usize);
+        items.last().map(id).unwrap_or_default()
+    } else {
+        String::new()
+    }
+}

@@ -3,6 +3,7 @@
 
 pub mod national;
 pub mod provincial;
+pub mod replication;
 
 use chrono::NaiveDate;
 use xueji_auth::Caller;

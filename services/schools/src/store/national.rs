@@ -67,8 +67,14 @@ pub struct LineageLink {
 }
 
 /// One change of the code list, as publications carry it.
+/// Changes read at most in one page (a publication of the whole nation's schools has hundreds
+/// of thousands; 2000 changes, about a megabyte, stay well inside a 4 MiB message).
+pub const CHANGES_PER_PAGE: i64 = 2000;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
+    /// The change's place in the registry's history (a cursor for paged reads).
+    pub id: i64,
     pub version: i64,
     pub kind: String,
     pub code: String,
@@ -84,6 +90,9 @@ pub struct Publication {
     pub published_at: DateTime<Utc>,
     pub note: String,
     pub changes: Vec<Change>,
+    /// Whether `changes` ends with the publication's last change (a large publication is read
+    /// in pages).
+    pub complete: bool,
 }
 
 /// A merger as asked for, checked.
@@ -228,9 +237,15 @@ impl NationalStore {
         fetch_application(&mut conn, id).await
     }
 
-    pub async fn submitted_applications(&self) -> Result<Vec<NationalApplication>, SchoolsError> {
+    /// Applications waiting for a decision, oldest first, after the one with id `after`, at
+    /// most `limit`.
+    pub async fn submitted_applications(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<NationalApplication>, SchoolsError> {
         let mut conn = self.pool.acquire().await?;
-        fetch_applications(&mut conn, None, Some("submitted")).await
+        fetch_applications(&mut conn, None, Some("submitted"), after, limit).await
     }
 
     /// Approves an application and issues the next code of its (category, province). Approving
@@ -688,7 +703,13 @@ impl NationalStore {
         )
         .await?;
         tx.commit().await?;
-        Ok(self.publications(version - 1, 1).await?.into_iter().next())
+        // The answer carries the first page of a large publication (`complete` false); the rest
+        // is read with ListPublications.
+        Ok(self
+            .publications(version - 1, 0, 1, CHANGES_PER_PAGE)
+            .await?
+            .into_iter()
+            .next())
     }
 
     pub async fn latest_version(&self) -> Result<i64, SchoolsError> {
@@ -699,11 +720,15 @@ impl NationalStore {
         .await?)
     }
 
-    /// Publications after `after_version`, oldest first, with their changes.
+    /// Publications after `after_version`, oldest first, with their changes: at most
+    /// `limit` publications and `max_changes` changes in all, the first continuing after change
+    /// `after_change` (0: from its start). A publication cut short comes last, not complete.
     pub async fn publications(
         &self,
         after_version: i64,
+        after_change: i64,
         limit: i64,
+        max_changes: i64,
     ) -> Result<Vec<Publication>, SchoolsError> {
         let heads = sqlx::query!(
             "SELECT version, published_at, note FROM schools_national.publications
@@ -713,12 +738,20 @@ impl NationalStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        let (Some(first), Some(last)) = (heads.first(), heads.last()) else {
+        let Some(last) = heads.last() else {
             return Ok(Vec::new());
         };
-        let mut changes = self.diff(first.version - 1, last.version).await?;
+        let mut changes = self
+            .changes_page(after_version, last.version, after_change, max_changes + 1)
+            .await?;
+        let cut = changes.len() as i64 > max_changes;
+        changes.truncate(max_changes as usize);
+        let cut_version = cut.then(|| changes.last().map(|c| c.version)).flatten();
         let mut publications = Vec::new();
         for head in heads {
+            if cut_version.is_some_and(|version| head.version > version) {
+                break;
+            }
             let split = changes
                 .iter()
                 .position(|c| c.version != head.version)
@@ -729,26 +762,40 @@ impl NationalStore {
                 published_at: head.published_at,
                 note: head.note,
                 changes: std::mem::replace(&mut changes, rest),
+                complete: cut_version != Some(head.version),
             });
         }
         Ok(publications)
     }
 
-    /// The changes of versions `from + 1 ..= to`, in order.
-    pub async fn diff(&self, from: i64, to: i64) -> Result<Vec<Change>, SchoolsError> {
+    /// The changes of versions `from + 1 ..= to`, in order, after change `after_change` (0:
+    /// all), at most `limit`. Change ids grow with versions (a publication takes every change
+    /// recorded before it), so one id is a cursor across versions.
+    pub async fn changes_page(
+        &self,
+        from: i64,
+        to: i64,
+        after_change: i64,
+        limit: i64,
+    ) -> Result<Vec<Change>, SchoolsError> {
         let rows = sqlx::query!(
-            r#"SELECT version AS "version!", kind, code, school, predecessors, effective_date, reason
+            r#"SELECT id, version AS "version!", kind, code, school, predecessors, effective_date,
+                      reason
                FROM schools_national.changes
-               WHERE version > $1 AND version <= $2
-               ORDER BY version, id"#,
+               WHERE version > $1 AND version <= $2 AND id > $3
+               ORDER BY version, id
+               LIMIT $4"#,
             from,
-            to
+            to,
+            after_change,
+            limit
         )
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
             .map(|row| {
                 Ok(Change {
+                    id: row.id,
                     version: row.version,
                     kind: row.kind,
                     school: serde_json::from_value(row.school).map_err(|e| {
@@ -1005,7 +1052,9 @@ async fn fetch_application(
     conn: &mut PgConnection,
     id: &str,
 ) -> Result<Option<NationalApplication>, SchoolsError> {
-    Ok(fetch_applications(conn, Some(id), None).await?.pop())
+    Ok(fetch_applications(conn, Some(id), None, None, 1)
+        .await?
+        .pop())
 }
 
 /// Applications, one or all, optionally of one status, in the order they arrived.
@@ -1013,14 +1062,21 @@ async fn fetch_applications(
     conn: &mut PgConnection,
     id: Option<&str>,
     status: Option<&str>,
+    after: Option<&str>,
+    limit: i64,
 ) -> Result<Vec<NationalApplication>, SchoolsError> {
     let rows = sqlx::query!(
         "SELECT id, province, profile, open_from, filed_by, status, code, reason
-         FROM schools_national.applications
+         FROM schools_national.applications a
          WHERE ($1::text IS NULL OR id = $1) AND ($2::text IS NULL OR status = $2)
-         ORDER BY submitted_at, id",
+           AND ($3::text IS NULL OR (a.submitted_at, a.id) >
+                (SELECT p.submitted_at, p.id FROM schools_national.applications p WHERE p.id = $3))
+         ORDER BY submitted_at, id
+         LIMIT $4",
         id,
-        status
+        status,
+        after,
+        limit
     )
     .fetch_all(&mut *conn)
     .await?;

@@ -9,7 +9,6 @@ use super::{Actor, SchoolFilter, audit, national::LineageLink};
 use crate::{
     SchoolsError,
     domain::{ApplicationStatus, Profile, SchoolRecord},
-    store::national::{Change, Publication},
 };
 
 pub const SCHEMA: &str = "schools_provincial";
@@ -134,13 +133,17 @@ impl ProvincialStore {
     }
 
     /// Applications from counties under `division_prefix`, optionally of one status.
+    /// Applications from counties under `division_prefix`, oldest first, after the one with
+    /// id `after` (a page token), at most `limit`.
     pub async fn applications(
         &self,
         division_prefix: &str,
         status: Option<ApplicationStatus>,
+        after: Option<&str>,
+        limit: i64,
     ) -> Result<Vec<Application>, SchoolsError> {
         let mut conn = self.pool.acquire().await?;
-        fetch_where(&mut conn, None, division_prefix, status).await
+        fetch_where(&mut conn, None, division_prefix, status, after, limit).await
     }
 
     /// Moves an application from `from` to `to` (refused if someone moved it first) and records
@@ -217,73 +220,14 @@ impl ProvincialStore {
         Ok(())
     }
 
-    /// Applies the next publication; returns false when it was applied before. Publications
-    /// must come in order: the replica never skips a version.
-    pub async fn apply_publication(
+    /// Starts applying publication `version`, page by page, in one transaction; `None` when
+    /// the replica holds it already. Publications must come in order: the replica never skips
+    /// a version, and moves to one only when its last page is in.
+    pub async fn begin_publication(
         &self,
-        publication: &Publication,
-        actor: &Actor,
-    ) -> Result<bool, SchoolsError> {
-        let mut tx = self.pool.begin().await?;
-        let version =
-            sqlx::query_scalar!("SELECT version FROM schools_provincial.replica_state FOR UPDATE")
-                .fetch_one(&mut *tx)
-                .await?;
-        if publication.version <= version {
-            return Ok(false);
-        }
-        if publication.version != version + 1 {
-            return Err(SchoolsError::FailedPrecondition(format!(
-                "publication {} cannot follow version {version}; versions are applied in order",
-                publication.version
-            )));
-        }
-        let merged_away: Vec<&str> = publication
-            .changes
-            .iter()
-            .filter(|c| c.kind == "merged")
-            .flat_map(|c| c.predecessors.iter().map(String::as_str))
-            .collect();
-        for change in &publication.changes {
-            upsert_school(&mut tx, change).await?;
-            for successor in &change.school.successors {
-                let kind = if merged_away.contains(&change.code.as_str()) {
-                    "merge"
-                } else {
-                    "category_change"
-                };
-                sqlx::query!(
-                    "INSERT INTO schools_provincial.lineage (predecessor, successor, kind, effective_date)
-                     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                    change.code,
-                    successor.as_str(),
-                    kind,
-                    change.effective_date
-                )
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        sqlx::query!(
-            "UPDATE schools_provincial.replica_state SET version = $1",
-            publication.version
-        )
-        .execute(&mut *tx)
-        .await?;
-        audit(
-            &mut tx,
-            actor,
-            "schools.replicate_publication",
-            &format!("publication:{}", publication.version),
-            Some(serde_json::json!({ "version": version })),
-            Some(serde_json::json!({
-                "version": publication.version,
-                "changes": publication.changes.len(),
-            })),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(true)
+        version: i64,
+    ) -> Result<Option<super::replication::PublicationApplier>, SchoolsError> {
+        super::replication::PublicationApplier::begin(&self.pool, version).await
     }
 
     pub async fn school(&self, code: &str) -> Result<Option<SchoolRecord>, SchoolsError> {
@@ -360,27 +304,6 @@ fn decode_record(record: serde_json::Value) -> Result<SchoolRecord, SchoolsError
     })
 }
 
-async fn upsert_school(conn: &mut PgConnection, change: &Change) -> Result<(), SchoolsError> {
-    let school = &change.school;
-    sqlx::query!(
-        "INSERT INTO schools_provincial.schools (code, name, category, division, status, record, published_in)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ON CONFLICT (code) DO UPDATE SET name = excluded.name, category = excluded.category,
-             division = excluded.division, status = excluded.status, record = excluded.record,
-             published_in = excluded.published_in",
-        school.code.as_str(),
-        school.profile.name,
-        school.profile.category.digits(),
-        school.profile.division.as_str(),
-        school.status.as_str(),
-        serde_json::to_value(school).expect("serializable"),
-        change.version,
-    )
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
 async fn add_step(
     conn: &mut PgConnection,
     id: &str,
@@ -402,7 +325,7 @@ async fn add_step(
 }
 
 async fn fetch(conn: &mut PgConnection, id: &str) -> Result<Option<Application>, SchoolsError> {
-    Ok(fetch_where(conn, Some(id), "", None).await?.pop())
+    Ok(fetch_where(conn, Some(id), "", None, None, 1).await?.pop())
 }
 
 /// Applications with their steps, one or all from counties under `division_prefix`, optionally
@@ -412,6 +335,8 @@ async fn fetch_where(
     id: Option<&str>,
     division_prefix: &str,
     status: Option<ApplicationStatus>,
+    after: Option<&str>,
+    limit: i64,
 ) -> Result<Vec<Application>, SchoolsError> {
     let rows = sqlx::query!(
         r#"SELECT a.id, a.county, a.profile, a.open_from, a.status, a.code, a.filed_by,
@@ -426,10 +351,14 @@ async fn fetch_where(
            FROM schools_provincial.applications a
            WHERE ($1::text IS NULL OR a.id = $1) AND a.county LIKE $2 || '%'
              AND ($3::text IS NULL OR a.status = $3)
-           ORDER BY a.filed_at, a.id LIMIT 1000"#,
+             AND ($4::text IS NULL OR (a.filed_at, a.id) >
+                  (SELECT p.filed_at, p.id FROM schools_provincial.applications p WHERE p.id = $4))
+           ORDER BY a.filed_at, a.id LIMIT $5"#,
         id,
         division_prefix,
         status.map(ApplicationStatus::as_str),
+        after,
+        limit,
     )
     .fetch_all(&mut *conn)
     .await?;
