@@ -61,6 +61,34 @@ async fn sealed_database(entries: usize) -> TestDatabase {
     db
 }
 
+/// Runs `sql` as someone with the database owner's rights who switches the append-only
+/// triggers off: what the chain (and, beyond it, the witness) must catch.
+async fn tamper(pool: &PgPool, sql: &str) {
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("SET LOCAL session_replication_role = replica")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query(sql).execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn entries_and_seals_are_append_only() {
+    let db = sealed_database(3).await;
+    for sql in [
+        "UPDATE audit.entries SET actor = 'someone-else'",
+        "DELETE FROM audit.entries",
+        "TRUNCATE audit.entries CASCADE",
+        "UPDATE audit.seals SET sealed_at = now()",
+        "DELETE FROM audit.seals",
+    ] {
+        let error = sqlx::query(sql).execute(&db.pool).await.unwrap_err();
+        assert!(error.to_string().contains("append-only"), "{sql}: {error}");
+    }
+    assert!(problems(&db.pool).await.is_empty());
+}
+
 async fn problems(pool: &PgPool) -> Vec<ChainProblem> {
     xueji_audit::verify(pool, |_| {}).await.unwrap().problems
 }
@@ -69,11 +97,11 @@ async fn problems(pool: &PgPool) -> Vec<ChainProblem> {
 async fn edits_deletions_reorderings_insertions_and_truncation_are_detected() {
     let db = sealed_database(10).await;
     let third = entry_at(&db.pool, 3).await;
-    sqlx::query("UPDATE audit.entries SET after = '{\"name\": \"李四\"}' WHERE id = $1")
-        .bind(third)
-        .execute(&db.pool)
-        .await
-        .unwrap();
+    tamper(
+        &db.pool,
+        &format!("UPDATE audit.entries SET after = '{{\"name\": \"李四\"}}' WHERE id = {third}"),
+    )
+    .await;
     assert_eq!(
         problems(&db.pool).await,
         [ChainProblem::Edited { seq: 3, id: third }]
@@ -81,11 +109,11 @@ async fn edits_deletions_reorderings_insertions_and_truncation_are_detected() {
 
     let db = sealed_database(10).await;
     let fifth = entry_at(&db.pool, 5).await;
-    sqlx::query("DELETE FROM audit.entries WHERE id = $1")
-        .bind(fifth)
-        .execute(&db.pool)
-        .await
-        .unwrap();
+    tamper(
+        &db.pool,
+        &format!("DELETE FROM audit.entries WHERE id = {fifth}"),
+    )
+    .await;
     assert_eq!(
         problems(&db.pool).await,
         [ChainProblem::Deleted { seq: 5, id: fifth }]
@@ -94,15 +122,15 @@ async fn edits_deletions_reorderings_insertions_and_truncation_are_detected() {
     // Swap the contents of two entries: each now sits where the other was sealed.
     let db = sealed_database(10).await;
     let (fourth, seventh) = (entry_at(&db.pool, 4).await, entry_at(&db.pool, 7).await);
-    sqlx::query(
-        "UPDATE audit.entries AS e SET object = o.object, after = o.after
-         FROM audit.entries o WHERE (e.id, o.id) IN (($1, $2), ($2, $1))",
+    tamper(
+        &db.pool,
+        &format!(
+            "UPDATE audit.entries AS e SET object = o.object, after = o.after
+             FROM audit.entries o
+             WHERE (e.id, o.id) IN (({fourth}, {seventh}), ({seventh}, {fourth}))"
+        ),
     )
-    .bind(fourth)
-    .bind(seventh)
-    .execute(&db.pool)
-    .await
-    .unwrap();
+    .await;
     assert_eq!(
         problems(&db.pool).await,
         [
@@ -135,10 +163,7 @@ async fn edits_deletions_reorderings_insertions_and_truncation_are_detected() {
         write(&db.pool, 4).await;
         xueji_audit::seal_all(&db.pool).await.unwrap();
     }
-    sqlx::query("DELETE FROM audit.seals WHERE first_seq = 5")
-        .execute(&db.pool)
-        .await
-        .unwrap();
+    tamper(&db.pool, "DELETE FROM audit.seals WHERE first_seq = 5").await;
     let found = problems(&db.pool).await;
     assert!(
         found.contains(&ChainProblem::Gap {
@@ -153,10 +178,7 @@ async fn edits_deletions_reorderings_insertions_and_truncation_are_detected() {
     );
 
     let db = sealed_database(10).await;
-    sqlx::query("DELETE FROM audit.seals")
-        .execute(&db.pool)
-        .await
-        .unwrap();
+    tamper(&db.pool, "DELETE FROM audit.seals").await;
     assert_eq!(
         problems(&db.pool).await[0],
         ChainProblem::HeadMismatch {
