@@ -97,6 +97,7 @@ impl Federation {
                 // Tests drive intake-sized loads through one operator; the budget is tested
                 // on its own.
                 operator_requests_per_second: 0,
+                audit_witness_secs: 1,
                 ..NodeConfig::default()
             },
             pool: national_db.pool.clone(),
@@ -131,6 +132,7 @@ impl Federation {
                     database_connections: 8,
                     clock: clock.clone(),
                     operator_requests_per_second: 0,
+                    audit_witness_secs: 1,
                     ..NodeConfig::default()
                 },
                 pool: db.pool,

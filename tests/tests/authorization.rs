@@ -397,6 +397,16 @@ fn request(method: &str, object: Option<&str>, fixture: &Fixture) -> Vec<u8> {
             limit: 5,
         }
         .encode_to_vec(),
+        // A head that does not parse: an allowed caller is told so, nothing is witnessed.
+        ("xueji.national.v1.NationalIndex", "WitnessAuditHead") => npb::WitnessAuditHeadRequest {
+            seq: 1,
+            hash: "not hex".into(),
+            ..Default::default()
+        }
+        .encode_to_vec(),
+        ("xueji.national.v1.NationalIndex", "ListWitnessedHeads") => {
+            npb::ListWitnessedHeadsRequest::default().encode_to_vec()
+        }
         ("xueji.national.v1.NationalDirectory", "ListProvinces") => {
             npb::ListProvincesRequest {}.encode_to_vec()
         }

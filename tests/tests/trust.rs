@@ -803,3 +803,87 @@ async fn a_message_the_national_node_refuses_does_not_block_the_ones_after_it() 
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
 }
+
+#[tokio::test]
+async fn a_rewritten_audit_chain_shows_against_the_national_witness() {
+    let federation = Federation::start().await;
+    let fujian = federation.province("35");
+    let school = &primary_schools(&federation, "35").await[0];
+    let mut as_school = federation
+        .identity("35", Level::School, school, Role::Operator)
+        .await;
+    for n in 0..3 {
+        let id = resident_id(&format!("35010220180307{:03}", 401 + n * 2));
+        as_school
+            .register_student(registration_at(
+                &format!("audit-{n}"),
+                "林小雨",
+                school,
+                &id,
+            ))
+            .await
+            .expect("registered");
+    }
+    xueji_audit::seal_all(&fujian.pool).await.unwrap();
+    let head = xueji_audit::head(&fujian.pool).await.unwrap();
+
+    // The node sends its head every second; wait until the national node has it.
+    let witness = xueji_node::witness::AuditWitness::new(
+        &fujian.config,
+        &federation.national.address(),
+        std::sync::Arc::new(pki::signer(&federation.pki("35")).unwrap()),
+        fujian.pool.clone(),
+    )
+    .unwrap();
+    let mut witnessed = Default::default();
+    for _ in 0..100 {
+        witnessed = witness.witnessed().await.unwrap();
+        if witnessed.keys().any(|seq| *seq >= head.seq) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        witnessed.keys().any(|seq| *seq >= head.seq),
+        "the head was witnessed: {witnessed:?}"
+    );
+    let report = xueji_audit::verify_witnessed(&fujian.pool, &witnessed, |_| {})
+        .await
+        .unwrap();
+    assert!(report.is_intact(), "{:?}", report.problems);
+
+    // Someone with the database owner's rights edits an entry and rebuilds the whole chain.
+    let mut tx = fujian.pool.begin().await.unwrap();
+    for sql in [
+        "SET LOCAL session_replication_role = replica",
+        "LOCK TABLE audit.chain_head",
+        "UPDATE audit.entries SET actor = 'someone-else'
+         WHERE id = (SELECT entry_id FROM audit.chain WHERE seq = 1)",
+        "DELETE FROM audit.seals",
+        "UPDATE audit.chain_head SET seq = 0, hash = '\\x0000000000000000000000000000000000000000000000000000000000000000', last_xid = '0', last_id = 0",
+    ] {
+        sqlx::query(sql).execute(&mut *tx).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    xueji_audit::seal_all(&fujian.pool).await.unwrap();
+    let alone = xueji_audit::verify(&fujian.pool, |_| {}).await.unwrap();
+    assert!(alone.is_intact(), "the rewrite is consistent on its own");
+
+    let report = xueji_audit::verify_witnessed(&fujian.pool, &witnessed, |_| {})
+        .await
+        .unwrap();
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| matches!(p, xueji_audit::ChainProblem::Rewritten { .. })),
+        "{:?}",
+        report.problems
+    );
+    // And the national node refuses the rewritten head.
+    let refused = witness.send().await.unwrap_err().to_string();
+    assert!(
+        refused.contains("rewritten") || refused.contains("shorter"),
+        "{refused}"
+    );
+}

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
-use xueji_auth::{Caller, Level};
+use xueji_auth::{Caller, Level, TokenVerifier};
 use xueji_proto::national::v1::{
     self as pb, national_directory_server::NationalDirectory,
     national_directory_server::NationalDirectoryServer, national_index_server::NationalIndex,
@@ -17,6 +17,7 @@ use crate::{
     domain::{self, Claim, Delivery, IndexStatus, IndexStudent, Lookup, Message, Outcome},
     provinces::ProvinceClients,
     store::{IndexEntry, Store},
+    witness::{self, SignedHead},
 };
 
 /// Messages one delivery may carry.
@@ -27,11 +28,18 @@ const DEFAULT_NOTICES: u32 = 500;
 pub struct NationalApi {
     store: Store,
     provinces: Arc<ProvinceClients>,
+    /// The token keys of the federation's authorities: witnessed audit heads are signed with
+    /// them.
+    keys: Arc<TokenVerifier>,
 }
 
 impl NationalApi {
-    pub fn new(store: Store, provinces: Arc<ProvinceClients>) -> Self {
-        Self { store, provinces }
+    pub fn new(store: Store, provinces: Arc<ProvinceClients>, keys: TokenVerifier) -> Self {
+        Self {
+            store,
+            provinces,
+            keys: Arc::new(keys),
+        }
     }
 
     pub fn index_service(&self) -> NationalIndexServer<Self> {
@@ -193,6 +201,9 @@ fn decode(messages: Vec<pb::OutboxMessage>) -> Result<Vec<Delivery>, NationalErr
     Ok(deliveries)
 }
 
+/// Witnessed heads answered at most per page.
+const WITNESSED_PER_PAGE: u32 = 1000;
+
 fn outcome_to_wire(message_id: &uuid::Uuid, outcome: Outcome) -> pb::DeliveryOutcome {
     use pb::delivery_outcome::Result as Wire;
     pb::DeliveryOutcome {
@@ -239,6 +250,61 @@ impl NationalIndex for NationalApi {
                 .iter()
                 .zip(outcomes)
                 .map(|(delivery, outcome)| outcome_to_wire(&delivery.message_id, outcome))
+                .collect(),
+        }))
+    }
+
+    async fn witness_audit_head(
+        &self,
+        request: Request<pb::WitnessAuditHeadRequest>,
+    ) -> Result<Response<pb::WitnessAuditHeadResponse>, Status> {
+        let peer = xueji_rpc::peer(&request)?.clone();
+        let request = request.into_inner();
+        let head = SignedHead {
+            seq: i64::try_from(request.seq)
+                .map_err(|_| NationalError::invalid("seq", "is out of range"))?,
+            hash_hex: request.hash.trim().to_ascii_lowercase(),
+            signed_at: request.signed_at,
+            key_id: request.key_id,
+            signature: request.signature,
+        };
+        let (signed_at, hash) = witness::check_signature(&self.keys, &peer, &head)?;
+        let witnessed = self
+            .store
+            .witness(&peer.to_string(), &head, signed_at, &hash)
+            .await?;
+        Ok(Response::new(pb::WitnessAuditHeadResponse {
+            witnessed_seq: u64::try_from(witnessed).unwrap_or_default(),
+        }))
+    }
+
+    async fn list_witnessed_heads(
+        &self,
+        request: Request<pb::ListWitnessedHeadsRequest>,
+    ) -> Result<Response<pb::ListWitnessedHeadsResponse>, Status> {
+        let peer = xueji_rpc::peer(&request)?.to_string();
+        let request = request.into_inner();
+        let limit = match request.page_size {
+            0 => WITNESSED_PER_PAGE,
+            n => n.min(WITNESSED_PER_PAGE),
+        };
+        let heads = self
+            .store
+            .witnessed(
+                &peer,
+                i64::try_from(request.after_seq).unwrap_or(i64::MAX),
+                i64::from(limit),
+            )
+            .await?;
+        Ok(Response::new(pb::ListWitnessedHeadsResponse {
+            heads: heads
+                .into_iter()
+                .map(|head| pb::WitnessedHead {
+                    seq: u64::try_from(head.seq).unwrap_or_default(),
+                    hash: hex::encode(head.hash),
+                    signed_at: timestamp(head.signed_at),
+                    witnessed_at: timestamp(head.witnessed_at),
+                })
                 .collect(),
         }))
     }

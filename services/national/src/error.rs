@@ -12,6 +12,8 @@ pub enum NationalError {
     NotFound(String),
     #[error("permission denied: {0}")]
     PermissionDenied(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
     /// A province did not answer.
     #[error("{0}")]
     Unavailable(String),
@@ -37,6 +39,7 @@ impl From<NationalError> for Status {
             NationalError::InvalidArgument(violations) => xueji_rpc::invalid_argument(&violations),
             NationalError::NotFound(what) => Status::not_found(format!("{what} not found")),
             NationalError::PermissionDenied(why) => Status::permission_denied(why),
+            NationalError::FailedPrecondition(why) => Status::failed_precondition(why),
             NationalError::Unavailable(why) => Status::unavailable(why),
             NationalError::Database(error) => {
                 // Two deliveries racing on the same rows: the sender retries the batch.

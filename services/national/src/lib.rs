@@ -13,5 +13,6 @@ pub mod domain;
 mod error;
 pub mod provinces;
 pub mod store;
+pub mod witness;
 
 pub use error::NationalError;

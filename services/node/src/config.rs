@@ -50,6 +50,9 @@ pub struct NodeConfig {
     /// Requests a second each operator may make on average (twice as many at once); more
     /// answer RESOURCE_EXHAUSTED. 0: unlimited. Services calling each other are not limited.
     pub operator_requests_per_second: u32,
+    /// How often the head of the node's audit chain goes to the national node to be
+    /// witnessed (seconds); 0: never.
+    pub audit_witness_secs: u64,
     pub database_connections: u32,
     /// The time tokens are minted and checked at: the system's, or one a test moves forward.
     #[serde(skip)]
@@ -79,6 +82,7 @@ impl Default for NodeConfig {
             request_timeout_secs: 30,
             concurrency_limit: 1024,
             operator_requests_per_second: 200,
+            audit_witness_secs: 300,
             database_connections: 32,
             clock: xueji_auth::Clock::system(),
         }

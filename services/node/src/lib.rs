@@ -10,3 +10,4 @@ pub mod node;
 pub mod pki;
 pub mod sample;
 pub mod seed;
+pub mod witness;

@@ -83,13 +83,19 @@ enum PkiCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Seal pending entries, then check the whole hash chain; exits 1 if it is broken.
+    /// Seal pending entries, then check the whole hash chain, and against the heads the
+    /// national node witnessed for this node (so that a rewrite shows even with every hash
+    /// recomputed); exits 1 if it is broken.
     Verify {
         #[arg(long, short)]
         config: Option<PathBuf>,
         /// Verify this database instead of the configured one.
         #[arg(long)]
         database_url: Option<String>,
+        /// Check the chain on its own, without the witnessed heads (the national node is
+        /// unreachable, say): a consistent rewrite then passes.
+        #[arg(long)]
+        offline: bool,
     },
 }
 
@@ -204,6 +210,7 @@ async fn run(command: Command) -> anyhow::Result<std::process::ExitCode> {
                 AuditCommand::Verify {
                     config,
                     database_url,
+                    offline,
                 },
         } => {
             let mut config = NodeConfig::load(config.as_deref())?;
@@ -214,7 +221,33 @@ async fn run(command: Command) -> anyhow::Result<std::process::ExitCode> {
             xueji_audit::seal_all(&database.pool)
                 .await
                 .context("sealing pending entries")?;
-            let report = xueji_audit::verify(&database.pool, |checked| {
+            let witnessed = if offline {
+                println!(
+                    "checking the chain on its own (--offline): a consistent rewrite would pass"
+                );
+                Default::default()
+            } else {
+                let national = if config.national_address.is_empty() {
+                    config.listen.to_string()
+                } else {
+                    config.national_address.clone()
+                };
+                let witness = xueji_node::witness::AuditWitness::new(
+                    &config,
+                    &national,
+                    std::sync::Arc::new(pki::signer(&config.pki_dir)?),
+                    database.pool.clone(),
+                )?;
+                let heads = witness.witnessed().await.with_context(|| {
+                    format!(
+                        "reading the witnessed heads from the national node at {national} \
+                         (is it running? --offline checks the chain on its own)"
+                    )
+                })?;
+                println!("{} heads witnessed by the national node", heads.len());
+                heads
+            };
+            let report = xueji_audit::verify_witnessed(&database.pool, &witnessed, |checked| {
                 eprintln!("  {checked} entries checked…");
             })
             .await?;

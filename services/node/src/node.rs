@@ -30,6 +30,7 @@ use crate::{
     config::{NodeConfig, Service},
     links::{NationalIndexLink, ReplicaSchools, credentials},
     pki, sample,
+    witness::AuditWitness,
 };
 
 /// The database a node uses: a server it was given, or a cluster of its own.
@@ -307,7 +308,11 @@ impl RunningNode {
                 as_ministry.token.clone(),
                 as_ministry.also_accept.clone(),
             ));
-            let national = NationalApi::new(store, provinces);
+            let national = NationalApi::new(
+                store,
+                provinces,
+                pki::verifier(pki_dir, config.audiences())?,
+            );
             routes.add_service(InterceptedService::new(
                 national.index_service(),
                 authenticator.clone(),
@@ -333,6 +338,13 @@ impl RunningNode {
                 pool.clone(),
                 Duration::from_millis(200),
             )));
+            if config.audit_witness_secs > 0 {
+                let witness =
+                    AuditWitness::new(config, &national_address, signer.clone(), pool.clone())?;
+                background.push(tokio::spawn(
+                    witness.run(Duration::from_secs(config.audit_witness_secs)),
+                ));
+            }
         }
 
         let server_config = ServerConfig {

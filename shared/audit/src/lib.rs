@@ -9,7 +9,10 @@
 //! them with their hashes. Two sealers (two replicas of a service) queue on that lock, so the
 //! chain cannot fork.
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    time::Duration,
+};
 
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
@@ -224,6 +227,11 @@ pub enum ChainProblem {
     Unchained { id: i64 },
     /// The chain head does not match the last seal: seals were removed from the end.
     HeadMismatch { head_seq: i64, last_seq: i64 },
+    /// The national node witnessed another hash at this position: the chain was rewritten
+    /// from here on, even if every hash after it was recomputed.
+    Rewritten { seq: i64 },
+    /// The national node witnessed the chain this long, and it is shorter now.
+    RolledBack { witnessed_seq: i64, last_seq: i64 },
 }
 
 impl std::fmt::Display for ChainProblem {
@@ -259,6 +267,19 @@ impl std::fmt::Display for ChainProblem {
                 "the chain head says {head_seq} entries but the last seal ends at {last_seq} \
                  (seals removed from the end, or the head was altered)"
             ),
+            Self::Rewritten { seq } => write!(
+                f,
+                "entry {seq} does not carry the hash the national node witnessed for it: the \
+                 chain was rewritten from there (its hashes recomputed)"
+            ),
+            Self::RolledBack {
+                witnessed_seq,
+                last_seq,
+            } => write!(
+                f,
+                "the national node witnessed {witnessed_seq} entries, but the chain ends at \
+                 {last_seq} (entries removed and the chain rebuilt)"
+            ),
         }
     }
 }
@@ -277,10 +298,35 @@ impl VerifyReport {
     }
 }
 
+/// The sealed end of the chain: its length and last hash, what a node has the national node
+/// witness.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub seq: i64,
+    pub hash: Vec<u8>,
+}
+
+pub async fn head(pool: &PgPool) -> Result<Head, sqlx::Error> {
+    let row = sqlx::query!("SELECT seq, hash FROM audit.chain_head")
+        .fetch_one(pool)
+        .await?;
+    Ok(Head {
+        seq: row.seq,
+        hash: row.hash,
+    })
+}
+
 /// Walks the whole chain in order and recomputes every link. `progress` is called with the
 /// number of entries checked so far, about every 10,000 entries.
-pub async fn verify(
+pub async fn verify(pool: &PgPool, progress: impl FnMut(u64)) -> Result<VerifyReport, sqlx::Error> {
+    verify_witnessed(pool, &BTreeMap::new(), progress).await
+}
+
+/// Like [`verify`], and also against heads a witness (the national node) recorded: position →
+/// hash. A chain rewritten with every hash recomputed passes [`verify`], but not this.
+pub async fn verify_witnessed(
     pool: &PgPool,
+    witnessed: &BTreeMap<i64, Vec<u8>>,
     mut progress: impl FnMut(u64),
 ) -> Result<VerifyReport, sqlx::Error> {
     use futures::TryStreamExt;
@@ -325,6 +371,9 @@ pub async fn verify(
         let mut prev = seal.prev_hash;
         for (offset, (id, hash)) in seal.entry_ids.iter().zip(seal.hashes).enumerate() {
             let seq = seal.first_seq + offset as i64;
+            if witnessed.get(&seq).is_some_and(|seen| *seen != hash) {
+                report.problems.push(ChainProblem::Rewritten { seq });
+            }
             match entries.get(id) {
                 None => report.problems.push(ChainProblem::Deleted { seq, id: *id }),
                 Some(entry) if chain_hash(&prev, seq, entry) != hash => {
@@ -355,6 +404,14 @@ pub async fn verify(
         });
     }
     report.head_hash = hex::encode(&head.hash);
+    if let Some((&witnessed_seq, _)) = witnessed.last_key_value()
+        && witnessed_seq > expected_seq - 1
+    {
+        report.problems.push(ChainProblem::RolledBack {
+            witnessed_seq,
+            last_seq: expected_seq - 1,
+        });
+    }
     let unchained = sqlx::query_scalar!(
         r#"SELECT e.id AS "id!" FROM audit.entries e
            WHERE (e.xid, e.id) <= ($1::text::xid8, $2)

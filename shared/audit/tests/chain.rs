@@ -258,3 +258,77 @@ async fn entries_sealed_as_jsonb_still_verify_once_documents_are_json() {
     assert!(report.is_intact(), "{:?}", report.problems);
     assert_eq!(report.sealed, 15);
 }
+
+/// Drops every seal and rebuilds the chain from the entries as they now are: a rewriter with
+/// the owner's rights covering an edit by recomputing every hash.
+async fn rebuild_chain(pool: &PgPool) {
+    tamper(pool, "DELETE FROM audit.seals").await;
+    tamper(
+        pool,
+        "UPDATE audit.chain_head SET seq = 0, hash = '\\x0000000000000000000000000000000000000000000000000000000000000000', last_xid = '0', last_id = 0",
+    )
+    .await;
+    xueji_audit::seal_all(pool).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_rewrite_with_recomputed_hashes_shows_against_the_witnessed_heads() {
+    let db = sealed_database(6).await;
+    let mut witnessed = std::collections::BTreeMap::new();
+    let head = xueji_audit::head(&db.pool).await.unwrap();
+    witnessed.insert(head.seq, head.hash.clone());
+    write(&db.pool, 4).await;
+    xueji_audit::seal_all(&db.pool).await.unwrap();
+    let later = xueji_audit::head(&db.pool).await.unwrap();
+    witnessed.insert(later.seq, later.hash.clone());
+    let report = xueji_audit::verify_witnessed(&db.pool, &witnessed, |_| {})
+        .await
+        .unwrap();
+    assert!(report.is_intact(), "{:?}", report.problems);
+
+    // Entry 3 edited, then the chain rebuilt: it verifies on its own...
+    let third = entry_at(&db.pool, 3).await;
+    tamper(
+        &db.pool,
+        &format!("UPDATE audit.entries SET actor = 'someone-else' WHERE id = {third}"),
+    )
+    .await;
+    rebuild_chain(&db.pool).await;
+    assert!(problems(&db.pool).await.is_empty(), "a consistent rewrite");
+    // ...but not against what the national node saw.
+    let report = xueji_audit::verify_witnessed(&db.pool, &witnessed, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        report.problems,
+        [
+            ChainProblem::Rewritten { seq: 6 },
+            ChainProblem::Rewritten { seq: 10 }
+        ]
+    );
+
+    // Entries removed and the chain rebuilt shorter.
+    let db = sealed_database(6).await;
+    let head = xueji_audit::head(&db.pool).await.unwrap();
+    let witnessed = std::collections::BTreeMap::from([(head.seq, head.hash)]);
+    tamper(
+        &db.pool,
+        &format!(
+            "DELETE FROM audit.entries WHERE id = {}",
+            entry_at(&db.pool, 6).await
+        ),
+    )
+    .await;
+    rebuild_chain(&db.pool).await;
+    assert!(problems(&db.pool).await.is_empty(), "a consistent rewrite");
+    let report = xueji_audit::verify_witnessed(&db.pool, &witnessed, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        report.problems,
+        [ChainProblem::RolledBack {
+            witnessed_seq: 6,
+            last_seq: 5
+        }]
+    );
+}

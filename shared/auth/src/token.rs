@@ -191,6 +191,19 @@ impl PublicKey {
         Ok(Self { issuer, kid, key })
     }
 
+    /// Whether `signature` (base64url) is this key's over `statement`.
+    pub fn verifies_statement(&self, statement: &[u8], signature: &str) -> bool {
+        URL_SAFE_NO_PAD
+            .decode(signature)
+            .ok()
+            .and_then(|bytes| <[u8; 64]>::try_from(bytes).ok())
+            .is_some_and(|bytes| {
+                self.key
+                    .verify(statement, &Signature::from_bytes(&bytes))
+                    .is_ok()
+            })
+    }
+
     pub fn to_text(&self) -> String {
         format!(
             "# Xueji token verifying key (public)\nissuer = {}\nkey_id = {}\npublic = {}\n",
@@ -292,6 +305,12 @@ impl TokenSigner {
         })
     }
 
+    /// Signs a statement other than a token (a node's audit chain head, say): the signature,
+    /// base64url.
+    pub fn sign_statement(&self, statement: &[u8]) -> String {
+        URL_SAFE_NO_PAD.encode(self.key.sign(statement).to_bytes())
+    }
+
     /// Signs claims exactly as given: for tests that need tokens a node must refuse.
     pub fn sign(&self, claims: &Claims) -> Result<String, AuthError> {
         let payload = URL_SAFE_NO_PAD
@@ -320,6 +339,11 @@ impl TokenVerifier {
             keys: HashMap::new(),
             audiences,
         }
+    }
+
+    /// The trusted key with id `kid`.
+    pub fn key(&self, kid: &str) -> Option<&PublicKey> {
+        self.keys.get(kid)
     }
 
     /// Trusts `key` for tokens its authority issues.
