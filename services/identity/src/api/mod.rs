@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use rand::Rng;
 use tonic::{Request, Response, Status};
-use xueji_auth::{Caller, Jurisdiction};
+use xueji_auth::{Caller, Jurisdiction, Level};
 use xueji_codes::{Divisions, RegistryNumber, ResidentId, SchoolCode};
 use xueji_proto::identity::v1::{
     self as pb,
@@ -238,15 +238,21 @@ impl IdentityApi {
                 self.national
                     .try_deliver_within(NATIONAL_PATIENCE, claim.sequence)
                     .await;
-                if let Some(DeliveryOutcome::Refused {
-                    owner_province,
-                    owner_registry_number,
-                }) = outbox::outcome_of(self.store.pool(), claim.sequence).await?
+                if let Some(DeliveryOutcome::Refused { owner_province, .. }) =
+                    outbox::outcome_of(self.store.pool(), claim.sequence).await?
                 {
+                    // Where the other record is, and which it is, stays outside the caller's
+                    // jurisdiction: only a province's and the ministry's operators, who settle
+                    // it with the other province, learn which province holds it.
+                    let holder = if matches!(caller.level, Level::Province | Level::Ministry) {
+                        format!("province {owner_province}")
+                    } else {
+                        "another province".to_owned()
+                    };
                     return Err(IdentityError::FailedPrecondition(format!(
-                        "the national duplicate check refused resident ID number {}: province \
-                         {owner_province} holds a live record for it ({owner_registry_number}); \
-                         the registration is pending again and flagged as a duplicate",
+                        "the national duplicate check refused resident ID number {}: {holder} \
+                         holds a live record for it; the registration is pending again and \
+                         flagged as a duplicate for the provinces' authorities to settle",
                         record.document_number.as_deref().unwrap_or_default()
                     )));
                 }
@@ -458,8 +464,13 @@ impl IdentityApi {
                     // but the nation's, so only the ministry sees its number; the province is
                     // named, as the authority to settle it with.
                     detail: format!(
-                        "{} (found by the national index: a record of province {})",
-                        flag.detail, flag.other_province
+                        "{} (found by the national index: a record of {})",
+                        flag.detail,
+                        if matches!(caller.level, Level::Province | Level::Ministry) {
+                            format!("province {}", flag.other_province)
+                        } else {
+                            "another province".to_owned()
+                        }
                     ),
                     registry_number: flag.registry_number,
                     name: flag.name,
