@@ -16,7 +16,7 @@ use crate::{
     NationalError,
     domain::{self, Claim, Delivery, IndexStatus, IndexStudent, Lookup, Message, Outcome},
     provinces::ProvinceClients,
-    store::{IndexEntry, Store},
+    store::{DeliveryActor, IndexEntry, Store},
     witness::{self, SignedHead},
 };
 
@@ -243,8 +243,14 @@ impl NationalIndex for NationalApi {
         request: Request<pb::DeliverRequest>,
     ) -> Result<Response<pb::DeliverResponse>, Status> {
         let province = delivering_province(&request)?;
+        let (caller, request_id) = xueji_rpc::caller(&request)?;
+        let actor = DeliveryActor {
+            describe: caller.describe(),
+            jurisdiction: caller.jurisdiction.as_string(),
+            request_id: request_id.to_owned(),
+        };
         let deliveries = decode(request.into_inner().messages)?;
-        let outcomes = self.store.deliver(&province, &deliveries).await?;
+        let outcomes = self.store.deliver(&province, &deliveries, &actor).await?;
         Ok(Response::new(pb::DeliverResponse {
             outcomes: deliveries
                 .iter()

@@ -62,6 +62,16 @@ impl Message {
             Self::Malformed { .. } => "malformed",
         }
     }
+
+    /// The registry number the message is about, if it decoded.
+    pub fn number(&self) -> Option<&str> {
+        match self {
+            Self::Index(index) => Some(index.registry_number.as_str()),
+            Self::Claim(claim) => Some(claim.registry_number.as_str()),
+            Self::Release { registry_number } => Some(registry_number.as_str()),
+            Self::Malformed { .. } => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

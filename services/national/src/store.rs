@@ -23,7 +23,52 @@ pub const SCHEMA: &str = "national";
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    // The index audits its own changes (claims, notices, ownership).
+    xueji_audit::migrate(pool).await?;
     xueji_db::migrate_schema(pool, SCHEMA, &MIGRATOR).await
+}
+
+/// Who a delivery's audit entries name: the delivering province's service and its request.
+#[derive(Debug, Clone)]
+pub struct DeliveryActor {
+    pub describe: String,
+    pub jurisdiction: String,
+    pub request_id: String,
+}
+
+impl DeliveryActor {
+    /// A province's delivery with no request behind it (tests, tools).
+    pub fn province(province: &str) -> Self {
+        Self {
+            describe: format!("service:identity-{province}"),
+            jurisdiction: format!("{province}0000"),
+            request_id: String::new(),
+        }
+    }
+}
+
+/// Writes one audit entry in the delivery's transaction.
+async fn audit(
+    conn: &mut PgConnection,
+    actor: &DeliveryActor,
+    action: &str,
+    object: &str,
+    after: serde_json::Value,
+) -> Result<(), NationalError> {
+    xueji_audit::record(
+        conn,
+        &xueji_audit::Entry {
+            actor: &actor.describe,
+            jurisdiction: &actor.jurisdiction,
+            action,
+            object,
+            before: None,
+            after: Some(after),
+            request_id: &actor.request_id,
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// A province of the directory.
@@ -129,6 +174,7 @@ impl Store {
         &self,
         province: &str,
         deliveries: &[Delivery],
+        actor: &DeliveryActor,
     ) -> Result<Vec<Outcome>, NationalError> {
         let mut tx = self.pool.begin().await?;
         // Everything a delivery reads, it reads by key. During an intake the index grows by
@@ -193,6 +239,7 @@ impl Store {
                 continue;
             }
             index_new_students(&mut tx, province, &run).await?;
+            audit_run(&mut tx, actor, province, &run).await?;
             for (message_id, _) in &run {
                 seen.insert(*message_id, (province.to_owned(), applied.clone()));
                 outcomes.push(Outcome::Applied);
@@ -233,6 +280,18 @@ impl Store {
                 }
                 Err(other) => return Err(other),
             };
+            audit(
+                &mut tx,
+                actor,
+                &format!("national.{}", delivery.message.kind()),
+                &format!("message:{}", delivery.message_id),
+                serde_json::json!({
+                    "province": province,
+                    "number": delivery.message.number(),
+                    "outcome": &outcome,
+                }),
+            )
+            .await?;
             sqlx::query!(
                 "INSERT INTO national.inbox (message_id, province, kind, outcome)
                  VALUES ($1, $2, $3, $4)",
@@ -248,6 +307,7 @@ impl Store {
             outcomes.push(outcome);
         }
         index_new_students(&mut tx, province, &run).await?;
+        audit_run(&mut tx, actor, province, &run).await?;
         outcomes.extend(run.iter().map(|_| Outcome::Applied));
         tx.commit().await?;
         Ok(outcomes)
@@ -688,7 +748,49 @@ async fn notice(
     )
     .execute(&mut *conn)
     .await?;
-    Ok(())
+    // The index raises notices itself, as a consequence of the delivery that found them.
+    let index = DeliveryActor {
+        describe: "service:national-index".into(),
+        jurisdiction: format!("{province}0000"),
+        request_id: String::new(),
+    };
+    audit(
+        conn,
+        &index,
+        "national.notice",
+        &format!("number:{registry_number}"),
+        serde_json::json!({
+            "province": province,
+            "kind": kind,
+            "other_province": other_province,
+            "other_registry_number": other_registry_number,
+        }),
+    )
+    .await
+}
+
+/// One audit entry for a set-wide run of first-time index entries: the numbers it introduced.
+async fn audit_run(
+    conn: &mut PgConnection,
+    actor: &DeliveryActor,
+    province: &str,
+    run: &[(uuid::Uuid, &IndexStudent)],
+) -> Result<(), NationalError> {
+    if run.is_empty() {
+        return Ok(());
+    }
+    let numbers: Vec<&str> = run
+        .iter()
+        .map(|(_, index)| index.registry_number.as_str())
+        .collect();
+    audit(
+        conn,
+        actor,
+        "national.index_students",
+        &format!("province:{province}"),
+        serde_json::json!({ "province": province, "introduced": numbers }),
+    )
+    .await
 }
 
 async fn claim_id_number(

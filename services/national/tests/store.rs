@@ -6,7 +6,7 @@ use futures::FutureExt;
 use xueji_codes::{RegistryNumber, ResidentId};
 use xueji_national::{
     domain::{Claim, Delivery, IndexStatus, IndexStudent, Message, Outcome},
-    store::Store,
+    store::{DeliveryActor, Store},
 };
 
 async fn store() -> Store {
@@ -72,7 +72,10 @@ async fn a_mixed_batch_applies_in_order_and_replays_identically() {
         update,
         second.clone(),
     ];
-    let outcomes = store.deliver("35", &batch).await.unwrap();
+    let outcomes = store
+        .deliver("35", &batch, &DeliveryActor::province("35"))
+        .await
+        .unwrap();
     assert_eq!(
         outcomes,
         [
@@ -104,14 +107,20 @@ async fn a_mixed_batch_applies_in_order_and_replays_identically() {
     assert_eq!(store.counts().await.unwrap(), (3, 1, 5, 0));
 
     // Redelivered whole: the same answers, nothing written.
-    let again = store.deliver("35", &batch).await.unwrap();
+    let again = store
+        .deliver("35", &batch, &DeliveryActor::province("35"))
+        .await
+        .unwrap();
     assert_eq!(again, outcomes);
     assert_eq!(store.counts().await.unwrap(), (3, 1, 5, 0));
 
     // Anhui indexes a record with the same name digest: a notice to each province.
     let anhui = index("L340102201801011111", None, "d-shared");
     assert_eq!(
-        store.deliver("34", &[anhui]).await.unwrap(),
+        store
+            .deliver("34", &[anhui], &DeliveryActor::province("34"))
+            .await
+            .unwrap(),
         [Outcome::Applied]
     );
     let fujian_notices = store.notices("35", 0, 10).await.unwrap();
@@ -138,13 +147,22 @@ async fn a_message_with_a_number_of_another_province_is_rejected_and_the_rest_ap
         index("L350102201801011234", None, "d-b"),
         index("L340102201801011111", None, "d-a"),
     ];
-    let outcomes = store.deliver("34", &batch).await.unwrap();
+    let outcomes = store
+        .deliver("34", &batch, &DeliveryActor::province("34"))
+        .await
+        .unwrap();
     assert!(rejected(&outcomes[0]), "{outcomes:?}");
     assert_eq!(outcomes[1], Outcome::Applied);
     // One entry; two messages answered (the rejection is kept like any outcome).
     assert_eq!(store.counts().await.unwrap(), (1, 0, 2, 0));
     // Redelivered, it answers alike and changes nothing.
-    assert_eq!(store.deliver("34", &batch).await.unwrap(), outcomes);
+    assert_eq!(
+        store
+            .deliver("34", &batch, &DeliveryActor::province("34"))
+            .await
+            .unwrap(),
+        outcomes
+    );
     assert_eq!(store.counts().await.unwrap(), (1, 0, 2, 0));
 }
 
@@ -152,7 +170,11 @@ async fn a_message_with_a_number_of_another_province_is_rejected_and_the_rest_ap
 async fn a_number_indexed_by_one_province_is_refused_to_another() {
     let store = store().await;
     store
-        .deliver("35", &[index("L350102201801011234", None, "d-a")])
+        .deliver(
+            "35",
+            &[index("L350102201801011234", None, "d-a")],
+            &DeliveryActor::province("35"),
+        )
         .await
         .unwrap();
     // Anhui claiming Fujian's number as an alias of its own new record.
@@ -160,7 +182,10 @@ async fn a_number_indexed_by_one_province_is_refused_to_another() {
     if let Message::Index(entry) = &mut taking.message {
         entry.aliases = vec![number("L350102201801011234")];
     }
-    let outcomes = store.deliver("34", &[taking]).await.unwrap();
+    let outcomes = store
+        .deliver("34", &[taking], &DeliveryActor::province("34"))
+        .await
+        .unwrap();
     assert!(rejected(&outcomes[0]), "{outcomes:?}");
     assert_eq!(store.counts().await.unwrap(), (1, 0, 2, 0));
 }
@@ -182,7 +207,11 @@ async fn a_g_number_enters_the_index_only_through_a_granted_claim() {
         entry.status = IndexStatus::Active;
     }
     let outcomes = store
-        .deliver("35", &[out_of_nowhere, introduce, promoted.clone()])
+        .deliver(
+            "35",
+            &[out_of_nowhere, introduce, promoted.clone()],
+            &DeliveryActor::province("35"),
+        )
         .await
         .unwrap();
     assert!(rejected(&outcomes[0]), "{outcomes:?}");
@@ -200,7 +229,10 @@ async fn a_g_number_enters_the_index_only_through_a_granted_claim() {
     };
     let mut again = promoted;
     again.message_id = uuid::Uuid::new_v4();
-    let outcomes = store.deliver("35", &[claim, again]).await.unwrap();
+    let outcomes = store
+        .deliver("35", &[claim, again], &DeliveryActor::province("35"))
+        .await
+        .unwrap();
     assert_eq!(outcomes, [Outcome::Granted, Outcome::Applied]);
     let entry = store.entry_by_number(&g).await.unwrap().expect("indexed");
     assert_eq!(entry.registry_number, g);
@@ -214,10 +246,14 @@ async fn an_introduction_redelivered_after_an_update_answers_applied_and_changes
     if let Message::Index(entry) = &mut activation.message {
         entry.status = IndexStatus::Active;
     }
-    let introduce = || store.deliver("35", std::slice::from_ref(&introduction));
+    let fujian = DeliveryActor::province("35");
+    let introduce = || store.deliver("35", std::slice::from_ref(&introduction), &fujian);
     assert_eq!(introduce().await.unwrap(), [Outcome::Applied]);
     assert_eq!(
-        store.deliver("35", &[activation]).await.unwrap(),
+        store
+            .deliver("35", &[activation], &DeliveryActor::province("35"))
+            .await
+            .unwrap(),
         [Outcome::Applied]
     );
     // One entry; two messages applied: the introduction named by its entry, the update in the
@@ -230,7 +266,11 @@ async fn an_introduction_redelivered_after_an_update_answers_applied_and_changes
     let newcomer = index("L350102201801015678", None, "d-b");
     assert_eq!(
         store
-            .deliver("35", &[introduction, newcomer])
+            .deliver(
+                "35",
+                &[introduction, newcomer],
+                &DeliveryActor::province("35")
+            )
             .await
             .unwrap(),
         [Outcome::Applied, Outcome::Applied]
@@ -242,4 +282,70 @@ async fn an_introduction_redelivered_after_an_update_answers_applied_and_changes
         .unwrap();
     assert_eq!(entry.status, "active");
     assert_eq!(store.counts().await.unwrap(), (2, 0, 3, 0));
+}
+
+#[tokio::test]
+async fn the_index_audits_its_own_changes() {
+    let database = xueji_testkit::database("national", |pool| {
+        async move { Ok(xueji_national::store::migrate(&pool).await?) }.boxed()
+    })
+    .await;
+    let store = Store::new(database.pool.clone());
+    let claim = |registry_number: &str| Delivery {
+        message_id: uuid::Uuid::new_v4(),
+        message: Message::Claim(Claim {
+            registry_number: number(registry_number),
+            id_number: resident_id("35010220180101001"),
+        }),
+    };
+    // Fujian introduces and claims; Anhui claims the same ID number and is refused, both are
+    // told.
+    store
+        .deliver(
+            "35",
+            &[
+                index("L350102201801011234", Some("35010220180101001"), "d-one"),
+                claim("L350102201801011234"),
+            ],
+            &DeliveryActor::province("35"),
+        )
+        .await
+        .unwrap();
+    let outcomes = store
+        .deliver(
+            "34",
+            &[
+                index("L340102201801011111", Some("35010220180101001"), "d-two"),
+                claim("L340102201801011111"),
+            ],
+            &DeliveryActor::province("34"),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcomes[1], Outcome::Refused { .. }),
+        "{outcomes:?}"
+    );
+    let actions: Vec<String> =
+        sqlx::query_scalar("SELECT action || ' by ' || actor FROM audit.entries ORDER BY id")
+            .fetch_all(&database.pool)
+            .await
+            .unwrap();
+    for expected in [
+        "national.index_students by service:identity-35",
+        "national.claim_id_number by service:identity-35",
+        "national.claim_id_number by service:identity-34",
+        "national.notice by service:national-index",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == expected),
+            "{expected} missing from {actions:?}"
+        );
+    }
+    assert!(
+        xueji_audit::verify(&database.pool, |_| {})
+            .await
+            .unwrap()
+            .is_intact()
+    );
 }

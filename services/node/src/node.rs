@@ -331,8 +331,10 @@ impl RunningNode {
             config.services
         );
 
-        // Identity and schools write audit entries; the sealer chains them.
-        let audited = config.runs(Service::Identity) || config.runs(Service::Schools);
+        // Identity, schools and the national index write audit entries; the sealer chains them.
+        let audited = config.runs(Service::Identity)
+            || config.runs(Service::Schools)
+            || (config.is_national() && config.runs(Service::National));
         if audited {
             background.push(tokio::spawn(xueji_audit::run_sealer(
                 pool.clone(),
