@@ -1,32 +1,19 @@
-//! All SQL of the national service (schema `national`).
-//!
-//! A delivery is applied in one transaction: every message of the batch, its outcome, the
-//! notices it raised. A message that introduces a student in a run of first-time entries is
-//! remembered by the entry (`introduced_by`); every other message by its row in the inbox, with
-//! its outcome. A message id already applied answers `applied` or its stored outcome and applies
-//! nothing; two deliveries of one message racing each other collide on the number's or the
-//! inbox's primary key and the loser's whole transaction rolls back (the sender retries and
-//! reads the outcome).
+//! Applying a province's delivery: every message of a batch in order, in one transaction, with
+//! its outcome, the notices it raised and the index's own audit entries.
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use xueji_codes::{RegistryKind, RegistryNumber};
 
+use super::{
+    Store,
+    notices::{flag_duplicate_names, notice},
+};
 use crate::{
     NationalError,
     domain::{Claim, Delivery, IndexStatus, IndexStudent, Message, Outcome, may_introduce},
 };
-
-pub const SCHEMA: &str = "national";
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
-pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
-    // The index audits its own changes (claims, notices, ownership).
-    xueji_audit::migrate(pool).await?;
-    xueji_db::migrate_schema(pool, SCHEMA, &MIGRATOR).await
-}
 
 /// Who a delivery's audit entries name: the delivering province's service and its request.
 #[derive(Debug, Clone)]
@@ -48,7 +35,7 @@ impl DeliveryActor {
 }
 
 /// Writes one audit entry in the delivery's transaction.
-async fn audit(
+pub(super) async fn audit(
     conn: &mut PgConnection,
     actor: &DeliveryActor,
     action: &str,
@@ -71,99 +58,7 @@ async fn audit(
     Ok(())
 }
 
-/// A province of the directory.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProvinceEntry {
-    pub code: String,
-    pub name: String,
-    pub address: String,
-    pub identity: String,
-    pub indexed_students: i64,
-}
-
-/// A student as the index knows it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct IndexEntry {
-    pub id: i64,
-    pub province: String,
-    pub registry_number: String,
-    pub aliases: Vec<String>,
-    pub status: String,
-    pub claimed_id_number: Option<String>,
-    pub updated_at: DateTime<Utc>,
-}
-
-/// A notice queued for a province.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NoticeRow {
-    pub sequence: i64,
-    pub registry_number: String,
-    pub kind: String,
-    pub other_province: String,
-    pub other_registry_number: String,
-    pub detail: String,
-    pub noticed_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Store {
-    pool: PgPool,
-}
-
 impl Store {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
-    }
-
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
-    pub async fn upsert_province(
-        &self,
-        code: &str,
-        name: &str,
-        address: &str,
-        identity: &str,
-    ) -> Result<(), NationalError> {
-        sqlx::query!(
-            "INSERT INTO national.provinces (code, name, address, identity) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (code) DO UPDATE
-                 SET name = excluded.name, address = excluded.address,
-                     identity = excluded.identity, updated_at = now()
-             WHERE (provinces.name, provinces.address, provinces.identity)
-                   IS DISTINCT FROM (excluded.name, excluded.address, excluded.identity)",
-            code,
-            name,
-            address,
-            identity
-        )
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    pub async fn provinces(&self) -> Result<Vec<ProvinceEntry>, NationalError> {
-        Ok(sqlx::query_as!(
-            ProvinceEntry,
-            r#"SELECT p.code, p.name, p.address, p.identity,
-                      (SELECT count(*) FROM national.students s
-                       WHERE s.province = p.code AND s.status <> 'ended') AS "indexed_students!"
-               FROM national.provinces p ORDER BY p.code"#
-        )
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    pub async fn province_address(&self, code: &str) -> Result<Option<String>, NationalError> {
-        Ok(sqlx::query_scalar!(
-            "SELECT address FROM national.provinces WHERE code = $1",
-            code
-        )
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
     /// Applies a province's batch in order and answers one outcome per message.
     ///
     /// Most of an intake batch is first-time index entries for numbers nobody has seen; runs of
@@ -311,94 +206,6 @@ impl Store {
         outcomes.extend(run.iter().map(|_| Outcome::Applied));
         tx.commit().await?;
         Ok(outcomes)
-    }
-
-    /// Notices for `province` after `after`, oldest first.
-    pub async fn notices(
-        &self,
-        province: &str,
-        after: i64,
-        limit: i64,
-    ) -> Result<Vec<NoticeRow>, NationalError> {
-        Ok(sqlx::query_as!(
-            NoticeRow,
-            "SELECT sequence, registry_number, kind, other_province, other_registry_number,
-                    detail, noticed_at
-             FROM national.notices WHERE province = $1 AND sequence > $2
-             ORDER BY sequence LIMIT $3",
-            province,
-            after,
-            limit
-        )
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    /// The index entry of a registry number (current or alias).
-    pub async fn entry_by_number(&self, number: &str) -> Result<Option<IndexEntry>, NationalError> {
-        let id = sqlx::query_scalar!(
-            "SELECT student_id FROM national.numbers WHERE number = $1",
-            number
-        )
-        .fetch_optional(&self.pool)
-        .await?;
-        match id {
-            Some(id) => self.entry(id).await,
-            None => Ok(None),
-        }
-    }
-
-    /// The index entry holding the national claim on an ID number, else the latest reported
-    /// with it.
-    pub async fn entry_by_id_number(
-        &self,
-        id_number: &str,
-    ) -> Result<Option<IndexEntry>, NationalError> {
-        let id = sqlx::query_scalar!(
-            r#"SELECT id AS "id!" FROM (
-                   SELECT student_id AS id, 0 AS rank FROM national.id_claims WHERE id_number = $1
-                   UNION ALL
-                   SELECT id, 1 FROM national.students WHERE id_number = $1
-               ) AS found ORDER BY rank, id DESC LIMIT 1"#,
-            id_number
-        )
-        .fetch_optional(&self.pool)
-        .await?;
-        match id {
-            Some(id) => self.entry(id).await,
-            None => Ok(None),
-        }
-    }
-
-    async fn entry(&self, id: i64) -> Result<Option<IndexEntry>, NationalError> {
-        Ok(sqlx::query_as!(
-            IndexEntry,
-            r#"SELECT s.id, s.province, s.registry_number, s.status, s.updated_at,
-                      ARRAY(SELECT n.number FROM national.numbers n
-                            WHERE n.student_id = s.id AND n.number <> s.registry_number
-                            ORDER BY n.number) AS "aliases!",
-                      (SELECT c.id_number FROM national.id_claims c WHERE c.student_id = s.id
-                       LIMIT 1) AS claimed_id_number
-               FROM national.students s WHERE s.id = $1"#,
-            id
-        )
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
-    /// Row counts: (index entries, claims, messages applied, notices), for tests and operators.
-    pub async fn counts(&self) -> Result<(i64, i64, i64, i64), NationalError> {
-        let row = sqlx::query!(
-            r#"SELECT (SELECT count(*) FROM national.students) AS "students!",
-                      (SELECT count(*) FROM national.id_claims) AS "claims!",
-                      (SELECT count(*) FROM national.inbox)
-                      + (SELECT count(*) FROM national.students WHERE introduced_by IS NOT NULL)
-                          AS "messages!",
-                      (SELECT count(*) FROM national.notices) AS "notices!""#
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        Ok((row.students, row.claims, row.messages, row.notices))
     }
 }
 
@@ -621,152 +428,6 @@ async fn add_number(
         )));
     }
     Ok(())
-}
-
-/// Same name, gender and birth date as a live record in another province, for each of
-/// `registry_numbers` (just written by `province`) with its digest: a notice to each side.
-async fn flag_duplicate_names(
-    conn: &mut PgConnection,
-    province: &str,
-    registry_numbers: &[String],
-    digests: &[String],
-) -> Result<(), NationalError> {
-    // Two provinces indexing the same digest at once would each miss the other's uncommitted
-    // row: the second waits here for the first to commit, then sees it. Locks are taken in one
-    // order, so that two deliveries with overlapping digests cannot deadlock.
-    let mut lock_order = digests.to_vec();
-    lock_order.sort();
-    lock_order.dedup();
-    sqlx::query!(
-        "SELECT pg_advisory_xact_lock(hashtextextended(d, 0)) FROM unnest($1::text[]) AS d",
-        &lock_order
-    )
-    .execute(&mut *conn)
-    .await?;
-    // Each digest is probed through its index: the planner cannot turn the fenced lateral
-    // subquery into a hash join over the whole index table.
-    let others = sqlx::query!(
-        r#"SELECT u.registry_number AS "mine!", o.province AS "province!",
-                  o.registry_number AS "registry_number!"
-           FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS u(registry_number, digest, n)
-           CROSS JOIN LATERAL (
-               SELECT s.id, s.province, s.registry_number FROM national.students s
-               WHERE s.duplicate_digest = decode(u.digest, 'hex') AND s.province <> $1
-                     AND s.status <> 'ended'
-               OFFSET 0
-           ) AS o
-           ORDER BY u.n, o.id"#,
-        province,
-        registry_numbers,
-        digests
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    for other in others {
-        flag_pair(
-            conn,
-            province,
-            &other.mine,
-            &other.province,
-            &other.registry_number,
-        )
-        .await?;
-    }
-    Ok(())
-}
-
-/// A name duplicate between two provinces' records: a notice to each side.
-async fn flag_pair(
-    conn: &mut PgConnection,
-    province: &str,
-    registry_number: &str,
-    other_province: &str,
-    other_registry_number: &str,
-) -> Result<(), NationalError> {
-    let detail = "same name, gender and birth date as a live record in another province";
-    notice(
-        conn,
-        province,
-        registry_number,
-        "duplicate_name",
-        other_province,
-        other_registry_number,
-        detail,
-    )
-    .await?;
-    notice(
-        conn,
-        other_province,
-        other_registry_number,
-        "duplicate_name",
-        province,
-        registry_number,
-        detail,
-    )
-    .await
-}
-
-/// Queues a notice for `province` unless the same one is queued already.
-async fn notice(
-    conn: &mut PgConnection,
-    province: &str,
-    registry_number: &str,
-    kind: &str,
-    other_province: &str,
-    other_registry_number: &str,
-    detail: &str,
-) -> Result<(), NationalError> {
-    let known = sqlx::query_scalar!(
-        "SELECT 1 AS \"one!\" FROM national.notices
-         WHERE province = $1 AND registry_number = $2 AND kind = $3 AND other_registry_number = $4",
-        province,
-        registry_number,
-        kind,
-        other_registry_number
-    )
-    .fetch_optional(&mut *conn)
-    .await?;
-    if known.is_some() {
-        return Ok(());
-    }
-    sqlx::query!(
-        "WITH counter AS (
-             INSERT INTO national.notice_counters (province, last) VALUES ($1, 1)
-             ON CONFLICT (province) DO UPDATE SET last = notice_counters.last + 1
-             RETURNING last
-         )
-         INSERT INTO national.notices
-             (province, sequence, registry_number, kind, other_province, other_registry_number,
-              detail)
-         SELECT $1, last, $2, $3, $4, $5, $6 FROM counter",
-        province,
-        registry_number,
-        kind,
-        other_province,
-        other_registry_number,
-        detail
-    )
-    .execute(&mut *conn)
-    .await?;
-    // The index raises notices itself, as a consequence of the delivery that found them.
-    let index = DeliveryActor {
-        describe: "service:national-index".into(),
-        jurisdiction: format!("{province}0000"),
-        request_id: String::new(),
-    };
-    audit(
-        conn,
-        &index,
-        "national.notice",
-        &format!("number:{registry_number}"),
-        serde_json::json!({
-            "province": province,
-            "kind": kind,
-            "other_province": other_province,
-            "other_registry_number": other_registry_number,
-        }),
-    )
-    .await
 }
 
 /// One audit entry for a set-wide run of first-time index entries: the numbers it introduced.
