@@ -268,6 +268,30 @@ impl Federation {
             .await;
     }
 
+    /// The registry authority of a school, from `province`'s replica.
+    pub async fn school_county(&self, province: &str, school: &str) -> String {
+        sqlx::query_scalar(
+            "SELECT record->'profile'->>'registry_authority' FROM schools_provincial.schools \
+             WHERE code = $1",
+        )
+        .bind(school)
+        .fetch_one(&self.province(province).pool)
+        .await
+        .expect("school in the replica")
+    }
+
+    /// Open primary schools of `province` in its replica, by code.
+    pub async fn primary_schools(&self, province: &str) -> Vec<String> {
+        sqlx::query_scalar(
+            "SELECT code FROM schools_provincial.schools WHERE code LIKE '21' || $1 || '%' \
+             AND record->>'status' = 'open' ORDER BY code",
+        )
+        .bind(province)
+        .fetch_all(&self.province(province).pool)
+        .await
+        .expect("schools")
+    }
+
     /// The first open primary school of `province`'s replica.
     pub async fn a_primary_school(&self, province: &str) -> String {
         let mut intake = intake_client(

@@ -54,16 +54,6 @@ async fn approve(
         .map(|r| r.into_inner().student.expect("student"))
 }
 
-/// The registry authority of a school, from the province's replica.
-async fn school_county(federation: &Federation, province: &str, school: &str) -> String {
-    let pool = &federation.province(province).pool;
-    sqlx::query_scalar("SELECT record->'profile'->>'registry_authority' FROM schools_provincial.schools WHERE code = $1")
-        .bind(school)
-        .fetch_one(pool)
-        .await
-        .expect("school in the replica")
-}
-
 async fn problems(federation: &Federation, province: &str) -> Vec<pb::ProblemRecord> {
     let mut client = federation
         .identity(
@@ -104,7 +94,7 @@ async fn flagged(federation: &Federation, province: &str, number: &str, kind: pb
 async fn approval_claims_the_id_number_nationally_and_the_ministry_finds_the_student() {
     let federation = Federation::start().await;
     let school = federation.a_primary_school("35").await;
-    let county = school_county(&federation, "35", &school).await;
+    let county = federation.school_county("35", &school).await;
     let id = resident_id("35010220180307001");
     let l = register(
         &federation,
@@ -193,8 +183,8 @@ async fn a_second_province_claiming_a_live_id_number_is_refused_and_both_are_fla
     let federation = Federation::start().await;
     let fujian_school = federation.a_primary_school("35").await;
     let anhui_school = federation.a_primary_school("34").await;
-    let fujian_county = school_county(&federation, "35", &fujian_school).await;
-    let anhui_county = school_county(&federation, "34", &anhui_school).await;
+    let fujian_county = federation.school_county("35", &fujian_school).await;
+    let anhui_county = federation.school_county("34", &anhui_school).await;
     let id = resident_id("35010220180307003");
     let fujian = register(
         &federation,
@@ -279,8 +269,8 @@ async fn the_same_id_number_claimed_concurrently_gets_exactly_one_owner() {
     for round in 0..5 {
         let fujian_school = federation.a_primary_school("35").await;
         let anhui_school = federation.a_primary_school("34").await;
-        let fujian_county = school_county(&federation, "35", &fujian_school).await;
-        let anhui_county = school_county(&federation, "34", &anhui_school).await;
+        let fujian_county = federation.school_county("35", &fujian_school).await;
+        let anhui_county = federation.school_county("34", &anhui_school).await;
         let id = resident_id(&format!("3501022018030710{round}"));
         let fujian = register(
             &federation,
@@ -571,7 +561,7 @@ async fn provinces_keep_registering_while_the_national_node_is_down_and_every_cl
     let mut federation = Federation::start().await;
     let fujian_school = federation.a_primary_school("35").await;
     let anhui_school = federation.a_primary_school("34").await;
-    let fujian_county = school_county(&federation, "35", &fujian_school).await;
+    let fujian_county = federation.school_county("35", &fujian_school).await;
     federation.kill_national().await;
 
     let mut fujian_numbers = Vec::new();
