@@ -9,7 +9,10 @@ use futures::FutureExt;
 use tokio::net::TcpListener;
 use xueji_auth::{Authority, Clock, Grant, Level, Role, TokenSigner};
 use xueji_node::{
-    client::{DirectoryClient, IdentityClient, directory_client, identity_client, intake_client},
+    client::{
+        DirectoryClient, IdentityClient, IntakeClient, directory_client, identity_client,
+        intake_client,
+    },
     config::{NodeConfig, Tier},
     node::{Database, RunningNode},
     pki, seed,
@@ -290,6 +293,17 @@ impl Federation {
         .fetch_all(&self.province(province).pool)
         .await
         .expect("schools")
+    }
+
+    /// A client of `province`'s school intake (and replica), as a province operator.
+    pub async fn intake(&self, province: &str) -> IntakeClient {
+        intake_client(
+            &self.provinces[province].address(),
+            &self.pki(province),
+            &self.token(Level::Province, &format!("{province}0000"), Role::Operator),
+        )
+        .await
+        .expect("intake")
     }
 
     /// The first open primary school of `province`'s replica.

@@ -69,13 +69,7 @@ async fn a_national_size_publication_is_replicated_in_pages() {
     );
 
     // Fujian's replica takes it: the sync outlives the request that started it.
-    let mut intake = xueji_node::client::intake_client(
-        &federation.province("35").address(),
-        &federation.pki("35"),
-        &federation.token(Level::Province, "350000", Role::Operator),
-    )
-    .await
-    .unwrap();
+    let mut intake = federation.intake("35").await;
     let _ = intake.sync_replica(spb::SyncReplicaRequest {}).await;
     let replica = &federation.province("35").pool;
     let mut version = 0i64;

@@ -191,13 +191,7 @@ async fn look_alike_names_meet_and_partners_are_named_only_inside_the_jurisdicti
 #[tokio::test]
 async fn name_searches_take_wildcards_literally() {
     let federation = Federation::start().await;
-    let mut intake = xueji_node::client::intake_client(
-        &federation.province("35").address(),
-        &federation.pki("35"),
-        &federation.token(Level::Province, "350000", Role::Operator),
-    )
-    .await
-    .unwrap();
+    let mut intake = federation.intake("35").await;
     let count = |name: &str| {
         let mut intake = intake.clone();
         let name = name.to_owned();

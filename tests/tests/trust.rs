@@ -478,13 +478,7 @@ async fn the_federation_runs_through_thirty_simulated_days() {
         assert_eq!(found.province, "35");
 
         // The replica syncs with the schools service's own token.
-        let mut intake = xueji_node::client::intake_client(
-            &federation.province("35").address(),
-            &federation.pki("35"),
-            &federation.token(Level::Province, "350000", Role::Operator),
-        )
-        .await
-        .unwrap();
+        let mut intake = federation.intake("35").await;
         intake
             .sync_replica(spb::SyncReplicaRequest {})
             .await

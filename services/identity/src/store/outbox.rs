@@ -6,7 +6,7 @@ use sqlx::{PgConnection, PgPool};
 use super::promote;
 use crate::{
     IdentityError,
-    national::{DeliveryOutcome, Notice, OutboxBody, OutboxMessage},
+    national::{ApprovalContext, DeliveryOutcome, Notice, OutboxBody, OutboxMessage},
 };
 
 /// A message just queued: where it sits in the outbox, and the id the national node knows it by.
@@ -198,20 +198,12 @@ async fn apply_outcome(
                     owner_province,
                     owner_registry_number,
                 } => {
-                    sqlx::query!(
-                        "UPDATE identity.enrollments
-                         SET status = 'pending', decided_at = NULL, decided_by = NULL
-                         WHERE student_id = $1 AND is_current",
-                        student.id
-                    )
-                    .execute(&mut *conn)
-                    .await?;
-                    super::audit_decision(
+                    back_to_pending(
                         conn,
+                        student.id,
+                        &student.registry_number,
                         approval,
                         "identity.national_check_refused",
-                        &student.registry_number,
-                        serde_json::json!({ "status": "awaiting_national_check" }),
                         serde_json::json!({
                             "status": "pending",
                             "owner_province": owner_province,
@@ -220,23 +212,15 @@ async fn apply_outcome(
                     )
                     .await?;
                 }
+                // The check can never answer: the record goes back to pending, where its
+                // authority sees it, instead of waiting forever.
                 DeliveryOutcome::Rejected { reason } => {
-                    // The check can never answer: the record goes back to pending, where its
-                    // authority sees it, instead of waiting forever.
-                    sqlx::query!(
-                        "UPDATE identity.enrollments
-                         SET status = 'pending', decided_at = NULL, decided_by = NULL
-                         WHERE student_id = $1 AND is_current",
-                        student.id
-                    )
-                    .execute(&mut *conn)
-                    .await?;
-                    super::audit_decision(
+                    back_to_pending(
                         conn,
+                        student.id,
+                        &student.registry_number,
                         approval,
                         "identity.national_check_rejected",
-                        &student.registry_number,
-                        serde_json::json!({ "status": "awaiting_national_check" }),
                         serde_json::json!({ "status": "pending", "reason": reason }),
                     )
                     .await?;
@@ -254,6 +238,35 @@ async fn apply_outcome(
         );
     }
     Ok(())
+}
+
+/// A registration whose national check did not grant its `G` goes back to pending, audited
+/// in the approver's name.
+async fn back_to_pending(
+    conn: &mut PgConnection,
+    student_id: i64,
+    registry_number: &str,
+    approval: &ApprovalContext,
+    action: &str,
+    after: serde_json::Value,
+) -> Result<(), IdentityError> {
+    sqlx::query!(
+        "UPDATE identity.enrollments
+         SET status = 'pending', decided_at = NULL, decided_by = NULL
+         WHERE student_id = $1 AND is_current",
+        student_id
+    )
+    .execute(&mut *conn)
+    .await?;
+    super::audit_decision(
+        conn,
+        approval,
+        action,
+        registry_number,
+        serde_json::json!({ "status": "awaiting_national_check" }),
+        after,
+    )
+    .await
 }
 
 /// A message the national node rejected for good, as province operators see it.
