@@ -3,6 +3,7 @@
 //! Connection settings come from flags or the environment: `XUEJI_NODE` (host:port),
 //! `XUEJI_PKI_DIR` (ca.pem, operator.pem, operator.key), `XUEJI_TOKEN` (bearer token).
 
+mod lists;
 mod school;
 
 use std::{path::PathBuf, time::Duration};
@@ -78,6 +79,9 @@ enum Command {
         #[arg(long, default_value = "")]
         jurisdiction: String,
     },
+    /// Outbox messages the national node refused for good, with its reasons (province and
+    /// ministry operators): the province delivered past them.
+    Rejected,
     /// Find a student anywhere in the country through the national node (by registry number or
     /// resident ID number): the national node asks the owning province.
     Find { number: String },
@@ -165,6 +169,7 @@ struct RegisterArgs {
 }
 
 type OperatorChannel = InterceptedService<Channel, BearerToken>;
+type IdentityClient = IdentityServiceClient<OperatorChannel>;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
@@ -301,54 +306,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print_students(students, json)?;
         }
         Command::Problems { jurisdiction } => {
-            let problems = client
-                .list_problem_records(pb::ListProblemRecordsRequest {
-                    jurisdiction,
-                    page_size: 500,
-                    page_token: String::new(),
-                })
-                .await?
-                .into_inner()
-                .problems;
-            if json {
-                let rows: Vec<_> = problems
-                    .iter()
-                    .map(|p| {
-                        serde_json::json!({
-                            "kind": kind_name(p.kind()),
-                            "registry_number": p.registry_number,
-                            "name": p.name,
-                            "school_code": p.school_code,
-                            "related_registry_numbers": p.related_registry_numbers,
-                            "detail": p.detail,
-                            "flagged_at": p.flagged_at,
-                        })
-                    })
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-            } else if problems.is_empty() {
-                println!("no open problem records");
-            } else {
-                let mut table = Table::new();
-                table.load_preset(UTF8_FULL_CONDENSED).set_header([
-                    "kind",
-                    "registry number",
-                    "name",
-                    "school",
-                    "related",
-                ]);
-                for p in &problems {
-                    table.add_row([
-                        kind_name(p.kind()),
-                        p.registry_number.clone(),
-                        p.name.clone(),
-                        p.school_code.clone(),
-                        p.related_registry_numbers.join(", "),
-                    ]);
-                }
-                println!("{table}");
-            }
+            lists::problems(&mut client, jurisdiction, json).await?
         }
+        Command::Rejected => lists::rejected(&mut client, json).await?,
         Command::Token { .. }
         | Command::School { .. }
         | Command::Find { .. }
