@@ -202,11 +202,9 @@ pub(crate) struct MemberClientVerifier {
 
 impl MemberClientVerifier {
     pub(crate) fn new(roots: Arc<RootCertStore>, provider: Arc<CryptoProvider>) -> Self {
-        let hints = roots
-            .roots
-            .iter()
-            .map(|anchor| DistinguishedName::from(anchor.subject.to_vec()))
-            .collect();
+        // The trusted roots' names, each a DER SEQUENCE as the handshake carries them: clients
+        // on other TLS stacks (BoringSSL in grpcio) refuse a malformed list outright.
+        let hints = roots.subjects();
         Self {
             roots,
             provider,
@@ -333,5 +331,36 @@ impl ServerCertVerifier for ExpectedServerVerifier {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rustls::pki_types::pem::PemObject;
+    use x509_parser::prelude::FromDer;
+
+    use super::*;
+
+    /// The names a server sends in its certificate request are DER `Name`s: BoringSSL clients
+    /// (Python grpcio, grpcurl's Go stack is lenient) refuse the handshake otherwise.
+    #[test]
+    fn client_certificate_hints_are_der_names() {
+        let root =
+            xueji_pki::CertificateAuthority::new_root("hint root", xueji_pki::Validity::days(1))
+                .unwrap();
+        let mut roots = RootCertStore::empty();
+        for cert in
+            rustls::pki_types::CertificateDer::pem_slice_iter(root.certified.cert_pem.as_bytes())
+        {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = MemberClientVerifier::new(Arc::new(roots), provider);
+        let hints = verifier.root_hint_subjects();
+        assert_eq!(hints.len(), 1);
+        let (rest, name) =
+            x509_parser::x509::X509Name::from_der(hints[0].as_ref()).expect("a DER Name");
+        assert!(rest.is_empty());
+        assert!(name.to_string().contains("hint root"), "{name}");
     }
 }
