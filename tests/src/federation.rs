@@ -101,6 +101,7 @@ impl Federation {
                 // on its own.
                 operator_requests_per_second: 0,
                 audit_witness_secs: 1,
+                metrics_listen: "127.0.0.1:0".into(),
                 ..NodeConfig::default()
             },
             pool: national_db.pool.clone(),
@@ -136,6 +137,7 @@ impl Federation {
                     clock: clock.clone(),
                     operator_requests_per_second: 0,
                     audit_witness_secs: 1,
+                    metrics_listen: "127.0.0.1:0".into(),
                     ..NodeConfig::default()
                 },
                 pool: db.pool,
@@ -304,6 +306,26 @@ impl Federation {
         )
         .await
         .expect("intake")
+    }
+
+    /// What `node`'s `/metrics` answers now.
+    pub async fn metrics(&self, node: &Member) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let address = node
+            .node
+            .as_ref()
+            .and_then(|running| running.metrics_address)
+            .expect("the node serves metrics");
+        let mut stream = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connect");
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: metrics\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("request");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.expect("answer");
+        answer
     }
 
     /// The first open primary school of `province`'s replica.

@@ -531,6 +531,14 @@ async fn a_message_the_national_node_refuses_does_not_block_the_ones_after_it() 
         .expect("entry");
     assert_eq!(entry.province, "35");
 
+    // Counted in Fujian's metrics.
+    let metrics = federation.metrics(federation.province("35")).await;
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    assert!(
+        metrics.contains("xueji_outbox_rejected_total 1"),
+        "{metrics}"
+    );
+
     // Fujian's province operators see what was refused, and why; a school does not.
     let mut province = federation
         .identity("35", Level::Province, "350000", Role::Operator)
@@ -630,10 +638,17 @@ async fn a_rewritten_audit_chain_shows_against_the_national_witness() {
         "{:?}",
         report.problems
     );
-    // And the national node refuses the rewritten head.
+    // And the national node refuses the rewritten head, and counts an alarm.
     let refused = witness.send().await.unwrap_err().to_string();
     assert!(
         refused.contains("rewritten") || refused.contains("shorter"),
         "{refused}"
     );
+    let metrics = federation.metrics(&federation.national).await;
+    let alarms: u64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("xueji_audit_witness_alarms_total "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no alarm counter in {metrics}"));
+    assert!(alarms >= 1, "{metrics}");
 }

@@ -10,6 +10,7 @@
 use std::{sync::Arc, time::Duration};
 
 use futures::future::BoxFuture;
+use prometheus_client::metrics::counter::Counter;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use tokio::sync::{Mutex, Notify};
@@ -130,6 +131,9 @@ enum HeldBack {
 pub struct Deliverer {
     pool: PgPool,
     link: Arc<dyn NationalLink>,
+    /// Messages the national node took, and those it rejected for good (metrics).
+    delivered: Counter,
+    rejected: Counter,
     wake: Notify,
     /// One round at a time in this process (a round finding another process delivering skips).
     round: Mutex<()>,
@@ -142,10 +146,19 @@ impl std::fmt::Debug for Deliverer {
 }
 
 impl Deliverer {
-    pub fn new(pool: PgPool, link: Arc<dyn NationalLink>) -> Arc<Self> {
+    /// `delivered` and `rejected` count the messages the national node took and those it
+    /// rejected for good.
+    pub fn new(
+        pool: PgPool,
+        link: Arc<dyn NationalLink>,
+        delivered: Counter,
+        rejected: Counter,
+    ) -> Arc<Self> {
         Arc::new(Self {
             pool,
             link,
+            delivered,
+            rejected,
             wake: Notify::new(),
             round: Mutex::new(()),
         })
@@ -196,6 +209,14 @@ impl Deliverer {
             outbox::settle(&mut tx, &messages, &outcomes).await?;
             tx.commit().await?;
             sent += messages.len();
+            self.delivered.inc_by(messages.len() as u64);
+            let rejected = outcomes
+                .iter()
+                .filter(|outcome| matches!(outcome, DeliveryOutcome::Rejected { .. }))
+                .count();
+            if rejected > 0 {
+                self.rejected.inc_by(rejected as u64);
+            }
             // What was ready when the round began is out. Messages queued meanwhile wait for
             // the next round, so that during intake they travel in full batches instead of a
             // stream of small ones chasing the registrations; a caller waiting for held-back

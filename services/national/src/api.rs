@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use prometheus_client::metrics::counter::Counter;
+
 use tonic::{Request, Response, Status};
 use xueji_auth::{Caller, Level, TokenVerifier};
 use xueji_proto::national::v1::{
@@ -31,14 +33,22 @@ pub struct NationalApi {
     /// The token keys of the federation's authorities: witnessed audit heads are signed with
     /// them.
     keys: Arc<TokenVerifier>,
+    /// Heads refused for contradicting one witnessed before (metrics).
+    witness_alarms: Counter,
 }
 
 impl NationalApi {
-    pub fn new(store: Store, provinces: Arc<ProvinceClients>, keys: TokenVerifier) -> Self {
+    pub fn new(
+        store: Store,
+        provinces: Arc<ProvinceClients>,
+        keys: TokenVerifier,
+        witness_alarms: Counter,
+    ) -> Self {
         Self {
             store,
             provinces,
             keys: Arc::new(keys),
+            witness_alarms,
         }
     }
 
@@ -278,7 +288,12 @@ impl NationalIndex for NationalApi {
         let witnessed = self
             .store
             .witness(&peer.to_string(), &head, signed_at, &hash)
-            .await?;
+            .await
+            .inspect_err(|error| {
+                if matches!(error, NationalError::FailedPrecondition(_)) {
+                    self.witness_alarms.inc();
+                }
+            })?;
         Ok(Response::new(pb::WitnessAuditHeadResponse {
             witnessed_seq: u64::try_from(witnessed).unwrap_or_default(),
         }))

@@ -53,6 +53,9 @@ pub struct NodeConfig {
     /// How often the head of the node's audit chain goes to the national node to be
     /// witnessed (seconds); 0: never.
     pub audit_witness_secs: u64,
+    /// Where Prometheus metrics are served (`host:port`, plain HTTP at `/metrics`); empty: not
+    /// served (`XUEJI_METRICS_LISTEN`).
+    pub metrics_listen: String,
     pub database_connections: u32,
     /// The time tokens are minted and checked at: the system's, or one a test moves forward.
     #[serde(skip)]
@@ -83,6 +86,7 @@ impl Default for NodeConfig {
             concurrency_limit: 1024,
             operator_requests_per_second: 200,
             audit_witness_secs: 300,
+            metrics_listen: String::new(),
             database_connections: 32,
             clock: xueji_auth::Clock::system(),
         }
@@ -123,6 +127,9 @@ impl NodeConfig {
         }
         if let Ok(address) = std::env::var("XUEJI_NATIONAL_ADDRESS") {
             config.national_address = address;
+        }
+        if let Ok(address) = std::env::var("XUEJI_METRICS_LISTEN") {
+            config.metrics_listen = address;
         }
         config.validate()?;
         Ok(config)

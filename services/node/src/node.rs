@@ -25,6 +25,7 @@ use xueji_schools::{
     replica::Replicator,
     store::{national::NationalStore, provincial::ProvincialStore},
 };
+use xueji_telemetry::metrics::NodeMetrics;
 
 use crate::{
     config::{NodeConfig, Service},
@@ -99,6 +100,8 @@ pub struct RunningNode {
     pub database: Database,
     /// The identity service's outbox deliverer, on a node running identity.
     pub deliverer: Option<Arc<Deliverer>>,
+    /// Where Prometheus metrics are served, when `metrics_listen` is set.
+    pub metrics_address: Option<SocketAddr>,
     shutdown: Option<oneshot::Sender<()>>,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
     background: Vec<JoinHandle<()>>,
@@ -158,6 +161,7 @@ impl RunningNode {
         }
         let own_province = || vec![Authority::Province(province.to_owned())];
         let pool = database.pool.clone();
+        let (metrics, registry) = NodeMetrics::registered();
 
         let mut routes = RoutesBuilder::default();
         let mut serving = Vec::new();
@@ -196,7 +200,12 @@ impl RunningNode {
                 &national_address,
                 &as_identity(vec![Authority::National])?,
             )?;
-            let national = Deliverer::new(pool.clone(), link);
+            let national = Deliverer::new(
+                pool.clone(),
+                link,
+                metrics.outbox_delivered.clone(),
+                metrics.outbox_rejected.clone(),
+            );
             background.push(tokio::spawn(
                 national
                     .clone()
@@ -312,6 +321,7 @@ impl RunningNode {
                 store,
                 provinces,
                 pki::verifier(pki_dir, config.audiences())?,
+                metrics.audit_witness_alarms.clone(),
             );
             routes.add_service(InterceptedService::new(
                 national.index_service(),
@@ -342,12 +352,34 @@ impl RunningNode {
             )));
             if config.audit_witness_secs > 0 {
                 let witness =
-                    AuditWitness::new(config, &national_address, signer.clone(), pool.clone())?;
+                    AuditWitness::new(config, &national_address, signer.clone(), pool.clone())?
+                        .counting(
+                            metrics.audit_heads_witnessed.clone(),
+                            metrics.audit_witness_failures.clone(),
+                        );
                 background.push(tokio::spawn(
                     witness.run(Duration::from_secs(config.audit_witness_secs)),
                 ));
             }
         }
+
+        let metrics_address = match config.metrics_listen.as_str() {
+            "" => None,
+            listen => {
+                let listener = TcpListener::bind(listen)
+                    .await
+                    .with_context(|| format!("binding metrics_listen {listen}"))?;
+                let address = listener.local_addr()?;
+                // Stopped with the node's other background work.
+                background.push(tokio::spawn(xueji_telemetry::metrics::serve(
+                    listener,
+                    registry,
+                    std::future::pending(),
+                )));
+                tracing::info!(%address, "metrics at /metrics");
+                Some(address)
+            }
+        };
 
         let server_config = ServerConfig {
             request_timeout: config.request_timeout(),
@@ -369,6 +401,7 @@ impl RunningNode {
             address,
             database,
             deliverer,
+            metrics_address,
             shutdown: Some(shutdown),
             server,
             background,

@@ -6,6 +6,7 @@
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use anyhow::Context;
+use prometheus_client::metrics::counter::Counter;
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
 use xueji_auth::{Authority, Level, TokenSigner};
 use xueji_db::PgPool;
@@ -20,6 +21,9 @@ pub struct AuditWitness {
     client: NationalIndexClient<InterceptedService<Channel, BearerToken>>,
     signer: Arc<TokenSigner>,
     pool: PgPool,
+    /// Heads witnessed, and attempts that failed (metrics).
+    witnessed: Counter,
+    failures: Counter,
 }
 
 impl AuditWitness {
@@ -63,7 +67,16 @@ impl AuditWitness {
             client: NationalIndexClient::new(channel),
             signer,
             pool,
+            witnessed: Counter::default(),
+            failures: Counter::default(),
         })
+    }
+
+    /// Counts heads witnessed and failed attempts on these counters.
+    pub fn counting(mut self, witnessed: Counter, failures: Counter) -> Self {
+        self.witnessed = witnessed;
+        self.failures = failures;
+        self
     }
 
     /// Sends the chain's head now; answers its position (`None` for an empty chain).
@@ -111,8 +124,14 @@ impl AuditWitness {
                 continue;
             }
             match self.send().await {
-                Ok(sent) => last_sent = sent,
-                Err(error) => tracing::warn!(%error, "audit head not witnessed; retrying"),
+                Ok(sent) => {
+                    self.witnessed.inc();
+                    last_sent = sent;
+                }
+                Err(error) => {
+                    self.failures.inc();
+                    tracing::warn!(%error, "audit head not witnessed; retrying");
+                }
             }
         }
     }
