@@ -152,6 +152,32 @@ async fn servers_refuse_identities_their_issuer_may_not_grant() {
             "{forged} from Fujian's CA was let into the national node"
         );
     }
+    // Fujian's CA may name only hosts under its DNS name constraints.
+    let outside = fujian_ca
+        .issue(
+            "spiffe://xueji/province/35/operator/cli",
+            &["node.elsewhere.example"],
+            Validity::days(1),
+        )
+        .unwrap();
+    let fujian = federation.token(Level::Province, "350000", Role::Operator);
+    assert!(
+        get_student(&federation, "35", &outside, &fujian)
+            .await
+            .is_err(),
+        "a DNS name outside Fujian's constraints was let in"
+    );
+    let inside = fujian_ca
+        .issue(
+            "spiffe://xueji/province/35/operator/cli",
+            &["p35.xueji.internal"],
+            Validity::days(1),
+        )
+        .unwrap();
+    get_student(&federation, "35", &inside, &fujian)
+        .await
+        .expect("a DNS name inside Fujian's constraints is let in");
+
     // The root may not sign a province's identity directly either: province identities come
     // through their province's CA.
     let root = CertificateAuthority::load(
