@@ -2,6 +2,8 @@
 //! its own fresh PostgreSQL database, and clients for any level, jurisdiction and role.
 
 pub mod federation;
+pub mod matrix_fixture;
+pub mod raw_rpc;
 
 use futures::FutureExt;
 use tonic_types::StatusExt;
