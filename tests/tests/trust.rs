@@ -51,6 +51,27 @@ fn province_ca(federation: &Federation, province: &str) -> CertificateAuthority 
     .expect("the province's CA")
 }
 
+/// A channel to `address` presenting `cert` and sending `token`, or why it failed.
+async fn channel_as(
+    federation: &Federation,
+    address: &str,
+    cert: &CertifiedKey,
+    token: &str,
+) -> Result<InterceptedService<tonic::transport::Channel, BearerToken>, String> {
+    let config = ClientConfig {
+        tls: tls(federation, cert),
+        server: ExpectedServer::AnyNode,
+        request_timeout: Duration::from_secs(5),
+    };
+    let channel = xueji_rpc::connect(address, &config)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    Ok(InterceptedService::new(
+        channel,
+        BearerToken::new(token).unwrap(),
+    ))
+}
+
 /// `ListProvinces` on the national node with `cert` and `token`: the handshake's or the call's
 /// answer.
 async fn list_provinces(
@@ -58,19 +79,8 @@ async fn list_provinces(
     cert: &CertifiedKey,
     token: &str,
 ) -> Result<(), String> {
-    let config = ClientConfig {
-        tls: tls(federation, cert),
-        server: ExpectedServer::AnyNode,
-        request_timeout: Duration::from_secs(5),
-    };
-    let channel = xueji_rpc::connect(&federation.national.address(), &config)
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
-    let mut client = NationalDirectoryClient::new(InterceptedService::new(
-        channel,
-        BearerToken::new(token).unwrap(),
-    ));
-    client
+    let channel = channel_as(federation, &federation.national.address(), cert, token).await?;
+    NationalDirectoryClient::new(channel)
         .list_provinces(npb::ListProvincesRequest {})
         .await
         .map(|_| ())
@@ -84,16 +94,9 @@ async fn get_student(
     cert: &CertifiedKey,
     token: &str,
 ) -> Result<(), String> {
-    let config = ClientConfig {
-        tls: tls(federation, cert),
-        server: ExpectedServer::AnyNode,
-        request_timeout: Duration::from_secs(5),
-    };
-    let channel = xueji_rpc::connect(&federation.province(province).address(), &config)
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
+    let address = federation.province(province).address();
     let mut client = pb::identity_service_client::IdentityServiceClient::new(
-        InterceptedService::new(channel, BearerToken::new(token).unwrap()),
+        channel_as(federation, &address, cert, token).await?,
     );
     match client
         .get_student(pb::GetStudentRequest {

@@ -610,15 +610,6 @@ pub fn decision_needed(
 
 /// Who may register at a school: its own operators, and the authorities above it (county,
 /// city), not the province or the ministry, who oversee.
-/// Does a record at `school` in `division` sit inside the caller's jurisdiction? A record whose
-/// place does not parse sits inside the nation only.
-pub fn sits_within(caller: &Caller, school: &str, division: &str) -> bool {
-    match (school.parse(), division.parse()) {
-        (Ok(school), Ok(division)) => caller.may_access(&ObjectScope { school, division }),
-        _ => caller.jurisdiction == xueji_auth::Jurisdiction::Nation,
-    }
-}
-
 pub fn may_register(caller: &Caller, school: &School) -> bool {
     caller.may_access(&school.scope())
         && matches!(caller.level, Level::School | Level::County | Level::City)

@@ -416,7 +416,7 @@ impl NationalDirectory for NationalApi {
         // The index only knows the province: the record itself says which school and county it
         // sits in, and a caller below the province sees it only inside its own jurisdiction,
         // answered exactly like a number nobody holds.
-        if !domain::may_see_record(caller, &student.school_code, &student.school_division) {
+        if !caller.may_access_record(&student.school_code, &student.school_division) {
             return Err(NationalError::NotFound(format!("student {}", number.trim())).into());
         }
         Ok(Response::new(pb::FindStudentResponse {

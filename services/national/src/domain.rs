@@ -147,17 +147,6 @@ pub fn parse_message_id(field: &'static str, text: &str) -> Result<uuid::Uuid, F
 /// Whether `province` may introduce `number` to the index: `L` and `J` numbers carry the
 /// division of the school that issued them; a `G` number is reached only through a claim on
 /// an indexed student (its digits name a birthplace, not a province).
-/// May `caller` see a record a province answered, sitting at `school` in `division`? A record
-/// whose place does not parse is seen by nobody below the ministry.
-pub fn may_see_record(caller: &xueji_auth::Caller, school: &str, division: &str) -> bool {
-    match (school.parse(), division.parse()) {
-        (Ok(school), Ok(division)) => {
-            caller.may_access(&xueji_auth::ObjectScope { school, division })
-        }
-        _ => caller.jurisdiction == xueji_auth::Jurisdiction::Nation,
-    }
-}
-
 pub fn may_introduce(number: &RegistryNumber, province: &str) -> bool {
     match number.kind() {
         RegistryKind::L | RegistryKind::J => number.as_str()[1..3] == *province,

@@ -152,7 +152,8 @@ impl RunningNode {
             pki::signer(pki_dir)
                 .context("the node mints the tokens its services call their peers with")?,
         );
-        let mut authenticator = Authenticator::new(verifier, config.clock.clone());
+        // The national index checks witnessed audit heads with the same trusted keys.
+        let mut authenticator = Authenticator::new(verifier.clone(), config.clock.clone());
         if config.operator_requests_per_second > 0 {
             authenticator = authenticator.with_budget(xueji_rpc::RequestBudget::new(
                 config.operator_requests_per_second,
@@ -320,7 +321,7 @@ impl RunningNode {
             let national = NationalApi::new(
                 store,
                 provinces,
-                pki::verifier(pki_dir, config.audiences())?,
+                verifier.clone(),
                 metrics.audit_witness_alarms.clone(),
             );
             routes.add_service(InterceptedService::new(

@@ -185,6 +185,16 @@ impl Caller {
         self.jurisdiction.covers(object)
     }
 
+    /// Like [`may_access`](Self::may_access), for a record that names its place as text (as
+    /// another service answered it): a record whose place does not parse is seen by the nation
+    /// only.
+    pub fn may_access_record(&self, school: &str, division: &str) -> bool {
+        match (school.parse(), division.parse()) {
+            (Ok(school), Ok(division)) => self.may_access(&ObjectScope { school, division }),
+            _ => self.jurisdiction == Jurisdiction::Nation,
+        }
+    }
+
     /// Is this caller an approver of the registry authority `authority` (a division code)?
     pub fn is_approver_for(&self, authority: DivisionCode) -> bool {
         self.role == Role::Approver && self.jurisdiction == Jurisdiction::Division(authority)

@@ -451,6 +451,14 @@ pub fn national_operator_id(user: &str) -> String {
     format!("spiffe://{TRUST_DOMAIN}/national/operator/{user}")
 }
 
+/// The root's certificate in a node folder: what the node trusts (`ca.pem`).
+fn write_trusted_root(node_dir: &Path, root: &CertificateAuthority) -> Result<(), PkiError> {
+    write_public(
+        &node_dir.join(format!("{}.pem", files::CA)),
+        root.certified.cert_pem.as_bytes(),
+    )
+}
+
 /// Creates a development PKI for one node that plays every part (the national node and a
 /// province) in `dir`: the node's folder (the trusted root, the node's certificate and an
 /// operator tool's certificate, both national, so they may act anywhere), and the root CA's key
@@ -461,7 +469,7 @@ pub fn init_single(dir: &Path) -> Result<(), PkiError> {
     create_private_dir(&authorities)?;
     let ca = CertificateAuthority::new_root("Xueji development root CA", Validity::days(3650))?;
     ca.certified.write(&authorities, files::ROOT)?;
-    write_public(&dir.join("ca.pem"), ca.certified.cert_pem.as_bytes())?;
+    write_trusted_root(dir, &ca)?;
     ca.issue(
         &national_service_id("node"),
         &["localhost"],

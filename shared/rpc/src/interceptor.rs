@@ -139,10 +139,9 @@ impl Interceptor for Authenticator {
         let method = request
             .extensions()
             .get::<RpcMethod>()
-            .map(|method| method.0.clone())
             .ok_or_else(|| Status::internal("the request was not tagged with its RPC"))?;
         AuthorizationMatrix::bundled()
-            .admits(&peer, &method)
+            .admits(&peer, method.path())
             .map_err(Status::permission_denied)?;
         let caller = self.caller_for(token.trim())?;
         may_speak_for(&peer, &caller)?;

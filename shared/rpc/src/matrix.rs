@@ -160,14 +160,23 @@ fn service_principals(peer: &SpiffeId) -> &'static [&'static str] {
     }
 }
 
-/// The RPC a request is for, put into its extensions before authentication.
+/// The RPC a request is for, put into its extensions before authentication (the request's
+/// path: a reference-counted copy, no allocation per request).
 #[derive(Debug, Clone)]
-pub struct RpcMethod(pub String);
+pub struct RpcMethod(http::uri::PathAndQuery);
+
+impl RpcMethod {
+    /// `/package.Service/Method`.
+    pub fn path(&self) -> &str {
+        self.0.path()
+    }
+}
 
 /// Tags a request with its RPC path (for [`AuthorizationMatrix::admits`]).
 pub(crate) fn tag_method<B>(mut request: http::Request<B>) -> http::Request<B> {
-    let method = RpcMethod(request.uri().path().to_owned());
-    request.extensions_mut().insert(method);
+    if let Some(path) = request.uri().path_and_query().cloned() {
+        request.extensions_mut().insert(RpcMethod(path));
+    }
     request
 }
 

@@ -15,7 +15,10 @@ use rustls::{
     pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
 };
 
-use crate::ExpectedServer;
+use crate::{
+    ExpectedServer,
+    verify::{ExpectedServerVerifier, FederationTrust, MemberClientVerifier},
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -63,7 +66,7 @@ impl TlsFiles {
         if roots.is_empty() {
             return Err(material("trusted root", "no certificate in the PEM"));
         }
-        let roots = Arc::new(roots);
+        let trust = Arc::new(FederationTrust::new(roots, provider.clone()));
         let chain = CertificateDer::pem_slice_iter(self.cert_pem.as_bytes())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| material("certificate", e))?;
@@ -73,10 +76,7 @@ impl TlsFiles {
         let key = PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes())
             .map_err(|e| material("private key", e))?;
 
-        let client_verifier = Arc::new(crate::verify::MemberClientVerifier::new(
-            roots.clone(),
-            provider.clone(),
-        ));
+        let client_verifier = Arc::new(MemberClientVerifier(trust.clone()));
         let mut server = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| material("server protocol versions", e))?
@@ -84,12 +84,7 @@ impl TlsFiles {
             .with_single_cert(chain.clone(), key.clone_key())
             .map_err(|e| material("server certificate", e))?;
         server.alpn_protocols = vec![b"h2".to_vec()];
-        let client = Arc::new(ClientMaterial {
-            provider,
-            roots,
-            chain,
-            key,
-        });
+        let client = Arc::new(ClientMaterial { trust, chain, key });
         // Fail now, not at the first connection, when our own certificate does not fit its key.
         client.config(ExpectedServer::AnyNode)?;
         Ok(Configs {
@@ -102,20 +97,18 @@ impl TlsFiles {
 /// What a client connection is made of; the verifier depends on whom it sets out to reach.
 #[derive(Debug)]
 struct ClientMaterial {
-    provider: Arc<rustls::crypto::CryptoProvider>,
-    roots: Arc<RootCertStore>,
+    trust: Arc<FederationTrust>,
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
 }
 
 impl ClientMaterial {
     fn config(&self, expected: ExpectedServer) -> Result<rustls::ClientConfig, TlsError> {
-        let verifier = Arc::new(crate::verify::ExpectedServerVerifier::new(
-            self.roots.clone(),
-            self.provider.clone(),
+        let verifier = Arc::new(ExpectedServerVerifier {
+            trust: self.trust.clone(),
             expected,
-        ));
-        let mut client = rustls::ClientConfig::builder_with_provider(self.provider.clone())
+        });
+        let mut client = rustls::ClientConfig::builder_with_provider(self.trust.provider().clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| material("client protocol versions", e))?
             .dangerous()

@@ -163,47 +163,19 @@ fn verify_member(
     Ok(id)
 }
 
-/// The handshake signature checks both verifiers make, with the provider's algorithms.
-fn tls12(
-    provider: &CryptoProvider,
-    message: &[u8],
-    cert: &CertificateDer<'_>,
-    dss: &DigitallySignedStruct,
-) -> Result<HandshakeSignatureValid, Error> {
-    rustls::crypto::verify_tls12_signature(
-        message,
-        cert,
-        dss,
-        &provider.signature_verification_algorithms,
-    )
-}
-
-fn tls13(
-    provider: &CryptoProvider,
-    message: &[u8],
-    cert: &CertificateDer<'_>,
-    dss: &DigitallySignedStruct,
-) -> Result<HandshakeSignatureValid, Error> {
-    rustls::crypto::verify_tls13_signature(
-        message,
-        cert,
-        dss,
-        &provider.signature_verification_algorithms,
-    )
-}
-
-/// The server side: any federation member may connect; what it may do is decided per request.
+/// What both ends of a link check against: the federation's root and the crypto provider's
+/// signature algorithms. Built once per loaded TLS material and shared by both verifiers.
 #[derive(Debug)]
-pub(crate) struct MemberClientVerifier {
-    roots: Arc<RootCertStore>,
+pub(crate) struct FederationTrust {
+    roots: RootCertStore,
     provider: Arc<CryptoProvider>,
+    /// The trusted roots' names, each a DER SEQUENCE as a certificate request carries them:
+    /// clients on other TLS stacks (BoringSSL in grpcio) refuse a malformed list outright.
     hints: Vec<DistinguishedName>,
 }
 
-impl MemberClientVerifier {
-    pub(crate) fn new(roots: Arc<RootCertStore>, provider: Arc<CryptoProvider>) -> Self {
-        // The trusted roots' names, each a DER SEQUENCE as the handshake carries them: clients
-        // on other TLS stacks (BoringSSL in grpcio) refuse a malformed list outright.
+impl FederationTrust {
+    pub(crate) fn new(roots: RootCertStore, provider: Arc<CryptoProvider>) -> Self {
         let hints = roots.subjects();
         Self {
             roots,
@@ -211,11 +183,70 @@ impl MemberClientVerifier {
             hints,
         }
     }
+
+    pub(crate) fn provider(&self) -> &Arc<CryptoProvider> {
+        &self.provider
+    }
+
+    fn member(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+        usage: webpki::KeyUsage,
+    ) -> Result<SpiffeId, Error> {
+        verify_member(
+            &self.roots,
+            &self.provider,
+            end_entity,
+            intermediates,
+            now,
+            usage,
+        )
+    }
+
+    fn tls12(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn tls13(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }
+
+/// The server side: any federation member may connect; what it may do is decided per request.
+#[derive(Debug)]
+pub(crate) struct MemberClientVerifier(pub(crate) Arc<FederationTrust>);
 
 impl ClientCertVerifier for MemberClientVerifier {
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        &self.hints
+        &self.0.hints
     }
 
     fn verify_client_cert(
@@ -224,9 +255,7 @@ impl ClientCertVerifier for MemberClientVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, Error> {
-        verify_member(
-            &self.roots,
-            &self.provider,
+        self.0.member(
             end_entity,
             intermediates,
             now,
@@ -241,7 +270,7 @@ impl ClientCertVerifier for MemberClientVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        tls12(&self.provider, message, cert, dss)
+        self.0.tls12(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -250,13 +279,11 @@ impl ClientCertVerifier for MemberClientVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        tls13(&self.provider, message, cert, dss)
+        self.0.tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.0.schemes()
     }
 }
 
@@ -264,23 +291,8 @@ impl ClientCertVerifier for MemberClientVerifier {
 /// name the connection was opened with plays no part.
 #[derive(Debug)]
 pub(crate) struct ExpectedServerVerifier {
-    roots: Arc<RootCertStore>,
-    provider: Arc<CryptoProvider>,
-    expected: ExpectedServer,
-}
-
-impl ExpectedServerVerifier {
-    pub(crate) fn new(
-        roots: Arc<RootCertStore>,
-        provider: Arc<CryptoProvider>,
-        expected: ExpectedServer,
-    ) -> Self {
-        Self {
-            roots,
-            provider,
-            expected,
-        }
-    }
+    pub(crate) trust: Arc<FederationTrust>,
+    pub(crate) expected: ExpectedServer,
 }
 
 impl ServerCertVerifier for ExpectedServerVerifier {
@@ -292,9 +304,7 @@ impl ServerCertVerifier for ExpectedServerVerifier {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, Error> {
-        let id = verify_member(
-            &self.roots,
-            &self.provider,
+        let id = self.trust.member(
             end_entity,
             intermediates,
             now,
@@ -315,7 +325,7 @@ impl ServerCertVerifier for ExpectedServerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        tls12(&self.provider, message, cert, dss)
+        self.trust.tls12(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -324,13 +334,11 @@ impl ServerCertVerifier for ExpectedServerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        tls13(&self.provider, message, cert, dss)
+        self.trust.tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.trust.schemes()
     }
 }
 
@@ -355,7 +363,7 @@ mod tests {
             roots.add(cert.unwrap()).unwrap();
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier = MemberClientVerifier::new(Arc::new(roots), provider);
+        let verifier = MemberClientVerifier(Arc::new(FederationTrust::new(roots, provider)));
         let hints = verifier.root_hint_subjects();
         assert_eq!(hints.len(), 1);
         let (rest, name) =

@@ -409,7 +409,7 @@ impl IdentityApi {
                 let related: Vec<String> = partners
                     .into_iter()
                     .filter(|partner| {
-                        domain::sits_within(caller, &partner.school_code, &partner.school_division)
+                        caller.may_access_record(&partner.school_code, &partner.school_division)
                     })
                     .map(|partner| partner.registry_number)
                     .collect();
