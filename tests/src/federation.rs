@@ -33,10 +33,15 @@ impl Member {
         self.config.listen.to_string()
     }
 
-    async fn start(&mut self) {
-        let listener = TcpListener::bind(self.config.listen)
-            .await
-            .expect("the node's address is free again");
+    /// Starts the node on `listener` (bound when the federation chose its addresses), or on
+    /// its address again after a kill.
+    async fn start_on(&mut self, listener: Option<TcpListener>) {
+        let listener = match listener {
+            Some(listener) => listener,
+            None => TcpListener::bind(self.config.listen)
+                .await
+                .expect("the node's address is free again"),
+        };
         let database = Database::open(&self.config, xueji_db::Durability::Throwaway)
             .await
             .expect("database");
@@ -68,11 +73,15 @@ impl Federation {
         let signer = pki::signer(&pki_root.join("national")).expect("signer");
         let clock = Clock::system();
 
+        // Every node's listener is bound before any node starts, so that each knows the others'
+        // addresses, and kept until its node takes it: a port released in between could be
+        // taken by another test's node.
         let mut addresses = BTreeMap::new();
+        let mut listeners = BTreeMap::new();
         for name in ["national", PROVINCES[0], PROVINCES[1]] {
-            // Bind to learn a free port, then release it for the node to take.
             let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
             addresses.insert(name, listener.local_addr().expect("address"));
+            listeners.insert(name, listener);
         }
         let national_db = xueji_testkit::database("national-node", |pool| {
             async move {
@@ -107,7 +116,7 @@ impl Federation {
             pool: national_db.pool.clone(),
             node: None,
         };
-        national.start().await;
+        national.start_on(listeners.remove("national")).await;
         let authority = xueji_schools::store::national::NationalStore::new(national_db.pool);
         seed::load(&authority, |_, _| {}).await.expect("seed");
 
@@ -143,7 +152,7 @@ impl Federation {
                 pool: db.pool,
                 node: None,
             };
-            member.start().await;
+            member.start_on(listeners.remove(province)).await;
             provinces.insert(province.to_owned(), member);
         }
         let federation = Self {
@@ -257,7 +266,7 @@ impl Federation {
     }
 
     pub async fn restart_national(&mut self) {
-        self.national.start().await;
+        self.national.start_on(None).await;
     }
 
     pub async fn kill_province(&mut self, province: &str) {
@@ -269,7 +278,7 @@ impl Federation {
         self.provinces
             .get_mut(province)
             .expect("province")
-            .start()
+            .start_on(None)
             .await;
     }
 
