@@ -1,85 +1,188 @@
 //! The official working-day calendar: weekends off, public holidays off, make-up weekend working
 //! days (调休) on. Deadlines of approval steps are counted in working days on this calendar.
+//!
+//! The State Council publishes each year's schedule late in the year before, so the calendar is
+//! data: years are loaded (the bundled CSV, then whatever a ministry operator loads), and a
+//! deadline that reaches into a year nobody loaded is still computed (weekends only) but comes
+//! back *estimated*, so that the task and the metrics can say the next year is missing.
+//!
+//! Calendar days are China Standard Time (UTC+8, no daylight saving): [`china_today`] and
+//! [`end_of_day`] convert, so a server running in UTC does not shift a deadline by a day.
 
-use std::{collections::HashMap, sync::LazyLock};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::LazyLock,
+};
 
-use chrono::{Datelike, NaiveDate, Weekday};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
 
+/// What the official schedule says about one date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Exception {
+pub enum DayKind {
+    /// A day off, even on a weekday.
     Holiday,
+    /// A weekend day that is a working day (调休).
     Workday,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("calendar line {line}: {reason}")]
-pub struct CalendarError {
-    line: usize,
-    reason: String,
+impl DayKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Holiday => "holiday",
+            Self::Workday => "workday",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "holiday" => Some(Self::Holiday),
+            "workday" => Some(Self::Workday),
+            _ => None,
+        }
+    }
 }
 
-/// A working-day calendar built from `date,kind,name` lines (`kind` = holiday | workday).
-#[derive(Debug, Clone)]
+/// One line of a year's schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CalendarDay {
+    pub date: NaiveDate,
+    pub kind: DayKind,
+    pub name: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("calendar line {line}: {reason}")]
+pub struct CalendarError {
+    pub line: usize,
+    pub reason: String,
+}
+
+/// A deadline counted on the calendar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline {
+    /// The last working day of the period.
+    pub date: NaiveDate,
+    /// Some day of the period lies in a year whose schedule is not loaded: it was counted on
+    /// weekends alone, and the date may move once the year is loaded.
+    pub estimated: bool,
+}
+
+/// A working-day calendar: the years loaded, their exceptions, and any extra days off (a
+/// province's own).
+#[derive(Debug, Clone, Default)]
 pub struct WorkingCalendar {
-    exceptions: HashMap<NaiveDate, Exception>,
+    exceptions: BTreeMap<NaiveDate, DayKind>,
+    years: BTreeSet<i32>,
 }
 
 static BUNDLED: LazyLock<WorkingCalendar> = LazyLock::new(|| {
-    WorkingCalendar::from_csv(include_str!("../data/calendar-cn.csv"))
-        .expect("bundled calendar is valid")
+    let days = parse_csv(BUNDLED_CSV).expect("bundled calendar is valid");
+    WorkingCalendar::from_days(&days)
 });
 
+/// The State Council schedules bundled into this build.
+pub const BUNDLED_CSV: &str = include_str!("../data/calendar-cn.csv");
+
+/// Reads `date,kind,name` lines (`kind` = holiday | workday; `#` comments; one header line).
+pub fn parse_csv(text: &str) -> Result<Vec<CalendarDay>, CalendarError> {
+    let mut days = Vec::new();
+    let lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'));
+    for (index, line) in lines.skip(1) {
+        let error = |reason: String| CalendarError {
+            line: index + 1,
+            reason,
+        };
+        let mut fields = line.splitn(3, ',');
+        let date = fields.next().unwrap_or_default().trim();
+        let date = NaiveDate::parse_from_str(date, "%Y-%m-%d")
+            .map_err(|e| error(format!("date {date:?}: {e}")))?;
+        let kind = fields.next().unwrap_or_default().trim();
+        let kind = DayKind::parse(kind).ok_or_else(|| {
+            error(format!(
+                "kind {kind:?} is neither \"holiday\" nor \"workday\""
+            ))
+        })?;
+        let name = fields.next().unwrap_or_default().trim().to_owned();
+        days.push(CalendarDay { date, kind, name });
+    }
+    Ok(days)
+}
+
 impl WorkingCalendar {
-    /// The State Council schedule bundled into this build (2025 and 2026).
+    /// The schedules bundled into this build (2025 and 2026).
     pub fn bundled() -> &'static WorkingCalendar {
         &BUNDLED
     }
 
-    pub fn from_csv(text: &str) -> Result<Self, CalendarError> {
-        let mut exceptions = HashMap::new();
-        let lines = text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'));
-        for (index, line) in lines.skip(1) {
-            let error = |reason: String| CalendarError {
-                line: index + 1,
-                reason,
-            };
-            let mut fields = line.split(',');
-            let date = fields.next().unwrap_or_default();
-            let date = NaiveDate::parse_from_str(date, "%Y-%m-%d")
-                .map_err(|e| error(format!("date {date:?}: {e}")))?;
-            let kind = match fields.next() {
-                Some("holiday") => Exception::Holiday,
-                Some("workday") => Exception::Workday,
-                other => return Err(error(format!("unknown kind {other:?}"))),
-            };
-            exceptions.insert(date, kind);
+    /// A calendar of the years these days fall in.
+    pub fn from_days(days: &[CalendarDay]) -> Self {
+        let mut calendar = Self::default();
+        for day in days {
+            calendar.exceptions.insert(day.date, day.kind);
+            calendar.years.insert(day.date.year());
         }
-        Ok(Self { exceptions })
+        calendar
+    }
+
+    /// Loads one year's schedule, replacing what was known of that year.
+    pub fn load_year(&mut self, year: i32, days: &[CalendarDay]) {
+        let first = NaiveDate::from_ymd_opt(year, 1, 1).expect("valid year");
+        let last = NaiveDate::from_ymd_opt(year, 12, 31).expect("valid year");
+        self.exceptions
+            .retain(|date, _| !(first..=last).contains(date));
+        for day in days.iter().filter(|d| d.date.year() == year) {
+            self.exceptions.insert(day.date, day.kind);
+        }
+        self.years.insert(year);
+    }
+
+    /// Adds days off of one's own (a province's): they are off whatever the national schedule says.
+    pub fn with_days_off(mut self, days: impl IntoIterator<Item = NaiveDate>) -> Self {
+        for date in days {
+            self.exceptions.insert(date, DayKind::Holiday);
+        }
+        self
+    }
+
+    /// The years whose schedule is loaded.
+    pub fn loaded_years(&self) -> impl Iterator<Item = i32> + '_ {
+        self.years.iter().copied()
+    }
+
+    pub fn is_loaded(&self, year: i32) -> bool {
+        self.years.contains(&year)
     }
 
     pub fn is_working_day(&self, date: NaiveDate) -> bool {
         match self.exceptions.get(&date) {
-            Some(Exception::Holiday) => false,
-            Some(Exception::Workday) => true,
+            Some(DayKind::Holiday) => false,
+            Some(DayKind::Workday) => true,
             None => !matches!(date.weekday(), Weekday::Sat | Weekday::Sun),
         }
     }
 
-    /// The date on which a period of `days` working days that starts the day after `start` ends:
-    /// the deadline of a step opened on `start`.
-    pub fn add_working_days(&self, start: NaiveDate, days: u32) -> NaiveDate {
+    /// The last day of a period of `days` working days that starts the day after `start`: the
+    /// deadline of a step opened on `start`. Zero days: `start` itself.
+    pub fn deadline(&self, start: NaiveDate, days: u32) -> Deadline {
         let mut date = start;
         let mut remaining = days;
+        let mut estimated = false;
         while remaining > 0 {
             date = date.succ_opt().expect("date in range");
+            estimated |= !self.is_loaded(date.year());
             if self.is_working_day(date) {
                 remaining -= 1;
             }
         }
-        date
+        Deadline { date, estimated }
+    }
+
+    /// The date of [`WorkingCalendar::deadline`].
+    pub fn add_working_days(&self, start: NaiveDate, days: u32) -> NaiveDate {
+        self.deadline(start, days).date
     }
 
     /// Working days in `(from, to]`.
@@ -92,54 +195,25 @@ impl WorkingCalendar {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn date(s: &str) -> NaiveDate {
-        s.parse().unwrap()
-    }
-
-    #[test]
-    fn holidays_weekends_and_make_up_days() {
-        let calendar = WorkingCalendar::bundled();
-        assert!(!calendar.is_working_day(date("2025-10-01")), "National Day");
-        assert!(
-            calendar.is_working_day(date("2025-09-28")),
-            "make-up Sunday"
-        );
-        assert!(
-            !calendar.is_working_day(date("2025-11-22")),
-            "plain Saturday"
-        );
-        assert!(calendar.is_working_day(date("2025-11-24")), "plain Monday");
-    }
-
-    #[test]
-    fn deadlines_skip_the_golden_week() {
-        let calendar = WorkingCalendar::bundled();
-        // Opened on Friday 2025-09-26: Sun 28 (make-up), Mon 29 and Tue 30 count, 1–8 October
-        // are off, Sat 11 October is a make-up working day.
-        let deadline = calendar.add_working_days(date("2025-09-26"), 4);
-        assert_eq!(deadline, date("2025-10-09"));
-        assert_eq!(
-            calendar.working_days_between(date("2025-09-26"), deadline),
-            4
-        );
-        assert_eq!(
-            calendar.add_working_days(date("2025-10-09"), 2),
-            date("2025-10-11")
-        );
-        assert_eq!(
-            calendar.add_working_days(date("2025-11-21"), 0),
-            date("2025-11-21")
-        );
-    }
-
-    #[test]
-    fn malformed_lines_are_reported() {
-        let error =
-            WorkingCalendar::from_csv("date,kind,name\n2025-13-01,holiday,x\n").unwrap_err();
-        assert!(error.to_string().contains("line 2"));
-    }
+/// China Standard Time: UTC+8 all year.
+pub fn china() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).expect("valid offset")
 }
+
+/// The calendar day it is in China at `now`.
+pub fn china_today(now: DateTime<Utc>) -> NaiveDate {
+    now.with_timezone(&china()).date_naive()
+}
+
+/// The first instant after `date` ends in China: a deadline on `date` has passed at this instant.
+pub fn end_of_day(date: NaiveDate) -> DateTime<Utc> {
+    let next = date.succ_opt().expect("date in range");
+    china()
+        .from_local_datetime(&next.and_time(NaiveTime::MIN))
+        .single()
+        .expect("a fixed offset has no gaps")
+        .with_timezone(&Utc)
+}
+
+#[cfg(test)]
+mod tests;
