@@ -90,6 +90,8 @@ pub enum EnrollmentStatus {
     AwaitingNationalCheck,
     Active,
     Rejected,
+    /// The sending school's archived copy after a completed transfer.
+    TransferredOut,
 }
 
 impl EnrollmentStatus {
@@ -99,6 +101,7 @@ impl EnrollmentStatus {
             Self::AwaitingNationalCheck => "awaiting_national_check",
             Self::Active => "active",
             Self::Rejected => "rejected",
+            Self::TransferredOut => "transferred_out",
         }
     }
 
@@ -108,6 +111,7 @@ impl EnrollmentStatus {
             "awaiting_national_check" => Some(Self::AwaitingNationalCheck),
             "active" => Some(Self::Active),
             "rejected" => Some(Self::Rejected),
+            "transferred_out" => Some(Self::TransferredOut),
             _ => None,
         }
     }
@@ -605,6 +609,9 @@ pub fn decision_needed(
         (EnrollmentStatus::Active, Decision::Reject) => Err(format!(
             "registration {registry_number} is already approved; it cannot be rejected"
         )),
+        (EnrollmentStatus::TransferredOut, _) => Err(format!(
+            "{registry_number} was transferred to another school; its registration is closed"
+        )),
     }
 }
 
@@ -842,4 +849,72 @@ mod tests {
         assert_eq!(counties_within("350102".parse().unwrap()), ["350102"]);
         assert_eq!(counties_within("441900".parse().unwrap()), ["441900"]);
     }
+}
+
+/// Why a transfer cannot take a student's enrollment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferRefusal {
+    /// 2001: the family's data match no live enrollment (nothing more is said).
+    DataMismatch,
+    /// 2002: another task is pending on the student.
+    PendingTask,
+    /// 2003: the record has an open problem.
+    ProblemRecord,
+    /// The enrollment is not active (pending approval, or closed).
+    NotActive,
+}
+
+impl TransferRefusal {
+    /// The reason of the error's `google.rpc.ErrorInfo`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::DataMismatch => "DATA_MISMATCH",
+            Self::PendingTask => "PENDING_TASK",
+            Self::ProblemRecord => "PROBLEM_RECORD",
+            Self::NotActive => "NOT_ACTIVE",
+        }
+    }
+
+    /// The national code of the refusal, where the national rules define one.
+    pub fn national_code(self) -> Option<&'static str> {
+        match self {
+            Self::DataMismatch => Some("2001"),
+            Self::PendingTask => Some("2002"),
+            Self::ProblemRecord => Some("2003"),
+            Self::NotActive => None,
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::DataMismatch => "the data given do not match a live enrollment",
+            Self::PendingTask => "another task is pending on this student",
+            Self::ProblemRecord => "the student's record has an open problem",
+            Self::NotActive => "the student's enrollment is not active",
+        }
+    }
+}
+
+/// Whether a record found by the number the family gave is theirs, and may be transferred:
+/// the name (compared in NFC) and the birth date must both match, then the record must be
+/// active and free of problems. The pending-task check is the lock's, in the store.
+pub fn check_transfer_match(
+    record_name: &str,
+    record_birth_date: NaiveDate,
+    status: &str,
+    has_problem: bool,
+    typed_name: &str,
+    typed_birth_date: NaiveDate,
+) -> Result<(), TransferRefusal> {
+    let typed = normalize_name(typed_name).unwrap_or_default();
+    if typed != record_name || typed_birth_date != record_birth_date {
+        return Err(TransferRefusal::DataMismatch);
+    }
+    if status != EnrollmentStatus::Active.as_str() {
+        return Err(TransferRefusal::NotActive);
+    }
+    if has_problem {
+        return Err(TransferRefusal::ProblemRecord);
+    }
+    Ok(())
 }

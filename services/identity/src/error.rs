@@ -20,6 +20,9 @@ pub enum IdentityError {
     },
     #[error("{0}")]
     FailedPrecondition(String),
+    /// A transfer may not take the student's enrollment.
+    #[error("{}", .0.message())]
+    TransferRefused(crate::domain::TransferRefusal),
     #[error("{0}")]
     Exhausted(String),
     /// A service this one depends on (the school list) did not answer.
@@ -48,6 +51,11 @@ impl From<IdentityError> for Status {
                 xueji_rpc::field_status(Code::AlreadyExists, field, message)
             }
             IdentityError::FailedPrecondition(why) => Status::failed_precondition(why),
+            IdentityError::TransferRefused(refusal) => xueji_rpc::refusal(
+                refusal.reason(),
+                refusal.national_code(),
+                refusal.message().to_owned(),
+            ),
             IdentityError::Exhausted(why) => Status::resource_exhausted(why),
             IdentityError::Unavailable(why) => Status::unavailable(why),
             IdentityError::Internal(why) => {

@@ -25,8 +25,11 @@ pub fn describe_status(status: &tonic::Status) -> String {
         Code::DeadlineExceeded | Code::Cancelled => "timed out",
         _ => "error",
     };
+    let code = crate::national_code(status)
+        .map(|code| format!(" [{code}]"))
+        .unwrap_or_default();
     if fields.is_empty() {
-        format!("{kind}: {}", status.message())
+        format!("{kind}{code}: {}", status.message())
     } else {
         format!("{kind}: {}", fields.join("; "))
     }

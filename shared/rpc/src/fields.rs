@@ -23,3 +23,26 @@ pub fn field_status(code: Code, field: &str, message: String) -> Status {
     details.add_bad_request_violation(field, &message);
     Status::with_error_details(code, message, details)
 }
+
+/// The domain of the `google.rpc.ErrorInfo` details this system attaches.
+pub const ERROR_DOMAIN: &str = "xueji";
+
+/// A refusal of the registry's rules: `FAILED_PRECONDITION` with a `google.rpc.ErrorInfo` whose
+/// reason names the refusal (e.g. `DATA_MISMATCH`) and whose metadata carries the national
+/// code (`national_code`, e.g. `2001`) where the national rules define one.
+pub fn refusal(reason: &str, national_code: Option<&str>, message: String) -> Status {
+    let mut details = ErrorDetails::new();
+    let metadata = national_code
+        .map(|code| ("national_code".to_owned(), code.to_owned()))
+        .into_iter()
+        .collect::<std::collections::HashMap<_, _>>();
+    details.set_error_info(reason, ERROR_DOMAIN, metadata);
+    Status::with_error_details(Code::FailedPrecondition, message, details)
+}
+
+/// The national code of a refusal made by [`refusal`], if it carries one.
+pub fn national_code(status: &Status) -> Option<String> {
+    status
+        .get_details_error_info()
+        .and_then(|info| info.metadata.get("national_code").cloned())
+}

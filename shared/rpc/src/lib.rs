@@ -24,7 +24,7 @@ mod verify;
 pub use budget::RequestBudget;
 pub use client::{BearerToken, ClientConfig, connect, connect_lazy};
 pub use describe::describe_status;
-pub use fields::{field_status, invalid_argument};
+pub use fields::{ERROR_DOMAIN, field_status, invalid_argument, national_code, refusal};
 pub use interceptor::{Authenticator, PeerIdentity, RequestId, caller, peer};
 pub use limit::GlobalConcurrencyLimitLayer;
 pub use matrix::{AuthorizationMatrix, Row, RpcMethod, SERVICE_PRINCIPALS};

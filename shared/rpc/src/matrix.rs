@@ -15,6 +15,7 @@ const BUNDLED: &str = include_str!("../../../proto/xueji/authorization.toml");
 pub const SERVICE_PRINCIPALS: &[&str] = &[
     "identity-service",
     "schools-service",
+    "transfers-service",
     "national-service",
     "national-schools-service",
 ];
@@ -30,7 +31,7 @@ pub struct AuthorizationMatrix {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Row {
-    /// What a call touches: student, school, application, submitted or none.
+    /// What a call touches: student, school, application, submitted, transfer or none.
     pub object: String,
     /// The principals that may call it.
     pub allow: Vec<String>,
@@ -50,7 +51,7 @@ impl AuthorizationMatrix {
         for (method, row) in &matrix.rpc {
             if !matches!(
                 row.object.as_str(),
-                "student" | "school" | "application" | "submitted" | "none"
+                "student" | "school" | "application" | "submitted" | "transfer" | "none"
             ) {
                 return Err(format!("{method}: unknown object {:?}", row.object));
             }
@@ -152,7 +153,8 @@ fn service_principals(peer: &SpiffeId) -> &'static [&'static str] {
     match (&peer.tier, peer.name.as_str()) {
         (Tier::Province(_), "identity") => &["identity-service"],
         (Tier::Province(_), "schools") => &["schools-service"],
-        (Tier::Province(_), "node") => &["identity-service", "schools-service"],
+        (Tier::Province(_), "transfers") => &["transfers-service"],
+        (Tier::Province(_), "node") => &["identity-service", "schools-service", "transfers-service"],
         (Tier::National, "national") => &["national-service"],
         (Tier::National, "schools") => &["national-schools-service"],
         (Tier::National, "node") => SERVICE_PRINCIPALS,

@@ -109,6 +109,7 @@ fn status_to_wire(status: Option<EnrollmentStatus>) -> pb::EnrollmentStatus {
         }
         Some(EnrollmentStatus::Active) => pb::EnrollmentStatus::Active,
         Some(EnrollmentStatus::Rejected) => pb::EnrollmentStatus::Rejected,
+        Some(EnrollmentStatus::TransferredOut) => pb::EnrollmentStatus::TransferredOut,
     }
 }
 

@@ -2,6 +2,7 @@
 //! map errors (through `From<IdentityError> for Status`).
 
 mod convert;
+pub mod ledger;
 mod link;
 
 use std::sync::Arc;

@@ -10,6 +10,7 @@ use xueji_auth::Caller;
 use xueji_codes::{RegistryNumber, SchoolCode};
 
 pub mod outbox;
+pub mod transfers;
 
 use crate::national::{ApprovalContext, OutboxBody};
 use crate::{

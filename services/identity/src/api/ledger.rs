@@ -1,0 +1,196 @@
+//! The enrollment side of transfers, for the province's transfer service.
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+use xueji_codes::{RegistryNumber, ResidentId, SchoolCode};
+use xueji_proto::identity::v1::{
+    self as pb,
+    transfer_ledger_server::{TransferLedger, TransferLedgerServer},
+};
+use xueji_validation::{FieldViolation, Violations, parse_date};
+
+use crate::{
+    IdentityError,
+    directory::SchoolDirectory,
+    store::{
+        Actor, Store,
+        transfers::{Destination, TransferLookup},
+    },
+};
+
+#[derive(Debug, Clone)]
+pub struct LedgerApi {
+    store: Store,
+    schools: Arc<SchoolDirectory>,
+}
+
+fn task_id(text: &str) -> Result<Uuid, FieldViolation> {
+    text.trim()
+        .parse()
+        .map_err(|_| FieldViolation::new("task_id", "must be a UUID"))
+}
+
+impl LedgerApi {
+    pub fn new(store: Store, schools: Arc<SchoolDirectory>) -> Self {
+        Self { store, schools }
+    }
+
+    pub fn into_service(self) -> TransferLedgerServer<Self> {
+        TransferLedgerServer::new(self)
+            .max_decoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES)
+    }
+
+    async fn hold(
+        &self,
+        actor: Actor<'_>,
+        request: pb::HoldEnrollmentRequest,
+    ) -> Result<pb::HoldEnrollmentResponse, IdentityError> {
+        let mut violations = Violations::default();
+        let task = violations.check(task_id(&request.task_id));
+        let number = request.registry_number.trim();
+        let id = request.id_number.trim().to_uppercase();
+        let lookup = match (number.is_empty(), id.is_empty()) {
+            (false, _) => match number.parse::<RegistryNumber>() {
+                Ok(_) => Some(TransferLookup::RegistryNumber(number)),
+                Err(e) => {
+                    violations.add("registry_number", e.to_string());
+                    None
+                }
+            },
+            (true, false) => match id.parse::<ResidentId>() {
+                Ok(_) => Some(TransferLookup::IdNumber(&id)),
+                Err(e) => {
+                    violations.add("id_number", e.to_string());
+                    None
+                }
+            },
+            (true, true) => {
+                violations.add(
+                    "registry_number",
+                    "give the registry number or the resident ID number",
+                );
+                None
+            }
+        };
+        if request.name.trim().is_empty() {
+            violations.add("name", "is required");
+        }
+        let birth_date = violations.check(parse_date("birth_date", &request.birth_date));
+        if !violations.is_empty() {
+            return Err(IdentityError::InvalidArgument(violations.into_vec()));
+        }
+        let (Some(task), Some(lookup), Some(birth_date)) = (task, lookup, birth_date) else {
+            return Err(IdentityError::Internal("validated fields missing".into()));
+        };
+        let held = self
+            .store
+            .hold_for_transfer(task, lookup, &request.name, birth_date, actor)
+            .await?;
+        Ok(pb::HoldEnrollmentResponse {
+            registry_number: held.registry_number,
+            school_code: held.school_code,
+            school_division: held.school_division,
+            registry_authority: held.registry_authority,
+            grade: held.grade as u32,
+        })
+    }
+
+    async fn complete(
+        &self,
+        actor: Actor<'_>,
+        request: pb::CompleteTransferRequest,
+    ) -> Result<pb::CompleteTransferResponse, IdentityError> {
+        let mut violations = Violations::default();
+        let task = violations.check(task_id(&request.task_id));
+        let code = violations.check(
+            request
+                .receiving_school_code
+                .trim()
+                .parse::<SchoolCode>()
+                .map_err(|e| FieldViolation::new("receiving_school_code", e.to_string())),
+        );
+        if !(1..=12).contains(&request.grade) {
+            violations.add("grade", "must be 1–12");
+        }
+        let entry_date: Option<NaiveDate> =
+            violations.check(parse_date("entry_date", &request.entry_date));
+        if !violations.is_empty() {
+            return Err(IdentityError::InvalidArgument(violations.into_vec()));
+        }
+        let (Some(task), Some(code), Some(entry_date)) = (task, code, entry_date) else {
+            return Err(IdentityError::Internal("validated fields missing".into()));
+        };
+        let school = self
+            .schools
+            .get(&self.store, &code)
+            .await?
+            .ok_or_else(|| IdentityError::NotFound(format!("school {code}")))?;
+        let done = self
+            .store
+            .complete_transfer(
+                task,
+                Destination {
+                    school_code: school.code.as_str(),
+                    school_division: school.division.as_str(),
+                    grade: request.grade as i16,
+                    entry_date,
+                },
+                actor,
+            )
+            .await?;
+        Ok(pb::CompleteTransferResponse {
+            registry_number: done.registry_number,
+            moved: done.moved,
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl TransferLedger for LedgerApi {
+    async fn hold_enrollment(
+        &self,
+        request: Request<pb::HoldEnrollmentRequest>,
+    ) -> Result<Response<pb::HoldEnrollmentResponse>, Status> {
+        let (caller, request_id) = xueji_rpc::caller(&request)?;
+        let actor = Actor {
+            caller,
+            request_id,
+        };
+        Ok(Response::new(
+            self.hold(actor, request.get_ref().clone()).await?,
+        ))
+    }
+
+    async fn release_hold(
+        &self,
+        request: Request<pb::ReleaseHoldRequest>,
+    ) -> Result<Response<pb::ReleaseHoldResponse>, Status> {
+        let (caller, request_id) = xueji_rpc::caller(&request)?;
+        let actor = Actor {
+            caller,
+            request_id,
+        };
+        let task = task_id(&request.get_ref().task_id)
+            .map_err(|v| IdentityError::InvalidArgument(vec![v]))?;
+        let released = self.store.release_transfer_hold(task, actor).await?;
+        Ok(Response::new(pb::ReleaseHoldResponse { released }))
+    }
+
+    async fn complete_transfer(
+        &self,
+        request: Request<pb::CompleteTransferRequest>,
+    ) -> Result<Response<pb::CompleteTransferResponse>, Status> {
+        let (caller, request_id) = xueji_rpc::caller(&request)?;
+        let actor = Actor {
+            caller,
+            request_id,
+        };
+        Ok(Response::new(
+            self.complete(actor, request.get_ref().clone()).await?,
+        ))
+    }
+}

@@ -1,0 +1,284 @@
+//! The enrollment side of transfers: the pending-task lock and the move of the record, each in
+//! one transaction with its audit entry.
+
+use chrono::NaiveDate;
+use uuid::Uuid;
+use xueji_audit::Entry;
+
+use super::{Actor, Store};
+use crate::{
+    IdentityError,
+    domain::{TransferRefusal, check_transfer_match},
+};
+
+/// How the family identified the student.
+#[derive(Debug, Clone, Copy)]
+pub enum TransferLookup<'a> {
+    RegistryNumber(&'a str),
+    IdNumber(&'a str),
+}
+
+/// The enrollment a transfer holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldEnrollment {
+    pub registry_number: String,
+    pub school_code: String,
+    pub school_division: String,
+    pub registry_authority: String,
+    pub grade: i16,
+}
+
+/// What completing did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletedTransfer {
+    pub registry_number: String,
+    /// False when an earlier call had moved the record already.
+    pub moved: bool,
+}
+
+/// Where the new enrollment opens.
+#[derive(Debug, Clone, Copy)]
+pub struct Destination<'a> {
+    pub school_code: &'a str,
+    pub school_division: &'a str,
+    pub grade: i16,
+    pub entry_date: NaiveDate,
+}
+
+impl Store {
+    /// Locks the enrollment the family's data describe for `task`. Holding again for the same
+    /// task answers the same enrollment.
+    pub async fn hold_for_transfer(
+        &self,
+        task: Uuid,
+        lookup: TransferLookup<'_>,
+        name: &str,
+        birth_date: NaiveDate,
+        actor: Actor<'_>,
+    ) -> Result<HeldEnrollment, IdentityError> {
+        let mut tx = self.pool.begin().await?;
+        let student_id = match lookup {
+            TransferLookup::RegistryNumber(number) => sqlx::query_scalar!(
+                "SELECT student_id FROM identity.registry_numbers WHERE number = $1",
+                number
+            )
+            .fetch_optional(&mut *tx)
+            .await?,
+            TransferLookup::IdNumber(id) => sqlx::query_scalar!(
+                "SELECT id FROM identity.students WHERE id_number_claim = $1",
+                id
+            )
+            .fetch_optional(&mut *tx)
+            .await?,
+        };
+        let mismatch = || IdentityError::TransferRefused(TransferRefusal::DataMismatch);
+        let student_id = student_id.ok_or_else(mismatch)?;
+        // The current enrollment, locked: a concurrent hold of the same student waits here and
+        // then finds the lock taken.
+        sqlx::query!(
+            "SELECT id FROM identity.enrollments WHERE student_id = $1 AND is_current FOR UPDATE",
+            student_id
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(mismatch)?;
+        let record = sqlx::query!(
+            r#"SELECT registry_number AS "registry_number!", name AS "name!",
+                      birth_date AS "birth_date!", status AS "status!",
+                      school_code AS "school_code!", school_division AS "school_division!",
+                      registry_authority AS "registry_authority!", grade AS "grade!",
+                      duplicate_name AS "duplicate_name!",
+                      national_problems AS "national_problems!"
+               FROM identity.student_view WHERE id = $1"#,
+            student_id
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(mismatch)?;
+        let held = HeldEnrollment {
+            registry_number: record.registry_number,
+            school_code: record.school_code,
+            school_division: record.school_division,
+            registry_authority: record.registry_authority,
+            grade: record.grade,
+        };
+        let holder = sqlx::query_scalar!(
+            "SELECT task_id FROM identity.pending_tasks WHERE student_id = $1",
+            student_id
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        match holder {
+            Some(holder) if holder == task => return Ok(held),
+            _ => {}
+        }
+        check_transfer_match(
+            &record.name,
+            record.birth_date,
+            &record.status,
+            record.duplicate_name || !record.national_problems.is_empty(),
+            name,
+            birth_date,
+        )
+        .map_err(IdentityError::TransferRefused)?;
+        if holder.is_some() {
+            return Err(IdentityError::TransferRefused(TransferRefusal::PendingTask));
+        }
+        sqlx::query!(
+            "INSERT INTO identity.pending_tasks (student_id, task_id, kind)
+             VALUES ($1, $2, 'transfer')",
+            student_id,
+            task
+        )
+        .execute(&mut *tx)
+        .await?;
+        xueji_audit::record(
+            &mut tx,
+            &Entry {
+                actor: &actor.caller.describe(),
+                jurisdiction: &actor.caller.jurisdiction.as_string(),
+                action: "identity.hold_for_transfer",
+                object: &format!("student:{}", held.registry_number),
+                before: None,
+                after: Some(serde_json::json!({ "pending_task": task, "kind": "transfer" })),
+                request_id: actor.request_id,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(held)
+    }
+
+    /// Releases `task`'s lock; false when there was none.
+    pub async fn release_transfer_hold(
+        &self,
+        task: Uuid,
+        actor: Actor<'_>,
+    ) -> Result<bool, IdentityError> {
+        let mut tx = self.pool.begin().await?;
+        let released = sqlx::query!(
+            "DELETE FROM identity.pending_tasks p USING identity.students s
+             WHERE p.task_id = $1 AND s.id = p.student_id
+             RETURNING s.registry_number",
+            task
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(released) = released else {
+            return Ok(false);
+        };
+        xueji_audit::record(
+            &mut tx,
+            &Entry {
+                actor: &actor.caller.describe(),
+                jurisdiction: &actor.caller.jurisdiction.as_string(),
+                action: "identity.release_transfer_hold",
+                object: &format!("student:{}", released.registry_number),
+                before: Some(serde_json::json!({ "pending_task": task })),
+                after: None,
+                request_id: actor.request_id,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Moves the record `task` holds to `to`, in one transaction: the old enrollment becomes
+    /// `transferred_out` and stops being current, a new current `active` enrollment opens, the
+    /// lock goes. Exactly one enrollment is current before and after.
+    pub async fn complete_transfer(
+        &self,
+        task: Uuid,
+        to: Destination<'_>,
+        actor: Actor<'_>,
+    ) -> Result<CompletedTransfer, IdentityError> {
+        let mut tx = self.pool.begin().await?;
+        let held = sqlx::query!(
+            "SELECT p.student_id, s.registry_number
+             FROM identity.pending_tasks p JOIN identity.students s ON s.id = p.student_id
+             WHERE p.task_id = $1
+             FOR UPDATE OF p",
+            task
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(held) = held else {
+            // Done already (a retry), or never held.
+            let done = sqlx::query_scalar!(
+                "SELECT s.registry_number FROM identity.enrollments e
+                 JOIN identity.students s ON s.id = e.student_id
+                 WHERE e.transfer_task = $1",
+                task
+            )
+            .fetch_optional(&mut *tx)
+            .await?;
+            return match done {
+                Some(registry_number) => Ok(CompletedTransfer {
+                    registry_number,
+                    moved: false,
+                }),
+                None => Err(IdentityError::FailedPrecondition(format!(
+                    "transfer {task} holds no enrollment"
+                ))),
+            };
+        };
+        let decided_by = actor.caller.describe();
+        let closed = sqlx::query!(
+            "UPDATE identity.enrollments
+             SET status = 'transferred_out', is_current = false, decided_at = now(),
+                 decided_by = $2, decision_reason = 'transferred'
+             WHERE student_id = $1 AND is_current
+             RETURNING school_code, grade, entry_route",
+            held.student_id,
+            decided_by
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query!(
+            "INSERT INTO identity.enrollments
+                 (student_id, school_code, school_division, grade, entry_date, entry_route,
+                  status, is_current, decided_at, decided_by, transfer_task)
+             VALUES ($1, $2, $3, $4, $5, $6, 'active', true, now(), $7, $8)",
+            held.student_id,
+            to.school_code,
+            to.school_division,
+            to.grade,
+            to.entry_date,
+            closed.entry_route,
+            decided_by,
+            task
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query!(
+            "DELETE FROM identity.pending_tasks WHERE task_id = $1",
+            task
+        )
+        .execute(&mut *tx)
+        .await?;
+        xueji_audit::record(
+            &mut tx,
+            &Entry {
+                actor: &decided_by,
+                jurisdiction: &actor.caller.jurisdiction.as_string(),
+                action: "identity.complete_transfer",
+                object: &format!("student:{}", held.registry_number),
+                before: Some(serde_json::json!({
+                    "school_code": closed.school_code, "grade": closed.grade, "status": "active",
+                })),
+                after: Some(serde_json::json!({
+                    "school_code": to.school_code, "grade": to.grade, "status": "active",
+                    "transfer": task,
+                })),
+                request_id: actor.request_id,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(CompletedTransfer {
+            registry_number: held.registry_number,
+            moved: true,
+        })
+    }
+}
