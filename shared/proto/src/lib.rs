@@ -22,3 +22,9 @@ pub mod national {
         tonic::include_proto!("xueji.national.v1");
     }
 }
+
+pub mod transfers {
+    pub mod v1 {
+        tonic::include_proto!("xueji.transfers.v1");
+    }
+}

@@ -154,7 +154,9 @@ fn service_principals(peer: &SpiffeId) -> &'static [&'static str] {
         (Tier::Province(_), "identity") => &["identity-service"],
         (Tier::Province(_), "schools") => &["schools-service"],
         (Tier::Province(_), "transfers") => &["transfers-service"],
-        (Tier::Province(_), "node") => &["identity-service", "schools-service", "transfers-service"],
+        (Tier::Province(_), "node") => {
+            &["identity-service", "schools-service", "transfers-service"]
+        }
         (Tier::National, "national") => &["national-service"],
         (Tier::National, "schools") => &["national-schools-service"],
         (Tier::National, "node") => SERVICE_PRINCIPALS,

@@ -156,10 +156,7 @@ impl TransferLedger for LedgerApi {
         request: Request<pb::HoldEnrollmentRequest>,
     ) -> Result<Response<pb::HoldEnrollmentResponse>, Status> {
         let (caller, request_id) = xueji_rpc::caller(&request)?;
-        let actor = Actor {
-            caller,
-            request_id,
-        };
+        let actor = Actor { caller, request_id };
         Ok(Response::new(
             self.hold(actor, request.get_ref().clone()).await?,
         ))
@@ -170,10 +167,7 @@ impl TransferLedger for LedgerApi {
         request: Request<pb::ReleaseHoldRequest>,
     ) -> Result<Response<pb::ReleaseHoldResponse>, Status> {
         let (caller, request_id) = xueji_rpc::caller(&request)?;
-        let actor = Actor {
-            caller,
-            request_id,
-        };
+        let actor = Actor { caller, request_id };
         let task = task_id(&request.get_ref().task_id)
             .map_err(|v| IdentityError::InvalidArgument(vec![v]))?;
         let released = self.store.release_transfer_hold(task, actor).await?;
@@ -185,10 +179,7 @@ impl TransferLedger for LedgerApi {
         request: Request<pb::CompleteTransferRequest>,
     ) -> Result<Response<pb::CompleteTransferResponse>, Status> {
         let (caller, request_id) = xueji_rpc::caller(&request)?;
-        let actor = Actor {
-            caller,
-            request_id,
-        };
+        let actor = Actor { caller, request_id };
         Ok(Response::new(
             self.complete(actor, request.get_ref().clone()).await?,
         ))

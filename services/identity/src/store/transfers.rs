@@ -58,18 +58,22 @@ impl Store {
     ) -> Result<HeldEnrollment, IdentityError> {
         let mut tx = self.pool.begin().await?;
         let student_id = match lookup {
-            TransferLookup::RegistryNumber(number) => sqlx::query_scalar!(
-                "SELECT student_id FROM identity.registry_numbers WHERE number = $1",
-                number
-            )
-            .fetch_optional(&mut *tx)
-            .await?,
-            TransferLookup::IdNumber(id) => sqlx::query_scalar!(
-                "SELECT id FROM identity.students WHERE id_number_claim = $1",
-                id
-            )
-            .fetch_optional(&mut *tx)
-            .await?,
+            TransferLookup::RegistryNumber(number) => {
+                sqlx::query_scalar!(
+                    "SELECT student_id FROM identity.registry_numbers WHERE number = $1",
+                    number
+                )
+                .fetch_optional(&mut *tx)
+                .await?
+            }
+            TransferLookup::IdNumber(id) => {
+                sqlx::query_scalar!(
+                    "SELECT id FROM identity.students WHERE id_number_claim = $1",
+                    id
+                )
+                .fetch_optional(&mut *tx)
+                .await?
+            }
         };
         let mismatch = || IdentityError::TransferRefused(TransferRefusal::DataMismatch);
         let student_id = student_id.ok_or_else(mismatch)?;

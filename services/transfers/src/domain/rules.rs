@@ -1,0 +1,163 @@
+//! Province rules that refuse a transfer at start, as data (`policy/rules.toml`, a province
+//! section replacing the fields it names).
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, NaiveDate};
+use serde::Deserialize;
+
+use super::SchoolFacts;
+
+/// One province's rules; `None` fields fall back to the national defaults.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvinceRules {
+    /// Inclusive `MM-DD` ranges in which no transfer may start.
+    pub closed_windows: Option<Vec<[String; 2]>>,
+    pub compulsory_within_township: Option<bool>,
+    pub senior_within_county: Option<bool>,
+    /// Categories a senior-high (34) student may move to.
+    pub senior_high_targets: Option<Vec<String>>,
+    /// Categories a secondary-vocational (36) student may move to.
+    pub vocational_targets: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferRules {
+    pub defaults: ProvinceRules,
+    #[serde(default)]
+    pub province: BTreeMap<String, ProvinceRules>,
+}
+
+/// A province rule that forbids the transfer: which, and why in the user's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleRefusal {
+    /// The rule's name: `transfer_window`, `same_township`, `same_county`, `senior_high_target`.
+    pub rule: &'static str,
+    pub message: String,
+}
+
+fn month_day(text: &str) -> Option<(u32, u32)> {
+    let (m, d) = text.split_once('-')?;
+    let (m, d) = (m.parse().ok()?, d.parse().ok()?);
+    NaiveDate::from_ymd_opt(2024, m, d).map(|_| (m, d))
+}
+
+impl TransferRules {
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        let rules: Self = toml::from_str(text).map_err(|e| format!("transfer rules: {e}"))?;
+        let all = std::iter::once(("defaults", &rules.defaults))
+            .chain(rules.province.iter().map(|(p, r)| (p.as_str(), r)));
+        for (name, section) in all {
+            for [from, to] in section.closed_windows.iter().flatten() {
+                if month_day(from).is_none() || month_day(to).is_none() {
+                    return Err(format!(
+                        "transfer rules: {name}: closed window {from}..{to} is not MM-DD..MM-DD"
+                    ));
+                }
+            }
+        }
+        if rules.defaults.closed_windows.is_none()
+            || rules.defaults.compulsory_within_township.is_none()
+            || rules.defaults.senior_within_county.is_none()
+            || rules.defaults.senior_high_targets.is_none()
+            || rules.defaults.vocational_targets.is_none()
+        {
+            return Err("transfer rules: [defaults] must set every rule".into());
+        }
+        Ok(rules)
+    }
+
+    /// The rules bundled into this build.
+    pub fn bundled() -> Self {
+        Self::from_toml(include_str!("../../policy/rules.toml")).expect("bundled rules are valid")
+    }
+
+    fn pick<T: Clone>(&self, province: &str, field: impl Fn(&ProvinceRules) -> Option<T>) -> T {
+        self.province
+            .get(province)
+            .and_then(&field)
+            .or_else(|| field(&self.defaults))
+            .expect("defaults set every rule")
+    }
+
+    /// Checks a transfer from `sending` to `receiving`, started on `today` (China time), against
+    /// the rules of the receiving province (and, for the windows, of the sending one too).
+    pub fn check(
+        &self,
+        today: NaiveDate,
+        sending: &SchoolFacts,
+        receiving: &SchoolFacts,
+    ) -> Result<(), RuleRefusal> {
+        let today_md = (today.month(), today.day());
+        for province in [receiving.province(), sending.province()] {
+            let windows = self.pick(&province, |r| r.closed_windows.clone());
+            for [from, to] in &windows {
+                let (Some(from_md), Some(to_md)) = (month_day(from), month_day(to)) else {
+                    continue;
+                };
+                let inside = if from_md <= to_md {
+                    from_md <= today_md && today_md <= to_md
+                } else {
+                    today_md >= from_md || today_md <= to_md
+                };
+                if inside {
+                    return Err(RuleRefusal {
+                        rule: "transfer_window",
+                        message: format!(
+                            "no transfers start between {from} and {to} in province {province}"
+                        ),
+                    });
+                }
+            }
+        }
+        let province = receiving.province();
+        let compulsory = |s: &SchoolFacts| matches!(s.category(), "21" | "31");
+        let same_province = sending.province() == province;
+        if same_province
+            && self.pick(&province, |r| r.compulsory_within_township)
+            && compulsory(sending)
+            && compulsory(receiving)
+            && sending.township.is_some()
+            && sending.township == receiving.township
+        {
+            return Err(RuleRefusal {
+                rule: "same_township",
+                message: "compulsory-stage transfers between schools of one township are not \
+                          allowed"
+                    .into(),
+            });
+        }
+        if same_province
+            && self.pick(&province, |r| r.senior_within_county)
+            && sending.category() == "34"
+            && receiving.category() == "34"
+            && sending.division == receiving.division
+        {
+            return Err(RuleRefusal {
+                rule: "same_county",
+                message: "senior-high transfers between schools of one county are not allowed"
+                    .into(),
+            });
+        }
+        let targets = match sending.category() {
+            "34" => Some(self.pick(&province, |r| r.senior_high_targets.clone())),
+            "36" => Some(self.pick(&province, |r| r.vocational_targets.clone())),
+            _ => None,
+        };
+        if let Some(targets) = targets
+            && !targets.iter().any(|t| t == receiving.category())
+        {
+            return Err(RuleRefusal {
+                rule: "senior_high_target",
+                message: format!(
+                    "a student of a category-{} school may move only to categories {}",
+                    sending.category(),
+                    targets.join(", ")
+                ),
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,676 @@
+//! The use cases of the saga: start, decide, cancel, act on passed deadlines, carry out the
+//! effects owed to identity. Each change of a transfer happens in one transaction that locks
+//! the transfer's row first, writes the steps, the transfer's state, the audit entry and any
+//! effect owed (the outbox) together.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
+use uuid::Uuid;
+use xueji_auth::{Caller, Clock, Level};
+use xueji_calendar::china_today;
+use xueji_workflow::{Decision, Outcome, Party, Rules, Task, Verdict, WorkflowError};
+
+use crate::{
+    TransferError,
+    domain::{self, SchoolFacts, StartRequest, StudentKey},
+    links::{EnrollmentLedger, SchoolList},
+    policy::SagaPolicy,
+    store::{
+        self, Actor, Inserted, NewTransfer, SendingSide, Store, TransferRecord, TransferState,
+        sweep::{self, EffectKind},
+    },
+};
+
+/// How long a start may stay `starting` before the sweeper takes it over.
+const START_TAKEOVER_SECS: f64 = 30.0;
+
+/// The saga's state, shared by handlers and background work.
+#[derive(Debug)]
+pub struct Saga {
+    store: Store,
+    ledger: Arc<dyn EnrollmentLedger>,
+    schools: Arc<dyn SchoolList>,
+    policy: Arc<SagaPolicy>,
+    clock: Clock,
+    effects_due: Notify,
+}
+
+fn workflow_error(error: WorkflowError) -> TransferError {
+    match error {
+        WorkflowError::ReasonRequired => TransferError::invalid("reason", "a reason is required"),
+        WorkflowError::NoSuchStep(n) => {
+            TransferError::invalid("step", format!("there is no step {n}"))
+        }
+        other => TransferError::FailedPrecondition(other.to_string()),
+    }
+}
+
+fn request_hash(request: &StartRequest) -> Vec<u8> {
+    let mut hash = Sha256::new();
+    for part in [
+        request.receiving_school.as_str(),
+        request.student.as_str(),
+        &request.name,
+        &request.birth_date.to_string(),
+        &request.target_grade.to_string(),
+        &request.reason,
+    ] {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
+    for evidence in &request.evidence {
+        hash.update(evidence.as_bytes());
+        hash.update([0]);
+    }
+    hash.finalize().to_vec()
+}
+
+impl Saga {
+    pub fn new(
+        store: Store,
+        ledger: Arc<dyn EnrollmentLedger>,
+        schools: Arc<dyn SchoolList>,
+        policy: Arc<SagaPolicy>,
+        clock: Clock,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            ledger,
+            schools,
+            policy,
+            clock,
+            effects_due: Notify::new(),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn policy(&self) -> &SagaPolicy {
+        &self.policy
+    }
+
+    /// How far the node's clock runs ahead of the system's (zero in service).
+    fn skew_seconds(&self) -> f64 {
+        (self.clock.now() - Utc::now()).num_milliseconds() as f64 / 1000.0
+    }
+
+    fn with_rules<T>(&self, facts: (&str,), f: impl FnOnce(&Rules<'_>) -> T) -> T {
+        let school_authority = facts.0.to_owned();
+        let above = move |party: &Party| domain::level_above(party, &school_authority);
+        f(&Rules {
+            policy: &self.policy.approvals,
+            calendar: &self.policy.calendar,
+            level_above: &above,
+        })
+    }
+
+    /// The receiving school, if `caller` may act for it; otherwise NOT_FOUND, as if missing.
+    pub async fn receiving_school(
+        &self,
+        caller: &Caller,
+        code: &xueji_codes::SchoolCode,
+    ) -> Result<SchoolFacts, TransferError> {
+        self.schools
+            .school(code)
+            .await?
+            .filter(|school| caller.may_access(&school.scope()))
+            .ok_or_else(|| TransferError::NotFound(format!("school {code}")))
+    }
+
+    /// Starts a transfer: writes it `starting`, holds the student, checks the province rules,
+    /// opens the first step. A retry with the same key answers the same transfer.
+    pub async fn start(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        request: StartRequest,
+    ) -> Result<TransferRecord, TransferError> {
+        if matches!(caller.level, Level::Ministry | Level::Province) {
+            return Err(TransferError::PermissionDenied(
+                "transfers are started by the receiving school or its authorities".into(),
+            ));
+        }
+        let receiving = self
+            .receiving_school(caller, &request.receiving_school)
+            .await?;
+        if !receiving.grades().contains(&request.target_grade) {
+            return Err(TransferError::invalid(
+                "target_grade",
+                format!(
+                    "school {} teaches grades {}–{}",
+                    receiving.code,
+                    receiving.grades().start(),
+                    receiving.grades().end()
+                ),
+            ));
+        }
+        let id = Uuid::new_v4();
+        let hash = request_hash(&request);
+        let key = caller.scoped_key(&request.idempotency_key);
+        let who = caller.describe();
+        let birth = request.birth_date;
+        let inserted = self
+            .store
+            .insert_starting(&NewTransfer {
+                id,
+                idempotency_key: &key,
+                request_hash: &hash,
+                receiving_school: receiving.code.as_str(),
+                receiving_division: receiving.division.as_str(),
+                receiving_authority: receiving.registry_authority.as_str(),
+                typed_number: request.student.as_str(),
+                typed_name: &request.name,
+                typed_birth_date: birth,
+                target_grade: request.target_grade,
+                reason: &request.reason,
+                evidence: &request.evidence,
+                started_by: &who,
+            })
+            .await?;
+        let id = match inserted {
+            Inserted::New => id,
+            Inserted::Replayed(earlier) => earlier,
+            Inserted::KeyReused => {
+                return Err(TransferError::invalid(
+                    "idempotency_key",
+                    "was used before for a different transfer",
+                ));
+            }
+        };
+        let actor = Actor {
+            who: &who,
+            jurisdiction: &caller.jurisdiction.as_string(),
+            request_id,
+        };
+        self.drive_start(id, actor).await
+    }
+
+    /// Carries a `starting` transfer on: hold, rules, first step. Safe to run again (the hold is
+    /// idempotent on the transfer id; a transfer past `starting` is answered as it is).
+    pub async fn drive_start(
+        &self,
+        id: Uuid,
+        actor: Actor<'_>,
+    ) -> Result<TransferRecord, TransferError> {
+        let record = self
+            .store
+            .get(id)
+            .await?
+            .ok_or_else(|| TransferError::Internal(format!("transfer {id} vanished")))?;
+        if record.state != TransferState::Starting {
+            return self.refusal_or(record);
+        }
+        let student = if record.typed_number.len() == 19 {
+            StudentKey::RegistryNumber(record.typed_number.parse().map_err(|_| {
+                TransferError::Internal(format!("transfer {id}: stored number does not parse"))
+            })?)
+        } else {
+            StudentKey::IdNumber(record.typed_number.parse().map_err(|_| {
+                TransferError::Internal(format!("transfer {id}: stored ID number does not parse"))
+            })?)
+        };
+        let held =
+            match self
+                .ledger
+                .hold(id, &student, &record.typed_name, record.typed_birth_date)
+                .await
+            {
+                Ok(held) => held,
+                Err(TransferError::Refused {
+                    reason,
+                    national_code,
+                    message,
+                }) => {
+                    let mut tx = self.store.begin().await?;
+                    store::refuse(
+                        &mut tx,
+                        id,
+                        &reason,
+                        national_code.as_deref(),
+                        &message,
+                        false,
+                    )
+                    .await?;
+                    store::audit(&mut tx, actor, "transfers.refuse", id, None,
+                    Some(serde_json::json!({ "refusal": reason, "national_code": national_code })))
+                    .await?;
+                    tx.commit().await?;
+                    return Err(TransferError::Refused {
+                        reason,
+                        national_code,
+                        message,
+                    });
+                }
+                Err(other) => return Err(other),
+            };
+        let sending_code: xueji_codes::SchoolCode = held.school_code.parse().map_err(|_| {
+            TransferError::Internal(format!("identity answered school {:?}", held.school_code))
+        })?;
+        let sending = self.schools.school(&sending_code).await?.ok_or_else(|| {
+            TransferError::Unavailable(format!(
+                "the school list does not hold the sending school {sending_code} yet"
+            ))
+        })?;
+        let receiving_code: xueji_codes::SchoolCode =
+            record.receiving_school.parse().map_err(|_| {
+                TransferError::Internal(format!("transfer {id}: stored school does not parse"))
+            })?;
+        let receiving = self.schools.school(&receiving_code).await?.ok_or_else(|| {
+            TransferError::Unavailable(format!("school {receiving_code} left the school list"))
+        })?;
+        let now = self.clock.now();
+        let refusal = if sending.code == receiving.code {
+            Some((
+                "SAME_SCHOOL",
+                "the student is already enrolled at this school".to_owned(),
+            ))
+        } else {
+            self.policy
+                .rules
+                .check(china_today(now), &sending, &receiving)
+                .err()
+                .map(|r| ("PROVINCE_RULE", format!("{} ({})", r.message, r.rule)))
+        };
+        let mut tx = self.store.begin().await?;
+        let Some(locked) = store::load(&mut tx, id, true).await? else {
+            return Err(TransferError::Internal(format!("transfer {id} vanished")));
+        };
+        if locked.state != TransferState::Starting {
+            drop(tx);
+            return self.refusal_or(locked);
+        }
+        if let Some((reason, message)) = refusal {
+            store::refuse(&mut tx, id, reason, None, &message, true).await?;
+            store::audit(
+                &mut tx,
+                actor,
+                "transfers.refuse",
+                id,
+                None,
+                Some(serde_json::json!({ "refusal": reason, "message": message })),
+            )
+            .await?;
+            tx.commit().await?;
+            self.effects_due.notify_one();
+            return Err(TransferError::Refused {
+                reason: reason.to_owned(),
+                national_code: None,
+                message,
+            });
+        }
+        let parties = domain::parties(&receiving, &sending, |p| {
+            self.policy.approvals.provincial_step(p)
+        });
+        let task = self.with_rules((sending.registry_authority.as_str(),), |rules| {
+            Task::start(parties, now, rules)
+        });
+        store::begin_approvals(
+            &mut tx,
+            id,
+            SendingSide {
+                school: sending.code.as_str(),
+                division: sending.division.as_str(),
+                authority: sending.registry_authority.as_str(),
+                registry_number: &held.registry_number,
+            },
+            &task,
+        )
+        .await?;
+        store::audit(&mut tx, actor, "transfers.start", id, None,
+            Some(serde_json::json!({
+                "receiving_school": receiving.code.as_str(),
+                "sending_school": sending.code.as_str(),
+                "registry_number": held.registry_number,
+                "target_grade": record.target_grade,
+                "parties": task.steps.iter().map(|s| format!("{}@{}", s.party.kind, s.party.jurisdiction)).collect::<Vec<_>>(),
+            })))
+            .await?;
+        tx.commit().await?;
+        self.get(id).await
+    }
+
+    /// A refused transfer answers its refusal again (a retry of a refused start); any other is
+    /// answered as it stands.
+    fn refusal_or(&self, record: TransferRecord) -> Result<TransferRecord, TransferError> {
+        match (record.state, &record.refusal) {
+            (TransferState::Refused, Some(reason)) => Err(TransferError::Refused {
+                reason: reason.clone(),
+                national_code: record.national_code.clone(),
+                message: record.end_reason.clone().unwrap_or_default(),
+            }),
+            _ => Ok(record),
+        }
+    }
+
+    pub async fn get(&self, id: Uuid) -> Result<TransferRecord, TransferError> {
+        self.store
+            .get(id)
+            .await?
+            .ok_or_else(|| TransferError::NotFound(format!("transfer {id}")))
+    }
+
+    /// A decision by the party of step `position`.
+    pub async fn decide(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        id: Uuid,
+        position: usize,
+        verdict: Verdict,
+        reason: &str,
+    ) -> Result<TransferRecord, TransferError> {
+        let who = caller.describe();
+        let mut tx = self.store.begin().await?;
+        let record = store::load(&mut tx, id, true)
+            .await?
+            .filter(|r| may_see(caller, r))
+            .ok_or_else(|| TransferError::NotFound(format!("transfer {id}")))?;
+        let step = record.task.steps.get(position).ok_or_else(|| {
+            TransferError::invalid("step", format!("there is no step {position}"))
+        })?;
+        if !domain::may_decide(caller, &step.party) {
+            return Err(TransferError::PermissionDenied(format!(
+                "step {position} is decided by {} {}",
+                step.party.kind, step.party.jurisdiction
+            )));
+        }
+        let mut task = record.task.clone();
+        let now = self.clock.now();
+        let sending_authority = record.sending_authority.clone().unwrap_or_default();
+        let outcome = self.with_rules((sending_authority.as_str(),), |rules| {
+            task.decide(
+                position,
+                Decision {
+                    verdict,
+                    by: who.clone(),
+                    at: now,
+                    reason: reason.trim().to_owned(),
+                    on_timeout: false,
+                },
+                rules,
+            )
+        });
+        let outcome = outcome.map_err(workflow_error)?;
+        if outcome == Outcome::AlreadyApplied {
+            return Ok(record);
+        }
+        store::save_task(&mut tx, id, &task).await?;
+        let actor = Actor {
+            who: &who,
+            jurisdiction: &caller.jurisdiction.as_string(),
+            request_id,
+        };
+        store::audit(
+            &mut tx,
+            actor,
+            match verdict {
+                Verdict::Approve => "transfers.approve",
+                Verdict::Reject => "transfers.reject",
+            },
+            id,
+            Some(serde_json::json!({ "step": position, "state": "open" })),
+            Some(serde_json::json!({ "step": position, "reason": reason, "transfer": TransferState::after(task.state).as_str() })),
+        )
+        .await?;
+        tx.commit().await?;
+        if task.state.is_terminal() {
+            self.settle(id).await;
+        }
+        self.get(id).await
+    }
+
+    /// The receiving side withdraws the transfer.
+    pub async fn cancel(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        id: Uuid,
+        reason: &str,
+    ) -> Result<TransferRecord, TransferError> {
+        let who = caller.describe();
+        let mut tx = self.store.begin().await?;
+        let record = store::load(&mut tx, id, true)
+            .await?
+            .filter(|r| may_see(caller, r))
+            .ok_or_else(|| TransferError::NotFound(format!("transfer {id}")))?;
+        let receiving_side = matches!(caller.level, Level::School | Level::County | Level::City)
+            && caller.may_access_record(&record.receiving_school, &record.receiving_division);
+        if !receiving_side {
+            return Err(TransferError::PermissionDenied(
+                "only the receiving school or its authorities may cancel a transfer".into(),
+            ));
+        }
+        if record.state == TransferState::Starting {
+            return Err(TransferError::FailedPrecondition(
+                "the transfer is still starting; cancel it once it is in progress".into(),
+            ));
+        }
+        let mut task = record.task.clone();
+        let outcome = task
+            .cancel(&who, reason.trim(), self.clock.now())
+            .map_err(workflow_error)?;
+        if outcome == Outcome::AlreadyApplied {
+            return Ok(record);
+        }
+        store::save_task(&mut tx, id, &task).await?;
+        let actor = Actor {
+            who: &who,
+            jurisdiction: &caller.jurisdiction.as_string(),
+            request_id,
+        };
+        store::audit(
+            &mut tx,
+            actor,
+            "transfers.cancel",
+            id,
+            Some(serde_json::json!({ "state": record.state.as_str() })),
+            Some(serde_json::json!({ "state": "cancelled", "reason": reason })),
+        )
+        .await?;
+        tx.commit().await?;
+        self.settle(id).await;
+        self.get(id).await
+    }
+
+    /// Carries out at once what `id` owes identity (the caller then sees the outcome); left to
+    /// the background when identity does not answer.
+    async fn settle(&self, id: Uuid) {
+        if let Err(error) = self.run_effects(Some(id), 10).await {
+            tracing::warn!(%id, %error, "transfer effect left for the background");
+        }
+        self.effects_due.notify_one();
+    }
+
+    /// Acts on every deadline passed (database clock, moved by the node's clock skew): claims
+    /// due transfers with SKIP LOCKED, so concurrent sweepers never act on one twice. Answers
+    /// how many transfers were acted on.
+    pub async fn sweep_deadlines(&self, batch: i64) -> Result<usize, TransferError> {
+        let mut acted = 0;
+        loop {
+            let mut tx = self.store.begin().await?;
+            let now = sweep::database_now(&mut tx, self.skew_seconds()).await?;
+            let due = sweep::claim_due(&mut tx, now, batch).await?;
+            if due.is_empty() {
+                return Ok(acted);
+            }
+            let mut settled = Vec::new();
+            for id in &due {
+                let Some(record) = store::load(&mut tx, *id, false).await? else {
+                    continue;
+                };
+                let mut task = record.task.clone();
+                let sending_authority = record.sending_authority.clone().unwrap_or_default();
+                let mut outcomes = Vec::new();
+                // A long outage may have let several escalation deadlines pass: act on each.
+                for _ in 0..8 {
+                    let outcome = self.with_rules((sending_authority.as_str(),), |rules| {
+                        task.expire(now, rules)
+                    });
+                    if outcome == Outcome::NotDue {
+                        break;
+                    }
+                    let finished = matches!(outcome, Outcome::Finished(_));
+                    outcomes.push(format!("{outcome:?}"));
+                    if finished {
+                        break;
+                    }
+                }
+                if outcomes.is_empty() {
+                    continue;
+                }
+                store::save_task(&mut tx, *id, &task).await?;
+                store::audit(
+                    &mut tx,
+                    Actor {
+                        who: "system",
+                        jurisdiction: "",
+                        request_id: "",
+                    },
+                    "transfers.deadline",
+                    *id,
+                    None,
+                    Some(serde_json::json!({ "at": now, "outcomes": outcomes })),
+                )
+                .await?;
+                if task.state.is_terminal() {
+                    settled.push(*id);
+                }
+                acted += 1;
+            }
+            tx.commit().await?;
+            if !settled.is_empty() {
+                self.effects_due.notify_one();
+            }
+            if (due.len() as i64) < batch {
+                return Ok(acted);
+            }
+        }
+    }
+
+    /// Carries out effects owed to identity (all, or `only` one transfer's); each is claimed
+    /// with SKIP LOCKED and marked done in the same transaction after identity answered.
+    pub async fn run_effects(
+        &self,
+        only: Option<Uuid>,
+        batch: i64,
+    ) -> Result<usize, TransferError> {
+        let mut done = 0;
+        loop {
+            let mut tx = self.store.begin().await?;
+            let effects = sweep::claim_effects(&mut tx, only, batch).await?;
+            if effects.is_empty() {
+                return Ok(done);
+            }
+            let mut failures = 0;
+            for effect in &effects {
+                let result = match effect.kind {
+                    EffectKind::Release => self.ledger.release(effect.transfer_id).await,
+                    EffectKind::Complete => {
+                        let record = store::load(&mut tx, effect.transfer_id, false)
+                            .await?
+                            .ok_or_else(|| {
+                                TransferError::Internal(format!(
+                                    "effect of a missing transfer {}",
+                                    effect.transfer_id
+                                ))
+                            })?;
+                        self.ledger
+                            .complete(
+                                effect.transfer_id,
+                                &record.receiving_school,
+                                record.target_grade,
+                                china_today(self.clock.now()),
+                            )
+                            .await
+                    }
+                };
+                match result {
+                    Ok(()) => {
+                        sweep::effect_done(&mut tx, effect).await?;
+                        done += 1;
+                    }
+                    Err(error) => {
+                        failures += 1;
+                        tracing::warn!(transfer = %effect.transfer_id, %error, "transfer effect failed; retried later");
+                        sweep::effect_failed(&mut tx, effect, &error.to_string()).await?;
+                    }
+                }
+            }
+            tx.commit().await?;
+            if failures > 0 || (effects.len() as i64) < batch {
+                return Ok(done);
+            }
+        }
+    }
+
+    /// Takes over starts left `starting` (a crash, or a client that gave up).
+    pub async fn resume_starts(&self) -> Result<usize, TransferError> {
+        let ids = self
+            .store
+            .interrupted_starts(START_TAKEOVER_SECS, 50)
+            .await?;
+        let mut resumed = 0;
+        for id in ids {
+            let actor = Actor {
+                who: "system",
+                jurisdiction: "",
+                request_id: "",
+            };
+            match self.drive_start(id, actor).await {
+                Ok(_) | Err(TransferError::Refused { .. }) => resumed += 1,
+                Err(error) => tracing::warn!(%id, %error, "resuming a start failed; retried later"),
+            }
+        }
+        Ok(resumed)
+    }
+
+    /// The background work: deadlines, effects, interrupted starts, every `interval` (effects
+    /// also as soon as one is queued).
+    pub async fn run(self: Arc<Self>, interval: Duration) {
+        loop {
+            if let Err(error) = self.sweep_deadlines(100).await {
+                tracing::warn!(%error, "deadline sweep failed");
+            }
+            if let Err(error) = self.run_effects(None, 50).await {
+                tracing::warn!(%error, "transfer effects failed");
+            }
+            if let Err(error) = self.resume_starts().await {
+                tracing::warn!(%error, "resuming starts failed");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = self.effects_due.notified() => {}
+            }
+        }
+    }
+
+    /// The node's "now" for deadlines shown to users.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+}
+
+/// May `caller` see `record` at all? The parties over either school, and anyone deciding a step.
+pub fn may_see(caller: &Caller, record: &TransferRecord) -> bool {
+    caller.may_access_record(&record.receiving_school, &record.receiving_division)
+        || sees_sending_side(caller, record)
+        || record
+            .task
+            .steps
+            .iter()
+            .any(|s| domain::may_decide(caller, &s.party))
+}
+
+/// May `caller` see the sending side (the student's school and number)? Those over the sending
+/// school always; everyone who may see the transfer once it completed.
+pub fn sees_sending_side(caller: &Caller, record: &TransferRecord) -> bool {
+    match (&record.sending_school, &record.sending_division) {
+        (Some(school), Some(division)) => caller.may_access_record(school, division),
+        _ => false,
+    }
+}

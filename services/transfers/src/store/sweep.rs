@@ -1,0 +1,164 @@
+//! What the background work finds: deadlines passed, effects owed to identity, transfers whose
+//! start was interrupted. Each is claimed with `FOR UPDATE SKIP LOCKED`, so several replicas of
+//! the service can run the same sweep without acting twice.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::Store;
+use crate::TransferError;
+
+/// An effect owed to identity, claimed for this round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingEffect {
+    pub id: i64,
+    pub transfer_id: Uuid,
+    pub kind: EffectKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EffectKind {
+    /// Move the record (the last approval was given).
+    Complete,
+    /// Release the student (the transfer ended without moving it).
+    Release,
+}
+
+/// The database's clock, moved by `skew_seconds` (zero in service; a test's controllable clock
+/// moves it forward).
+pub async fn database_now(
+    conn: &mut PgConnection,
+    skew_seconds: f64,
+) -> Result<DateTime<Utc>, TransferError> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT now() + make_interval(secs => $1) AS "now!""#,
+        skew_seconds
+    )
+    .fetch_one(conn)
+    .await?)
+}
+
+/// Claims up to `limit` transfers whose open step's deadline has passed at `now`: their rows
+/// stay locked until the caller's transaction ends; rows another sweeper holds are skipped.
+pub async fn claim_due(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Uuid>, TransferError> {
+    Ok(sqlx::query_scalar!(
+        "SELECT t.id FROM transfers.steps s
+         JOIN transfers.transfers t ON t.id = s.transfer_id
+         WHERE s.state = 'open' AND s.due_at <= $1 AND t.state = 'in_progress'
+         ORDER BY s.due_at, t.id
+         LIMIT $2
+         FOR UPDATE OF t SKIP LOCKED",
+        now,
+        limit
+    )
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Claims up to `limit` effects not yet carried out.
+pub async fn claim_effects(
+    conn: &mut PgConnection,
+    only: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<PendingEffect>, TransferError> {
+    let rows = sqlx::query!(
+        "SELECT id, transfer_id, kind FROM transfers.effects
+         WHERE done_at IS NULL AND ($1::uuid IS NULL OR transfer_id = $1)
+         ORDER BY id
+         LIMIT $2
+         FOR UPDATE SKIP LOCKED",
+        only,
+        limit
+    )
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            let kind = match r.kind.as_str() {
+                "complete" => EffectKind::Complete,
+                "release" => EffectKind::Release,
+                other => return Err(super::unknown("effect kind", other)),
+            };
+            Ok(PendingEffect {
+                id: r.id,
+                transfer_id: r.transfer_id,
+                kind,
+            })
+        })
+        .collect()
+}
+
+/// Marks an effect done; a completed move makes the transfer `completed`.
+pub async fn effect_done(
+    conn: &mut PgConnection,
+    effect: &PendingEffect,
+) -> Result<(), TransferError> {
+    sqlx::query!(
+        "UPDATE transfers.effects SET done_at = now(), attempts = attempts + 1 WHERE id = $1",
+        effect.id
+    )
+    .execute(&mut *conn)
+    .await?;
+    if effect.kind == EffectKind::Complete {
+        sqlx::query!(
+            "UPDATE transfers.transfers SET state = 'completed', ended_at = now()
+             WHERE id = $1 AND state = 'approved'",
+            effect.transfer_id
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Counts a failed attempt, with its error.
+pub async fn effect_failed(
+    conn: &mut PgConnection,
+    effect: &PendingEffect,
+    error: &str,
+) -> Result<(), TransferError> {
+    sqlx::query!(
+        "UPDATE transfers.effects SET attempts = attempts + 1, last_error = $2 WHERE id = $1",
+        effect.id,
+        error
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Transfers left `starting` for longer than `age_seconds` (their start was interrupted).
+    pub async fn interrupted_starts(
+        &self,
+        age_seconds: f64,
+        limit: i64,
+    ) -> Result<Vec<Uuid>, TransferError> {
+        Ok(sqlx::query_scalar!(
+            "SELECT id FROM transfers.transfers
+             WHERE state = 'starting' AND started_at < now() - make_interval(secs => $1)
+             ORDER BY started_at LIMIT $2",
+            age_seconds,
+            limit
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Effects still owed and open steps with an estimated deadline, for operators.
+    pub async fn backlog(&self) -> Result<(i64, i64), TransferError> {
+        let row = sqlx::query!(
+            r#"SELECT (SELECT count(*) FROM transfers.effects WHERE done_at IS NULL) AS "effects!",
+                      (SELECT count(*) FROM transfers.steps WHERE state = 'open' AND estimated)
+                          AS "estimated!""#
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.effects, row.estimated))
+    }
+}
