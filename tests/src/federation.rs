@@ -126,6 +126,7 @@ impl Federation {
                 async move {
                     xueji_identity::store::migrate(&pool).await?;
                     xueji_schools::store::provincial::migrate(&pool).await?;
+                    xueji_transfers::store::migrate(&pool).await?;
                     Ok(())
                 }
                 .boxed()
@@ -247,6 +248,24 @@ impl Federation {
         )
         .await
         .expect("identity client")
+    }
+
+    /// A transfer-service client of `province`'s node with that province's operator
+    /// certificate.
+    pub async fn transfers(
+        &self,
+        province: &str,
+        level: Level,
+        jurisdiction: &str,
+        role: Role,
+    ) -> xueji_node::client::TransfersClient {
+        xueji_node::client::transfers_client(
+            &self.provinces[province].address(),
+            &self.pki(province),
+            &self.token(level, jurisdiction, role),
+        )
+        .await
+        .expect("transfers client")
     }
 
     /// A client of the national directory, with the operator certificate of `pki` ("national"

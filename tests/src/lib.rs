@@ -4,6 +4,7 @@
 pub mod federation;
 pub mod matrix_fixture;
 pub mod raw_rpc;
+pub mod transfers;
 
 use futures::FutureExt;
 use tonic_types::StatusExt;

@@ -135,6 +135,13 @@ pub fn principals(fixture: &Fixture) -> Vec<Principal> {
             "350000",
         ),
         service(
+            "transfers-service",
+            "35",
+            "transfers",
+            Level::Province,
+            "350000",
+        ),
+        service(
             "national-service",
             "national",
             "national",
@@ -170,6 +177,9 @@ pub struct Fixture {
     pub xiamen_application: String,
     /// An application waiting for the ministry.
     pub submitted: String,
+    /// Transfers in progress between two schools of one county: Gulou (into the Gulou school),
+    /// Taijiang, Xiamen.
+    pub transfers: BTreeMap<&'static str, String>,
 }
 
 impl Fixture {
@@ -191,6 +201,7 @@ impl Fixture {
                     .clone(),
             ),
             "submitted" => Some(self.submitted.clone()),
+            "transfer" => Some(self.transfers["gulou"].clone()),
             _ => None,
         }
     }
@@ -209,6 +220,8 @@ impl Fixture {
                 Some(self.taijiang_application.clone())
             }
             ("application", Reach::City) => Some(self.xiamen_application.clone()),
+            ("transfer", Reach::School | Reach::County) => Some(self.transfers["taijiang"].clone()),
+            ("transfer", Reach::City) => Some(self.transfers["xiamen"].clone()),
             _ => None,
         }
     }
@@ -221,6 +234,7 @@ impl Fixture {
             ("student", None) => "L350102200001019999".into(),
             ("school", Some(foreign)) => format!("{}999999", &foreign[..4]),
             ("school", None) => "2135999999".into(),
+            ("transfer", _) => "00000000-0000-4000-8000-000000000000".into(),
             (_, Some(foreign)) => format!(
                 "{}-00000000000000000000000000000000",
                 foreign.split('-').next().unwrap_or("350102")
@@ -262,7 +276,9 @@ pub fn profile(division: &str) -> spb::SchoolProfile {
 
 /// The node serving `method`'s service.
 pub fn node_of(federation: &Federation, method: &str) -> String {
-    if method.starts_with("xueji.identity.") || method.starts_with("xueji.schools.v1.SchoolIntake")
+    if method.starts_with("xueji.identity.")
+        || method.starts_with("xueji.transfers.")
+        || method.starts_with("xueji.schools.v1.SchoolIntake")
     {
         federation.province("35").address()
     } else {
@@ -285,11 +301,23 @@ pub async fn client(federation: &Federation, principal: &Principal, address: &st
 
 /// A primary school of `division`'s counties in the replica of `province`.
 pub async fn school_in(federation: &Federation, province: &str, division: &str) -> String {
+    nth_school_in(federation, province, division, 0).await
+}
+
+/// The `nth` primary school (by code) of `division`'s counties in the replica of `province`.
+pub async fn nth_school_in(
+    federation: &Federation,
+    province: &str,
+    division: &str,
+    nth: i64,
+) -> String {
     sqlx::query_scalar(
         "SELECT code FROM schools_provincial.schools WHERE code LIKE '21%' \
-         AND division LIKE $1 || '%' AND record->>'status' = 'open' ORDER BY code LIMIT 1",
+         AND division LIKE $1 || '%' AND record->>'status' = 'open' ORDER BY code \
+         LIMIT 1 OFFSET $2",
     )
     .bind(division)
+    .bind(nth)
     .fetch_one(&federation.province(province).pool)
     .await
     .unwrap_or_else(|e| panic!("no primary school in {division}: {e}"))
@@ -416,7 +444,31 @@ pub async fn fixture(federation: &Federation) -> Fixture {
     .await
     .expect("submitted");
 
+    let mut transfers = BTreeMap::new();
+    for (name, division, receiving) in [
+        ("gulou", "350102", &gulou),
+        ("taijiang", "350103", &taijiang),
+        ("xiamen", "350203", &xiamen),
+    ] {
+        let sending = nth_school_in(federation, "35", division, 1).await;
+        let (number, student, birth) =
+            crate::transfers::active_student(federation, "35", &sending).await;
+        let transfer = federation
+            .transfers("35", Level::School, receiving, Role::Operator)
+            .await
+            .start_transfer(crate::transfers::start_request(
+                receiving, &number, &student, &birth,
+            ))
+            .await
+            .expect("a transfer for the matrix")
+            .into_inner()
+            .transfer
+            .expect("transfer");
+        transfers.insert(name, transfer.id);
+    }
+
     Fixture {
+        transfers,
         taijiang_application: file(federation, "350103").await,
         xiamen_application: file(federation, "350203").await,
         gulou,

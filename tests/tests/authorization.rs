@@ -7,7 +7,9 @@ use std::{collections::BTreeSet, sync::atomic::Ordering};
 
 use prost::Message;
 use tonic::{Code, Status};
-use xueji_proto::{identity::v1 as ipb, national::v1 as npb, schools::v1 as spb};
+use xueji_proto::{
+    identity::v1 as ipb, national::v1 as npb, schools::v1 as spb, transfers::v1 as tpb,
+};
 use xueji_rpc::{AuthorizationMatrix, Row};
 use xueji_tests::{
     federation::Federation,
@@ -211,8 +213,69 @@ fn request(method: &str, object: Option<&str>, fixture: &Fixture) -> Vec<u8> {
         ("xueji.schools.v1.SchoolIntake", "SyncReplica") => {
             spb::SyncReplicaRequest {}.encode_to_vec()
         }
+        ("xueji.identity.v1.TransferLedger", "HoldEnrollment") => ipb::HoldEnrollmentRequest {
+            task_id: uuid_like(),
+            registry_number: "L350102201501019999".into(),
+            name: "矩阵".into(),
+            birth_date: "2015-01-01".into(),
+            ..Default::default()
+        }
+        .encode_to_vec(),
+        ("xueji.identity.v1.TransferLedger", "ReleaseHold") => ipb::ReleaseHoldRequest {
+            task_id: uuid_like(),
+        }
+        .encode_to_vec(),
+        ("xueji.identity.v1.TransferLedger", "CompleteTransfer") => ipb::CompleteTransferRequest {
+            task_id: uuid_like(),
+            receiving_school_code: fixture.gulou.clone(),
+            grade: 3,
+            entry_date: "2025-11-24".into(),
+        }
+        .encode_to_vec(),
+        ("xueji.transfers.v1.TransferService", "StartTransfer") => {
+            // Nobody holds this number: an allowed caller is refused with 2001.
+            xueji_tests::transfers::start_request(&key, "L350102201501019999", "矩阵", "2015-01-01")
+                .encode_to_vec()
+        }
+        ("xueji.transfers.v1.TransferService", "ApproveTransfer") => tpb::ApproveTransferRequest {
+            transfer_id: key,
+            step: 0,
+            remark: String::new(),
+        }
+        .encode_to_vec(),
+        ("xueji.transfers.v1.TransferService", "RejectTransfer") => tpb::RejectTransferRequest {
+            transfer_id: key,
+            step: 0,
+            reason: "矩阵测试".into(),
+        }
+        .encode_to_vec(),
+        ("xueji.transfers.v1.TransferService", "CancelTransfer") => tpb::CancelTransferRequest {
+            transfer_id: key,
+            reason: "矩阵测试".into(),
+        }
+        .encode_to_vec(),
+        ("xueji.transfers.v1.TransferService", "GetTransfer") => {
+            tpb::GetTransferRequest { transfer_id: key }.encode_to_vec()
+        }
+        ("xueji.transfers.v1.TransferService", "ListTransfers") => {
+            tpb::ListTransfersRequest::default().encode_to_vec()
+        }
+        ("xueji.transfers.v1.TransferService", "CountOverdueTransfers") => {
+            tpb::CountOverdueTransfersRequest {}.encode_to_vec()
+        }
+        ("xueji.transfers.v1.TransferService", "DescribeCalendar") => {
+            tpb::DescribeCalendarRequest {}.encode_to_vec()
+        }
         _ => panic!("{method} has a row but no request in this test: add one"),
     }
+}
+
+/// A task id nobody used.
+fn uuid_like() -> String {
+    format!(
+        "00000000-0000-4000-8000-{:012x}",
+        SEQUENCE.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// A call's answer, reduced to what the matrix speaks of.

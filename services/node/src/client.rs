@@ -18,6 +18,8 @@ pub type OperatorChannel = InterceptedService<Channel, BearerToken>;
 pub type IdentityClient = IdentityServiceClient<OperatorChannel>;
 pub type IntakeClient = SchoolIntakeClient<OperatorChannel>;
 pub type AuthorityClient = SchoolAuthorityClient<OperatorChannel>;
+pub type TransfersClient =
+    xueji_proto::transfers::v1::transfer_service_client::TransferServiceClient<OperatorChannel>;
 pub type DirectoryClient =
     xueji_proto::national::v1::national_directory_client::NationalDirectoryClient<OperatorChannel>;
 
@@ -46,6 +48,16 @@ pub async fn directory_client(
     token: &str,
 ) -> anyhow::Result<DirectoryClient> {
     Ok(DirectoryClient::new(
+        operator_channel(address, pki_dir, token).await?,
+    ))
+}
+
+pub async fn transfers_client(
+    address: &str,
+    pki_dir: &std::path::Path,
+    token: &str,
+) -> anyhow::Result<TransfersClient> {
+    Ok(TransfersClient::new(
         operator_channel(address, pki_dir, token).await?,
     ))
 }

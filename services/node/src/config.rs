@@ -30,7 +30,8 @@ pub struct NodeConfig {
     pub schools_file: Option<PathBuf>,
     /// Which part of the federation this node plays.
     pub tier: Tier,
-    /// Run only these services of the tier (`identity`, `schools`, `national`); empty: all.
+    /// Run only these services of the tier (`identity`, `schools`, `transfers`, `national`);
+    /// empty: all.
     pub services: Vec<Service>,
     /// `host:port` of the national node (`XUEJI_NATIONAL_ADDRESS`); a provincial node needs it.
     /// Empty on a standalone node: itself.
@@ -38,6 +39,16 @@ pub struct NodeConfig {
     /// `host:port` of the node serving this province's school replica, which registration
     /// reads; empty: this node.
     pub schools_address: String,
+    /// `host:port` of the node serving this province's identity service, which transfers
+    /// hold and move records through; empty: this node.
+    pub identity_address: String,
+    /// Folder with the transfer policy (`approvals.toml`: deadlines and timeout actions per
+    /// province; `rules.toml`: province rules refusing a transfer); a file missing there keeps
+    /// the national defaults bundled into the build.
+    pub transfer_policy_dir: Option<PathBuf>,
+    /// How often the transfer service sweeps passed deadlines, owed effects and interrupted
+    /// starts (ms).
+    pub transfer_sweep_ms: u64,
     /// On the national node: each provincial node by 2-digit province code (`host:port`), the
     /// province directory. A standalone node answers for its own province.
     pub province_nodes: HashMap<String, String>,
@@ -79,6 +90,9 @@ impl Default for NodeConfig {
             services: Vec::new(),
             national_address: String::new(),
             schools_address: String::new(),
+            identity_address: String::new(),
+            transfer_policy_dir: None,
+            transfer_sweep_ms: 1000,
             province_nodes: HashMap::new(),
             outbox_interval_ms: 1000,
             replica_sync_secs: 10,
@@ -107,6 +121,7 @@ impl NodeConfig {
                 config.pki_dir = base.join(&config.pki_dir);
                 config.data_dir = base.join(&config.data_dir);
                 config.schools_file = config.schools_file.map(|f| base.join(f));
+                config.transfer_policy_dir = config.transfer_policy_dir.map(|d| base.join(d));
                 config
             }
             None => NodeConfig::default(),
@@ -181,6 +196,10 @@ impl NodeConfig {
         anyhow::ensure!(
             self.outbox_interval_ms > 0,
             "outbox_interval_ms must be positive"
+        );
+        anyhow::ensure!(
+            self.transfer_sweep_ms > 0,
+            "transfer_sweep_ms must be positive"
         );
         anyhow::ensure!(
             self.replica_sync_secs > 0,
@@ -263,9 +282,14 @@ pub enum Tier {
 impl Tier {
     pub fn services(self) -> &'static [Service] {
         match self {
-            Self::Standalone => &[Service::Identity, Service::Schools, Service::National],
+            Self::Standalone => &[
+                Service::Identity,
+                Service::Schools,
+                Service::Transfers,
+                Service::National,
+            ],
             Self::National => &[Service::Schools, Service::National],
-            Self::Province => &[Service::Identity, Service::Schools],
+            Self::Province => &[Service::Identity, Service::Schools, Service::Transfers],
         }
     }
 }
@@ -286,6 +310,7 @@ impl std::fmt::Display for Tier {
 pub enum Service {
     Identity,
     Schools,
+    Transfers,
     National,
 }
 
@@ -294,6 +319,7 @@ impl Service {
         match self {
             Self::Identity => "identity",
             Self::Schools => "schools",
+            Self::Transfers => "transfers",
             Self::National => "national",
         }
     }

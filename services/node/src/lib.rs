@@ -10,4 +10,5 @@ pub mod node;
 pub mod pki;
 pub mod sample;
 pub mod seed;
+pub mod transfer_links;
 pub mod witness;

@@ -15,7 +15,10 @@ use xueji_auth::{Authority, Level};
 use xueji_codes::Divisions;
 use xueji_db::{ClusterOptions, Durability, EmbeddedPostgres, PgPool};
 use xueji_identity::{
-    api::IdentityApi, directory::SchoolDirectory, national::Deliverer, store::Store,
+    api::{IdentityApi, ledger::LedgerApi},
+    directory::SchoolDirectory,
+    national::Deliverer,
+    store::Store,
 };
 use xueji_national::{api::NationalApi, provinces::ProvinceClients};
 use xueji_rpc::{Authenticator, ServerConfig, TlsSource};
@@ -31,6 +34,7 @@ use crate::{
     config::{NodeConfig, Service},
     links::{NationalIndexLink, ReplicaSchools, credentials},
     pki, sample,
+    transfer_links::{IdentityLedger, ReplicaSchoolList},
     witness::AuditWitness,
 };
 
@@ -80,6 +84,9 @@ impl Database {
             xueji_schools::store::provincial::migrate(&pool)
                 .await
                 .context("migrating the provincial schools schema")?;
+            xueji_transfers::store::migrate(&pool)
+                .await
+                .context("migrating the transfers schema")?;
         }
         if config.is_national() {
             xueji_schools::store::national::migrate(&pool)
@@ -135,6 +142,7 @@ impl RunningNode {
         };
         let national_address = or_own(&config.national_address);
         let schools_address = or_own(&config.schools_address);
+        let identity_address = or_own(&config.identity_address);
         let province = config.province.as_str();
         let province_division = format!("{province}0000");
         let pki_dir = &config.pki_dir;
@@ -213,9 +221,12 @@ impl RunningNode {
                     .run(Duration::from_millis(config.outbox_interval_ms)),
             ));
             deliverer = Some(national.clone());
+            let ledger = LedgerApi::new(store.clone(), schools.clone()).into_service();
             let identity = IdentityApi::new(store, schools, national).into_service();
             routes.add_service(InterceptedService::new(identity, authenticator.clone()));
+            routes.add_service(InterceptedService::new(ledger, authenticator.clone()));
             serving.push(xueji_proto::identity::v1::identity_service_server::SERVICE_NAME);
+            serving.push(xueji_proto::identity::v1::transfer_ledger_server::SERVICE_NAME);
         }
 
         if config.is_provincial() && config.runs(Service::Schools) {
@@ -240,6 +251,40 @@ impl RunningNode {
             background.push(tokio::spawn(
                 replicator.run(Duration::from_secs(config.replica_sync_secs)),
             ));
+        }
+
+        if config.is_provincial() && config.runs(Service::Transfers) {
+            // The saga holds and moves records through identity and reads the school replica,
+            // with the transfer service's own certificate and token.
+            let as_transfers = credentials(
+                config,
+                &signer,
+                "transfers",
+                &format!("service:transfers-{province}"),
+                Level::Province,
+                &province_division,
+                own_province(),
+            )?;
+            let policy = match &config.transfer_policy_dir {
+                Some(dir) => xueji_transfers::policy::SagaPolicy::from_dir(dir)
+                    .map_err(anyhow::Error::msg)
+                    .context("loading the transfer policy")?,
+                None => xueji_transfers::policy::SagaPolicy::bundled(),
+            };
+            let saga = xueji_transfers::saga::Saga::new(
+                xueji_transfers::store::Store::new(pool.clone()),
+                IdentityLedger::new(&identity_address, province, &as_transfers)?,
+                ReplicaSchoolList::new(&schools_address, province, &as_transfers)?,
+                Arc::new(policy),
+                config.clock.clone(),
+            );
+            background.push(tokio::spawn(
+                saga.clone()
+                    .run(Duration::from_millis(config.transfer_sweep_ms)),
+            ));
+            let transfers = xueji_transfers::api::TransferApi::new(saga).into_service();
+            routes.add_service(InterceptedService::new(transfers, authenticator.clone()));
+            serving.push(xueji_proto::transfers::v1::transfer_service_server::SERVICE_NAME);
         }
 
         // The national side reaches each province's identity service: the directory of the
@@ -345,6 +390,7 @@ impl RunningNode {
         // Identity, schools and the national index write audit entries; the sealer chains them.
         let audited = config.runs(Service::Identity)
             || config.runs(Service::Schools)
+            || config.runs(Service::Transfers)
             || (config.is_national() && config.runs(Service::National));
         if audited {
             background.push(tokio::spawn(xueji_audit::run_sealer(

@@ -364,6 +364,11 @@ impl Saga {
         verdict: Verdict,
         reason: &str,
     ) -> Result<TransferRecord, TransferError> {
+        if !domain::may_decide_some_step(caller) {
+            return Err(TransferError::PermissionDenied(
+                "steps are decided by an authority's approvers and by the sending school".into(),
+            ));
+        }
         let who = caller.describe();
         let mut tx = self.store.begin().await?;
         let record = store::load(&mut tx, id, true)
@@ -374,7 +379,7 @@ impl Saga {
             TransferError::invalid("step", format!("there is no step {position}"))
         })?;
         if !domain::may_decide(caller, &step.party) {
-            return Err(TransferError::PermissionDenied(format!(
+            return Err(TransferError::FailedPrecondition(format!(
                 "step {position} is decided by {} {}",
                 step.party.kind, step.party.jurisdiction
             )));

@@ -255,12 +255,14 @@ pub fn may_decide(caller: &Caller, party: &Party) -> bool {
     }
 }
 
-/// May `caller` start or cancel a transfer into `receiving`? Its own school, and the
-/// authorities over it.
-pub fn may_act_for_receiving(caller: &Caller, receiving: &SchoolFacts) -> bool {
-    caller.level != Level::Ministry
-        && caller.level != Level::Province
-        && caller.may_access(&receiving.scope())
+/// Could `caller` decide any step at all? Approvers of an authority below the ministry, and
+/// schools. (Which step is theirs is [`may_decide`].)
+pub fn may_decide_some_step(caller: &Caller) -> bool {
+    match caller.level {
+        Level::School => true,
+        Level::Ministry => false,
+        _ => caller.role == Role::Approver,
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,190 @@
+//! The transfer service's links inside its province: identity's `TransferLedger` (hold, release,
+//! move the record) and the school replica (`SchoolIntake.GetSchool`), over mutual TLS with the
+//! transfer service's own certificate and token.
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use futures::future::BoxFuture;
+use tonic::{Code, Status, service::interceptor::InterceptedService, transport::Channel};
+use tonic_types::StatusExt;
+use uuid::Uuid;
+use xueji_codes::SchoolCode;
+use xueji_proto::identity::v1::{self as ipb, transfer_ledger_client::TransferLedgerClient};
+use xueji_proto::schools::v1::{self as spb, school_intake_client::SchoolIntakeClient};
+use xueji_rpc::{BearerToken, ExpectedServer};
+use xueji_schools::links::PeerCredentials;
+use xueji_transfers::{
+    TransferError,
+    domain::{SchoolFacts, StudentKey},
+    links::{EnrollmentLedger, Held, SchoolList},
+};
+
+/// Identity's answer, in the transfer service's terms: a refusal keeps its reason and national
+/// code; anything else transient is UNAVAILABLE (the saga retries).
+fn from_identity(status: Status) -> TransferError {
+    match status.code() {
+        Code::FailedPrecondition => match status.get_details_error_info() {
+            Some(info) => TransferError::Refused {
+                reason: info.reason.clone(),
+                national_code: info.metadata.get("national_code").cloned(),
+                message: status.message().to_owned(),
+            },
+            None => TransferError::FailedPrecondition(status.message().to_owned()),
+        },
+        Code::InvalidArgument => TransferError::Internal(format!(
+            "identity refused the transfer service's request: {}",
+            status.message()
+        )),
+        _ => TransferError::Unavailable(format!(
+            "the identity service did not answer: {}",
+            status.message()
+        )),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct IdentityLedger {
+    client: TransferLedgerClient<InterceptedService<Channel, BearerToken>>,
+}
+
+impl IdentityLedger {
+    pub fn new(
+        address: &str,
+        province: &str,
+        credentials: &PeerCredentials,
+    ) -> anyhow::Result<Arc<Self>> {
+        Ok(Arc::new(Self {
+            client: TransferLedgerClient::new(
+                credentials.channel(address, ExpectedServer::province(province, "identity"))?,
+            ),
+        }))
+    }
+}
+
+impl EnrollmentLedger for IdentityLedger {
+    fn hold<'a>(
+        &'a self,
+        task: Uuid,
+        student: &'a StudentKey,
+        name: &'a str,
+        birth_date: NaiveDate,
+    ) -> BoxFuture<'a, Result<Held, TransferError>> {
+        Box::pin(async move {
+            let (registry_number, id_number) = match student {
+                StudentKey::RegistryNumber(n) => (n.to_string(), String::new()),
+                StudentKey::IdNumber(id) => (String::new(), id.to_string()),
+            };
+            let held = self
+                .client
+                .clone()
+                .hold_enrollment(ipb::HoldEnrollmentRequest {
+                    task_id: task.to_string(),
+                    registry_number,
+                    id_number,
+                    name: name.to_owned(),
+                    birth_date: birth_date.to_string(),
+                })
+                .await
+                .map_err(from_identity)?
+                .into_inner();
+            Ok(Held {
+                registry_number: held.registry_number,
+                school_code: held.school_code,
+                grade: held.grade,
+            })
+        })
+    }
+
+    fn release(&self, task: Uuid) -> BoxFuture<'_, Result<(), TransferError>> {
+        Box::pin(async move {
+            self.client
+                .clone()
+                .release_hold(ipb::ReleaseHoldRequest {
+                    task_id: task.to_string(),
+                })
+                .await
+                .map_err(from_identity)?;
+            Ok(())
+        })
+    }
+
+    fn complete<'a>(
+        &'a self,
+        task: Uuid,
+        receiving_school: &'a str,
+        grade: u32,
+        entry_date: NaiveDate,
+    ) -> BoxFuture<'a, Result<(), TransferError>> {
+        Box::pin(async move {
+            self.client
+                .clone()
+                .complete_transfer(ipb::CompleteTransferRequest {
+                    task_id: task.to_string(),
+                    receiving_school_code: receiving_school.to_owned(),
+                    grade,
+                    entry_date: entry_date.to_string(),
+                })
+                .await
+                .map_err(from_identity)?;
+            Ok(())
+        })
+    }
+}
+
+/// The province's replica of the published school list.
+#[derive(Debug, Clone)]
+pub struct ReplicaSchoolList {
+    client: SchoolIntakeClient<InterceptedService<Channel, BearerToken>>,
+}
+
+impl ReplicaSchoolList {
+    pub fn new(
+        address: &str,
+        province: &str,
+        credentials: &PeerCredentials,
+    ) -> anyhow::Result<Arc<Self>> {
+        Ok(Arc::new(Self {
+            client: SchoolIntakeClient::new(
+                credentials.channel(address, ExpectedServer::province(province, "schools"))?,
+            ),
+        }))
+    }
+}
+
+impl SchoolList for ReplicaSchoolList {
+    fn school<'a>(
+        &'a self,
+        code: &'a SchoolCode,
+    ) -> BoxFuture<'a, Result<Option<SchoolFacts>, TransferError>> {
+        Box::pin(async move {
+            let answer = self
+                .client
+                .clone()
+                .get_school(spb::GetSchoolRequest {
+                    code: code.to_string(),
+                })
+                .await;
+            let school = match answer {
+                Ok(response) => response.into_inner().school,
+                Err(status) if status.code() == Code::NotFound => return Ok(None),
+                Err(status) => {
+                    return Err(TransferError::Unavailable(format!(
+                        "the school list did not answer: {}",
+                        status.message()
+                    )));
+                }
+            };
+            Ok(school.and_then(|school| {
+                let profile = school.profile.as_ref()?;
+                (school.status() == spb::SchoolStatus::Open).then_some(())?;
+                Some(SchoolFacts {
+                    code: school.code.parse().ok()?,
+                    division: profile.division.parse().ok()?,
+                    registry_authority: profile.registry_authority.parse().ok()?,
+                    township: None,
+                })
+            }))
+        })
+    }
+}
