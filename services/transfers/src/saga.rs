@@ -138,16 +138,28 @@ impl Saga {
         let receiving = self
             .receiving_school(caller, &request.receiving_school)
             .await?;
-        if !receiving.grades().contains(&request.target_grade) {
-            return Err(TransferError::invalid(
-                "target_grade",
-                format!(
-                    "school {} teaches grades {}–{}",
-                    receiving.code,
-                    receiving.grades().start(),
-                    receiving.grades().end()
-                ),
-            ));
+        match receiving.grades() {
+            Some(grades) if grades.contains(&request.target_grade) => {}
+            Some(grades) => {
+                return Err(TransferError::invalid(
+                    "target_grade",
+                    format!(
+                        "school {} teaches grades {}–{}",
+                        receiving.code,
+                        grades.start(),
+                        grades.end()
+                    ),
+                ));
+            }
+            None => {
+                return Err(TransferError::invalid(
+                    "receiving_school_code",
+                    format!(
+                        "school {} is outside the primary and secondary registry",
+                        receiving.code
+                    ),
+                ));
+            }
         }
         let id = Uuid::new_v4();
         let hash = request_hash(&request);

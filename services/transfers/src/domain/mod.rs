@@ -39,15 +39,15 @@ impl SchoolFacts {
         }
     }
 
-    /// The national grades its category teaches.
-    pub fn grades(&self) -> std::ops::RangeInclusive<u32> {
-        match self.category() {
+    /// The national grades its category teaches (none for kindergartens and universities).
+    pub fn grades(&self) -> Option<std::ops::RangeInclusive<u32>> {
+        Some(match self.category() {
             "21" | "22" => 1..=6,
             "31" | "32" | "33" | "37" => 7..=9,
             "34" | "35" | "36" => 10..=12,
             "51" => 1..=12,
-            _ => 1..=0,
-        }
+            _ => return None,
+        })
     }
 }
 
