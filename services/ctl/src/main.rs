@@ -5,6 +5,7 @@
 
 mod lists;
 mod school;
+mod transfer;
 
 use std::{path::PathBuf, time::Duration};
 
@@ -91,6 +92,11 @@ enum Command {
     School {
         #[command(subcommand)]
         command: school::SchoolCommand,
+    },
+    /// Transfers: start, approve, reject, cancel, show, your inbox, the calendar.
+    Transfer {
+        #[command(subcommand)]
+        command: transfer::TransferCommand,
     },
     /// Tokens for operators.
     Token {
@@ -229,6 +235,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::School { command } = cli.command {
         return school::run(channel, command, json).await;
     }
+    if let Command::Transfer { command } = cli.command {
+        return transfer::run(channel, command, json).await;
+    }
     if matches!(cli.command, Command::Find { .. } | Command::Provinces) {
         return national(channel, cli.command, json).await;
     }
@@ -311,6 +320,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rejected => lists::rejected(&mut client, json).await?,
         Command::Token { .. }
         | Command::School { .. }
+        | Command::Transfer { .. }
         | Command::Find { .. }
         | Command::Provinces => {
             unreachable!("handled above")
