@@ -31,4 +31,5 @@ async fn the_demo_runs_from_nothing() {
     assert!(summary.cross_province_refused);
     assert!(summary.ministry_found);
     assert!(summary.audit_intact);
+    assert!(summary.transfer_completed);
 }

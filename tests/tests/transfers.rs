@@ -424,6 +424,35 @@ async fn deadlines_escalate_in_fujian_and_approve_in_anhui_on_the_clock() {
     .await;
     let city = parties(&federation, "35", &started.id).await[0].clone();
     assert_eq!(city, format!("{}00", &county[..4]));
+    // The city's fresh deadline reaches 2027, a year the bundled calendar does not hold: it is
+    // counted on weekends only and flagged on the step and in the metrics.
+    let shown = party_client(&federation, "35", &city)
+        .await
+        .get_transfer(tpb::GetTransferRequest {
+            transfer_id: started.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .transfer
+        .unwrap();
+    let step = &shown.steps[0];
+    assert_eq!(step.escalations, 1);
+    assert!(step.deadline.as_str() > "2026-12-31", "{step:?}");
+    assert!(step.deadline_estimated, "{step:?}");
+    let fujian = federation.province("35");
+    let mut metrics = String::new();
+    for _ in 0..50 {
+        metrics = federation.metrics(fujian).await;
+        if metrics.contains("xueji_transfer_deadlines_estimated 1") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        metrics.contains("xueji_transfer_deadlines_estimated 1"),
+        "{metrics}"
+    );
     // Overdue counts are per authority; the city's inbox holds it now.
     let inbox = party_client(&federation, "35", &city)
         .await

@@ -8,6 +8,8 @@
 //! national node; a new school's application goes from a county to a national code and back into
 //! the replica.
 
+mod transfers;
+
 use std::{
     collections::{BTreeMap, HashMap},
     path::{Path, PathBuf},
@@ -53,6 +55,8 @@ pub struct DemoSummary {
     /// A ministry operator found a student through the national node.
     pub ministry_found: bool,
     pub audit_intact: bool,
+    /// The transfer inside Fujian completed through its three parties.
+    pub transfer_completed: bool,
 }
 
 pub async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
@@ -337,6 +341,14 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
             problem.related_registry_numbers.join(", ")
         );
     }
+
+    let sample_schools: Vec<(String, String)> = schools
+        .iter()
+        .map(|s| (s.code.to_string(), s.registry_authority.to_string()))
+        .collect();
+    let transfer =
+        transfers::inside_fujian(&address, &pki_dir, &signer, &rows, &sample_schools).await?;
+    summary.transfer_completed = transfer.is_some_and(|(state, _)| state == "completed");
 
     let duplicate = cross_province_duplicate(&nodes, &pki_root, &signer, &rows).await?;
     summary.cross_province_refused = duplicate.is_some();

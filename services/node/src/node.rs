@@ -277,6 +277,11 @@ impl RunningNode {
                 ReplicaSchoolList::new(&schools_address, province, &as_transfers)?,
                 Arc::new(policy),
                 config.clock.clone(),
+                xueji_transfers::saga::SagaGauges {
+                    estimated_deadlines: metrics.transfer_deadlines_estimated.clone(),
+                    overdue_steps: metrics.transfer_steps_overdue.clone(),
+                    effects_pending: metrics.transfer_effects_pending.clone(),
+                },
             );
             background.push(tokio::spawn(
                 saga.clone()

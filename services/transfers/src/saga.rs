@@ -6,6 +6,7 @@
 use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
+use prometheus_client::metrics::gauge::Gauge;
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -36,6 +37,15 @@ pub struct Saga {
     policy: Arc<SagaPolicy>,
     clock: Clock,
     effects_due: Notify,
+    gauges: SagaGauges,
+}
+
+/// The saga's gauges on the node's metrics (each round of the background work sets them).
+#[derive(Debug, Clone, Default)]
+pub struct SagaGauges {
+    pub estimated_deadlines: Gauge,
+    pub overdue_steps: Gauge,
+    pub effects_pending: Gauge,
 }
 
 fn workflow_error(error: WorkflowError) -> TransferError {
@@ -75,6 +85,7 @@ impl Saga {
         schools: Arc<dyn SchoolList>,
         policy: Arc<SagaPolicy>,
         clock: Clock,
+        gauges: SagaGauges,
     ) -> Arc<Self> {
         Arc::new(Self {
             store,
@@ -83,6 +94,7 @@ impl Saga {
             policy,
             clock,
             effects_due: Notify::new(),
+            gauges,
         })
     }
 
@@ -658,6 +670,22 @@ impl Saga {
             }
             if let Err(error) = self.resume_starts().await {
                 tracing::warn!(%error, "resuming starts failed");
+            }
+            match self.store.backlog(self.clock.now()).await {
+                Ok(backlog) => {
+                    self.gauges
+                        .estimated_deadlines
+                        .set(backlog.estimated_deadlines);
+                    self.gauges.overdue_steps.set(backlog.overdue_steps);
+                    self.gauges.effects_pending.set(backlog.effects_pending);
+                    if backlog.estimated_deadlines > 0 {
+                        tracing::warn!(
+                            steps = backlog.estimated_deadlines,
+                            "open transfer deadlines reach a year whose calendar is not loaded"
+                        );
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "reading the transfer backlog failed"),
             }
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}

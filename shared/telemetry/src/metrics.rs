@@ -8,7 +8,11 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Request, Response, StatusCode, body::Incoming, service::service_fn};
 use hyper_util::rt::TokioIo;
-use prometheus_client::{encoding::text::encode, metrics::counter::Counter, registry::Registry};
+use prometheus_client::{
+    encoding::text::encode,
+    metrics::{counter::Counter, gauge::Gauge},
+    registry::Registry,
+};
 use tokio::net::TcpListener;
 
 /// The counters of one node. Cheap to clone: clones count together.
@@ -24,6 +28,13 @@ pub struct NodeMetrics {
     /// On the national node: heads that contradicted one witnessed before (a rewritten or
     /// shortened chain). Anything but zero needs an operator.
     pub audit_witness_alarms: Counter,
+    /// Open transfer steps whose deadline reaches a year whose calendar is not loaded
+    /// (counted on weekends only): anything but zero means the next year's calendar is due.
+    pub transfer_deadlines_estimated: Gauge,
+    /// Open transfer steps past their deadline (the sweeper acts on them each round).
+    pub transfer_steps_overdue: Gauge,
+    /// Effects the transfer service owes identity (record moves, releases) not yet done.
+    pub transfer_effects_pending: Gauge,
 }
 
 impl NodeMetrics {
@@ -55,6 +66,21 @@ impl NodeMetrics {
             "audit_witness_alarms",
             "Audit heads refused for contradicting one witnessed before (rewritten chains)",
             metrics.audit_witness_alarms.clone(),
+        );
+        registry.register(
+            "transfer_deadlines_estimated",
+            "Open transfer steps whose deadline reaches a year whose calendar is not loaded",
+            metrics.transfer_deadlines_estimated.clone(),
+        );
+        registry.register(
+            "transfer_steps_overdue",
+            "Open transfer steps past their deadline",
+            metrics.transfer_steps_overdue.clone(),
+        );
+        registry.register(
+            "transfer_effects_pending",
+            "Record moves and releases the transfer service still owes identity",
+            metrics.transfer_effects_pending.clone(),
         );
         (metrics, registry)
     }

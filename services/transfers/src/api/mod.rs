@@ -304,7 +304,7 @@ impl TransferService for TransferApi {
     ) -> Result<Response<pb::DescribeCalendarResponse>, Status> {
         let _ = xueji_rpc::caller(&request)?;
         let policy = self.saga.policy();
-        let (_, estimated) = self.saga.store().backlog().await?;
+        let backlog = self.saga.store().backlog(self.saga.now()).await?;
         let province_days_off = policy
             .approvals
             .province
@@ -314,7 +314,7 @@ impl TransferService for TransferApi {
         Ok(Response::new(pb::DescribeCalendarResponse {
             loaded_years: policy.calendar.loaded_years().collect(),
             province_days_off,
-            estimated_deadlines: estimated as u32,
+            estimated_deadlines: backlog.estimated_deadlines as u32,
         }))
     }
 }

@@ -9,6 +9,14 @@ use uuid::Uuid;
 use super::Store;
 use crate::TransferError;
 
+/// What operators watch of the saga.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    pub effects_pending: i64,
+    pub estimated_deadlines: i64,
+    pub overdue_steps: i64,
+}
+
 /// An effect owed to identity, claimed for this round.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingEffect {
@@ -150,15 +158,23 @@ impl Store {
         .await?)
     }
 
-    /// Effects still owed and open steps with an estimated deadline, for operators.
-    pub async fn backlog(&self) -> Result<(i64, i64), TransferError> {
+    /// What operators watch: effects still owed, open steps with an estimated deadline, open
+    /// steps past their deadline at `now`.
+    pub async fn backlog(&self, now: DateTime<Utc>) -> Result<Backlog, TransferError> {
         let row = sqlx::query!(
             r#"SELECT (SELECT count(*) FROM transfers.effects WHERE done_at IS NULL) AS "effects!",
                       (SELECT count(*) FROM transfers.steps WHERE state = 'open' AND estimated)
-                          AS "estimated!""#
+                          AS "estimated!",
+                      (SELECT count(*) FROM transfers.steps WHERE state = 'open' AND due_at <= $1)
+                          AS "overdue!""#,
+            now
         )
         .fetch_one(&self.pool)
         .await?;
-        Ok((row.effects, row.estimated))
+        Ok(Backlog {
+            effects_pending: row.effects,
+            estimated_deadlines: row.estimated,
+            overdue_steps: row.overdue,
+        })
     }
 }
