@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use tonic::Code;
 use xueji_auth::{Level, Role};
 use xueji_proto::{identity::v1 as ipb, transfers::v1 as tpb};
@@ -520,24 +521,33 @@ async fn deadlines_escalate_in_fujian_and_approve_in_anhui_on_the_clock() {
 }
 
 #[tokio::test]
-async fn deadlines_passed_while_the_province_is_down_are_acted_on_once() {
+async fn five_hundred_deadlines_passed_while_the_province_is_down_are_each_acted_on_once() {
     let mut federation = Federation::start().await;
     let schools = federation.primary_schools("34").await;
     let receiving = schools[0].clone();
-    let mut started = Vec::new();
-    for (i, sending) in schools[1..].iter().cycle().take(40).enumerate() {
-        let (number, name, birth) = active_student(&federation, "34", sending).await;
-        let transfer = federation
-            .transfers("34", Level::School, &receiving, Role::Operator)
-            .await
-            .start_transfer(start_request(&receiving, &number, &name, &birth))
-            .await
-            .unwrap_or_else(|e| panic!("transfer {i}: {e:?}"))
-            .into_inner()
-            .transfer
-            .unwrap();
-        started.push(transfer.id);
-    }
+    // 500 transfers, started 16 at a time.
+    let senders: Vec<String> = schools[1..].iter().cycle().take(500).cloned().collect();
+    let started: Vec<String> = futures::stream::iter(senders.into_iter().enumerate())
+        .map(|(i, sending)| {
+            let federation = &federation;
+            let receiving = receiving.clone();
+            async move {
+                let (number, name, birth) = active_student(federation, "34", &sending).await;
+                federation
+                    .transfers("34", Level::School, &receiving, Role::Operator)
+                    .await
+                    .start_transfer(start_request(&receiving, &number, &name, &birth))
+                    .await
+                    .unwrap_or_else(|e| panic!("transfer {i}: {e:?}"))
+                    .into_inner()
+                    .transfer
+                    .unwrap()
+                    .id
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
     federation.kill_province("34").await;
     // Every first deadline passes while Anhui is down.
     federation.clock.advance(chrono::Duration::days(40));
