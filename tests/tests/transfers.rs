@@ -174,6 +174,20 @@ async fn a_transfer_runs_through_its_parties_in_order_and_moves_the_record() {
     .await
     .unwrap();
     assert_eq!(archived, ("transferred_out".to_owned(), false));
+    // The sending school still reads its archived copy.
+    let copy = federation
+        .identity("35", Level::School, &sending, Role::Operator)
+        .await
+        .get_student(ipb::GetStudentRequest {
+            number: number.clone(),
+        })
+        .await
+        .expect("the sending school reads its archive")
+        .into_inner()
+        .student
+        .unwrap();
+    assert_eq!(copy.school_code, sending);
+    assert_eq!(copy.status(), ipb::EnrollmentStatus::TransferredOut);
 
     // Each decision was audited once; the invariants hold.
     check_invariants(&federation, "35").await;

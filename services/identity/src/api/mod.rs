@@ -111,14 +111,29 @@ impl IdentityApi {
             Some(id) => self.store.student(id).await?,
             None => return Err(missing()),
         };
-        let scope = xueji_auth::ObjectScope {
-            school: record.school_code.parse().map_err(|_| missing())?,
-            division: record.school_division.parse().map_err(|_| missing())?,
-        };
-        if caller.may_access(&scope) {
-            Ok(record)
-        } else {
-            Err(missing())
+        if caller.may_access_record(&record.school_code, &record.school_division) {
+            return Ok(record);
+        }
+        // A sending school keeps reading its archived copy after a transfer: the record as it
+        // stood at that school, `transferred_out`.
+        let archived = self.store.archived_enrollments(record.id).await?;
+        match archived
+            .into_iter()
+            .find(|a| caller.may_access_record(&a.school_code, &a.school_division))
+        {
+            Some(archive) => Ok(StudentRecord {
+                school_code: archive.school_code,
+                school_division: archive.school_division,
+                registry_authority: archive.registry_authority,
+                grade: archive.grade,
+                entry_date: archive.entry_date,
+                status: EnrollmentStatus::TransferredOut.as_str().to_owned(),
+                decided_at: archive.decided_at,
+                decided_by: archive.decided_by,
+                decision_reason: Some("transferred".into()),
+                ..record
+            }),
+            None => Err(missing()),
         }
     }
 

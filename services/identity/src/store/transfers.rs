@@ -286,3 +286,35 @@ impl Store {
         })
     }
 }
+
+/// A closed enrollment of a student: the sending school's archived copy after a transfer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchivedEnrollment {
+    pub school_code: String,
+    pub school_division: String,
+    pub registry_authority: String,
+    pub grade: i16,
+    pub entry_date: NaiveDate,
+    pub decided_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub decided_by: Option<String>,
+}
+
+impl Store {
+    /// The student's transferred-out enrollments, newest first.
+    pub async fn archived_enrollments(
+        &self,
+        student_id: i64,
+    ) -> Result<Vec<ArchivedEnrollment>, IdentityError> {
+        Ok(sqlx::query_as!(
+            ArchivedEnrollment,
+            "SELECT e.school_code, e.school_division, s.registry_authority, e.grade, e.entry_date,
+                    e.decided_at, e.decided_by
+             FROM identity.enrollments e JOIN identity.schools s ON s.code = e.school_code
+             WHERE e.student_id = $1 AND e.status = 'transferred_out'
+             ORDER BY e.id DESC",
+            student_id
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
