@@ -4,9 +4,7 @@
 use chrono::{Datelike, NaiveDate};
 use sha2::{Digest, Sha256};
 use xueji_auth::{Caller, Level, ObjectScope};
-use xueji_codes::{
-    DivisionCode, Divisions, Gender, RegistryNumber, ResidentId, SchoolCategory, SchoolCode,
-};
+use xueji_codes::{DivisionCode, Divisions, Gender, RegistryNumber, ResidentId, SchoolCode};
 pub use xueji_validation::FieldViolation;
 use xueji_validation::parse_date;
 
@@ -167,18 +165,7 @@ impl School {
     /// The national grades this school's category teaches; `None` for schools outside the
     /// primary and secondary registry (kindergartens, universities).
     pub fn grades(&self) -> Option<std::ops::RangeInclusive<u32>> {
-        Some(match self.code.category() {
-            SchoolCategory::Primary | SchoolCategory::AdultPrimary => 1..=6,
-            SchoolCategory::Junior
-            | SchoolCategory::VocationalJunior
-            | SchoolCategory::AdultJunior
-            | SchoolCategory::ReformSchool => 7..=9,
-            SchoolCategory::SeniorHigh
-            | SchoolCategory::AdultSenior
-            | SchoolCategory::SecondaryVocational => 10..=12,
-            SchoolCategory::SpecialEducation => 1..=12,
-            SchoolCategory::Kindergarten | SchoolCategory::University => return None,
-        })
+        self.code.category().grades()
     }
 }
 

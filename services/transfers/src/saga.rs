@@ -150,7 +150,7 @@ impl Saga {
         let receiving = self
             .receiving_school(caller, &request.receiving_school)
             .await?;
-        match receiving.grades() {
+        match receiving.category().grades() {
             Some(grades) if grades.contains(&request.target_grade) => {}
             Some(grades) => {
                 return Err(TransferError::invalid(

@@ -43,6 +43,23 @@ impl SchoolCategory {
     pub fn digits(self) -> String {
         format!("{:02}", self as u8)
     }
+
+    /// The national grades (1–12) a school of this category teaches; `None` outside the
+    /// primary and secondary registry (kindergartens, universities).
+    pub fn grades(self) -> Option<std::ops::RangeInclusive<u32>> {
+        Some(match self {
+            Self::Primary | Self::AdultPrimary => 1..=6,
+            Self::Junior | Self::VocationalJunior | Self::AdultJunior | Self::ReformSchool => 7..=9,
+            Self::SeniorHigh | Self::AdultSenior | Self::SecondaryVocational => 10..=12,
+            Self::SpecialEducation => 1..=12,
+            Self::Kindergarten | Self::University => return None,
+        })
+    }
+
+    /// Primary and junior: the compulsory stage.
+    pub fn is_compulsory(self) -> bool {
+        matches!(self, Self::Primary | Self::Junior)
+    }
 }
 
 /// A 10-digit school code `AABBCCCCCC`: known category, known province, sequence.

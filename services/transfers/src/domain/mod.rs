@@ -5,7 +5,7 @@ mod rules;
 
 use chrono::NaiveDate;
 use xueji_auth::{Caller, Jurisdiction, Level, ObjectScope, Role};
-use xueji_codes::{DivisionCode, RegistryNumber, ResidentId, SchoolCode};
+use xueji_codes::{DivisionCode, RegistryNumber, ResidentId, SchoolCategory, SchoolCode};
 use xueji_validation::{FieldViolation, Violations, parse_date, required_text};
 use xueji_workflow::Party;
 
@@ -24,12 +24,12 @@ pub struct SchoolFacts {
 }
 
 impl SchoolFacts {
-    pub fn province(&self) -> String {
-        self.code.as_str()[2..4].to_owned()
+    pub fn province(&self) -> &str {
+        self.code.province_digits()
     }
 
-    pub fn category(&self) -> &str {
-        &self.code.as_str()[..2]
+    pub fn category(&self) -> SchoolCategory {
+        self.code.category()
     }
 
     pub fn scope(&self) -> ObjectScope {
@@ -37,17 +37,6 @@ impl SchoolFacts {
             school: self.code.clone(),
             division: self.division,
         }
-    }
-
-    /// The national grades its category teaches (none for kindergartens and universities).
-    pub fn grades(&self) -> Option<std::ops::RangeInclusive<u32>> {
-        Some(match self.category() {
-            "21" | "22" => 1..=6,
-            "31" | "32" | "33" | "37" => 7..=9,
-            "34" | "35" | "36" => 10..=12,
-            "51" => 1..=12,
-            _ => return None,
-        })
     }
 }
 
@@ -204,20 +193,20 @@ pub fn parties(
     let mut parties = vec![at(
         party::RECEIVING_AUTHORITY,
         receiving.registry_authority.to_string(),
-        &r,
+        r,
     )];
     let cross = r != s;
-    if cross && provincial_step(&r) {
-        parties.push(at(party::RECEIVING_PROVINCE, format!("{r}0000"), &r));
+    if cross && provincial_step(r) {
+        parties.push(at(party::RECEIVING_PROVINCE, format!("{r}0000"), r));
     }
-    parties.push(at(party::SENDING_SCHOOL, sending.code.to_string(), &s));
+    parties.push(at(party::SENDING_SCHOOL, sending.code.to_string(), s));
     parties.push(at(
         party::SENDING_AUTHORITY,
         sending.registry_authority.to_string(),
-        &s,
+        s,
     ));
-    if cross && provincial_step(&s) {
-        parties.push(at(party::SENDING_PROVINCE, format!("{s}0000"), &s));
+    if cross && provincial_step(s) {
+        parties.push(at(party::SENDING_PROVINCE, format!("{s}0000"), s));
     }
     parties
 }

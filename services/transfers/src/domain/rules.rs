@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use chrono::{Datelike, NaiveDate};
 use serde::Deserialize;
 
+use xueji_codes::SchoolCategory;
+
 use super::SchoolFacts;
 
 /// One province's rules; `None` fields fall back to the national defaults.
@@ -92,7 +94,7 @@ impl TransferRules {
     ) -> Result<(), RuleRefusal> {
         let today_md = (today.month(), today.day());
         for province in [receiving.province(), sending.province()] {
-            let windows = self.pick(&province, |r| r.closed_windows.clone());
+            let windows = self.pick(province, |r| r.closed_windows.clone());
             for [from, to] in &windows {
                 let (Some(from_md), Some(to_md)) = (month_day(from), month_day(to)) else {
                     continue;
@@ -113,12 +115,11 @@ impl TransferRules {
             }
         }
         let province = receiving.province();
-        let compulsory = |s: &SchoolFacts| matches!(s.category(), "21" | "31");
         let same_province = sending.province() == province;
         if same_province
-            && self.pick(&province, |r| r.compulsory_within_township)
-            && compulsory(sending)
-            && compulsory(receiving)
+            && self.pick(province, |r| r.compulsory_within_township)
+            && sending.category().is_compulsory()
+            && receiving.category().is_compulsory()
             && sending.township.is_some()
             && sending.township == receiving.township
         {
@@ -130,9 +131,9 @@ impl TransferRules {
             });
         }
         if same_province
-            && self.pick(&province, |r| r.senior_within_county)
-            && sending.category() == "34"
-            && receiving.category() == "34"
+            && self.pick(province, |r| r.senior_within_county)
+            && sending.category() == SchoolCategory::SeniorHigh
+            && receiving.category() == SchoolCategory::SeniorHigh
             && sending.division == receiving.division
         {
             return Err(RuleRefusal {
@@ -142,18 +143,23 @@ impl TransferRules {
             });
         }
         let targets = match sending.category() {
-            "34" => Some(self.pick(&province, |r| r.senior_high_targets.clone())),
-            "36" => Some(self.pick(&province, |r| r.vocational_targets.clone())),
+            SchoolCategory::SeniorHigh => {
+                Some(self.pick(province, |r| r.senior_high_targets.clone()))
+            }
+            SchoolCategory::SecondaryVocational => {
+                Some(self.pick(province, |r| r.vocational_targets.clone()))
+            }
             _ => None,
         };
+        let receiving_category = receiving.category().digits();
         if let Some(targets) = targets
-            && !targets.iter().any(|t| t == receiving.category())
+            && !targets.iter().any(|t| *t == receiving_category)
         {
             return Err(RuleRefusal {
                 rule: "senior_high_target",
                 message: format!(
                     "a student of a category-{} school may move only to categories {}",
-                    sending.category(),
+                    sending.category().digits(),
                     targets.join(", ")
                 ),
             });
