@@ -172,6 +172,12 @@ fn print_transfer(transfer: &pb::Transfer, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints the transfer an answer carries.
+fn print_answer(transfer: Option<pb::Transfer>, json: bool) -> anyhow::Result<()> {
+    let transfer = transfer.ok_or_else(|| anyhow::anyhow!("the node answered no transfer"))?;
+    print_transfer(&transfer, json)
+}
+
 fn to_json(t: &pb::Transfer) -> serde_json::Value {
     serde_json::json!({
         "id": t.id,
@@ -224,9 +230,7 @@ pub(crate) async fn run(
                 .await?
                 .into_inner()
                 .transfer;
-            if let Some(transfer) = transfer {
-                print_transfer(&transfer, json)?;
-            }
+            print_answer(transfer, json)?;
         }
         TransferCommand::Approve {
             transfer_id,
@@ -242,9 +246,7 @@ pub(crate) async fn run(
                 .await?
                 .into_inner()
                 .transfer;
-            if let Some(transfer) = transfer {
-                print_transfer(&transfer, json)?;
-            }
+            print_answer(transfer, json)?;
         }
         TransferCommand::Reject {
             transfer_id,
@@ -260,9 +262,7 @@ pub(crate) async fn run(
                 .await?
                 .into_inner()
                 .transfer;
-            if let Some(transfer) = transfer {
-                print_transfer(&transfer, json)?;
-            }
+            print_answer(transfer, json)?;
         }
         TransferCommand::Cancel {
             transfer_id,
@@ -276,9 +276,7 @@ pub(crate) async fn run(
                 .await?
                 .into_inner()
                 .transfer;
-            if let Some(transfer) = transfer {
-                print_transfer(&transfer, json)?;
-            }
+            print_answer(transfer, json)?;
         }
         TransferCommand::Show { transfer_id } => {
             let transfer = client
@@ -286,9 +284,7 @@ pub(crate) async fn run(
                 .await?
                 .into_inner()
                 .transfer;
-            if let Some(transfer) = transfer {
-                print_transfer(&transfer, json)?;
-            }
+            print_answer(transfer, json)?;
         }
         TransferCommand::Inbox {
             all,

@@ -86,25 +86,33 @@ impl SchoolSource for ReplicaSchools {
         code: &'a SchoolCode,
     ) -> BoxFuture<'a, Result<Option<School>, IdentityError>> {
         Box::pin(async move {
-            let answer = self
-                .client
-                .clone()
-                .get_school(pb::GetSchoolRequest {
-                    code: code.to_string(),
-                })
-                .await;
-            let school = match answer {
-                Ok(response) => response.into_inner().school,
-                Err(status) if status.code() == Code::NotFound => return Ok(None),
-                Err(status) => {
-                    return Err(IdentityError::Unavailable(format!(
-                        "the school list did not answer: {}",
-                        status.message()
-                    )));
-                }
-            };
+            let school = published_school(&self.client, code)
+                .await
+                .map_err(IdentityError::Unavailable)?;
             Ok(school.and_then(|school| to_identity_school(&school)))
         })
+    }
+}
+
+/// A school of the province's replica (`SchoolIntake.GetSchool`): `None` when the list does not
+/// hold it; an error, in the user's terms, when the replica did not answer.
+pub(crate) async fn published_school(
+    client: &SchoolIntakeClient<InterceptedService<Channel, BearerToken>>,
+    code: &SchoolCode,
+) -> Result<Option<pb::School>, String> {
+    match client
+        .clone()
+        .get_school(pb::GetSchoolRequest {
+            code: code.to_string(),
+        })
+        .await
+    {
+        Ok(response) => Ok(response.into_inner().school),
+        Err(status) if status.code() == Code::NotFound => Ok(None),
+        Err(status) => Err(format!(
+            "the school list did not answer: {}",
+            status.message()
+        )),
     }
 }
 

@@ -287,7 +287,7 @@ impl RunningNode {
                 saga.clone()
                     .run(Duration::from_millis(config.transfer_sweep_ms)),
             ));
-            let transfers = xueji_transfers::api::TransferApi::new(saga).into_service();
+            let transfers = xueji_transfers::api::TransferApi::new(saga, province).into_service();
             routes.add_service(InterceptedService::new(transfers, authenticator.clone()));
             serving.push(xueji_proto::transfers::v1::transfer_service_server::SERVICE_NAME);
         }

@@ -13,6 +13,8 @@ use xueji_codes::SchoolCode;
 use xueji_proto::identity::v1::{self as ipb, transfer_ledger_client::TransferLedgerClient};
 use xueji_proto::schools::v1::{self as spb, school_intake_client::SchoolIntakeClient};
 use xueji_rpc::{BearerToken, ExpectedServer};
+
+use crate::links::published_school;
 use xueji_schools::links::PeerCredentials;
 use xueji_transfers::{
     TransferError,
@@ -158,23 +160,9 @@ impl SchoolList for ReplicaSchoolList {
         code: &'a SchoolCode,
     ) -> BoxFuture<'a, Result<Option<SchoolFacts>, TransferError>> {
         Box::pin(async move {
-            let answer = self
-                .client
-                .clone()
-                .get_school(spb::GetSchoolRequest {
-                    code: code.to_string(),
-                })
-                .await;
-            let school = match answer {
-                Ok(response) => response.into_inner().school,
-                Err(status) if status.code() == Code::NotFound => return Ok(None),
-                Err(status) => {
-                    return Err(TransferError::Unavailable(format!(
-                        "the school list did not answer: {}",
-                        status.message()
-                    )));
-                }
-            };
+            let school = published_school(&self.client, code)
+                .await
+                .map_err(TransferError::Unavailable)?;
             Ok(school.and_then(|school| {
                 let profile = school.profile.as_ref()?;
                 (school.status() == spb::SchoolStatus::Open).then_some(())?;

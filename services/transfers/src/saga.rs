@@ -111,8 +111,9 @@ impl Saga {
         (self.clock.now() - Utc::now()).num_milliseconds() as f64 / 1000.0
     }
 
-    fn with_rules<T>(&self, facts: (&str,), f: impl FnOnce(&Rules<'_>) -> T) -> T {
-        let school_authority = facts.0.to_owned();
+    /// Runs `f` on the workflow's rules; a school's escalation goes to `school_authority`.
+    fn with_rules<T>(&self, school_authority: &str, f: impl FnOnce(&Rules<'_>) -> T) -> T {
+        let school_authority = school_authority.to_owned();
         let above = move |party: &Party| domain::level_above(party, &school_authority);
         f(&Rules {
             policy: &self.policy.approvals,
@@ -211,15 +212,18 @@ impl Saga {
             jurisdiction: &caller.jurisdiction.as_string(),
             request_id,
         };
-        self.drive_start(id, actor).await
+        self.drive_start(id, actor, Some(receiving)).await
     }
 
     /// Carries a `starting` transfer on: hold, rules, first step. Safe to run again (the hold is
     /// idempotent on the transfer id; a transfer past `starting` is answered as it is).
+    /// `receiving` is the receiving school when the caller already read it (a fresh start);
+    /// a resumed start reads it again.
     pub async fn drive_start(
         &self,
         id: Uuid,
         actor: Actor<'_>,
+        receiving: Option<SchoolFacts>,
     ) -> Result<TransferRecord, TransferError> {
         let record = self
             .store
@@ -280,13 +284,20 @@ impl Saga {
                 "the school list does not hold the sending school {sending_code} yet"
             ))
         })?;
-        let receiving_code: xueji_codes::SchoolCode =
-            record.receiving_school.parse().map_err(|_| {
-                TransferError::Internal(format!("transfer {id}: stored school does not parse"))
-            })?;
-        let receiving = self.schools.school(&receiving_code).await?.ok_or_else(|| {
-            TransferError::Unavailable(format!("school {receiving_code} left the school list"))
-        })?;
+        let receiving = match receiving {
+            Some(receiving) => receiving,
+            None => {
+                let code: xueji_codes::SchoolCode =
+                    record.receiving_school.parse().map_err(|_| {
+                        TransferError::Internal(format!(
+                            "transfer {id}: stored school does not parse"
+                        ))
+                    })?;
+                self.schools.school(&code).await?.ok_or_else(|| {
+                    TransferError::Unavailable(format!("school {code} left the school list"))
+                })?
+            }
+        };
         let now = self.clock.now();
         let refusal = if sending.code == receiving.code {
             Some((
@@ -330,7 +341,7 @@ impl Saga {
         let parties = domain::parties(&receiving, &sending, |p| {
             self.policy.approvals.provincial_step(p)
         });
-        let task = self.with_rules((sending.registry_authority.as_str(),), |rules| {
+        let task = self.with_rules(sending.registry_authority.as_str(), |rules| {
             Task::start(parties, now, rules)
         });
         store::begin_approvals(
@@ -411,7 +422,7 @@ impl Saga {
         let mut task = record.task.clone();
         let now = self.clock.now();
         let sending_authority = record.sending_authority.clone().unwrap_or_default();
-        let outcome = self.with_rules((sending_authority.as_str(),), |rules| {
+        let outcome = self.with_rules(&sending_authority, |rules| {
             task.decide(
                 position,
                 Decision {
@@ -537,9 +548,8 @@ impl Saga {
                 let mut outcomes = Vec::new();
                 // A long outage may have let several escalation deadlines pass: act on each.
                 for _ in 0..8 {
-                    let outcome = self.with_rules((sending_authority.as_str(),), |rules| {
-                        task.expire(now, rules)
-                    });
+                    let outcome =
+                        self.with_rules(&sending_authority, |rules| task.expire(now, rules));
                     if outcome == Outcome::NotDue {
                         break;
                     }
@@ -650,7 +660,7 @@ impl Saga {
                 jurisdiction: "",
                 request_id: "",
             };
-            match self.drive_start(id, actor).await {
+            match self.drive_start(id, actor, None).await {
                 Ok(_) | Err(TransferError::Refused { .. }) => resumed += 1,
                 Err(error) => tracing::warn!(%id, %error, "resuming a start failed; retried later"),
             }

@@ -28,6 +28,8 @@ const MAX_PAGE: u32 = 500;
 #[derive(Debug, Clone)]
 pub struct TransferApi {
     saga: Arc<Saga>,
+    /// The node's province (two digits): whose days off the calendar shows.
+    province: String,
 }
 
 fn transfer_id(text: &str) -> Result<Uuid, TransferError> {
@@ -75,8 +77,11 @@ fn scope_of(caller: &Caller) -> ListScope {
 }
 
 impl TransferApi {
-    pub fn new(saga: Arc<Saga>) -> Self {
-        Self { saga }
+    pub fn new(saga: Arc<Saga>, province: &str) -> Self {
+        Self {
+            saga,
+            province: province.to_owned(),
+        }
     }
 
     pub fn into_service(self) -> TransferServiceServer<Self> {
@@ -308,9 +313,9 @@ impl TransferService for TransferApi {
         let province_days_off = policy
             .approvals
             .province
-            .values()
-            .flat_map(|p| p.days_off.iter().map(|d| d.to_string()))
-            .collect();
+            .get(&self.province)
+            .map(|p| p.days_off.iter().map(|d| d.to_string()).collect())
+            .unwrap_or_default();
         Ok(Response::new(pb::DescribeCalendarResponse {
             loaded_years: policy.calendar.loaded_years().collect(),
             province_days_off,

@@ -153,7 +153,7 @@ impl TransferRules {
         };
         let receiving_category = receiving.category().digits();
         if let Some(targets) = targets
-            && !targets.iter().any(|t| *t == receiving_category)
+            && !targets.contains(&receiving_category)
         {
             return Err(RuleRefusal {
                 rule: "senior_high_target",

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Store, TransferRecord, load};
+use super::{Store, TransferRecord, load_many};
 use crate::TransferError;
 
 /// Whose transfers: a school (by code) or a division (by the prefix of the division codes it
@@ -28,13 +28,7 @@ fn like_prefix(prefix: &str) -> String {
 impl Store {
     async fn records(&self, ids: Vec<Uuid>) -> Result<Vec<TransferRecord>, TransferError> {
         let mut conn = self.pool.acquire().await?;
-        let mut records = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(record) = load(&mut conn, id, false).await? {
-                records.push(record);
-            }
-        }
-        Ok(records)
+        load_many(&mut conn, &ids).await
     }
 
     /// The open steps `jurisdiction` decides, soonest deadline first, after `after`

@@ -4,6 +4,8 @@
 mod lists;
 pub mod sweep;
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
@@ -216,34 +218,38 @@ pub async fn load(
     id: Uuid,
     lock: bool,
 ) -> Result<Option<TransferRecord>, TransferError> {
-    let row = if lock {
-        sqlx::query!(
+    if lock
+        && sqlx::query!(
             "SELECT id FROM transfers.transfers WHERE id = $1 FOR UPDATE",
             id
         )
         .fetch_optional(&mut *conn)
         .await?
-        .map(|r| r.id)
-    } else {
-        Some(id)
-    };
-    if row.is_none() {
+        .is_none()
+    {
         return Ok(None);
     }
-    let Some(t) = sqlx::query!("SELECT * FROM transfers.transfers WHERE id = $1", id)
-        .fetch_optional(&mut *conn)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let steps = sqlx::query!(
-        "SELECT * FROM transfers.steps WHERE transfer_id = $1 ORDER BY position",
-        id
+    Ok(load_many(conn, &[id]).await?.pop())
+}
+
+/// Reads transfers and their steps in two statements, in the order of `ids` (missing ones left
+/// out).
+pub async fn load_many(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+) -> Result<Vec<TransferRecord>, TransferError> {
+    let transfers = sqlx::query!("SELECT * FROM transfers.transfers WHERE id = ANY($1)", ids)
+        .fetch_all(&mut *conn)
+        .await?;
+    let rows = sqlx::query!(
+        "SELECT * FROM transfers.steps WHERE transfer_id = ANY($1) ORDER BY transfer_id, position",
+        ids
     )
     .fetch_all(&mut *conn)
     .await?;
-    let mut task_steps = Vec::with_capacity(steps.len());
-    for s in steps {
+    let mut steps: HashMap<Uuid, Vec<Step>> = HashMap::new();
+    for s in rows {
+        let id = s.transfer_id;
         let state = StepState::parse(&s.state).ok_or_else(|| unknown("step state", &s.state))?;
         let timeout = TimeoutAction::parse(&s.timeout_action)
             .ok_or_else(|| unknown("timeout action", &s.timeout_action))?;
@@ -267,7 +273,7 @@ pub async fn load(
                 )));
             }
         };
-        task_steps.push(Step {
+        steps.entry(id).or_default().push(Step {
             party: Party {
                 kind: s.kind,
                 jurisdiction: s.jurisdiction,
@@ -284,49 +290,56 @@ pub async fn load(
             escalations: s.escalations as u32,
         });
     }
-    let state = TransferState::parse(&t.state)?;
-    let task_state = match state {
-        TransferState::Starting | TransferState::InProgress => TaskState::InProgress,
-        TransferState::Approved | TransferState::Completed => TaskState::Approved,
-        TransferState::Rejected | TransferState::Refused => TaskState::Rejected,
-        TransferState::Cancelled => TaskState::Cancelled,
-    };
-    let ended = t.ended_at.map(|at| Decision {
-        verdict: Verdict::Reject,
-        by: t.ended_by.clone().unwrap_or_default(),
-        at,
-        reason: t.end_reason.clone().unwrap_or_default(),
-        on_timeout: false,
-    });
-    Ok(Some(TransferRecord {
-        id: t.id,
-        state,
-        receiving_school: t.receiving_school,
-        receiving_division: t.receiving_division,
-        receiving_authority: t.receiving_authority,
-        typed_number: t.typed_number,
-        typed_name: t.typed_name,
-        typed_birth_date: t.typed_birth_date,
-        target_grade: t.target_grade as u32,
-        reason: t.reason,
-        evidence: t.evidence,
-        sending_school: t.sending_school,
-        sending_division: t.sending_division,
-        sending_authority: t.sending_authority,
-        registry_number: t.registry_number,
-        started_by: t.started_by,
-        started_at: t.started_at,
-        ended_at: t.ended_at,
-        ended_by: t.ended_by,
-        end_reason: t.end_reason,
-        refusal: t.refusal,
-        national_code: t.national_code,
-        task: Task {
-            state: task_state,
-            steps: task_steps,
-            ended,
-        },
-    }))
+    let mut records = HashMap::with_capacity(transfers.len());
+    for t in transfers {
+        let state = TransferState::parse(&t.state)?;
+        let task_state = match state {
+            TransferState::Starting | TransferState::InProgress => TaskState::InProgress,
+            TransferState::Approved | TransferState::Completed => TaskState::Approved,
+            TransferState::Rejected | TransferState::Refused => TaskState::Rejected,
+            TransferState::Cancelled => TaskState::Cancelled,
+        };
+        let ended = t.ended_at.map(|at| Decision {
+            verdict: Verdict::Reject,
+            by: t.ended_by.clone().unwrap_or_default(),
+            at,
+            reason: t.end_reason.clone().unwrap_or_default(),
+            on_timeout: false,
+        });
+        records.insert(
+            t.id,
+            TransferRecord {
+                id: t.id,
+                state,
+                receiving_school: t.receiving_school,
+                receiving_division: t.receiving_division,
+                receiving_authority: t.receiving_authority,
+                typed_number: t.typed_number,
+                typed_name: t.typed_name,
+                typed_birth_date: t.typed_birth_date,
+                target_grade: t.target_grade as u32,
+                reason: t.reason,
+                evidence: t.evidence,
+                sending_school: t.sending_school,
+                sending_division: t.sending_division,
+                sending_authority: t.sending_authority,
+                registry_number: t.registry_number,
+                started_by: t.started_by,
+                started_at: t.started_at,
+                ended_at: t.ended_at,
+                ended_by: t.ended_by,
+                end_reason: t.end_reason,
+                refusal: t.refusal,
+                national_code: t.national_code,
+                task: Task {
+                    state: task_state,
+                    steps: steps.remove(&t.id).unwrap_or_default(),
+                    ended,
+                },
+            },
+        );
+    }
+    Ok(ids.iter().filter_map(|id| records.remove(id)).collect())
 }
 
 /// The sending side, once the student is held.
