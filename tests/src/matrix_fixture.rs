@@ -276,7 +276,9 @@ pub fn profile(division: &str) -> spb::SchoolProfile {
 
 /// The node serving `method`'s service.
 pub fn node_of(federation: &Federation, method: &str) -> String {
-    if method.starts_with("xueji.identity.")
+    if method.starts_with("xueji.transfers.v1.TransferRelay/") {
+        federation.national.address()
+    } else if method.starts_with("xueji.identity.")
         || method.starts_with("xueji.transfers.")
         || method.starts_with("xueji.schools.v1.SchoolIntake")
     {

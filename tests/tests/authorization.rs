@@ -232,6 +232,22 @@ fn request(method: &str, object: Option<&str>, fixture: &Fixture) -> Vec<u8> {
             entry_date: "2025-11-24".into(),
         }
         .encode_to_vec(),
+        ("xueji.identity.v1.TransferLedger", "TransferOut") => ipb::TransferOutRequest {
+            task_id: uuid_like(),
+        }
+        .encode_to_vec(),
+        ("xueji.identity.v1.TransferLedger", "TransferIn") => ipb::TransferInRequest {
+            task_id: uuid_like(),
+            ..Default::default()
+        }
+        .encode_to_vec(),
+        // No messages: an allowed caller is answered "none new".
+        ("xueji.transfers.v1.TransferRelay", "RelayMessages") => {
+            tpb::RelayMessagesRequest::default().encode_to_vec()
+        }
+        ("xueji.transfers.v1.TransferPeer", "ReceiveMessages") => {
+            tpb::ReceiveMessagesRequest::default().encode_to_vec()
+        }
         ("xueji.transfers.v1.TransferService", "StartTransfer") => {
             // Nobody holds this number: an allowed caller is refused with 2001.
             xueji_tests::transfers::start_request(&key, "L350102201501019999", "矩阵", "2015-01-01")

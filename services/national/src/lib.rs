@@ -6,12 +6,14 @@
 //! - [`store`]: all SQL (schema `national`), each delivered message applied once;
 //! - [`api`]: the gRPC handlers (`NationalIndex` for provinces, `NationalDirectory` for
 //!   operators);
-//! - [`provinces`]: the clients the national node asks provinces with.
+//! - [`provinces`]: the clients the national node asks provinces with;
+//! - [`relay`]: the relay of transfer messages between provinces.
 
 pub mod api;
 pub mod domain;
 mod error;
 pub mod provinces;
+pub mod relay;
 pub mod store;
 pub mod witness;
 

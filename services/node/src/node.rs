@@ -34,7 +34,7 @@ use crate::{
     config::{NodeConfig, Service},
     links::{NationalIndexLink, ReplicaSchools, credentials},
     pki, sample,
-    transfer_links::{IdentityLedger, ReplicaSchoolList},
+    transfer_links::{IdentityLedger, NationalRelay, ReplicaSchoolList},
     witness::AuditWitness,
 };
 
@@ -271,22 +271,48 @@ impl RunningNode {
                     .context("loading the transfer policy")?,
                 None => xueji_transfers::policy::SagaPolicy::bundled(),
             };
-            let saga = xueji_transfers::saga::Saga::new(
-                xueji_transfers::store::Store::new(pool.clone()),
-                IdentityLedger::new(&identity_address, province, &as_transfers)?,
-                ReplicaSchoolList::new(&schools_address, province, &as_transfers)?,
-                Arc::new(policy),
-                config.clock.clone(),
-                xueji_transfers::saga::SagaGauges {
+            // Transfers between provinces go through the national node's relay, with the
+            // transfer service's certificate and a token for the national node.
+            let relay: Option<Arc<dyn xueji_transfers::links::RelayLink>> =
+                if config.tier == crate::config::Tier::Province {
+                    let to_national = credentials(
+                        config,
+                        &signer,
+                        "transfers",
+                        &format!("service:transfers-{province}"),
+                        Level::Province,
+                        &province_division,
+                        vec![Authority::National],
+                    )?;
+                    Some(NationalRelay::new(&national_address, &to_national)?)
+                } else {
+                    None
+                };
+            let saga = xueji_transfers::saga::Saga::new(xueji_transfers::saga::SagaParts {
+                store: xueji_transfers::store::Store::new(pool.clone()),
+                ledger: IdentityLedger::new(&identity_address, province, &as_transfers)?,
+                schools: ReplicaSchoolList::new(&schools_address, province, &as_transfers)?,
+                policy: Arc::new(policy),
+                clock: config.clock.clone(),
+                gauges: xueji_transfers::saga::SagaGauges {
                     estimated_deadlines: metrics.transfer_deadlines_estimated.clone(),
                     overdue_steps: metrics.transfer_steps_overdue.clone(),
                     effects_pending: metrics.transfer_effects_pending.clone(),
                 },
-            );
+                province: province.to_owned(),
+                relay,
+            });
             background.push(tokio::spawn(
                 saga.clone()
                     .run(Duration::from_millis(config.transfer_sweep_ms)),
             ));
+            background.push(tokio::spawn(
+                saga.clone()
+                    .run_relay(Duration::from_millis(config.transfer_sweep_ms)),
+            ));
+            let peer = xueji_transfers::api::peer::PeerApi::new(saga.clone()).into_service();
+            routes.add_service(InterceptedService::new(peer, authenticator.clone()));
+            serving.push(xueji_proto::transfers::v1::transfer_peer_server::SERVICE_NAME);
             let transfers = xueji_transfers::api::TransferApi::new(saga, province).into_service();
             routes.add_service(InterceptedService::new(transfers, authenticator.clone()));
             serving.push(xueji_proto::transfers::v1::transfer_service_server::SERVICE_NAME);
@@ -370,7 +396,7 @@ impl RunningNode {
             ));
             let national = NationalApi::new(
                 store,
-                provinces,
+                provinces.clone(),
                 verifier.clone(),
                 metrics.audit_witness_alarms.clone(),
             );
@@ -382,6 +408,20 @@ impl RunningNode {
                 national.directory_service(),
                 authenticator.clone(),
             ));
+            let relay = xueji_national::relay::Relay::new(
+                xueji_national::store::Store::new(pool.clone()),
+                provinces.clone(),
+            );
+            background.push(tokio::spawn(
+                relay
+                    .clone()
+                    .run(Duration::from_millis(config.transfer_sweep_ms)),
+            ));
+            routes.add_service(InterceptedService::new(
+                relay.into_service(),
+                authenticator.clone(),
+            ));
+            serving.push(xueji_proto::transfers::v1::transfer_relay_server::SERVICE_NAME);
             serving.push(xueji_proto::national::v1::national_index_server::SERVICE_NAME);
             serving.push(xueji_proto::national::v1::national_directory_server::SERVICE_NAME);
         }

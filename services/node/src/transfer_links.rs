@@ -12,6 +12,7 @@ use uuid::Uuid;
 use xueji_codes::SchoolCode;
 use xueji_proto::identity::v1::{self as ipb, transfer_ledger_client::TransferLedgerClient};
 use xueji_proto::schools::v1::{self as spb, school_intake_client::SchoolIntakeClient};
+use xueji_proto::transfers::v1::{self as tpb, transfer_relay_client::TransferRelayClient};
 use xueji_rpc::{BearerToken, ExpectedServer};
 
 use crate::links::published_school;
@@ -19,7 +20,7 @@ use xueji_schools::links::PeerCredentials;
 use xueji_transfers::{
     TransferError,
     domain::{SchoolFacts, StudentKey},
-    links::{EnrollmentLedger, Held, SchoolList},
+    links::{EnrollmentLedger, Held, RelayLink, SchoolList},
 };
 
 /// Identity's answer, in the transfer service's terms: a refusal keeps its reason and national
@@ -129,6 +130,85 @@ impl EnrollmentLedger for IdentityLedger {
                 })
                 .await
                 .map_err(from_identity)?;
+            Ok(())
+        })
+    }
+
+    fn transfer_out(&self, task: Uuid) -> BoxFuture<'_, Result<ipb::MovedStudent, TransferError>> {
+        Box::pin(async move {
+            self.client
+                .clone()
+                .transfer_out(ipb::TransferOutRequest {
+                    task_id: task.to_string(),
+                })
+                .await
+                .map_err(from_identity)?
+                .into_inner()
+                .student
+                .ok_or_else(|| {
+                    TransferError::Internal(
+                        "identity answered transfer_out without the student".into(),
+                    )
+                })
+        })
+    }
+
+    fn transfer_in<'a>(
+        &'a self,
+        task: Uuid,
+        student: &'a ipb::MovedStudent,
+        receiving_school: &'a str,
+        grade: u32,
+        entry_date: NaiveDate,
+    ) -> BoxFuture<'a, Result<(), TransferError>> {
+        Box::pin(async move {
+            self.client
+                .clone()
+                .transfer_in(ipb::TransferInRequest {
+                    task_id: task.to_string(),
+                    student: Some(student.clone()),
+                    receiving_school_code: receiving_school.to_owned(),
+                    grade,
+                    entry_date: entry_date.to_string(),
+                })
+                .await
+                .map_err(from_identity)?;
+            Ok(())
+        })
+    }
+}
+
+/// The national node's relay of messages between provinces' transfer services.
+#[derive(Debug, Clone)]
+pub struct NationalRelay {
+    client: TransferRelayClient<InterceptedService<Channel, BearerToken>>,
+}
+
+impl NationalRelay {
+    pub fn new(address: &str, credentials: &PeerCredentials) -> anyhow::Result<Arc<Self>> {
+        Ok(Arc::new(Self {
+            client: TransferRelayClient::new(
+                credentials.channel(address, ExpectedServer::national("national"))?,
+            )
+            .max_decoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES),
+        }))
+    }
+}
+
+impl RelayLink for NationalRelay {
+    fn relay(&self, messages: Vec<tpb::SagaMessage>) -> BoxFuture<'_, Result<(), TransferError>> {
+        Box::pin(async move {
+            self.client
+                .clone()
+                .relay_messages(tpb::RelayMessagesRequest { messages })
+                .await
+                .map_err(|status| {
+                    TransferError::Unavailable(format!(
+                        "the national relay did not take the messages: {}",
+                        status.message()
+                    ))
+                })?;
             Ok(())
         })
     }

@@ -5,6 +5,7 @@ use chrono::NaiveDate;
 use futures::future::BoxFuture;
 use uuid::Uuid;
 use xueji_codes::SchoolCode;
+use xueji_proto::{identity::v1::MovedStudent, transfers::v1::SagaMessage};
 
 use crate::{
     TransferError,
@@ -43,6 +44,26 @@ pub trait EnrollmentLedger: Send + Sync + std::fmt::Debug {
         grade: u32,
         entry_date: NaiveDate,
     ) -> BoxFuture<'a, Result<(), TransferError>>;
+
+    /// The sending half of a transfer to another province: closes the held enrollment and
+    /// answers the record, which the saga carries to the other province without reading it.
+    fn transfer_out(&self, task: Uuid) -> BoxFuture<'_, Result<MovedStudent, TransferError>>;
+
+    /// The receiving half of a transfer from another province: opens the record here.
+    fn transfer_in<'a>(
+        &'a self,
+        task: Uuid,
+        student: &'a MovedStudent,
+        receiving_school: &'a str,
+        grade: u32,
+        entry_date: NaiveDate,
+    ) -> BoxFuture<'a, Result<(), TransferError>>;
+}
+
+/// The national node's relay: takes messages for other provinces. Delivery is at least once;
+/// the national node keeps each message id once.
+pub trait RelayLink: Send + Sync + std::fmt::Debug {
+    fn relay(&self, messages: Vec<SagaMessage>) -> BoxFuture<'_, Result<(), TransferError>>;
 }
 
 /// The published school list.

@@ -58,7 +58,7 @@ pub struct CalendarError {
 }
 
 /// A deadline counted on the calendar.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Deadline {
     /// The last working day of the period.
     pub date: NaiveDate,

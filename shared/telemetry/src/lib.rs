@@ -70,3 +70,29 @@ pub fn init(service_name: &str, default_filter: &str) -> anyhow::Result<Telemetr
         .try_init()?;
     Ok(TelemetryGuard { provider })
 }
+
+/// The W3C `traceparent` of the current span, to carry in a message that outlives the request
+/// (empty when no trace is being recorded).
+pub fn current_traceparent() -> String {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let context = tracing::Span::current().context();
+    let mut carrier = std::collections::HashMap::new();
+    opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.inject_context(&context, &mut carrier)
+    });
+    carrier.remove("traceparent").unwrap_or_default()
+}
+
+/// Makes `span` a child of the trace a message carried (`traceparent`, W3C); nothing when
+/// empty.
+pub fn follow(span: &tracing::Span, traceparent: &str) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    if traceparent.is_empty() {
+        return;
+    }
+    let mut carrier = std::collections::HashMap::new();
+    carrier.insert("traceparent".to_owned(), traceparent.to_owned());
+    let parent =
+        opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&carrier));
+    let _ = span.set_parent(parent);
+}

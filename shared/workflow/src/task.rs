@@ -37,7 +37,7 @@ impl TimeoutAction {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Verdict {
     Approve,
     Reject,
@@ -45,7 +45,7 @@ pub enum Verdict {
 
 /// Who acts in one step: a kind of party (what the owning service calls it), the jurisdiction
 /// (a division code or a school code) and its province, whose policy sets the step's rules.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Party {
     pub kind: String,
     pub jurisdiction: String,
@@ -53,7 +53,7 @@ pub struct Party {
 }
 
 /// A decision, by a person or by the system on a timeout.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
     pub verdict: Verdict,
     /// The deciding user, or `system` for a timeout.
@@ -63,7 +63,7 @@ pub struct Decision {
     pub on_timeout: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StepState {
     /// Not its turn yet.
     Waiting,
@@ -98,7 +98,7 @@ impl StepState {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
     pub party: Party,
     pub state: StepState,
@@ -126,7 +126,7 @@ impl Step {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TaskState {
     InProgress,
     Approved,
@@ -189,7 +189,7 @@ pub enum WorkflowError {
 }
 
 /// A task on one student: its steps in order, and its state.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Task {
     pub state: TaskState,
     pub steps: Vec<Step>,

@@ -17,6 +17,7 @@ use crate::{
     directory::SchoolDirectory,
     store::{
         Actor, Store,
+        moves::{Arrival, MovedStudent},
         transfers::{Destination, TransferLookup},
     },
 };
@@ -149,8 +150,174 @@ impl LedgerApi {
     }
 }
 
+/// The wire form of a record that moves between provinces.
+pub fn moved_to_wire(student: &MovedStudent) -> pb::MovedStudent {
+    pb::MovedStudent {
+        registry_number: student.registry_number.clone(),
+        aliases: student.aliases.clone(),
+        name: student.name.clone(),
+        gender: crate::domain::gender_str(student.gender).to_owned(),
+        birth_date: student.birth_date.to_string(),
+        ethnicity: student.ethnicity.clone(),
+        document_type: student.document_type.clone(),
+        document_number: student.document_number.clone().unwrap_or_default(),
+        id_number_claim: student.id_number_claim.clone().unwrap_or_default(),
+        guardian_json: student.guardian.to_string(),
+        entry_route: student.entry_route.clone(),
+    }
+}
+
+/// A record from another province, checked field by field (`student.<field>`).
+fn moved_from_wire(
+    wire: Option<&pb::MovedStudent>,
+    violations: &mut Violations,
+) -> Option<MovedStudent> {
+    let Some(wire) = wire else {
+        violations.add("student", "is required");
+        return None;
+    };
+    let number = wire.registry_number.trim();
+    if let Err(e) = number.parse::<RegistryNumber>() {
+        violations.add("student.registry_number", e.to_string());
+    }
+    for alias in &wire.aliases {
+        if alias.trim().is_empty() || alias.len() > 32 {
+            violations.add(
+                "student.aliases",
+                format!("{alias:?} is not a registry number"),
+            );
+        }
+    }
+    if wire.name.trim().is_empty() {
+        violations.add("student.name", "is required");
+    }
+    let gender = crate::domain::parse_gender(&wire.gender);
+    if gender.is_none() {
+        violations.add("student.gender", "must be male or female");
+    }
+    let birth_date = violations.check(parse_date("student.birth_date", &wire.birth_date));
+    if wire.ethnicity.trim().is_empty() {
+        violations.add("student.ethnicity", "is required");
+    }
+    if wire.document_type.trim().is_empty() {
+        violations.add("student.document_type", "is required");
+    }
+    if wire.entry_route.trim().is_empty() {
+        violations.add("student.entry_route", "is required");
+    }
+    let claim = wire.id_number_claim.trim().to_uppercase();
+    if !claim.is_empty() && claim.parse::<ResidentId>().is_err() {
+        violations.add("student.id_number_claim", "is not a resident ID number");
+    }
+    let guardian: Option<serde_json::Value> = match serde_json::from_str(&wire.guardian_json) {
+        Ok(value @ serde_json::Value::Array(_)) => Some(value),
+        _ => {
+            violations.add("student.guardian_json", "must be a JSON array");
+            None
+        }
+    };
+    let (Some(gender), Some(birth_date), Some(guardian)) = (gender, birth_date, guardian) else {
+        return None;
+    };
+    let optional = |text: &str| (!text.trim().is_empty()).then(|| text.trim().to_owned());
+    Some(MovedStudent {
+        registry_number: number.to_owned(),
+        aliases: wire.aliases.iter().map(|a| a.trim().to_owned()).collect(),
+        name: wire.name.trim().to_owned(),
+        gender,
+        birth_date,
+        ethnicity: wire.ethnicity.trim().to_owned(),
+        document_type: wire.document_type.trim().to_owned(),
+        document_number: optional(&wire.document_number),
+        id_number_claim: optional(&claim),
+        guardian,
+        entry_route: wire.entry_route.trim().to_owned(),
+    })
+}
+
+impl LedgerApi {
+    async fn arrive(
+        &self,
+        actor: Actor<'_>,
+        request: pb::TransferInRequest,
+    ) -> Result<pb::TransferInResponse, IdentityError> {
+        let mut violations = Violations::default();
+        let task = violations.check(task_id(&request.task_id));
+        let student = moved_from_wire(request.student.as_ref(), &mut violations);
+        let code = violations.check(
+            request
+                .receiving_school_code
+                .trim()
+                .parse::<SchoolCode>()
+                .map_err(|e| FieldViolation::new("receiving_school_code", e.to_string())),
+        );
+        if !(1..=12).contains(&request.grade) {
+            violations.add("grade", "must be 1–12");
+        }
+        let entry_date: Option<NaiveDate> =
+            violations.check(parse_date("entry_date", &request.entry_date));
+        if !violations.is_empty() {
+            return Err(IdentityError::InvalidArgument(violations.into_vec()));
+        }
+        let (Some(task), Some(student), Some(code), Some(entry_date)) =
+            (task, student, code, entry_date)
+        else {
+            return Err(IdentityError::Internal("validated fields missing".into()));
+        };
+        let school = self
+            .schools
+            .get(&self.store, &code)
+            .await?
+            .ok_or_else(|| IdentityError::NotFound(format!("school {code}")))?;
+        let moved = self
+            .store
+            .transfer_in(
+                task,
+                &student,
+                Arrival {
+                    school_code: school.code.as_str(),
+                    school_division: school.division.as_str(),
+                    grade: request.grade as i16,
+                    entry_date,
+                },
+                actor,
+            )
+            .await?;
+        Ok(pb::TransferInResponse {
+            registry_number: student.registry_number,
+            moved,
+        })
+    }
+}
+
 #[tonic::async_trait]
 impl TransferLedger for LedgerApi {
+    async fn transfer_out(
+        &self,
+        request: Request<pb::TransferOutRequest>,
+    ) -> Result<Response<pb::TransferOutResponse>, Status> {
+        let (caller, request_id) = xueji_rpc::caller(&request)?;
+        let actor = Actor { caller, request_id };
+        let task = task_id(&request.get_ref().task_id)
+            .map_err(|v| IdentityError::InvalidArgument(vec![v]))?;
+        let (student, moved) = self.store.transfer_out(task, actor).await?;
+        Ok(Response::new(pb::TransferOutResponse {
+            student: Some(moved_to_wire(&student)),
+            moved,
+        }))
+    }
+
+    async fn transfer_in(
+        &self,
+        request: Request<pb::TransferInRequest>,
+    ) -> Result<Response<pb::TransferInResponse>, Status> {
+        let (caller, request_id) = xueji_rpc::caller(&request)?;
+        let actor = Actor { caller, request_id };
+        Ok(Response::new(
+            self.arrive(actor, request.get_ref().clone()).await?,
+        ))
+    }
+
     async fn hold_enrollment(
         &self,
         request: Request<pb::HoldEnrollmentRequest>,

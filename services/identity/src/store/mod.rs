@@ -9,6 +9,7 @@ use xueji_audit::Entry;
 use xueji_auth::Caller;
 use xueji_codes::{RegistryNumber, SchoolCode};
 
+pub mod moves;
 pub mod outbox;
 pub mod transfers;
 

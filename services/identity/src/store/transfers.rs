@@ -99,6 +99,11 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(mismatch)?;
+        // A record that left this province lives in another one now: the family's data
+        // describe no enrollment here.
+        if record.status == "transferred_out" {
+            return Err(mismatch());
+        }
         let held = HeldEnrollment {
             registry_number: record.registry_number,
             school_code: record.school_code,

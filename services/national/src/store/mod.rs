@@ -10,6 +10,7 @@
 
 mod delivery;
 mod notices;
+pub mod relay;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;

@@ -2,6 +2,7 @@
 //! to status codes in one place (`From<TransferError> for Status`).
 
 mod convert;
+pub mod peer;
 
 use std::sync::Arc;
 

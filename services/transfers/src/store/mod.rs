@@ -2,6 +2,7 @@
 //! value this service does not know fails loudly ([`TransferError::Internal`]).
 
 mod lists;
+pub mod relay;
 pub mod sweep;
 
 use std::collections::HashMap;
@@ -80,6 +81,36 @@ fn unknown(what: &str, value: &str) -> TransferError {
     TransferError::Internal(format!("unknown {what} {value:?} in the transfers schema"))
 }
 
+/// This province's part in a transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Both schools are in this province.
+    Both,
+    /// The receiving side of a transfer between provinces: it coordinates.
+    Receiving,
+    /// The sending side of a transfer between provinces: it holds the sending-side steps.
+    Sending,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Both => "both",
+            Self::Receiving => "receiving",
+            Self::Sending => "sending",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, TransferError> {
+        Ok(match text {
+            "both" => Self::Both,
+            "receiving" => Self::Receiving,
+            "sending" => Self::Sending,
+            other => return Err(unknown("role", other)),
+        })
+    }
+}
+
 /// A transfer as stored, with its steps as a workflow task.
 #[derive(Debug, Clone)]
 pub struct TransferRecord {
@@ -106,6 +137,13 @@ pub struct TransferRecord {
     pub refusal: Option<String>,
     pub national_code: Option<String>,
     pub task: Task,
+    pub role: Role,
+    /// The other province of a transfer between provinces.
+    pub other_province: Option<String>,
+    /// Grows with every change of the task.
+    pub version: i64,
+    /// A start waiting for another province's answer to its hold.
+    pub awaiting_hold: bool,
 }
 
 /// A new transfer, before its student is held.
@@ -331,6 +369,10 @@ pub async fn load_many(
                 end_reason: t.end_reason,
                 refusal: t.refusal,
                 national_code: t.national_code,
+                role: Role::parse(&t.role)?,
+                other_province: t.other_province,
+                version: t.version,
+                awaiting_hold: t.awaiting_hold,
                 task: Task {
                     state: task_state,
                     steps: steps.remove(&t.id).unwrap_or_default(),
@@ -355,6 +397,7 @@ pub struct SendingSide<'a> {
 pub async fn begin_approvals(
     conn: &mut PgConnection,
     id: Uuid,
+    role: Role,
     sending: SendingSide<'_>,
     task: &Task,
 ) -> Result<(), TransferError> {
@@ -371,6 +414,18 @@ pub async fn begin_approvals(
     )
     .execute(&mut *conn)
     .await?;
+    insert_steps(conn, id, task).await?;
+    save_task(conn, id, role, task).await?;
+    Ok(())
+}
+
+/// Writes the rows of `task`'s steps that are not there yet (their state follows with
+/// [`write_task`]).
+pub async fn insert_steps(
+    conn: &mut PgConnection,
+    id: Uuid,
+    task: &Task,
+) -> Result<(), TransferError> {
     for (position, step) in task.steps.iter().enumerate() {
         sqlx::query!(
             "INSERT INTO transfers.steps (transfer_id, position, kind, jurisdiction, province,
@@ -388,7 +443,7 @@ pub async fn begin_approvals(
         .execute(&mut *conn)
         .await?;
     }
-    save_task(conn, id, task).await
+    Ok(())
 }
 
 /// Writes every step of `task` and the transfer's state after it (a finished task also its
@@ -396,8 +451,21 @@ pub async fn begin_approvals(
 pub async fn save_task(
     conn: &mut PgConnection,
     id: Uuid,
+    role: Role,
     task: &Task,
-) -> Result<(), TransferError> {
+) -> Result<i64, TransferError> {
+    write_task(conn, id, role, task, None).await
+}
+
+/// Writes `task` as [`save_task`] does; `version` is the other side's (an update received),
+/// or `None` for a change made here (the version grows by one). Answers the version written.
+pub async fn write_task(
+    conn: &mut PgConnection,
+    id: Uuid,
+    role: Role,
+    task: &Task,
+    version: Option<i64>,
+) -> Result<i64, TransferError> {
     for (position, step) in task.steps.iter().enumerate() {
         let decision = step.decision.as_ref();
         sqlx::query!(
@@ -429,25 +497,35 @@ pub async fn save_task(
     }
     let state = TransferState::after(task.state);
     let ended = task.ended.as_ref();
-    sqlx::query!(
+    let version = sqlx::query_scalar!(
         "UPDATE transfers.transfers
          SET state = $2,
              ended_at = coalesce(ended_at, $3), ended_by = coalesce(ended_by, $4),
-             end_reason = coalesce(end_reason, $5)
-         WHERE id = $1",
+             end_reason = coalesce(end_reason, $5),
+             version = coalesce($6, version + 1)
+         WHERE id = $1
+         RETURNING version",
         id,
         state.as_str(),
         ended.map(|d| d.at),
         ended.map(|d| d.by.as_str()),
         ended.map(|d| d.reason.as_str()),
+        version,
     )
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
-    match task.state {
-        TaskState::Approved => queue_effect(conn, id, "complete").await,
-        TaskState::Rejected | TaskState::Cancelled => queue_effect(conn, id, "release").await,
-        TaskState::InProgress => Ok(()),
+    // What the task's end owes identity: the side that holds the student moves or releases
+    // it; the receiving side of a transfer between provinces waits for the record.
+    let effect = match (task.state, role) {
+        (TaskState::InProgress, _) | (_, Role::Receiving) => None,
+        (TaskState::Approved, Role::Both) => Some("complete"),
+        (TaskState::Approved, Role::Sending) => Some("transfer_out"),
+        (TaskState::Rejected | TaskState::Cancelled, _) => Some("release"),
+    };
+    if let Some(effect) = effect {
+        queue_effect(conn, id, effect).await?;
     }
+    Ok(version)
 }
 
 /// Records a refusal at start; the hold (if any was taken) is released by an effect.
@@ -477,7 +555,11 @@ pub async fn refuse(
     Ok(())
 }
 
-async fn queue_effect(conn: &mut PgConnection, id: Uuid, kind: &str) -> Result<(), TransferError> {
+pub(crate) async fn queue_effect(
+    conn: &mut PgConnection,
+    id: Uuid,
+    kind: &str,
+) -> Result<(), TransferError> {
     sqlx::query!(
         "INSERT INTO transfers.effects (transfer_id, kind) VALUES ($1, $2)
          ON CONFLICT (transfer_id, kind) DO NOTHING",

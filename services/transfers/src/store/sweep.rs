@@ -31,6 +31,8 @@ pub enum EffectKind {
     Complete,
     /// Release the student (the transfer ended without moving it).
     Release,
+    /// Close the enrollment and send the record to the receiving province.
+    TransferOut,
 }
 
 /// The database's clock, moved by `skew_seconds` (zero in service; a test's controllable clock
@@ -49,19 +51,24 @@ pub async fn database_now(
 
 /// Claims up to `limit` transfers whose open step's deadline has passed at `now`: their rows
 /// stay locked until the caller's transaction ends; rows another sweeper holds are skipped.
+/// Only steps of `province`'s parties: the other side of a transfer between provinces acts on
+/// its own.
 pub async fn claim_due(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
+    province: &str,
     limit: i64,
 ) -> Result<Vec<Uuid>, TransferError> {
     Ok(sqlx::query_scalar!(
         "SELECT t.id FROM transfers.steps s
          JOIN transfers.transfers t ON t.id = s.transfer_id
          WHERE s.state = 'open' AND s.due_at <= $1 AND t.state = 'in_progress'
+           AND s.province = $2
          ORDER BY s.due_at, t.id
-         LIMIT $2
+         LIMIT $3
          FOR UPDATE OF t SKIP LOCKED",
         now,
+        province,
         limit
     )
     .fetch_all(conn)
@@ -90,6 +97,7 @@ pub async fn claim_effects(
             let kind = match r.kind.as_str() {
                 "complete" => EffectKind::Complete,
                 "release" => EffectKind::Release,
+                "transfer_out" => EffectKind::TransferOut,
                 other => return Err(super::unknown("effect kind", other)),
             };
             Ok(PendingEffect {
@@ -112,7 +120,7 @@ pub async fn effect_done(
     )
     .execute(&mut *conn)
     .await?;
-    if effect.kind == EffectKind::Complete {
+    if matches!(effect.kind, EffectKind::Complete | EffectKind::TransferOut) {
         sqlx::query!(
             "UPDATE transfers.transfers SET state = 'completed', ended_at = now()
              WHERE id = $1 AND state = 'approved'",
@@ -141,7 +149,8 @@ pub async fn effect_failed(
 }
 
 impl Store {
-    /// Transfers left `starting` for longer than `age_seconds` (their start was interrupted).
+    /// Transfers left `starting` for longer than `age_seconds` (their start was interrupted);
+    /// not those waiting for another province, whose answer comes as a message.
     pub async fn interrupted_starts(
         &self,
         age_seconds: f64,
@@ -150,6 +159,7 @@ impl Store {
         Ok(sqlx::query_scalar!(
             "SELECT id FROM transfers.transfers
              WHERE state = 'starting' AND started_at < now() - make_interval(secs => $1)
+               AND role <> 'sending' AND NOT awaiting_hold
              ORDER BY started_at LIMIT $2",
             age_seconds,
             limit
@@ -162,7 +172,10 @@ impl Store {
     /// steps past their deadline at `now`.
     pub async fn backlog(&self, now: DateTime<Utc>) -> Result<Backlog, TransferError> {
         let row = sqlx::query!(
-            r#"SELECT (SELECT count(*) FROM transfers.effects WHERE done_at IS NULL) AS "effects!",
+            r#"SELECT (SELECT count(*) FROM transfers.effects WHERE done_at IS NULL)
+                        + (SELECT count(*) FROM transfers.outbox WHERE sent_at IS NULL)
+                        + (SELECT count(*) FROM transfers.inbox WHERE applied_at IS NULL)
+                          AS "effects!",
                       (SELECT count(*) FROM transfers.steps WHERE state = 'open' AND estimated)
                           AS "estimated!",
                       (SELECT count(*) FROM transfers.steps WHERE state = 'open' AND due_at <= $1)

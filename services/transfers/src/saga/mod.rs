@@ -17,13 +17,16 @@ use xueji_workflow::{Decision, Outcome, Party, Rules, Task, Verdict, WorkflowErr
 use crate::{
     TransferError,
     domain::{self, SchoolFacts, StartRequest, StudentKey},
-    links::{EnrollmentLedger, SchoolList},
+    links::{EnrollmentLedger, Held, RelayLink, SchoolList},
     policy::SagaPolicy,
     store::{
-        self, Actor, Inserted, NewTransfer, SendingSide, Store, TransferRecord, TransferState,
+        self, Actor, Inserted, NewTransfer, Role, SendingSide, Store, TransferRecord,
+        TransferState,
         sweep::{self, EffectKind},
     },
 };
+
+mod across;
 
 /// How long a start may stay `starting` before the sweeper takes it over.
 const START_TAKEOVER_SECS: f64 = 30.0;
@@ -38,6 +41,13 @@ pub struct Saga {
     clock: Clock,
     effects_due: Notify,
     gauges: SagaGauges,
+    /// The province this service serves (2 digits): its parties' steps are decided here.
+    province: String,
+    /// The national node's relay, for transfers between provinces (none: inside one province
+    /// only).
+    relay: Option<Arc<dyn RelayLink>>,
+    /// Messages to send or to apply.
+    relay_due: Notify,
 }
 
 /// The saga's gauges on the node's metrics (each round of the background work sets them).
@@ -56,6 +66,20 @@ fn workflow_error(error: WorkflowError) -> TransferError {
         }
         other => TransferError::FailedPrecondition(other.to_string()),
     }
+}
+
+/// How the receiving school identified the student, as stored.
+fn stored_student(record: &TransferRecord) -> Result<StudentKey, TransferError> {
+    let id = record.id;
+    Ok(if record.typed_number.len() == 19 {
+        StudentKey::RegistryNumber(record.typed_number.parse().map_err(|_| {
+            TransferError::Internal(format!("transfer {id}: stored number does not parse"))
+        })?)
+    } else {
+        StudentKey::IdNumber(record.typed_number.parse().map_err(|_| {
+            TransferError::Internal(format!("transfer {id}: stored ID number does not parse"))
+        })?)
+    })
 }
 
 fn request_hash(request: &StartRequest) -> Vec<u8> {
@@ -78,24 +102,39 @@ fn request_hash(request: &StartRequest) -> Vec<u8> {
     hash.finalize().to_vec()
 }
 
+/// What a saga is made of: its store, its links, its rules.
+#[derive(Debug)]
+pub struct SagaParts {
+    pub store: Store,
+    pub ledger: Arc<dyn EnrollmentLedger>,
+    pub schools: Arc<dyn SchoolList>,
+    pub policy: Arc<SagaPolicy>,
+    pub clock: Clock,
+    pub gauges: SagaGauges,
+    /// The province this service serves (2 digits).
+    pub province: String,
+    /// The national node's relay; `None` for a saga inside one province only.
+    pub relay: Option<Arc<dyn RelayLink>>,
+}
+
 impl Saga {
-    pub fn new(
-        store: Store,
-        ledger: Arc<dyn EnrollmentLedger>,
-        schools: Arc<dyn SchoolList>,
-        policy: Arc<SagaPolicy>,
-        clock: Clock,
-        gauges: SagaGauges,
-    ) -> Arc<Self> {
+    pub fn new(parts: SagaParts) -> Arc<Self> {
         Arc::new(Self {
-            store,
-            ledger,
-            schools,
-            policy,
-            clock,
+            store: parts.store,
+            ledger: parts.ledger,
+            schools: parts.schools,
+            policy: parts.policy,
+            clock: parts.clock,
             effects_due: Notify::new(),
-            gauges,
+            gauges: parts.gauges,
+            province: parts.province,
+            relay: parts.relay,
+            relay_due: Notify::new(),
         })
+    }
+
+    pub fn province(&self) -> &str {
+        &self.province
     }
 
     pub fn store(&self) -> &Store {
@@ -233,15 +272,11 @@ impl Saga {
         if record.state != TransferState::Starting {
             return self.refusal_or(record);
         }
-        let student = if record.typed_number.len() == 19 {
-            StudentKey::RegistryNumber(record.typed_number.parse().map_err(|_| {
-                TransferError::Internal(format!("transfer {id}: stored number does not parse"))
-            })?)
-        } else {
-            StudentKey::IdNumber(record.typed_number.parse().map_err(|_| {
-                TransferError::Internal(format!("transfer {id}: stored ID number does not parse"))
-            })?)
-        };
+        if record.awaiting_hold {
+            // Another province was asked; its answer arrives as a message.
+            return self.wait_for_start(id).await;
+        }
+        let student = stored_student(&record)?;
         let held =
             match self
                 .ledger
@@ -249,6 +284,14 @@ impl Saga {
                 .await
             {
                 Ok(held) => held,
+                // Not a student of this province: the national node asks the province that
+                // holds the number, if another does.
+                Err(TransferError::Refused { national_code, .. })
+                    if national_code.as_deref() == Some("2001") && self.relay.is_some() =>
+                {
+                    self.ask_owner_to_hold(&record, &student, actor).await?;
+                    return self.wait_for_start(id).await;
+                }
                 Err(TransferError::Refused {
                     reason,
                     national_code,
@@ -276,6 +319,21 @@ impl Saga {
                 }
                 Err(other) => return Err(other),
             };
+        self.open_approvals(id, actor, held, receiving, None).await
+    }
+
+    /// After the hold: the two schools, the province rules, the parties; the transfer is
+    /// `in_progress` (or refused, and the student released). `other_province` is the sending
+    /// province of a transfer between provinces (which is then told).
+    async fn open_approvals(
+        &self,
+        id: Uuid,
+        actor: Actor<'_>,
+        held: Held,
+        receiving: Option<SchoolFacts>,
+        other_province: Option<&str>,
+    ) -> Result<TransferRecord, TransferError> {
+        let record = self.get(id).await?;
         let sending_code: xueji_codes::SchoolCode = held.school_code.parse().map_err(|_| {
             TransferError::Internal(format!("identity answered school {:?}", held.school_code))
         })?;
@@ -311,6 +369,17 @@ impl Saga {
                 .err()
                 .map(|r| ("PROVINCE_RULE", format!("{} ({})", r.message, r.rule)))
         };
+        let role = if other_province.is_some() {
+            Role::Receiving
+        } else {
+            Role::Both
+        };
+        let sending_side = SendingSide {
+            school: sending.code.as_str(),
+            division: sending.division.as_str(),
+            authority: sending.registry_authority.as_str(),
+            registry_number: &held.registry_number,
+        };
         let mut tx = self.store.begin().await?;
         let Some(locked) = store::load(&mut tx, id, true).await? else {
             return Err(TransferError::Internal(format!("transfer {id} vanished")));
@@ -320,7 +389,21 @@ impl Saga {
             return self.refusal_or(locked);
         }
         if let Some((reason, message)) = refusal {
-            store::refuse(&mut tx, id, reason, None, &message, true).await?;
+            // Inside the province the student is released here; across provinces the sending
+            // side releases it when told.
+            store::refuse(
+                &mut tx,
+                id,
+                reason,
+                None,
+                &message,
+                other_province.is_none(),
+            )
+            .await?;
+            if let Some(to) = other_province {
+                self.send_refusal(&mut tx, id, to, sending_side, reason, &message)
+                    .await?;
+            }
             store::audit(
                 &mut tx,
                 actor,
@@ -332,6 +415,7 @@ impl Saga {
             .await?;
             tx.commit().await?;
             self.effects_due.notify_one();
+            self.relay_due.notify_one();
             return Err(TransferError::Refused {
                 reason: reason.to_owned(),
                 national_code: None,
@@ -344,18 +428,13 @@ impl Saga {
         let task = self.with_rules(sending.registry_authority.as_str(), |rules| {
             Task::start(parties, now, rules)
         });
-        store::begin_approvals(
-            &mut tx,
-            id,
-            SendingSide {
-                school: sending.code.as_str(),
-                division: sending.division.as_str(),
-                authority: sending.registry_authority.as_str(),
-                registry_number: &held.registry_number,
-            },
-            &task,
-        )
-        .await?;
+        store::begin_approvals(&mut tx, id, role, sending_side, &task).await?;
+        if other_province.is_some() {
+            let record = store::load(&mut tx, id, false)
+                .await?
+                .ok_or_else(|| TransferError::Internal(format!("transfer {id} vanished")))?;
+            self.replicate(&mut tx, &record).await?;
+        }
         store::audit(&mut tx, actor, "transfers.start", id, None,
             Some(serde_json::json!({
                 "receiving_school": receiving.code.as_str(),
@@ -366,6 +445,7 @@ impl Saga {
             })))
             .await?;
         tx.commit().await?;
+        self.relay_due.notify_one();
         self.get(id).await
     }
 
@@ -419,6 +499,12 @@ impl Saga {
                 step.party.kind, step.party.jurisdiction
             )));
         }
+        if step.party.province != self.province {
+            return Err(TransferError::FailedPrecondition(format!(
+                "step {position} is decided at the node of province {}",
+                step.party.province
+            )));
+        }
         let mut task = record.task.clone();
         let now = self.clock.now();
         let sending_authority = record.sending_authority.clone().unwrap_or_default();
@@ -439,7 +525,9 @@ impl Saga {
         if outcome == Outcome::AlreadyApplied {
             return Ok(record);
         }
-        store::save_task(&mut tx, id, &task).await?;
+        let version = store::save_task(&mut tx, id, record.role, &task).await?;
+        self.replicate_task(&mut tx, &record, &task, version)
+            .await?;
         let actor = Actor {
             who: &who,
             jurisdiction: &caller.jurisdiction.as_string(),
@@ -458,6 +546,7 @@ impl Saga {
         )
         .await?;
         tx.commit().await?;
+        self.relay_due.notify_one();
         if task.state.is_terminal() {
             self.settle(id).await;
         }
@@ -490,19 +579,46 @@ impl Saga {
                 "the transfer is still starting; cancel it once it is in progress".into(),
             ));
         }
-        let mut task = record.task.clone();
-        let outcome = task
-            .cancel(&who, reason.trim(), self.clock.now())
-            .map_err(workflow_error)?;
-        if outcome == Outcome::AlreadyApplied {
-            return Ok(record);
-        }
-        store::save_task(&mut tx, id, &task).await?;
         let actor = Actor {
             who: &who,
             jurisdiction: &caller.jurisdiction.as_string(),
             request_id,
         };
+        let mut task = record.task.clone();
+        let now = self.clock.now();
+        let turn_elsewhere = task
+            .open_step()
+            .is_some_and(|at| task.steps[at].party.province != self.province);
+        if turn_elsewhere && record.role == Role::Receiving {
+            // The sending province holds the turn: it applies the cancellation (unless its
+            // last approval came first) and sends the task back.
+            if reason.trim().is_empty() {
+                return Err(TransferError::invalid("reason", "a reason is required"));
+            }
+            self.request_cancel(&mut tx, &record, &who, reason.trim(), now)
+                .await?;
+            store::audit(
+                &mut tx,
+                actor,
+                "transfers.cancel_requested",
+                id,
+                None,
+                Some(serde_json::json!({ "reason": reason, "sent_to": record.other_province })),
+            )
+            .await?;
+            tx.commit().await?;
+            self.relay_due.notify_one();
+            return self.get(id).await;
+        }
+        let outcome = task
+            .cancel(&who, reason.trim(), now)
+            .map_err(workflow_error)?;
+        if outcome == Outcome::AlreadyApplied {
+            return Ok(record);
+        }
+        let version = store::save_task(&mut tx, id, record.role, &task).await?;
+        self.replicate_task(&mut tx, &record, &task, version)
+            .await?;
         store::audit(
             &mut tx,
             actor,
@@ -513,6 +629,7 @@ impl Saga {
         )
         .await?;
         tx.commit().await?;
+        self.relay_due.notify_one();
         self.settle(id).await;
         self.get(id).await
     }
@@ -534,7 +651,7 @@ impl Saga {
         loop {
             let mut tx = self.store.begin().await?;
             let now = sweep::database_now(&mut tx, self.skew_seconds()).await?;
-            let due = sweep::claim_due(&mut tx, now, batch).await?;
+            let due = sweep::claim_due(&mut tx, now, &self.province, batch).await?;
             if due.is_empty() {
                 return Ok(acted);
             }
@@ -562,7 +679,9 @@ impl Saga {
                 if outcomes.is_empty() {
                     continue;
                 }
-                store::save_task(&mut tx, *id, &task).await?;
+                let version = store::save_task(&mut tx, *id, record.role, &task).await?;
+                self.replicate_task(&mut tx, &record, &task, version)
+                    .await?;
                 store::audit(
                     &mut tx,
                     Actor {
@@ -582,6 +701,7 @@ impl Saga {
                 acted += 1;
             }
             tx.commit().await?;
+            self.relay_due.notify_one();
             if !settled.is_empty() {
                 self.effects_due.notify_one();
             }
@@ -609,6 +729,7 @@ impl Saga {
             for effect in &effects {
                 let result = match effect.kind {
                     EffectKind::Release => self.ledger.release(effect.transfer_id).await,
+                    EffectKind::TransferOut => self.send_record(&mut tx, effect.transfer_id).await,
                     EffectKind::Complete => {
                         let record = store::load(&mut tx, effect.transfer_id, false)
                             .await?

@@ -1,0 +1,284 @@
+//! The relay of cross-province transfer messages: provinces' transfer services hand messages
+//! over (`TransferRelay.RelayMessages`), the national node keeps each once and forwards them to
+//! the province they are for (`TransferPeer.ReceiveMessages`), in the order taken.
+//!
+//! A hold request is addressed to "the province owning the student": the relay finds it in the
+//! index (registry number or resident ID number) and forwards it there, or answers the
+//! receiving province at once with a refusal (2001) that names no province and no record. A
+//! `record_moved` message moves the student's index entry to the receiving province in the
+//! transaction that takes it.
+
+use std::{sync::Arc, time::Duration};
+
+use prost::Message;
+use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
+use tonic::{Request, Response, Status};
+use tracing::Instrument;
+use uuid::Uuid;
+use xueji_auth::Level;
+use xueji_proto::transfers::v1::{
+    self as pb,
+    saga_message::Body,
+    transfer_relay_server::{TransferRelay, TransferRelayServer},
+};
+
+use crate::{
+    NationalError,
+    provinces::ProvinceClients,
+    store::{
+        Store,
+        relay::{Addressed, OwnerKey, Relayed},
+    },
+};
+
+/// At most this many messages per call.
+const MAX_BATCH: usize = 500;
+
+/// The relay: the handler provinces call and the forwarder.
+#[derive(Debug, Clone)]
+pub struct Relay {
+    store: Store,
+    provinces: Arc<ProvinceClients>,
+    due: Arc<Notify>,
+}
+
+/// The id of the national node's own answer to a message (derived: taking the message again
+/// answers nothing new).
+fn answer_id(message: Uuid) -> Uuid {
+    let mut hash = Sha256::new();
+    hash.update(message.as_bytes());
+    hash.update(b"answered by the national relay");
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&hash.finalize()[..16]);
+    bytes[6] = (bytes[6] & 0x0f) | 0x80;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    Uuid::from_bytes(bytes)
+}
+
+/// A message to the student's owner, addressed to `owner`, or answered with a refusal that
+/// reveals nothing when no other province holds the student.
+fn readdress(message: &Relayed, owner: Option<&str>) -> Addressed {
+    let mut decoded =
+        pb::SagaMessage::decode(message.body.as_slice()).expect("decoded once when taken");
+    match owner {
+        Some(owner) => {
+            decoded.to_province = owner.to_owned();
+            Addressed {
+                message_id: message.message_id,
+                to_province: owner.to_owned(),
+                body: decoded.encode_to_vec(),
+            }
+        }
+        None => {
+            let id = answer_id(message.message_id);
+            let answer = pb::SagaMessage {
+                message_id: id.to_string(),
+                transfer_id: decoded.transfer_id.clone(),
+                from_province: String::new(),
+                to_province: decoded.from_province.clone(),
+                traceparent: decoded.traceparent.clone(),
+                body: Some(Body::HoldAnswer(pb::HoldAnswer {
+                    held: false,
+                    refusal: "DATA_MISMATCH".into(),
+                    national_code: "2001".into(),
+                    message: "the data given do not match a student's enrollment".into(),
+                    ..Default::default()
+                })),
+            };
+            Addressed {
+                message_id: id,
+                to_province: decoded.from_province,
+                body: answer.encode_to_vec(),
+            }
+        }
+    }
+}
+
+/// The relayed form of a message from `from`, checked (`messages.<field>`).
+fn check(from: &str, at: usize, message: &pb::SagaMessage) -> Result<Relayed, NationalError> {
+    let field = |name: &'static str, what: String| NationalError::invalid(name, what);
+    let message_id: Uuid = message
+        .message_id
+        .parse()
+        .map_err(|_| field("messages.message_id", format!("message {at}: not a UUID")))?;
+    let transfer_id: Uuid = message
+        .transfer_id
+        .parse()
+        .map_err(|_| field("messages.transfer_id", format!("message {at}: not a UUID")))?;
+    if message.from_province != from {
+        return Err(field(
+            "messages.from_province",
+            format!(
+                "message {at} claims province {:?}; the caller is {from}",
+                message.from_province
+            ),
+        ));
+    }
+    let to = message.to_province.as_str();
+    let (owner_of, moved_number) = match &message.body {
+        None => return Err(field("messages.body", format!("message {at} says nothing"))),
+        Some(Body::HoldRequest(request)) if to.is_empty() => {
+            let key = if !request.registry_number.is_empty() {
+                OwnerKey::RegistryNumber(request.registry_number.clone())
+            } else if !request.id_number.is_empty() {
+                OwnerKey::IdNumber(request.id_number.clone())
+            } else {
+                return Err(field(
+                    "messages.hold_request.registry_number",
+                    format!("message {at}: a registry number or resident ID number is required"),
+                ));
+            };
+            (Some(key), None)
+        }
+        Some(Body::RecordMoved(moved)) => {
+            let number = moved
+                .student
+                .as_ref()
+                .map(|s| s.registry_number.clone())
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| {
+                    field(
+                        "messages.record_moved.student",
+                        format!("message {at}: the student is required"),
+                    )
+                })?;
+            (None, Some(number))
+        }
+        Some(_) => (None, None),
+    };
+    if owner_of.is_none()
+        && (to.len() != 2 || !to.bytes().all(|b| b.is_ascii_digit()) || to == from)
+    {
+        return Err(field(
+            "messages.to_province",
+            format!("message {at}: {to:?} is not another province"),
+        ));
+    }
+    Ok(Relayed {
+        message_id,
+        transfer_id,
+        to_province: to.to_owned(),
+        body: message.encode_to_vec(),
+        owner_of,
+        moved_number,
+    })
+}
+
+impl Relay {
+    pub fn new(store: Store, provinces: Arc<ProvinceClients>) -> Self {
+        Self {
+            store,
+            provinces,
+            due: Arc::new(Notify::new()),
+        }
+    }
+
+    pub fn into_service(self) -> TransferRelayServer<Self> {
+        TransferRelayServer::new(self)
+            .max_decoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES)
+    }
+
+    /// Forwards every province's waiting messages; answers how many went.
+    pub async fn forward_all(&self) -> Result<usize, NationalError> {
+        let mut forwarded = 0;
+        for province in self.store.relay_destinations().await? {
+            loop {
+                let provinces = self.provinces.clone();
+                let to = province.clone();
+                let sent = self
+                    .store
+                    .forward_relayed(&province, 200, |pending| async move {
+                        let address = pending.address.ok_or_else(|| {
+                            NationalError::Unavailable(format!(
+                                "province {to} is not in the directory"
+                            ))
+                        })?;
+                        let messages = pending
+                            .bodies
+                            .iter()
+                            .map(|body| {
+                                pb::SagaMessage::decode(body.as_slice()).map_err(|e| {
+                                    NationalError::FailedPrecondition(format!(
+                                        "a relayed message does not read: {e}"
+                                    ))
+                                })
+                            })
+                            .collect::<Result<Vec<_>, _>>()?;
+                        provinces.forward(&to, &address, messages).await
+                    })
+                    .await;
+                match sent {
+                    Ok(Some(n)) if n == 200 => forwarded += n,
+                    Ok(Some(n)) => {
+                        forwarded += n;
+                        break;
+                    }
+                    Ok(None) => break,
+                    Err(error) => {
+                        tracing::warn!(%province, %error, "relaying transfer messages failed; retried later");
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(forwarded)
+    }
+
+    /// Forwards as soon as messages arrive, and every `interval` (a province that was down).
+    pub async fn run(self, interval: Duration) {
+        loop {
+            if let Err(error) = self
+                .forward_all()
+                .instrument(tracing::debug_span!("relay_forward"))
+                .await
+            {
+                tracing::warn!(%error, "relaying transfer messages failed");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = self.due.notified() => {}
+            }
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl TransferRelay for Relay {
+    async fn relay_messages(
+        &self,
+        request: Request<pb::RelayMessagesRequest>,
+    ) -> Result<Response<pb::RelayMessagesResponse>, Status> {
+        let (caller, _) = xueji_rpc::caller(&request)?;
+        let from = match (caller.level, caller.jurisdiction.province_digits()) {
+            (Level::Province, Some(province)) => province.to_owned(),
+            _ => {
+                return Err(Status::permission_denied(
+                    "the relay takes messages from provinces' transfer services only",
+                ));
+            }
+        };
+        let messages = request.into_inner().messages;
+        if messages.len() > MAX_BATCH {
+            return Err(NationalError::invalid(
+                "messages",
+                format!("at most {MAX_BATCH} messages per call"),
+            )
+            .into());
+        }
+        let relayed = messages
+            .iter()
+            .enumerate()
+            .map(|(at, message)| {
+                let span = tracing::info_span!("relay_message", transfer = %message.transfer_id, %from, to = %message.to_province);
+                xueji_telemetry::follow(&span, &message.traceparent);
+                let _entered = span.enter();
+                check(&from, at, message)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let accepted = self.store.take_relayed(&from, &relayed, &readdress).await?;
+        self.due.notify_one();
+        Ok(Response::new(pb::RelayMessagesResponse { accepted }))
+    }
+}

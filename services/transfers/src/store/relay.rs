@@ -1,0 +1,266 @@
+//! The messages of transfers between provinces: the outbox (written in the transaction of the
+//! change it reports), the inbox (each message taken once), and the rows only such transfers
+//! have (the sending side's copy, the receiving side's wait for the hold).
+
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::{NewTransfer, SendingSide, Store};
+use crate::TransferError;
+
+/// A message taken from the inbox, to apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    pub id: i64,
+    pub message_id: Uuid,
+    pub transfer_id: Uuid,
+    pub from_province: String,
+    pub body: Vec<u8>,
+}
+
+/// A message waiting in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub id: i64,
+    pub body: Vec<u8>,
+}
+
+/// Queues a message; a message id queued before is left as it is (the change was reported).
+pub async fn queue_message(
+    conn: &mut PgConnection,
+    message_id: Uuid,
+    transfer_id: Uuid,
+    to_province: &str,
+    body: &[u8],
+) -> Result<(), TransferError> {
+    sqlx::query!(
+        "INSERT INTO transfers.outbox (message_id, transfer_id, to_province, body)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (message_id) DO NOTHING",
+        message_id,
+        transfer_id,
+        to_province,
+        body
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Takes the delivery turn (one deliverer at a time across replicas, on this transaction) and
+/// answers up to `limit` messages not sent yet, oldest first; `None` when another holds it.
+pub async fn claim_outbox(
+    conn: &mut PgConnection,
+    limit: i64,
+) -> Result<Option<Vec<Outgoing>>, TransferError> {
+    let turn = sqlx::query_scalar!(
+        r#"SELECT pg_try_advisory_xact_lock(hashtextextended('transfers.outbox', 0)) AS "taken!""#
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if !turn {
+        return Ok(None);
+    }
+    let rows = sqlx::query!(
+        "SELECT id, body FROM transfers.outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1",
+        limit
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(Some(
+        rows.into_iter()
+            .map(|r| Outgoing {
+                id: r.id,
+                body: r.body,
+            })
+            .collect(),
+    ))
+}
+
+pub async fn mark_sent(conn: &mut PgConnection, ids: &[i64]) -> Result<(), TransferError> {
+    sqlx::query!(
+        "UPDATE transfers.outbox SET sent_at = now() WHERE id = ANY($1)",
+        ids
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Takes the applying turn and answers up to `limit` received messages not applied yet, in the
+/// order taken; `None` when another replica holds the turn.
+pub async fn claim_inbox(
+    conn: &mut PgConnection,
+    limit: i64,
+) -> Result<Option<Vec<Received>>, TransferError> {
+    let turn = sqlx::query_scalar!(
+        r#"SELECT pg_try_advisory_xact_lock(hashtextextended('transfers.inbox', 0)) AS "taken!""#
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if !turn {
+        return Ok(None);
+    }
+    let rows = sqlx::query_as!(
+        Received,
+        "SELECT id, message_id, transfer_id, from_province, body FROM transfers.inbox
+         WHERE applied_at IS NULL ORDER BY id LIMIT $1",
+        limit
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(Some(rows))
+}
+
+pub async fn mark_applied(conn: &mut PgConnection, id: i64) -> Result<(), TransferError> {
+    sqlx::query!(
+        "UPDATE transfers.inbox SET applied_at = now(), attempts = attempts + 1 WHERE id = $1",
+        id
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn apply_failed(
+    conn: &mut PgConnection,
+    id: i64,
+    error: &str,
+) -> Result<(), TransferError> {
+    sqlx::query!(
+        "UPDATE transfers.inbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1",
+        id,
+        error
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A receiving-side start whose student lives in another province: it now waits for the
+/// answer to its hold request.
+pub async fn await_hold(conn: &mut PgConnection, id: Uuid) -> Result<(), TransferError> {
+    sqlx::query!(
+        "UPDATE transfers.transfers SET awaiting_hold = true, role = 'receiving'
+         WHERE id = $1 AND state = 'starting'",
+        id
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The province that answered a hold request (the student's province).
+pub async fn set_other_province(
+    conn: &mut PgConnection,
+    id: Uuid,
+    province: &str,
+) -> Result<(), TransferError> {
+    sqlx::query!(
+        "UPDATE transfers.transfers SET other_province = $2, awaiting_hold = false WHERE id = $1",
+        id,
+        province
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The sending side's held student (before the receiving side sends the steps).
+pub async fn record_sending_side(
+    conn: &mut PgConnection,
+    id: Uuid,
+    sending: SendingSide<'_>,
+) -> Result<(), TransferError> {
+    sqlx::query!(
+        "UPDATE transfers.transfers
+         SET sending_school = $2, sending_division = $3, sending_authority = $4,
+             registry_number = $5
+         WHERE id = $1",
+        id,
+        sending.school,
+        sending.division,
+        sending.authority,
+        sending.registry_number
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A transfer moving into `completed` once its record arrived (the receiving side), or was
+/// sent (the sending side).
+pub async fn complete(conn: &mut PgConnection, id: Uuid) -> Result<bool, TransferError> {
+    Ok(sqlx::query!(
+        "UPDATE transfers.transfers SET state = 'completed', ended_at = coalesce(ended_at, now())
+         WHERE id = $1 AND state = 'approved'",
+        id
+    )
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+impl Store {
+    /// Takes messages from another province; answers how many were new.
+    pub async fn take_messages(
+        &self,
+        messages: &[(Uuid, Uuid, String, Vec<u8>)],
+    ) -> Result<u32, TransferError> {
+        let mut tx = self.pool.begin().await?;
+        let mut accepted = 0;
+        for (message_id, transfer_id, from, body) in messages {
+            accepted += sqlx::query!(
+                "INSERT INTO transfers.inbox (message_id, transfer_id, from_province, body)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (message_id) DO NOTHING",
+                message_id,
+                transfer_id,
+                from,
+                body
+            )
+            .execute(&mut *tx)
+            .await?
+            .rows_affected() as u32;
+        }
+        tx.commit().await?;
+        Ok(accepted)
+    }
+
+    /// The sending side's copy of a transfer the receiving province started (same id),
+    /// `starting` until the steps arrive; false when it exists already.
+    pub async fn insert_sending_copy(
+        &self,
+        new: &NewTransfer<'_>,
+        other_province: &str,
+    ) -> Result<bool, TransferError> {
+        Ok(sqlx::query!(
+            "INSERT INTO transfers.transfers
+                 (id, idempotency_key, request_hash, state, receiving_school, receiving_division,
+                  receiving_authority, typed_number, typed_name, typed_birth_date, target_grade,
+                  reason, evidence, started_by, role, other_province)
+             VALUES ($1, $2, $3, 'starting', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+                     'sending', $14)
+             ON CONFLICT (id) DO NOTHING",
+            new.id,
+            new.idempotency_key,
+            new.request_hash,
+            new.receiving_school,
+            new.receiving_division,
+            new.receiving_authority,
+            new.typed_number,
+            new.typed_name,
+            new.typed_birth_date,
+            new.target_grade as i16,
+            new.reason,
+            new.evidence,
+            new.started_by,
+            other_province,
+        )
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+}
