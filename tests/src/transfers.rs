@@ -180,3 +180,153 @@ pub async fn check_invariants(federation: &Federation, province: &str) {
             .unwrap();
     assert_eq!(owed, 0, "effects still owed to identity");
 }
+
+/// Waits until `check` holds (messages between provinces and the background work run within
+/// a second or so).
+pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    for _ in 0..300 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{what} did not happen within 30 s");
+}
+
+/// The state of transfer `id` in `province`'s database (None: that province has no row).
+pub async fn state_in(federation: &Federation, province: &str, id: &str) -> Option<String> {
+    sqlx::query_scalar("SELECT state FROM transfers.transfers WHERE id = $1::uuid")
+        .bind(id)
+        .fetch_optional(&federation.province(province).pool)
+        .await
+        .expect("state")
+}
+
+/// Step `position` of `id` in `province`'s database: (jurisdiction, province, state).
+pub async fn step_in(
+    federation: &Federation,
+    province: &str,
+    id: &str,
+    position: i16,
+) -> Option<(String, String, String)> {
+    sqlx::query_as(
+        "SELECT jurisdiction, province, state FROM transfers.steps
+         WHERE transfer_id = $1::uuid AND position = $2",
+    )
+    .bind(id)
+    .bind(position)
+    .fetch_optional(&federation.province(province).pool)
+    .await
+    .expect("step")
+}
+
+/// Approves step `position` of a transfer between provinces at the node of the step's
+/// province, once the step is open there.
+pub async fn approve_step_across(
+    federation: &Federation,
+    receiving: &str,
+    id: &str,
+    position: i16,
+) -> tpb::Transfer {
+    let (_, province, _) = step_in(federation, receiving, id, position)
+        .await
+        .expect("the receiving side knows every step");
+    let mut jurisdiction = String::new();
+    eventually(
+        &format!("step {position} open in {province}"),
+        async || match step_in(federation, &province, id, position).await {
+            Some((j, _, state)) if state == "open" => {
+                jurisdiction = j;
+                true
+            }
+            _ => false,
+        },
+    )
+    .await;
+    party_client(federation, &province, &jurisdiction)
+        .await
+        .approve_transfer(tpb::ApproveTransferRequest {
+            transfer_id: id.into(),
+            step: position as u32,
+            remark: String::new(),
+        })
+        .await
+        .unwrap_or_else(|status| panic!("approving step {position} in {province}: {status:?}"))
+        .into_inner()
+        .transfer
+        .expect("transfer")
+}
+
+/// The invariants across the federation: every registry number has exactly one current
+/// enrollment that has not left its province; nothing is left to send or apply; each
+/// province's own invariants.
+pub async fn check_federation_invariants(federation: &Federation) {
+    let mut live: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    for province in ["34", "35"] {
+        check_invariants(federation, province).await;
+        let pool = &federation.province(province).pool;
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT s.registry_number FROM identity.students s
+             JOIN identity.enrollments e ON e.student_id = s.id AND e.is_current
+             WHERE e.status <> 'transferred_out'",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        for (number,) in rows {
+            *live.entry(number).or_default() += 1;
+        }
+        let unsent: i64 = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM transfers.outbox WHERE sent_at IS NULL)
+                  + (SELECT count(*) FROM transfers.inbox WHERE applied_at IS NULL)",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            unsent, 0,
+            "messages of province {province} still unsent or unapplied"
+        );
+        let unfinished: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM transfers.transfers WHERE state IN ('starting', 'approved')",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        assert_eq!(unfinished, 0, "transfers of province {province} stuck");
+    }
+    let twice: Vec<_> = live.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(
+        twice.is_empty(),
+        "students enrolled more than once nationally: {twice:?}"
+    );
+    let unforwarded: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM national.relay WHERE forwarded_at IS NULL")
+            .fetch_one(&federation.national.pool)
+            .await
+            .unwrap();
+    assert_eq!(unforwarded, 0, "relayed messages not forwarded");
+}
+
+/// What the saga's queues hold, for a failing test's message.
+pub async fn describe_queues(federation: &Federation) -> String {
+    let mut out = String::new();
+    for province in ["34", "35"] {
+        let pool = &federation.province(province).pool;
+        let rows: Vec<(String, i32, Option<String>)> = sqlx::query_as(
+            "SELECT 'effect ' || kind || CASE WHEN done_at IS NULL THEN ' owed' ELSE ' done' END,
+                    attempts, last_error FROM transfers.effects
+             UNION ALL
+             SELECT 'inbox ' || from_province || CASE WHEN applied_at IS NULL THEN ' waiting' ELSE ' applied' END,
+                    attempts, last_error FROM transfers.inbox
+             UNION ALL
+             SELECT 'outbox ' || to_province || CASE WHEN sent_at IS NULL THEN ' waiting' ELSE ' sent' END,
+                    0, NULL FROM transfers.outbox",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap_or_default();
+        out.push_str(&format!("province {province}: {rows:?}\n"));
+    }
+    out
+}

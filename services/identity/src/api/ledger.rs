@@ -210,9 +210,9 @@ fn moved_from_wire(
         violations.add("student.id_number_claim", "is not a resident ID number");
     }
     let guardian: Option<serde_json::Value> = match serde_json::from_str(&wire.guardian_json) {
-        Ok(value @ serde_json::Value::Array(_)) => Some(value),
+        Ok(value @ (serde_json::Value::Array(_) | serde_json::Value::Object(_))) => Some(value),
         _ => {
-            violations.add("student.guardian_json", "must be a JSON array");
+            violations.add("student.guardian_json", "must be the guardians as JSON");
             None
         }
     };

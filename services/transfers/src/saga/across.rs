@@ -33,7 +33,7 @@ use xueji_workflow::{Outcome, Task};
 use super::{Saga, stored_student};
 use crate::{
     TransferError,
-    domain::StudentKey,
+    domain::{SchoolFacts, StudentKey},
     links::Held,
     store::{
         self, Actor, NewTransfer, Role, SendingSide, TransferRecord, TransferState,
@@ -532,6 +532,8 @@ impl Saga {
                     registry_number: held.registry_number,
                     school_code: held.school_code,
                     grade: held.grade,
+                    school_division: school.division.to_string(),
+                    registry_authority: school.registry_authority.to_string(),
                     ..Default::default()
                 };
                 (tx, answer)
@@ -623,13 +625,30 @@ impl Saga {
         let mut tx = self.store.begin().await?;
         relay::set_other_province(&mut tx, id, from).await?;
         tx.commit().await?;
+        // The sending school as its own province describes it (this province's replica answers
+        // for this province's schools only).
+        let sending = SchoolFacts {
+            code: answer
+                .school_code
+                .parse()
+                .map_err(|_| bad_message("hold_answer.school_code"))?,
+            division: answer
+                .school_division
+                .parse()
+                .map_err(|_| bad_message("hold_answer.school_division"))?,
+            registry_authority: answer
+                .registry_authority
+                .parse()
+                .map_err(|_| bad_message("hold_answer.registry_authority"))?,
+            township: None,
+        };
         let held = Held {
             registry_number: answer.registry_number,
             school_code: answer.school_code,
             grade: answer.grade,
         };
         match self
-            .open_approvals(id, SYSTEM, held, None, Some(from))
+            .open_approvals(id, SYSTEM, held, None, Some((from, sending)))
             .await
         {
             Ok(_) | Err(TransferError::Refused { .. }) => Ok(()),

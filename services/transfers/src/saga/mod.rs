@@ -323,25 +323,34 @@ impl Saga {
     }
 
     /// After the hold: the two schools, the province rules, the parties; the transfer is
-    /// `in_progress` (or refused, and the student released). `other_province` is the sending
-    /// province of a transfer between provinces (which is then told).
+    /// `in_progress` (or refused, and the student released). `across` is the sending province
+    /// of a transfer between provinces (which is then told) and its school as it describes it.
     async fn open_approvals(
         &self,
         id: Uuid,
         actor: Actor<'_>,
         held: Held,
         receiving: Option<SchoolFacts>,
-        other_province: Option<&str>,
+        across: Option<(&str, SchoolFacts)>,
     ) -> Result<TransferRecord, TransferError> {
         let record = self.get(id).await?;
-        let sending_code: xueji_codes::SchoolCode = held.school_code.parse().map_err(|_| {
-            TransferError::Internal(format!("identity answered school {:?}", held.school_code))
-        })?;
-        let sending = self.schools.school(&sending_code).await?.ok_or_else(|| {
-            TransferError::Unavailable(format!(
-                "the school list does not hold the sending school {sending_code} yet"
-            ))
-        })?;
+        let (other_province, sending) = match across {
+            Some((province, sending)) => (Some(province), sending),
+            None => {
+                let code: xueji_codes::SchoolCode = held.school_code.parse().map_err(|_| {
+                    TransferError::Internal(format!(
+                        "identity answered school {:?}",
+                        held.school_code
+                    ))
+                })?;
+                let sending = self.schools.school(&code).await?.ok_or_else(|| {
+                    TransferError::Unavailable(format!(
+                        "the school list does not hold the sending school {code} yet"
+                    ))
+                })?;
+                (None, sending)
+            }
+        };
         let receiving = match receiving {
             Some(receiving) => receiving,
             None => {
