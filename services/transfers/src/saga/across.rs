@@ -677,7 +677,7 @@ impl Saga {
             )
             .await?;
         } else {
-            let task: Task = serde_json::from_str(&update.task_json).map_err(|e| bad_message(e))?;
+            let task: Task = serde_json::from_str(&update.task_json).map_err(bad_message)?;
             relay::record_sending_side(
                 &mut tx,
                 id,
