@@ -32,4 +32,6 @@ async fn the_demo_runs_from_nothing() {
     assert!(summary.ministry_found);
     assert!(summary.audit_intact);
     assert!(summary.transfer_completed);
+    assert!(summary.transfer_across_completed);
+    assert!(summary.transfer_on_timeout_completed);
 }

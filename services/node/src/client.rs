@@ -114,6 +114,27 @@ pub fn mint_for(
     role: Role,
     audience: Vec<Authority>,
 ) -> anyhow::Result<String> {
+    mint_at(
+        signer,
+        user,
+        level,
+        jurisdiction,
+        role,
+        audience,
+        chrono::Utc::now(),
+    )
+}
+
+/// As [`mint_for`], issued at `now` (a node whose clock was moved forward, in the demo).
+pub fn mint_at(
+    signer: &TokenSigner,
+    user: &str,
+    level: Level,
+    jurisdiction: &str,
+    role: Role,
+    audience: Vec<Authority>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<String> {
     Ok(signer.mint(
         &Grant {
             user: user.into(),
@@ -122,7 +143,7 @@ pub fn mint_for(
             role,
             audience,
         },
-        chrono::Utc::now(),
+        now,
         chrono::Duration::hours(12),
     )?)
 }

@@ -57,6 +57,10 @@ pub struct DemoSummary {
     pub audit_intact: bool,
     /// The transfer inside Fujian completed through its three parties.
     pub transfer_completed: bool,
+    /// The transfer from Anhui to Fujian completed through its four parties.
+    pub transfer_across_completed: bool,
+    /// The transfer inside Anhui whose deadlines passed completed under Anhui's policy.
+    pub transfer_on_timeout_completed: bool,
 }
 
 pub async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
@@ -90,7 +94,10 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
     let address_of =
         |name: &str| -> anyhow::Result<String> { Ok(listeners[name].local_addr()?.to_string()) };
     let national_address = address_of("national")?;
+    // One clock for the federation, moved forward to let a transfer's deadlines pass.
+    let clock = xueji_auth::Clock::system();
     let national_config = NodeConfig {
+        clock: clock.clone(),
         listen: listeners["national"].local_addr()?,
         tier: Tier::National,
         pki_dir: pki_root.join("national"),
@@ -112,6 +119,8 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
             national_address: national_address.clone(),
             outbox_interval_ms: 300,
             database_connections: 8,
+            transfer_sweep_ms: 300,
+            clock: clock.clone(),
             ..NodeConfig::default()
         })
     };
@@ -137,7 +146,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
     let address = nodes["35"].address.to_string();
     let pki_dir = pki_root.join("35");
     let national_pki = pki_root.join("national");
-    let signer = DemoKeys::load(&pki_root)?;
+    let signer = DemoKeys::load(&pki_root, clock.clone())?;
     let mut summary = DemoSummary::default();
 
     step("Issuing the sample school list (Fujian and Anhui) nationally and publishing it");
@@ -390,6 +399,12 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
         &mut province_intake,
     )
     .await?;
+
+    // Last: the second of these moves the federation's clock forward.
+    let anhui = nodes["34"].address.to_string();
+    let (across, on_timeout) = transfers::from_anhui(&address, &anhui, &pki_root, &signer).await?;
+    summary.transfer_across_completed = across;
+    summary.transfer_on_timeout_completed = on_timeout;
 
     step("Verifying each node's audit chain");
     summary.audit_intact = true;
@@ -748,10 +763,12 @@ fn step(text: &str) {
 struct DemoKeys {
     national: xueji_auth::TokenSigner,
     provinces: HashMap<String, xueji_auth::TokenSigner>,
+    /// The federation's clock (moved forward to let deadlines pass): tokens are minted on it.
+    clock: xueji_auth::Clock,
 }
 
 impl DemoKeys {
-    fn load(pki_root: &Path) -> anyhow::Result<Self> {
+    fn load(pki_root: &Path, clock: xueji_auth::Clock) -> anyhow::Result<Self> {
         let mut provinces = HashMap::new();
         for province in seed::SEED_PROVINCES {
             provinces.insert(province.to_owned(), pki::signer(&pki_root.join(province))?);
@@ -759,6 +776,7 @@ impl DemoKeys {
         Ok(Self {
             national: pki::signer(&pki_root.join("national"))?,
             provinces,
+            clock,
         })
     }
 }
@@ -788,5 +806,13 @@ fn mint(
     if let Some(province) = province {
         audience.push(xueji_auth::Authority::Province(province));
     }
-    crate::client::mint_for(signer, user, level, jurisdiction, role, audience)
+    crate::client::mint_at(
+        signer,
+        user,
+        level,
+        jurisdiction,
+        role,
+        audience,
+        keys.clock.now(),
+    )
 }

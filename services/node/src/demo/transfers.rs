@@ -7,7 +7,7 @@ use xueji_auth::{Level, Role};
 use xueji_proto::{identity::v1 as pb, transfers::v1 as tpb};
 
 use super::{DemoKeys, mint, step};
-use crate::client::transfers_client;
+use crate::client::{identity_client, transfers_client};
 
 /// Runs the transfer; answers its final state and the student's new school.
 pub(super) async fn inside_fujian(
@@ -139,4 +139,344 @@ pub(super) async fn inside_fujian(
         shown.registry_number, shown.sending_school_code
     );
     Ok(Some((state, receiving.clone())))
+}
+
+/// Two Anhui students: one moves to Fujian through all four parties (the receiving school
+/// starts; the receiving authority in Fujian, the sending school and authority in Anhui approve,
+/// each at its own node), one moves inside Anhui while nobody decides, its deadlines passing on
+/// the federation's clock: Anhui's policy approves on the parties' behalf. Answers whether each
+/// completed.
+pub(super) async fn from_anhui(
+    fujian: &str,
+    anhui: &str,
+    pki_root: &std::path::Path,
+    keys: &DemoKeys,
+) -> anyhow::Result<(bool, bool)> {
+    step(
+        "A transfer from Anhui to Fujian: four parties, two provinces, through the national relay",
+    );
+    let anhui_pki = pki_root.join("34");
+    let fujian_pki = pki_root.join("35");
+    let province = mint(keys, "anhui", Level::Province, "340000", Role::Operator)?;
+    let primaries: Vec<(String, String)> =
+        crate::client::intake_client(anhui, &anhui_pki, &province)
+            .await?
+            .list_schools(xueji_proto::schools::v1::ListSchoolsRequest {
+                page_size: 1000,
+                ..Default::default()
+            })
+            .await?
+            .into_inner()
+            .schools
+            .into_iter()
+            .filter(|s| s.code.starts_with("2134"))
+            .filter_map(|s| Some((s.code.clone(), s.profile?.registry_authority)))
+            .collect();
+    let (sending, sending_county) = primaries
+        .first()
+        .cloned()
+        .context("Anhui has no primary school in its replica")?;
+    let (inside, inside_county) = primaries
+        .iter()
+        .find(|(_, county)| *county != sending_county)
+        .cloned()
+        .context("Anhui has no primary school in a second county")?;
+    let school_token = |school: &str| {
+        mint(
+            keys,
+            &format!("operator@{school}"),
+            Level::School,
+            school,
+            Role::Operator,
+        )
+    };
+    let approver_token = |division: &str| {
+        let level = if division.ends_with("00") {
+            Level::City
+        } else {
+            Level::County
+        };
+        mint(
+            keys,
+            &format!("approver@{division}"),
+            level,
+            division,
+            Role::Approver,
+        )
+    };
+
+    // Two students enrolled in Anhui (registered and approved there).
+    let mut registrar = identity_client(anhui, &anhui_pki, &school_token(&sending)?).await?;
+    let mut approver =
+        identity_client(anhui, &anhui_pki, &approver_token(&sending_county)?).await?;
+    let mut students = Vec::new();
+    for (n, name) in [(1, "王皖闽"), (2, "赵皖安")] {
+        let division = &sending_county;
+        let id =
+            xueji_codes::ResidentId::from_body(&format!("{division}20160512{:03}", 99 + 2 * n))
+                .map_err(|e| anyhow::anyhow!("sample ID number: {e}"))?
+                .to_string();
+        let registered = registrar
+            .register_student(pb::RegisterStudentRequest {
+                idempotency_key: format!("demo-anhui-{n}"),
+                name: name.into(),
+                gender: pb::Gender::Male as i32,
+                birth_date: "2016-05-12".into(),
+                ethnicity: "01".into(),
+                document_type: pb::DocumentType::ResidentIdCard as i32,
+                document_number: id,
+                school_code: sending.clone(),
+                grade: 3,
+                entry_date: "2023-09-01".into(),
+                entry_route: pb::EntryRoute::NearbyAdmission as i32,
+                guardian: Some(pb::Guardian {
+                    name: "家长".into(),
+                    relation: "父亲".into(),
+                    phone: "13900000000".into(),
+                }),
+            })
+            .await?
+            .into_inner()
+            .student
+            .context("registration without a student")?;
+        let approved = approver
+            .approve_registration(pb::ApproveRegistrationRequest {
+                registry_number: registered.registry_number.clone(),
+            })
+            .await?
+            .into_inner()
+            .student
+            .context("approval without a student")?;
+        println!(
+            "  Anhui enrolled {} {} at {sending}",
+            approved.registry_number, approved.name
+        );
+        students.push(approved);
+    }
+
+    // Fujian's Gulou primary school receives the first.
+    let receiving = "2135000101";
+    let receiving_county = "350102";
+    let mut receiving_school =
+        transfers_client(fujian, &fujian_pki, &school_token(receiving)?).await?;
+    let student = &students[0];
+    let started = receiving_school
+        .start_transfer(tpb::StartTransferRequest {
+            idempotency_key: format!("demo-across-{}", student.registry_number),
+            receiving_school_code: receiving.into(),
+            registry_number: student.registry_number.clone(),
+            name: student.name.clone(),
+            birth_date: student.birth_date.clone(),
+            target_grade: student.grade,
+            reason: "随父母迁居福州".into(),
+            evidence: vec!["居住证明 2025-002".into()],
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .transfer
+        .context("no transfer in the answer")?;
+    println!(
+        "  Fujian school {receiving} started transfer {} for {} (Anhui held the student: {})",
+        started.id,
+        student.registry_number,
+        started
+            .state()
+            .as_str_name()
+            .trim_start_matches("TRANSFER_STATE_")
+            .to_lowercase()
+    );
+    let parties = [
+        (
+            fujian,
+            &fujian_pki,
+            approver_token(receiving_county)?,
+            "receiving authority (Fujian)",
+        ),
+        (
+            anhui,
+            &anhui_pki,
+            school_token(&sending)?,
+            "sending school (Anhui)",
+        ),
+        (
+            anhui,
+            &anhui_pki,
+            approver_token(&sending_county)?,
+            "sending authority (Anhui)",
+        ),
+    ];
+    for (position, (node, pki, token, label)) in parties.iter().enumerate() {
+        let mut client = transfers_client(node, pki, token).await?;
+        // The step reaches the party's own node through the relay.
+        let mut answer = None;
+        for _ in 0..100 {
+            match client
+                .approve_transfer(tpb::ApproveTransferRequest {
+                    transfer_id: started.id.clone(),
+                    step: position as u32,
+                    remark: "同意".into(),
+                })
+                .await
+            {
+                Ok(done) => {
+                    answer = Some(done);
+                    break;
+                }
+                Err(status)
+                    if matches!(
+                        status.code(),
+                        tonic::Code::FailedPrecondition | tonic::Code::NotFound
+                    ) =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(status) => return Err(status.into()),
+            }
+        }
+        answer.with_context(|| format!("step {position} never reached {label}"))?;
+        println!("  step {position}: {label} approved at its own node");
+    }
+    let shown = wait_for_end(&mut receiving_school, &started.id).await?;
+    print_steps(&shown);
+    let across = shown.state() == tpb::TransferState::Completed;
+    println!(
+        "  transfer {}: {} now studies at {receiving} in Fujian (from {} in Anhui); the national index names Fujian",
+        state_name(&shown),
+        shown.registry_number,
+        shown.sending_school_code
+    );
+
+    step("A transfer inside Anhui whose deadlines pass: Anhui's policy approves on timeout");
+    let student = &students[1];
+    let mut inside_school = transfers_client(anhui, &anhui_pki, &school_token(&inside)?).await?;
+    let started = inside_school
+        .start_transfer(tpb::StartTransferRequest {
+            idempotency_key: format!("demo-timeout-{}", student.registry_number),
+            receiving_school_code: inside.clone(),
+            registry_number: student.registry_number.clone(),
+            name: student.name.clone(),
+            birth_date: student.birth_date.clone(),
+            target_grade: student.grade,
+            reason: "随父母迁居".into(),
+            evidence: vec!["居住证明 2025-003".into()],
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .transfer
+        .context("no transfer in the answer")?;
+    println!(
+        "  school {inside} ({inside_county}) started transfer {}; nobody decides",
+        started.id
+    );
+    let mut shown = started;
+    for round in 0..3 {
+        // Past the open step's deadline (20 working days in Anhui).
+        keys.clock.advance(chrono::Duration::days(35));
+        let mut watcher = transfers_client(anhui, &anhui_pki, &school_token(&inside)?).await?;
+        for _ in 0..100 {
+            shown = watcher
+                .get_transfer(tpb::GetTransferRequest {
+                    transfer_id: shown.id.clone(),
+                })
+                .await?
+                .into_inner()
+                .transfer
+                .context("no transfer in the answer")?;
+            let decided = shown
+                .steps
+                .iter()
+                .filter(|s| !s.decided_by.is_empty())
+                .count();
+            if decided > round || shown.state() != tpb::TransferState::InProgress {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        println!(
+            "  the clock moves 35 days on: {}",
+            shown
+                .steps
+                .iter()
+                .map(|s| format!(
+                    "{} {}",
+                    s.party,
+                    if s.decided_by.is_empty() {
+                        "waiting"
+                    } else {
+                        "approved on timeout"
+                    }
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let mut watcher = transfers_client(anhui, &anhui_pki, &school_token(&inside)?).await?;
+    let shown = wait_for_end(&mut watcher, &shown.id).await?;
+    print_steps(&shown);
+    println!(
+        "  transfer {} without a single human decision",
+        state_name(&shown)
+    );
+    Ok((across, shown.state() == tpb::TransferState::Completed))
+}
+
+fn state_name(transfer: &tpb::Transfer) -> String {
+    transfer
+        .state()
+        .as_str_name()
+        .trim_start_matches("TRANSFER_STATE_")
+        .to_lowercase()
+}
+
+/// Reads the transfer until it leaves `in_progress` / `approved` (or a few seconds pass).
+async fn wait_for_end(
+    client: &mut crate::client::TransfersClient,
+    id: &str,
+) -> anyhow::Result<tpb::Transfer> {
+    let mut shown = None;
+    for _ in 0..100 {
+        let transfer = client
+            .get_transfer(tpb::GetTransferRequest {
+                transfer_id: id.to_owned(),
+            })
+            .await?
+            .into_inner()
+            .transfer
+            .context("no transfer in the answer")?;
+        let done = !matches!(
+            transfer.state(),
+            tpb::TransferState::InProgress | tpb::TransferState::Approved
+        );
+        shown = Some(transfer);
+        if done {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    shown.context("the transfer was not read")
+}
+
+fn print_steps(shown: &tpb::Transfer) {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header([
+        "step",
+        "party",
+        "who",
+        "deadline",
+        "on timeout",
+        "decided by",
+    ]);
+    for s in &shown.steps {
+        table.add_row([
+            s.position.to_string(),
+            s.party.clone(),
+            s.jurisdiction.clone(),
+            s.deadline.clone(),
+            s.timeout_action.clone(),
+            s.decided_by.clone(),
+        ]);
+    }
+    println!("{table}");
 }

@@ -499,6 +499,11 @@ impl Saga {
             .await?
             .filter(|r| may_see(caller, r))
             .ok_or_else(|| TransferError::NotFound(format!("transfer {id}")))?;
+        if record.state == TransferState::Starting {
+            return Err(TransferError::FailedPrecondition(
+                "the transfer is still starting: its steps are not open yet".into(),
+            ));
+        }
         let step = record.task.steps.get(position).ok_or_else(|| {
             TransferError::invalid("step", format!("there is no step {position}"))
         })?;
