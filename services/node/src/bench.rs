@@ -96,7 +96,7 @@ async fn wal_position(pool: &PgPool) -> anyhow::Result<(f64, f64)> {
 }
 
 /// The machine's CPU time so far, from `/proc/stat`: (busy, idle) in clock ticks.
-fn machine_cpu() -> Option<(u64, u64)> {
+pub(crate) fn machine_cpu() -> Option<(u64, u64)> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let ticks: Vec<u64> = stat
         .lines()
@@ -112,7 +112,7 @@ fn machine_cpu() -> Option<(u64, u64)> {
 }
 
 /// `/proc/stat` counts in USER_HZ, which Linux fixes at 100 per second on every architecture.
-const TICK: Duration = Duration::from_millis(10);
+pub(crate) const TICK: Duration = Duration::from_millis(10);
 
 const WARM_UP: Duration = Duration::from_millis(500);
 

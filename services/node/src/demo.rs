@@ -70,95 +70,21 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
         .clone()
         .unwrap_or_else(|| temporary.path().to_path_buf());
     std::fs::create_dir_all(&dir)?;
-    let pki_root = dir.join("pki");
-    if !pki_root.join("national/ca.pem").exists() {
-        pki::init_federation(&pki_root, &seed::SEED_PROVINCES)?;
-    }
-
-    step(
-        "Starting the federation on an embedded PostgreSQL: the national node, Fujian (35), Anhui (34)",
-    );
-    let cluster_options = ClusterOptions {
-        data_dir: Some(dir.join("postgres")),
-        durability: Durability::Throwaway,
-        ..ClusterOptions::default()
-    };
-    let cluster = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(cluster_options))
-        .await?
-        .context("starting the embedded PostgreSQL")?;
-    let mut listeners = BTreeMap::new();
-    for name in ["national", "35", "34"] {
-        xueji_db::create_database(&cluster.url("postgres"), &database_name(name), None).await?;
-        listeners.insert(name, TcpListener::bind("127.0.0.1:0").await?);
-    }
-    let address_of =
-        |name: &str| -> anyhow::Result<String> { Ok(listeners[name].local_addr()?.to_string()) };
-    let national_address = address_of("national")?;
-    // One clock for the federation, moved forward to let a transfer's deadlines pass.
-    let clock = xueji_auth::Clock::system();
-    let national_config = NodeConfig {
-        clock: clock.clone(),
-        listen: listeners["national"].local_addr()?,
-        tier: Tier::National,
-        pki_dir: pki_root.join("national"),
-        database_url: cluster.url(&database_name("national")),
-        province_nodes: seed::SEED_PROVINCES
-            .iter()
-            .map(|p| Ok((p.to_string(), address_of(p)?)))
-            .collect::<anyhow::Result<_>>()?,
-        database_connections: 8,
-        ..NodeConfig::default()
-    };
-    let province_config = |province: &str| -> anyhow::Result<NodeConfig> {
-        Ok(NodeConfig {
-            listen: listeners[province].local_addr()?,
-            tier: Tier::Province,
-            province: province.to_owned(),
-            pki_dir: pki_root.join(province),
-            database_url: cluster.url(&database_name(province)),
-            national_address: national_address.clone(),
-            outbox_interval_ms: 300,
-            database_connections: 8,
-            transfer_sweep_ms: 300,
-            clock: clock.clone(),
-            ..NodeConfig::default()
-        })
-    };
-    let configs = [
-        ("national", national_config),
-        ("35", province_config("35")?),
-        ("34", province_config("34")?),
-    ];
-    let mut nodes = BTreeMap::new();
-    for (name, config) in configs {
-        write_config(&dir, name, &config)?;
-        let listener = listeners.remove(name).expect("bound above");
-        let database = Database::open(&config, Durability::Throwaway).await?;
-        let node = RunningNode::start_on(&config, database, listener).await?;
-        println!(
-            "  {:<8} {}  ({})",
-            name,
-            node.address,
-            dir.join(format!("{name}.toml")).display()
-        );
-        nodes.insert(name, node);
-    }
+    let DemoFederation {
+        cluster,
+        nodes,
+        pki_root,
+        keys: signer,
+        national_address,
+        replicated_schools,
+    } = start_federation(&dir).await?;
     let address = nodes["35"].address.to_string();
     let pki_dir = pki_root.join("35");
     let national_pki = pki_root.join("national");
-    let signer = DemoKeys::load(&pki_root, clock.clone())?;
-    let mut summary = DemoSummary::default();
-
-    step("Issuing the sample school list (Fujian and Anhui) nationally and publishing it");
-    let national = NationalStore::new(nodes["national"].database.pool.clone());
-    match seed::load(&national, |_, _| {}).await? {
-        seed::Seeded::Loaded { schools, version } => {
-            println!("  {schools} school codes issued, published as version {version}")
-        }
-        seed::Seeded::AlreadySeeded { codes } => {
-            println!("  the registry already holds {codes} codes")
-        }
-    }
+    let mut summary = DemoSummary {
+        replicated_schools,
+        ..DemoSummary::default()
+    };
     let province_token = mint(
         &signer,
         "province-operator",
@@ -167,41 +93,6 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
         Role::Operator,
     )?;
     let mut province_intake = intake_client(&address, &pki_dir, &province_token).await?;
-    for province in seed::SEED_PROVINCES {
-        let token = mint(
-            &signer,
-            "province-operator",
-            Level::Province,
-            &format!("{province}0000"),
-            Role::Operator,
-        )?;
-        let mut intake = intake_client(
-            &nodes[province].address.to_string(),
-            &pki_root.join(province),
-            &token,
-        )
-        .await?;
-        let report = intake
-            .sync_replica(spb::SyncReplicaRequest {})
-            .await?
-            .into_inner();
-        let open = intake
-            .list_schools(spb::ListSchoolsRequest {
-                page_size: 1000,
-                ..Default::default()
-            })
-            .await?
-            .into_inner()
-            .schools
-            .len();
-        if province == "35" {
-            summary.replicated_schools = open as u64;
-        }
-        println!(
-            "  province {province} replicated over mutual TLS: version {}, {open} schools open",
-            report.replica_version
-        );
-    }
     let schools = sample::parse_schools(sample::SCHOOLS_CSV)?;
     let students = sample::parse_students(sample::STUDENTS_CSV)?;
 
@@ -760,7 +651,7 @@ fn step(text: &str) {
 
 /// The token keys of the demo's authorities: the national node's for the ministry, each
 /// province's for its own operators.
-struct DemoKeys {
+pub(crate) struct DemoKeys {
     national: xueji_auth::TokenSigner,
     provinces: HashMap<String, xueji_auth::TokenSigner>,
     /// The federation's clock (moved forward to let deadlines pass): tokens are minted on it.
@@ -784,7 +675,7 @@ impl DemoKeys {
 /// A token for `user`, signed by the authority that may grant it: the national node for the
 /// ministry, the jurisdiction's province otherwise; meant for the signer's node and the
 /// national node.
-fn mint(
+pub(crate) fn mint(
     keys: &DemoKeys,
     user: &str,
     level: Level,
@@ -815,4 +706,150 @@ fn mint(
         audience,
         keys.clock.now(),
     )
+}
+
+/// The federation the demo and the transfer benchmark run: the national node, Fujian and Anhui
+/// on one embedded PostgreSQL (a database each), the sample school list issued, published and
+/// replicated to both provinces.
+pub(crate) struct DemoFederation {
+    /// Kept alive while the nodes run.
+    pub(crate) cluster: EmbeddedPostgres,
+    pub(crate) nodes: BTreeMap<&'static str, RunningNode>,
+    pub(crate) pki_root: PathBuf,
+    pub(crate) keys: DemoKeys,
+    pub(crate) national_address: String,
+    /// Schools open in Fujian's replica.
+    pub(crate) replicated_schools: u64,
+}
+
+pub(crate) async fn start_federation(dir: &Path) -> anyhow::Result<DemoFederation> {
+    let pki_root = dir.join("pki");
+    if !pki_root.join("national/ca.pem").exists() {
+        pki::init_federation(&pki_root, &seed::SEED_PROVINCES)?;
+    }
+
+    step(
+        "Starting the federation on an embedded PostgreSQL: the national node, Fujian (35), Anhui (34)",
+    );
+    let cluster_options = ClusterOptions {
+        data_dir: Some(dir.join("postgres")),
+        durability: Durability::Throwaway,
+        ..ClusterOptions::default()
+    };
+    let cluster = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(cluster_options))
+        .await?
+        .context("starting the embedded PostgreSQL")?;
+    let mut listeners = BTreeMap::new();
+    for name in ["national", "35", "34"] {
+        xueji_db::create_database(&cluster.url("postgres"), &database_name(name), None).await?;
+        listeners.insert(name, TcpListener::bind("127.0.0.1:0").await?);
+    }
+    let address_of =
+        |name: &str| -> anyhow::Result<String> { Ok(listeners[name].local_addr()?.to_string()) };
+    let national_address = address_of("national")?;
+    // One clock for the federation, moved forward to let a transfer's deadlines pass.
+    let clock = xueji_auth::Clock::system();
+    let national_config = NodeConfig {
+        clock: clock.clone(),
+        listen: listeners["national"].local_addr()?,
+        tier: Tier::National,
+        pki_dir: pki_root.join("national"),
+        database_url: cluster.url(&database_name("national")),
+        province_nodes: seed::SEED_PROVINCES
+            .iter()
+            .map(|p| Ok((p.to_string(), address_of(p)?)))
+            .collect::<anyhow::Result<_>>()?,
+        database_connections: 8,
+        ..NodeConfig::default()
+    };
+    let province_config = |province: &str| -> anyhow::Result<NodeConfig> {
+        Ok(NodeConfig {
+            listen: listeners[province].local_addr()?,
+            tier: Tier::Province,
+            province: province.to_owned(),
+            pki_dir: pki_root.join(province),
+            database_url: cluster.url(&database_name(province)),
+            national_address: national_address.clone(),
+            outbox_interval_ms: 300,
+            database_connections: 8,
+            transfer_sweep_ms: 300,
+            clock: clock.clone(),
+            ..NodeConfig::default()
+        })
+    };
+    let configs = [
+        ("national", national_config),
+        ("35", province_config("35")?),
+        ("34", province_config("34")?),
+    ];
+    let mut nodes = BTreeMap::new();
+    for (name, config) in configs {
+        write_config(&dir, name, &config)?;
+        let listener = listeners.remove(name).expect("bound above");
+        let database = Database::open(&config, Durability::Throwaway).await?;
+        let node = RunningNode::start_on(&config, database, listener).await?;
+        println!(
+            "  {:<8} {}  ({})",
+            name,
+            node.address,
+            dir.join(format!("{name}.toml")).display()
+        );
+        nodes.insert(name, node);
+    }
+    let signer = DemoKeys::load(&pki_root, clock.clone())?;
+    let mut replicated_schools = 0;
+
+    step("Issuing the sample school list (Fujian and Anhui) nationally and publishing it");
+    let national = NationalStore::new(nodes["national"].database.pool.clone());
+    match seed::load(&national, |_, _| {}).await? {
+        seed::Seeded::Loaded { schools, version } => {
+            println!("  {schools} school codes issued, published as version {version}")
+        }
+        seed::Seeded::AlreadySeeded { codes } => {
+            println!("  the registry already holds {codes} codes")
+        }
+    }
+    for province in seed::SEED_PROVINCES {
+        let token = mint(
+            &signer,
+            "province-operator",
+            Level::Province,
+            &format!("{province}0000"),
+            Role::Operator,
+        )?;
+        let mut intake = intake_client(
+            &nodes[province].address.to_string(),
+            &pki_root.join(province),
+            &token,
+        )
+        .await?;
+        let report = intake
+            .sync_replica(spb::SyncReplicaRequest {})
+            .await?
+            .into_inner();
+        let open = intake
+            .list_schools(spb::ListSchoolsRequest {
+                page_size: 1000,
+                ..Default::default()
+            })
+            .await?
+            .into_inner()
+            .schools
+            .len();
+        if province == "35" {
+            replicated_schools = open as u64;
+        }
+        println!(
+            "  province {province} replicated over mutual TLS: version {}, {open} schools open",
+            report.replica_version
+        );
+    }
+    Ok(DemoFederation {
+        cluster,
+        nodes,
+        pki_root,
+        keys: signer,
+        national_address,
+        replicated_schools,
+    })
 }

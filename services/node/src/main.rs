@@ -125,6 +125,16 @@ enum BenchCommand {
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=20))]
         rounds: u32,
     },
+    /// Transfers from Anhui to Fujian over the three nodes (the national relay) vs the same
+    /// saga inside Fujian: throughput, p50/p99, CPU per transfer, time in the relay.
+    Transfer {
+        /// Transfers of each kind.
+        #[arg(long, default_value_t = 200)]
+        transfers: usize,
+        /// Transfers run at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
 }
 
 #[tokio::main]
@@ -304,6 +314,19 @@ async fn run(command: Command) -> anyhow::Result<std::process::ExitCode> {
                 concurrency,
                 connections,
                 rounds,
+            })
+            .await?;
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Transfer {
+                    transfers,
+                    concurrency,
+                },
+        } => {
+            xueji_node::bench_transfer::run(xueji_node::bench_transfer::TransferBenchOptions {
+                transfers,
+                concurrency,
             })
             .await?;
         }
