@@ -63,7 +63,7 @@ pub async fn run(options: TransferBenchOptions) -> anyhow::Result<()> {
     let dir = tempfile::Builder::new()
         .prefix("xueji-bench-transfer-")
         .tempdir()?;
-    let federation = start_federation(dir.path()).await?;
+    let federation = start_federation(dir.path(), false).await?;
     println!(
         "==> Enrolling {} students in Anhui and {} in Fujian",
         options.transfers, options.transfers
@@ -228,7 +228,7 @@ async fn enroll(
         let registered = registrar
             .register_student(pb::RegisterStudentRequest {
                 idempotency_key: format!("bench-transfer-{school}-{n}"),
-                name: format!("转学测{n}"),
+                name: format!("转学{school}测{n}"),
                 gender: pb::Gender::Male as i32,
                 birth_date: birth.to_string(),
                 ethnicity: "01".into(),

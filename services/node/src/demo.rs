@@ -77,7 +77,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
         keys: signer,
         national_address,
         replicated_schools,
-    } = start_federation(&dir).await?;
+    } = start_federation(&dir, true).await?;
     let address = nodes["35"].address.to_string();
     let pki_dir = pki_root.join("35");
     let national_pki = pki_root.join("national");
@@ -722,7 +722,17 @@ pub(crate) struct DemoFederation {
     pub(crate) replicated_schools: u64,
 }
 
-pub(crate) async fn start_federation(dir: &Path) -> anyhow::Result<DemoFederation> {
+/// `operator_budget`: whether operators' requests are limited per second as in service (the
+/// benchmark's scripted parties poll, and are not).
+pub(crate) async fn start_federation(
+    dir: &Path,
+    operator_budget: bool,
+) -> anyhow::Result<DemoFederation> {
+    let budget = if operator_budget {
+        NodeConfig::default().operator_requests_per_second
+    } else {
+        0
+    };
     let pki_root = dir.join("pki");
     if !pki_root.join("national/ca.pem").exists() {
         pki::init_federation(&pki_root, &seed::SEED_PROVINCES)?;
@@ -773,6 +783,7 @@ pub(crate) async fn start_federation(dir: &Path) -> anyhow::Result<DemoFederatio
             outbox_interval_ms: 300,
             database_connections: 8,
             transfer_sweep_ms: 300,
+            operator_requests_per_second: budget,
             clock: clock.clone(),
             ..NodeConfig::default()
         })

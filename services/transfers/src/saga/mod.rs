@@ -776,6 +776,8 @@ impl Saga {
                 }
             }
             tx.commit().await?;
+            // A transfer out queued its record for the other province.
+            self.relay_due.notify_one();
             if failures > 0 || (effects.len() as i64) < batch {
                 return Ok(done);
             }
