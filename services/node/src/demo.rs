@@ -795,7 +795,7 @@ pub(crate) async fn start_federation(
     ];
     let mut nodes = BTreeMap::new();
     for (name, config) in configs {
-        write_config(&dir, name, &config)?;
+        write_config(dir, name, &config)?;
         let listener = listeners.remove(name).expect("bound above");
         let database = Database::open(&config, Durability::Throwaway).await?;
         let node = RunningNode::start_on(&config, database, listener).await?;
