@@ -26,6 +26,19 @@ impl Drop for TelemetryGuard {
 /// Installs the global subscriber. Call once, inside the Tokio runtime (the OTLP exporter
 /// needs it). `default_filter` applies when `RUST_LOG` is unset.
 pub fn init(service_name: &str, default_filter: &str) -> anyhow::Result<TelemetryGuard> {
+    let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .ok()
+        .filter(|endpoint| !endpoint.is_empty());
+    init_exporting(service_name, default_filter, endpoint)
+}
+
+/// As [`init`], exporting traces to the OTLP/gRPC `endpoint` when given (a test's collector).
+pub fn init_exporting(
+    service_name: &str,
+    default_filter: &str,
+    endpoint: Option<String>,
+) -> anyhow::Result<TelemetryGuard> {
+    use opentelemetry_otlp::WithExportConfig;
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
@@ -42,10 +55,11 @@ pub fn init(service_name: &str, default_filter: &str) -> anyhow::Result<Telemetr
             .boxed()
     };
 
-    let provider = match std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT") {
-        Ok(endpoint) if !endpoint.is_empty() => {
+    let provider = match endpoint {
+        Some(endpoint) => {
             let exporter = opentelemetry_otlp::SpanExporter::builder()
                 .with_tonic()
+                .with_endpoint(endpoint)
                 .build()?;
             Some(
                 SdkTracerProvider::builder()
@@ -58,7 +72,7 @@ pub fn init(service_name: &str, default_filter: &str) -> anyhow::Result<Telemetr
                     .build(),
             )
         }
-        _ => None,
+        None => None,
     };
     let otel = provider.as_ref().map(|provider| {
         tracing_opentelemetry::layer().with_tracer(provider.tracer(service_name.to_owned()))

@@ -76,11 +76,12 @@ fn bad_message(what: impl std::fmt::Display) -> TransferError {
 }
 
 impl Saga {
-    /// Queues `body` for `to` ('' = the province owning the student), in `conn`'s transaction.
+    /// Queues `body` about `transfer` for `to` ('' = the province owning the student), in
+    /// `conn`'s transaction, carrying the transfer's trace context.
     async fn send(
         &self,
         conn: &mut sqlx::PgConnection,
-        transfer: Uuid,
+        (transfer, traceparent): (Uuid, &str),
         to: &str,
         kind: &str,
         version: i64,
@@ -92,7 +93,7 @@ impl Saga {
             transfer_id: transfer.to_string(),
             from_province: self.province.clone(),
             to_province: to.to_owned(),
-            traceparent: xueji_telemetry::current_traceparent(),
+            traceparent: traceparent.to_owned(),
             body: Some(body),
         };
         relay::queue_message(conn, id, transfer, to, &message.encode_to_vec()).await
@@ -127,7 +128,7 @@ impl Saga {
         relay::await_hold(&mut tx, record.id).await?;
         self.send(
             &mut tx,
-            record.id,
+            (record.id, &record.traceparent),
             "",
             "hold_request",
             0,
@@ -165,7 +166,7 @@ impl Saga {
     pub(super) async fn send_refusal(
         &self,
         conn: &mut sqlx::PgConnection,
-        id: Uuid,
+        record: &TransferRecord,
         to: &str,
         sending: SendingSide<'_>,
         reason: &str,
@@ -182,8 +183,15 @@ impl Saga {
             refusal: reason.to_owned(),
             message: message.to_owned(),
         };
-        self.send(conn, id, to, "task_update", 1, Body::TaskUpdate(update))
-            .await
+        self.send(
+            conn,
+            (record.id, &record.traceparent),
+            to,
+            "task_update",
+            1,
+            Body::TaskUpdate(update),
+        )
+        .await
     }
 
     /// Sends the other side the task as `record` holds it (a transfer between provinces).
@@ -225,7 +233,7 @@ impl Saga {
         };
         self.send(
             conn,
-            record.id,
+            (record.id, &record.traceparent),
             to,
             "task_update",
             version,
@@ -251,7 +259,7 @@ impl Saga {
         };
         self.send(
             conn,
-            record.id,
+            (record.id, &record.traceparent),
             &to,
             "cancel_request",
             record.version,
@@ -276,7 +284,7 @@ impl Saga {
         let student = self.ledger.transfer_out(id).await?;
         self.send(
             conn,
-            id,
+            (id, &record.traceparent),
             &to,
             "record_moved",
             0,
@@ -430,7 +438,10 @@ impl Saga {
         let id = received.transfer_id;
         let from = received.from_province.as_str();
         match message.body {
-            Some(Body::HoldRequest(request)) => self.hold_for_other(id, from, request).await,
+            Some(Body::HoldRequest(request)) => {
+                self.hold_for_other(id, from, &message.traceparent, request)
+                    .await
+            }
             Some(Body::HoldAnswer(answer)) => self.hold_answered(id, from, answer).await,
             Some(Body::TaskUpdate(update)) => self.update_received(id, update).await,
             Some(Body::CancelRequest(request)) => self.cancel_requested(id, request).await,
@@ -444,6 +455,7 @@ impl Saga {
         &self,
         id: Uuid,
         from: &str,
+        traceparent: &str,
         request: pb::HoldRequest,
     ) -> Result<(), TransferError> {
         let birth_date = NaiveDate::parse_from_str(&request.birth_date, "%Y-%m-%d")
@@ -454,6 +466,7 @@ impl Saga {
             request.registry_number.clone()
         };
         let key = format!("relay:{id}");
+        let traceparent = traceparent.to_owned();
         let inserted = self
             .store
             .insert_sending_copy(
@@ -471,6 +484,7 @@ impl Saga {
                     reason: &request.reason,
                     evidence: &request.evidence,
                     started_by: &request.started_by,
+                    traceparent: &traceparent,
                 },
                 from,
             )
@@ -576,7 +590,7 @@ impl Saga {
         let (mut tx, answer) = answer;
         self.send(
             &mut tx,
-            id,
+            (id, &record.traceparent),
             from,
             "hold_answer",
             0,

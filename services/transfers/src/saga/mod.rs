@@ -234,6 +234,7 @@ impl Saga {
                 reason: &request.reason,
                 evidence: &request.evidence,
                 started_by: &who,
+                traceparent: &xueji_telemetry::current_traceparent(),
             })
             .await?;
         let id = match inserted {
@@ -410,7 +411,7 @@ impl Saga {
             )
             .await?;
             if let Some(to) = other_province {
-                self.send_refusal(&mut tx, id, to, sending_side, reason, &message)
+                self.send_refusal(&mut tx, &record, to, sending_side, reason, &message)
                     .await?;
             }
             store::audit(

@@ -144,6 +144,8 @@ pub struct TransferRecord {
     pub version: i64,
     /// A start waiting for another province's answer to its hold.
     pub awaiting_hold: bool,
+    /// W3C trace context of the request that started it: its messages carry it.
+    pub traceparent: String,
 }
 
 /// A new transfer, before its student is held.
@@ -162,6 +164,8 @@ pub struct NewTransfer<'a> {
     pub reason: &'a str,
     pub evidence: &'a [String],
     pub started_by: &'a str,
+    /// W3C trace context of the starting request ('' when none is recorded).
+    pub traceparent: &'a str,
 }
 
 /// What inserting a new transfer found.
@@ -206,8 +210,8 @@ impl Store {
             "INSERT INTO transfers.transfers
                  (id, idempotency_key, request_hash, state, receiving_school, receiving_division,
                   receiving_authority, typed_number, typed_name, typed_birth_date, target_grade,
-                  reason, evidence, started_by)
-             VALUES ($1, $2, $3, 'starting', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                  reason, evidence, started_by, traceparent)
+             VALUES ($1, $2, $3, 'starting', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
              ON CONFLICT (idempotency_key) DO NOTHING
              RETURNING id",
             new.id,
@@ -223,6 +227,7 @@ impl Store {
             new.reason,
             new.evidence,
             new.started_by,
+            new.traceparent,
         )
         .fetch_optional(&self.pool)
         .await?;
@@ -373,6 +378,7 @@ pub async fn load_many(
                 other_province: t.other_province,
                 version: t.version,
                 awaiting_hold: t.awaiting_hold,
+                traceparent: t.traceparent,
                 task: Task {
                     state: task_state,
                     steps: steps.remove(&t.id).unwrap_or_default(),

@@ -239,9 +239,9 @@ impl Store {
             "INSERT INTO transfers.transfers
                  (id, idempotency_key, request_hash, state, receiving_school, receiving_division,
                   receiving_authority, typed_number, typed_name, typed_birth_date, target_grade,
-                  reason, evidence, started_by, role, other_province)
+                  reason, evidence, started_by, role, other_province, traceparent)
              VALUES ($1, $2, $3, 'starting', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
-                     'sending', $14)
+                     'sending', $14, $15)
              ON CONFLICT (id) DO NOTHING",
             new.id,
             new.idempotency_key,
@@ -257,6 +257,7 @@ impl Store {
             new.evidence,
             new.started_by,
             other_province,
+            new.traceparent,
         )
         .execute(&self.pool)
         .await?
