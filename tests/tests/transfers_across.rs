@@ -63,6 +63,7 @@ async fn a_student_moves_from_anhui_to_fujian_through_four_approvals() {
         tpb::TransferState::InProgress,
         "{started:?}"
     );
+    assert!(started.cross_province);
     // Still nothing of the sending side for the receiving school.
     assert_eq!(started.sending_school_code, "");
     assert_eq!(started.registry_number, "");

@@ -7,7 +7,7 @@ use xueji_workflow::StepState;
 use crate::{
     domain::party,
     saga::sees_sending_side,
-    store::{TransferRecord, TransferState},
+    store::{Role, TransferRecord, TransferState},
 };
 
 fn state(state: TransferState) -> pb::TransferState {
@@ -114,9 +114,6 @@ pub fn transfer(
         end_reason: record.end_reason.clone().unwrap_or_default(),
         refusal: record.refusal.clone().unwrap_or_default(),
         national_code: record.national_code.clone().unwrap_or_default(),
-        cross_province: record
-            .sending_school
-            .as_ref()
-            .is_some_and(|s| s.get(2..4) != record.receiving_school.get(2..4)),
+        cross_province: record.role != Role::Both,
     }
 }
