@@ -321,3 +321,70 @@ async fn refusals_cancellations_and_rejections_across_provinces_release_the_stud
     .await;
     check_federation_invariants(&federation).await;
 }
+
+#[tokio::test]
+async fn a_transfer_between_provinces_survives_the_national_node_and_a_province_going_down() {
+    let mut federation = Federation::start().await;
+    let (receiving, sending) = schools(&federation).await;
+    let (number, name, birth) = active_student(&federation, "34", &sending).await;
+    federation.delivered("34").await;
+    let id = fujian_school(&federation, &receiving)
+        .await
+        .start_transfer(start_request(&receiving, &number, &name, &birth))
+        .await
+        .expect("started")
+        .into_inner()
+        .transfer
+        .expect("transfer")
+        .id;
+
+    // The national node goes down right after the receiving authority decided: the update
+    // waits in Fujian's outbox and reaches Anhui once the relay is back.
+    federation.kill_national().await;
+    party_client(
+        &federation,
+        "35",
+        &step_in(&federation, "35", &id, 0).await.unwrap().0,
+    )
+    .await
+    .approve_transfer(tpb::ApproveTransferRequest {
+        transfer_id: id.clone(),
+        step: 0,
+        remark: String::new(),
+    })
+    .await
+    .expect("decided while the national node is down");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_ne!(
+        step_in(&federation, "34", &id, 1)
+            .await
+            .map(|s| s.2)
+            .as_deref(),
+        Some("open"),
+        "nothing crossed while the relay was down"
+    );
+    federation.restart_national().await;
+    approve_step_across(&federation, "35", &id, 1).await;
+
+    // Anhui goes down right after its last approval: the record's move resumes on restart.
+    approve_step_across(&federation, "35", &id, 2).await;
+    federation.kill_province("34").await;
+    federation.restart_province("34").await;
+    eventually("the transfer completes after the restarts", async || {
+        state_in(&federation, "35", &id).await.as_deref() == Some("completed")
+    })
+    .await;
+    assert_eq!(owner_in_index(&federation, &number).await, "35");
+    eventually("the queues drain", async || {
+        let owed: i64 = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM transfers.outbox WHERE sent_at IS NULL)
+                  + (SELECT count(*) FROM transfers.effects WHERE done_at IS NULL)",
+        )
+        .fetch_one(&federation.province("34").pool)
+        .await
+        .unwrap();
+        owed == 0
+    })
+    .await;
+    check_federation_invariants(&federation).await;
+}
