@@ -16,9 +16,15 @@ use xueji_proto::{identity::v1 as pb, transfers::v1 as tpb};
 
 use crate::{
     bench::{TICK, machine_cpu},
-    client::{TransfersClient, identity_client, transfers_client},
-    demo::{DemoFederation, DemoKeys, mint, start_federation},
+    client::{TransfersClient, transfers_client},
+    demo::{
+        DemoFederation, mint, start_federation,
+        transfers::{approve_when_open, enroll, state_name, wait_for_end},
+    },
 };
+
+/// How often a scripted party looks again for its step (short: it is part of the latency).
+const POLL: Duration = Duration::from_millis(2);
 
 #[derive(Debug, Clone)]
 pub struct TransferBenchOptions {
@@ -183,6 +189,8 @@ async fn route(
         sending,
         sending_county,
         count,
+        // Distinct per province: the national duplicate check compares name and birth date.
+        |n| format!("转学{sending}测{n}"),
     )
     .await?;
     Ok(Route {
@@ -200,65 +208,6 @@ async fn route(
         receiving: (fujian, fujian_pki, school(receiving)?),
         students,
     })
-}
-
-/// Registers and approves `count` students at `school`.
-async fn enroll(
-    keys: &DemoKeys,
-    node: &str,
-    pki: &std::path::Path,
-    school: &str,
-    county: &str,
-    count: usize,
-) -> anyhow::Result<Vec<pb::Student>> {
-    let registrar_token = mint(keys, "bench", Level::School, school, Role::Operator)?;
-    let approver_token = mint(keys, "bench", Level::County, county, Role::Approver)?;
-    let mut registrar = identity_client(node, pki, &registrar_token).await?;
-    let mut approver = identity_client(node, pki, &approver_token).await?;
-    let mut students = Vec::with_capacity(count);
-    for n in 0..count {
-        let birth = chrono::NaiveDate::from_ymd_opt(2016, 1, 1).expect("a date")
-            + chrono::Days::new((n / 400) as u64);
-        let id = xueji_codes::ResidentId::from_body(&format!(
-            "{county}{}{:03}",
-            birth.format("%Y%m%d"),
-            (n % 400) * 2 + 1
-        ))
-        .map_err(|e| anyhow::anyhow!("bench ID number: {e}"))?;
-        let registered = registrar
-            .register_student(pb::RegisterStudentRequest {
-                idempotency_key: format!("bench-transfer-{school}-{n}"),
-                name: format!("转学{school}测{n}"),
-                gender: pb::Gender::Male as i32,
-                birth_date: birth.to_string(),
-                ethnicity: "01".into(),
-                document_type: pb::DocumentType::ResidentIdCard as i32,
-                document_number: id.to_string(),
-                school_code: school.to_owned(),
-                grade: 3,
-                entry_date: "2024-09-01".into(),
-                entry_route: pb::EntryRoute::NearbyAdmission as i32,
-                guardian: Some(pb::Guardian {
-                    name: "家长".into(),
-                    relation: "父亲".into(),
-                    phone: "13900000000".into(),
-                }),
-            })
-            .await?
-            .into_inner()
-            .student
-            .context("registration without a student")?;
-        let approved = approver
-            .approve_registration(pb::ApproveRegistrationRequest {
-                registry_number: registered.registry_number,
-            })
-            .await?
-            .into_inner()
-            .student
-            .context("approval without a student")?;
-        students.push(approved);
-    }
-    Ok(students)
 }
 
 /// Runs every transfer of `route`, `concurrency` at a time.
@@ -362,45 +311,14 @@ async fn one_transfer(
         .transfer
         .context("no transfer in the answer")?;
     for (position, party) in parties.iter_mut().enumerate() {
-        loop {
-            match party
-                .approve_transfer(tpb::ApproveTransferRequest {
-                    transfer_id: started.id.clone(),
-                    step: position as u32,
-                    remark: String::new(),
-                })
-                .await
-            {
-                Ok(_) => break,
-                // Not there yet: the step travels through the relay.
-                Err(status)
-                    if matches!(
-                        status.code(),
-                        tonic::Code::FailedPrecondition | tonic::Code::NotFound
-                    ) =>
-                {
-                    tokio::time::sleep(Duration::from_millis(2)).await
-                }
-                Err(status) => return Err(status.into()),
-            }
-        }
+        approve_when_open(party, &started.id, position, POLL).await?;
     }
-    loop {
-        let shown = receiving
-            .get_transfer(tpb::GetTransferRequest {
-                transfer_id: started.id.clone(),
-            })
-            .await?
-            .into_inner()
-            .transfer
-            .context("no transfer in the answer")?;
-        match shown.state() {
-            tpb::TransferState::Completed => break,
-            tpb::TransferState::InProgress | tpb::TransferState::Approved => {
-                tokio::time::sleep(Duration::from_millis(2)).await
-            }
-            other => anyhow::bail!("transfer {} ended {other:?}", started.id),
-        }
-    }
+    let shown = wait_for_end(receiving, &started.id, POLL).await?;
+    anyhow::ensure!(
+        shown.state() == tpb::TransferState::Completed,
+        "transfer {} ended {}",
+        started.id,
+        state_name(&shown)
+    );
     Ok(started.id.parse()?)
 }

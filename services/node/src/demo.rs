@@ -8,7 +8,7 @@
 //! national node; a new school's application goes from a county to a national code and back into
 //! the replica.
 
-mod transfers;
+pub(crate) mod transfers;
 
 use std::{
     collections::{BTreeMap, HashMap},

@@ -1,12 +1,15 @@
 //! The demo's transfer: a Fujian student moves to a school in another county, through the
 //! receiving authority, the sending school and the sending authority, each deciding in turn.
 
+use std::time::Duration;
+
 use anyhow::Context;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use xueji_auth::{Level, Role};
 use xueji_proto::{identity::v1 as pb, transfers::v1 as tpb};
 
 use super::{DemoKeys, mint, step};
+
 use crate::client::{identity_client, transfers_client};
 
 /// Runs the transfer; answers its final state and the student's new school.
@@ -109,31 +112,8 @@ pub(super) async fn inside_fujian(
         .into_inner()
         .transfer
         .context("no transfer in the answer")?;
-    let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED).set_header([
-        "step",
-        "party",
-        "who",
-        "deadline",
-        "on timeout",
-        "decided by",
-    ]);
-    for s in &shown.steps {
-        table.add_row([
-            s.position.to_string(),
-            s.party.clone(),
-            s.jurisdiction.clone(),
-            s.deadline.clone(),
-            s.timeout_action.clone(),
-            s.decided_by.clone(),
-        ]);
-    }
-    println!("{table}");
-    let state = shown
-        .state()
-        .as_str_name()
-        .trim_start_matches("TRANSFER_STATE_")
-        .to_lowercase();
+    print_steps(&shown);
+    let state = state_name(&shown);
     println!(
         "  transfer {state}: {} now studies at {receiving} (from {})",
         shown.registry_number, shown.sending_school_code
@@ -206,52 +186,16 @@ pub(super) async fn from_anhui(
     };
 
     // Two students enrolled in Anhui (registered and approved there).
-    let mut registrar = identity_client(anhui, &anhui_pki, &school_token(&sending)?).await?;
-    let mut approver =
-        identity_client(anhui, &anhui_pki, &approver_token(&sending_county)?).await?;
-    let mut students = Vec::new();
-    for (n, name) in [(1, "王皖闽"), (2, "赵皖安")] {
-        let division = &sending_county;
-        let id =
-            xueji_codes::ResidentId::from_body(&format!("{division}20160512{:03}", 99 + 2 * n))
-                .map_err(|e| anyhow::anyhow!("sample ID number: {e}"))?
-                .to_string();
-        let registered = registrar
-            .register_student(pb::RegisterStudentRequest {
-                idempotency_key: format!("demo-anhui-{n}"),
-                name: name.into(),
-                gender: pb::Gender::Male as i32,
-                birth_date: "2016-05-12".into(),
-                ethnicity: "01".into(),
-                document_type: pb::DocumentType::ResidentIdCard as i32,
-                document_number: id,
-                school_code: sending.clone(),
-                grade: 3,
-                entry_date: "2023-09-01".into(),
-                entry_route: pb::EntryRoute::NearbyAdmission as i32,
-                guardian: Some(pb::Guardian {
-                    name: "家长".into(),
-                    relation: "父亲".into(),
-                    phone: "13900000000".into(),
-                }),
-            })
-            .await?
-            .into_inner()
-            .student
-            .context("registration without a student")?;
-        let approved = approver
-            .approve_registration(pb::ApproveRegistrationRequest {
-                registry_number: registered.registry_number.clone(),
-            })
-            .await?
-            .into_inner()
-            .student
-            .context("approval without a student")?;
+    let names = ["王皖闽", "赵皖安"];
+    let students = enroll(keys, anhui, &anhui_pki, &sending, &sending_county, 2, |n| {
+        names[n].to_owned()
+    })
+    .await?;
+    for student in &students {
         println!(
             "  Anhui enrolled {} {} at {sending}",
-            approved.registry_number, approved.name
+            student.registry_number, student.name
         );
-        students.push(approved);
     }
 
     // Fujian's Gulou primary school receives the first.
@@ -309,35 +253,22 @@ pub(super) async fn from_anhui(
     for (position, (node, pki, token, label)) in parties.iter().enumerate() {
         let mut client = transfers_client(node, pki, token).await?;
         // The step reaches the party's own node through the relay.
-        let mut answer = None;
-        for _ in 0..100 {
-            match client
-                .approve_transfer(tpb::ApproveTransferRequest {
-                    transfer_id: started.id.clone(),
-                    step: position as u32,
-                    remark: "同意".into(),
-                })
-                .await
-            {
-                Ok(done) => {
-                    answer = Some(done);
-                    break;
-                }
-                Err(status)
-                    if matches!(
-                        status.code(),
-                        tonic::Code::FailedPrecondition | tonic::Code::NotFound
-                    ) =>
-                {
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
-                Err(status) => return Err(status.into()),
-            }
-        }
-        answer.with_context(|| format!("step {position} never reached {label}"))?;
+        approve_when_open(
+            &mut client,
+            &started.id,
+            position,
+            Duration::from_millis(100),
+        )
+        .await
+        .with_context(|| format!("step {position} at the {label}"))?;
         println!("  step {position}: {label} approved at its own node");
     }
-    let shown = wait_for_end(&mut receiving_school, &started.id).await?;
+    let shown = wait_for_end(
+        &mut receiving_school,
+        &started.id,
+        Duration::from_millis(100),
+    )
+    .await?;
     print_steps(&shown);
     let across = shown.state() == tpb::TransferState::Completed;
     println!(
@@ -413,7 +344,7 @@ pub(super) async fn from_anhui(
         );
     }
     let mut watcher = transfers_client(anhui, &anhui_pki, &school_token(&inside)?).await?;
-    let shown = wait_for_end(&mut watcher, &shown.id).await?;
+    let shown = wait_for_end(&mut watcher, &shown.id, Duration::from_millis(100)).await?;
     print_steps(&shown);
     println!(
         "  transfer {} without a single human decision",
@@ -422,7 +353,7 @@ pub(super) async fn from_anhui(
     Ok((across, shown.state() == tpb::TransferState::Completed))
 }
 
-fn state_name(transfer: &tpb::Transfer) -> String {
+pub(crate) fn state_name(transfer: &tpb::Transfer) -> String {
     transfer
         .state()
         .as_str_name()
@@ -430,13 +361,15 @@ fn state_name(transfer: &tpb::Transfer) -> String {
         .to_lowercase()
 }
 
-/// Reads the transfer until it leaves `in_progress` / `approved` (or a few seconds pass).
-async fn wait_for_end(
+/// Reads the transfer every `every` until it leaves `in_progress` / `approved` (or about ten
+/// seconds pass); answers it as last read.
+pub(crate) async fn wait_for_end(
     client: &mut crate::client::TransfersClient,
     id: &str,
+    every: Duration,
 ) -> anyhow::Result<tpb::Transfer> {
-    let mut shown = None;
-    for _ in 0..100 {
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
         let transfer = client
             .get_transfer(tpb::GetTransferRequest {
                 transfer_id: id.to_owned(),
@@ -445,17 +378,115 @@ async fn wait_for_end(
             .into_inner()
             .transfer
             .context("no transfer in the answer")?;
-        let done = !matches!(
+        let running = matches!(
             transfer.state(),
             tpb::TransferState::InProgress | tpb::TransferState::Approved
         );
-        shown = Some(transfer);
-        if done {
-            break;
+        if !running || tokio::time::Instant::now() >= until {
+            return Ok(transfer);
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        tokio::time::sleep(every).await;
     }
-    shown.context("the transfer was not read")
+}
+
+/// Approves step `step` of `id` once it is open at the client's node (a step of another
+/// province arrives through the relay): retried every `every` while the node answers that it
+/// is not there or not its turn yet, for about ten seconds.
+pub(crate) async fn approve_when_open(
+    client: &mut crate::client::TransfersClient,
+    id: &str,
+    step: usize,
+    every: Duration,
+) -> anyhow::Result<tpb::Transfer> {
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = client
+            .approve_transfer(tpb::ApproveTransferRequest {
+                transfer_id: id.to_owned(),
+                step: step as u32,
+                remark: "同意".into(),
+            })
+            .await;
+        match answer {
+            Ok(done) => {
+                return done
+                    .into_inner()
+                    .transfer
+                    .context("no transfer in the answer");
+            }
+            Err(status)
+                if matches!(
+                    status.code(),
+                    tonic::Code::FailedPrecondition | tonic::Code::NotFound
+                ) && tokio::time::Instant::now() < until =>
+            {
+                tokio::time::sleep(every).await
+            }
+            Err(status) => return Err(status.into()),
+        }
+    }
+}
+
+/// Registers `count` students at `school` (names from `name_of`, distinct resident ID numbers
+/// of the county `county`) and has the county's approver approve them: active students.
+pub(crate) async fn enroll(
+    keys: &DemoKeys,
+    node: &str,
+    pki: &std::path::Path,
+    school: &str,
+    county: &str,
+    count: usize,
+    name_of: impl Fn(usize) -> String,
+) -> anyhow::Result<Vec<pb::Student>> {
+    let registrar_token = mint(keys, "enroll", Level::School, school, Role::Operator)?;
+    let approver_token = mint(keys, "enroll", Level::County, county, Role::Approver)?;
+    let mut registrar = identity_client(node, pki, &registrar_token).await?;
+    let mut approver = identity_client(node, pki, &approver_token).await?;
+    let mut students = Vec::with_capacity(count);
+    for n in 0..count {
+        let birth = chrono::NaiveDate::from_ymd_opt(2016, 1, 1).expect("a date")
+            + chrono::Days::new((n / 400) as u64);
+        // Odd sequence digits: male.
+        let id = xueji_codes::ResidentId::from_body(&format!(
+            "{county}{}{:03}",
+            birth.format("%Y%m%d"),
+            (n % 400) * 2 + 1
+        ))
+        .map_err(|e| anyhow::anyhow!("sample ID number: {e}"))?;
+        let registered = registrar
+            .register_student(pb::RegisterStudentRequest {
+                idempotency_key: format!("enroll-{school}-{n}"),
+                name: name_of(n),
+                gender: pb::Gender::Male as i32,
+                birth_date: birth.to_string(),
+                ethnicity: "01".into(),
+                document_type: pb::DocumentType::ResidentIdCard as i32,
+                document_number: id.to_string(),
+                school_code: school.to_owned(),
+                grade: 3,
+                entry_date: "2023-09-01".into(),
+                entry_route: pb::EntryRoute::NearbyAdmission as i32,
+                guardian: Some(pb::Guardian {
+                    name: "家长".into(),
+                    relation: "父亲".into(),
+                    phone: "13900000000".into(),
+                }),
+            })
+            .await?
+            .into_inner()
+            .student
+            .context("registration without a student")?;
+        let approved = approver
+            .approve_registration(pb::ApproveRegistrationRequest {
+                registry_number: registered.registry_number,
+            })
+            .await?
+            .into_inner()
+            .student
+            .context("approval without a student")?;
+        students.push(approved);
+    }
+    Ok(students)
 }
 
 fn print_steps(shown: &tpb::Transfer) {

@@ -188,8 +188,8 @@ pub async fn record_sending_side(
     Ok(())
 }
 
-/// A transfer moving into `completed` once its record arrived (the receiving side), or was
-/// sent (the sending side).
+/// A transfer moving into `completed` once its record moved (inside the province), arrived
+/// (the receiving side) or was sent (the sending side); false when it was not `approved`.
 pub async fn complete(conn: &mut PgConnection, id: Uuid) -> Result<bool, TransferError> {
     Ok(sqlx::query!(
         "UPDATE transfers.transfers SET state = 'completed', ended_at = coalesce(ended_at, now())

@@ -121,13 +121,7 @@ pub async fn effect_done(
     .execute(&mut *conn)
     .await?;
     if matches!(effect.kind, EffectKind::Complete | EffectKind::TransferOut) {
-        sqlx::query!(
-            "UPDATE transfers.transfers SET state = 'completed', ended_at = now()
-             WHERE id = $1 AND state = 'approved'",
-            effect.transfer_id
-        )
-        .execute(&mut *conn)
-        .await?;
+        super::relay::complete(conn, effect.transfer_id).await?;
     }
     Ok(())
 }
