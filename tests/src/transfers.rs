@@ -330,3 +330,23 @@ pub async fn describe_queues(federation: &Federation) -> String {
     }
     out
 }
+
+/// The student under `number` as `school`'s operator in `province` reads it.
+pub async fn student_seen_by(
+    federation: &Federation,
+    province: &str,
+    school: &str,
+    number: &str,
+) -> ipb::Student {
+    federation
+        .identity(province, Level::School, school, Role::Operator)
+        .await
+        .get_student(ipb::GetStudentRequest {
+            number: number.to_owned(),
+        })
+        .await
+        .unwrap_or_else(|status| panic!("school {school} reads {number}: {status:?}"))
+        .into_inner()
+        .student
+        .expect("student")
+}

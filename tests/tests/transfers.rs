@@ -10,6 +10,7 @@ use xueji_tests::{
     federation::Federation,
     transfers::{
         active_student, approve_all, check_invariants, parties, party_client, start_request,
+        student_seen_by,
     },
 };
 
@@ -149,17 +150,7 @@ async fn a_transfer_runs_through_its_parties_in_order_and_moves_the_record() {
             .iter()
             .all(|s| s.state() == tpb::StepState::Approved)
     );
-    let student = federation
-        .identity("35", Level::School, &receiving, Role::Operator)
-        .await
-        .get_student(ipb::GetStudentRequest {
-            number: number.clone(),
-        })
-        .await
-        .expect("the receiving school reads its new student")
-        .into_inner()
-        .student
-        .unwrap();
+    let student = student_seen_by(&federation, "35", &receiving, &number).await;
     assert_eq!(student.school_code, receiving);
     assert_eq!(student.registry_number, number);
     assert_eq!(student.status(), ipb::EnrollmentStatus::Active);
@@ -175,17 +166,7 @@ async fn a_transfer_runs_through_its_parties_in_order_and_moves_the_record() {
     .unwrap();
     assert_eq!(archived, ("transferred_out".to_owned(), false));
     // The sending school still reads its archived copy.
-    let copy = federation
-        .identity("35", Level::School, &sending, Role::Operator)
-        .await
-        .get_student(ipb::GetStudentRequest {
-            number: number.clone(),
-        })
-        .await
-        .expect("the sending school reads its archive")
-        .into_inner()
-        .student
-        .unwrap();
+    let copy = student_seen_by(&federation, "35", &sending, &number).await;
     assert_eq!(copy.school_code, sending);
     assert_eq!(copy.status(), ipb::EnrollmentStatus::TransferredOut);
 

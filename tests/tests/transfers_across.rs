@@ -9,7 +9,7 @@ use xueji_tests::{
     federation::Federation,
     transfers::{
         active_student, approve_step_across, check_federation_invariants, eventually, party_client,
-        start_request, state_in, step_in,
+        start_request, state_in, step_in, student_seen_by,
     },
 };
 
@@ -159,32 +159,12 @@ async fn a_student_moves_from_anhui_to_fujian_through_four_approvals() {
     );
 
     // The record: active at the receiving school in Fujian, with the same number…
-    let moved = federation
-        .identity("35", Level::School, &receiving, Role::Operator)
-        .await
-        .get_student(ipb::GetStudentRequest {
-            number: number.clone(),
-        })
-        .await
-        .expect("the receiving school reads its new student")
-        .into_inner()
-        .student
-        .expect("student");
+    let moved = student_seen_by(&federation, "35", &receiving, &number).await;
     assert_eq!(moved.school_code, receiving);
     assert_eq!(moved.status(), ipb::EnrollmentStatus::Active);
     assert_eq!(moved.name, name);
     // …the sending school's archived copy in Anhui…
-    let archived = federation
-        .identity("34", Level::School, &sending, Role::Operator)
-        .await
-        .get_student(ipb::GetStudentRequest {
-            number: number.clone(),
-        })
-        .await
-        .expect("the sending school keeps its archived copy")
-        .into_inner()
-        .student
-        .expect("student");
+    let archived = student_seen_by(&federation, "34", &sending, &number).await;
     assert_eq!(archived.status(), ipb::EnrollmentStatus::TransferredOut);
     // …and the national index names the new province.
     assert_eq!(owner_in_index(&federation, &number).await, "35");
@@ -297,17 +277,7 @@ async fn refusals_cancellations_and_rejections_across_provinces_release_the_stud
     })
     .await;
     // Still Anhui's student, active, and free to move.
-    let still = federation
-        .identity("34", Level::School, &sending, Role::Operator)
-        .await
-        .get_student(ipb::GetStudentRequest {
-            number: number.clone(),
-        })
-        .await
-        .expect("still there")
-        .into_inner()
-        .student
-        .expect("student");
+    let still = student_seen_by(&federation, "34", &sending, &number).await;
     assert_eq!(still.status(), ipb::EnrollmentStatus::Active);
     assert_eq!(owner_in_index(&federation, &number).await, "34");
     eventually("the effects settle", async || {
