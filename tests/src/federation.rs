@@ -142,6 +142,7 @@ impl Federation {
                     data_dir: dir.path().join(format!("{province}-data")),
                     national_address: addresses["national"].to_string(),
                     replica_sync_secs: 3600,
+                    calendar_sync_secs: 1,
                     outbox_interval_ms: 200,
                     database_connections: 8,
                     clock: clock.clone(),
@@ -274,6 +275,13 @@ impl Federation {
         directory_client(&self.national.address(), &self.pki(pki), token)
             .await
             .expect("directory client")
+    }
+
+    /// A client of the national calendar registry, with the national operator certificate.
+    pub async fn calendar(&self, token: &str) -> xueji_node::client::CalendarClient {
+        xueji_node::client::calendar_client(&self.national.address(), &self.pki("national"), token)
+            .await
+            .expect("calendar client")
     }
 
     pub fn province(&self, province: &str) -> &Member {

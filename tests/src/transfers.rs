@@ -350,3 +350,16 @@ pub async fn student_seen_by(
         .student
         .expect("student")
 }
+
+/// Two primary schools of Fujian in different counties (no province rule stands in the way of a
+/// transfer between them): (receiving, sending).
+pub async fn two_schools(federation: &Federation) -> (String, String) {
+    let schools = federation.primary_schools("35").await;
+    let county = federation.school_county("35", &schools[0]).await;
+    for other in &schools[1..] {
+        if federation.school_county("35", other).await != county {
+            return (schools[0].clone(), other.clone());
+        }
+    }
+    panic!("no two counties with primary schools");
+}

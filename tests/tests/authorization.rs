@@ -84,6 +84,17 @@ fn request(method: &str, object: Option<&str>, fixture: &Fixture) -> Vec<u8> {
         ("xueji.national.v1.NationalIndex", "ListWitnessedHeads") => {
             npb::ListWitnessedHeadsRequest::default().encode_to_vec()
         }
+        // No days: an allowed caller is told the schedule is empty, nothing is loaded.
+        ("xueji.national.v1.CalendarRegistry", "LoadCalendarYear") => {
+            npb::LoadCalendarYearRequest {
+                year: 2099,
+                days: vec![],
+            }
+            .encode_to_vec()
+        }
+        ("xueji.national.v1.CalendarRegistry", "ListCalendarYears") => {
+            npb::ListCalendarYearsRequest::default().encode_to_vec()
+        }
         ("xueji.national.v1.NationalDirectory", "ListProvinces") => {
             npb::ListProvincesRequest {}.encode_to_vec()
         }

@@ -10,22 +10,9 @@ use xueji_tests::{
     federation::Federation,
     transfers::{
         active_student, approve_all, check_invariants, parties, party_client, start_request,
-        student_seen_by,
+        student_seen_by, two_schools,
     },
 };
-
-/// Two primary schools of Fujian in different counties: (receiving, sending).
-async fn two_schools(federation: &Federation) -> (String, String) {
-    let schools = federation.primary_schools("35").await;
-    let first = schools[0].clone();
-    let county = federation.school_county("35", &first).await;
-    for other in &schools[1..] {
-        if federation.school_county("35", other).await != county {
-            return (first, other.clone());
-        }
-    }
-    panic!("no two counties with primary schools");
-}
 
 async fn school_client(
     federation: &Federation,

@@ -3,6 +3,7 @@
 //! Connection settings come from flags or the environment: `XUEJI_NODE` (host:port),
 //! `XUEJI_PKI_DIR` (ca.pem, operator.pem, operator.key), `XUEJI_TOKEN` (bearer token).
 
+mod calendar;
 mod lists;
 mod school;
 mod transfer;

@@ -6,7 +6,7 @@ use tonic::{service::interceptor::InterceptedService, transport::Channel};
 use xueji_proto::transfers::v1::{self as pb, transfer_service_client::TransferServiceClient};
 use xueji_rpc::BearerToken;
 
-type OperatorChannel = InterceptedService<Channel, BearerToken>;
+pub(crate) type OperatorChannel = InterceptedService<Channel, BearerToken>;
 
 #[derive(Subcommand)]
 pub(crate) enum TransferCommand {
@@ -52,8 +52,12 @@ pub(crate) enum TransferCommand {
     },
     /// Overdue steps per authority in your jurisdiction.
     Overdue,
-    /// The working-day calendar deadlines are counted on.
-    Calendar,
+    /// The working-day calendar deadlines are counted on (your province's node); `load` and
+    /// `years` act on the national node's official calendar.
+    Calendar {
+        #[command(subcommand)]
+        action: Option<crate::calendar::CalendarAction>,
+    },
 }
 
 #[derive(Args)]
@@ -210,7 +214,7 @@ pub(crate) async fn run(
     command: TransferCommand,
     json: bool,
 ) -> anyhow::Result<()> {
-    let mut client = TransferServiceClient::new(channel);
+    let mut client = TransferServiceClient::new(channel.clone());
     match command {
         TransferCommand::Start(args) => {
             let transfer = client
@@ -389,7 +393,10 @@ pub(crate) async fn run(
                 println!("{table}");
             }
         }
-        TransferCommand::Calendar => {
+        TransferCommand::Calendar {
+            action: Some(action),
+        } => return crate::calendar::run(channel, action, json).await,
+        TransferCommand::Calendar { action: None } => {
             let calendar = client
                 .describe_calendar(pb::DescribeCalendarRequest {})
                 .await?

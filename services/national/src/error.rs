@@ -17,6 +17,9 @@ pub enum NationalError {
     /// A province did not answer.
     #[error("{0}")]
     Unavailable(String),
+    /// A bug, or data changed behind the service's back.
+    #[error("internal: {0}")]
+    Internal(String),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -41,6 +44,10 @@ impl From<NationalError> for Status {
             NationalError::PermissionDenied(why) => Status::permission_denied(why),
             NationalError::FailedPrecondition(why) => Status::failed_precondition(why),
             NationalError::Unavailable(why) => Status::unavailable(why),
+            NationalError::Internal(why) => {
+                tracing::error!(%why, "internal error");
+                Status::internal(why)
+            }
             NationalError::Database(error) => {
                 // Two deliveries racing on the same rows: the sender retries the batch.
                 if let sqlx::Error::Database(db) = &error

@@ -7,9 +7,11 @@
 //! - [`api`]: the gRPC handlers (`NationalIndex` for provinces, `NationalDirectory` for
 //!   operators);
 //! - [`provinces`]: the clients the national node asks provinces with;
-//! - [`relay`]: the relay of transfer messages between provinces.
+//! - [`relay`]: the relay of transfer messages between provinces;
+//! - [`calendar`]: the official working-day calendar the ministry loads and provinces pull.
 
 pub mod api;
+pub mod calendar;
 pub mod domain;
 mod error;
 pub mod provinces;

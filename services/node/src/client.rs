@@ -22,6 +22,8 @@ pub type TransfersClient =
     xueji_proto::transfers::v1::transfer_service_client::TransferServiceClient<OperatorChannel>;
 pub type DirectoryClient =
     xueji_proto::national::v1::national_directory_client::NationalDirectoryClient<OperatorChannel>;
+pub type CalendarClient =
+    xueji_proto::national::v1::calendar_registry_client::CalendarRegistryClient<OperatorChannel>;
 
 /// A channel to a node as the operator tool, sending `token` on every call.
 pub async fn operator_channel(
@@ -48,6 +50,16 @@ pub async fn directory_client(
     token: &str,
 ) -> anyhow::Result<DirectoryClient> {
     Ok(DirectoryClient::new(
+        operator_channel(address, pki_dir, token).await?,
+    ))
+}
+
+pub async fn calendar_client(
+    address: &str,
+    pki_dir: &std::path::Path,
+    token: &str,
+) -> anyhow::Result<CalendarClient> {
+    Ok(CalendarClient::new(
         operator_channel(address, pki_dir, token).await?,
     ))
 }

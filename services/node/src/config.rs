@@ -56,6 +56,9 @@ pub struct NodeConfig {
     pub outbox_interval_ms: u64,
     /// How often the province pulls publications and decisions from the national authority.
     pub replica_sync_secs: u64,
+    /// How often the province's transfer service pulls calendar years the ministry loaded on
+    /// the national node (seconds).
+    pub calendar_sync_secs: u64,
     pub request_timeout_secs: u64,
     pub concurrency_limit: usize,
     /// Requests a second each operator may make on average (twice as many at once); more
@@ -96,6 +99,7 @@ impl Default for NodeConfig {
             province_nodes: HashMap::new(),
             outbox_interval_ms: 1000,
             replica_sync_secs: 10,
+            calendar_sync_secs: 60,
             request_timeout_secs: 30,
             concurrency_limit: 1024,
             operator_requests_per_second: 200,
@@ -204,6 +208,10 @@ impl NodeConfig {
         anyhow::ensure!(
             self.replica_sync_secs > 0,
             "replica_sync_secs must be positive"
+        );
+        anyhow::ensure!(
+            self.calendar_sync_secs > 0,
+            "calendar_sync_secs must be positive"
         );
         anyhow::ensure!(
             self.concurrency_limit > 0,

@@ -783,6 +783,7 @@ pub(crate) async fn start_federation(
             outbox_interval_ms: 300,
             database_connections: 8,
             transfer_sweep_ms: 300,
+            calendar_sync_secs: 1,
             operator_requests_per_second: budget,
             clock: clock.clone(),
             ..NodeConfig::default()

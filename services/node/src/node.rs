@@ -34,7 +34,7 @@ use crate::{
     config::{NodeConfig, Service},
     links::{NationalIndexLink, ReplicaSchools, credentials},
     pki, sample,
-    transfer_links::{IdentityLedger, NationalRelay, ReplicaSchoolList},
+    transfer_links::{IdentityLedger, NationalHub, ReplicaSchoolList},
     witness::AuditWitness,
 };
 
@@ -273,21 +273,21 @@ impl RunningNode {
             };
             // Transfers between provinces go through the national node's relay, with the
             // transfer service's certificate and a token for the national node.
-            let relay: Option<Arc<dyn xueji_transfers::links::RelayLink>> =
-                if config.tier == crate::config::Tier::Province {
-                    let to_national = credentials(
-                        config,
-                        &signer,
-                        "transfers",
-                        &format!("service:transfers-{province}"),
-                        Level::Province,
-                        &province_division,
-                        vec![Authority::National],
-                    )?;
-                    Some(NationalRelay::new(&national_address, &to_national)?)
-                } else {
-                    None
-                };
+            let national: Option<Arc<NationalHub>> = if config.tier == crate::config::Tier::Province
+            {
+                let to_national = credentials(
+                    config,
+                    &signer,
+                    "transfers",
+                    &format!("service:transfers-{province}"),
+                    Level::Province,
+                    &province_division,
+                    vec![Authority::National],
+                )?;
+                Some(NationalHub::new(&national_address, &to_national)?)
+            } else {
+                None
+            };
             let saga = xueji_transfers::saga::Saga::new(xueji_transfers::saga::SagaParts {
                 store: xueji_transfers::store::Store::new(pool.clone()),
                 ledger: IdentityLedger::new(&identity_address, province, &as_transfers)?,
@@ -300,8 +300,15 @@ impl RunningNode {
                     effects_pending: metrics.transfer_effects_pending.clone(),
                 },
                 province: province.to_owned(),
-                relay,
+                relay: national
+                    .clone()
+                    .map(|link| link as Arc<dyn xueji_transfers::links::RelayLink>),
+                calendar_source: national
+                    .map(|link| link as Arc<dyn xueji_transfers::links::CalendarSource>),
             });
+            saga.use_kept_calendar()
+                .await
+                .context("reading the calendar years kept")?;
             background.push(tokio::spawn(
                 saga.clone()
                     .run(Duration::from_millis(config.transfer_sweep_ms)),
@@ -309,6 +316,10 @@ impl RunningNode {
             background.push(tokio::spawn(
                 saga.clone()
                     .run_relay(Duration::from_millis(config.transfer_sweep_ms)),
+            ));
+            background.push(tokio::spawn(
+                saga.clone()
+                    .run_calendar(Duration::from_secs(config.calendar_sync_secs)),
             ));
             let peer = xueji_transfers::api::peer::PeerApi::new(saga.clone()).into_service();
             routes.add_service(InterceptedService::new(peer, authenticator.clone()));
@@ -421,6 +432,14 @@ impl RunningNode {
                 relay.into_service(),
                 authenticator.clone(),
             ));
+            let calendar = xueji_national::calendar::CalendarApi::new(
+                xueji_national::store::Store::new(pool.clone()),
+            );
+            routes.add_service(InterceptedService::new(
+                calendar.into_service(),
+                authenticator.clone(),
+            ));
+            serving.push(xueji_proto::national::v1::calendar_registry_server::SERVICE_NAME);
             serving.push(xueji_proto::transfers::v1::transfer_relay_server::SERVICE_NAME);
             serving.push(xueji_proto::national::v1::national_index_server::SERVICE_NAME);
             serving.push(xueji_proto::national::v1::national_directory_server::SERVICE_NAME);

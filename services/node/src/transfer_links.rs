@@ -1,6 +1,7 @@
-//! The transfer service's links inside its province: identity's `TransferLedger` (hold, release,
-//! move the record) and the school replica (`SchoolIntake.GetSchool`), over mutual TLS with the
-//! transfer service's own certificate and token.
+//! The transfer service's links: identity's `TransferLedger` (hold, release, move the record)
+//! and the school replica (`SchoolIntake.GetSchool`) inside its province, and the national node
+//! (the relay between provinces, the calendar registry), over mutual TLS with the transfer
+//! service's own certificate and token.
 
 use std::sync::Arc;
 
@@ -9,8 +10,10 @@ use futures::future::BoxFuture;
 use tonic::{Code, Status, service::interceptor::InterceptedService, transport::Channel};
 use tonic_types::StatusExt;
 use uuid::Uuid;
+use xueji_calendar::{CalendarDay, DayKind};
 use xueji_codes::SchoolCode;
 use xueji_proto::identity::v1::{self as ipb, transfer_ledger_client::TransferLedgerClient};
+use xueji_proto::national::v1::{self as npb, calendar_registry_client::CalendarRegistryClient};
 use xueji_proto::schools::v1::{self as spb, school_intake_client::SchoolIntakeClient};
 use xueji_proto::transfers::v1::{self as tpb, transfer_relay_client::TransferRelayClient};
 use xueji_rpc::{BearerToken, ExpectedServer};
@@ -19,8 +22,8 @@ use crate::links::published_school;
 use xueji_schools::links::PeerCredentials;
 use xueji_transfers::{
     TransferError,
-    domain::{SchoolFacts, StudentKey},
-    links::{EnrollmentLedger, Held, RelayLink, SchoolList},
+    domain::{PublishedYear, SchoolFacts, StudentKey},
+    links::{CalendarSource, EnrollmentLedger, Held, RelayLink, SchoolList},
 };
 
 /// Identity's answer, in the transfer service's terms: a refusal keeps its reason and national
@@ -180,26 +183,92 @@ impl EnrollmentLedger for IdentityLedger {
 
 /// The national node's relay of messages between provinces' transfer services.
 #[derive(Debug, Clone)]
-pub struct NationalRelay {
-    client: TransferRelayClient<InterceptedService<Channel, BearerToken>>,
+pub struct NationalHub {
+    relay: TransferRelayClient<InterceptedService<Channel, BearerToken>>,
+    calendar: CalendarRegistryClient<InterceptedService<Channel, BearerToken>>,
 }
 
-impl NationalRelay {
+impl NationalHub {
     pub fn new(address: &str, credentials: &PeerCredentials) -> anyhow::Result<Arc<Self>> {
+        let channel = credentials.channel(address, ExpectedServer::national("national"))?;
         Ok(Arc::new(Self {
-            client: TransferRelayClient::new(
-                credentials.channel(address, ExpectedServer::national("national"))?,
-            )
-            .max_decoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES),
+            relay: TransferRelayClient::new(channel.clone())
+                .max_decoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES),
+            calendar: CalendarRegistryClient::new(channel)
+                .max_decoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES),
         }))
     }
 }
 
-impl RelayLink for NationalRelay {
+/// A calendar year as the national node answers it; a year that does not read is refused
+/// whole (the pull stops there and is tried again).
+fn published_year(year: npb::CalendarYear) -> Result<PublishedYear, TransferError> {
+    let wrong = |what: String| {
+        TransferError::Unavailable(format!(
+            "the national node sent calendar year {} with {what}",
+            year.year
+        ))
+    };
+    let mut days = Vec::with_capacity(year.days.len());
+    for day in &year.days {
+        let date = day
+            .date
+            .parse()
+            .map_err(|_| wrong(format!("the date {:?}", day.date)))?;
+        let kind = match npb::CalendarDayKind::try_from(day.kind) {
+            Ok(npb::CalendarDayKind::Holiday) => DayKind::Holiday,
+            Ok(npb::CalendarDayKind::Workday) => DayKind::Workday,
+            _ => return Err(wrong(format!("an unknown day kind {}", day.kind))),
+        };
+        days.push(CalendarDay {
+            date,
+            kind,
+            name: day.name.clone(),
+        });
+    }
+    let loaded_at = chrono::DateTime::parse_from_rfc3339(&year.loaded_at)
+        .map_err(|_| wrong(format!("the load time {:?}", year.loaded_at)))?
+        .to_utc();
+    Ok(PublishedYear {
+        year: year.year,
+        days,
+        version: year.version,
+        loaded_by: year.loaded_by,
+        loaded_at,
+    })
+}
+
+impl CalendarSource for NationalHub {
+    fn years_after(
+        &self,
+        version: i64,
+    ) -> BoxFuture<'_, Result<Vec<PublishedYear>, TransferError>> {
+        Box::pin(async move {
+            let years = self
+                .calendar
+                .clone()
+                .list_calendar_years(npb::ListCalendarYearsRequest {
+                    after_version: version,
+                })
+                .await
+                .map_err(|status| {
+                    TransferError::Unavailable(format!(
+                        "the national calendar registry did not answer: {}",
+                        status.message()
+                    ))
+                })?
+                .into_inner()
+                .years;
+            years.into_iter().map(published_year).collect()
+        })
+    }
+}
+
+impl RelayLink for NationalHub {
     fn relay(&self, messages: Vec<tpb::SagaMessage>) -> BoxFuture<'_, Result<(), TransferError>> {
         Box::pin(async move {
-            self.client
+            self.relay
                 .clone()
                 .relay_messages(tpb::RelayMessagesRequest { messages })
                 .await

@@ -9,7 +9,7 @@ use xueji_proto::{identity::v1::MovedStudent, transfers::v1::SagaMessage};
 
 use crate::{
     TransferError,
-    domain::{SchoolFacts, StudentKey},
+    domain::{PublishedYear, SchoolFacts, StudentKey},
 };
 
 /// The enrollment a transfer holds, as identity answers it.
@@ -64,6 +64,13 @@ pub trait EnrollmentLedger: Send + Sync + std::fmt::Debug {
 /// the national node keeps each message id once.
 pub trait RelayLink: Send + Sync + std::fmt::Debug {
     fn relay(&self, messages: Vec<SagaMessage>) -> BoxFuture<'_, Result<(), TransferError>>;
+}
+
+/// The national node's calendar registry: the years the ministry loaded.
+pub trait CalendarSource: Send + Sync + std::fmt::Debug {
+    /// The years loaded or replaced after national version `version`, by version.
+    fn years_after(&self, version: i64)
+    -> BoxFuture<'_, Result<Vec<PublishedYear>, TransferError>>;
 }
 
 /// The published school list.

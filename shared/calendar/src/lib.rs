@@ -111,6 +111,86 @@ pub fn parse_csv(text: &str) -> Result<Vec<CalendarDay>, CalendarError> {
     Ok(days)
 }
 
+/// Writes days as [`parse_csv`] reads them (with its header line).
+pub fn to_csv(days: &[CalendarDay]) -> String {
+    let mut text = String::from("date,kind,name\n");
+    for day in days {
+        text.push_str(&format!(
+            "{},{},{}\n",
+            day.date,
+            day.kind.as_str(),
+            day.name
+        ));
+    }
+    text
+}
+
+/// The years a schedule may be loaded for.
+pub const LOADABLE_YEARS: std::ops::RangeInclusive<i32> = 2000..=2100;
+
+/// Why a year's schedule cannot be loaded.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum YearError {
+    #[error("year {0} is outside {start}–{end}", start = LOADABLE_YEARS.start(), end = LOADABLE_YEARS.end())]
+    Year(i32),
+    #[error("the schedule names no day; every year has public holidays")]
+    Empty,
+    #[error("days[{index}]: {date} is not in {year}")]
+    OutsideYear {
+        index: usize,
+        date: NaiveDate,
+        year: i32,
+    },
+    #[error("days[{index}]: {date} is named twice")]
+    Duplicate { index: usize, date: NaiveDate },
+    #[error("days[{index}]: {date} is a {weekday}; a make-up working day falls on a weekend")]
+    WorkdayOnWeekday {
+        index: usize,
+        date: NaiveDate,
+        weekday: Weekday,
+    },
+}
+
+impl YearError {
+    /// The request field at fault.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::Year(_) => "year",
+            _ => "days",
+        }
+    }
+}
+
+/// Everything wrong with `days` as the schedule of `year` (empty when it may be loaded).
+pub fn check_year(year: i32, days: &[CalendarDay]) -> Vec<YearError> {
+    if !LOADABLE_YEARS.contains(&year) {
+        return vec![YearError::Year(year)];
+    }
+    if days.is_empty() {
+        return vec![YearError::Empty];
+    }
+    let mut errors = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (index, day) in days.iter().enumerate() {
+        let date = day.date;
+        if date.year() != year {
+            errors.push(YearError::OutsideYear { index, date, year });
+        }
+        if !seen.insert(date) {
+            errors.push(YearError::Duplicate { index, date });
+        }
+        let weekend = matches!(date.weekday(), Weekday::Sat | Weekday::Sun);
+        if day.kind == DayKind::Workday && !weekend {
+            errors.push(YearError::WorkdayOnWeekday {
+                index,
+                date,
+                weekday: date.weekday(),
+            });
+        }
+    }
+    errors
+}
+
 impl WorkingCalendar {
     /// The schedules bundled into this build (2025 and 2026).
     pub fn bundled() -> &'static WorkingCalendar {

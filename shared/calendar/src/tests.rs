@@ -103,6 +103,43 @@ fn malformed_lines_are_reported() {
 }
 
 /// The naive oracle: walk day by day, asking the raw data about each date.
+#[test]
+fn a_year_is_checked_before_it_is_loaded() {
+    let day = |d: &str, kind| CalendarDay {
+        date: date(d),
+        kind,
+        name: "节".into(),
+    };
+    let good = [
+        day("2027-01-01", DayKind::Holiday),
+        day("2027-02-20", DayKind::Workday),
+    ];
+    assert!(check_year(2027, &good).is_empty());
+    assert_eq!(check_year(1999, &good), vec![YearError::Year(1999)]);
+    assert_eq!(check_year(2027, &[]), vec![YearError::Empty]);
+    let bad = [
+        day("2027-01-01", DayKind::Holiday),
+        day("2026-12-31", DayKind::Holiday),
+        day("2027-01-01", DayKind::Holiday),
+        day("2027-02-22", DayKind::Workday),
+    ];
+    let errors = check_year(2027, &bad);
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    assert!(matches!(errors[0], YearError::OutsideYear { index: 1, .. }));
+    assert!(matches!(errors[1], YearError::Duplicate { index: 2, .. }));
+    assert!(matches!(
+        errors[2],
+        YearError::WorkdayOnWeekday { index: 3, .. }
+    ));
+    assert_eq!(errors[2].field(), "days");
+    assert_eq!(
+        errors[2].to_string(),
+        "days[3]: 2027-02-22 is a Mon; a make-up working day falls on a weekend"
+    );
+    // What `to_csv` writes, `parse_csv` reads back.
+    assert_eq!(parse_csv(&to_csv(&good)).unwrap(), good);
+}
+
 fn oracle(
     days: &[CalendarDay],
     off: &[NaiveDate],

@@ -8,6 +8,7 @@
 //! inbox's primary key and the loser's whole transaction rolls back (the sender retries and
 //! reads the outcome).
 
+pub mod calendar;
 mod delivery;
 mod notices;
 pub mod relay;

@@ -318,7 +318,8 @@ impl TransferService for TransferApi {
             .map(|p| p.days_off.iter().map(|d| d.to_string()).collect())
             .unwrap_or_default();
         Ok(Response::new(pb::DescribeCalendarResponse {
-            loaded_years: policy.calendar.loaded_years().collect(),
+            loaded_years: self.saga.calendar().loaded_years().collect(),
+            national_version: self.saga.calendar_version().await?,
             province_days_off,
             estimated_deadlines: backlog.estimated_deadlines as u32,
         }))

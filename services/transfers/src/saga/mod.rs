@@ -11,13 +11,13 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 use uuid::Uuid;
 use xueji_auth::{Caller, Clock, Level};
-use xueji_calendar::china_today;
+use xueji_calendar::{WorkingCalendar, china_today};
 use xueji_workflow::{Decision, Outcome, Party, Rules, Task, Verdict, WorkflowError};
 
 use crate::{
     TransferError,
     domain::{self, SchoolFacts, StartRequest, StudentKey},
-    links::{EnrollmentLedger, Held, RelayLink, SchoolList},
+    links::{CalendarSource, EnrollmentLedger, Held, RelayLink, SchoolList},
     policy::SagaPolicy,
     store::{
         self, Actor, Inserted, NewTransfer, Role, SendingSide, Store, TransferRecord,
@@ -27,6 +27,7 @@ use crate::{
 };
 
 mod across;
+mod calendar;
 
 /// How long a start may stay `starting` before the sweeper takes it over.
 const START_TAKEOVER_SECS: f64 = 30.0;
@@ -48,6 +49,11 @@ pub struct Saga {
     relay: Option<Arc<dyn RelayLink>>,
     /// Messages to send or to apply.
     relay_due: Notify,
+    /// The national node's calendar registry (none: the bundled years only).
+    calendar_source: Option<Arc<dyn CalendarSource>>,
+    /// The calendar deadlines are counted on: the policy's, with the years pulled from the
+    /// national node (see [`calendar`]).
+    calendar: std::sync::RwLock<Arc<WorkingCalendar>>,
 }
 
 /// The saga's gauges on the node's metrics (each round of the background work sets them).
@@ -115,6 +121,8 @@ pub struct SagaParts {
     pub province: String,
     /// The national node's relay; `None` for a saga inside one province only.
     pub relay: Option<Arc<dyn RelayLink>>,
+    /// The national node's calendar registry; `None`: the policy's calendar only.
+    pub calendar_source: Option<Arc<dyn CalendarSource>>,
 }
 
 impl Saga {
@@ -123,13 +131,15 @@ impl Saga {
             store: parts.store,
             ledger: parts.ledger,
             schools: parts.schools,
-            policy: parts.policy,
             clock: parts.clock,
             effects_due: Notify::new(),
             gauges: parts.gauges,
             province: parts.province,
             relay: parts.relay,
             relay_due: Notify::new(),
+            calendar_source: parts.calendar_source,
+            calendar: std::sync::RwLock::new(Arc::new(parts.policy.calendar.clone())),
+            policy: parts.policy,
         })
     }
 
@@ -154,9 +164,10 @@ impl Saga {
     fn with_rules<T>(&self, school_authority: &str, f: impl FnOnce(&Rules<'_>) -> T) -> T {
         let school_authority = school_authority.to_owned();
         let above = move |party: &Party| domain::level_above(party, &school_authority);
+        let calendar = self.calendar();
         f(&Rules {
             policy: &self.policy.approvals,
-            calendar: &self.policy.calendar,
+            calendar: &calendar,
             level_above: &above,
         })
     }

@@ -1,6 +1,7 @@
 //! All SQL of the transfer service (schema `transfers`). Rows are read into typed records; a
 //! value this service does not know fails loudly ([`TransferError::Internal`]).
 
+pub mod calendar;
 mod lists;
 pub mod relay;
 pub mod sweep;
