@@ -271,6 +271,7 @@ pub fn profile(division: &str) -> spb::SchoolProfile {
         registry_authority: division.into(),
         operator_type: spb::OperatorType::Public as i32,
         address: "福州市鼓楼区学府路1号".into(),
+        township: format!("{division}001"),
     }
 }
 

@@ -26,6 +26,7 @@ fn profile(name: &str, category: &str, division: &str, authority: &str) -> pb::S
         registry_authority: authority.into(),
         operator_type: pb::OperatorType::Public as i32,
         address: "福州市鼓楼区学府路1号".into(),
+        township: format!("{division}002"),
     }
 }
 
@@ -272,7 +273,12 @@ async fn an_application_goes_from_county_to_a_national_code_and_into_the_replica
         .school
         .unwrap();
     assert_eq!(replica.published_in, 1);
-    assert_eq!(replica.profile.unwrap().name, "福州市鼓楼区第九实验小学");
+    let profile = replica.profile.unwrap();
+    assert_eq!(profile.name, "福州市鼓楼区第九实验小学");
+    assert_eq!(
+        profile.township, "350102002",
+        "the township reaches the replica"
+    );
 
     let registered = operator
         .register_student(student)
@@ -357,6 +363,7 @@ async fn bad_applications_name_their_field_and_write_nothing() {
             spoil(|r| {
                 let profile = r.profile.as_mut().unwrap();
                 profile.division = "340102".into();
+                profile.township = "340102001".into();
                 profile.registry_authority = "340102".into();
             }),
             "profile.division",
@@ -372,6 +379,10 @@ async fn bad_applications_name_their_field_and_write_nothing() {
         (
             spoil(|r| r.profile.as_mut().unwrap().stages.clear()),
             "profile.stages",
+        ),
+        (
+            spoil(|r| r.profile.as_mut().unwrap().township = "350103001".into()),
+            "profile.township",
         ),
         (spoil(|r| r.open_from = "2025-13-01".into()), "open_from"),
         (spoil(|r| r.idempotency_key = "".into()), "idempotency_key"),
@@ -392,6 +403,7 @@ async fn bad_applications_name_their_field_and_write_nothing() {
     let mut request = application("other", "福州市台江区越权小学");
     request.profile.as_mut().unwrap().division = "350103".into();
     request.profile.as_mut().unwrap().registry_authority = "350103".into();
+    request.profile.as_mut().unwrap().township = "350103001".into();
     let status = gulou.file_application(request).await.unwrap_err();
     assert_eq!(
         status.code(),

@@ -543,3 +543,54 @@ async fn five_hundred_deadlines_passed_while_the_province_is_down_are_each_acted
     assert!(entries.iter().all(|(_, n)| *n == 1), "{entries:?}");
     check_invariants(&federation, "34").await;
 }
+
+#[tokio::test]
+async fn no_compulsory_stage_transfer_inside_one_township() {
+    let federation = Federation::start().await;
+    let fujian = &federation.province("35").pool;
+    // A primary and a junior school of one township, and a primary school of the same county
+    // in another township (the township code comes with the published school record).
+    let (primary, junior, township): (String, String, String) = sqlx::query_as(
+        "SELECT p.code, j.code, p.record->'profile'->>'township'
+         FROM schools_provincial.schools p JOIN schools_provincial.schools j
+           ON j.record->'profile'->>'township' = p.record->'profile'->>'township'
+         WHERE p.code LIKE '2135%' AND j.code LIKE '3135%'
+           AND p.record->>'status' = 'open' AND j.record->>'status' = 'open'
+         ORDER BY p.code LIMIT 1",
+    )
+    .fetch_one(fujian)
+    .await
+    .expect("a township with a primary and a junior school");
+    let other_township: String = sqlx::query_scalar(
+        "SELECT code FROM schools_provincial.schools
+         WHERE code LIKE '2135%' AND record->>'status' = 'open'
+           AND record->'profile'->>'division' = left($1, 6)
+           AND record->'profile'->>'township' <> $1
+         ORDER BY code LIMIT 1",
+    )
+    .bind(&township)
+    .fetch_one(fujian)
+    .await
+    .expect("a primary school of the county in another township");
+    let mut junior_school = school_client(&federation, &junior).await;
+
+    let (number, name, birth) = active_student(&federation, "35", &primary).await;
+    let mut request = start_request(&junior, &number, &name, &birth);
+    request.target_grade = 7;
+    let refused = junior_school
+        .start_transfer(request)
+        .await
+        .expect_err("same township");
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(refused.message().contains("same_township"), "{refused:?}");
+
+    // The same county, another township: the rule does not apply.
+    let (number, name, birth) = active_student(&federation, "35", &other_township).await;
+    let mut request = start_request(&junior, &number, &name, &birth);
+    request.target_grade = 7;
+    junior_school
+        .start_transfer(request)
+        .await
+        .expect("another township of the same county");
+    check_invariants(&federation, "35").await;
+}

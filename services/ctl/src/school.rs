@@ -162,6 +162,9 @@ pub struct ProfileArgs {
     operator_type: String,
     #[arg(long)]
     address: String,
+    /// Township (乡镇/街道) code, 9 digits starting with the division; optional.
+    #[arg(long, default_value = "")]
+    township: String,
 }
 
 #[derive(Args)]
@@ -212,6 +215,7 @@ fn profile(args: ProfileArgs) -> anyhow::Result<pb::SchoolProfile> {
         registry_authority: args.authority,
         operator_type: operator_type as i32,
         address: args.address,
+        township: args.township,
     })
 }
 
@@ -230,6 +234,7 @@ fn school_json(school: &pb::School) -> Value {
         "registry_authority": profile.registry_authority,
         "operator_type": word(profile.operator_type().as_str_name(), "OPERATOR_TYPE_"),
         "address": profile.address,
+        "township": profile.township,
         "status": word(school.status().as_str_name(), "SCHOOL_STATUS_"),
         "open_from": school.open_from,
         "open_until": school.open_until,

@@ -546,6 +546,7 @@ async fn new_school(
                 registry_authority: "350102".into(),
                 operator_type: spb::OperatorType::Public as i32,
                 address: "福州市鼓楼区温泉路8号".into(),
+                township: "350102003".into(),
             }),
             open_from: "2025-09-01".into(),
         })

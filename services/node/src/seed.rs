@@ -64,6 +64,7 @@ pub fn schools() -> anyhow::Result<Vec<SeedSchool>> {
                 registry_authority: school.registry_authority,
                 operator_type: OperatorType::Public,
                 address: format!("{}教育路1号", place_name(divisions, school.division)),
+                township: None,
             },
             code: Some(school.code),
             open_from: school.open_from,
@@ -78,7 +79,9 @@ pub fn schools() -> anyhow::Result<Vec<SeedSchool>> {
                 NaiveDate::from_ymd_opt(1950 + ((index * 7 + offset * 13) % 70) as i32, 9, 1)
                     .expect("a valid date")
             };
-            let mut add = |name: String, category, authority, offset| {
+            // Two townships a county: the first primary school and the junior school share
+            // the first, the second primary school lies in the second.
+            let mut add = |name: String, category, authority, offset: usize| {
                 // The bundled schools already carry some of the generated names.
                 if seed.iter().any(|s: &SeedSchool| s.profile.name == name) {
                     return;
@@ -97,6 +100,11 @@ pub fn schools() -> anyhow::Result<Vec<SeedSchool>> {
                             OperatorType::Public
                         },
                         address: format!("{place}学府路{}号", index * 10 + offset + 1),
+                        township: Some(format!(
+                            "{}{:03}",
+                            county.code,
+                            if offset == 1 { 2 } else { 1 }
+                        )),
                     },
                     open_from: opened(offset),
                 });

@@ -319,7 +319,7 @@ impl SchoolList for ReplicaSchoolList {
                     code: school.code.parse().ok()?,
                     division: profile.division.parse().ok()?,
                     registry_authority: profile.registry_authority.parse().ok()?,
-                    township: None,
+                    township: (!profile.township.is_empty()).then(|| profile.township.clone()),
                 })
             }))
         })

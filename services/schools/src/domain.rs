@@ -80,6 +80,10 @@ pub struct Profile {
     pub registry_authority: DivisionCode,
     pub operator_type: OperatorType,
     pub address: String,
+    /// The township (乡镇/街道) the school lies in, 9 digits starting with `division`; `None`
+    /// where not recorded (records written before the field existed read back as `None`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub township: Option<String>,
 }
 
 mod category_digits {
@@ -115,6 +119,8 @@ pub struct ProfileInput {
     pub registry_authority: String,
     pub operator_type: Option<OperatorType>,
     pub address: String,
+    /// Empty: not recorded.
+    pub township: String,
 }
 
 /// The field names of a profile inside a request (`profile.name`, `merged.name`, …).
@@ -127,6 +133,7 @@ pub struct ProfileFields {
     pub registry_authority: &'static str,
     pub operator_type: &'static str,
     pub address: &'static str,
+    pub township: &'static str,
 }
 
 pub const PROFILE: ProfileFields = ProfileFields {
@@ -137,6 +144,7 @@ pub const PROFILE: ProfileFields = ProfileFields {
     registry_authority: "profile.registry_authority",
     operator_type: "profile.operator_type",
     address: "profile.address",
+    township: "profile.township",
 };
 
 pub const MERGED: ProfileFields = ProfileFields {
@@ -147,6 +155,7 @@ pub const MERGED: ProfileFields = ProfileFields {
     registry_authority: "merged.registry_authority",
     operator_type: "merged.operator_type",
     address: "merged.address",
+    township: "merged.township",
 };
 
 /// The stage a category must offer, for the categories that imply one.
@@ -271,6 +280,7 @@ pub fn validate_profile(
             .ok_or_else(|| FieldViolation::new(fields.operator_type, "must be public or private")),
     );
     let address = violations.check(required_text(fields.address, &input.address, 200));
+    let township = violations.check(township(fields.township, &input.township, division));
     violations.finish(|| Profile {
         name: name.expect("checked"),
         category: category.expect("checked"),
@@ -279,7 +289,33 @@ pub fn validate_profile(
         registry_authority: registry_authority.expect("checked"),
         operator_type: operator_type.expect("checked"),
         address: address.expect("checked"),
+        township: township.expect("checked"),
     })
+}
+
+/// A township code: empty (not recorded), or 9 digits inside the school's county `division`.
+fn township(
+    field: &'static str,
+    text: &str,
+    division: Option<DivisionCode>,
+) -> Result<Option<String>, FieldViolation> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if text.len() != 9 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(FieldViolation::new(
+            field,
+            format!("township code {text:?} must be 9 digits (the county's 6 and 3 more)"),
+        ));
+    }
+    match division {
+        Some(division) if !text.starts_with(division.as_str()) => Err(FieldViolation::new(
+            field,
+            format!("township {text} does not lie in the school's division {division}"),
+        )),
+        _ => Ok(Some(text.to_owned())),
+    }
 }
 
 pub fn parse_code(field: &'static str, text: &str) -> Result<SchoolCode, SchoolsError> {
@@ -671,6 +707,7 @@ mod tests {
             registry_authority: "350102".into(),
             operator_type: Some(OperatorType::Public),
             address: "福州市鼓楼区某路1号".into(),
+            township: "350102001".into(),
         }
     }
 
@@ -696,6 +733,15 @@ mod tests {
     fn a_good_profile_passes() {
         let profile = validate_profile(&input(), PROFILE).unwrap();
         assert_eq!(profile.province(), "35");
+        assert_eq!(profile.township.as_deref(), Some("350102001"));
+        let unrecorded = ProfileInput {
+            township: " ".into(),
+            ..input()
+        };
+        assert_eq!(
+            validate_profile(&unrecorded, PROFILE).unwrap().township,
+            None
+        );
     }
 
     #[test]
@@ -722,6 +768,9 @@ mod tests {
             ),
             (|i| i.operator_type = None, "profile.operator_type"),
             (|i| i.address = String::new(), "profile.address"),
+            (|i| i.township = "35010200".into(), "profile.township"),
+            (|i| i.township = "35010200x".into(), "profile.township"),
+            (|i| i.township = "350103001".into(), "profile.township"),
         ];
         for (spoil, field) in cases {
             let mut bad = input();

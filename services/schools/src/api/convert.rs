@@ -45,6 +45,7 @@ pub fn profile_input(profile: Option<pb::SchoolProfile>) -> ProfileInput {
         division: profile.division,
         registry_authority: profile.registry_authority,
         address: profile.address,
+        township: profile.township,
     }
 }
 
@@ -79,6 +80,7 @@ pub fn profile(profile: &Profile) -> pb::SchoolProfile {
             OperatorType::Private => pb::OperatorType::Private,
         } as i32,
         address: profile.address.clone(),
+        township: profile.township.clone().unwrap_or_default(),
     }
 }
 

@@ -912,8 +912,8 @@ async fn insert_school(
     sqlx::query!(
         "INSERT INTO schools_national.schools
              (code, name, category, province, stages, division, registry_authority, operator_type,
-              address, status, open_from, application_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', $10, $11)",
+              address, township, status, open_from, application_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'open', $11, $12)",
         code.as_str(),
         profile.name,
         profile.category.digits(),
@@ -923,6 +923,7 @@ async fn insert_school(
         profile.registry_authority.as_str(),
         profile.operator_type.as_str(),
         profile.address,
+        profile.township,
         open_from,
         application_id,
     )
@@ -957,7 +958,7 @@ async fn update_profile(
     sqlx::query!(
         "UPDATE schools_national.schools
          SET name = $2, stages = $3, division = $4, registry_authority = $5, operator_type = $6,
-             address = $7
+             address = $7, township = $8
          WHERE code = $1",
         code.as_str(),
         profile.name,
@@ -966,6 +967,7 @@ async fn update_profile(
         profile.registry_authority.as_str(),
         profile.operator_type.as_str(),
         profile.address,
+        profile.township,
     )
     .execute(&mut *conn)
     .await?;
