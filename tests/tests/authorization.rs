@@ -172,6 +172,7 @@ fn request(method: &str, object: Option<&str>, fixture: &Fixture) -> Vec<u8> {
             reason: "矩阵测试".into(),
         }
         .encode_to_vec(),
+        // The two services' lookup requests are the same on the wire.
         ("xueji.schools.v1.SchoolAuthority" | "xueji.schools.v1.SchoolIntake", "GetSchool") => {
             spb::GetSchoolRequest { code: key }.encode_to_vec()
         }

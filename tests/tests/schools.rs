@@ -101,7 +101,7 @@ fn lifecycle(code: &str, reason: &str) -> (String, String, String) {
 async fn school(node: &TestNode, code: &str) -> pb::School {
     node.authority(Level::Ministry, "", Role::Operator)
         .await
-        .get_school(pb::GetSchoolRequest { code: code.into() })
+        .get_school(pb::SchoolAuthorityGetSchoolRequest { code: code.into() })
         .await
         .expect("school")
         .into_inner()
@@ -528,7 +528,7 @@ async fn lifecycle_rules_keep_void_and_restore_codes() {
         assert_eq!(school(&node, old).await.status(), pb::SchoolStatus::Voided);
     }
     let lineage = ministry
-        .get_lineage(pb::GetLineageRequest { code: c.clone() })
+        .get_lineage(pb::SchoolAuthorityGetLineageRequest { code: c.clone() })
         .await
         .unwrap()
         .into_inner()

@@ -559,14 +559,13 @@ pub async fn run(
             )?;
         }
         SchoolCommand::Show { code, national } => {
-            let request = pb::GetSchoolRequest { code };
             let school = if national {
-                authority.get_school(request).await?
+                let request = pb::SchoolAuthorityGetSchoolRequest { code };
+                authority.get_school(request).await?.into_inner().school
             } else {
-                intake.get_school(request).await?
-            }
-            .into_inner()
-            .school;
+                let request = pb::GetSchoolRequest { code };
+                intake.get_school(request).await?.into_inner().school
+            };
             match (json, school) {
                 (false, Some(school)) => {
                     let mut table = Table::new();
@@ -599,17 +598,26 @@ pub async fn run(
                     page_size: 1000,
                     page_token,
                 };
-                let page = if national {
-                    authority.list_schools(request).await?
+                let (page, next_page_token) = if national {
+                    let request = pb::SchoolAuthorityListSchoolsRequest {
+                        division: request.division,
+                        name_contains: request.name_contains,
+                        category: request.category,
+                        include_void: request.include_void,
+                        page_size: request.page_size,
+                        page_token: request.page_token,
+                    };
+                    let page = authority.list_schools(request).await?.into_inner();
+                    (page.schools, page.next_page_token)
                 } else {
-                    intake.list_schools(request).await?
-                }
-                .into_inner();
-                schools.extend(page.schools);
-                if page.next_page_token.is_empty() {
+                    let page = intake.list_schools(request).await?.into_inner();
+                    (page.schools, page.next_page_token)
+                };
+                schools.extend(page);
+                if next_page_token.is_empty() {
                     break;
                 }
-                page_token = page.next_page_token;
+                page_token = next_page_token;
             }
             print(
                 schools.iter().map(school_json).collect(),
@@ -618,14 +626,13 @@ pub async fn run(
             )?;
         }
         SchoolCommand::Lineage { code, national } => {
-            let request = pb::GetLineageRequest { code };
             let links = if national {
-                authority.get_lineage(request).await?
+                let request = pb::SchoolAuthorityGetLineageRequest { code };
+                authority.get_lineage(request).await?.into_inner().links
             } else {
-                intake.get_lineage(request).await?
-            }
-            .into_inner()
-            .links;
+                let request = pb::GetLineageRequest { code };
+                intake.get_lineage(request).await?.into_inner().links
+            };
             let rows = links
                 .iter()
                 .map(|l| {

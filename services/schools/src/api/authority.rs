@@ -102,7 +102,7 @@ impl AuthorityApi {
         &self,
         actor: &Actor,
         request: pb::CloseSchoolRequest,
-    ) -> Result<pb::SchoolResponse, SchoolsError> {
+    ) -> Result<pb::CloseSchoolResponse, SchoolsError> {
         domain::require_ministry(&actor.caller, "close a school")?;
         let (code, effective_date, reason) =
             lifecycle_fields(&request.code, &request.effective_date, &request.reason)?;
@@ -121,7 +121,7 @@ impl AuthorityApi {
             .store
             .close(&code, effective_date, &reason, workload, actor)
             .await?;
-        Ok(pb::SchoolResponse {
+        Ok(pb::CloseSchoolResponse {
             school: Some(convert::school(&school, 0)),
         })
     }
@@ -158,10 +158,9 @@ fn lifecycle_fields(
         .ok_or_else(|| violations.into_vec().into())
 }
 
-fn school_response(school: &domain::SchoolRecord) -> Response<pb::SchoolResponse> {
-    Response::new(pb::SchoolResponse {
-        school: Some(convert::school(school, 0)),
-    })
+/// The school as the registry holds it now (not yet published: `published_in` 0).
+fn registry_school(school: &domain::SchoolRecord) -> Option<pb::School> {
+    Some(convert::school(school, 0))
 }
 
 #[tonic::async_trait]
@@ -285,7 +284,7 @@ impl SchoolAuthority for AuthorityApi {
     async fn rename_school(
         &self,
         request: Request<pb::RenameSchoolRequest>,
-    ) -> Result<Response<pb::SchoolResponse>, Status> {
+    ) -> Result<Response<pb::RenameSchoolResponse>, Status> {
         let actor = super::actor_of(&request)?;
         let caller = &actor.caller;
         domain::require_ministry(caller, "rename a school")?;
@@ -305,13 +304,15 @@ impl SchoolAuthority for AuthorityApi {
             .store
             .rename(&code, &name, date, &reason, &actor)
             .await?;
-        Ok(school_response(&school))
+        Ok(Response::new(pb::RenameSchoolResponse {
+            school: registry_school(&school),
+        }))
     }
 
     async fn merge_schools(
         &self,
         request: Request<pb::MergeSchoolsRequest>,
-    ) -> Result<Response<pb::SchoolResponse>, Status> {
+    ) -> Result<Response<pb::MergeSchoolsResponse>, Status> {
         let actor = super::actor_of(&request)?;
         let caller = &actor.caller;
         domain::require_ministry(caller, "merge schools")?;
@@ -356,13 +357,15 @@ impl SchoolAuthority for AuthorityApi {
                 &actor,
             )
             .await?;
-        Ok(school_response(&school))
+        Ok(Response::new(pb::MergeSchoolsResponse {
+            school: registry_school(&school),
+        }))
     }
 
     async fn change_category(
         &self,
         request: Request<pb::ChangeCategoryRequest>,
-    ) -> Result<Response<pb::SchoolResponse>, Status> {
+    ) -> Result<Response<pb::ChangeCategoryResponse>, Status> {
         let actor = super::actor_of(&request)?;
         let caller = &actor.caller;
         domain::require_ministry(caller, "change a school's category")?;
@@ -391,13 +394,15 @@ impl SchoolAuthority for AuthorityApi {
             .store
             .change_category(&code, category, &stages, date, &reason, &actor)
             .await?;
-        Ok(school_response(&school))
+        Ok(Response::new(pb::ChangeCategoryResponse {
+            school: registry_school(&school),
+        }))
     }
 
     async fn close_school(
         &self,
         request: Request<pb::CloseSchoolRequest>,
-    ) -> Result<Response<pb::SchoolResponse>, Status> {
+    ) -> Result<Response<pb::CloseSchoolResponse>, Status> {
         let actor = super::actor_of(&request)?;
         Ok(Response::new(
             self.close(&actor, request.into_inner()).await?,
@@ -407,7 +412,7 @@ impl SchoolAuthority for AuthorityApi {
     async fn reopen_school(
         &self,
         request: Request<pb::ReopenSchoolRequest>,
-    ) -> Result<Response<pb::SchoolResponse>, Status> {
+    ) -> Result<Response<pb::ReopenSchoolResponse>, Status> {
         let actor = super::actor_of(&request)?;
         let caller = &actor.caller;
         domain::require_ministry(caller, "reopen a school")?;
@@ -415,36 +420,53 @@ impl SchoolAuthority for AuthorityApi {
         let (code, date, reason) =
             lifecycle_fields(&request.code, &request.effective_date, &request.reason)?;
         let school = self.store.reopen(&code, date, &reason, &actor).await?;
-        Ok(school_response(&school))
+        Ok(Response::new(pb::ReopenSchoolResponse {
+            school: registry_school(&school),
+        }))
     }
 
     async fn get_school(
         &self,
-        request: Request<pb::GetSchoolRequest>,
-    ) -> Result<Response<pb::SchoolResponse>, Status> {
+        request: Request<pb::SchoolAuthorityGetSchoolRequest>,
+    ) -> Result<Response<pb::SchoolAuthorityGetSchoolResponse>, Status> {
         let caller = super::actor_of(&request)?.caller;
         let school = super::get_school(&self.store, &caller, &request.get_ref().code).await?;
-        Ok(school_response(&school))
+        Ok(Response::new(pb::SchoolAuthorityGetSchoolResponse {
+            school: registry_school(&school),
+        }))
     }
 
     async fn list_schools(
         &self,
-        request: Request<pb::ListSchoolsRequest>,
-    ) -> Result<Response<pb::ListSchoolsResponse>, Status> {
+        request: Request<pb::SchoolAuthorityListSchoolsRequest>,
+    ) -> Result<Response<pb::SchoolAuthorityListSchoolsResponse>, Status> {
         let caller = super::actor_of(&request)?.caller;
-        Ok(Response::new(
-            super::list_schools(&self.store, &caller, request.get_ref()).await?,
-        ))
+        let request = request.into_inner();
+        // The same filters as the replica's `ListSchools`.
+        let filters = pb::ListSchoolsRequest {
+            division: request.division,
+            name_contains: request.name_contains,
+            category: request.category,
+            include_void: request.include_void,
+            page_size: request.page_size,
+            page_token: request.page_token,
+        };
+        let page = super::list_schools(&self.store, &caller, &filters).await?;
+        Ok(Response::new(pb::SchoolAuthorityListSchoolsResponse {
+            schools: page.schools,
+            next_page_token: page.next_page_token,
+        }))
     }
 
     async fn get_lineage(
         &self,
-        request: Request<pb::GetLineageRequest>,
-    ) -> Result<Response<pb::GetLineageResponse>, Status> {
+        request: Request<pb::SchoolAuthorityGetLineageRequest>,
+    ) -> Result<Response<pb::SchoolAuthorityGetLineageResponse>, Status> {
         let caller = super::actor_of(&request)?.caller;
-        Ok(Response::new(
-            super::get_lineage(&self.store, &caller, &request.get_ref().code).await?,
-        ))
+        let lineage = super::get_lineage(&self.store, &caller, &request.get_ref().code).await?;
+        Ok(Response::new(pb::SchoolAuthorityGetLineageResponse {
+            links: lineage.links,
+        }))
     }
 
     async fn publish(

@@ -180,10 +180,8 @@ impl IntakeApi {
     }
 }
 
-fn application_response(application: &Application) -> Response<pb::ApplicationResponse> {
-    Response::new(pb::ApplicationResponse {
-        application: Some(convert::application(application)),
-    })
+fn wire_application(application: &Application) -> Option<pb::Application> {
+    Some(convert::application(application))
 }
 
 #[tonic::async_trait]
@@ -191,39 +189,47 @@ impl SchoolIntake for IntakeApi {
     async fn file_application(
         &self,
         request: Request<pb::FileApplicationRequest>,
-    ) -> Result<Response<pb::ApplicationResponse>, Status> {
+    ) -> Result<Response<pb::FileApplicationResponse>, Status> {
         let actor = super::actor_of(&request)?;
         let application = self.file(&actor, request.into_inner()).await?;
-        Ok(application_response(&application))
+        Ok(Response::new(pb::FileApplicationResponse {
+            application: wire_application(&application),
+        }))
     }
 
     async fn endorse_application(
         &self,
         request: Request<pb::EndorseApplicationRequest>,
-    ) -> Result<Response<pb::ApplicationResponse>, Status> {
+    ) -> Result<Response<pb::EndorseApplicationResponse>, Status> {
         let actor = super::actor_of(&request)?;
         let application = self.endorse(&actor, &request.get_ref().id).await?;
-        Ok(application_response(&application))
+        Ok(Response::new(pb::EndorseApplicationResponse {
+            application: wire_application(&application),
+        }))
     }
 
     async fn return_application(
         &self,
         request: Request<pb::ReturnApplicationRequest>,
-    ) -> Result<Response<pb::ApplicationResponse>, Status> {
+    ) -> Result<Response<pb::ReturnApplicationResponse>, Status> {
         let actor = super::actor_of(&request)?;
         let application = self.send_back(&actor, request.into_inner()).await?;
-        Ok(application_response(&application))
+        Ok(Response::new(pb::ReturnApplicationResponse {
+            application: wire_application(&application),
+        }))
     }
 
     async fn get_application(
         &self,
         request: Request<pb::GetApplicationRequest>,
-    ) -> Result<Response<pb::ApplicationResponse>, Status> {
+    ) -> Result<Response<pb::GetApplicationResponse>, Status> {
         let caller = super::actor_of(&request)?.caller;
         let application = self
             .visible_application(&caller, &request.get_ref().id)
             .await?;
-        Ok(application_response(&application))
+        Ok(Response::new(pb::GetApplicationResponse {
+            application: wire_application(&application),
+        }))
     }
 
     async fn list_applications(
@@ -277,11 +283,11 @@ impl SchoolIntake for IntakeApi {
     async fn get_school(
         &self,
         request: Request<pb::GetSchoolRequest>,
-    ) -> Result<Response<pb::SchoolResponse>, Status> {
+    ) -> Result<Response<pb::GetSchoolResponse>, Status> {
         let caller = super::actor_of(&request)?.caller;
         let school = super::get_school(&self.store, &caller, &request.get_ref().code).await?;
         let published_in = self.store.published_in(school.code.as_str()).await?;
-        Ok(Response::new(pb::SchoolResponse {
+        Ok(Response::new(pb::GetSchoolResponse {
             school: Some(convert::school(&school, published_in)),
         }))
     }
