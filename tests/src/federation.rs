@@ -279,9 +279,14 @@ impl Federation {
 
     /// A client of the national calendar registry, with the national operator certificate.
     pub async fn calendar(&self, token: &str) -> xueji_node::client::CalendarClient {
-        xueji_node::client::calendar_client(&self.national.address(), &self.pki("national"), token)
-            .await
-            .expect("calendar client")
+        let channel = xueji_node::client::operator_channel(
+            &self.national.address(),
+            &self.pki("national"),
+            token,
+        )
+        .await
+        .expect("a channel to the national node");
+        xueji_node::client::CalendarClient::new(channel)
     }
 
     pub fn province(&self, province: &str) -> &Member {

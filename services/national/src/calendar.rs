@@ -4,7 +4,7 @@
 use chrono::NaiveDate;
 use tonic::{Request, Response, Status};
 use xueji_auth::{Caller, Jurisdiction, Role};
-use xueji_calendar::{CalendarDay, DayKind};
+use xueji_calendar::{CalendarDay, DayKind, PublishedYear};
 use xueji_proto::national::v1::{
     self as pb, calendar_registry_server::CalendarRegistry,
     calendar_registry_server::CalendarRegistryServer,
@@ -13,10 +13,7 @@ use xueji_validation::FieldViolation;
 
 use crate::{
     NationalError,
-    store::{
-        Store,
-        calendar::{LoadedYear, Loader},
-    },
+    store::{Store, calendar::Loader},
 };
 
 #[derive(Debug, Clone)]
@@ -95,7 +92,7 @@ fn schedule(request: &pb::LoadCalendarYearRequest) -> Result<Vec<CalendarDay>, N
     Ok(days)
 }
 
-fn to_wire(year: LoadedYear) -> pb::CalendarYear {
+fn to_wire(year: PublishedYear) -> pb::CalendarYear {
     pb::CalendarYear {
         year: year.year,
         days: year

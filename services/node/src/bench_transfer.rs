@@ -19,7 +19,7 @@ use crate::{
     client::{TransfersClient, transfers_client},
     demo::{
         DemoFederation, mint, start_federation,
-        transfers::{approve_when_open, enroll, state_name, wait_for_end},
+        transfers::{approve_when_open, enroll, start_for, state_name, wait_for_end},
     },
 };
 
@@ -294,22 +294,15 @@ async fn one_transfer(
     student: &pb::Student,
     worker: usize,
 ) -> anyhow::Result<uuid::Uuid> {
-    let started = receiving
-        .start_transfer(tpb::StartTransferRequest {
-            idempotency_key: format!("bench-{worker}-{}", student.registry_number),
-            receiving_school_code: school.to_owned(),
-            registry_number: student.registry_number.clone(),
-            name: student.name.clone(),
-            birth_date: student.birth_date.clone(),
-            target_grade: student.grade,
-            reason: "基准测试".into(),
-            evidence: vec!["bench".into()],
-            ..Default::default()
-        })
-        .await?
-        .into_inner()
-        .transfer
-        .context("no transfer in the answer")?;
+    let started = start_for(
+        receiving,
+        &format!("bench-{worker}"),
+        school,
+        student,
+        "基准测试",
+        "bench",
+    )
+    .await?;
     for (position, party) in parties.iter_mut().enumerate() {
         approve_when_open(party, &started.id, position, POLL).await?;
     }

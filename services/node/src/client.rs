@@ -54,16 +54,6 @@ pub async fn directory_client(
     ))
 }
 
-pub async fn calendar_client(
-    address: &str,
-    pki_dir: &std::path::Path,
-    token: &str,
-) -> anyhow::Result<CalendarClient> {
-    Ok(CalendarClient::new(
-        operator_channel(address, pki_dir, token).await?,
-    ))
-}
-
 pub async fn transfers_client(
     address: &str,
     pki_dir: &std::path::Path,

@@ -57,6 +57,37 @@ pub struct CalendarError {
     pub reason: String,
 }
 
+/// A year of the official schedule as the ministry loaded it on the national node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedYear {
+    pub year: i32,
+    pub days: Vec<CalendarDay>,
+    /// The national version of the load: later loads of a year replace earlier ones.
+    pub version: i64,
+    pub loaded_by: String,
+    pub loaded_at: DateTime<Utc>,
+}
+
+impl PublishedYear {
+    /// A year as stored: its days as [`to_csv`] wrote them. Only checked schedules are
+    /// stored, so one that does not read back is an error to report, never to skip.
+    pub fn from_stored(
+        year: i32,
+        days_csv: &str,
+        version: i64,
+        loaded_by: String,
+        loaded_at: DateTime<Utc>,
+    ) -> Result<Self, CalendarError> {
+        Ok(Self {
+            year,
+            days: parse_csv(days_csv)?,
+            version,
+            loaded_by,
+            loaded_at,
+        })
+    }
+}
+
 /// A deadline counted on the calendar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Deadline {

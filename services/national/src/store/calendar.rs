@@ -3,20 +3,10 @@
 
 use chrono::{DateTime, Utc};
 use xueji_audit::Entry;
-use xueji_calendar::CalendarDay;
+use xueji_calendar::{CalendarDay, PublishedYear};
 
 use super::Store;
 use crate::NationalError;
-
-/// A loaded year.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LoadedYear {
-    pub year: i32,
-    pub days: Vec<CalendarDay>,
-    pub version: i64,
-    pub loaded_by: String,
-    pub loaded_at: DateTime<Utc>,
-}
 
 /// Who loads a year, as the audit log names them.
 #[derive(Debug, Clone, Copy)]
@@ -34,22 +24,18 @@ struct YearRow {
     loaded_at: DateTime<Utc>,
 }
 
-impl TryFrom<YearRow> for LoadedYear {
+impl TryFrom<YearRow> for PublishedYear {
     type Error = NationalError;
 
     fn try_from(row: YearRow) -> Result<Self, NationalError> {
-        // Only checked schedules are written: a row that does not read back is a bug (or an
-        // edit made behind the service's back), never something to skip.
-        let days = xueji_calendar::parse_csv(&row.days_csv).map_err(|e| {
-            NationalError::Internal(format!("the stored calendar of {}: {e}", row.year))
-        })?;
-        Ok(Self {
-            year: row.year,
-            days,
-            version: row.version,
-            loaded_by: row.loaded_by,
-            loaded_at: row.loaded_at,
-        })
+        PublishedYear::from_stored(
+            row.year,
+            &row.days_csv,
+            row.version,
+            row.loaded_by,
+            row.loaded_at,
+        )
+        .map_err(|e| NationalError::Internal(format!("the stored calendar of {}: {e}", row.year)))
     }
 }
 
@@ -61,7 +47,7 @@ impl Store {
         year: i32,
         days: &[CalendarDay],
         loader: Loader<'_>,
-    ) -> Result<(LoadedYear, bool), NationalError> {
+    ) -> Result<(PublishedYear, bool), NationalError> {
         let days_csv = xueji_calendar::to_csv(days);
         let mut tx = self.pool.begin().await?;
         // One loader of a year at a time, so that "the same again" is judged on the latest.
@@ -123,7 +109,7 @@ impl Store {
     pub async fn calendar_years_after(
         &self,
         version: i64,
-    ) -> Result<Vec<LoadedYear>, NationalError> {
+    ) -> Result<Vec<PublishedYear>, NationalError> {
         sqlx::query_as!(
             YearRow,
             "SELECT year, days_csv, version, loaded_by, loaded_at
@@ -133,7 +119,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?
         .into_iter()
-        .map(LoadedYear::try_from)
+        .map(PublishedYear::try_from)
         .collect()
     }
 }

@@ -59,22 +59,15 @@ pub(super) async fn inside_fujian(
         )
     };
     let mut receiving_school = transfers_client(address, pki_dir, &as_school(receiving)?).await?;
-    let started = receiving_school
-        .start_transfer(tpb::StartTransferRequest {
-            idempotency_key: format!("demo-transfer-{}", student.registry_number),
-            receiving_school_code: receiving.clone(),
-            registry_number: student.registry_number.clone(),
-            name: student.name.clone(),
-            birth_date: student.birth_date.clone(),
-            target_grade: student.grade,
-            reason: "随父母工作调动".into(),
-            evidence: vec!["居住证明 2025-001".into()],
-            ..Default::default()
-        })
-        .await?
-        .into_inner()
-        .transfer
-        .context("no transfer in the answer")?;
+    let started = start_for(
+        &mut receiving_school,
+        "demo-transfer",
+        receiving,
+        student,
+        "随父母工作调动",
+        "居住证明 2025-001",
+    )
+    .await?;
     println!(
         "  school {receiving} started transfer {} for {} {}",
         started.id, student.registry_number, student.name
@@ -204,22 +197,15 @@ pub(super) async fn from_anhui(
     let mut receiving_school =
         transfers_client(fujian, &fujian_pki, &school_token(receiving)?).await?;
     let student = &students[0];
-    let started = receiving_school
-        .start_transfer(tpb::StartTransferRequest {
-            idempotency_key: format!("demo-across-{}", student.registry_number),
-            receiving_school_code: receiving.into(),
-            registry_number: student.registry_number.clone(),
-            name: student.name.clone(),
-            birth_date: student.birth_date.clone(),
-            target_grade: student.grade,
-            reason: "随父母迁居福州".into(),
-            evidence: vec!["居住证明 2025-002".into()],
-            ..Default::default()
-        })
-        .await?
-        .into_inner()
-        .transfer
-        .context("no transfer in the answer")?;
+    let started = start_for(
+        &mut receiving_school,
+        "demo-across",
+        receiving,
+        student,
+        "随父母迁居福州",
+        "居住证明 2025-002",
+    )
+    .await?;
     println!(
         "  Fujian school {receiving} started transfer {} for {} (Anhui held the student: {})",
         started.id,
@@ -281,22 +267,15 @@ pub(super) async fn from_anhui(
     step("A transfer inside Anhui whose deadlines pass: Anhui's policy approves on timeout");
     let student = &students[1];
     let mut inside_school = transfers_client(anhui, &anhui_pki, &school_token(&inside)?).await?;
-    let started = inside_school
-        .start_transfer(tpb::StartTransferRequest {
-            idempotency_key: format!("demo-timeout-{}", student.registry_number),
-            receiving_school_code: inside.clone(),
-            registry_number: student.registry_number.clone(),
-            name: student.name.clone(),
-            birth_date: student.birth_date.clone(),
-            target_grade: student.grade,
-            reason: "随父母迁居".into(),
-            evidence: vec!["居住证明 2025-003".into()],
-            ..Default::default()
-        })
-        .await?
-        .into_inner()
-        .transfer
-        .context("no transfer in the answer")?;
+    let started = start_for(
+        &mut inside_school,
+        "demo-timeout",
+        &inside,
+        student,
+        "随父母迁居",
+        "居住证明 2025-003",
+    )
+    .await?;
     println!(
         "  school {inside} ({inside_county}) started transfer {}; nobody decides",
         started.id
@@ -425,6 +404,34 @@ pub(crate) async fn approve_when_open(
             Err(status) => return Err(status.into()),
         }
     }
+}
+
+/// Starts a transfer of `student` (enrolled by [`enroll`]) into `school`, with what the family
+/// brings; the idempotency key is `key_prefix` and the student's number.
+pub(crate) async fn start_for(
+    client: &mut crate::client::TransfersClient,
+    key_prefix: &str,
+    school: &str,
+    student: &pb::Student,
+    reason: &str,
+    evidence: &str,
+) -> anyhow::Result<tpb::Transfer> {
+    client
+        .start_transfer(tpb::StartTransferRequest {
+            idempotency_key: format!("{key_prefix}-{}", student.registry_number),
+            receiving_school_code: school.to_owned(),
+            registry_number: student.registry_number.clone(),
+            name: student.name.clone(),
+            birth_date: student.birth_date.clone(),
+            target_grade: student.grade,
+            reason: reason.to_owned(),
+            evidence: vec![evidence.to_owned()],
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .transfer
+        .context("no transfer in the answer")
 }
 
 /// Registers `count` students at `school` (names from `name_of`, distinct resident ID numbers

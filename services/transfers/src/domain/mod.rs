@@ -10,6 +10,8 @@ use xueji_validation::{FieldViolation, Violations, parse_date, required_text};
 use xueji_workflow::Party;
 
 pub use rules::{ProvinceRules, RuleRefusal, TransferRules};
+/// A year of the official calendar as the ministry loaded it on the national node.
+pub use xueji_calendar::PublishedYear;
 
 /// A school as transfers need it: where it is, who its authority is, what it teaches.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,17 +165,6 @@ pub fn validate_start(input: &StartInput<'_>) -> Result<StartRequest, Vec<FieldV
 }
 
 /// The kinds of party, as steps name them.
-/// A year of the official calendar as the ministry loaded it on the national node.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublishedYear {
-    pub year: i32,
-    pub days: Vec<xueji_calendar::CalendarDay>,
-    /// The national version of the load: later loads of a year replace earlier ones.
-    pub version: i64,
-    pub loaded_by: String,
-    pub loaded_at: chrono::DateTime<chrono::Utc>,
-}
-
 pub mod party {
     pub const RECEIVING_AUTHORITY: &str = "receiving_authority";
     pub const RECEIVING_PROVINCE: &str = "receiving_province";

@@ -558,24 +558,13 @@ impl Saga {
                 message,
             }) => {
                 let mut tx = self.store.begin().await?;
-                store::refuse(
-                    &mut tx,
-                    id,
-                    &reason,
-                    national_code.as_deref(),
-                    &message,
-                    false,
-                )
-                .await?;
-                store::audit(
-                    &mut tx,
-                    SYSTEM,
-                    "transfers.refuse",
-                    id,
-                    None,
-                    Some(serde_json::json!({ "refusal": reason, "national_code": national_code, "receiving_province": from })),
-                )
-                .await?;
+                let refusal = store::Refusal {
+                    reason: &reason,
+                    national_code: national_code.as_deref(),
+                    message: &message,
+                    other_province: Some(from),
+                };
+                store::refuse(&mut tx, SYSTEM, id, refusal, false).await?;
                 let answer = pb::HoldAnswer {
                     held: false,
                     refusal: reason,
@@ -615,24 +604,13 @@ impl Saga {
         if !answer.held {
             let national_code = (!answer.national_code.is_empty()).then_some(answer.national_code);
             let mut tx = self.store.begin().await?;
-            store::refuse(
-                &mut tx,
-                id,
-                &answer.refusal,
-                national_code.as_deref(),
-                &answer.message,
-                false,
-            )
-            .await?;
-            store::audit(
-                &mut tx,
-                SYSTEM,
-                "transfers.refuse",
-                id,
-                None,
-                Some(serde_json::json!({ "refusal": answer.refusal, "national_code": national_code, "answered_by": from })),
-            )
-            .await?;
+            let refusal = store::Refusal {
+                reason: &answer.refusal,
+                national_code: national_code.as_deref(),
+                message: &answer.message,
+                other_province: Some(from),
+            };
+            store::refuse(&mut tx, SYSTEM, id, refusal, false).await?;
             tx.commit().await?;
             return Ok(());
         }
@@ -681,15 +659,13 @@ impl Saga {
             return Ok(());
         }
         if update.state == TransferState::Refused.as_str() {
-            store::refuse(
-                &mut tx,
-                id,
-                &update.refusal,
-                None,
-                &update.message,
-                record.role == Role::Sending,
-            )
-            .await?;
+            let refusal = store::Refusal {
+                reason: &update.refusal,
+                national_code: None,
+                message: &update.message,
+                other_province: record.other_province.as_deref(),
+            };
+            store::refuse(&mut tx, SYSTEM, id, refusal, record.role == Role::Sending).await?;
         } else {
             let task: Task = serde_json::from_str(&update.task_json).map_err(bad_message)?;
             relay::record_sending_side(

@@ -289,48 +289,42 @@ impl Saga {
             return self.wait_for_start(id).await;
         }
         let student = stored_student(&record)?;
-        let held =
-            match self
-                .ledger
-                .hold(id, &student, &record.typed_name, record.typed_birth_date)
-                .await
+        let held = match self
+            .ledger
+            .hold(id, &student, &record.typed_name, record.typed_birth_date)
+            .await
+        {
+            Ok(held) => held,
+            // Not a student of this province: the national node asks the province that
+            // holds the number, if another does.
+            Err(TransferError::Refused { national_code, .. })
+                if national_code.as_deref() == Some("2001") && self.relay.is_some() =>
             {
-                Ok(held) => held,
-                // Not a student of this province: the national node asks the province that
-                // holds the number, if another does.
-                Err(TransferError::Refused { national_code, .. })
-                    if national_code.as_deref() == Some("2001") && self.relay.is_some() =>
-                {
-                    self.ask_owner_to_hold(&record, &student, actor).await?;
-                    return self.wait_for_start(id).await;
-                }
-                Err(TransferError::Refused {
+                self.ask_owner_to_hold(&record, &student, actor).await?;
+                return self.wait_for_start(id).await;
+            }
+            Err(TransferError::Refused {
+                reason,
+                national_code,
+                message,
+            }) => {
+                let mut tx = self.store.begin().await?;
+                let refusal = store::Refusal {
+                    reason: &reason,
+                    national_code: national_code.as_deref(),
+                    message: &message,
+                    other_province: None,
+                };
+                store::refuse(&mut tx, actor, id, refusal, false).await?;
+                tx.commit().await?;
+                return Err(TransferError::Refused {
                     reason,
                     national_code,
                     message,
-                }) => {
-                    let mut tx = self.store.begin().await?;
-                    store::refuse(
-                        &mut tx,
-                        id,
-                        &reason,
-                        national_code.as_deref(),
-                        &message,
-                        false,
-                    )
-                    .await?;
-                    store::audit(&mut tx, actor, "transfers.refuse", id, None,
-                    Some(serde_json::json!({ "refusal": reason, "national_code": national_code })))
-                    .await?;
-                    tx.commit().await?;
-                    return Err(TransferError::Refused {
-                        reason,
-                        national_code,
-                        message,
-                    });
-                }
-                Err(other) => return Err(other),
-            };
+                });
+            }
+            Err(other) => return Err(other),
+        };
         self.open_approvals(id, actor, held, receiving, None).await
     }
 
@@ -412,28 +406,17 @@ impl Saga {
         if let Some((reason, message)) = refusal {
             // Inside the province the student is released here; across provinces the sending
             // side releases it when told.
-            store::refuse(
-                &mut tx,
-                id,
+            let refusal = store::Refusal {
                 reason,
-                None,
-                &message,
-                other_province.is_none(),
-            )
-            .await?;
+                national_code: None,
+                message: &message,
+                other_province,
+            };
+            store::refuse(&mut tx, actor, id, refusal, other_province.is_none()).await?;
             if let Some(to) = other_province {
                 self.send_refusal(&mut tx, &record, to, sending_side, reason, &message)
                     .await?;
             }
-            store::audit(
-                &mut tx,
-                actor,
-                "transfers.refuse",
-                id,
-                None,
-                Some(serde_json::json!({ "refusal": reason, "message": message })),
-            )
-            .await?;
             tx.commit().await?;
             self.effects_due.notify_one();
             self.relay_due.notify_one();

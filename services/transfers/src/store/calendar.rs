@@ -18,16 +18,14 @@ impl TryFrom<YearRow> for PublishedYear {
     type Error = TransferError;
 
     fn try_from(row: YearRow) -> Result<Self, TransferError> {
-        let days = xueji_calendar::parse_csv(&row.days_csv).map_err(|e| {
-            TransferError::Internal(format!("the stored calendar of {}: {e}", row.year))
-        })?;
-        Ok(Self {
-            year: row.year,
-            days,
-            version: row.version,
-            loaded_by: row.loaded_by,
-            loaded_at: row.loaded_at,
-        })
+        PublishedYear::from_stored(
+            row.year,
+            &row.days_csv,
+            row.version,
+            row.loaded_by,
+            row.loaded_at,
+        )
+        .map_err(|e| TransferError::Internal(format!("the stored calendar of {}: {e}", row.year)))
     }
 }
 

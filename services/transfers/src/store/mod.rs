@@ -535,22 +535,39 @@ pub async fn write_task(
     Ok(version)
 }
 
-/// Records a refusal at start; the hold (if any was taken) is released by an effect.
+/// Why a start was refused.
+#[derive(Debug, Clone, Copy)]
+pub struct Refusal<'a> {
+    /// The refusal's name (DATA_MISMATCH, PENDING_TASK, …, or the province rule).
+    pub reason: &'a str,
+    pub national_code: Option<&'a str>,
+    pub message: &'a str,
+    /// The other province, where it answered or asked (transfers between provinces).
+    pub other_province: Option<&'a str>,
+}
+
+/// Records a refusal at start with its audit entry; the hold (if any was taken) is released
+/// by an effect when `release`.
 pub async fn refuse(
     conn: &mut PgConnection,
+    actor: Actor<'_>,
     id: Uuid,
-    refusal: &str,
-    national_code: Option<&str>,
-    message: &str,
+    refusal: Refusal<'_>,
     release: bool,
 ) -> Result<(), TransferError> {
+    let Refusal {
+        reason,
+        national_code,
+        message,
+        other_province,
+    } = refusal;
     sqlx::query!(
         "UPDATE transfers.transfers
          SET state = 'refused', refusal = $2, national_code = $3, end_reason = $4,
              ended_at = now(), ended_by = 'system'
          WHERE id = $1 AND state = 'starting'",
         id,
-        refusal,
+        reason,
         national_code,
         message
     )
@@ -559,7 +576,13 @@ pub async fn refuse(
     if release {
         queue_effect(conn, id, "release").await?;
     }
-    Ok(())
+    let after = serde_json::json!({
+        "refusal": reason,
+        "national_code": national_code,
+        "message": message,
+        "other_province": other_province,
+    });
+    audit(conn, actor, "transfers.refuse", id, None, Some(after)).await
 }
 
 pub(crate) async fn queue_effect(
