@@ -164,31 +164,27 @@ pub fn new_student(
 }
 
 pub fn student(record: StudentRecord) -> pb::Student {
-    let guardian: Guardian = serde_json::from_value(record.guardian).unwrap_or(Guardian {
-        name: String::new(),
-        relation: String::new(),
-        phone: String::new(),
-    });
+    let guardian = record.guardian;
     pb::Student {
         registry_number: record.registry_number,
         aliases: record.aliases,
         name: record.name,
-        gender: gender_to_wire(&record.gender) as i32,
+        gender: gender_to_wire(crate::domain::gender_str(record.gender)) as i32,
         birth_date: record.birth_date.to_string(),
         ethnicity: record.ethnicity,
-        document_type: document_type_to_wire(DocumentType::parse(&record.document_type)) as i32,
+        document_type: document_type_to_wire(Some(record.document_type)) as i32,
         document_number: record.document_number.unwrap_or_default(),
         school_code: record.school_code,
         school_division: record.school_division,
-        grade: u32::try_from(record.grade).unwrap_or_default(),
+        grade: record.grade,
         entry_date: record.entry_date.to_string(),
-        entry_route: entry_route_to_wire(EntryRoute::parse(&record.entry_route)) as i32,
+        entry_route: entry_route_to_wire(Some(record.entry_route)) as i32,
         guardian: Some(pb::Guardian {
             name: guardian.name,
             relation: guardian.relation,
             phone: guardian.phone,
         }),
-        status: status_to_wire(EnrollmentStatus::parse(&record.status)) as i32,
+        status: status_to_wire(Some(record.status)) as i32,
         registered_at: timestamp(Some(record.registered_at)),
         decided_at: timestamp(record.decided_at),
         decided_by: record.decided_by.unwrap_or_default(),

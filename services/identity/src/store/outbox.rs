@@ -3,7 +3,7 @@
 
 use sqlx::{PgConnection, PgPool};
 
-use super::promote;
+use super::decisions::{audit_decision, promote};
 use crate::{
     IdentityError,
     national::{ApprovalContext, DeliveryOutcome, Notice, OutboxBody, OutboxMessage},
@@ -258,7 +258,7 @@ async fn back_to_pending(
     )
     .execute(&mut *conn)
     .await?;
-    super::audit_decision(
+    audit_decision(
         conn,
         approval,
         action,

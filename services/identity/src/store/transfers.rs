@@ -8,7 +8,7 @@ use xueji_audit::Entry;
 use super::{Actor, Store};
 use crate::{
     IdentityError,
-    domain::{TransferRefusal, check_transfer_match},
+    domain::{EnrollmentStatus, TransferRefusal, check_transfer_match},
 };
 
 /// How the family identified the student.
@@ -99,9 +99,11 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(mismatch)?;
+        let status = EnrollmentStatus::parse(&record.status)
+            .ok_or_else(|| super::unknown("status", &record.status))?;
         // A record that left this province lives in another one now: the family's data
         // describe no enrollment here.
-        if record.status == "transferred_out" {
+        if status == EnrollmentStatus::TransferredOut {
             return Err(mismatch());
         }
         let held = HeldEnrollment {
@@ -124,7 +126,7 @@ impl Store {
         check_transfer_match(
             &record.name,
             record.birth_date,
-            &record.status,
+            status,
             record.duplicate_name || !record.national_problems.is_empty(),
             name,
             birth_date,

@@ -1,0 +1,229 @@
+//! Reads: a school's students, its workload, the problem records of a jurisdiction.
+
+use xueji_auth::{Caller, Jurisdiction, Level};
+use xueji_codes::{Divisions, SchoolCode};
+use xueji_proto::identity::v1 as pb;
+
+use super::{IdentityApi, NATIONAL_PHASE, convert, page_size, page_token, paginate};
+use crate::{
+    IdentityError,
+    domain::{self},
+};
+
+impl IdentityApi {
+    pub(super) async fn school_students(
+        &self,
+        caller: &Caller,
+        request: pb::ListStudentsRequest,
+    ) -> Result<pb::ListStudentsResponse, IdentityError> {
+        let limit = page_size(request.page_size)?;
+        let after = page_token(&request.page_token)?;
+        let code: SchoolCode = request
+            .school_code
+            .parse()
+            .map_err(|e| IdentityError::invalid("school_code", format!("school code {e}")))?;
+        if self.visible_school(caller, &code).await?.is_none() {
+            return Err(IdentityError::NotFound(format!("school {code}")));
+        }
+        let records = self
+            .store
+            .students_of_school(&code, &after, i64::from(limit) + 1)
+            .await?;
+        let (students, next_page_token) = paginate(records, limit);
+        Ok(pb::ListStudentsResponse {
+            students: students.into_iter().map(convert::student).collect(),
+            next_page_token,
+        })
+    }
+
+    pub(super) async fn workload_of(
+        &self,
+        caller: &Caller,
+        request: pb::GetSchoolWorkloadRequest,
+    ) -> Result<pb::GetSchoolWorkloadResponse, IdentityError> {
+        let code: SchoolCode = request
+            .school_code
+            .trim()
+            .parse()
+            .map_err(|e| IdentityError::invalid("school_code", format!("school code {e}")))?;
+        // A school nobody registered at may be unknown here; the ministry and the school's
+        // province may still ask (the answer is then zero).
+        let oversees_province = match &caller.jurisdiction {
+            Jurisdiction::Nation => true,
+            Jurisdiction::Division(division) => {
+                caller.level == xueji_auth::Level::Province
+                    && division.province_digits() == code.province_digits()
+            }
+            Jurisdiction::School(_) => false,
+        };
+        if !oversees_province && self.visible_school(caller, &code).await?.is_none() {
+            return Err(IdentityError::NotFound(format!("school {code}")));
+        }
+        let (active, pending) = self.store.school_workload(&code).await?;
+        Ok(pb::GetSchoolWorkloadResponse {
+            active_enrollments: active,
+            pending_registrations: pending,
+        })
+    }
+
+    pub(super) async fn problem_records(
+        &self,
+        caller: &Caller,
+        request: pb::ListProblemRecordsRequest,
+    ) -> Result<pb::ListProblemRecordsResponse, IdentityError> {
+        let limit = page_size(request.page_size)?;
+        // Two phases: this province's duplicate-name groups (token: a registry number), then
+        // the problems the national index found (token: "national:<flag id>").
+        let national_after = match request.page_token.strip_prefix(NATIONAL_PHASE) {
+            Some(id) => Some(id.parse::<i64>().map_err(|_| {
+                IdentityError::invalid("page_token", "is not a token this service issued")
+            })?),
+            None => None,
+        };
+        let after = match national_after {
+            Some(_) => String::new(),
+            None => page_token(&request.page_token)?,
+        };
+        let requested = request.jurisdiction.trim();
+        let (counties, school) = if requested.is_empty() {
+            match &caller.jurisdiction {
+                Jurisdiction::Nation => (all_counties(), None),
+                Jurisdiction::Division(division) => (domain::counties_within(*division), None),
+                Jurisdiction::School(code) => (Vec::new(), Some(code.to_string())),
+            }
+        } else if let Ok(code) = requested.parse::<SchoolCode>() {
+            if self.visible_school(caller, &code).await?.is_none() {
+                return Err(IdentityError::NotFound(format!("jurisdiction {code}")));
+            }
+            (Vec::new(), Some(code.to_string()))
+        } else {
+            let division = Divisions::bundled()
+                .known(requested)
+                .map_err(|e| {
+                    IdentityError::invalid(
+                        "jurisdiction",
+                        format!("must be a school code or a division code: {e}"),
+                    )
+                })?
+                .code;
+            if !caller
+                .jurisdiction
+                .contains(&Jurisdiction::Division(division))
+            {
+                return Err(IdentityError::NotFound(format!("jurisdiction {division}")));
+            }
+            (domain::counties_within(division), None)
+        };
+        let mut problems = Vec::new();
+        let mut next_page_token = String::new();
+        if national_after.is_none() {
+            let records = self
+                .store
+                .duplicate_name_problems(&counties, school.as_deref(), &after, i64::from(limit) + 1)
+                .await?;
+            let (records, next) = paginate(records, limit);
+            for record in records {
+                // Partners outside the caller's jurisdiction are counted, never named.
+                let partners = self.store.duplicate_partners(&record).await?;
+                let partner_count = partners.len();
+                let related: Vec<String> = partners
+                    .into_iter()
+                    .filter(|partner| {
+                        caller.may_access_record(&partner.school_code, &partner.school_division)
+                    })
+                    .map(|partner| partner.registry_number)
+                    .collect();
+                problems.push(pb::ProblemRecord {
+                    id: format!("duplicate_name:{}", record.registry_number),
+                    kind: pb::ProblemKind::DuplicateName as i32,
+                    detail: format!(
+                        "same name, gender and birth date as {partner_count} other live \
+                         record(s){}",
+                        if partner_count > related.len() {
+                            format!(
+                                ", {} of them outside your jurisdiction",
+                                partner_count - related.len()
+                            )
+                        } else {
+                            String::new()
+                        }
+                    ),
+                    registry_number: record.registry_number,
+                    name: record.name,
+                    school_code: record.school_code,
+                    related_registry_numbers: related,
+                    flagged_at: record
+                        .registered_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                });
+            }
+            next_page_token = next;
+        }
+        let room = i64::from(limit) - problems.len() as i64;
+        if next_page_token.is_empty() && room > 0 {
+            let flags = self
+                .store
+                .national_flags(
+                    &counties,
+                    school.as_deref(),
+                    national_after.unwrap_or(0),
+                    room + 1,
+                )
+                .await?;
+            let more = flags.len() as i64 > room;
+            let mut last_id = None;
+            for flag in flags.into_iter().take(room as usize) {
+                last_id = Some(flag.id);
+                problems.push(pb::ProblemRecord {
+                    id: format!("national:{}", flag.id),
+                    kind: match flag.kind.as_str() {
+                        "duplicate_id_number" => pb::ProblemKind::DuplicateIdNumber,
+                        _ => pb::ProblemKind::DuplicateName,
+                    } as i32,
+                    // The other record lies in another province: outside every jurisdiction
+                    // but the nation's, so only the ministry sees its number; the province is
+                    // named, as the authority to settle it with.
+                    detail: format!(
+                        "{} (found by the national index: a record of {})",
+                        flag.detail,
+                        if matches!(caller.level, Level::Province | Level::Ministry) {
+                            format!("province {}", flag.other_province)
+                        } else {
+                            "another province".to_owned()
+                        }
+                    ),
+                    registry_number: flag.registry_number,
+                    name: flag.name,
+                    school_code: flag.school_code,
+                    related_registry_numbers: if caller.jurisdiction == Jurisdiction::Nation {
+                        vec![flag.other_registry_number]
+                    } else {
+                        Vec::new()
+                    },
+                    flagged_at: flag
+                        .flagged_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                });
+            }
+            if more && let Some(id) = last_id {
+                next_page_token = format!("{NATIONAL_PHASE}{id}");
+            }
+        }
+        Ok(pb::ListProblemRecordsResponse {
+            problems,
+            next_page_token,
+        })
+    }
+}
+
+fn all_counties() -> Vec<String> {
+    let divisions = Divisions::bundled();
+    let provinces: Vec<_> = (11..=82)
+        .filter_map(|p| format!("{p}0000").parse().ok())
+        .filter(|code| divisions.get(*code).is_some())
+        .collect();
+    provinces
+        .into_iter()
+        .flat_map(domain::counties_within)
+        .collect()
+}

@@ -1,0 +1,174 @@
+//! Registration and the registry authority's decisions on it.
+
+use chrono::Utc;
+use rand::Rng;
+use xueji_auth::{Caller, Level};
+use xueji_codes::SchoolCode;
+use xueji_proto::identity::v1 as pb;
+
+use super::{IdentityApi, NATIONAL_PATIENCE, NUMBER_DRAWS, convert};
+use crate::{
+    IdentityError,
+    domain::{self, Decision},
+    national::DeliveryOutcome,
+    store::{Actor, Approval, RegisterOutcome, outbox},
+};
+
+impl IdentityApi {
+    pub(super) async fn register(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        request: pb::RegisterStudentRequest,
+    ) -> Result<pb::RegisterStudentResponse, IdentityError> {
+        let school = match request.school_code.parse::<SchoolCode>() {
+            Ok(code) => self.visible_school(caller, &code).await?,
+            Err(_) => None,
+        };
+        if let Some(school) = &school
+            && !domain::may_register(caller, school)
+        {
+            return Err(IdentityError::PermissionDenied(format!(
+                "{} users oversee registrations; schools and their authorities register students",
+                caller.level
+            )));
+        }
+        let mut registration = domain::validate_registration(
+            convert::registration_input(request),
+            school,
+            Utc::now().date_naive(),
+        )
+        .map_err(IdentityError::InvalidArgument)?;
+        registration.idempotency_key = caller.scoped_key(&registration.idempotency_key);
+
+        for _ in 0..NUMBER_DRAWS {
+            let number = registration.temporary_number(rand::thread_rng().gen_range(0..10_000));
+            let outcome = self
+                .registrations
+                .register(
+                    registration.clone(),
+                    number.clone(),
+                    caller.clone(),
+                    request_id.to_owned(),
+                )
+                .await?;
+            match outcome {
+                RegisterOutcome::Created { duplicate_name, .. } => {
+                    return Ok(pb::RegisterStudentResponse {
+                        student: Some(convert::new_student(&registration, &number, duplicate_name)),
+                        replayed: false,
+                    });
+                }
+                RegisterOutcome::Replayed { student_id } => {
+                    let record = self.store.student(student_id).await?;
+                    return Ok(pb::RegisterStudentResponse {
+                        student: Some(convert::student(record)),
+                        replayed: true,
+                    });
+                }
+                RegisterOutcome::KeyReused => {
+                    return Err(IdentityError::invalid(
+                        "idempotency_key",
+                        "was already used for a different registration; use a new key",
+                    ));
+                }
+                RegisterOutcome::DuplicateIdNumber { .. } => {
+                    return Err(IdentityError::AlreadyExists {
+                        field: "document_number",
+                        message: "another live enrollment record holds this resident ID number; \
+                                  a student has exactly one record"
+                            .into(),
+                    });
+                }
+                RegisterOutcome::NumberTaken => continue,
+            }
+        }
+        Err(IdentityError::Exhausted(
+            "no free temporary number for this division and birth date; retry".into(),
+        ))
+    }
+
+    pub(super) async fn approve(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        request: pb::ApproveRegistrationRequest,
+    ) -> Result<pb::ApproveRegistrationResponse, IdentityError> {
+        let record = self
+            .visible_student(caller, "registry_number", &request.registry_number)
+            .await?;
+        Self::require_decider(caller, &record)?;
+        let needed =
+            domain::decision_needed(record.status, Decision::Approve, &record.registry_number)
+                .map_err(IdentityError::FailedPrecondition)?;
+        if needed {
+            let promotion = domain::promotion_for(
+                record.document_type,
+                record.document_number.as_deref(),
+                record.school_division.parse().map_err(|_| {
+                    IdentityError::FailedPrecondition("the school's division is invalid".into())
+                })?,
+                record.birth_date,
+            );
+            let approval = self
+                .store
+                .approve(record.id, &promotion, Actor { caller, request_id })
+                .await?;
+            self.national.wake();
+            if let Approval::AwaitingNationalCheck { claim } = approval {
+                self.national
+                    .try_deliver_within(NATIONAL_PATIENCE, claim.sequence)
+                    .await;
+                if let Some(DeliveryOutcome::Refused { owner_province, .. }) =
+                    outbox::outcome_of(self.store.pool(), claim.sequence).await?
+                {
+                    // Where the other record is, and which it is, stays outside the caller's
+                    // jurisdiction: only a province's and the ministry's operators, who settle
+                    // it with the other province, learn which province holds it.
+                    let holder = if matches!(caller.level, Level::Province | Level::Ministry) {
+                        format!("province {owner_province}")
+                    } else {
+                        "another province".to_owned()
+                    };
+                    return Err(IdentityError::FailedPrecondition(format!(
+                        "the national duplicate check refused resident ID number {}: {holder} \
+                         holds a live record for it; the registration is pending again and \
+                         flagged as a duplicate for the provinces' authorities to settle",
+                        record.document_number.as_deref().unwrap_or_default()
+                    )));
+                }
+            }
+        }
+        let record = self.store.student(record.id).await?;
+        Ok(pb::ApproveRegistrationResponse {
+            student: Some(convert::student(record)),
+        })
+    }
+
+    pub(super) async fn reject(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        request: pb::RejectRegistrationRequest,
+    ) -> Result<pb::RejectRegistrationResponse, IdentityError> {
+        let reason = request.reason.trim();
+        if reason.is_empty() || reason.chars().count() > 500 {
+            return Err(IdentityError::invalid(
+                "reason",
+                "a rejection needs a reason of 1–500 characters",
+            ));
+        }
+        let record = self
+            .visible_student(caller, "registry_number", &request.registry_number)
+            .await?;
+        Self::require_decider(caller, &record)?;
+        self.store
+            .reject(record.id, reason, Actor { caller, request_id })
+            .await?;
+        self.national.wake();
+        let record = self.store.student(record.id).await?;
+        Ok(pb::RejectRegistrationResponse {
+            student: Some(convert::student(record)),
+        })
+    }
+}

@@ -1,0 +1,275 @@
+//! The rules of the identity service, free of transport and storage: the coded values of a
+//! record, schools as registration sees them, who may act. Rooms: `registration` (what a valid
+//! registration is, the duplicate key), `transfer` (what a transfer may take).
+
+use chrono::NaiveDate;
+use xueji_auth::{Caller, Level, ObjectScope};
+use xueji_codes::{DivisionCode, Divisions, Gender, ResidentId, SchoolCode};
+pub use xueji_validation::FieldViolation;
+
+mod registration;
+mod transfer;
+
+pub use registration::{
+    Registration, RegistrationInput, name_key, normalize_name, validate_registration,
+};
+pub use transfer::{TransferRefusal, check_transfer_match};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentType {
+    ResidentIdCard,
+    HkMacaoTravelPermit,
+    TaiwanCompatriotPermit,
+    HmtResidencePermit,
+    Passport,
+    Other,
+    None,
+}
+
+impl DocumentType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ResidentIdCard => "resident_id_card",
+            Self::HkMacaoTravelPermit => "hk_macao_travel_permit",
+            Self::TaiwanCompatriotPermit => "taiwan_compatriot_permit",
+            Self::HmtResidencePermit => "hmt_residence_permit",
+            Self::Passport => "passport",
+            Self::Other => "other",
+            Self::None => "none",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Self::ResidentIdCard,
+            Self::HkMacaoTravelPermit,
+            Self::TaiwanCompatriotPermit,
+            Self::HmtResidencePermit,
+            Self::Passport,
+            Self::Other,
+            Self::None,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == text)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryRoute {
+    NearbyAdmission,
+    EntranceExam,
+    Recommendation,
+    MigrantAdmission,
+    Other,
+}
+
+impl EntryRoute {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NearbyAdmission => "nearby_admission",
+            Self::EntranceExam => "entrance_exam",
+            Self::Recommendation => "recommendation",
+            Self::MigrantAdmission => "migrant_admission",
+            Self::Other => "other",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Self::NearbyAdmission,
+            Self::EntranceExam,
+            Self::Recommendation,
+            Self::MigrantAdmission,
+            Self::Other,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == text)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnrollmentStatus {
+    Pending,
+    /// Approved by the registry authority; the national duplicate check of its resident ID
+    /// number has not answered yet.
+    AwaitingNationalCheck,
+    Active,
+    Rejected,
+    /// The sending school's archived copy after a completed transfer.
+    TransferredOut,
+}
+
+impl EnrollmentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::AwaitingNationalCheck => "awaiting_national_check",
+            Self::Active => "active",
+            Self::Rejected => "rejected",
+            Self::TransferredOut => "transferred_out",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "pending" => Some(Self::Pending),
+            "awaiting_national_check" => Some(Self::AwaitingNationalCheck),
+            "active" => Some(Self::Active),
+            "rejected" => Some(Self::Rejected),
+            "transferred_out" => Some(Self::TransferredOut),
+            _ => None,
+        }
+    }
+}
+
+pub fn gender_str(gender: Gender) -> &'static str {
+    match gender {
+        Gender::Male => "male",
+        Gender::Female => "female",
+    }
+}
+
+pub fn parse_gender(text: &str) -> Option<Gender> {
+    match text {
+        "male" => Some(Gender::Male),
+        "female" => Some(Gender::Female),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Guardian {
+    pub name: String,
+    pub relation: String,
+    pub phone: String,
+}
+
+/// A school as registration needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct School {
+    pub code: SchoolCode,
+    pub name: String,
+    /// The county-level division the school lies in.
+    pub division: DivisionCode,
+    /// The authority that approves its registrations (county, or city for senior high).
+    pub registry_authority: DivisionCode,
+    pub open_from: NaiveDate,
+    pub open_until: Option<NaiveDate>,
+}
+
+impl School {
+    pub fn scope(&self) -> ObjectScope {
+        ObjectScope {
+            school: self.code.clone(),
+            division: self.division,
+        }
+    }
+
+    pub fn is_open_on(&self, date: NaiveDate) -> bool {
+        self.open_from <= date && self.open_until.is_none_or(|until| date <= until)
+    }
+
+    /// The national grades this school's category teaches; `None` for schools outside the
+    /// primary and secondary registry (kindergartens, universities).
+    pub fn grades(&self) -> Option<std::ops::RangeInclusive<u32>> {
+        self.code.category().grades()
+    }
+}
+
+/// The number approval issues: `G` + resident ID when the student has one (after the national
+/// check), otherwise a `J` from the school's division, the birth date and the next sequence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Promotion {
+    ToG(ResidentId),
+    ToJ {
+        division: DivisionCode,
+        birth_date: NaiveDate,
+    },
+}
+
+pub fn promotion_for(
+    document_type: DocumentType,
+    document_number: Option<&str>,
+    school_division: DivisionCode,
+    birth_date: NaiveDate,
+) -> Promotion {
+    let resident_id = (document_type == DocumentType::ResidentIdCard)
+        .then(|| document_number.and_then(|n| n.parse::<ResidentId>().ok()))
+        .flatten();
+    match resident_id {
+        Some(id) => Promotion::ToG(id),
+        None => Promotion::ToJ {
+            division: school_division,
+            birth_date,
+        },
+    }
+}
+
+/// The registry authority's decision on a registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Approve,
+    Reject,
+}
+
+/// Whether `decision` still has work to do on a registration in `status`: `Ok(true)` to apply
+/// it, `Ok(false)` when it was already applied (a retry changes nothing), an error when the
+/// other decision was already taken.
+pub fn decision_needed(
+    status: EnrollmentStatus,
+    decision: Decision,
+    registry_number: &str,
+) -> Result<bool, String> {
+    match (status, decision) {
+        (EnrollmentStatus::Pending, _) => Ok(true),
+        (EnrollmentStatus::Active | EnrollmentStatus::AwaitingNationalCheck, Decision::Approve)
+        | (EnrollmentStatus::Rejected, Decision::Reject) => Ok(false),
+        (EnrollmentStatus::AwaitingNationalCheck, Decision::Reject) => Err(format!(
+            "registration {registry_number} is approved and awaiting the national duplicate \
+             check; it cannot be rejected now"
+        )),
+        (EnrollmentStatus::Rejected, Decision::Approve) => Err(format!(
+            "registration {registry_number} was rejected; it cannot be approved"
+        )),
+        (EnrollmentStatus::Active, Decision::Reject) => Err(format!(
+            "registration {registry_number} is already approved; it cannot be rejected"
+        )),
+        (EnrollmentStatus::TransferredOut, _) => Err(format!(
+            "{registry_number} was transferred to another school; its registration is closed"
+        )),
+    }
+}
+
+/// Who may register at a school: its own operators, and the authorities above it (county,
+/// city), not the province or the ministry, who oversee.
+pub fn may_register(caller: &Caller, school: &School) -> bool {
+    caller.may_access(&school.scope())
+        && matches!(caller.level, Level::School | Level::County | Level::City)
+}
+
+/// Who may approve or reject a registration: an approver of the school's registry authority.
+pub fn may_decide(caller: &Caller, school: &School) -> bool {
+    caller.is_approver_for(school.registry_authority)
+}
+
+/// The county-level divisions inside a division jurisdiction, for scoped queries.
+pub fn counties_within(division: DivisionCode) -> Vec<String> {
+    let divisions = Divisions::bundled();
+    let mut codes: Vec<String> = divisions
+        .counties_of(division.province())
+        .into_iter()
+        .map(|d| d.code)
+        .chain(
+            // Cities without counties register schools directly under the city code.
+            divisions.get(division).into_iter().map(|d| d.code),
+        )
+        .filter(|code| divisions.contains(division, *code))
+        .map(|code| code.to_string())
+        .collect();
+    codes.sort();
+    codes.dedup();
+    codes
+}
+
+#[cfg(test)]
+mod tests;
