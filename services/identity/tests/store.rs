@@ -57,6 +57,7 @@ fn school() -> School {
         registry_authority: "350102".parse().unwrap(),
         open_from: NaiveDate::from_ymd_opt(2000, 9, 1).unwrap(),
         open_until: None,
+        stages: xueji_codes::default_stages(xueji_codes::SchoolCategory::Primary),
     }
 }
 

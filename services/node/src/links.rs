@@ -9,7 +9,7 @@ use anyhow::Context;
 use futures::future::BoxFuture;
 use tonic::{Code, service::interceptor::InterceptedService, transport::Channel};
 use xueji_auth::{Authority, Grant, Level, RenewingToken, Role, TokenSigner};
-use xueji_codes::SchoolCode;
+use xueji_codes::{SchoolCode, Stage, StageOffered};
 use xueji_identity::national::{
     DeliveryOutcome, NationalLink, Notice, NoticeKind, OutboxBody, OutboxMessage,
 };
@@ -129,7 +129,29 @@ fn to_identity_school(school: &pb::School) -> Option<School> {
             "" => None,
             date => Some(date.parse().ok()?),
         },
+        stages: stages_of(profile)?,
     })
+}
+
+/// The stages of a published profile; `None` if one is not a stage this node knows.
+pub(crate) fn stages_of(profile: &pb::SchoolProfile) -> Option<Vec<StageOffered>> {
+    profile
+        .stages
+        .iter()
+        .map(|offered| {
+            let stage = match pb::Stage::try_from(offered.stage).ok()? {
+                pb::Stage::Primary => Stage::Primary,
+                pb::Stage::Junior => Stage::Junior,
+                pb::Stage::Senior => Stage::Senior,
+                pb::Stage::Special => Stage::Special,
+                pb::Stage::Unspecified => return None,
+            };
+            Some(StageOffered {
+                stage,
+                years: offered.years,
+            })
+        })
+        .collect()
 }
 
 /// The national index as the identity service's outbox reaches it: `Deliver` and

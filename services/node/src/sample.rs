@@ -28,11 +28,12 @@ pub fn parse_schools(text: &str) -> anyhow::Result<Vec<School>> {
         let line = index + 2;
         let row = row.with_context(|| format!("schools line {line}"))?;
         let divisions = xueji_codes::Divisions::bundled();
+        let code: xueji_codes::SchoolCode = row
+            .code
+            .parse()
+            .map_err(|e| anyhow::anyhow!("schools line {line}: code {e}"))?;
         schools.push(School {
-            code: row
-                .code
-                .parse()
-                .map_err(|e| anyhow::anyhow!("schools line {line}: code {e}"))?,
+            code: code.clone(),
             name: row.name,
             division: divisions
                 .known(&row.division)
@@ -44,6 +45,7 @@ pub fn parse_schools(text: &str) -> anyhow::Result<Vec<School>> {
                 .code,
             open_from: row.open_from,
             open_until: None,
+            stages: xueji_codes::default_stages(code.category()),
         });
     }
     Ok(schools)

@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use xueji_auth::{Caller, Jurisdiction, Level, Role};
 use xueji_codes::{DivisionCode, DivisionLevel, Divisions, SchoolCategory, SchoolCode};
 use xueji_schools::{
-    domain::{OperatorType, Profile, Stage, StageOffered},
+    domain::{OperatorType, Profile},
     store::{Actor, national::NationalStore},
 };
 
@@ -21,16 +21,6 @@ pub struct SeedSchool {
     pub code: Option<SchoolCode>,
     pub profile: Profile,
     pub open_from: NaiveDate,
-}
-
-fn stages_of(category: SchoolCategory) -> Vec<StageOffered> {
-    let (stage, years) = match category {
-        SchoolCategory::Junior => (Stage::Junior, 3),
-        SchoolCategory::SeniorHigh => (Stage::Senior, 3),
-        SchoolCategory::SpecialEducation => (Stage::Special, 9),
-        _ => (Stage::Primary, 6),
-    };
-    vec![StageOffered { stage, years }]
 }
 
 /// "福州市鼓楼区" for a county, or the county alone where its city is a placeholder.
@@ -59,7 +49,7 @@ pub fn schools() -> anyhow::Result<Vec<SeedSchool>> {
             profile: Profile {
                 name: school.name.clone(),
                 category,
-                stages: stages_of(category),
+                stages: xueji_codes::default_stages(category),
                 division: school.division,
                 registry_authority: school.registry_authority,
                 operator_type: OperatorType::Public,
@@ -91,7 +81,7 @@ pub fn schools() -> anyhow::Result<Vec<SeedSchool>> {
                     profile: Profile {
                         name,
                         category,
-                        stages: stages_of(category),
+                        stages: xueji_codes::default_stages(category),
                         division: county.code,
                         registry_authority: authority,
                         operator_type: if offset == 1 && index % 5 == 0 {

@@ -320,6 +320,7 @@ impl SchoolList for ReplicaSchoolList {
                     division: profile.division.parse().ok()?,
                     registry_authority: profile.registry_authority.parse().ok()?,
                     township: (!profile.township.is_empty()).then(|| profile.township.clone()),
+                    stages: crate::links::stages_of(profile)?,
                 })
             }))
         })

@@ -2,8 +2,6 @@
 //! profile is, how codes are made, which lifecycle step keeps or voids a code, and who endorses
 //! an application at each stage.
 
-use std::fmt;
-
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use xueji_auth::{Caller, Jurisdiction, Level, Role};
@@ -13,44 +11,7 @@ use xueji_validation::{Violations, parse_date, required_text};
 
 use crate::SchoolsError;
 
-/// 学段.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Stage {
-    Primary,
-    Junior,
-    Senior,
-    Special,
-}
-
-impl Stage {
-    /// The lengths of schooling (学制) the stage allows, in years.
-    fn allowed_years(self) -> std::ops::RangeInclusive<u32> {
-        match self {
-            Stage::Primary => 5..=6,
-            Stage::Junior => 3..=4,
-            Stage::Senior => 3..=3,
-            Stage::Special => 1..=12,
-        }
-    }
-}
-
-impl fmt::Display for Stage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Stage::Primary => "primary",
-            Stage::Junior => "junior",
-            Stage::Senior => "senior",
-            Stage::Special => "special",
-        })
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StageOffered {
-    pub stage: Stage,
-    pub years: u32,
-}
+pub use xueji_codes::{Stage, StageOffered};
 
 /// 办别.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

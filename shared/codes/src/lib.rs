@@ -10,6 +10,7 @@ mod mod11;
 mod registry_number;
 mod resident_id;
 mod school_code;
+mod stage;
 mod text_serde;
 
 pub use division::{Division, DivisionCode, DivisionLevel, Divisions};
@@ -17,6 +18,7 @@ pub use error::CodeError;
 pub use registry_number::{RegistryKind, RegistryNumber};
 pub use resident_id::ResidentId;
 pub use school_code::{SchoolCategory, SchoolCode};
+pub use stage::{GradePlace, Stage, StageOffered, default_stages, describe_grades, grade_place};
 
 /// The gender encoded in a resident ID number (odd sequence digit = male).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -110,6 +110,13 @@ fn status_to_wire(status: Option<EnrollmentStatus>) -> pb::EnrollmentStatus {
         Some(EnrollmentStatus::Active) => pb::EnrollmentStatus::Active,
         Some(EnrollmentStatus::Rejected) => pb::EnrollmentStatus::Rejected,
         Some(EnrollmentStatus::TransferredOut) => pb::EnrollmentStatus::TransferredOut,
+        Some(EnrollmentStatus::Suspended) => pb::EnrollmentStatus::Suspended,
+        Some(EnrollmentStatus::Left) => pb::EnrollmentStatus::Left,
+        Some(EnrollmentStatus::Graduated) => pb::EnrollmentStatus::Graduated,
+        Some(EnrollmentStatus::Completed) => pb::EnrollmentStatus::Completed,
+        Some(EnrollmentStatus::Incomplete) => pb::EnrollmentStatus::Incomplete,
+        Some(EnrollmentStatus::DroppedOut) => pb::EnrollmentStatus::DroppedOut,
+        Some(EnrollmentStatus::Deceased) => pb::EnrollmentStatus::Deceased,
     }
 }
 

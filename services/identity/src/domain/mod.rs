@@ -4,7 +4,9 @@
 
 use chrono::NaiveDate;
 use xueji_auth::{Caller, Level, ObjectScope};
-use xueji_codes::{DivisionCode, Divisions, Gender, ResidentId, SchoolCode};
+use xueji_codes::{
+    DivisionCode, Divisions, Gender, GradePlace, ResidentId, SchoolCode, StageOffered, grade_place,
+};
 pub use xueji_validation::FieldViolation;
 
 mod registration;
@@ -87,6 +89,7 @@ impl EntryRoute {
     }
 }
 
+/// The states of an enrollment (DESIGN §4). Exactly one enrollment per student is current.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EnrollmentStatus {
     Pending,
@@ -97,9 +100,32 @@ pub enum EnrollmentStatus {
     Rejected,
     /// The sending school's archived copy after a completed transfer.
     TransferredOut,
+    Suspended,
+    /// Left the school (withdrawal, expulsion, study abroad, missing, other): the reason is kept.
+    Left,
+    Graduated,
+    Completed,
+    Incomplete,
+    DroppedOut,
+    Deceased,
 }
 
 impl EnrollmentStatus {
+    pub const ALL: [Self; 12] = [
+        Self::Pending,
+        Self::AwaitingNationalCheck,
+        Self::Active,
+        Self::Rejected,
+        Self::TransferredOut,
+        Self::Suspended,
+        Self::Left,
+        Self::Graduated,
+        Self::Completed,
+        Self::Incomplete,
+        Self::DroppedOut,
+        Self::Deceased,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
@@ -107,18 +133,24 @@ impl EnrollmentStatus {
             Self::Active => "active",
             Self::Rejected => "rejected",
             Self::TransferredOut => "transferred_out",
+            Self::Suspended => "suspended",
+            Self::Left => "left",
+            Self::Graduated => "graduated",
+            Self::Completed => "completed",
+            Self::Incomplete => "incomplete",
+            Self::DroppedOut => "dropped_out",
+            Self::Deceased => "deceased",
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "pending" => Some(Self::Pending),
-            "awaiting_national_check" => Some(Self::AwaitingNationalCheck),
-            "active" => Some(Self::Active),
-            "rejected" => Some(Self::Rejected),
-            "transferred_out" => Some(Self::TransferredOut),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// The stage finished: graduated, completed or incomplete. The next stage's school may
+    /// continue the record (升学).
+    pub fn finished_stage(self) -> bool {
+        matches!(self, Self::Graduated | Self::Completed | Self::Incomplete)
     }
 }
 
@@ -155,6 +187,8 @@ pub struct School {
     pub registry_authority: DivisionCode,
     pub open_from: NaiveDate,
     pub open_until: Option<NaiveDate>,
+    /// The stages it offers with their lengths of schooling (学制): they decide its grades.
+    pub stages: Vec<StageOffered>,
 }
 
 impl School {
@@ -169,10 +203,10 @@ impl School {
         self.open_from <= date && self.open_until.is_none_or(|until| date <= until)
     }
 
-    /// The national grades this school's category teaches; `None` for schools outside the
-    /// primary and secondary registry (kindergartens, universities).
-    pub fn grades(&self) -> Option<std::ops::RangeInclusive<u32>> {
-        self.code.category().grades()
+    /// Where `grade` sits at this school (its stage, whether it graduates); `None` when the
+    /// school does not teach it.
+    pub fn grade_place(&self, grade: u32) -> Option<GradePlace> {
+        grade_place(&self.stages, grade)
     }
 }
 
@@ -236,6 +270,10 @@ pub fn decision_needed(
         )),
         (EnrollmentStatus::TransferredOut, _) => Err(format!(
             "{registry_number} was transferred to another school; its registration is closed"
+        )),
+        (other, _) => Err(format!(
+            "{registry_number} is {}: its registration was decided long ago",
+            other.as_str()
         )),
     }
 }

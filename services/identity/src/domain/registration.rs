@@ -266,21 +266,20 @@ pub fn validate_registration(
         }
         Ok(date)
     });
-    let grade = match school.as_ref().ok().map(School::grades) {
-        Some(None) => Err(FieldViolation::new(
+    let grade = match school.as_ref().ok() {
+        _ if !(1..=12).contains(&input.grade) => Err(FieldViolation::new("grade", "must be 1–12")),
+        Some(school) if school.stages.is_empty() => Err(FieldViolation::new(
             "grade",
-            "this school is outside the primary and secondary registry",
+            "this school teaches no primary or secondary stage",
         )),
-        Some(Some(grades)) if !grades.contains(&input.grade) => Err(FieldViolation::new(
+        Some(school) if school.grade_place(input.grade).is_none() => Err(FieldViolation::new(
             "grade",
             format!(
-                "{} is not taught at this school (grades {}–{})",
+                "{} is not taught at this school (grades {}, by its length of schooling)",
                 input.grade,
-                grades.start(),
-                grades.end()
+                xueji_codes::describe_grades(&school.stages)
             ),
         )),
-        _ if !(1..=12).contains(&input.grade) => Err(FieldViolation::new("grade", "must be 1–12")),
         _ => Ok(input.grade),
     };
     let entry_route = input

@@ -10,6 +10,7 @@ fn school(code: &str) -> School {
         registry_authority: "350102".parse().unwrap(),
         open_from: NaiveDate::from_ymd_opt(2000, 1, 1).unwrap(),
         open_until: None,
+        stages: xueji_codes::default_stages(code.parse::<SchoolCode>().unwrap().category()),
     }
 }
 
@@ -199,4 +200,44 @@ fn counties_within_a_city() {
     assert!(!fuzhou.iter().any(|c| c.starts_with("3502")));
     assert_eq!(counties_within("350102".parse().unwrap()), ["350102"]);
     assert_eq!(counties_within("441900".parse().unwrap()), ["441900"]);
+}
+
+#[test]
+fn grades_follow_the_length_of_schooling() {
+    use xueji_codes::{Stage, StageOffered};
+    let with = |code: &str, stages: Vec<StageOffered>| School {
+        stages,
+        ..school(code)
+    };
+    let five_four_junior = with(
+        "3135000001",
+        vec![StageOffered {
+            stage: Stage::Junior,
+            years: 4,
+        }],
+    );
+    let five_year_primary = with(
+        "2135000001",
+        vec![StageOffered {
+            stage: Stage::Primary,
+            years: 5,
+        }],
+    );
+    let at = |school: &School, grade: u32| {
+        let mut input = input();
+        input.school_code = school.code.to_string();
+        input.grade = grade;
+        validate_registration(input, Some(school.clone()), today())
+    };
+    assert!(
+        at(&five_four_junior, 6).is_ok(),
+        "a 5-4 junior school takes grade 6"
+    );
+    assert_eq!(fields(at(&five_four_junior, 5)), ["grade"]);
+    assert_eq!(fields(at(&five_year_primary, 6)), ["grade"]);
+    assert!(at(&five_year_primary, 5).is_ok());
+    let message = at(&five_year_primary, 6).unwrap_err()[0]
+        .description
+        .clone();
+    assert!(message.contains("grades 1–5"), "{message}");
 }

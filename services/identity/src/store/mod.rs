@@ -5,8 +5,9 @@
 //! workspace's `.sqlx/`).
 
 use sqlx::PgPool;
+use sqlx::types::Json;
 use xueji_auth::Caller;
-use xueji_codes::SchoolCode;
+use xueji_codes::{SchoolCode, StageOffered};
 
 mod decisions;
 pub mod moves;
@@ -55,17 +56,20 @@ impl Store {
     /// Adds or updates a school in this node's directory.
     pub async fn upsert_school(&self, school: &School) -> Result<(), IdentityError> {
         sqlx::query!(
-            "INSERT INTO identity.schools (code, name, division, registry_authority, open_from, open_until)
-             VALUES ($1, $2, $3, $4, $5, $6)
+            "INSERT INTO identity.schools
+                 (code, name, division, registry_authority, open_from, open_until, stages)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (code) DO UPDATE SET name = excluded.name, division = excluded.division,
                  registry_authority = excluded.registry_authority,
-                 open_from = excluded.open_from, open_until = excluded.open_until",
+                 open_from = excluded.open_from, open_until = excluded.open_until,
+                 stages = excluded.stages",
             school.code.as_str(),
             school.name,
             school.division.as_str(),
             school.registry_authority.as_str(),
             school.open_from,
             school.open_until,
+            Json(&school.stages) as _,
         )
         .execute(&self.pool)
         .await?;
@@ -87,21 +91,31 @@ impl Store {
 
     pub async fn school(&self, code: &SchoolCode) -> Result<Option<School>, IdentityError> {
         let row = sqlx::query!(
-            "SELECT code, name, division, registry_authority, open_from, open_until
-             FROM identity.schools WHERE code = $1",
+            r#"SELECT code, name, division, registry_authority, open_from, open_until,
+                      stages AS "stages: Json<Vec<StageOffered>>"
+               FROM identity.schools WHERE code = $1"#,
             code.as_str()
         )
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.and_then(|row| {
-            Some(School {
-                code: row.code.parse().ok()?,
-                name: row.name,
-                division: row.division.parse().ok()?,
-                registry_authority: row.registry_authority.parse().ok()?,
-                open_from: row.open_from,
-                open_until: row.open_until,
-            })
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(School {
+            code: row
+                .code
+                .parse()
+                .map_err(|_| unknown("school code", &row.code))?,
+            name: row.name,
+            division: row
+                .division
+                .parse()
+                .map_err(|_| unknown("division", &row.division))?,
+            registry_authority: row
+                .registry_authority
+                .parse()
+                .map_err(|_| unknown("registry authority", &row.registry_authority))?,
+            open_from: row.open_from,
+            open_until: row.open_until,
+            stages: row.stages.0,
         }))
     }
 

@@ -23,6 +23,8 @@ pub struct SchoolFacts {
     pub registry_authority: DivisionCode,
     /// Its township (9 digits) where the school record carries one.
     pub township: Option<String>,
+    /// Its stages and lengths of schooling (学制): the grades it teaches.
+    pub stages: Vec<xueji_codes::StageOffered>,
 }
 
 impl SchoolFacts {

@@ -6,6 +6,7 @@ fn school(code: &str, division: &str, authority: &str, township: Option<&str>) -
         division: division.parse().unwrap(),
         registry_authority: authority.parse().unwrap(),
         township: township.map(str::to_owned),
+        stages: Vec::new(),
     }
 }
 

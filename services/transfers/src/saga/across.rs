@@ -633,6 +633,8 @@ impl Saga {
                 .parse()
                 .map_err(|_| bad_message("hold_answer.registry_authority"))?,
             township: None,
+            // The sending side's grades are its own province's business.
+            stages: Vec::new(),
         };
         let held = Held {
             registry_number: answer.registry_number,

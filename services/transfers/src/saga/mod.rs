@@ -201,28 +201,24 @@ impl Saga {
         let receiving = self
             .receiving_school(caller, &request.receiving_school)
             .await?;
-        match receiving.category().grades() {
-            Some(grades) if grades.contains(&request.target_grade) => {}
-            Some(grades) => {
-                return Err(TransferError::invalid(
-                    "target_grade",
-                    format!(
-                        "school {} teaches grades {}–{}",
-                        receiving.code,
-                        grades.start(),
-                        grades.end()
-                    ),
-                ));
-            }
-            None => {
-                return Err(TransferError::invalid(
-                    "receiving_school_code",
-                    format!(
-                        "school {} is outside the primary and secondary registry",
-                        receiving.code
-                    ),
-                ));
-            }
+        if receiving.stages.is_empty() {
+            return Err(TransferError::invalid(
+                "receiving_school_code",
+                format!(
+                    "school {} teaches no primary or secondary stage",
+                    receiving.code
+                ),
+            ));
+        }
+        if xueji_codes::grade_place(&receiving.stages, request.target_grade).is_none() {
+            return Err(TransferError::invalid(
+                "target_grade",
+                format!(
+                    "school {} teaches grades {} (by its length of schooling)",
+                    receiving.code,
+                    xueji_codes::describe_grades(&receiving.stages)
+                ),
+            ));
         }
         let id = Uuid::new_v4();
         let hash = request_hash(&request);
