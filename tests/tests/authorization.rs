@@ -43,6 +43,31 @@ fn request(method: &str, object: Option<&str>, fixture: &Fixture) -> Vec<u8> {
             }
             .encode_to_vec()
         }
+        ("xueji.identity.v1.SchoolYearService", "PreviewCycle") => {
+            ipb::PreviewCycleRequest { year: 2025 }.encode_to_vec()
+        }
+        // A summer whose graduation day has not come: refused as a precondition, not run.
+        ("xueji.identity.v1.SchoolYearService", "RunCycle") => {
+            ipb::RunCycleRequest { year: 2100 }.encode_to_vec()
+        }
+        ("xueji.identity.v1.SchoolYearService", "GetCycleStatus") => {
+            ipb::GetCycleStatusRequest { year: 2025 }.encode_to_vec()
+        }
+        ("xueji.identity.v1.SchoolYearService", "ConfirmGraduation") => {
+            ipb::ConfirmGraduationRequest {
+                school_code: key,
+                year: 2025,
+            }
+            .encode_to_vec()
+        }
+        ("xueji.identity.v1.SchoolYearService", "RecordGraduationOutcome") => {
+            ipb::RecordGraduationOutcomeRequest {
+                registry_number: key,
+                year: 2025,
+                outcome: ipb::GraduationOutcome::Completed as i32,
+            }
+            .encode_to_vec()
+        }
         ("xueji.identity.v1.IdentityService", "GetStudent") => {
             ipb::GetStudentRequest { number: key }.encode_to_vec()
         }

@@ -18,6 +18,18 @@ UPDATE identity.schools SET stages = CASE substr(code, 1, 2)
     WHEN '51' THEN '[{"stage": "special", "years": 9}]'
     ELSE '[]' END::jsonb;
 ALTER TABLE identity.schools ALTER COLUMN stages SET NOT NULL;
+-- Derived from the stages when the school is written (the cycle reads them per enrollment):
+-- the grades that graduate (the last of each run of grades taught), and those of them whose
+-- graduation the registry authority confirms (senior high).
+ALTER TABLE identity.schools ADD COLUMN graduating_grades smallint[];
+ALTER TABLE identity.schools ADD COLUMN confirmed_grades smallint[];
+UPDATE identity.schools SET
+    graduating_grades = CASE stages->0->>'stage'
+        WHEN 'primary' THEN '{6}' WHEN 'junior' THEN '{9}' WHEN 'senior' THEN '{12}'
+        WHEN 'special' THEN '{9}' ELSE '{}' END::smallint[],
+    confirmed_grades = CASE stages->0->>'stage' WHEN 'senior' THEN '{12}' ELSE '{}' END::smallint[];
+ALTER TABLE identity.schools ALTER COLUMN graduating_grades SET NOT NULL;
+ALTER TABLE identity.schools ALTER COLUMN confirmed_grades SET NOT NULL;
 
 ALTER TABLE identity.enrollments DROP CONSTRAINT enrollments_status_check;
 ALTER TABLE identity.enrollments ADD CONSTRAINT enrollments_status_check
@@ -64,6 +76,9 @@ CREATE TABLE identity.cycle_steps (
     state       text NOT NULL CHECK (state IN ('running', 'done')),
     -- The last enrollment id the step has gone through.
     watermark   bigint NOT NULL DEFAULT 0,
+    -- The highest enrollment id when the step started: enrollments opened later (new intake,
+    -- arrivals by transfer, which chose their grade) are not the step's to move.
+    ceiling     bigint NOT NULL,
     changed     bigint NOT NULL DEFAULT 0,
     blocked     bigint NOT NULL DEFAULT 0,
     started_by  text NOT NULL,
@@ -71,3 +86,18 @@ CREATE TABLE identity.cycle_steps (
     finished_at timestamptz,
     PRIMARY KEY (cycle_year, step)
 );
+
+-- Whether a student's record has an open problem (DESIGN §4): a duplicate the national index
+-- found, or another live record with the same name, gender and birth date. Problems block
+-- graduation and transfers.
+CREATE FUNCTION identity.has_open_problem(student bigint) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM identity.national_flags f WHERE f.student_id = student)
+        OR EXISTS (
+            SELECT 1 FROM identity.students s
+            JOIN identity.duplicate_groups g ON g.key = s.name_key AND g.registrations > 1
+            WHERE s.id = student
+              AND (SELECT count(*) FROM identity.students s2
+                   JOIN identity.enrollments e2 ON e2.student_id = s2.id AND e2.is_current
+                   WHERE s2.name_key = s.name_key AND e2.status <> 'rejected') > 1)
+$$;

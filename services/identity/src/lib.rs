@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod batcher;
+pub mod cycle;
 pub mod directory;
 pub mod domain;
 mod error;

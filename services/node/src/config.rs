@@ -59,6 +59,11 @@ pub struct NodeConfig {
     /// How often the province's transfer service pulls calendar years the ministry loaded on
     /// the national node (seconds).
     pub calendar_sync_secs: u64,
+    /// How often the province's scheduler looks for a step of the annual cycle that is due
+    /// (seconds).
+    pub cycle_check_secs: u64,
+    /// Enrollments per batch of the annual cycle (one transaction each).
+    pub cycle_batch: i64,
     pub request_timeout_secs: u64,
     pub concurrency_limit: usize,
     /// Requests a second each operator may make on average (twice as many at once); more
@@ -100,6 +105,8 @@ impl Default for NodeConfig {
             outbox_interval_ms: 1000,
             replica_sync_secs: 10,
             calendar_sync_secs: 60,
+            cycle_check_secs: 3600,
+            cycle_batch: xueji_identity::cycle::DEFAULT_BATCH,
             request_timeout_secs: 30,
             concurrency_limit: 1024,
             operator_requests_per_second: 200,
@@ -213,6 +220,11 @@ impl NodeConfig {
             self.calendar_sync_secs > 0,
             "calendar_sync_secs must be positive"
         );
+        anyhow::ensure!(
+            self.cycle_check_secs > 0,
+            "cycle_check_secs must be positive"
+        );
+        anyhow::ensure!(self.cycle_batch > 0, "cycle_batch must be positive");
         anyhow::ensure!(
             self.concurrency_limit > 0,
             "concurrency_limit must be positive"

@@ -15,8 +15,10 @@ use xueji_auth::{Authority, Level};
 use xueji_codes::Divisions;
 use xueji_db::{ClusterOptions, Durability, EmbeddedPostgres, PgPool};
 use xueji_identity::{
-    api::{IdentityApi, ledger::LedgerApi},
+    api::{IdentityApi, ledger::LedgerApi, school_year::SchoolYearApi},
+    cycle::CycleRunner,
     directory::SchoolDirectory,
+    domain::school_year::SchoolYearPolicy,
     national::Deliverer,
     store::Store,
 };
@@ -222,8 +224,26 @@ impl RunningNode {
             ));
             deliverer = Some(national.clone());
             let ledger = LedgerApi::new(store.clone(), schools.clone()).into_service();
-            let identity = IdentityApi::new(store, schools, national).into_service();
+            let cycle = Arc::new(
+                CycleRunner::new(
+                    store.clone(),
+                    &SchoolYearPolicy::bundled(),
+                    province,
+                    config.clock.clone(),
+                )
+                .with_batch(config.cycle_batch),
+            );
+            background.push(tokio::spawn(
+                cycle
+                    .clone()
+                    .run_scheduler(Duration::from_secs(config.cycle_check_secs)),
+            ));
+            let identity = Arc::new(IdentityApi::new(store, schools, national));
+            let school_year = SchoolYearApi::new(identity.clone(), cycle).into_service();
+            let identity = identity.into_service();
             routes.add_service(InterceptedService::new(identity, authenticator.clone()));
+            routes.add_service(InterceptedService::new(school_year, authenticator.clone()));
+            serving.push(xueji_proto::identity::v1::school_year_service_server::SERVICE_NAME);
             routes.add_service(InterceptedService::new(ledger, authenticator.clone()));
             serving.push(xueji_proto::identity::v1::identity_service_server::SERVICE_NAME);
             serving.push(xueji_proto::identity::v1::transfer_ledger_server::SERVICE_NAME);

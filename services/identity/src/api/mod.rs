@@ -6,6 +6,7 @@ pub mod ledger;
 mod link;
 mod reads;
 mod registration;
+pub mod school_year;
 
 use std::sync::Arc;
 
@@ -61,15 +62,15 @@ impl IdentityApi {
     }
 
     /// The tonic service with the stack's message limits.
-    pub fn into_service(self) -> IdentityServiceServer<Self> {
-        IdentityServiceServer::new(self)
+    pub fn into_service(self: Arc<Self>) -> IdentityServiceServer<Self> {
+        IdentityServiceServer::from_arc(self)
             .max_decoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES)
             .max_encoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES)
     }
 
     /// The school under `code` if the caller may see it; otherwise `None`, exactly as if it did
     /// not exist.
-    async fn visible_school(
+    pub(crate) async fn visible_school(
         &self,
         caller: &Caller,
         code: &SchoolCode,
@@ -83,7 +84,7 @@ impl IdentityApi {
 
     /// The student holding `number` (a registry number, an alias or a resident ID number), if
     /// the caller may see it.
-    async fn visible_student(
+    pub(crate) async fn visible_student(
         &self,
         caller: &Caller,
         field: &'static str,

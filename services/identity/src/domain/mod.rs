@@ -10,6 +10,7 @@ use xueji_codes::{
 pub use xueji_validation::FieldViolation;
 
 mod registration;
+pub mod school_year;
 mod transfer;
 
 pub use registration::{

@@ -9,19 +9,29 @@ use sqlx::types::Json;
 use xueji_auth::Caller;
 use xueji_codes::{SchoolCode, StageOffered};
 
+mod cycle;
 mod decisions;
 pub mod moves;
 pub mod outbox;
 mod reads;
 mod registration;
+mod synthetic;
 pub mod transfers;
 
+pub use cycle::{BatchDone, CyclePreview, CycleStepRun};
 pub use decisions::Approval;
 pub(crate) use reads::unknown;
 pub use reads::{NationalFlag, PartnerRecord, StudentRecord};
 pub use registration::{BatchRegistration, RegisterOutcome};
 
-use crate::{IdentityError, domain::School};
+use crate::{
+    IdentityError,
+    domain::{School, school_year},
+};
+
+fn grades(grades: Vec<u32>) -> Vec<i16> {
+    grades.into_iter().map(|g| g as i16).collect()
+}
 
 pub const SCHEMA: &str = "identity";
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -57,12 +67,14 @@ impl Store {
     pub async fn upsert_school(&self, school: &School) -> Result<(), IdentityError> {
         sqlx::query!(
             "INSERT INTO identity.schools
-                 (code, name, division, registry_authority, open_from, open_until, stages)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 (code, name, division, registry_authority, open_from, open_until, stages,
+                  graduating_grades, confirmed_grades)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (code) DO UPDATE SET name = excluded.name, division = excluded.division,
                  registry_authority = excluded.registry_authority,
                  open_from = excluded.open_from, open_until = excluded.open_until,
-                 stages = excluded.stages",
+                 stages = excluded.stages, graduating_grades = excluded.graduating_grades,
+                 confirmed_grades = excluded.confirmed_grades",
             school.code.as_str(),
             school.name,
             school.division.as_str(),
@@ -70,6 +82,8 @@ impl Store {
             school.open_from,
             school.open_until,
             Json(&school.stages) as _,
+            &grades(school_year::graduating_grades(&school.stages)),
+            &grades(school_year::confirmed_grades(&school.stages)),
         )
         .execute(&self.pool)
         .await?;
