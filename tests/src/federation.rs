@@ -251,6 +251,23 @@ impl Federation {
         .expect("identity client")
     }
 
+    /// A school-year client of `province`'s node with that province's operator certificate.
+    pub async fn school_year(
+        &self,
+        province: &str,
+        level: Level,
+        jurisdiction: &str,
+        role: Role,
+    ) -> xueji_node::client::SchoolYearClient {
+        xueji_node::client::school_year_client(
+            &self.provinces[province].address(),
+            &self.pki(province),
+            &self.token(level, jurisdiction, role),
+        )
+        .await
+        .expect("school-year client")
+    }
+
     /// A transfer-service client of `province`'s node with that province's operator
     /// certificate.
     pub async fn transfers(
@@ -419,6 +436,7 @@ pub fn registration_at(
     let id: xueji_codes::ResidentId = id_number.parse().expect("valid ID");
     let birth = id.birth_date();
     pb::RegisterStudentRequest {
+        continues_registry_number: String::new(),
         idempotency_key: key.into(),
         name: name.into(),
         gender: match id.gender() {

@@ -170,6 +170,7 @@ pub fn registration(key: &str, name: &str, sequence: u32) -> pb::RegisterStudent
     // Odd sequence digits are male.
     let id = resident_id(&format!("35010220180307{:03}", sequence * 2 + 1));
     pb::RegisterStudentRequest {
+        continues_registry_number: String::new(),
         idempotency_key: key.into(),
         name: name.into(),
         gender: pb::Gender::Male as i32,

@@ -4,6 +4,7 @@
 //! `XUEJI_PKI_DIR` (ca.pem, operator.pem, operator.key), `XUEJI_TOKEN` (bearer token).
 
 mod calendar;
+mod cycle;
 mod lists;
 mod school;
 mod transfer;
@@ -99,6 +100,12 @@ enum Command {
         #[command(subcommand)]
         command: transfer::TransferCommand,
     },
+    /// The annual cycle: dry-run, run (with progress), status; graduation confirmations and
+    /// outcomes.
+    Cycle {
+        #[command(subcommand)]
+        command: cycle::CycleCommand,
+    },
     /// Tokens for operators.
     Token {
         #[command(subcommand)]
@@ -173,6 +180,10 @@ struct RegisterArgs {
     guardian_relation: String,
     #[arg(long, default_value = "")]
     guardian_phone: String,
+    /// Progression to the next stage of a student without a resident ID number: the registry
+    /// number of their finished record (a student with one is found by it).
+    #[arg(long, default_value = "")]
+    continues: String,
 }
 
 type OperatorChannel = InterceptedService<Channel, BearerToken>;
@@ -239,6 +250,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Transfer { command } = cli.command {
         return transfer::run(channel, command, json).await;
     }
+    if let Command::Cycle { command } = cli.command {
+        return cycle::run(channel, command, json).await;
+    }
     if matches!(cli.command, Command::Find { .. } | Command::Provinces) {
         return national(channel, cli.command, json).await;
     }
@@ -249,6 +263,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let response = response.into_inner();
             if !json && response.replayed {
                 println!("(already registered with this idempotency key)");
+            }
+            if !json && response.continued {
+                println!(
+                    "(continues the student's finished record: progression to the next stage)"
+                );
             }
             print_students(response.student.into_iter().collect(), json)?;
         }
@@ -322,6 +341,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token { .. }
         | Command::School { .. }
         | Command::Transfer { .. }
+        | Command::Cycle { .. }
         | Command::Find { .. }
         | Command::Provinces => {
             unreachable!("handled above")
@@ -431,6 +451,7 @@ fn register_request(args: RegisterArgs) -> anyhow::Result<pb::RegisterStudentReq
                 format!("--entry-route {:?} is not an entry route", args.entry_route)
             })?;
     Ok(pb::RegisterStudentRequest {
+        continues_registry_number: args.continues,
         idempotency_key: args.idempotency_key,
         name: args.name,
         gender: gender as i32,

@@ -458,6 +458,7 @@ fn registration(n: u64) -> pb::RegisterStudentRequest {
     .expect("a valid body")
     .to_string();
     pb::RegisterStudentRequest {
+        continues_registry_number: String::new(),
         idempotency_key: format!("bench-register-{n}-{}", run_id()),
         name: format!("学生{n}"),
         gender: gender as i32,

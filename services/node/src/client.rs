@@ -17,6 +17,8 @@ use xueji_rpc::{BearerToken, ClientConfig, ExpectedServer, TlsSource};
 pub type OperatorChannel = InterceptedService<Channel, BearerToken>;
 pub type IdentityClient = IdentityServiceClient<OperatorChannel>;
 pub type IntakeClient = SchoolIntakeClient<OperatorChannel>;
+pub type SchoolYearClient =
+    xueji_proto::identity::v1::school_year_service_client::SchoolYearServiceClient<OperatorChannel>;
 pub type AuthorityClient = SchoolAuthorityClient<OperatorChannel>;
 pub type TransfersClient =
     xueji_proto::transfers::v1::transfer_service_client::TransferServiceClient<OperatorChannel>;
@@ -70,6 +72,16 @@ pub async fn identity_client(
     token: &str,
 ) -> anyhow::Result<IdentityClient> {
     Ok(IdentityServiceClient::new(
+        operator_channel(address, pki_dir, token).await?,
+    ))
+}
+
+pub async fn school_year_client(
+    address: &str,
+    pki_dir: &std::path::Path,
+    token: &str,
+) -> anyhow::Result<SchoolYearClient> {
+    Ok(SchoolYearClient::new(
         operator_channel(address, pki_dir, token).await?,
     ))
 }

@@ -427,6 +427,7 @@ async fn cross_province_duplicate(
     )?;
     let mut registrar = identity_client(&anhui, &anhui_pki, &operator).await?;
     let request = pb::RegisterStudentRequest {
+        continues_registry_number: String::new(),
         idempotency_key: format!("demo-duplicate-{}", holder.document_number),
         name: holder.name.clone(),
         gender: holder.gender,

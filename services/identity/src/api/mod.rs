@@ -115,8 +115,9 @@ impl IdentityApi {
         if caller.may_access_record(&record.school_code, &record.school_division) {
             return Ok(record);
         }
-        // A sending school keeps reading its archived copy after a transfer: the record as it
-        // stood at that school, `transferred_out`.
+        // A sending school keeps reading its archived copy after a transfer (the record as it
+        // stood there, `transferred_out`), and a school its graduates' records after they
+        // moved on to the next stage.
         let archived = self.store.archived_enrollments(record.id).await?;
         match archived
             .into_iter()
@@ -129,10 +130,12 @@ impl IdentityApi {
                 grade: u32::try_from(archive.grade)
                     .map_err(|_| crate::store::unknown("grade", archive.grade))?,
                 entry_date: archive.entry_date,
-                status: EnrollmentStatus::TransferredOut,
+                status: EnrollmentStatus::parse(&archive.status)
+                    .ok_or_else(|| crate::store::unknown("status", &archive.status))?,
                 decided_at: archive.decided_at,
                 decided_by: archive.decided_by,
-                decision_reason: Some("transferred".into()),
+                decision_reason: (archive.status == EnrollmentStatus::TransferredOut.as_str())
+                    .then(|| "transferred".into()),
                 ..record
             }),
             None => Err(missing()),

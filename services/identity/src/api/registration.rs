@@ -11,7 +11,7 @@ use crate::{
     IdentityError,
     domain::{self, Decision},
     national::DeliveryOutcome,
-    store::{Actor, Approval, RegisterOutcome, outbox},
+    store::{Actor, Approval, ContinueOutcome, RegisterOutcome, outbox},
 };
 
 impl IdentityApi {
@@ -33,6 +33,7 @@ impl IdentityApi {
                 caller.level
             )));
         }
+        let continues = request.continues_registry_number.trim().to_owned();
         let mut registration = domain::validate_registration(
             convert::registration_input(request),
             school,
@@ -40,6 +41,12 @@ impl IdentityApi {
         )
         .map_err(IdentityError::InvalidArgument)?;
         registration.idempotency_key = caller.scoped_key(&registration.idempotency_key);
+        if !continues.is_empty() {
+            let student_id = self.continued_student(&continues, &registration).await?;
+            return self
+                .continue_student(student_id, &registration, caller, request_id)
+                .await;
+        }
 
         for _ in 0..NUMBER_DRAWS {
             let number = registration.temporary_number(rand::thread_rng().gen_range(0..10_000));
@@ -57,6 +64,7 @@ impl IdentityApi {
                     return Ok(pb::RegisterStudentResponse {
                         student: Some(convert::new_student(&registration, &number, duplicate_name)),
                         replayed: false,
+                        continued: false,
                     });
                 }
                 RegisterOutcome::Replayed { student_id } => {
@@ -64,6 +72,7 @@ impl IdentityApi {
                     return Ok(pb::RegisterStudentResponse {
                         student: Some(convert::student(record)),
                         replayed: true,
+                        continued: false,
                     });
                 }
                 RegisterOutcome::KeyReused => {
@@ -73,6 +82,20 @@ impl IdentityApi {
                     ));
                 }
                 RegisterOutcome::DuplicateIdNumber { .. } => {
+                    // The holder may have finished a stage: then this is progression (升学).
+                    let holder = match &registration.resident_id {
+                        Some(id) => self.store.student_by_id_number(id.as_str()).await?,
+                        None => None,
+                    };
+                    if let Some(holder) = holder {
+                        match self
+                            .continue_student(holder, &registration, caller, request_id)
+                            .await
+                        {
+                            Err(IdentityError::FailedPrecondition(_)) => {}
+                            answer => return answer,
+                        }
+                    }
                     return Err(IdentityError::AlreadyExists {
                         field: "document_number",
                         message: "another live enrollment record holds this resident ID number; \
@@ -103,6 +126,7 @@ impl IdentityApi {
                 .map_err(IdentityError::FailedPrecondition)?;
         if needed {
             let promotion = domain::promotion_for(
+                &record.registry_number,
                 record.document_type,
                 record.document_number.as_deref(),
                 record.school_division.parse().map_err(|_| {
@@ -169,6 +193,76 @@ impl IdentityApi {
         let record = self.store.student(record.id).await?;
         Ok(pb::RejectRegistrationResponse {
             student: Some(convert::student(record)),
+        })
+    }
+
+    /// The student a progression names by registry number: found only when the name and birth
+    /// date match the record (the record may lie outside the caller's jurisdiction; a mismatch
+    /// says nothing about it).
+    async fn continued_student(
+        &self,
+        number: &str,
+        registration: &domain::Registration,
+    ) -> Result<i64, IdentityError> {
+        let missing = || {
+            IdentityError::invalid(
+                "continues_registry_number",
+                "no finished record of this province has this number with this name and birth date",
+            )
+        };
+        let parsed: xueji_codes::RegistryNumber = number.parse().map_err(|e| {
+            IdentityError::invalid("continues_registry_number", format!("registry number {e}"))
+        })?;
+        let id = self
+            .store
+            .student_by_number(parsed.as_str())
+            .await?
+            .ok_or_else(missing)?;
+        let record = self.store.student(id).await?;
+        if record.name != registration.name || record.birth_date != registration.birth_date {
+            return Err(missing());
+        }
+        Ok(id)
+    }
+
+    /// Opens the next stage's enrollment for a student whose record finished its stage.
+    /// FAILED_PRECONDITION when the record has not finished it.
+    async fn continue_student(
+        &self,
+        student_id: i64,
+        registration: &domain::Registration,
+        caller: &Caller,
+        request_id: &str,
+    ) -> Result<pb::RegisterStudentResponse, IdentityError> {
+        let outcome = self
+            .store
+            .continue_student(student_id, registration, Actor { caller, request_id })
+            .await?;
+        let replayed = match outcome {
+            ContinueOutcome::Opened => false,
+            ContinueOutcome::Replayed => true,
+            ContinueOutcome::KeyReused => {
+                return Err(IdentityError::invalid(
+                    "idempotency_key",
+                    "was already used for a different registration; use a new key",
+                ));
+            }
+            ContinueOutcome::NotFinished(status) => {
+                return Err(IdentityError::FailedPrecondition(format!(
+                    "the student's record is {}: only a record that finished its stage \
+                     (graduated, completed, incomplete) continues at the next stage",
+                    status.as_str()
+                )));
+            }
+            ContinueOutcome::Refused(violations) => {
+                return Err(IdentityError::InvalidArgument(violations));
+            }
+        };
+        let record = self.store.student(student_id).await?;
+        Ok(pb::RegisterStudentResponse {
+            student: Some(convert::student(record)),
+            replayed,
+            continued: true,
         })
     }
 }

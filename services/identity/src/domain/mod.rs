@@ -212,7 +212,8 @@ impl School {
 }
 
 /// The number approval issues: `G` + resident ID when the student has one (after the national
-/// check), otherwise a `J` from the school's division, the birth date and the next sequence.
+/// check), otherwise a `J` from the school's division, the birth date and the next sequence;
+/// none for a student who holds a permanent number already (progression to the next stage).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Promotion {
     ToG(ResidentId),
@@ -220,14 +221,20 @@ pub enum Promotion {
         division: DivisionCode,
         birth_date: NaiveDate,
     },
+    /// The student keeps the `G` or `J` number they hold.
+    Keep,
 }
 
 pub fn promotion_for(
+    current_number: &str,
     document_type: DocumentType,
     document_number: Option<&str>,
     school_division: DivisionCode,
     birth_date: NaiveDate,
 ) -> Promotion {
+    if !current_number.starts_with('L') {
+        return Promotion::Keep;
+    }
     let resident_id = (document_type == DocumentType::ResidentIdCard)
         .then(|| document_number.and_then(|n| n.parse::<ResidentId>().ok()))
         .flatten();

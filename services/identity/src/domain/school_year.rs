@@ -259,6 +259,71 @@ pub fn confirmed_grades(stages: &[StageOffered]) -> Vec<u32> {
         .collect()
 }
 
+/// The finished record a progression continues, as the store holds it.
+#[derive(Debug, Clone)]
+pub struct FinishedRecord {
+    pub registry_number: String,
+    pub name: String,
+    pub gender: xueji_codes::Gender,
+    pub birth_date: NaiveDate,
+    pub grade: u32,
+}
+
+/// Whether `registration` may continue `record` (升学): the same person (name, gender, birth
+/// date as recorded: a change is a key-field correction, not a registration) entering the
+/// grade after the last one the record finished.
+pub fn check_progression(
+    record: &FinishedRecord,
+    registration: &crate::domain::Registration,
+) -> Result<(), Vec<crate::domain::FieldViolation>> {
+    use crate::domain::FieldViolation;
+    let mut violations = Vec::new();
+    if registration.name != record.name {
+        violations.push(FieldViolation::new(
+            "name",
+            format!(
+                "differs from the name on record {}; a name is changed by a key-field correction",
+                record.registry_number
+            ),
+        ));
+    }
+    if registration.birth_date != record.birth_date {
+        violations.push(FieldViolation::new(
+            "birth_date",
+            format!(
+                "differs from the birth date on record {}",
+                record.registry_number
+            ),
+        ));
+    }
+    if registration.gender != record.gender {
+        violations.push(FieldViolation::new(
+            "gender",
+            format!(
+                "differs from the gender on record {}",
+                record.registry_number
+            ),
+        ));
+    }
+    if registration.grade != record.grade + 1 {
+        violations.push(FieldViolation::new(
+            "grade",
+            format!(
+                "{} does not follow grade {}, the last the student finished: progression \
+                 continues in grade {}",
+                registration.grade,
+                record.grade,
+                record.grade + 1
+            ),
+        ));
+    }
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(violations)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

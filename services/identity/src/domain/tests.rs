@@ -169,7 +169,13 @@ fn other_documents_promote_to_j() {
     let division: DivisionCode = "350102".parse().unwrap();
     let birth = NaiveDate::from_ymd_opt(2018, 3, 7).unwrap();
     assert_eq!(
-        promotion_for(DocumentType::Passport, Some("E1234567"), division, birth),
+        promotion_for(
+            "L350102201803070001",
+            DocumentType::Passport,
+            Some("E1234567"),
+            division,
+            birth
+        ),
         Promotion::ToJ {
             division,
             birth_date: birth
@@ -177,9 +183,25 @@ fn other_documents_promote_to_j() {
     );
     let id = with_check("35010220180307002");
     assert!(matches!(
-        promotion_for(DocumentType::ResidentIdCard, Some(&id), division, birth),
+        promotion_for(
+            "L350102201803070001",
+            DocumentType::ResidentIdCard,
+            Some(&id),
+            division,
+            birth
+        ),
         Promotion::ToG(_)
     ));
+    assert_eq!(
+        promotion_for(
+            &format!("G{id}"),
+            DocumentType::ResidentIdCard,
+            Some(&id),
+            division,
+            birth
+        ),
+        Promotion::Keep
+    );
 }
 
 #[test]

@@ -18,6 +18,8 @@ pub enum Approval {
     Unchanged,
     /// The new number is issued and the record active.
     Promoted,
+    /// A progression approved: the student keeps the number they hold.
+    Continued,
     /// Waiting for the national duplicate check, queued as this outbox message.
     AwaitingNationalCheck { claim: outbox::Queued },
 }
@@ -52,6 +54,28 @@ impl Store {
             request_id: actor.request_id.to_owned(),
         };
         let number = match promotion {
+            Promotion::Keep => {
+                sqlx::query!(
+                    "UPDATE identity.enrollments
+                     SET status = 'active', decided_at = now(), decided_by = $2
+                     WHERE student_id = $1 AND is_current",
+                    student_id,
+                    approval.decided_by
+                )
+                .execute(&mut *tx)
+                .await?;
+                audit_decision(
+                    &mut tx,
+                    &approval,
+                    "identity.approve_registration",
+                    &locked.registry_number,
+                    serde_json::json!({ "status": "pending" }),
+                    serde_json::json!({ "status": "active", "continued": true }),
+                )
+                .await?;
+                tx.commit().await?;
+                return Ok(Approval::Continued);
+            }
             Promotion::ToG(resident_id) => {
                 sqlx::query!(
                     "UPDATE identity.enrollments
@@ -138,6 +162,42 @@ impl Store {
             return Ok(());
         }
         let decided_by = actor.caller.describe();
+        if let Some(finished) = Self::continued_enrollment(&mut tx, student_id).await? {
+            // A refused progression: the finished record is the current one again, and the
+            // student keeps their number and their claim on the ID number.
+            sqlx::query!(
+                "UPDATE identity.enrollments
+                 SET status = 'rejected', is_current = false, decided_at = now(),
+                     decided_by = $2, decision_reason = $3
+                 WHERE student_id = $1 AND is_current",
+                student_id,
+                decided_by,
+                reason
+            )
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query!(
+                "UPDATE identity.enrollments SET is_current = true WHERE id = $1",
+                finished
+            )
+            .execute(&mut *tx)
+            .await?;
+            xueji_audit::record(
+                &mut tx,
+                &Entry {
+                    actor: &decided_by,
+                    jurisdiction: &actor.caller.jurisdiction.as_string(),
+                    action: "identity.reject_registration",
+                    object: &format!("student:{}", locked.registry_number),
+                    before: Some(serde_json::json!({ "status": "pending", "continued": true })),
+                    after: Some(serde_json::json!({ "status": "rejected", "reason": reason })),
+                    request_id: actor.request_id,
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(());
+        }
         sqlx::query!(
             "UPDATE identity.enrollments
              SET status = 'rejected', decided_at = now(), decided_by = $2, decision_reason = $3

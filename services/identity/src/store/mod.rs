@@ -13,6 +13,7 @@ mod cycle;
 mod decisions;
 pub mod moves;
 pub mod outbox;
+mod progression;
 mod reads;
 mod registration;
 mod synthetic;
@@ -20,6 +21,7 @@ pub mod transfers;
 
 pub use cycle::{BatchDone, CyclePreview, CycleStepRun};
 pub use decisions::Approval;
+pub use progression::ContinueOutcome;
 pub(crate) use reads::unknown;
 pub use reads::{NationalFlag, PartnerRecord, StudentRecord};
 pub use registration::{BatchRegistration, RegisterOutcome};

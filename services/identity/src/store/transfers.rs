@@ -294,9 +294,11 @@ impl Store {
     }
 }
 
-/// A closed enrollment of a student: the sending school's archived copy after a transfer.
+/// A closed enrollment of a student that is no longer current: the sending school's archived
+/// copy after a transfer, or a finished stage's record after progression.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArchivedEnrollment {
+    pub status: String,
     pub school_code: String,
     pub school_division: String,
     pub registry_authority: String,
@@ -307,17 +309,17 @@ pub struct ArchivedEnrollment {
 }
 
 impl Store {
-    /// The student's transferred-out enrollments, newest first.
+    /// The student's archived enrollments (not current, not rejected), newest first.
     pub async fn archived_enrollments(
         &self,
         student_id: i64,
     ) -> Result<Vec<ArchivedEnrollment>, IdentityError> {
         Ok(sqlx::query_as!(
             ArchivedEnrollment,
-            "SELECT e.school_code, e.school_division, s.registry_authority, e.grade, e.entry_date,
-                    e.decided_at, e.decided_by
+            "SELECT e.status, e.school_code, e.school_division, s.registry_authority, e.grade,
+                    e.entry_date, e.decided_at, e.decided_by
              FROM identity.enrollments e JOIN identity.schools s ON s.code = e.school_code
-             WHERE e.student_id = $1 AND e.status = 'transferred_out'
+             WHERE e.student_id = $1 AND NOT e.is_current AND e.status <> 'rejected'
              ORDER BY e.id DESC",
             student_id
         )

@@ -462,6 +462,7 @@ pub(crate) async fn enroll(
         .map_err(|e| anyhow::anyhow!("sample ID number: {e}"))?;
         let registered = registrar
             .register_student(pb::RegisterStudentRequest {
+                continues_registry_number: String::new(),
                 idempotency_key: format!("enroll-{school}-{n}"),
                 name: name_of(n),
                 gender: pb::Gender::Male as i32,

@@ -1,0 +1,284 @@
+//! The school year turning over, end to end on a running federation: the dry run, the annual
+//! cycle (graduation and promotion) run on demand and run again, and a graduate continuing at
+//! the junior school with the same registry number (升学).
+
+use std::time::Duration;
+
+use chrono::Datelike;
+use tonic::Code;
+use xueji_auth::{Level, Role};
+use xueji_proto::identity::v1 as ipb;
+use xueji_tests::{
+    federation::{Federation, registration_at},
+    resident_id, violated_fields,
+};
+
+/// The last summer whose graduation day has come (the cycle an operator may run now).
+fn last_summer(federation: &Federation) -> u32 {
+    let today = xueji_calendar::china_today(federation.clock.now());
+    let graduation = chrono::NaiveDate::from_ymd_opt(today.year(), 7, 30).unwrap();
+    if today >= graduation {
+        today.year() as u32
+    } else {
+        today.year() as u32 - 1
+    }
+}
+
+/// The junior school of the county a primary school lies in.
+async fn junior_school_of(federation: &Federation, county: &str) -> String {
+    sqlx::query_scalar(
+        "SELECT code FROM schools_provincial.schools WHERE code LIKE '3135%' \
+         AND record->'profile'->>'registry_authority' = $1 AND record->>'status' = 'open' \
+         ORDER BY code LIMIT 1",
+    )
+    .bind(county)
+    .fetch_one(&federation.province("35").pool)
+    .await
+    .expect("a junior school in the county")
+}
+
+/// Registers and approves a student at `school` in `grade`, entered the September before the
+/// summer; answers the registry number.
+/// Where the students of the test are: the primary school, its county, the summer.
+struct Place {
+    school: String,
+    county: String,
+    summer: u32,
+}
+
+async fn enrolled(
+    federation: &Federation,
+    place: &Place,
+    (key, name, id): (&str, &str, &str),
+    grade: u32,
+) -> String {
+    let Place {
+        school,
+        county,
+        summer,
+    } = place;
+    let mut request = registration_at(key, name, school, id);
+    request.grade = grade;
+    request.entry_date = format!("{}-09-01", summer - 1);
+    let student = federation
+        .identity("35", Level::School, school, Role::Operator)
+        .await
+        .register_student(request)
+        .await
+        .expect("registered")
+        .into_inner()
+        .student
+        .expect("student");
+    let approved = federation
+        .identity("35", Level::County, county, Role::Approver)
+        .await
+        .approve_registration(ipb::ApproveRegistrationRequest {
+            registry_number: student.registry_number,
+        })
+        .await
+        .expect("approved")
+        .into_inner()
+        .student
+        .expect("student");
+    assert_eq!(approved.status(), ipb::EnrollmentStatus::Active);
+    approved.registry_number
+}
+
+async fn student(
+    federation: &Federation,
+    jurisdiction: (Level, &str),
+    number: &str,
+) -> ipb::Student {
+    federation
+        .identity("35", jurisdiction.0, jurisdiction.1, Role::Operator)
+        .await
+        .get_student(ipb::GetStudentRequest {
+            number: number.into(),
+        })
+        .await
+        .expect("student")
+        .into_inner()
+        .student
+        .expect("student")
+}
+
+#[tokio::test]
+async fn a_school_year_turns_over_and_a_graduate_continues_at_the_junior_school() {
+    let federation = Federation::start().await;
+    let summer = last_summer(&federation);
+    let primary = federation.a_primary_school("35").await;
+    let county = federation.school_county("35", &primary).await;
+    let junior = junior_school_of(&federation, &county).await;
+    let born = 2013 + (summer as i32 - 2026);
+    let graduate_id = resident_id(&format!("{county}{born}0611{:03}", 3));
+    let place = Place {
+        school: primary.clone(),
+        county: county.clone(),
+        summer,
+    };
+    let graduate = enrolled(&federation, &place, ("grad", "毕业生", &graduate_id), 6).await;
+    let pupil_id = resident_id(&format!("{county}{}0611{:03}", born + 3, 5));
+    let pupil = enrolled(&federation, &place, ("pupil", "在校生", &pupil_id), 3).await;
+
+    // Who may run it: a province operator, not a county.
+    let mut operator = federation
+        .school_year("35", Level::Province, "350000", Role::Operator)
+        .await;
+    let denied = federation
+        .school_year("35", Level::County, &county, Role::Operator)
+        .await
+        .run_cycle(ipb::RunCycleRequest { year: summer })
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    // Next summer's cycle cannot run before its graduation day.
+    let early = operator
+        .run_cycle(ipb::RunCycleRequest { year: summer + 1 })
+        .await
+        .unwrap_err();
+    assert_eq!(early.code(), Code::FailedPrecondition, "{early:?}");
+    let bad_year = operator
+        .preview_cycle(ipb::PreviewCycleRequest { year: 1999 })
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&bad_year), ["year"]);
+
+    // The dry run names what the cycle would do, and changes nothing.
+    let preview = operator
+        .preview_cycle(ipb::PreviewCycleRequest { year: summer })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        preview.will_graduate >= 1 && preview.will_promote >= 1,
+        "{preview:?}"
+    );
+    assert_eq!(preview.already_promoted, 0);
+    assert_eq!(
+        student(&federation, (Level::School, &primary), &pupil)
+            .await
+            .grade,
+        3
+    );
+
+    // The run, followed to its end.
+    let started = operator
+        .run_cycle(ipb::RunCycleRequest { year: summer })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(started.steps, ["graduation", "promotion"]);
+    let done = wait_done(&mut operator, summer).await;
+    let promoted = done.steps.iter().find(|s| s.step == "promotion").unwrap();
+    assert!(
+        promoted.changed >= 1 && promoted.processed == promoted.total,
+        "{done:?}"
+    );
+
+    let graduated = student(&federation, (Level::School, &primary), &graduate).await;
+    assert_eq!(graduated.status(), ipb::EnrollmentStatus::Graduated);
+    assert_eq!(graduated.grade, 6);
+    assert_eq!(
+        student(&federation, (Level::School, &primary), &pupil)
+            .await
+            .grade,
+        4
+    );
+
+    // Run again: nothing moves.
+    operator
+        .run_cycle(ipb::RunCycleRequest { year: summer })
+        .await
+        .unwrap();
+    let again = wait_done(&mut operator, summer).await;
+    assert_eq!(again.steps, done.steps);
+    assert_eq!(
+        student(&federation, (Level::School, &primary), &pupil)
+            .await
+            .grade,
+        4
+    );
+
+    // Progression: the junior school registers the graduate by ID number.
+    let mut junior_school = federation
+        .identity("35", Level::School, &junior, Role::Operator)
+        .await;
+    let mut request = registration_at("continue", "毕业生", &junior, &graduate_id);
+    request.entry_date = format!("{summer}-09-01");
+    request.grade = 8;
+    let wrong_grade = junior_school
+        .register_student(request.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&wrong_grade), ["grade"], "{wrong_grade:?}");
+    request.grade = 7;
+    let continued = junior_school
+        .register_student(request.clone())
+        .await
+        .expect("progression")
+        .into_inner();
+    assert!(continued.continued);
+    let record = continued.student.unwrap();
+    assert_eq!(
+        record.registry_number, graduate,
+        "the registry number is kept"
+    );
+    assert_eq!(record.status(), ipb::EnrollmentStatus::Pending);
+    assert_eq!(record.school_code, junior);
+    // A retry answers the same and opens nothing more.
+    let retry = junior_school
+        .register_student(request)
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(retry.replayed && retry.continued);
+
+    let approved = federation
+        .identity("35", Level::County, &county, Role::Approver)
+        .await
+        .approve_registration(ipb::ApproveRegistrationRequest {
+            registry_number: graduate.clone(),
+        })
+        .await
+        .expect("approved")
+        .into_inner()
+        .student
+        .unwrap();
+    assert_eq!(approved.status(), ipb::EnrollmentStatus::Active);
+    assert_eq!(approved.registry_number, graduate);
+    assert_eq!(approved.grade, 7);
+    // The primary school still reads its graduate's record, as it ended there.
+    let archived = student(&federation, (Level::School, &primary), &graduate).await;
+    assert_eq!(archived.status(), ipb::EnrollmentStatus::Graduated);
+    assert_eq!(archived.school_code, primary);
+
+    // A student still in school does not continue elsewhere: the ID number is taken.
+    let mut taken = registration_at("taken", "在校生", &junior, &pupil_id);
+    taken.grade = 7;
+    taken.entry_date = format!("{summer}-09-01");
+    let refused = junior_school.register_student(taken).await.unwrap_err();
+    assert_eq!(refused.code(), Code::AlreadyExists, "{refused:?}");
+}
+
+async fn wait_done(
+    client: &mut xueji_node::client::SchoolYearClient,
+    year: u32,
+) -> ipb::GetCycleStatusResponse {
+    for _ in 0..300 {
+        let status = client
+            .get_cycle_status(ipb::GetCycleStatusRequest { year })
+            .await
+            .unwrap()
+            .into_inner();
+        if !status.running
+            && status
+                .steps
+                .iter()
+                .all(|s| s.state == ipb::CycleStepState::Done as i32)
+        {
+            return status;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the cycle did not finish within 30 s");
+}
