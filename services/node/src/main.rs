@@ -125,6 +125,16 @@ enum BenchCommand {
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=20))]
         rounds: u32,
     },
+    /// The annual cycle's promotion of many synthetic students (a province of 20 million) vs a
+    /// bare batched UPDATE of the same rows: students a second and the ratio.
+    Promote {
+        /// Synthetic students (enrollments) to promote.
+        #[arg(long, default_value_t = 20_000_000)]
+        students: i64,
+        /// Enrollment ids per batch (one transaction each).
+        #[arg(long, default_value_t = xueji_identity::cycle::DEFAULT_BATCH)]
+        batch: i64,
+    },
     /// Transfers from Anhui to Fujian over the three nodes (the national relay) vs the same
     /// saga inside Fujian: throughput, p50/p99, CPU per transfer, time in the relay.
     Transfer {
@@ -314,6 +324,15 @@ async fn run(command: Command) -> anyhow::Result<std::process::ExitCode> {
                 concurrency,
                 connections,
                 rounds,
+            })
+            .await?;
+        }
+        Command::Bench {
+            command: BenchCommand::Promote { students, batch },
+        } => {
+            xueji_node::bench_promote::run(xueji_node::bench_promote::PromoteBenchOptions {
+                students,
+                batch,
             })
             .await?;
         }
