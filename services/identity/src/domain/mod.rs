@@ -11,6 +11,7 @@ pub use xueji_validation::FieldViolation;
 
 mod registration;
 pub mod school_year;
+pub mod status_change;
 mod transfer;
 
 pub use registration::{
