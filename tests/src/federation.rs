@@ -251,6 +251,23 @@ impl Federation {
         .expect("identity client")
     }
 
+    /// A status-change client of `province`'s node with that province's operator certificate.
+    pub async fn status_changes(
+        &self,
+        province: &str,
+        level: Level,
+        jurisdiction: &str,
+        role: Role,
+    ) -> xueji_node::client::StatusChangeClient {
+        xueji_node::client::status_change_client(
+            &self.provinces[province].address(),
+            &self.pki(province),
+            &self.token(level, jurisdiction, role),
+        )
+        .await
+        .expect("status-change client")
+    }
+
     /// A school-year client of `province`'s node with that province's operator certificate.
     pub async fn school_year(
         &self,

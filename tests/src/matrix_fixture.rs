@@ -180,6 +180,10 @@ pub struct Fixture {
     /// Transfers in progress between two schools of one county: Gulou (into the Gulou school),
     /// Taijiang, Xiamen.
     pub transfers: BTreeMap<&'static str, String>,
+    /// An evidence file of an active student of each of those schools.
+    pub evidence: BTreeMap<&'static str, String>,
+    /// A suspension of that student, approved by the school, waiting for the county.
+    pub status_changes: BTreeMap<&'static str, String>,
 }
 
 impl Fixture {
@@ -202,6 +206,8 @@ impl Fixture {
             ),
             "submitted" => Some(self.submitted.clone()),
             "transfer" => Some(self.transfers["gulou"].clone()),
+            "evidence" => Some(self.evidence["gulou"].clone()),
+            "status_change" => Some(self.status_changes["gulou"].clone()),
             _ => None,
         }
     }
@@ -222,6 +228,12 @@ impl Fixture {
             ("application", Reach::City) => Some(self.xiamen_application.clone()),
             ("transfer", Reach::School | Reach::County) => Some(self.transfers["taijiang"].clone()),
             ("transfer", Reach::City) => Some(self.transfers["xiamen"].clone()),
+            ("evidence", Reach::School | Reach::County) => Some(self.evidence["taijiang"].clone()),
+            ("evidence", Reach::City) => Some(self.evidence["xiamen"].clone()),
+            ("status_change", Reach::School | Reach::County) => {
+                Some(self.status_changes["taijiang"].clone())
+            }
+            ("status_change", Reach::City) => Some(self.status_changes["xiamen"].clone()),
             _ => None,
         }
     }
@@ -234,7 +246,9 @@ impl Fixture {
             ("student", None) => "L350102200001019999".into(),
             ("school", Some(foreign)) => format!("{}999999", &foreign[..4]),
             ("school", None) => "2135999999".into(),
-            ("transfer", _) => "00000000-0000-4000-8000-000000000000".into(),
+            ("transfer" | "evidence" | "status_change", _) => {
+                "00000000-0000-4000-8000-000000000000".into()
+            }
             (_, Some(foreign)) => format!(
                 "{}-00000000000000000000000000000000",
                 foreign.split('-').next().unwrap_or("350102")
@@ -470,7 +484,20 @@ pub async fn fixture(federation: &Federation) -> Fixture {
         transfers.insert(name, transfer.id);
     }
 
+    let (mut evidence, mut status_changes) = (BTreeMap::new(), BTreeMap::new());
+    for (name, school) in [
+        ("gulou", &gulou),
+        ("taijiang", &taijiang),
+        ("xiamen", &xiamen),
+    ] {
+        let (file, change) = suspension_waiting_for_the_county(federation, school).await;
+        evidence.insert(name, file);
+        status_changes.insert(name, change);
+    }
+
     Fixture {
+        evidence,
+        status_changes,
         transfers,
         taijiang_application: file(federation, "350103").await,
         xiamen_application: file(federation, "350203").await,
@@ -483,4 +510,57 @@ pub async fn fixture(federation: &Federation) -> Fixture {
         returnable,
         submitted,
     }
+}
+
+/// The smallest file that is a PNG by its content.
+pub const PNG: &[u8] = &[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13];
+
+/// An active student of `school`, an evidence file of theirs, and a suspension the school's
+/// approver approved, waiting for the registry authority: (evidence id, change id).
+pub async fn suspension_waiting_for_the_county(
+    federation: &Federation,
+    school: &str,
+) -> (String, String) {
+    let (number, _, _) = crate::transfers::active_student(federation, "35", school).await;
+    let mut desk = federation
+        .status_changes("35", Level::School, school, Role::Operator)
+        .await;
+    let file = desk
+        .upload_evidence(ipb::UploadEvidenceRequest {
+            registry_number: number.clone(),
+            file_name: "病历.png".into(),
+            content: PNG.to_vec(),
+        })
+        .await
+        .expect("evidence")
+        .into_inner()
+        .file
+        .expect("file");
+    let change = desk
+        .request_status_change(ipb::RequestStatusChangeRequest {
+            idempotency_key: format!("fixture-suspension-{number}"),
+            registry_number: number,
+            kind: ipb::StatusChangeKind::Suspension as i32,
+            reason: "因病休学".into(),
+            grounds: String::new(),
+            effective_date: chrono::Utc::now().date_naive().to_string(),
+            evidence_ids: vec![file.id.clone()],
+        })
+        .await
+        .expect("status change")
+        .into_inner()
+        .change
+        .expect("change");
+    federation
+        .status_changes("35", Level::School, school, Role::Approver)
+        .await
+        .decide_status_change(ipb::DecideStatusChangeRequest {
+            id: change.id.clone(),
+            step: 0,
+            approve: true,
+            remark: String::new(),
+        })
+        .await
+        .expect("the school approves");
+    (file.id, change.id)
 }

@@ -68,6 +68,48 @@ fn request(method: &str, object: Option<&str>, fixture: &Fixture) -> Vec<u8> {
             }
             .encode_to_vec()
         }
+        ("xueji.identity.v1.StatusChangeService", "UploadEvidence") => ipb::UploadEvidenceRequest {
+            registry_number: key,
+            file_name: "证明.png".into(),
+            content: xueji_tests::matrix_fixture::PNG.to_vec(),
+        }
+        .encode_to_vec(),
+        ("xueji.identity.v1.StatusChangeService", "GetEvidence") => {
+            ipb::GetEvidenceRequest { id: key }.encode_to_vec()
+        }
+        ("xueji.identity.v1.StatusChangeService", "RequestStatusChange") => {
+            ipb::RequestStatusChangeRequest {
+                idempotency_key: format!("matrix-{}", uuid_like()),
+                registry_number: key,
+                kind: ipb::StatusChangeKind::Missing as i32,
+                reason: "矩阵测试".into(),
+                effective_date: "2026-11-01".into(),
+                ..Default::default()
+            }
+            .encode_to_vec()
+        }
+        ("xueji.identity.v1.StatusChangeService", "DecideStatusChange") => {
+            ipb::DecideStatusChangeRequest {
+                id: key,
+                step: 1,
+                approve: false,
+                remark: "矩阵测试".into(),
+            }
+            .encode_to_vec()
+        }
+        ("xueji.identity.v1.StatusChangeService", "CancelStatusChange") => {
+            ipb::CancelStatusChangeRequest {
+                id: key,
+                reason: "矩阵测试".into(),
+            }
+            .encode_to_vec()
+        }
+        ("xueji.identity.v1.StatusChangeService", "GetStatusChange") => {
+            ipb::GetStatusChangeRequest { id: key }.encode_to_vec()
+        }
+        ("xueji.identity.v1.StatusChangeService", "ListStatusChangeInbox") => {
+            ipb::ListStatusChangeInboxRequest { page_size: 5 }.encode_to_vec()
+        }
         ("xueji.identity.v1.IdentityService", "GetStudent") => {
             ipb::GetStudentRequest { number: key }.encode_to_vec()
         }

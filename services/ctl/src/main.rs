@@ -4,6 +4,7 @@
 //! `XUEJI_PKI_DIR` (ca.pem, operator.pem, operator.key), `XUEJI_TOKEN` (bearer token).
 
 mod calendar;
+mod change;
 mod cycle;
 mod lists;
 mod school;
@@ -100,6 +101,13 @@ enum Command {
         #[command(subcommand)]
         command: transfer::TransferCommand,
     },
+    /// Status changes (异动): request, approve, reject, cancel, show; evidence files.
+    Change {
+        #[command(subcommand)]
+        command: change::ChangeCommand,
+    },
+    /// What waits for your decision: status changes (transfers: `transfer inbox`).
+    Inbox,
     /// The annual cycle: dry-run, run (with progress), status; graduation confirmations and
     /// outcomes.
     Cycle {
@@ -253,6 +261,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Cycle { command } = cli.command {
         return cycle::run(channel, command, json).await;
     }
+    if let Command::Change { command } = cli.command {
+        return change::run(channel, command, json).await;
+    }
+    if let Command::Inbox = cli.command {
+        return change::inbox(channel, json).await;
+    }
     if matches!(cli.command, Command::Find { .. } | Command::Provinces) {
         return national(channel, cli.command, json).await;
     }
@@ -342,6 +356,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         | Command::School { .. }
         | Command::Transfer { .. }
         | Command::Cycle { .. }
+        | Command::Change { .. }
+        | Command::Inbox
         | Command::Find { .. }
         | Command::Provinces => {
             unreachable!("handled above")

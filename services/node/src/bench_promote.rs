@@ -50,7 +50,19 @@ pub async fn run(options: PromoteBenchOptions) -> anyhow::Result<()> {
     println!("Starting PostgreSQL (durable settings, as in production)…");
     let database = Database::open(&config, Durability::Durable).await?;
     xueji_identity::store::migrate(&database.pool).await?;
-    let store = Store::new(database.pool.clone());
+    // The benchmark's own pool: its statements are long by design (a fill of half a million
+    // rows, a vacuum of the whole table), so no statement timeout and no slow-statement log.
+    let connect = std::str::FromStr::from_str(&database.url).map(
+        |options: sqlx::postgres::PgConnectOptions| {
+            sqlx::ConnectOptions::disable_statement_logging(options)
+                .options([("statement_timeout", "0"), ("jit", "off")])
+        },
+    )?;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .connect_with(connect)
+        .await?;
+    let store = Store::new(pool);
     let mut roster = Vec::new();
     for school in sample::parse_schools(sample::SCHOOLS_CSV)? {
         let grades: Vec<u32> = (1..=12)

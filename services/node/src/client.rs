@@ -76,6 +76,21 @@ pub async fn identity_client(
     ))
 }
 
+pub type StatusChangeClient =
+    xueji_proto::identity::v1::status_change_service_client::StatusChangeServiceClient<
+        OperatorChannel,
+    >;
+
+pub async fn status_change_client(
+    address: &str,
+    pki_dir: &std::path::Path,
+    token: &str,
+) -> anyhow::Result<StatusChangeClient> {
+    Ok(StatusChangeClient::new(
+        operator_channel(address, pki_dir, token).await?,
+    ))
+}
+
 pub async fn school_year_client(
     address: &str,
     pki_dir: &std::path::Path,

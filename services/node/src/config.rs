@@ -64,6 +64,8 @@ pub struct NodeConfig {
     pub cycle_check_secs: u64,
     /// Enrollments per batch of the annual cycle (one transaction each).
     pub cycle_batch: i64,
+    /// How often status changes' missed deadlines are acted on (ms).
+    pub status_change_sweep_ms: u64,
     pub request_timeout_secs: u64,
     pub concurrency_limit: usize,
     /// Requests a second each operator may make on average (twice as many at once); more
@@ -107,6 +109,7 @@ impl Default for NodeConfig {
             calendar_sync_secs: 60,
             cycle_check_secs: 3600,
             cycle_batch: xueji_identity::cycle::DEFAULT_BATCH,
+            status_change_sweep_ms: 1000,
             request_timeout_secs: 30,
             concurrency_limit: 1024,
             operator_requests_per_second: 200,
@@ -225,6 +228,10 @@ impl NodeConfig {
             "cycle_check_secs must be positive"
         );
         anyhow::ensure!(self.cycle_batch > 0, "cycle_batch must be positive");
+        anyhow::ensure!(
+            self.status_change_sweep_ms > 0,
+            "status_change_sweep_ms must be positive"
+        );
         anyhow::ensure!(
             self.concurrency_limit > 0,
             "concurrency_limit must be positive"

@@ -15,11 +15,14 @@ use xueji_auth::{Authority, Level};
 use xueji_codes::Divisions;
 use xueji_db::{ClusterOptions, Durability, EmbeddedPostgres, PgPool};
 use xueji_identity::{
-    api::{IdentityApi, ledger::LedgerApi, school_year::SchoolYearApi},
+    api::{
+        IdentityApi, ledger::LedgerApi, school_year::SchoolYearApi, status_changes::StatusChangeApi,
+    },
     cycle::CycleRunner,
     directory::SchoolDirectory,
     domain::school_year::SchoolYearPolicy,
     national::Deliverer,
+    status_changes::ChangeDesk,
     store::Store,
 };
 use xueji_national::{api::NationalApi, provinces::ProvinceClients};
@@ -238,7 +241,23 @@ impl RunningNode {
                     .clone()
                     .run_scheduler(Duration::from_secs(config.cycle_check_secs)),
             ));
+            let desk = Arc::new(ChangeDesk::bundled(
+                store.clone(),
+                province,
+                *cycle.dates(),
+                config.clock.clone(),
+            ));
+            background
+                .push(tokio::spawn(desk.clone().run_sweeper(
+                    Duration::from_millis(config.status_change_sweep_ms),
+                )));
             let identity = Arc::new(IdentityApi::new(store, schools, national));
+            let status_changes = StatusChangeApi::new(identity.clone(), desk).into_service();
+            routes.add_service(InterceptedService::new(
+                status_changes,
+                authenticator.clone(),
+            ));
+            serving.push(xueji_proto::identity::v1::status_change_service_server::SERVICE_NAME);
             let school_year = SchoolYearApi::new(identity.clone(), cycle).into_service();
             let identity = identity.into_service();
             routes.add_service(InterceptedService::new(identity, authenticator.clone()));

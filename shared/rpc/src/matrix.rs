@@ -51,7 +51,14 @@ impl AuthorizationMatrix {
         for (method, row) in &matrix.rpc {
             if !matches!(
                 row.object.as_str(),
-                "student" | "school" | "application" | "submitted" | "transfer" | "none"
+                "student"
+                    | "school"
+                    | "application"
+                    | "submitted"
+                    | "transfer"
+                    | "evidence"
+                    | "status_change"
+                    | "none"
             ) {
                 return Err(format!("{method}: unknown object {:?}", row.object));
             }

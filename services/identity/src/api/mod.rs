@@ -7,6 +7,7 @@ mod link;
 mod reads;
 mod registration;
 pub mod school_year;
+pub mod status_changes;
 
 use std::sync::Arc;
 

@@ -9,6 +9,7 @@ use xueji_codes::{
 };
 pub use xueji_validation::FieldViolation;
 
+pub mod evidence;
 mod registration;
 pub mod school_year;
 pub mod status_change;

@@ -310,7 +310,15 @@ pub struct ChangeRequest {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transition {
     pub to: RecordState,
-    pub grade: u32,
+    /// Grades to move (repeat −1, skip +1), applied to the grade the record has then.
+    pub grade_delta: i32,
+}
+
+impl Transition {
+    /// The grade a record in `grade` ends in.
+    pub fn grade_after(&self, grade: u32) -> u32 {
+        (grade as i32 + self.grade_delta).max(1) as u32
+    }
 }
 
 /// Checks a request against the province's rule for its kind and the record it concerns:
@@ -397,7 +405,7 @@ pub fn check_change(
     if violations.is_empty() {
         Ok(Transition {
             to: rule.to,
-            grade: new_grade.max(1) as u32,
+            grade_delta: rule.grade,
         })
     } else {
         Err(violations)

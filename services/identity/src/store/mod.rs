@@ -16,6 +16,7 @@ pub mod outbox;
 mod progression;
 mod reads;
 mod registration;
+mod status_changes;
 mod synthetic;
 pub mod transfers;
 
@@ -25,6 +26,8 @@ pub use progression::ContinueOutcome;
 pub(crate) use reads::unknown;
 pub use reads::{NationalFlag, PartnerRecord, StudentRecord};
 pub use registration::{BatchRegistration, RegisterOutcome};
+pub(crate) use status_changes::hex;
+pub use status_changes::{ChangeRecord, EvidenceFile, NewChange, OpenOutcome};
 
 use crate::{
     IdentityError,

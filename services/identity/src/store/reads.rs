@@ -7,7 +7,10 @@ use xueji_codes::SchoolCode;
 use super::Store;
 use crate::{
     IdentityError,
-    domain::{DocumentType, EnrollmentStatus, EntryRoute, Guardian, parse_gender},
+    domain::{
+        DocumentType, EnrollmentStatus, EntryRoute, Guardian, parse_gender,
+        status_change::LeftReason,
+    },
 };
 use xueji_codes::Gender;
 
@@ -40,6 +43,8 @@ pub struct StudentRecord {
     /// Problems the national index found across provinces (`duplicate_id_number`,
     /// `duplicate_name`).
     pub national_problems: Vec<String>,
+    /// Why a `left` record left.
+    pub left_reason: Option<LeftReason>,
 }
 
 /// The row as the view returns it, before its values are checked.
@@ -67,6 +72,7 @@ struct StudentRow {
     decision_reason: Option<String>,
     duplicate_name: bool,
     national_problems: Vec<String>,
+    left_reason: Option<String>,
 }
 
 /// The error for a stored value this service does not know.
@@ -91,6 +97,11 @@ impl TryFrom<StudentRow> for StudentRecord {
                 .ok_or_else(|| unknown("entry_route", &row.entry_route))?,
             status: EnrollmentStatus::parse(&row.status)
                 .ok_or_else(|| unknown("status", &row.status))?,
+            left_reason: row
+                .left_reason
+                .as_deref()
+                .map(|text| LeftReason::parse(text).ok_or_else(|| unknown("left_reason", text)))
+                .transpose()?,
             id: row.id,
             registry_number: row.registry_number,
             aliases: row.aliases,
@@ -177,7 +188,7 @@ impl Store {
                       entry_date AS "entry_date!", entry_route AS "entry_route!",
                       status AS "status!", decided_at, decided_by, decision_reason,
                       duplicate_name AS "duplicate_name!",
-                      national_problems AS "national_problems!"
+                      national_problems AS "national_problems!", left_reason
                FROM identity.student_view WHERE id = ANY($1) ORDER BY registry_number"#,
             ids
         )

@@ -258,7 +258,7 @@ fn rule_other_departure() {
 fn rule_repeat_year_never_in_the_compulsory_stage_nor_the_final_senior_year() {
     use ChangeKind::RepeatYear;
     let done = check(RepeatYear, active(), 11, &senior(), 0, "").unwrap();
-    assert_eq!((done.to, done.grade), (active(), 10));
+    assert_eq!((done.to, done.grade_after(11)), (active(), 10));
     assert_eq!(
         check(RepeatYear, active(), 4, &primary(), 0, ""),
         Err(vec!["kind"])
@@ -280,7 +280,7 @@ fn rule_skip_year_never_across_a_stage() {
     assert_eq!(
         check(SkipYear, active(), 3, &primary(), 1, "")
             .unwrap()
-            .grade,
+            .grade_after(3),
         4
     );
     assert_eq!(

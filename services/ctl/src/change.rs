@@ -1,0 +1,355 @@
+//! `xuejictl change …` and `xuejictl inbox`: status changes (异动) and their evidence.
+
+use anyhow::Context;
+use clap::Subcommand;
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use xueji_proto::identity::v1::{
+    self as pb, status_change_service_client::StatusChangeServiceClient,
+};
+
+use crate::transfer::OperatorChannel;
+
+#[derive(Subcommand)]
+pub(crate) enum ChangeCommand {
+    /// Ask for a status change: suspension, resumption, dropout, return, withdrawal,
+    /// expulsion, reinstatement, study-abroad, return-from-abroad, missing, found, death,
+    /// other-departure, repeat-year, skip-year.
+    Request {
+        registry_number: String,
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        reason: String,
+        /// The day it takes effect (YYYY-MM-DD; default today).
+        #[arg(long)]
+        effective_date: Option<String>,
+        /// Evidence ids (from `change evidence upload`), as many as the rule asks.
+        #[arg(long = "evidence")]
+        evidence: Vec<String>,
+        /// Grounds a rule asks for (e.g. emigration).
+        #[arg(long, default_value = "")]
+        grounds: String,
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// Approve the step whose turn it is (its party's approver).
+    Approve {
+        id: String,
+        #[arg(long)]
+        step: u32,
+        #[arg(long, default_value = "")]
+        remark: String,
+    },
+    /// Reject the step whose turn it is, with a reason: the change ends.
+    Reject {
+        id: String,
+        #[arg(long)]
+        step: u32,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Withdraw a change until its last approval.
+    Cancel {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Show a change with its steps.
+    Show { id: String },
+    /// Evidence files: upload one (JPEG, PNG or PDF, at most 2 MiB), or fetch one.
+    Evidence {
+        #[command(subcommand)]
+        action: EvidenceAction,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum EvidenceAction {
+    /// Upload a file for a student; prints its id.
+    Upload {
+        registry_number: String,
+        #[arg(long)]
+        file: std::path::PathBuf,
+    },
+    /// Fetch a file into `--out`.
+    Get {
+        id: String,
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+}
+
+fn kind(text: &str) -> anyhow::Result<pb::StatusChangeKind> {
+    pb::StatusChangeKind::from_str_name(&format!(
+        "STATUS_CHANGE_KIND_{}",
+        text.replace('-', "_").to_uppercase()
+    ))
+    .filter(|k| *k != pb::StatusChangeKind::Unspecified)
+    .with_context(|| format!("--kind {text:?} is not a status change (see --help)"))
+}
+
+pub(crate) async fn run(
+    channel: OperatorChannel,
+    command: ChangeCommand,
+    json: bool,
+) -> anyhow::Result<()> {
+    let mut client = StatusChangeServiceClient::new(channel);
+    let change = match command {
+        ChangeCommand::Request {
+            registry_number,
+            kind: text,
+            reason,
+            effective_date,
+            evidence,
+            grounds,
+            idempotency_key,
+        } => {
+            client
+                .request_status_change(pb::RequestStatusChangeRequest {
+                    idempotency_key: idempotency_key
+                        .unwrap_or_else(|| format!("ctl-{}", uuid::Uuid::new_v4())),
+                    registry_number,
+                    kind: kind(&text)? as i32,
+                    reason,
+                    grounds,
+                    effective_date: effective_date.unwrap_or_else(|| {
+                        xueji_calendar::china_today(chrono::Utc::now()).to_string()
+                    }),
+                    evidence_ids: evidence,
+                })
+                .await?
+                .into_inner()
+                .change
+        }
+        ChangeCommand::Approve { id, step, remark } => {
+            client
+                .decide_status_change(pb::DecideStatusChangeRequest {
+                    id,
+                    step,
+                    approve: true,
+                    remark,
+                })
+                .await?
+                .into_inner()
+                .change
+        }
+        ChangeCommand::Reject { id, step, reason } => {
+            client
+                .decide_status_change(pb::DecideStatusChangeRequest {
+                    id,
+                    step,
+                    approve: false,
+                    remark: reason,
+                })
+                .await?
+                .into_inner()
+                .change
+        }
+        ChangeCommand::Cancel { id, reason } => {
+            client
+                .cancel_status_change(pb::CancelStatusChangeRequest { id, reason })
+                .await?
+                .into_inner()
+                .change
+        }
+        ChangeCommand::Show { id } => {
+            client
+                .get_status_change(pb::GetStatusChangeRequest { id })
+                .await?
+                .into_inner()
+                .change
+        }
+        ChangeCommand::Evidence { action } => return evidence(&mut client, action, json).await,
+    };
+    if let Some(change) = change {
+        print_change(&change, json)?;
+    }
+    Ok(())
+}
+
+async fn evidence(
+    client: &mut StatusChangeServiceClient<OperatorChannel>,
+    action: EvidenceAction,
+    json: bool,
+) -> anyhow::Result<()> {
+    match action {
+        EvidenceAction::Upload {
+            registry_number,
+            file,
+        } => {
+            let content =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let stored = client
+                .upload_evidence(pb::UploadEvidenceRequest {
+                    registry_number,
+                    file_name: name,
+                    content,
+                })
+                .await?
+                .into_inner()
+                .file
+                .context("the node answered no file")?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "id": stored.id, "media_type": stored.media_type, "size": stored.size,
+                        "sha256": stored.sha256,
+                    })
+                );
+            } else {
+                println!(
+                    "{}  {} {} bytes sha256 {}",
+                    stored.id, stored.media_type, stored.size, stored.sha256
+                );
+            }
+        }
+        EvidenceAction::Get { id, out } => {
+            let answer = client
+                .get_evidence(pb::GetEvidenceRequest { id })
+                .await?
+                .into_inner();
+            std::fs::write(&out, &answer.content)
+                .with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "{} bytes written to {}",
+                answer.content.len(),
+                out.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `xuejictl inbox`: the status changes waiting for the caller's decision.
+pub(crate) async fn inbox(channel: OperatorChannel, json: bool) -> anyhow::Result<()> {
+    let changes = StatusChangeServiceClient::new(channel)
+        .list_status_change_inbox(pb::ListStatusChangeInboxRequest { page_size: 500 })
+        .await?
+        .into_inner()
+        .changes;
+    if json {
+        let list: Vec<_> = changes.iter().map(change_json).collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(());
+    }
+    if changes.is_empty() {
+        println!("nothing waits for your decision");
+        return Ok(());
+    }
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_header(["id", "student", "change", "step", "deadline", "since"]);
+    for change in &changes {
+        let open = change.steps.iter().find(|s| s.state == "open");
+        table.add_row([
+            change.id.clone(),
+            format!("{} {}", change.registry_number, change.name),
+            kind_name(change.kind),
+            open.map(|s| format!("{} ({})", s.position, s.party))
+                .unwrap_or_default(),
+            open.map(|s| {
+                format!(
+                    "{}{}",
+                    s.deadline,
+                    if s.deadline_estimated {
+                        " (estimated)"
+                    } else {
+                        ""
+                    }
+                )
+            })
+            .unwrap_or_default(),
+            change.requested_at.clone(),
+        ]);
+    }
+    println!("{table}");
+    Ok(())
+}
+
+fn kind_name(kind: i32) -> String {
+    pb::StatusChangeKind::try_from(kind)
+        .map(|k| {
+            k.as_str_name()
+                .trim_start_matches("STATUS_CHANGE_KIND_")
+                .to_lowercase()
+                .replace('_', "-")
+        })
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn state_name(state: i32) -> String {
+    pb::StatusChangeState::try_from(state)
+        .map(|s| {
+            s.as_str_name()
+                .trim_start_matches("STATUS_CHANGE_STATE_")
+                .to_lowercase()
+        })
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn change_json(change: &pb::StatusChange) -> serde_json::Value {
+    serde_json::json!({
+        "id": change.id, "registry_number": change.registry_number, "name": change.name,
+        "kind": kind_name(change.kind), "state": state_name(change.state),
+        "reason": change.reason, "effective_date": change.effective_date,
+        "evidence": change.evidence_ids, "school_code": change.school_code,
+        "steps": change.steps.iter().map(|s| serde_json::json!({
+            "position": s.position, "party": s.party, "jurisdiction": s.jurisdiction,
+            "state": s.state, "deadline": s.deadline, "decided_by": s.decided_by,
+            "remark": s.remark, "on_timeout": s.on_timeout,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn print_change(change: &pb::StatusChange, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(&change_json(change))?);
+        return Ok(());
+    }
+    println!(
+        "{}  {} {}  {}  {}  effective {}",
+        change.id,
+        change.registry_number,
+        change.name,
+        kind_name(change.kind),
+        state_name(change.state),
+        change.effective_date
+    );
+    println!("reason: {}", change.reason);
+    if !change.ended_reason.is_empty() {
+        println!("ended: {}", change.ended_reason);
+    }
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_header([
+        "step",
+        "party",
+        "jurisdiction",
+        "state",
+        "deadline",
+        "decided by",
+        "remark",
+    ]);
+    for step in &change.steps {
+        table.add_row([
+            step.position.to_string(),
+            step.party.clone(),
+            step.jurisdiction.clone(),
+            step.state.clone(),
+            step.deadline.clone(),
+            format!(
+                "{}{}",
+                step.decided_by,
+                if step.on_timeout { " (deadline)" } else { "" }
+            ),
+            step.remark.clone(),
+        ]);
+    }
+    println!("{table}");
+    Ok(())
+}

@@ -1,0 +1,515 @@
+//! Status changes (异动) as use cases on the shared workflow: request (rules checked, the
+//! student's pending-task lock taken), decide (the school's approver, then the registry
+//! authority), cancel, and the sweeper acting on missed deadlines. An approved change is applied
+//! to the enrollment in the transaction of the last approval.
+
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use uuid::Uuid;
+use xueji_auth::{Caller, Clock, Level, Role};
+use xueji_calendar::WorkingCalendar;
+use xueji_workflow::{Decision, Party, Policy, Rules, Task, TaskState, Verdict, WorkflowError};
+
+use crate::{
+    IdentityError,
+    domain::{
+        School,
+        school_year::CycleDates,
+        status_change::{ChangeKind, ChangeRequest, ChangeRules, RecordState, check_change},
+    },
+    store::{Actor, ChangeRecord, NewChange, OpenOutcome, Store, StudentRecord},
+};
+
+/// Party kinds of a status change's steps.
+pub mod party {
+    /// The school's approver.
+    pub const SCHOOL: &str = "school";
+    /// The registry authority's approver.
+    pub const AUTHORITY: &str = "authority";
+}
+
+/// What a caller asked, as decoded from the wire (not yet checked).
+#[derive(Debug, Clone)]
+pub struct ChangeInput {
+    pub idempotency_key: String,
+    pub kind: Option<ChangeKind>,
+    pub reason: String,
+    pub grounds: String,
+    pub effective_date: String,
+    pub evidence: Vec<String>,
+}
+
+/// The desk that handles status changes of one province.
+#[derive(Debug)]
+pub struct ChangeDesk {
+    store: Store,
+    rules: ChangeRules,
+    policy: Policy,
+    province: String,
+    dates: CycleDates,
+    clock: Clock,
+}
+
+impl ChangeDesk {
+    pub fn new(
+        store: Store,
+        rules: ChangeRules,
+        policy: Policy,
+        province: &str,
+        dates: CycleDates,
+        clock: Clock,
+    ) -> Self {
+        Self {
+            store,
+            rules,
+            policy,
+            province: province.to_owned(),
+            dates,
+            clock,
+        }
+    }
+
+    /// The bundled rules and approvals.
+    pub fn bundled(store: Store, province: &str, dates: CycleDates, clock: Clock) -> Self {
+        let policy = Policy::from_toml(crate::domain::status_change::BUNDLED_APPROVALS)
+            .expect("the bundled status-change approvals are valid");
+        Self::new(
+            store,
+            ChangeRules::bundled(),
+            policy,
+            province,
+            dates,
+            clock,
+        )
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    fn with_rules<T>(&self, f: impl FnOnce(&Rules<'_>) -> T, school_authority: &str) -> T {
+        let authority = school_authority.to_owned();
+        let above = move |party: &Party| xueji_workflow::level_above(party, &authority);
+        f(&Rules {
+            policy: &self.policy,
+            calendar: WorkingCalendar::bundled(),
+            level_above: &above,
+        })
+    }
+
+    /// Asks for a status change of `record` at `school`. Checks the request whole (fields,
+    /// the province's rule for the record as it stands), then opens the task and takes the
+    /// student's pending-task lock. A retry with the same key answers the same change.
+    pub async fn request(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        record: &StudentRecord,
+        school: &School,
+        input: ChangeInput,
+    ) -> Result<ChangeRecord, IdentityError> {
+        if !matches!(caller.level, Level::School | Level::County | Level::City) {
+            return Err(IdentityError::PermissionDenied(
+                "status changes are asked for by the school and its authorities".into(),
+            ));
+        }
+        let mut violations = xueji_validation::Violations::default();
+        let mut bad_evidence = Vec::new();
+        let key = input.idempotency_key.trim();
+        if key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+            violations.add(
+                "idempotency_key",
+                "must be 1–128 printable ASCII characters",
+            );
+        }
+        let kind = input.kind;
+        if kind.is_none() {
+            violations.add("kind", "must name a status change");
+        }
+        let reason = violations.check(xueji_validation::required_text(
+            "reason",
+            &input.reason,
+            500,
+        ));
+        let grounds = input.grounds.trim().to_owned();
+        if grounds.chars().count() > 50 {
+            violations.add("grounds", "must be at most 50 characters");
+        }
+        let today = xueji_calendar::china_today(self.now());
+        let effective_date = violations.check(
+            xueji_validation::parse_date("effective_date", &input.effective_date).and_then(
+                |date| {
+                    if date > today + chrono::Days::new(366)
+                        || date < today - chrono::Days::new(366)
+                    {
+                        Err(xueji_validation::FieldViolation::new(
+                            "effective_date",
+                            "must lie within a year of today",
+                        ))
+                    } else {
+                        Ok(date)
+                    }
+                },
+            ),
+        );
+        let mut evidence = Vec::new();
+        for (index, text) in input.evidence.iter().enumerate() {
+            match Uuid::parse_str(text.trim()) {
+                Ok(id) if !evidence.contains(&id) => evidence.push(id),
+                Ok(_) => bad_evidence.push(format!("entry {index} names the same file twice")),
+                Err(_) => bad_evidence.push(format!(
+                    "entry {index} is not an evidence id (UploadEvidence answers one)"
+                )),
+            }
+        }
+        if !bad_evidence.is_empty() {
+            violations.add("evidence_ids", bad_evidence.join("; "));
+        }
+        let state = RecordState {
+            status: record.status,
+            left_reason: record.left_reason,
+        };
+        let checked = match (kind, &reason, &effective_date) {
+            (Some(kind), Some(reason), Some(effective_date)) => {
+                let request = ChangeRequest {
+                    kind,
+                    reason: reason.clone(),
+                    effective_date: *effective_date,
+                    evidence: evidence.len(),
+                    grounds: grounds.clone(),
+                };
+                let rule = self.rules.rule(&self.province, kind);
+                violations
+                    .absorb(check_change(
+                        rule,
+                        &request,
+                        state,
+                        record.grade,
+                        &school.stages,
+                    ))
+                    .map(|_| kind)
+            }
+            _ => None,
+        };
+        if !violations.is_empty() {
+            return Err(IdentityError::InvalidArgument(violations.into_vec()));
+        }
+        let (Some(kind), Some(reason), Some(effective_date)) = (checked, reason, effective_date)
+        else {
+            return Err(IdentityError::Internal(
+                "a checked request lost a field".into(),
+            ));
+        };
+        // From the freeze until the school year starts, graduating grades take no new task.
+        let graduating = school
+            .grade_place(record.grade)
+            .is_some_and(|place| place.graduating);
+        if graduating && self.dates.frozen(today) && kind != ChangeKind::Death {
+            return Err(IdentityError::FailedPrecondition(format!(
+                "from {} until the school year starts, students of a graduating grade take no new \
+                 task",
+                self.dates.freeze.in_year(chrono::Datelike::year(&today))
+            )));
+        }
+        let enrollment_id = self.store.current_enrollment(record.id).await?;
+        let parties = vec![
+            Party {
+                kind: party::SCHOOL.into(),
+                jurisdiction: school.code.to_string(),
+                province: self.province.clone(),
+            },
+            Party {
+                kind: party::AUTHORITY.into(),
+                jurisdiction: school.registry_authority.to_string(),
+                province: self.province.clone(),
+            },
+        ];
+        let authority = school.registry_authority.to_string();
+        let task = self.with_rules(|rules| Task::start(parties, self.now(), rules), &authority);
+        let scoped_key = caller.scoped_key(key);
+        let hash = request_hash(
+            kind,
+            &reason,
+            &grounds,
+            effective_date,
+            &evidence,
+            &record.registry_number,
+        );
+        let id = Uuid::new_v4();
+        let outcome = self
+            .store
+            .open_status_change(
+                &NewChange {
+                    id,
+                    student_id: record.id,
+                    enrollment: (enrollment_id, state, record.grade),
+                    kind,
+                    reason: &reason,
+                    grounds: &grounds,
+                    effective_date,
+                    evidence: &evidence,
+                    school_code: school.code.as_str(),
+                    school_division: school.division.as_str(),
+                    registry_authority: &authority,
+                    task: &task,
+                    idempotency_key: &scoped_key,
+                    request_hash: &hash,
+                },
+                Actor { caller, request_id },
+            )
+            .await?;
+        let id = match outcome {
+            OpenOutcome::Opened => id,
+            OpenOutcome::Replayed(earlier) => earlier,
+            OpenOutcome::KeyReused => {
+                return Err(IdentityError::invalid(
+                    "idempotency_key",
+                    "was already used for a different request; use a new key",
+                ));
+            }
+            OpenOutcome::PendingTask => {
+                return Err(IdentityError::TransferRefused(
+                    crate::domain::TransferRefusal::PendingTask,
+                ));
+            }
+            OpenOutcome::UnknownEvidence(ids) => {
+                return Err(IdentityError::invalid(
+                    "evidence_ids",
+                    format!(
+                        "{} not an evidence file of this student",
+                        ids.iter()
+                            .map(Uuid::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+            OpenOutcome::RecordChanged => {
+                return Err(IdentityError::FailedPrecondition(
+                    "the student's record changed while the request was checked; ask again".into(),
+                ));
+            }
+        };
+        self.store
+            .status_change(id)
+            .await?
+            .ok_or_else(|| IdentityError::Internal("a status change just written vanished".into()))
+    }
+
+    /// A party decides the step at `position`. The same decision again changes nothing.
+    pub async fn decide(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        id: Uuid,
+        position: usize,
+        verdict: Verdict,
+        remark: &str,
+    ) -> Result<ChangeRecord, IdentityError> {
+        let (mut tx, mut record) = self
+            .store
+            .lock_status_change(id)
+            .await?
+            .ok_or_else(|| IdentityError::NotFound(format!("status change {id}")))?;
+        let step = record.task.steps.get(position).ok_or_else(|| {
+            IdentityError::invalid("step", format!("there is no step {position}"))
+        })?;
+        if !may_decide(caller, &step.party) {
+            return Err(IdentityError::PermissionDenied(format!(
+                "step {position} is for the {} of {}; only its approver decides it",
+                step.party.kind, step.party.jurisdiction
+            )));
+        }
+        let decision = Decision {
+            verdict,
+            by: caller.describe(),
+            at: self.now(),
+            reason: remark.trim().to_owned(),
+            on_timeout: false,
+        };
+        let outcome = self
+            .with_rules(
+                |rules| record.task.decide(position, decision, rules),
+                &record.registry_authority.clone(),
+            )
+            .map_err(workflow_error)?;
+        if outcome == xueji_workflow::Outcome::AlreadyApplied {
+            return Ok(record);
+        }
+        record.state = record.task.state;
+        let transition = self.transition_of(&record)?;
+        Store::save_status_change(
+            &mut tx,
+            &record,
+            transition,
+            match verdict {
+                Verdict::Approve => "identity.approve_status_change",
+                Verdict::Reject => "identity.reject_status_change",
+            },
+            Actor { caller, request_id },
+        )
+        .await?;
+        tx.commit().await?;
+        self.store
+            .status_change(id)
+            .await?
+            .ok_or_else(|| IdentityError::NotFound(format!("status change {id}")))
+    }
+
+    /// The requester's side withdraws the change, with a reason, until the last approval.
+    pub async fn cancel(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        id: Uuid,
+        reason: &str,
+    ) -> Result<ChangeRecord, IdentityError> {
+        let (mut tx, mut record) = self
+            .store
+            .lock_status_change(id)
+            .await?
+            .ok_or_else(|| IdentityError::NotFound(format!("status change {id}")))?;
+        if !matches!(caller.level, Level::School | Level::County | Level::City) {
+            return Err(IdentityError::PermissionDenied(
+                "a status change is withdrawn by the school or its authorities".into(),
+            ));
+        }
+        let outcome = record
+            .task
+            .cancel(&caller.describe(), reason, self.now())
+            .map_err(workflow_error)?;
+        if outcome == xueji_workflow::Outcome::AlreadyApplied {
+            return Ok(record);
+        }
+        record.state = record.task.state;
+        Store::save_status_change(
+            &mut tx,
+            &record,
+            None,
+            "identity.cancel_status_change",
+            Actor { caller, request_id },
+        )
+        .await?;
+        tx.commit().await?;
+        self.store
+            .status_change(id)
+            .await?
+            .ok_or_else(|| IdentityError::NotFound(format!("status change {id}")))
+    }
+
+    /// What an approval applies: the province's rule for the change, as it stands now.
+    fn transition_of(
+        &self,
+        record: &ChangeRecord,
+    ) -> Result<Option<crate::domain::status_change::Transition>, IdentityError> {
+        if record.task.state != TaskState::Approved {
+            return Ok(None);
+        }
+        let rule = self.rules.rule(&self.province, record.kind);
+        Ok(Some(crate::domain::status_change::Transition {
+            to: rule.to,
+            grade_delta: rule.grade,
+        }))
+    }
+
+    /// Acts on every missed deadline due now: approve, reject or escalate, as the step's
+    /// timeout says. Answers how many changes it acted on.
+    pub async fn sweep(&self) -> Result<usize, IdentityError> {
+        let now = self.now();
+        let due = self.store.due_status_changes(now, 100).await?;
+        let system = Caller {
+            user: "system:deadlines".into(),
+            level: Level::Province,
+            jurisdiction: xueji_auth::Jurisdiction::Division(
+                format!("{}0000", self.province)
+                    .parse()
+                    .map_err(|_| IdentityError::Internal("bad province".into()))?,
+            ),
+            role: Role::Operator,
+        };
+        let mut acted = 0;
+        for id in due {
+            let Some((mut tx, mut record)) = self.store.lock_status_change(id).await? else {
+                continue;
+            };
+            let outcome = self.with_rules(
+                |rules| record.task.expire(now, rules),
+                &record.registry_authority.clone(),
+            );
+            if matches!(outcome, xueji_workflow::Outcome::NotDue) {
+                continue;
+            }
+            record.state = record.task.state;
+            let transition = self.transition_of(&record)?;
+            Store::save_status_change(
+                &mut tx,
+                &record,
+                transition,
+                "identity.status_change_deadline",
+                Actor {
+                    caller: &system,
+                    request_id: "",
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            acted += 1;
+        }
+        Ok(acted)
+    }
+
+    /// The sweeper's loop.
+    pub async fn run_sweeper(self: std::sync::Arc<Self>, every: Duration) {
+        loop {
+            if let Err(error) = self.sweep().await {
+                tracing::warn!(%error, "status-change deadlines: sweep failed; retrying");
+            }
+            tokio::time::sleep(every).await;
+        }
+    }
+}
+
+/// May `caller` decide a step of `party`? The school's step is its approver's; an
+/// authority's, its approver's.
+pub fn may_decide(caller: &Caller, party: &Party) -> bool {
+    caller.role == Role::Approver && xueji_workflow::may_decide(caller, party)
+}
+
+fn workflow_error(error: WorkflowError) -> IdentityError {
+    match error {
+        WorkflowError::ReasonRequired => IdentityError::invalid("reason", error.to_string()),
+        WorkflowError::NoSuchStep(_) => IdentityError::invalid("step", error.to_string()),
+        other => IdentityError::FailedPrecondition(other.to_string()),
+    }
+}
+
+fn request_hash(
+    kind: ChangeKind,
+    reason: &str,
+    grounds: &str,
+    effective_date: NaiveDate,
+    evidence: &[Uuid],
+    number: &str,
+) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for part in [
+        kind.as_str(),
+        reason,
+        grounds,
+        &effective_date.to_string(),
+        number,
+    ] {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part.as_bytes());
+    }
+    for id in evidence {
+        hasher.update(id.as_bytes());
+    }
+    hasher.finalize().to_vec()
+}
