@@ -34,4 +34,10 @@ async fn the_demo_runs_from_nothing() {
     assert!(summary.transfer_completed);
     assert!(summary.transfer_across_completed);
     assert!(summary.transfer_on_timeout_completed);
+    assert!(summary.suspended, "the suspension went through");
+    assert!(
+        summary.graduated >= 1 && summary.promoted >= 1,
+        "{summary:?}"
+    );
+    assert!(summary.continued_with_same_number);
 }

@@ -8,6 +8,7 @@
 //! national node; a new school's application goes from a county to a national code and back into
 //! the replica.
 
+mod school_year;
 pub(crate) mod transfers;
 
 use std::{
@@ -61,6 +62,15 @@ pub struct DemoSummary {
     pub transfer_across_completed: bool,
     /// The transfer inside Anhui whose deadlines passed completed under Anhui's policy.
     pub transfer_on_timeout_completed: bool,
+    /// A pupil's suspension went through the school's approver and the county.
+    pub suspended: bool,
+    /// The summer's cycle graduated and promoted this many students.
+    pub graduated: u64,
+    pub promoted: u64,
+    /// A graduate continued at the junior school with the same registry number.
+    pub continued_with_same_number: bool,
+    /// The summer whose cycle ran.
+    pub summer: i32,
 }
 
 pub async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
@@ -250,6 +260,8 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
         transfers::inside_fujian(&address, &pki_dir, &signer, &rows, &sample_schools).await?;
     summary.transfer_completed = transfer.is_some_and(|(state, _)| state == "completed");
 
+    summary.suspended = school_year::suspension(&address, &pki_dir, &signer, &rows).await?;
+
     let duplicate = cross_province_duplicate(&nodes, &pki_root, &signer, &rows).await?;
     summary.cross_province_refused = duplicate.is_some();
 
@@ -291,6 +303,12 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
     )
     .await?;
 
+    let year = school_year::turn_the_year(&address, &pki_dir, &signer).await?;
+    summary.graduated = year.graduated;
+    summary.promoted = year.promoted;
+    summary.continued_with_same_number = year.continued_with_same_number;
+    summary.summer = year.summer;
+
     // Last: the second of these moves the federation's clock forward.
     let anhui = nodes["34"].address.to_string();
     let (across, on_timeout) = transfers::from_anhui(&address, &anhui, &pki_root, &signer).await?;
@@ -323,6 +341,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
              cargo run -q -p xuejictl -- show {first}\n  \
              cargo run -q -p xuejictl -- list --school 2135000101\n  \
              cargo run -q -p xuejictl -- problems\n  \
+             cargo run -q -p xuejictl -- cycle status --year {summer}\n  \
              cargo run -q -p xuejictl -- school show {new_school}\n  \
              # the national node, as a ministry operator (national certificate):\n  \
              export XUEJI_NODE={national_address} XUEJI_PKI_DIR={national_pki} XUEJI_TOKEN={ministry}\n  \
@@ -338,6 +357,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
             national_pki = national_pki.display(),
             dir = dir.display(),
             new_school = summary.new_school_code,
+            summer = summary.summer,
             first = rows
                 .first()
                 .map(|s| s.registry_number.as_str())
@@ -671,6 +691,11 @@ impl DemoKeys {
             provinces,
             clock,
         })
+    }
+
+    /// Now, on the federation's clock.
+    pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
     }
 }
 
