@@ -212,6 +212,25 @@ async fn a_school_year_turns_over_and_a_graduate_continues_at_the_junior_school(
         .unwrap_err();
     assert_eq!(violated_fields(&wrong_grade), ["grade"], "{wrong_grade:?}");
     request.grade = 7;
+    // A progression the county refuses gives the finished record back its place.
+    let mut refused_request = request.clone();
+    refused_request.idempotency_key = "continue-refused".into();
+    junior_school
+        .register_student(refused_request)
+        .await
+        .expect("progression");
+    federation
+        .identity("35", Level::County, &county, Role::Approver)
+        .await
+        .reject_registration(ipb::RejectRegistrationRequest {
+            registry_number: graduate.clone(),
+            reason: "材料不全".into(),
+        })
+        .await
+        .expect("rejected");
+    let back = student(&federation, (Level::School, &primary), &graduate).await;
+    assert_eq!(back.status(), ipb::EnrollmentStatus::Graduated);
+    assert_eq!(back.school_code, primary);
     let continued = junior_school
         .register_student(request.clone())
         .await

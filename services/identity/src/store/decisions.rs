@@ -162,65 +162,46 @@ impl Store {
             return Ok(());
         }
         let decided_by = actor.caller.describe();
-        if let Some(finished) = Self::continued_enrollment(&mut tx, student_id).await? {
-            // A refused progression: the finished record is the current one again, and the
-            // student keeps their number and their claim on the ID number.
-            sqlx::query!(
-                "UPDATE identity.enrollments
-                 SET status = 'rejected', is_current = false, decided_at = now(),
-                     decided_by = $2, decision_reason = $3
-                 WHERE student_id = $1 AND is_current",
-                student_id,
-                decided_by,
-                reason
-            )
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query!(
-                "UPDATE identity.enrollments SET is_current = true WHERE id = $1",
-                finished
-            )
-            .execute(&mut *tx)
-            .await?;
-            xueji_audit::record(
-                &mut tx,
-                &Entry {
-                    actor: &decided_by,
-                    jurisdiction: &actor.caller.jurisdiction.as_string(),
-                    action: "identity.reject_registration",
-                    object: &format!("student:{}", locked.registry_number),
-                    before: Some(serde_json::json!({ "status": "pending", "continued": true })),
-                    after: Some(serde_json::json!({ "status": "rejected", "reason": reason })),
-                    request_id: actor.request_id,
-                },
-            )
-            .await?;
-            tx.commit().await?;
-            return Ok(());
-        }
+        let continued = Self::continued_enrollment(&mut tx, student_id).await?;
+        // A refused progression leaves the enrollment and makes the finished record current
+        // again: the student keeps their number and their claim on the ID number.
         sqlx::query!(
             "UPDATE identity.enrollments
-             SET status = 'rejected', decided_at = now(), decided_by = $2, decision_reason = $3
+             SET status = 'rejected', is_current = $4, decided_at = now(), decided_by = $2,
+                 decision_reason = $3
              WHERE student_id = $1 AND is_current",
             student_id,
             decided_by,
-            reason
+            reason,
+            continued.is_none()
         )
         .execute(&mut *tx)
         .await?;
-        sqlx::query!(
-            "UPDATE identity.students SET id_number_claim = NULL WHERE id = $1",
-            student_id
-        )
-        .execute(&mut *tx)
-        .await?;
-        outbox::enqueue(
-            &mut tx,
-            &OutboxBody::ReleaseStudent {
-                registry_number: locked.registry_number.clone(),
-            },
-        )
-        .await?;
+        match continued {
+            Some(finished) => {
+                sqlx::query!(
+                    "UPDATE identity.enrollments SET is_current = true WHERE id = $1",
+                    finished
+                )
+                .execute(&mut *tx)
+                .await?;
+            }
+            None => {
+                sqlx::query!(
+                    "UPDATE identity.students SET id_number_claim = NULL WHERE id = $1",
+                    student_id
+                )
+                .execute(&mut *tx)
+                .await?;
+                outbox::enqueue(
+                    &mut tx,
+                    &OutboxBody::ReleaseStudent {
+                        registry_number: locked.registry_number.clone(),
+                    },
+                )
+                .await?;
+            }
+        }
         xueji_audit::record(
             &mut tx,
             &Entry {
@@ -228,7 +209,9 @@ impl Store {
                 jurisdiction: &actor.caller.jurisdiction.as_string(),
                 action: "identity.reject_registration",
                 object: &format!("student:{}", locked.registry_number),
-                before: Some(serde_json::json!({ "status": "pending" })),
+                before: Some(serde_json::json!({
+                    "status": "pending", "continued": continued.is_some()
+                })),
                 after: Some(serde_json::json!({ "status": "rejected", "reason": reason })),
                 request_id: actor.request_id,
             },
