@@ -301,3 +301,94 @@ async fn wait_done(
     }
     panic!("the cycle did not finish within 30 s");
 }
+
+/// The next 5 July, on the federation's clock: inside the freeze, before the transfer window
+/// closes.
+fn next_fifth_of_july(federation: &Federation) -> chrono::Duration {
+    let now = federation.clock.now();
+    let today = xueji_calendar::china_today(now);
+    let mut day = chrono::NaiveDate::from_ymd_opt(today.year(), 7, 5).unwrap();
+    if day <= today {
+        day = chrono::NaiveDate::from_ymd_opt(today.year() + 1, 7, 5).unwrap();
+    }
+    xueji_calendar::end_of_day(day) - chrono::Duration::hours(12) - now
+}
+
+#[tokio::test]
+async fn graduating_grades_take_no_new_task_from_the_freeze() {
+    let federation = Federation::start().await;
+    let primary = federation.a_primary_school("35").await;
+    let county = federation.school_county("35", &primary).await;
+    let summer = last_summer(&federation) + 1;
+    let place = Place {
+        school: primary.clone(),
+        county: county.clone(),
+        summer,
+    };
+    let born = 2013 + (summer as i32 - 2026);
+    let sixth_id = resident_id(&format!("{county}{born}0611{:03}", 7));
+    let sixth = enrolled(&federation, &place, ("sixth", "六年级", &sixth_id), 6).await;
+    let third_id = resident_id(&format!("{county}{}0611{:03}", born + 3, 9));
+    let third = enrolled(&federation, &place, ("third", "三年级", &third_id), 3).await;
+
+    federation.clock.advance(next_fifth_of_july(&federation));
+    let receiving = federation
+        .primary_schools("35")
+        .await
+        .into_iter()
+        .find(|s| *s != primary)
+        .unwrap();
+    let mut transfers = federation
+        .transfers("35", Level::School, &receiving, Role::Operator)
+        .await;
+    let start = |number: &str, name: &str, id: &str| {
+        let mut request = xueji_tests::transfers::start_request(
+            &receiving,
+            number,
+            name,
+            &id.parse::<xueji_codes::ResidentId>()
+                .unwrap()
+                .birth_date()
+                .to_string(),
+        );
+        request.target_grade = 6;
+        request
+    };
+    let frozen = transfers
+        .start_transfer(start(&sixth, "六年级", &sixth_id))
+        .await
+        .unwrap_err();
+    assert_eq!(frozen.code(), Code::FailedPrecondition, "{frozen:?}");
+    assert!(frozen.message().contains("graduating grade"), "{frozen:?}");
+    let mut open = start(&third, "三年级", &third_id);
+    open.target_grade = 3;
+    transfers
+        .start_transfer(open)
+        .await
+        .expect("a grade-3 pupil is not frozen");
+
+    // A status change of the graduating pupil is refused alike, and nothing is written.
+    let refused = federation
+        .status_changes("35", Level::School, &primary, Role::Operator)
+        .await
+        .request_status_change(ipb::RequestStatusChangeRequest {
+            idempotency_key: "frozen".into(),
+            registry_number: sixth.clone(),
+            kind: ipb::StatusChangeKind::Missing as i32,
+            reason: "离家".into(),
+            effective_date: xueji_calendar::china_today(federation.clock.now()).to_string(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    let pending: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM identity.pending_tasks p JOIN identity.registry_numbers r \
+         ON r.student_id = p.student_id WHERE r.number = $1",
+    )
+    .bind(&sixth)
+    .fetch_one(&federation.province("35").pool)
+    .await
+    .unwrap();
+    assert_eq!(pending, 0);
+}

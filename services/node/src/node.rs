@@ -226,7 +226,7 @@ impl RunningNode {
                     .run(Duration::from_millis(config.outbox_interval_ms)),
             ));
             deliverer = Some(national.clone());
-            let ledger = LedgerApi::new(store.clone(), schools.clone()).into_service();
+
             let cycle = Arc::new(
                 CycleRunner::new(
                     store.clone(),
@@ -251,6 +251,13 @@ impl RunningNode {
                 .push(tokio::spawn(desk.clone().run_sweeper(
                     Duration::from_millis(config.status_change_sweep_ms),
                 )));
+            let ledger = LedgerApi::new(
+                store.clone(),
+                schools.clone(),
+                *cycle.dates(),
+                config.clock.clone(),
+            )
+            .into_service();
             let identity = Arc::new(IdentityApi::new(store, schools, national));
             let status_changes = StatusChangeApi::new(identity.clone(), desk).into_service();
             routes.add_service(InterceptedService::new(

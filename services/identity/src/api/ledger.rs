@@ -5,6 +5,7 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
+use xueji_auth::Clock;
 use xueji_codes::{RegistryNumber, ResidentId, SchoolCode};
 use xueji_proto::identity::v1::{
     self as pb,
@@ -15,6 +16,7 @@ use xueji_validation::{FieldViolation, Violations, parse_date};
 use crate::{
     IdentityError,
     directory::SchoolDirectory,
+    domain::school_year::CycleDates,
     store::{
         Actor, Store,
         moves::{Arrival, MovedStudent},
@@ -26,6 +28,9 @@ use crate::{
 pub struct LedgerApi {
     store: Store,
     schools: Arc<SchoolDirectory>,
+    /// The annual cycle's dates and the clock: graduating grades are frozen in the summer.
+    dates: CycleDates,
+    clock: Clock,
 }
 
 fn task_id(text: &str) -> Result<Uuid, FieldViolation> {
@@ -35,8 +40,18 @@ fn task_id(text: &str) -> Result<Uuid, FieldViolation> {
 }
 
 impl LedgerApi {
-    pub fn new(store: Store, schools: Arc<SchoolDirectory>) -> Self {
-        Self { store, schools }
+    pub fn new(
+        store: Store,
+        schools: Arc<SchoolDirectory>,
+        dates: CycleDates,
+        clock: Clock,
+    ) -> Self {
+        Self {
+            store,
+            schools,
+            dates,
+            clock,
+        }
     }
 
     pub fn into_service(self) -> TransferLedgerServer<Self> {
@@ -89,7 +104,14 @@ impl LedgerApi {
         };
         let held = self
             .store
-            .hold_for_transfer(task, lookup, &request.name, birth_date, actor)
+            .hold_for_transfer(
+                task,
+                lookup,
+                (&request.name, birth_date),
+                self.dates
+                    .frozen(xueji_calendar::china_today(self.clock.now())),
+                actor,
+            )
             .await?;
         Ok(pb::HoldEnrollmentResponse {
             registry_number: held.registry_number,

@@ -15,6 +15,9 @@ pub enum TransferRefusal {
     ProblemRecord,
     /// The enrollment is not active (pending approval, or closed).
     NotActive,
+    /// From the annual cycle's freeze until the school year starts, graduating grades take no
+    /// new task.
+    GraduatingFreeze,
 }
 
 impl TransferRefusal {
@@ -25,6 +28,7 @@ impl TransferRefusal {
             Self::PendingTask => "PENDING_TASK",
             Self::ProblemRecord => "PROBLEM_RECORD",
             Self::NotActive => "NOT_ACTIVE",
+            Self::GraduatingFreeze => "GRADUATING_FREEZE",
         }
     }
 
@@ -34,7 +38,7 @@ impl TransferRefusal {
             Self::DataMismatch => Some("2001"),
             Self::PendingTask => Some("2002"),
             Self::ProblemRecord => Some("2003"),
-            Self::NotActive => None,
+            Self::NotActive | Self::GraduatingFreeze => None,
         }
     }
 
@@ -44,6 +48,10 @@ impl TransferRefusal {
             Self::PendingTask => "another task is pending on this student",
             Self::ProblemRecord => "the student's record has an open problem",
             Self::NotActive => "the student's enrollment is not active",
+            Self::GraduatingFreeze => {
+                "the student is in a graduating grade, which takes no new task from the summer's \
+                 freeze until the school year starts"
+            }
         }
     }
 }

@@ -47,13 +47,14 @@ pub struct Destination<'a> {
 
 impl Store {
     /// Locks the enrollment the family's data describe for `task`. Holding again for the same
-    /// task answers the same enrollment.
+    /// task answers the same enrollment. While `frozen` (the annual cycle's freeze), a student of
+    /// a graduating grade takes no new task.
     pub async fn hold_for_transfer(
         &self,
         task: Uuid,
         lookup: TransferLookup<'_>,
-        name: &str,
-        birth_date: NaiveDate,
+        (name, birth_date): (&str, NaiveDate),
+        frozen: bool,
         actor: Actor<'_>,
     ) -> Result<HeldEnrollment, IdentityError> {
         let mut tx = self.pool.begin().await?;
@@ -134,6 +135,22 @@ impl Store {
         .map_err(IdentityError::TransferRefused)?;
         if holder.is_some() {
             return Err(IdentityError::TransferRefused(TransferRefusal::PendingTask));
+        }
+        if frozen {
+            let graduating = sqlx::query_scalar!(
+                r#"SELECT $2::smallint = ANY(graduating_grades) AS "graduating!"
+                   FROM identity.schools WHERE code = $1"#,
+                held.school_code,
+                held.grade
+            )
+            .fetch_optional(&mut *tx)
+            .await?
+            .unwrap_or(false);
+            if graduating {
+                return Err(IdentityError::TransferRefused(
+                    TransferRefusal::GraduatingFreeze,
+                ));
+            }
         }
         sqlx::query!(
             "INSERT INTO identity.pending_tasks (student_id, task_id, kind)
