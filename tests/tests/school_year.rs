@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::Datelike;
 use tonic::Code;
 use xueji_auth::{Level, Role};
+use xueji_identity::domain::school_year::SchoolYearPolicy;
 use xueji_proto::identity::v1 as ipb;
 use xueji_tests::{
     federation::{Federation, registration_at},
@@ -16,12 +17,7 @@ use xueji_tests::{
 /// The last summer whose graduation day has come (the cycle an operator may run now).
 fn last_summer(federation: &Federation) -> u32 {
     let today = xueji_calendar::china_today(federation.clock.now());
-    let graduation = chrono::NaiveDate::from_ymd_opt(today.year(), 7, 30).unwrap();
-    if today >= graduation {
-        today.year() as u32
-    } else {
-        today.year() as u32 - 1
-    }
+    SchoolYearPolicy::bundled().dates("35").last_summer(today) as u32
 }
 
 /// The junior school of the county a primary school lies in.

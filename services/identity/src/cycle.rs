@@ -212,14 +212,8 @@ impl CycleRunner {
                             .into_iter()
                             .filter(|step| !runs.iter().any(|r| r.step == *step && r.done))
                             .collect();
-                        let claimed = !pending.is_empty()
-                            && self.running.lock().expect("not poisoned").insert(year);
-                        if claimed {
-                            let result = self.run_steps(year, &pending, &caller, "").await;
-                            self.running.lock().expect("not poisoned").remove(&year);
-                            if let Err(error) = result {
-                                tracing::warn!(year, %error, "scheduled annual cycle stopped");
-                            }
+                        if !pending.is_empty() {
+                            self.start(year, pending, caller.clone());
                         }
                     }
                     Err(error) => tracing::warn!(%error, "annual cycle: state unreadable"),

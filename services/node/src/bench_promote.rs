@@ -98,9 +98,7 @@ pub async fn run(options: PromoteBenchOptions) -> anyhow::Result<()> {
     }
     filling.finish_and_clear();
     vacuum(&store).await?;
-    let ceiling = sqlx::query_scalar::<_, i64>("SELECT max(id) FROM identity.enrollments")
-        .fetch_one(store.pool())
-        .await?;
+    let ceiling = store.enrollment_ceiling().await?;
 
     println!(
         "==> Baseline: a bare UPDATE of every row, in batches of {}",
@@ -188,8 +186,5 @@ pub async fn run(options: PromoteBenchOptions) -> anyhow::Result<()> {
 
 /// Dead rows of the previous pass would slow the next one: both passes start clean.
 async fn vacuum(store: &Store) -> anyhow::Result<()> {
-    sqlx::query("VACUUM ANALYZE identity.enrollments")
-        .execute(store.pool())
-        .await?;
-    Ok(())
+    Ok(store.vacuum_enrollments().await?)
 }

@@ -33,6 +33,26 @@ pub struct LedgerApi {
     clock: Clock,
 }
 
+/// The receiving school, grade and entry date a completion or an arrival names, checked into
+/// `violations`.
+fn arrival_fields(
+    violations: &mut Violations,
+    school_code: &str,
+    grade: u32,
+    entry_date: &str,
+) -> (Option<SchoolCode>, Option<NaiveDate>) {
+    let code = violations.check(
+        school_code
+            .trim()
+            .parse::<SchoolCode>()
+            .map_err(|e| FieldViolation::new("receiving_school_code", e.to_string())),
+    );
+    if !(1..=12).contains(&grade) {
+        violations.add("grade", "must be 1–12");
+    }
+    (code, violations.check(parse_date("entry_date", entry_date)))
+}
+
 fn task_id(text: &str) -> Result<Uuid, FieldViolation> {
     text.trim()
         .parse()
@@ -129,18 +149,12 @@ impl LedgerApi {
     ) -> Result<pb::CompleteTransferResponse, IdentityError> {
         let mut violations = Violations::default();
         let task = violations.check(task_id(&request.task_id));
-        let code = violations.check(
-            request
-                .receiving_school_code
-                .trim()
-                .parse::<SchoolCode>()
-                .map_err(|e| FieldViolation::new("receiving_school_code", e.to_string())),
+        let (code, entry_date) = arrival_fields(
+            &mut violations,
+            &request.receiving_school_code,
+            request.grade,
+            &request.entry_date,
         );
-        if !(1..=12).contains(&request.grade) {
-            violations.add("grade", "must be 1–12");
-        }
-        let entry_date: Option<NaiveDate> =
-            violations.check(parse_date("entry_date", &request.entry_date));
         if !violations.is_empty() {
             return Err(IdentityError::InvalidArgument(violations.into_vec()));
         }
@@ -266,18 +280,12 @@ impl LedgerApi {
         let mut violations = Violations::default();
         let task = violations.check(task_id(&request.task_id));
         let student = moved_from_wire(request.student.as_ref(), &mut violations);
-        let code = violations.check(
-            request
-                .receiving_school_code
-                .trim()
-                .parse::<SchoolCode>()
-                .map_err(|e| FieldViolation::new("receiving_school_code", e.to_string())),
+        let (code, entry_date) = arrival_fields(
+            &mut violations,
+            &request.receiving_school_code,
+            request.grade,
+            &request.entry_date,
         );
-        if !(1..=12).contains(&request.grade) {
-            violations.add("grade", "must be 1–12");
-        }
-        let entry_date: Option<NaiveDate> =
-            violations.check(parse_date("entry_date", &request.entry_date));
         if !violations.is_empty() {
             return Err(IdentityError::InvalidArgument(violations.into_vec()));
         }

@@ -143,6 +143,26 @@ impl IdentityApi {
         }
     }
 
+    /// The student and their school, if the caller may see them.
+    pub(crate) async fn student_and_school(
+        &self,
+        caller: &Caller,
+        number: &str,
+    ) -> Result<(StudentRecord, School), IdentityError> {
+        let record = self
+            .visible_student(caller, "registry_number", number)
+            .await?;
+        let code: SchoolCode = record
+            .school_code
+            .parse()
+            .map_err(|_| crate::store::unknown("school code", &record.school_code))?;
+        let school = self
+            .visible_school(caller, &code)
+            .await?
+            .ok_or_else(|| IdentityError::NotFound(format!("student {number}")))?;
+        Ok((record, school))
+    }
+
     /// The registry authority's approver check, on a student the caller can already see.
     fn require_decider(caller: &Caller, record: &StudentRecord) -> Result<(), IdentityError> {
         let authority = record.registry_authority.parse().ok();

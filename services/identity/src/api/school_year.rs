@@ -166,33 +166,22 @@ impl SchoolYearApi {
         let outcome = outcome_from_wire(request.outcome()).ok_or_else(|| {
             IdentityError::invalid("outcome", "must be GRADUATED, COMPLETED or INCOMPLETE")
         })?;
-        let record = self
+        let (record, school) = self
             .identity
-            .visible_student(caller, "registry_number", &request.registry_number)
+            .student_and_school(caller, &request.registry_number)
             .await?;
         if !matches!(caller.level, Level::School | Level::County | Level::City) {
             return Err(IdentityError::PermissionDenied(
                 "graduation outcomes are recorded by the school and its authorities".into(),
             ));
         }
-        let code: SchoolCode = record
-            .school_code
-            .parse()
-            .map_err(|_| crate::store::unknown("school code", &record.school_code))?;
-        let school = self
-            .identity
-            .visible_school(caller, &code)
-            .await?
-            .ok_or_else(|| {
-                IdentityError::NotFound(format!("student {}", record.registry_number))
-            })?;
         let graduating = school
             .grade_place(record.grade)
             .is_some_and(|place| place.graduating);
         if !graduating {
             return Err(IdentityError::FailedPrecondition(format!(
-                "{} is in grade {}, not a graduating grade of school {code}",
-                record.registry_number, record.grade
+                "{} is in grade {}, not a graduating grade of school {}",
+                record.registry_number, record.grade, school.code
             )));
         }
         let previous = self

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 use xueji_auth::{Caller, Jurisdiction, Level};
-use xueji_codes::SchoolCode;
 use xueji_proto::identity::v1::{
     self as pb,
     status_change_service_server::{StatusChangeService, StatusChangeServiceServer},
@@ -18,7 +17,7 @@ use crate::{
     IdentityError,
     domain::{self, evidence, status_change::ChangeKind},
     status_changes::{ChangeDesk, ChangeInput},
-    store::{Actor, ChangeRecord, EvidenceFile, StudentRecord},
+    store::{Actor, ChangeRecord, EvidenceFile},
 };
 
 const DEFAULT_PAGE: u32 = 50;
@@ -52,28 +51,6 @@ impl StatusChangeApi {
         }
     }
 
-    /// The student and their school, if the caller may see them.
-    async fn student_and_school(
-        &self,
-        caller: &Caller,
-        number: &str,
-    ) -> Result<(StudentRecord, domain::School), IdentityError> {
-        let record = self
-            .identity
-            .visible_student(caller, "registry_number", number)
-            .await?;
-        let code: SchoolCode = record
-            .school_code
-            .parse()
-            .map_err(|_| crate::store::unknown("school code", &record.school_code))?;
-        let school = self
-            .identity
-            .visible_school(caller, &code)
-            .await?
-            .ok_or_else(|| IdentityError::NotFound(format!("student {number}")))?;
-        Ok((record, school))
-    }
-
     /// The change under `id`, if the caller's jurisdiction holds its student.
     async fn visible_change(
         &self,
@@ -103,6 +80,7 @@ impl StatusChangeApi {
         request: pb::UploadEvidenceRequest,
     ) -> Result<pb::UploadEvidenceResponse, IdentityError> {
         let (record, _) = self
+            .identity
             .student_and_school(caller, &request.registry_number)
             .await?;
         Self::requester(caller)?;
@@ -158,6 +136,7 @@ impl StatusChangeApi {
         request: pb::RequestStatusChangeRequest,
     ) -> Result<pb::RequestStatusChangeResponse, IdentityError> {
         let (record, school) = self
+            .identity
             .student_and_school(caller, &request.registry_number)
             .await?;
         let kind = kind_from_wire(request.kind());

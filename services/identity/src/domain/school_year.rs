@@ -213,6 +213,16 @@ impl CycleDates {
         today.year()
     }
 
+    /// The last summer whose graduation day has come on `today`: the latest cycle an operator
+    /// may run.
+    pub fn last_summer(&self, today: NaiveDate) -> i32 {
+        if self.graduation.in_year(today.year()) <= today {
+            today.year()
+        } else {
+            today.year() - 1
+        }
+    }
+
     /// Whether the scheduler runs `step` of `year` on `today`: from its day until the day
     /// before the school year starts. Later, only an operator runs it, on demand.
     pub fn scheduled(&self, step: CycleStep, year: i32, today: NaiveDate) -> bool {
@@ -379,6 +389,8 @@ mod tests {
         assert!(dates.frozen(day("2026-07-01")));
         assert!(!dates.frozen(day("2026-06-30")));
         assert!(check_on_demand(&dates, 2026, day("2026-12-01")).is_ok());
+        assert_eq!(dates.last_summer(day("2026-12-01")), 2026);
+        assert_eq!(dates.last_summer(day("2026-07-29")), 2025);
         assert!(check_on_demand(&dates, 2027, day("2026-12-01")).is_err());
     }
 

@@ -265,7 +265,7 @@ impl Store {
     /// One status change.
     pub async fn status_change(&self, id: Uuid) -> Result<Option<ChangeRecord>, IdentityError> {
         let mut conn = self.pool.acquire().await?;
-        read_change(&mut conn, id, false).await
+        Ok(read_changes(&mut conn, &[id]).await?.pop())
     }
 
     /// Begins a transaction holding the status change's row lock.
@@ -275,8 +275,18 @@ impl Store {
     ) -> Result<Option<(sqlx::Transaction<'static, sqlx::Postgres>, ChangeRecord)>, IdentityError>
     {
         let mut tx = self.pool.begin().await?;
-        Ok(read_change(&mut tx, id, true)
+        let locked = sqlx::query_scalar!(
+            "SELECT id FROM identity.status_changes WHERE id = $1 FOR UPDATE",
+            id
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        if locked.is_none() {
+            return Ok(None);
+        }
+        Ok(read_changes(&mut tx, &[id])
             .await?
+            .pop()
             .map(|record| (tx, record)))
     }
 
@@ -372,13 +382,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         let mut conn = self.pool.acquire().await?;
-        let mut records = Vec::new();
-        for id in ids {
-            if let Some(record) = read_change(&mut conn, id, false).await? {
-                records.push(record);
-            }
-        }
-        Ok(records)
+        read_changes(&mut conn, &ids).await
     }
 
     /// Stores an evidence file (already checked) for a student; audited.
@@ -392,8 +396,9 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         sqlx::query!(
             "INSERT INTO identity.evidence
-                 (id, student_id, file_name, media_type, size, sha256, content, uploaded_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                 (id, student_id, file_name, media_type, size, sha256, content, uploaded_by,
+                  uploaded_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             file.id,
             file.student_id,
             file.file_name,
@@ -401,7 +406,8 @@ impl Store {
             file.size,
             file.sha256,
             content,
-            file.uploaded_by
+            file.uploaded_by,
+            file.uploaded_at
         )
         .execute(&mut *tx)
         .await?;
@@ -479,39 +485,24 @@ async fn registry_number(
     .await?)
 }
 
-async fn read_change(
+/// Status changes by id, soonest deadline first (one statement for any number of them).
+async fn read_changes(
     conn: &mut PgConnection,
-    id: Uuid,
-    lock: bool,
-) -> Result<Option<ChangeRecord>, IdentityError> {
-    let row = if lock {
-        sqlx::query_as!(
-            ChangeRow,
-            r#"SELECT c.id, c.student_id, c.enrollment_id, s.registry_number, s.name, c.kind,
-                      c.reason, c.grounds, c.effective_date, c.evidence, c.school_code,
-                      c.school_division, c.registry_authority, c.state,
-                      c.task AS "task: Json<Task>", c.requested_by, c.requested_at, c.applied
-               FROM identity.status_changes c JOIN identity.students s ON s.id = c.student_id
-               WHERE c.id = $1 FOR UPDATE OF c"#,
-            id
-        )
-        .fetch_optional(conn)
-        .await?
-    } else {
-        sqlx::query_as!(
-            ChangeRow,
-            r#"SELECT c.id, c.student_id, c.enrollment_id, s.registry_number, s.name, c.kind,
-                      c.reason, c.grounds, c.effective_date, c.evidence, c.school_code,
-                      c.school_division, c.registry_authority, c.state,
-                      c.task AS "task: Json<Task>", c.requested_by, c.requested_at, c.applied
-               FROM identity.status_changes c JOIN identity.students s ON s.id = c.student_id
-               WHERE c.id = $1"#,
-            id
-        )
-        .fetch_optional(conn)
-        .await?
-    };
-    row.map(ChangeRecord::try_from).transpose()
+    ids: &[Uuid],
+) -> Result<Vec<ChangeRecord>, IdentityError> {
+    let rows = sqlx::query_as!(
+        ChangeRow,
+        r#"SELECT c.id, c.student_id, c.enrollment_id, s.registry_number, s.name, c.kind,
+                  c.reason, c.grounds, c.effective_date, c.evidence, c.school_code,
+                  c.school_division, c.registry_authority, c.state,
+                  c.task AS "task: Json<Task>", c.requested_by, c.requested_at, c.applied
+           FROM identity.status_changes c JOIN identity.students s ON s.id = c.student_id
+           WHERE c.id = ANY($1) ORDER BY c.due_at NULLS LAST, c.requested_at"#,
+        ids
+    )
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter().map(ChangeRecord::try_from).collect()
 }
 
 /// Applies an approved change to the enrollment it was asked on; answers before and after.

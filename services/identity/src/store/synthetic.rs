@@ -86,4 +86,23 @@ impl Store {
         .await?
         .rows_affected())
     }
+
+    /// The highest enrollment id (0 when there is none).
+    pub async fn enrollment_ceiling(&self) -> Result<i64, IdentityError> {
+        Ok(
+            sqlx::query_scalar!("SELECT max(id) FROM identity.enrollments")
+                .fetch_one(&self.pool)
+                .await?
+                .unwrap_or(0),
+        )
+    }
+
+    /// Vacuums and analyzes the enrollments: a benchmark pass starts without the dead rows of
+    /// the one before. Needs a connection without a statement timeout on a large table.
+    pub async fn vacuum_enrollments(&self) -> Result<(), IdentityError> {
+        sqlx::query!("VACUUM ANALYZE identity.enrollments")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 }

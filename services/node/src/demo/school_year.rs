@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use chrono::Datelike;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use xueji_auth::{Level, Role};
 use xueji_proto::identity::v1 as pb;
@@ -124,12 +123,9 @@ pub(super) async fn turn_the_year(
     keys: &DemoKeys,
 ) -> anyhow::Result<YearTurned> {
     let today = xueji_calendar::china_today(keys.now());
-    let summer =
-        if today >= chrono::NaiveDate::from_ymd_opt(today.year(), 7, 30).context("a date")? {
-            today.year()
-        } else {
-            today.year() - 1
-        };
+    let summer = xueji_identity::domain::school_year::SchoolYearPolicy::bundled()
+        .dates("35")
+        .last_summer(today);
     step(&format!(
         "The school year turns: the {summer} summer's cycle, run by the province"
     ));
