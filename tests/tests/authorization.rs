@@ -104,6 +104,25 @@ fn request(method: &str, object: Option<&str>, fixture: &Fixture) -> Vec<u8> {
             }
             .encode_to_vec()
         }
+        ("xueji.identity.v1.StatusChangeService", "RequestCorrection") => {
+            ipb::RequestCorrectionRequest {
+                idempotency_key: format!("matrix-{}", uuid_like()),
+                registry_number: key,
+                values: vec![ipb::FieldValue {
+                    field: "name".into(),
+                    value: "矩阵更正".into(),
+                }],
+                reason: "矩阵测试".into(),
+                evidence_ids: Vec::new(),
+            }
+            .encode_to_vec()
+        }
+        ("xueji.identity.v1.StatusChangeService", "GetStudentHistory") => {
+            ipb::GetStudentHistoryRequest {
+                registry_number: key,
+            }
+            .encode_to_vec()
+        }
         ("xueji.identity.v1.StatusChangeService", "GetStatusChange") => {
             ipb::GetStatusChangeRequest { id: key }.encode_to_vec()
         }
@@ -136,6 +155,10 @@ fn request(method: &str, object: Option<&str>, fixture: &Fixture) -> Vec<u8> {
         ("xueji.national.v1.NationalIndex", "Deliver") => {
             npb::DeliverRequest { messages: vec![] }.encode_to_vec()
         }
+        ("xueji.national.v1.NationalIndex", "CheckIdNumber") => npb::CheckIdNumberRequest {
+            id_number: "110101201001011234".into(),
+        }
+        .encode_to_vec(),
         ("xueji.national.v1.NationalIndex", "PullNotices") => npb::PullNoticesRequest {
             after_sequence: 0,
             limit: 5,

@@ -32,6 +32,23 @@ pub(crate) enum ChangeCommand {
         #[arg(long)]
         idempotency_key: Option<String>,
     },
+    /// Ask to correct key fields of an approved record, with evidence: `--set name=林小语`,
+    /// `--set id_number=…` (a J student's first resident ID converts the record to G),
+    /// `--set gender=female`, `--set birth_date=2016-03-01`, `--set photo=<evidence id>`.
+    /// Decided like a status change (`change approve`).
+    Correct {
+        registry_number: String,
+        /// field=value, once per field.
+        #[arg(long = "set", required = true)]
+        values: Vec<String>,
+        #[arg(long)]
+        reason: String,
+        /// Evidence ids (from `change evidence upload`): at least one.
+        #[arg(long = "evidence")]
+        evidence: Vec<String>,
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
     /// Approve the step whose turn it is (its party's approver).
     Approve {
         id: String,
@@ -115,6 +132,37 @@ pub(crate) async fn run(
                     effective_date: effective_date.unwrap_or_else(|| {
                         xueji_calendar::china_today(chrono::Utc::now()).to_string()
                     }),
+                    evidence_ids: evidence,
+                })
+                .await?
+                .into_inner()
+                .change
+        }
+        ChangeCommand::Correct {
+            registry_number,
+            values,
+            reason,
+            evidence,
+            idempotency_key,
+        } => {
+            let values = values
+                .iter()
+                .map(|pair| {
+                    pair.split_once('=')
+                        .map(|(field, value)| pb::FieldValue {
+                            field: field.trim().to_owned(),
+                            value: value.to_owned(),
+                        })
+                        .with_context(|| format!("--set {pair:?}: write it as field=value"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            client
+                .request_correction(pb::RequestCorrectionRequest {
+                    idempotency_key: idempotency_key
+                        .unwrap_or_else(|| format!("ctl-{}", uuid::Uuid::new_v4())),
+                    registry_number,
+                    values,
+                    reason,
                     evidence_ids: evidence,
                 })
                 .await?
@@ -271,6 +319,54 @@ pub(crate) async fn inbox(channel: OperatorChannel, json: bool) -> anyhow::Resul
     Ok(())
 }
 
+/// `xuejictl history`: every value each field of a student's record has had.
+pub(crate) async fn history(
+    channel: OperatorChannel,
+    registry_number: String,
+    json: bool,
+) -> anyhow::Result<()> {
+    let history = StatusChangeServiceClient::new(channel)
+        .get_student_history(pb::GetStudentHistoryRequest { registry_number })
+        .await?
+        .into_inner();
+    if json {
+        let fields: Vec<_> = history
+            .fields
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "field": f.field, "value": f.value, "since": f.since,
+                    "changed_by": f.changed_by, "reason": f.reason,
+                    "approved_by": f.approved_by, "change_id": f.change_id,
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "registry_number": history.registry_number, "fields": fields,
+            }))?
+        );
+        return Ok(());
+    }
+    println!("history of {}", history.registry_number);
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_header(["field", "value", "since", "by", "why", "approved by"]);
+    for field in &history.fields {
+        table.add_row([
+            field.field.clone(),
+            field.value.clone(),
+            field.since.clone(),
+            field.changed_by.clone(),
+            field.reason.clone(),
+            field.approved_by.clone(),
+        ]);
+    }
+    println!("{table}");
+    Ok(())
+}
+
 fn kind_name(kind: i32) -> String {
     pb::StatusChangeKind::try_from(kind)
         .map(|k| {
@@ -298,6 +394,9 @@ fn change_json(change: &pb::StatusChange) -> serde_json::Value {
         "kind": kind_name(change.kind), "state": state_name(change.state),
         "reason": change.reason, "effective_date": change.effective_date,
         "evidence": change.evidence_ids, "school_code": change.school_code,
+        "corrections": change.corrections.iter().map(|c| serde_json::json!({
+            "field": c.field, "from": c.from, "to": c.to,
+        })).collect::<Vec<_>>(),
         "steps": change.steps.iter().map(|s| serde_json::json!({
             "position": s.position, "party": s.party, "jurisdiction": s.jurisdiction,
             "state": s.state, "deadline": s.deadline, "decided_by": s.decided_by,
@@ -321,6 +420,12 @@ fn print_change(change: &pb::StatusChange, json: bool) -> anyhow::Result<()> {
         change.effective_date
     );
     println!("reason: {}", change.reason);
+    for correction in &change.corrections {
+        println!(
+            "correct {}: {:?} → {:?}",
+            correction.field, correction.from, correction.to
+        );
+    }
     if !change.ended_reason.is_empty() {
         println!("ended: {}", change.ended_reason);
     }

@@ -101,13 +101,17 @@ enum Command {
         #[command(subcommand)]
         command: transfer::TransferCommand,
     },
-    /// Status changes (异动): request, approve, reject, cancel, show; evidence files.
+    /// Status changes (异动) and key-field corrections: request, correct, approve, reject,
+    /// cancel, show; evidence files.
     Change {
         #[command(subcommand)]
         command: change::ChangeCommand,
     },
-    /// What waits for your decision: status changes (transfers: `transfer inbox`).
+    /// What waits for your decision: status changes and corrections (transfers: `transfer
+    /// inbox`).
     Inbox,
+    /// Every value each field of a student's record has had: who, when, why, approved by whom.
+    History { registry_number: String },
     /// The annual cycle: dry-run, run (with progress), status; graduation confirmations and
     /// outcomes.
     Cycle {
@@ -267,6 +271,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Inbox = cli.command {
         return change::inbox(channel, json).await;
     }
+    if let Command::History { registry_number } = cli.command {
+        return change::history(channel, registry_number, json).await;
+    }
     if matches!(cli.command, Command::Find { .. } | Command::Provinces) {
         return national(channel, cli.command, json).await;
     }
@@ -358,6 +365,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         | Command::Cycle { .. }
         | Command::Change { .. }
         | Command::Inbox
+        | Command::History { .. }
         | Command::Find { .. }
         | Command::Provinces => {
             unreachable!("handled above")

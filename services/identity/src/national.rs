@@ -110,6 +110,13 @@ pub trait NationalLink: Send + Sync + 'static {
 
     /// Notices for this province after `after`, oldest first.
     fn notices(&self, after: i64) -> BoxFuture<'_, Result<Vec<Notice>, IdentityError>>;
+
+    /// The live record of another province holding a resident ID number, if any: (province,
+    /// registry number). A correction's national duplicate re-check.
+    fn id_number_holder<'a>(
+        &'a self,
+        id_number: &'a str,
+    ) -> BoxFuture<'a, Result<Option<(String, String)>, IdentityError>>;
 }
 
 /// Messages one delivery carries at most. The national node takes one advisory lock per

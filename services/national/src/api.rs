@@ -330,6 +330,28 @@ impl NationalIndex for NationalApi {
         }))
     }
 
+    async fn check_id_number(
+        &self,
+        request: Request<pb::CheckIdNumberRequest>,
+    ) -> Result<Response<pb::CheckIdNumberResponse>, Status> {
+        let province = delivering_province(&request)?;
+        let id_number = request.get_ref().id_number.trim().to_uppercase();
+        if id_number.parse::<xueji_codes::ResidentId>().is_err() {
+            return Err(
+                NationalError::invalid("id_number", "is not a valid resident ID number").into(),
+            );
+        }
+        let holder = self.store.id_number_holder(&province, &id_number).await?;
+        Ok(Response::new(match holder {
+            Some((province, registry_number)) => pb::CheckIdNumberResponse {
+                held: true,
+                province,
+                registry_number,
+            },
+            None => pb::CheckIdNumberResponse::default(),
+        }))
+    }
+
     async fn pull_notices(
         &self,
         request: Request<pb::PullNoticesRequest>,

@@ -266,6 +266,32 @@ impl NationalLink for NationalIndexLink {
         })
     }
 
+    fn id_number_holder<'a>(
+        &'a self,
+        id_number: &'a str,
+    ) -> BoxFuture<'a, Result<Option<(String, String)>, IdentityError>> {
+        Box::pin(async move {
+            let answer = self
+                .client
+                .clone()
+                .check_id_number(npb::CheckIdNumberRequest {
+                    id_number: id_number.to_owned(),
+                })
+                .await
+                .map_err(|status| {
+                    IdentityError::Unavailable(format!(
+                        "the national duplicate check could not be made ({}); try again when the \
+                         national node is reachable",
+                        status.message()
+                    ))
+                })?
+                .into_inner();
+            Ok(answer
+                .held
+                .then_some((answer.province, answer.registry_number)))
+        })
+    }
+
     fn notices(&self, after: i64) -> BoxFuture<'_, Result<Vec<Notice>, IdentityError>> {
         Box::pin(async move {
             let response = self

@@ -216,7 +216,7 @@ impl RunningNode {
             )?;
             let national = Deliverer::new(
                 pool.clone(),
-                link,
+                link.clone(),
                 metrics.outbox_delivered.clone(),
                 metrics.outbox_rejected.clone(),
             );
@@ -241,12 +241,15 @@ impl RunningNode {
                     .clone()
                     .run_scheduler(Duration::from_secs(config.cycle_check_secs)),
             ));
-            let desk = Arc::new(ChangeDesk::bundled(
-                store.clone(),
-                province,
-                *cycle.dates(),
-                config.clock.clone(),
-            ));
+            let desk = Arc::new(
+                ChangeDesk::bundled(
+                    store.clone(),
+                    province,
+                    *cycle.dates(),
+                    config.clock.clone(),
+                )
+                .with_national(link),
+            );
             background
                 .push(tokio::spawn(desk.clone().run_sweeper(
                     Duration::from_millis(config.status_change_sweep_ms),

@@ -2,6 +2,7 @@
 //! map errors (through `From<IdentityError> for Status`).
 
 mod convert;
+mod corrections;
 pub mod ledger;
 mod link;
 mod reads;

@@ -15,7 +15,10 @@ use xueji_workflow::{StepState, TaskState, Verdict};
 use super::IdentityApi;
 use crate::{
     IdentityError,
-    domain::{self, evidence, status_change::ChangeKind},
+    domain::{
+        self, evidence,
+        status_change::{ChangeKind, RequestKind},
+    },
     status_changes::{ChangeDesk, ChangeInput},
     store::{Actor, ChangeRecord, EvidenceFile},
 };
@@ -26,8 +29,8 @@ const MAX_PAGE: u32 = 500;
 /// The status-change service: shares the identity service's state.
 #[derive(Debug, Clone)]
 pub struct StatusChangeApi {
-    identity: Arc<IdentityApi>,
-    desk: Arc<ChangeDesk>,
+    pub(super) identity: Arc<IdentityApi>,
+    pub(super) desk: Arc<ChangeDesk>,
 }
 
 impl StatusChangeApi {
@@ -275,6 +278,7 @@ fn kind_from_wire(kind: pb::StatusChangeKind) -> Option<ChangeKind> {
         W::OtherDeparture => ChangeKind::OtherDeparture,
         W::RepeatYear => ChangeKind::RepeatYear,
         W::SkipYear => ChangeKind::SkipYear,
+        W::Correction => return None,
     })
 }
 
@@ -299,7 +303,7 @@ fn kind_to_wire(kind: ChangeKind) -> pb::StatusChangeKind {
     }
 }
 
-fn time(t: chrono::DateTime<chrono::Utc>) -> String {
+pub(super) fn time(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
@@ -316,12 +320,15 @@ fn evidence_file(file: &EvidenceFile, registry_number: &str) -> pb::EvidenceFile
     }
 }
 
-fn change_to_wire(change: &ChangeRecord) -> pb::StatusChange {
+pub(super) fn change_to_wire(change: &ChangeRecord) -> pb::StatusChange {
     pb::StatusChange {
         id: change.id.to_string(),
         registry_number: change.registry_number.clone(),
         name: change.name.clone(),
-        kind: kind_to_wire(change.kind) as i32,
+        kind: match change.kind {
+            RequestKind::Status(kind) => kind_to_wire(kind),
+            RequestKind::Correction => pb::StatusChangeKind::Correction,
+        } as i32,
         reason: change.reason.clone(),
         grounds: change.grounds.clone(),
         effective_date: change.effective_date.to_string(),
@@ -382,6 +389,15 @@ fn change_to_wire(change: &ChangeRecord) -> pb::StatusChange {
             .as_ref()
             .map(|d| d.reason.clone())
             .unwrap_or_default(),
+        corrections: change
+            .corrections
+            .iter()
+            .map(|c| pb::FieldCorrection {
+                field: c.field.clone(),
+                from: c.from.clone(),
+                to: c.to.clone(),
+            })
+            .collect(),
     }
 }
 
@@ -465,6 +481,29 @@ impl StatusChangeService for StatusChangeApi {
         let caller = caller.clone();
         Ok(Response::new(
             self.inbox(&caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn request_correction(
+        &self,
+        request: Request<pb::RequestCorrectionRequest>,
+    ) -> Result<Response<pb::RequestCorrectionResponse>, Status> {
+        let (caller, request_id) = xueji_rpc::caller(&request)?;
+        let (caller, request_id) = (caller.clone(), request_id.to_owned());
+        Ok(Response::new(
+            self.correct(&caller, &request_id, request.into_inner())
+                .await?,
+        ))
+    }
+
+    async fn get_student_history(
+        &self,
+        request: Request<pb::GetStudentHistoryRequest>,
+    ) -> Result<Response<pb::GetStudentHistoryResponse>, Status> {
+        let (caller, _) = xueji_rpc::caller(&request)?;
+        let caller = caller.clone();
+        Ok(Response::new(
+            self.history(&caller, request.into_inner()).await?,
         ))
     }
 }

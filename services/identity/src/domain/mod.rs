@@ -9,7 +9,9 @@ use xueji_codes::{
 };
 pub use xueji_validation::FieldViolation;
 
+pub mod correction;
 pub mod evidence;
+pub mod history;
 mod registration;
 pub mod school_year;
 pub mod status_change;

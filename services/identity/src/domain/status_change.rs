@@ -77,6 +77,37 @@ impl ChangeKind {
     }
 }
 
+/// What a request on a record's workflow asks: a status change, or a key-field correction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RequestKind {
+    Status(ChangeKind),
+    Correction,
+}
+
+impl RequestKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Status(kind) => kind.as_str(),
+            Self::Correction => "correction",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "correction" => Some(Self::Correction),
+            other => ChangeKind::parse(other).map(Self::Status),
+        }
+    }
+
+    /// The pending-task kind the request holds while open.
+    pub fn task_kind(self) -> &'static str {
+        match self {
+            Self::Status(_) => "status_change",
+            Self::Correction => "correction",
+        }
+    }
+}
+
 /// Why a student left the school (the `left` state).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LeftReason {

@@ -9,8 +9,10 @@ use sqlx::types::Json;
 use xueji_auth::Caller;
 use xueji_codes::{SchoolCode, StageOffered};
 
+mod corrections;
 mod cycle;
 mod decisions;
+mod history;
 pub mod moves;
 pub mod outbox;
 mod progression;
@@ -20,8 +22,10 @@ mod status_changes;
 mod synthetic;
 pub mod transfers;
 
+pub use corrections::{Collision, CorrectionCheck};
 pub use cycle::{BatchDone, CyclePreview, CycleStepRun};
 pub use decisions::Approval;
+pub use history::HistorySources;
 pub use progression::ContinueOutcome;
 pub(crate) use reads::unknown;
 pub use reads::{NationalFlag, PartnerRecord, StudentRecord};

@@ -8,13 +8,19 @@ use uuid::Uuid;
 use xueji_audit::Entry;
 use xueji_workflow::{Task, TaskState};
 
-use super::{Actor, Store, unknown};
+use super::{
+    Actor, Store,
+    corrections::{self, Collision, CorrectionCheck},
+    unknown,
+};
 use crate::{
     IdentityError,
     domain::{
         EnrollmentStatus,
-        status_change::{ChangeKind, LeftReason, RecordState, Transition},
+        correction::FieldChange,
+        status_change::{LeftReason, RecordState, RequestKind, Transition},
     },
+    national::ApprovalContext,
 };
 
 /// A status change as stored, its values typed.
@@ -25,7 +31,7 @@ pub struct ChangeRecord {
     pub enrollment_id: i64,
     pub registry_number: String,
     pub name: String,
-    pub kind: ChangeKind,
+    pub kind: RequestKind,
     pub reason: String,
     pub grounds: String,
     pub effective_date: NaiveDate,
@@ -38,6 +44,8 @@ pub struct ChangeRecord {
     pub requested_by: String,
     pub requested_at: DateTime<Utc>,
     pub applied: Option<serde_json::Value>,
+    /// A correction's fields (empty for a status change).
+    pub corrections: Vec<FieldChange>,
 }
 
 struct ChangeRow {
@@ -59,6 +67,7 @@ struct ChangeRow {
     requested_by: String,
     requested_at: DateTime<Utc>,
     applied: Option<serde_json::Value>,
+    corrections: Option<Json<Vec<FieldChange>>>,
 }
 
 impl TryFrom<ChangeRow> for ChangeRecord {
@@ -66,7 +75,8 @@ impl TryFrom<ChangeRow> for ChangeRecord {
 
     fn try_from(row: ChangeRow) -> Result<Self, IdentityError> {
         Ok(Self {
-            kind: ChangeKind::parse(&row.kind).ok_or_else(|| unknown("change kind", &row.kind))?,
+            kind: RequestKind::parse(&row.kind).ok_or_else(|| unknown("change kind", &row.kind))?,
+            corrections: row.corrections.map(|c| c.0).unwrap_or_default(),
             state: TaskState::parse(&row.state).ok_or_else(|| unknown("task state", &row.state))?,
             task: row.task.0,
             id: row.id,
@@ -96,7 +106,9 @@ pub struct NewChange<'a> {
     /// The enrollment the rules were checked on, as it stood: (id, status, left reason,
     /// grade). The request is refused if it changed since.
     pub enrollment: (i64, RecordState, u32),
-    pub kind: ChangeKind,
+    pub kind: RequestKind,
+    /// A correction's fields, and what they must not collide with.
+    pub corrections: Option<(&'a [FieldChange], CorrectionCheck<'a>)>,
     pub reason: &'a str,
     pub grounds: &'a str,
     pub effective_date: NaiveDate,
@@ -122,6 +134,8 @@ pub enum OpenOutcome {
     UnknownEvidence(Vec<Uuid>),
     /// The record changed since the rules were checked: check again.
     RecordChanged,
+    /// A correction's duplicate re-check failed.
+    Collision(Collision),
 }
 
 /// An evidence file's description (the content is read on its own).
@@ -191,11 +205,17 @@ impl Store {
         if !unknown_ids.is_empty() {
             return Ok(OpenOutcome::UnknownEvidence(unknown_ids));
         }
+        if let Some((_, check)) = &new.corrections
+            && let Some(collision) = corrections::collisions(&mut tx, new.student_id, check).await?
+        {
+            return Ok(OpenOutcome::Collision(collision));
+        }
         let locked = sqlx::query!(
             "INSERT INTO identity.pending_tasks (student_id, task_id, kind)
-             VALUES ($1, $2, 'status_change') ON CONFLICT (student_id) DO NOTHING",
+             VALUES ($1, $2, $3) ON CONFLICT (student_id) DO NOTHING",
             new.student_id,
-            new.id
+            new.id,
+            new.kind.task_kind()
         )
         .execute(&mut *tx)
         .await?;
@@ -207,9 +227,9 @@ impl Store {
             "INSERT INTO identity.status_changes
                  (id, student_id, enrollment_id, kind, reason, grounds, effective_date, evidence,
                   school_code, school_division, registry_authority, state, task, due_at,
-                  requested_by, idempotency_key, request_hash)
+                  requested_by, idempotency_key, request_hash, corrections)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'in_progress', $12, $13, $14,
-                     $15, $16)",
+                     $15, $16, $17)",
             new.id,
             new.student_id,
             enrollment_id,
@@ -225,7 +245,8 @@ impl Store {
             due,
             actor.caller.describe(),
             new.idempotency_key,
-            new.request_hash
+            new.request_hash,
+            new.corrections.as_ref().map(|(fields, _)| Json(fields)) as _
         )
         .execute(&mut *tx)
         .await?;
@@ -235,13 +256,17 @@ impl Store {
             &Entry {
                 actor: &actor.caller.describe(),
                 jurisdiction: &actor.caller.jurisdiction.as_string(),
-                action: "identity.request_status_change",
+                action: match new.kind {
+                    RequestKind::Status(_) => "identity.request_status_change",
+                    RequestKind::Correction => "identity.request_correction",
+                },
                 object: &format!("student:{number}"),
                 before: Some(serde_json::json!({ "state": state.describe(), "grade": grade })),
                 after: Some(serde_json::json!({
                     "status_change": new.id, "kind": new.kind.as_str(), "reason": new.reason,
                     "grounds": new.grounds, "effective_date": new.effective_date,
                     "evidence": new.evidence,
+                    "corrections": new.corrections.as_ref().map(|(fields, _)| fields),
                 })),
                 request_id: actor.request_id,
             },
@@ -302,10 +327,21 @@ impl Store {
     ) -> Result<(), IdentityError> {
         let state = record.task.state;
         let mut applied = None;
-        if state == TaskState::Approved
-            && let Some(transition) = transition
-        {
-            applied = Some(apply(tx, record, transition).await?);
+        if state == TaskState::Approved {
+            applied = match (record.kind, transition) {
+                (RequestKind::Correction, _) => {
+                    let approval = ApprovalContext {
+                        decided_by: actor.caller.describe(),
+                        jurisdiction: actor.caller.jurisdiction.as_string(),
+                        request_id: actor.request_id.to_owned(),
+                    };
+                    Some(corrections::apply(tx, record, &approval).await?)
+                }
+                (RequestKind::Status(_), Some(transition)) => {
+                    Some(apply(tx, record, transition).await?)
+                }
+                (RequestKind::Status(_), None) => None,
+            };
         }
         sqlx::query!(
             "UPDATE identity.status_changes
@@ -495,7 +531,8 @@ async fn read_changes(
         r#"SELECT c.id, c.student_id, c.enrollment_id, s.registry_number, s.name, c.kind,
                   c.reason, c.grounds, c.effective_date, c.evidence, c.school_code,
                   c.school_division, c.registry_authority, c.state,
-                  c.task AS "task: Json<Task>", c.requested_by, c.requested_at, c.applied
+                  c.task AS "task: Json<Task>", c.requested_by, c.requested_at, c.applied,
+                  c.corrections AS "corrections: Json<Vec<FieldChange>>"
            FROM identity.status_changes c JOIN identity.students s ON s.id = c.student_id
            WHERE c.id = ANY($1) ORDER BY c.due_at NULLS LAST, c.requested_at"#,
         ids

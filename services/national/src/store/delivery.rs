@@ -533,6 +533,14 @@ async fn claim_id_number(
         });
     }
     let promoted = RegistryNumber::g(&claim.id_number);
+    // A corrected ID number replaces the old one: the student gives up its older claims.
+    sqlx::query!(
+        "DELETE FROM national.id_claims WHERE student_id = $1 AND id_number <> $2",
+        id,
+        id_number
+    )
+    .execute(&mut *conn)
+    .await?;
     sqlx::query!(
         "UPDATE national.id_claims SET student_id = $2, claimed_at = now() WHERE id_number = $1",
         id_number,

@@ -122,6 +122,27 @@ impl Store {
         .await?)
     }
 
+    /// The live record of another province than `province` that holds the claim on an ID
+    /// number, or reported it: (province, registry number).
+    pub async fn id_number_holder(
+        &self,
+        province: &str,
+        id_number: &str,
+    ) -> Result<Option<(String, String)>, NationalError> {
+        Ok(sqlx::query!(
+            "SELECT s.province, s.registry_number FROM national.students s
+             WHERE s.province <> $1 AND s.status <> 'ended'
+               AND (s.id_number = $2
+                    OR s.id IN (SELECT student_id FROM national.id_claims WHERE id_number = $2))
+             ORDER BY s.id LIMIT 1",
+            province,
+            id_number
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|row| (row.province, row.registry_number)))
+    }
+
     /// Notices for `province` after `after`, oldest first.
     pub async fn notices(
         &self,

@@ -3,7 +3,9 @@
 //! authority), cancel, and the sweeper acting on missed deadlines. An approved change is applied
 //! to the enrollment in the transaction of the last approval.
 
-use std::time::Duration;
+mod corrections;
+
+use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
@@ -11,14 +13,23 @@ use xueji_auth::{Caller, Clock, Level, Role};
 use xueji_calendar::WorkingCalendar;
 use xueji_workflow::{Decision, Party, Policy, Rules, Task, TaskState, Verdict, WorkflowError};
 
+pub use corrections::CorrectionInput;
+
 use crate::{
     IdentityError,
     domain::{
         School,
+        correction::FieldChange,
         school_year::CycleDates,
-        status_change::{ChangeKind, ChangeRequest, ChangeRules, RecordState, check_change},
+        status_change::{
+            ChangeKind, ChangeRequest, ChangeRules, RecordState, RequestKind, check_change,
+        },
     },
-    store::{Actor, ChangeRecord, NewChange, OpenOutcome, Store, StudentRecord},
+    national::NationalLink,
+    store::{
+        Actor, ChangeRecord, Collision, CorrectionCheck, NewChange, OpenOutcome, Store,
+        StudentRecord,
+    },
 };
 
 /// Party kinds of a status change's steps.
@@ -41,7 +52,6 @@ pub struct ChangeInput {
 }
 
 /// The desk that handles status changes of one province.
-#[derive(Debug)]
 pub struct ChangeDesk {
     store: Store,
     rules: ChangeRules,
@@ -49,6 +59,18 @@ pub struct ChangeDesk {
     province: String,
     dates: CycleDates,
     clock: Clock,
+    /// The national index, for a correction's duplicate re-check (none on a node without a
+    /// national link).
+    national: Option<Arc<dyn NationalLink>>,
+}
+
+impl std::fmt::Debug for ChangeDesk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangeDesk")
+            .field("province", &self.province)
+            .field("national", &self.national.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl ChangeDesk {
@@ -67,7 +89,14 @@ impl ChangeDesk {
             province: province.to_owned(),
             dates,
             clock,
+            national: None,
         }
+    }
+
+    /// Re-checks corrected ID numbers against the national index through `link`.
+    pub fn with_national(mut self, link: Arc<dyn NationalLink>) -> Self {
+        self.national = Some(link);
+        self
     }
 
     /// The bundled rules and approvals.
@@ -119,23 +148,16 @@ impl ChangeDesk {
             ));
         }
         let mut violations = xueji_validation::Violations::default();
-        let mut bad_evidence = Vec::new();
-        let key = input.idempotency_key.trim();
-        if key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-            violations.add(
-                "idempotency_key",
-                "must be 1–128 printable ASCII characters",
-            );
-        }
+        let (key, reason, evidence) = check_common(
+            &mut violations,
+            &input.idempotency_key,
+            &input.reason,
+            &input.evidence,
+        );
         let kind = input.kind;
         if kind.is_none() {
             violations.add("kind", "must name a status change");
         }
-        let reason = violations.check(xueji_validation::required_text(
-            "reason",
-            &input.reason,
-            500,
-        ));
         let grounds = input.grounds.trim().to_owned();
         if grounds.chars().count() > 50 {
             violations.add("grounds", "must be at most 50 characters");
@@ -157,25 +179,12 @@ impl ChangeDesk {
                 },
             ),
         );
-        let mut evidence = Vec::new();
-        for (index, text) in input.evidence.iter().enumerate() {
-            match Uuid::parse_str(text.trim()) {
-                Ok(id) if !evidence.contains(&id) => evidence.push(id),
-                Ok(_) => bad_evidence.push(format!("entry {index} names the same file twice")),
-                Err(_) => bad_evidence.push(format!(
-                    "entry {index} is not an evidence id (UploadEvidence answers one)"
-                )),
-            }
-        }
-        if !bad_evidence.is_empty() {
-            violations.add("evidence_ids", bad_evidence.join("; "));
-        }
         let state = RecordState {
             status: record.status,
             left_reason: record.left_reason,
         };
-        let checked = match (kind, &reason, &effective_date) {
-            (Some(kind), Some(reason), Some(effective_date)) => {
+        let checked = match (kind, &effective_date) {
+            (Some(kind), Some(effective_date)) => {
                 let request = ChangeRequest {
                     kind,
                     reason: reason.clone(),
@@ -199,23 +208,73 @@ impl ChangeDesk {
         if !violations.is_empty() {
             return Err(IdentityError::InvalidArgument(violations.into_vec()));
         }
-        let (Some(kind), Some(reason), Some(effective_date)) = (checked, reason, effective_date)
-        else {
+        let (Some(kind), Some(effective_date)) = (checked, effective_date) else {
             return Err(IdentityError::Internal(
                 "a checked request lost a field".into(),
             ));
         };
-        // From the freeze until the school year starts, graduating grades take no new task.
+        if kind != ChangeKind::Death {
+            self.refuse_when_frozen(record, school, today)?;
+        }
+        let hash = request_hash(
+            kind.as_str(),
+            &[&reason, &grounds, &effective_date.to_string()],
+            &evidence,
+            &record.registry_number,
+        );
+        self.open(
+            caller,
+            request_id,
+            record,
+            school,
+            Opening {
+                kind: RequestKind::Status(kind),
+                key: &key,
+                hash: &hash,
+                reason: &reason,
+                grounds: &grounds,
+                effective_date,
+                evidence: &evidence,
+                corrections: None,
+            },
+        )
+        .await
+    }
+
+    /// From the freeze until the school year starts, graduating grades take no new task.
+    fn refuse_when_frozen(
+        &self,
+        record: &StudentRecord,
+        school: &School,
+        today: NaiveDate,
+    ) -> Result<(), IdentityError> {
         let graduating = school
             .grade_place(record.grade)
             .is_some_and(|place| place.graduating);
-        if graduating && self.dates.frozen(today) && kind != ChangeKind::Death {
+        if graduating && self.dates.frozen(today) {
             return Err(IdentityError::FailedPrecondition(format!(
                 "from {} until the school year starts, students of a graduating grade take no new \
                  task",
                 self.dates.freeze.in_year(chrono::Datelike::year(&today))
             )));
         }
+        Ok(())
+    }
+
+    /// Opens a checked request: its task (the school's approver, then the registry
+    /// authority's), the student's pending-task lock, its row. Answers the request as stored.
+    async fn open(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        record: &StudentRecord,
+        school: &School,
+        opening: Opening<'_>,
+    ) -> Result<ChangeRecord, IdentityError> {
+        let state = RecordState {
+            status: record.status,
+            left_reason: record.left_reason,
+        };
         let enrollment_id = self.store.current_enrollment(record.id).await?;
         let parties = vec![
             Party {
@@ -231,15 +290,7 @@ impl ChangeDesk {
         ];
         let authority = school.registry_authority.to_string();
         let task = self.with_rules(|rules| Task::start(parties, self.now(), rules), &authority);
-        let scoped_key = caller.scoped_key(key);
-        let hash = request_hash(
-            kind,
-            &reason,
-            &grounds,
-            effective_date,
-            &evidence,
-            &record.registry_number,
-        );
+        let scoped_key = caller.scoped_key(opening.key);
         let id = Uuid::new_v4();
         let outcome = self
             .store
@@ -248,17 +299,18 @@ impl ChangeDesk {
                     id,
                     student_id: record.id,
                     enrollment: (enrollment_id, state, record.grade),
-                    kind,
-                    reason: &reason,
-                    grounds: &grounds,
-                    effective_date,
-                    evidence: &evidence,
+                    kind: opening.kind,
+                    corrections: opening.corrections,
+                    reason: opening.reason,
+                    grounds: opening.grounds,
+                    effective_date: opening.effective_date,
+                    evidence: opening.evidence,
                     school_code: school.code.as_str(),
                     school_division: school.division.as_str(),
                     registry_authority: &authority,
                     task: &task,
                     idempotency_key: &scoped_key,
-                    request_hash: &hash,
+                    request_hash: opening.hash,
                 },
                 Actor { caller, request_id },
             )
@@ -292,6 +344,26 @@ impl ChangeDesk {
             OpenOutcome::RecordChanged => {
                 return Err(IdentityError::FailedPrecondition(
                     "the student's record changed while the request was checked; ask again".into(),
+                ));
+            }
+            OpenOutcome::Collision(Collision::Duplicate { field, holder }) => {
+                return Err(IdentityError::AlreadyExists {
+                    field,
+                    message: format!(
+                        "the duplicate check refuses this correction: record {holder} already \
+                         has this {}",
+                        if field == "id_number" {
+                            "resident ID number"
+                        } else {
+                            "name, gender and birth date"
+                        }
+                    ),
+                });
+            }
+            OpenOutcome::Collision(Collision::NotAnImage(photo)) => {
+                return Err(IdentityError::invalid(
+                    "photo",
+                    format!("{photo} is not a JPEG or PNG evidence file of this student"),
                 ));
             }
         };
@@ -410,7 +482,10 @@ impl ChangeDesk {
         if record.task.state != TaskState::Approved {
             return Ok(None);
         }
-        let rule = self.rules.rule(&self.province, record.kind);
+        let RequestKind::Status(kind) = record.kind else {
+            return Ok(None);
+        };
+        let rule = self.rules.rule(&self.province, kind);
         Ok(Some(crate::domain::status_change::Transition {
             to: rule.to,
             grade_delta: rule.grade,
@@ -488,23 +563,61 @@ fn workflow_error(error: WorkflowError) -> IdentityError {
     }
 }
 
-fn request_hash(
-    kind: ChangeKind,
-    reason: &str,
-    grounds: &str,
+/// A checked request, ready to open.
+struct Opening<'a> {
+    kind: RequestKind,
+    key: &'a str,
+    hash: &'a [u8],
+    reason: &'a str,
+    grounds: &'a str,
     effective_date: NaiveDate,
-    evidence: &[Uuid],
-    number: &str,
-) -> Vec<u8> {
+    evidence: &'a [Uuid],
+    corrections: Option<(&'a [FieldChange], CorrectionCheck<'a>)>,
+}
+
+/// Checks what every request carries: the idempotency key, the reason and the evidence ids.
+/// Answers them trimmed and parsed (the key and reason empty when refused).
+fn check_common(
+    violations: &mut xueji_validation::Violations,
+    key: &str,
+    reason: &str,
+    evidence_ids: &[String],
+) -> (String, String, Vec<Uuid>) {
+    let key = key.trim();
+    if key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        violations.add(
+            "idempotency_key",
+            "must be 1–128 printable ASCII characters",
+        );
+    }
+    let reason = violations
+        .check(xueji_validation::required_text("reason", reason, 500))
+        .unwrap_or_default();
+    let mut evidence = Vec::new();
+    let mut bad_evidence = Vec::new();
+    for (index, text) in evidence_ids.iter().enumerate() {
+        match Uuid::parse_str(text.trim()) {
+            Ok(id) if !evidence.contains(&id) => evidence.push(id),
+            Ok(_) => bad_evidence.push(format!("entry {index} names the same file twice")),
+            Err(_) => bad_evidence.push(format!(
+                "entry {index} is not an evidence id (UploadEvidence answers one)"
+            )),
+        }
+    }
+    if !bad_evidence.is_empty() {
+        violations.add("evidence_ids", bad_evidence.join("; "));
+    }
+    (key.to_owned(), reason, evidence)
+}
+
+/// Tells an honest retry from another request reusing its idempotency key.
+fn request_hash(kind: &str, parts: &[&str], evidence: &[Uuid], number: &str) -> Vec<u8> {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
-    for part in [
-        kind.as_str(),
-        reason,
-        grounds,
-        &effective_date.to_string(),
-        number,
-    ] {
+    for part in std::iter::once(kind)
+        .chain(parts.iter().copied())
+        .chain(std::iter::once(number))
+    {
         hasher.update((part.len() as u64).to_be_bytes());
         hasher.update(part.as_bytes());
     }

@@ -1,0 +1,77 @@
+//! Key-field corrections and a student's history over gRPC (thin: decode, find the student in
+//! the caller's jurisdiction, call the desk or the store, encode).
+
+use xueji_auth::Caller;
+use xueji_proto::identity::v1 as pb;
+
+use super::status_changes::{StatusChangeApi, change_to_wire, time};
+use crate::{IdentityError, domain::history, status_changes::CorrectionInput};
+
+impl StatusChangeApi {
+    pub(super) async fn correct(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        request: pb::RequestCorrectionRequest,
+    ) -> Result<pb::RequestCorrectionResponse, IdentityError> {
+        let (record, school) = self
+            .identity
+            .student_and_school(caller, &request.registry_number)
+            .await?;
+        let change = self
+            .desk
+            .request_correction(
+                caller,
+                request_id,
+                &record,
+                &school,
+                CorrectionInput {
+                    idempotency_key: request.idempotency_key,
+                    values: request
+                        .values
+                        .into_iter()
+                        .map(|v| (v.field, v.value))
+                        .collect(),
+                    reason: request.reason,
+                    evidence: request.evidence_ids,
+                },
+            )
+            .await?;
+        Ok(pb::RequestCorrectionResponse {
+            change: Some(change_to_wire(&change)),
+        })
+    }
+
+    pub(super) async fn history(
+        &self,
+        caller: &Caller,
+        request: pb::GetStudentHistoryRequest,
+    ) -> Result<pb::GetStudentHistoryResponse, IdentityError> {
+        let (record, _) = self
+            .identity
+            .student_and_school(caller, &request.registry_number)
+            .await?;
+        let sources = self.desk.store().history_sources(record.id).await?;
+        let entries = history::assemble(
+            &sources.registered,
+            &sources.numbers,
+            &sources.enrollments,
+            &sources.approved,
+        );
+        Ok(pb::GetStudentHistoryResponse {
+            registry_number: record.registry_number,
+            fields: entries
+                .into_iter()
+                .map(|entry| pb::FieldHistory {
+                    field: entry.field,
+                    value: entry.value,
+                    since: time(entry.since),
+                    changed_by: entry.changed_by,
+                    reason: entry.reason,
+                    approved_by: entry.approved_by,
+                    change_id: entry.change_id.map(|id| id.to_string()).unwrap_or_default(),
+                })
+                .collect(),
+        })
+    }
+}

@@ -1,0 +1,235 @@
+//! A student's history (修改留痕): every value each field has had, with who set it, when, why
+//! and the decision that approved it, assembled from the registration, the numbers issued, the
+//! enrollments and the approved requests. Pure.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::correction::{FieldChange, KeyField, KeyValues};
+
+/// One value a field had.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    pub field: String,
+    pub value: String,
+    pub since: DateTime<Utc>,
+    pub changed_by: String,
+    pub reason: String,
+    pub approved_by: String,
+    pub change_id: Option<Uuid>,
+}
+
+/// The registration: who registered the record, when, and who approved it.
+#[derive(Debug, Clone)]
+pub struct Registered {
+    pub by: String,
+    pub at: DateTime<Utc>,
+    /// The first enrollment's approval: who, when.
+    pub approved: Option<(String, DateTime<Utc>)>,
+    /// The key fields as they stand now.
+    pub current: KeyValues,
+}
+
+/// A number the student was given.
+#[derive(Debug, Clone)]
+pub struct IssuedNumber {
+    pub number: String,
+    pub issued_at: DateTime<Utc>,
+}
+
+/// One enrollment, as it stands.
+#[derive(Debug, Clone)]
+pub struct EnrollmentTrace {
+    pub school_code: String,
+    pub began: DateTime<Utc>,
+    pub entry_route: String,
+    pub status: String,
+    pub grade: u32,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+/// An approved request (a status change or a correction).
+#[derive(Debug, Clone)]
+pub struct ApprovedRequest {
+    pub id: Uuid,
+    pub kind: String,
+    pub reason: String,
+    pub requested_by: String,
+    /// The last approval: who, when.
+    pub approved_by: String,
+    pub approved_at: DateTime<Utc>,
+    pub corrections: Vec<FieldChange>,
+    /// A status change's state and grade after it.
+    pub status_after: Option<(String, i64)>,
+    /// A correction's new registry number, when it gave one.
+    pub number_after: Option<String>,
+}
+
+fn approval(by: &str, at: DateTime<Utc>) -> String {
+    format!(
+        "{by} at {}",
+        at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    )
+}
+
+/// Every value of every field, grouped by field, oldest first within a field.
+pub fn assemble(
+    registered: &Registered,
+    numbers: &[IssuedNumber],
+    enrollments: &[EnrollmentTrace],
+    approved: &[ApprovedRequest],
+) -> Vec<HistoryEntry> {
+    let registration_approval = registered
+        .approved
+        .as_ref()
+        .map(|(by, at)| approval(by, *at))
+        .unwrap_or_default();
+    let mut entries = Vec::new();
+    for field in KeyField::ALL {
+        let name = field.as_str();
+        let changes: Vec<(&ApprovedRequest, &FieldChange)> = approved
+            .iter()
+            .flat_map(|request| {
+                request
+                    .corrections
+                    .iter()
+                    .filter(move |c| c.field == name)
+                    .map(move |c| (request, c))
+            })
+            .collect();
+        let first = match changes.first() {
+            Some((_, change)) => change.from.clone(),
+            None => registered.current.value(field),
+        };
+        if !first.is_empty() {
+            entries.push(HistoryEntry {
+                field: name.to_owned(),
+                value: first,
+                since: registered.at,
+                changed_by: registered.by.clone(),
+                reason: "registration".into(),
+                approved_by: registration_approval.clone(),
+                change_id: None,
+            });
+        }
+        for (request, change) in changes {
+            entries.push(HistoryEntry {
+                field: name.to_owned(),
+                value: change.to.clone(),
+                since: request.approved_at,
+                changed_by: request.requested_by.clone(),
+                reason: format!("correction: {}", request.reason),
+                approved_by: approval(&request.approved_by, request.approved_at),
+                change_id: Some(request.id),
+            });
+        }
+    }
+    for (index, issued) in numbers.iter().enumerate() {
+        let by_correction = approved
+            .iter()
+            .find(|r| r.number_after.as_deref() == Some(issued.number.as_str()));
+        entries.push(match by_correction {
+            Some(request) => HistoryEntry {
+                field: "registry_number".into(),
+                value: issued.number.clone(),
+                since: issued.issued_at,
+                changed_by: request.requested_by.clone(),
+                reason: format!("correction of the ID number: {}", request.reason),
+                approved_by: approval(&request.approved_by, request.approved_at),
+                change_id: Some(request.id),
+            },
+            None => HistoryEntry {
+                field: "registry_number".into(),
+                value: issued.number.clone(),
+                since: issued.issued_at,
+                changed_by: registered.by.clone(),
+                reason: if index == 0 {
+                    "registration (temporary number)".into()
+                } else {
+                    "issued when the registration was approved".into()
+                },
+                approved_by: if index == 0 {
+                    String::new()
+                } else {
+                    registration_approval.clone()
+                },
+                change_id: None,
+            },
+        });
+    }
+    for enrollment in enrollments {
+        let approved_by = match (&enrollment.decided_by, enrollment.decided_at) {
+            (Some(by), Some(at)) => approval(by, at),
+            _ => String::new(),
+        };
+        entries.push(HistoryEntry {
+            field: "school".into(),
+            value: enrollment.school_code.clone(),
+            since: enrollment.began,
+            changed_by: registered.by.clone(),
+            reason: format!("enrollment ({})", enrollment.entry_route),
+            approved_by,
+            change_id: None,
+        });
+    }
+    for request in approved {
+        if let Some((status, grade)) = &request.status_after {
+            for (field, value) in [("status", status.clone()), ("grade", grade.to_string())] {
+                entries.push(HistoryEntry {
+                    field: field.into(),
+                    value,
+                    since: request.approved_at,
+                    changed_by: request.requested_by.clone(),
+                    reason: format!("{}: {}", request.kind, request.reason),
+                    approved_by: approval(&request.approved_by, request.approved_at),
+                    change_id: Some(request.id),
+                });
+            }
+        }
+    }
+    // The record as it stands (promotions and graduations of the school year's cycle included).
+    if let Some(current) = enrollments.last() {
+        for (field, value) in [
+            ("status", current.status.clone()),
+            ("grade", current.grade.to_string()),
+        ] {
+            let last = entries.iter().rev().find(|e| e.field == field);
+            if last.is_none_or(|e| e.value != value) {
+                entries.push(HistoryEntry {
+                    field: field.into(),
+                    value,
+                    since: current.decided_at.unwrap_or(current.began),
+                    changed_by: "system".into(),
+                    reason: "as the record stands now (registration, approval or the school \
+                             year's cycle)"
+                        .into(),
+                    approved_by: String::new(),
+                    change_id: None,
+                });
+            }
+        }
+    }
+    let order = |field: &str| {
+        [
+            "name",
+            "gender",
+            "birth_date",
+            "id_number",
+            "photo",
+            "registry_number",
+            "school",
+            "status",
+            "grade",
+        ]
+        .iter()
+        .position(|f| *f == field)
+        .unwrap_or(usize::MAX)
+    };
+    entries.sort_by(|a, b| {
+        order(&a.field)
+            .cmp(&order(&b.field))
+            .then(a.since.cmp(&b.since))
+    });
+    entries
+}

@@ -1,0 +1,146 @@
+//! Key-field corrections on the status-change workflow: checked whole, duplicate-checked
+//! (locally on the opening transaction, nationally through the link when the ID number
+//! changes), then decided like any status change; the last approval applies them.
+
+use xueji_auth::{Caller, Level};
+
+use super::{ChangeDesk, Opening, check_common, request_hash};
+use crate::{
+    IdentityError,
+    domain::{
+        EnrollmentStatus, School,
+        correction::{KeyValues, check_correction},
+        name_key,
+        status_change::RequestKind,
+    },
+    store::{ChangeRecord, CorrectionCheck, StudentRecord},
+};
+
+/// A correction as decoded from the wire (not yet checked).
+#[derive(Debug, Clone)]
+pub struct CorrectionInput {
+    pub idempotency_key: String,
+    /// (field, new value) pairs.
+    pub values: Vec<(String, String)>,
+    pub reason: String,
+    pub evidence: Vec<String>,
+}
+
+impl ChangeDesk {
+    /// Asks for a correction of `record`'s key fields. Refuses at once, writing nothing, a
+    /// malformed request, a record that is not approved, or a value another live record holds
+    /// (here or, for an ID number, in another province).
+    pub async fn request_correction(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        record: &StudentRecord,
+        school: &School,
+        input: CorrectionInput,
+    ) -> Result<ChangeRecord, IdentityError> {
+        if !matches!(caller.level, Level::School | Level::County | Level::City) {
+            return Err(IdentityError::PermissionDenied(
+                "corrections are asked for by the school and its authorities".into(),
+            ));
+        }
+        let mut violations = xueji_validation::Violations::default();
+        let (key, reason, evidence) = check_common(
+            &mut violations,
+            &input.idempotency_key,
+            &input.reason,
+            &input.evidence,
+        );
+        if input.evidence.is_empty() {
+            violations.add(
+                "evidence_ids",
+                "a correction needs at least one evidence file (UploadEvidence)",
+            );
+        }
+        let today = xueji_calendar::china_today(self.now());
+        let current = KeyValues {
+            name: record.name.clone(),
+            gender: record.gender,
+            birth_date: record.birth_date,
+            document_type: record.document_type,
+            document_number: record.document_number.clone(),
+            photo: self.store.photo_of(record.id).await?,
+        };
+        let corrected = violations.absorb(check_correction(&current, &input.values, today));
+        if !violations.is_empty() {
+            return Err(IdentityError::InvalidArgument(violations.into_vec()));
+        }
+        let Some(corrected) = corrected else {
+            return Err(IdentityError::Internal(
+                "a checked correction lost its fields".into(),
+            ));
+        };
+        // Key fields are the approved record's: before approval the registration itself is
+        // rejected and registered again.
+        if !matches!(
+            record.status,
+            EnrollmentStatus::Active
+                | EnrollmentStatus::Suspended
+                | EnrollmentStatus::Left
+                | EnrollmentStatus::Graduated
+                | EnrollmentStatus::Completed
+                | EnrollmentStatus::Incomplete
+                | EnrollmentStatus::DroppedOut
+        ) {
+            return Err(IdentityError::FailedPrecondition(format!(
+                "a {} record takes no correction: key fields are corrected once the \
+                 registration is approved (until then its authority rejects it and the school \
+                 registers it again)",
+                record.status.as_str()
+            )));
+        }
+        self.refuse_when_frozen(record, school, today)?;
+        let new_id = corrected.new_id_number();
+        if let (Some(id), Some(national)) = (new_id, &self.national)
+            && let Some((province, holder)) = national.id_number_holder(id).await?
+        {
+            return Err(IdentityError::AlreadyExists {
+                field: "id_number",
+                message: format!(
+                    "the national duplicate check refuses this correction: record {holder} of \
+                     province {province} already has this resident ID number"
+                ),
+            });
+        }
+        let check = CorrectionCheck {
+            id_number: new_id,
+            name_key: corrected.changes_name_key().then(|| {
+                name_key(
+                    &corrected.after.name,
+                    corrected.after.gender,
+                    corrected.after.birth_date,
+                )
+            }),
+            photo: corrected.new_photo(),
+        };
+        let described: Vec<String> = corrected
+            .changes
+            .iter()
+            .map(|c| format!("{}={}", c.field, c.to))
+            .collect();
+        let mut parts: Vec<&str> = vec![&reason];
+        parts.extend(described.iter().map(String::as_str));
+        let hash = request_hash("correction", &parts, &evidence, &record.registry_number);
+        self.open(
+            caller,
+            request_id,
+            record,
+            school,
+            Opening {
+                kind: RequestKind::Correction,
+                key: &key,
+                hash: &hash,
+                reason: &reason,
+                grounds: "",
+                effective_date: today,
+                evidence: &evidence,
+                corrections: Some((&corrected.changes, check)),
+            },
+        )
+        .await
+    }
+}
