@@ -117,6 +117,17 @@ fn request(method: &str, object: Option<&str>, fixture: &Fixture) -> Vec<u8> {
             }
             .encode_to_vec()
         }
+        ("xueji.identity.v1.StatusChangeService", "RequestProblemResolution") => {
+            ipb::RequestProblemResolutionRequest {
+                idempotency_key: format!("matrix-{}", uuid_like()),
+                registry_number: key,
+                problem: ipb::ProblemKind::DuplicateName as i32,
+                action: ipb::ResolutionAction::Confirm as i32,
+                reason: "矩阵测试".into(),
+                evidence_ids: Vec::new(),
+            }
+            .encode_to_vec()
+        }
         ("xueji.identity.v1.StatusChangeService", "GetStudentHistory") => {
             ipb::GetStudentHistoryRequest {
                 registry_number: key,

@@ -319,6 +319,76 @@ pub(crate) async fn inbox(channel: OperatorChannel, json: bool) -> anyhow::Resul
     Ok(())
 }
 
+#[derive(Subcommand)]
+pub(crate) enum ProblemsAction {
+    /// Ask to resolve a record's open problem, with evidence: `--action confirm` (the record
+    /// is genuine: several twins may be; of an ID-number duplicate only the claim holder) or
+    /// `--action delete`. A correction is asked with `change correct`. Decided like a status
+    /// change (`change approve`).
+    Resolve {
+        registry_number: String,
+        /// invalid-id-number, duplicate-id-number or duplicate-name.
+        #[arg(long)]
+        problem: String,
+        /// confirm or delete.
+        #[arg(long)]
+        action: String,
+        #[arg(long)]
+        reason: String,
+        /// Evidence ids (from `change evidence upload`): at least one.
+        #[arg(long = "evidence")]
+        evidence: Vec<String>,
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+}
+
+/// `xuejictl problems resolve`.
+pub(crate) async fn resolve(
+    channel: OperatorChannel,
+    action: ProblemsAction,
+    json: bool,
+) -> anyhow::Result<()> {
+    let ProblemsAction::Resolve {
+        registry_number,
+        problem,
+        action,
+        reason,
+        evidence,
+        idempotency_key,
+    } = action;
+    let problem = pb::ProblemKind::from_str_name(&format!(
+        "PROBLEM_KIND_{}",
+        problem.replace('-', "_").to_uppercase()
+    ))
+    .filter(|p| *p != pb::ProblemKind::Unspecified)
+    .with_context(|| {
+        format!(
+            "--problem {problem:?}: use invalid-id-number, duplicate-id-number or duplicate-name"
+        )
+    })?;
+    let action = match action.as_str() {
+        "confirm" => pb::ResolutionAction::Confirm,
+        "delete" => pb::ResolutionAction::Delete,
+        other => anyhow::bail!("--action {other:?}: use confirm or delete"),
+    };
+    let change = StatusChangeServiceClient::new(channel)
+        .request_problem_resolution(pb::RequestProblemResolutionRequest {
+            idempotency_key: idempotency_key
+                .unwrap_or_else(|| format!("ctl-{}", uuid::Uuid::new_v4())),
+            registry_number,
+            problem: problem as i32,
+            action: action as i32,
+            reason,
+            evidence_ids: evidence,
+        })
+        .await?
+        .into_inner()
+        .change
+        .context("the node answered no change")?;
+    print_change(&change, json)
+}
+
 /// `xuejictl history`: every value each field of a student's record has had.
 pub(crate) async fn history(
     channel: OperatorChannel,

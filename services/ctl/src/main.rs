@@ -78,10 +78,13 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
-    /// List open problem records in a jurisdiction (default: your own).
+    /// List open problem records in a jurisdiction (default: your own); `problems resolve`
+    /// asks to confirm or delete a flagged record.
     Problems {
         #[arg(long, default_value = "")]
         jurisdiction: String,
+        #[command(subcommand)]
+        action: Option<change::ProblemsAction>,
     },
     /// Outbox messages the national node refused for good, with its reasons (province and
     /// ministry operators): the province delivered past them.
@@ -274,6 +277,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::History { registry_number } = cli.command {
         return change::history(channel, registry_number, json).await;
     }
+    if let Command::Problems {
+        action: Some(action),
+        ..
+    } = cli.command
+    {
+        return change::resolve(channel, action, json).await;
+    }
     if matches!(cli.command, Command::Find { .. } | Command::Provinces) {
         return national(channel, cli.command, json).await;
     }
@@ -355,7 +365,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             print_students(students, json)?;
         }
-        Command::Problems { jurisdiction } => {
+        Command::Problems { jurisdiction, .. } => {
             lists::problems(&mut client, jurisdiction, json).await?
         }
         Command::Rejected => lists::rejected(&mut client, json).await?,

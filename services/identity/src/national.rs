@@ -46,6 +46,13 @@ pub enum OutboxBody {
     ReleaseStudent {
         registry_number: String,
     },
+    /// The province resolved a problem the national index raised between its student and
+    /// another province's: the other side's flag goes too.
+    ResolveProblem {
+        registry_number: String,
+        problem: NoticeKind,
+        other_registry_number: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +81,8 @@ pub enum DeliveryOutcome {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum NoticeKind {
     DuplicateIdNumber,
     DuplicateName,
@@ -85,6 +93,14 @@ impl NoticeKind {
         match self {
             Self::DuplicateIdNumber => "duplicate_id_number",
             Self::DuplicateName => "duplicate_name",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "duplicate_id_number" => Some(Self::DuplicateIdNumber),
+            "duplicate_name" => Some(Self::DuplicateName),
+            _ => None,
         }
     }
 }
@@ -98,6 +114,8 @@ pub struct Notice {
     pub other_province: String,
     pub other_registry_number: String,
     pub detail: String,
+    /// The problem was resolved on the other side: the flag on the pair goes.
+    pub cleared: bool,
 }
 
 /// The national node as the province reaches it (gRPC in a node; anything in a test).

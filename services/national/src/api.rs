@@ -192,6 +192,39 @@ fn decode(messages: Vec<pb::OutboxMessage>) -> Result<Vec<Delivery>, NationalErr
                     &release.registry_number,
                 ))
                 .map(|registry_number| Message::Release { registry_number }),
+            Some(pb::outbox_message::Body::ResolveProblem(resolve)) => {
+                let registry_number = violations.check(domain::parse_registry_number(
+                    "resolve_problem.registry_number",
+                    &resolve.registry_number,
+                ));
+                let other = violations.check(domain::parse_registry_number(
+                    "resolve_problem.other_registry_number",
+                    &resolve.other_registry_number,
+                ));
+                let kind = match resolve.kind() {
+                    xueji_proto::identity::v1::ProblemKind::DuplicateIdNumber => {
+                        Some("duplicate_id_number")
+                    }
+                    xueji_proto::identity::v1::ProblemKind::DuplicateName => Some("duplicate_name"),
+                    _ => {
+                        violations.add(
+                            "resolve_problem.kind",
+                            "must be a duplicate ID number or a duplicate name",
+                        );
+                        None
+                    }
+                };
+                match (registry_number, kind, other) {
+                    (Some(registry_number), Some(kind), Some(other_registry_number)) => {
+                        Some(Message::Resolve {
+                            registry_number,
+                            kind,
+                            other_registry_number,
+                        })
+                    }
+                    _ => None,
+                }
+            }
             None => {
                 violations.add("body", "a message needs a body");
                 None
@@ -375,12 +408,13 @@ impl NationalIndex for NationalApi {
                 .map(|notice| pb::Notice {
                     sequence: u64::try_from(notice.sequence).unwrap_or_default(),
                     registry_number: notice.registry_number,
-                    kind: match notice.kind.as_str() {
+                    kind: match notice.kind.trim_start_matches("cleared_") {
                         "duplicate_id_number" => {
                             xueji_proto::identity::v1::ProblemKind::DuplicateIdNumber
                         }
                         _ => xueji_proto::identity::v1::ProblemKind::DuplicateName,
                     } as i32,
+                    cleared: notice.kind.starts_with("cleared_"),
                     other_province: notice.other_province,
                     other_registry_number: notice.other_registry_number,
                     detail: notice.detail,

@@ -46,6 +46,13 @@ pub enum Message {
     Release {
         registry_number: RegistryNumber,
     },
+    /// The province resolved a problem between its student and another province's.
+    Resolve {
+        registry_number: RegistryNumber,
+        /// `duplicate_id_number` or `duplicate_name`.
+        kind: &'static str,
+        other_registry_number: RegistryNumber,
+    },
     /// A message whose body does not decode: refused for good (a bug at the sender), with the
     /// reason, so that the messages after it still flow.
     Malformed {
@@ -59,6 +66,7 @@ impl Message {
             Self::Index(_) => "index_student",
             Self::Claim(_) => "claim_id_number",
             Self::Release { .. } => "release_student",
+            Self::Resolve { .. } => "resolve_problem",
             Self::Malformed { .. } => "malformed",
         }
     }
@@ -68,7 +76,10 @@ impl Message {
         match self {
             Self::Index(index) => Some(index.registry_number.as_str()),
             Self::Claim(claim) => Some(claim.registry_number.as_str()),
-            Self::Release { registry_number } => Some(registry_number.as_str()),
+            Self::Release { registry_number }
+            | Self::Resolve {
+                registry_number, ..
+            } => Some(registry_number.as_str()),
             Self::Malformed { .. } => None,
         }
     }

@@ -212,6 +212,20 @@ fn to_wire(message: &OutboxMessage) -> npb::OutboxMessage {
                 registry_number: registry_number.clone(),
             })
         }
+        OutboxBody::ResolveProblem {
+            registry_number,
+            problem,
+            other_registry_number,
+        } => Body::ResolveProblem(npb::ResolveProblem {
+            registry_number: registry_number.clone(),
+            kind: match problem {
+                NoticeKind::DuplicateIdNumber => {
+                    xueji_proto::identity::v1::ProblemKind::DuplicateIdNumber
+                }
+                NoticeKind::DuplicateName => xueji_proto::identity::v1::ProblemKind::DuplicateName,
+            } as i32,
+            other_registry_number: other_registry_number.clone(),
+        }),
     };
     npb::OutboxMessage {
         message_id: message.message_id.to_string(),
@@ -320,6 +334,7 @@ impl NationalLink for NationalIndexLink {
                     other_province: notice.other_province,
                     other_registry_number: notice.other_registry_number,
                     detail: notice.detail,
+                    cleared: notice.cleared,
                 })
                 .collect())
         })

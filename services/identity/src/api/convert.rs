@@ -117,6 +117,7 @@ fn status_to_wire(status: Option<EnrollmentStatus>) -> pb::EnrollmentStatus {
         Some(EnrollmentStatus::Incomplete) => pb::EnrollmentStatus::Incomplete,
         Some(EnrollmentStatus::DroppedOut) => pb::EnrollmentStatus::DroppedOut,
         Some(EnrollmentStatus::Deceased) => pb::EnrollmentStatus::Deceased,
+        Some(EnrollmentStatus::Deleted) => pb::EnrollmentStatus::Deleted,
     }
 }
 
@@ -127,6 +128,9 @@ fn timestamp(time: Option<DateTime<Utc>>) -> String {
 
 fn problems(duplicate_name: bool, national: &[String]) -> Vec<i32> {
     let mut kinds = Vec::new();
+    if national.iter().any(|kind| kind == "invalid_id_number") {
+        kinds.push(pb::ProblemKind::InvalidIdNumber as i32);
+    }
     if national.iter().any(|kind| kind == "duplicate_id_number") {
         kinds.push(pb::ProblemKind::DuplicateIdNumber as i32);
     }

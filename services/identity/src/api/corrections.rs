@@ -5,7 +5,14 @@ use xueji_auth::Caller;
 use xueji_proto::identity::v1 as pb;
 
 use super::status_changes::{StatusChangeApi, change_to_wire, time};
-use crate::{IdentityError, domain::history, status_changes::CorrectionInput};
+use crate::{
+    IdentityError,
+    domain::{
+        history,
+        resolution::{Action, Problem},
+    },
+    status_changes::{CorrectionInput, ResolutionInput},
+};
 
 impl StatusChangeApi {
     pub(super) async fn correct(
@@ -72,6 +79,48 @@ impl StatusChangeApi {
                     change_id: entry.change_id.map(|id| id.to_string()).unwrap_or_default(),
                 })
                 .collect(),
+        })
+    }
+
+    pub(super) async fn resolve(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        request: pb::RequestProblemResolutionRequest,
+    ) -> Result<pb::RequestProblemResolutionResponse, IdentityError> {
+        let (record, school) = self
+            .identity
+            .student_and_school(caller, &request.registry_number)
+            .await?;
+        let problem = match request.problem() {
+            pb::ProblemKind::InvalidIdNumber => Some(Problem::InvalidIdNumber),
+            pb::ProblemKind::DuplicateIdNumber => Some(Problem::DuplicateIdNumber),
+            pb::ProblemKind::DuplicateName => Some(Problem::DuplicateName),
+            pb::ProblemKind::Unspecified => None,
+        };
+        let action = match request.action() {
+            pb::ResolutionAction::Confirm => Some(Action::Confirm),
+            pb::ResolutionAction::Delete => Some(Action::Delete),
+            pb::ResolutionAction::Unspecified => None,
+        };
+        let change = self
+            .desk
+            .request_resolution(
+                caller,
+                request_id,
+                &record,
+                &school,
+                ResolutionInput {
+                    idempotency_key: request.idempotency_key,
+                    problem,
+                    action,
+                    reason: request.reason,
+                    evidence: request.evidence_ids,
+                },
+            )
+            .await?;
+        Ok(pb::RequestProblemResolutionResponse {
+            change: Some(change_to_wire(&change)),
         })
     }
 }

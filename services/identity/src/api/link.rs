@@ -63,6 +63,9 @@ impl IdentityApi {
                         OutboxBody::ReleaseStudent { registry_number } => {
                             ("release_student", registry_number)
                         }
+                        OutboxBody::ResolveProblem {
+                            registry_number, ..
+                        } => ("resolve_problem", registry_number),
                     };
                     pb::RejectedMessage {
                         sequence: u64::try_from(message.sequence).unwrap_or_default(),

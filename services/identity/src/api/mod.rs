@@ -114,6 +114,10 @@ impl IdentityApi {
             Some(id) => self.store.student(id).await?,
             None => return Err(missing()),
         };
+        // A deleted record stays visible to its authorities, no longer to the school.
+        if record.status == EnrollmentStatus::Deleted && caller.level == xueji_auth::Level::School {
+            return Err(missing());
+        }
         if caller.may_access_record(&record.school_code, &record.school_division) {
             return Ok(record);
         }

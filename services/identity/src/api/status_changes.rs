@@ -17,6 +17,7 @@ use crate::{
     IdentityError,
     domain::{
         self, evidence,
+        resolution::{Action, Problem},
         status_change::{ChangeKind, RequestKind},
     },
     status_changes::{ChangeDesk, ChangeInput},
@@ -278,7 +279,7 @@ fn kind_from_wire(kind: pb::StatusChangeKind) -> Option<ChangeKind> {
         W::OtherDeparture => ChangeKind::OtherDeparture,
         W::RepeatYear => ChangeKind::RepeatYear,
         W::SkipYear => ChangeKind::SkipYear,
-        W::Correction => return None,
+        W::Correction | W::ProblemResolution => return None,
     })
 }
 
@@ -328,6 +329,7 @@ pub(super) fn change_to_wire(change: &ChangeRecord) -> pb::StatusChange {
         kind: match change.kind {
             RequestKind::Status(kind) => kind_to_wire(kind),
             RequestKind::Correction => pb::StatusChangeKind::Correction,
+            RequestKind::ProblemResolution => pb::StatusChangeKind::ProblemResolution,
         } as i32,
         reason: change.reason.clone(),
         grounds: change.grounds.clone(),
@@ -398,6 +400,17 @@ pub(super) fn change_to_wire(change: &ChangeRecord) -> pb::StatusChange {
                 to: c.to.clone(),
             })
             .collect(),
+        problem: match change.resolution.map(|r| r.problem) {
+            Some(Problem::InvalidIdNumber) => pb::ProblemKind::InvalidIdNumber,
+            Some(Problem::DuplicateIdNumber) => pb::ProblemKind::DuplicateIdNumber,
+            Some(Problem::DuplicateName) => pb::ProblemKind::DuplicateName,
+            None => pb::ProblemKind::Unspecified,
+        } as i32,
+        action: match change.resolution.map(|r| r.action) {
+            Some(Action::Confirm) => pb::ResolutionAction::Confirm,
+            Some(Action::Delete) => pb::ResolutionAction::Delete,
+            None => pb::ResolutionAction::Unspecified,
+        } as i32,
     }
 }
 
@@ -504,6 +517,18 @@ impl StatusChangeService for StatusChangeApi {
         let caller = caller.clone();
         Ok(Response::new(
             self.history(&caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn request_problem_resolution(
+        &self,
+        request: Request<pb::RequestProblemResolutionRequest>,
+    ) -> Result<Response<pb::RequestProblemResolutionResponse>, Status> {
+        let (caller, request_id) = xueji_rpc::caller(&request)?;
+        let (caller, request_id) = (caller.clone(), request_id.to_owned());
+        Ok(Response::new(
+            self.resolve(&caller, &request_id, request.into_inner())
+                .await?,
         ))
     }
 }

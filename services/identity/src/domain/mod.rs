@@ -13,6 +13,7 @@ pub mod correction;
 pub mod evidence;
 pub mod history;
 mod registration;
+pub mod resolution;
 pub mod school_year;
 pub mod status_change;
 mod transfer;
@@ -113,10 +114,12 @@ pub enum EnrollmentStatus {
     Incomplete,
     DroppedOut,
     Deceased,
+    /// Deleted when its problem was resolved by deletion: kept for its authorities.
+    Deleted,
 }
 
 impl EnrollmentStatus {
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::Pending,
         Self::AwaitingNationalCheck,
         Self::Active,
@@ -129,6 +132,7 @@ impl EnrollmentStatus {
         Self::Incomplete,
         Self::DroppedOut,
         Self::Deceased,
+        Self::Deleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -145,6 +149,7 @@ impl EnrollmentStatus {
             Self::Incomplete => "incomplete",
             Self::DroppedOut => "dropped_out",
             Self::Deceased => "deceased",
+            Self::Deleted => "deleted",
         }
     }
 

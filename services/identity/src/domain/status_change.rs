@@ -82,6 +82,7 @@ impl ChangeKind {
 pub enum RequestKind {
     Status(ChangeKind),
     Correction,
+    ProblemResolution,
 }
 
 impl RequestKind {
@@ -89,12 +90,14 @@ impl RequestKind {
         match self {
             Self::Status(kind) => kind.as_str(),
             Self::Correction => "correction",
+            Self::ProblemResolution => "problem_resolution",
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "correction" => Some(Self::Correction),
+            "problem_resolution" => Some(Self::ProblemResolution),
             other => ChangeKind::parse(other).map(Self::Status),
         }
     }
@@ -104,6 +107,7 @@ impl RequestKind {
         match self {
             Self::Status(_) => "status_change",
             Self::Correction => "correction",
+            Self::ProblemResolution => "problem_resolution",
         }
     }
 }

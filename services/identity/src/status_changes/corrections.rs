@@ -139,6 +139,7 @@ impl ChangeDesk {
                 effective_date: today,
                 evidence: &evidence,
                 corrections: Some((&corrected.changes, check)),
+                resolution: None,
             },
         )
         .await

@@ -4,6 +4,7 @@
 //! to the enrollment in the transaction of the last approval.
 
 mod corrections;
+mod resolutions;
 
 use std::{sync::Arc, time::Duration};
 
@@ -14,12 +15,14 @@ use xueji_calendar::WorkingCalendar;
 use xueji_workflow::{Decision, Party, Policy, Rules, Task, TaskState, Verdict, WorkflowError};
 
 pub use corrections::CorrectionInput;
+pub use resolutions::ResolutionInput;
 
 use crate::{
     IdentityError,
     domain::{
         School,
         correction::FieldChange,
+        resolution::Resolution,
         school_year::CycleDates,
         status_change::{
             ChangeKind, ChangeRequest, ChangeRules, RecordState, RequestKind, check_change,
@@ -236,6 +239,7 @@ impl ChangeDesk {
                 effective_date,
                 evidence: &evidence,
                 corrections: None,
+                resolution: None,
             },
         )
         .await
@@ -301,6 +305,7 @@ impl ChangeDesk {
                     enrollment: (enrollment_id, state, record.grade),
                     kind: opening.kind,
                     corrections: opening.corrections,
+                    resolution: opening.resolution,
                     reason: opening.reason,
                     grounds: opening.grounds,
                     effective_date: opening.effective_date,
@@ -573,6 +578,7 @@ struct Opening<'a> {
     effective_date: NaiveDate,
     evidence: &'a [Uuid],
     corrections: Option<(&'a [FieldChange], CorrectionCheck<'a>)>,
+    resolution: Option<Resolution>,
 }
 
 /// Checks what every request carries: the idempotency key, the reason and the evidence ids.

@@ -247,6 +247,27 @@ pub(super) async fn apply(
         _ => "active",
     };
     outbox::enqueue_index(conn, record.student_id, national_status).await?;
+    // What the correction corrected is no longer a problem: an invalid or contested ID number
+    // replaced, a name duplicate's name, gender or birth date changed (here and, for flags the
+    // national index raised, in the other province).
+    let mut resolved = Vec::new();
+    if new_id.is_some() {
+        sqlx::query!(
+            "DELETE FROM identity.id_number_problems WHERE student_id = $1",
+            record.student_id
+        )
+        .execute(&mut *conn)
+        .await?;
+        resolved.push("duplicate_id_number");
+    }
+    if record.corrections.iter().any(|c| {
+        [KeyField::Name, KeyField::Gender, KeyField::BirthDate]
+            .iter()
+            .any(|f| f.as_str() == c.field)
+    }) {
+        resolved.push("duplicate_name");
+    }
+    super::resolutions::clear_national_flags(conn, record.student_id, &resolved, true).await?;
     Ok(serde_json::json!({
         "corrections": record.corrections,
         "registry_number": { "from": old_number, "to": number },

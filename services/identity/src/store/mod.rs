@@ -18,6 +18,7 @@ pub mod outbox;
 mod progression;
 mod reads;
 mod registration;
+mod resolutions;
 mod status_changes;
 mod synthetic;
 pub mod transfers;

@@ -370,6 +370,21 @@ pub async fn apply_notices(pool: &PgPool, notices: &[Notice]) -> Result<(), Iden
     };
     let mut tx = pool.begin().await?;
     for notice in notices {
+        if notice.cleared {
+            // Resolved on the other side: the flag on the pair goes (the other record may have
+            // been renumbered since, so the pair is known by its province).
+            sqlx::query!(
+                "DELETE FROM identity.national_flags f USING identity.registry_numbers r
+                 WHERE r.number = $1 AND f.student_id = r.student_id AND f.kind = $2
+                   AND f.other_province = $3",
+                notice.registry_number,
+                notice.kind.as_str(),
+                notice.other_province
+            )
+            .execute(&mut *tx)
+            .await?;
+            continue;
+        }
         let inserted = sqlx::query!(
             "INSERT INTO identity.national_flags
                  (notice_sequence, student_id, kind, other_province, other_registry_number, detail)

@@ -238,12 +238,14 @@ impl Store {
             "SELECT s.id FROM identity.duplicate_groups g
              JOIN identity.students s ON s.name_key = g.key
              JOIN identity.enrollments e ON e.student_id = s.id AND e.is_current
-             WHERE g.registrations > 1 AND e.status <> 'rejected'
+             WHERE g.registrations > 1 AND e.status NOT IN ('rejected', 'deleted')
                AND (e.school_division = ANY($1) OR e.school_code = $2)
                AND s.registry_number > $3
+               AND NOT EXISTS (SELECT 1 FROM identity.confirmed_records c
+                               WHERE c.student_id = s.id AND c.problem = 'duplicate_name')
                AND (SELECT count(*) FROM identity.students s2
                     JOIN identity.enrollments e2 ON e2.student_id = s2.id AND e2.is_current
-                    WHERE s2.name_key = g.key AND e2.status <> 'rejected') > 1
+                    WHERE s2.name_key = g.key AND e2.status NOT IN ('rejected', 'deleted')) > 1
              ORDER BY s.registry_number LIMIT $4",
             counties,
             school,

@@ -18,6 +18,7 @@ use crate::{
     domain::{
         EnrollmentStatus,
         correction::FieldChange,
+        resolution::Resolution,
         status_change::{LeftReason, RecordState, RequestKind, Transition},
     },
     national::ApprovalContext,
@@ -46,6 +47,8 @@ pub struct ChangeRecord {
     pub applied: Option<serde_json::Value>,
     /// A correction's fields (empty for a status change).
     pub corrections: Vec<FieldChange>,
+    /// A problem resolution's problem and action.
+    pub resolution: Option<Resolution>,
 }
 
 struct ChangeRow {
@@ -68,6 +71,7 @@ struct ChangeRow {
     requested_at: DateTime<Utc>,
     applied: Option<serde_json::Value>,
     corrections: Option<Json<Vec<FieldChange>>>,
+    resolution: Option<Json<Resolution>>,
 }
 
 impl TryFrom<ChangeRow> for ChangeRecord {
@@ -77,6 +81,7 @@ impl TryFrom<ChangeRow> for ChangeRecord {
         Ok(Self {
             kind: RequestKind::parse(&row.kind).ok_or_else(|| unknown("change kind", &row.kind))?,
             corrections: row.corrections.map(|c| c.0).unwrap_or_default(),
+            resolution: row.resolution.map(|r| r.0),
             state: TaskState::parse(&row.state).ok_or_else(|| unknown("task state", &row.state))?,
             task: row.task.0,
             id: row.id,
@@ -109,6 +114,8 @@ pub struct NewChange<'a> {
     pub kind: RequestKind,
     /// A correction's fields, and what they must not collide with.
     pub corrections: Option<(&'a [FieldChange], CorrectionCheck<'a>)>,
+    /// A problem resolution's problem and action.
+    pub resolution: Option<Resolution>,
     pub reason: &'a str,
     pub grounds: &'a str,
     pub effective_date: NaiveDate,
@@ -227,9 +234,9 @@ impl Store {
             "INSERT INTO identity.status_changes
                  (id, student_id, enrollment_id, kind, reason, grounds, effective_date, evidence,
                   school_code, school_division, registry_authority, state, task, due_at,
-                  requested_by, idempotency_key, request_hash, corrections)
+                  requested_by, idempotency_key, request_hash, corrections, resolution)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'in_progress', $12, $13, $14,
-                     $15, $16, $17)",
+                     $15, $16, $17, $18)",
             new.id,
             new.student_id,
             enrollment_id,
@@ -246,7 +253,8 @@ impl Store {
             actor.caller.describe(),
             new.idempotency_key,
             new.request_hash,
-            new.corrections.as_ref().map(|(fields, _)| Json(fields)) as _
+            new.corrections.as_ref().map(|(fields, _)| Json(fields)) as _,
+            new.resolution.map(Json) as _
         )
         .execute(&mut *tx)
         .await?;
@@ -259,6 +267,7 @@ impl Store {
                 action: match new.kind {
                     RequestKind::Status(_) => "identity.request_status_change",
                     RequestKind::Correction => "identity.request_correction",
+                    RequestKind::ProblemResolution => "identity.request_problem_resolution",
                 },
                 object: &format!("student:{number}"),
                 before: Some(serde_json::json!({ "state": state.describe(), "grade": grade })),
@@ -267,6 +276,7 @@ impl Store {
                     "grounds": new.grounds, "effective_date": new.effective_date,
                     "evidence": new.evidence,
                     "corrections": new.corrections.as_ref().map(|(fields, _)| fields),
+                    "resolution": new.resolution,
                 })),
                 request_id: actor.request_id,
             },
@@ -328,14 +338,17 @@ impl Store {
         let state = record.task.state;
         let mut applied = None;
         if state == TaskState::Approved {
+            let approval = ApprovalContext {
+                decided_by: actor.caller.describe(),
+                jurisdiction: actor.caller.jurisdiction.as_string(),
+                request_id: actor.request_id.to_owned(),
+            };
             applied = match (record.kind, transition) {
                 (RequestKind::Correction, _) => {
-                    let approval = ApprovalContext {
-                        decided_by: actor.caller.describe(),
-                        jurisdiction: actor.caller.jurisdiction.as_string(),
-                        request_id: actor.request_id.to_owned(),
-                    };
                     Some(corrections::apply(tx, record, &approval).await?)
+                }
+                (RequestKind::ProblemResolution, _) => {
+                    Some(super::resolutions::apply(tx, record, &approval).await?)
                 }
                 (RequestKind::Status(_), Some(transition)) => {
                     Some(apply(tx, record, transition).await?)
@@ -532,7 +545,8 @@ async fn read_changes(
                   c.reason, c.grounds, c.effective_date, c.evidence, c.school_code,
                   c.school_division, c.registry_authority, c.state,
                   c.task AS "task: Json<Task>", c.requested_by, c.requested_at, c.applied,
-                  c.corrections AS "corrections: Json<Vec<FieldChange>>"
+                  c.corrections AS "corrections: Json<Vec<FieldChange>>",
+                  c.resolution AS "resolution: Json<Resolution>"
            FROM identity.status_changes c JOIN identity.students s ON s.id = c.student_id
            WHERE c.id = ANY($1) ORDER BY c.due_at NULLS LAST, c.requested_at"#,
         ids

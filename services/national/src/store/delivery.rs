@@ -160,6 +160,20 @@ impl Store {
                 Message::Release { registry_number } => {
                     release(&mut tx, province, registry_number).await
                 }
+                Message::Resolve {
+                    registry_number,
+                    kind,
+                    other_registry_number,
+                } => {
+                    resolve_problem(
+                        &mut tx,
+                        province,
+                        registry_number.as_str(),
+                        kind,
+                        other_registry_number.as_str(),
+                    )
+                    .await
+                }
                 Message::Malformed { reason } => Ok(Outcome::Rejected {
                     reason: format!("the message does not decode: {reason}"),
                 }),
@@ -560,6 +574,28 @@ async fn claim_id_number(
     .await?;
     add_number(conn, id, promoted.as_str(), province).await?;
     Ok(Outcome::Granted)
+}
+
+/// A province resolved the problem `kind` between its student and another province's: the
+/// pair's notices go, and the other province is told to drop its flag.
+async fn resolve_problem(
+    conn: &mut PgConnection,
+    province: &str,
+    number: &str,
+    kind: &str,
+    other: &str,
+) -> Result<Outcome, NationalError> {
+    let Some((_, owner)) = find_locked(conn, number).await? else {
+        return Ok(Outcome::Applied);
+    };
+    if owner != province {
+        return Err(foreign(number, &owner, province));
+    }
+    let Some((_, other_province)) = find_locked(conn, other).await? else {
+        return Ok(Outcome::Applied);
+    };
+    super::notices::clear(conn, province, number, kind, &other_province, other).await?;
+    Ok(Outcome::Applied)
 }
 
 async fn release(

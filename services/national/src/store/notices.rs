@@ -151,3 +151,27 @@ pub(super) async fn notice(
     )
     .await
 }
+
+/// `province` resolved the problem `kind` between its student `registry_number` and
+/// `other_registry_number` of `other_province`: the other province is told to drop its flag on
+/// the pair. The pair's original notices stay, so that the same pair is never flagged again.
+pub(super) async fn clear(
+    conn: &mut PgConnection,
+    province: &str,
+    registry_number: &str,
+    kind: &str,
+    other_province: &str,
+    other_registry_number: &str,
+) -> Result<(), NationalError> {
+    let cleared = format!("cleared_{kind}");
+    notice(
+        conn,
+        other_province,
+        other_registry_number,
+        &cleared,
+        province,
+        registry_number,
+        &format!("resolved in province {province}"),
+    )
+    .await
+}

@@ -1,0 +1,291 @@
+//! Problem-record resolution end to end: twins confirmed one by one (a name duplicate may have
+//! several genuine members), and an ID-number duplicate across two provinces where only the
+//! claim holder could be confirmed, the other is deleted (kept for its authority, gone for its
+//! school) and the flag clears in both provinces.
+
+use std::time::Duration;
+
+use tonic::Code;
+use xueji_auth::{Level, Role};
+use xueji_proto::identity::v1 as ipb;
+use xueji_tests::{
+    federation::{Federation, registration_at},
+    matrix_fixture::PNG,
+    resident_id,
+};
+
+/// The student as an authority over `school` reads it.
+async fn student(
+    federation: &Federation,
+    province: &str,
+    school: &str,
+    number: &str,
+) -> ipb::Student {
+    let county = federation.school_county(province, school).await;
+    federation
+        .identity(province, Level::County, &county, Role::Operator)
+        .await
+        .get_student(ipb::GetStudentRequest {
+            number: number.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .student
+        .unwrap()
+}
+
+fn has(student: &ipb::Student, kind: ipb::ProblemKind) -> bool {
+    student.problems.contains(&(kind as i32))
+}
+
+/// Waits until the record's problems satisfy `wanted`.
+async fn until(
+    federation: &Federation,
+    province: &str,
+    school: &str,
+    number: &str,
+    what: &str,
+    wanted: impl Fn(&ipb::Student) -> bool,
+) -> ipb::Student {
+    for _ in 0..150 {
+        let read = student(federation, province, school, number).await;
+        if wanted(&read) {
+            return read;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{number} in province {province}: never {what}");
+}
+
+async fn register(
+    federation: &Federation,
+    province: &str,
+    school: &str,
+    request: ipb::RegisterStudentRequest,
+) -> String {
+    federation
+        .identity(province, Level::School, school, Role::Operator)
+        .await
+        .register_student(request)
+        .await
+        .unwrap()
+        .into_inner()
+        .student
+        .unwrap()
+        .registry_number
+}
+
+/// Asks for a resolution with fresh evidence and has both approvers approve it.
+async fn resolve(
+    federation: &Federation,
+    province: &str,
+    school: &str,
+    number: &str,
+    problem: ipb::ProblemKind,
+    action: ipb::ResolutionAction,
+) -> Result<ipb::StatusChange, tonic::Status> {
+    let county = federation.school_county(province, school).await;
+    let mut desk = federation
+        .status_changes(province, Level::School, school, Role::Operator)
+        .await;
+    let evidence = desk
+        .upload_evidence(ipb::UploadEvidenceRequest {
+            registry_number: number.into(),
+            file_name: "出生证明.png".into(),
+            content: PNG.to_vec(),
+        })
+        .await?
+        .into_inner()
+        .file
+        .unwrap()
+        .id;
+    let change = desk
+        .request_problem_resolution(ipb::RequestProblemResolutionRequest {
+            idempotency_key: format!("resolve-{number}-{}", problem as i32),
+            registry_number: number.into(),
+            problem: problem as i32,
+            action: action as i32,
+            reason: "核实后处理".into(),
+            evidence_ids: vec![evidence],
+        })
+        .await?
+        .into_inner()
+        .change
+        .unwrap();
+    assert_eq!(change.kind(), ipb::StatusChangeKind::ProblemResolution);
+    for (level, jurisdiction, step) in [(Level::School, school, 0), (Level::County, &county[..], 1)]
+    {
+        federation
+            .status_changes(province, level, jurisdiction, Role::Approver)
+            .await
+            .decide_status_change(ipb::DecideStatusChangeRequest {
+                id: change.id.clone(),
+                step,
+                approve: true,
+                remark: String::new(),
+            })
+            .await?;
+    }
+    Ok(change)
+}
+
+#[tokio::test]
+async fn twins_are_confirmed_one_by_one() {
+    let federation = Federation::start().await;
+    let school = federation.a_primary_school("35").await;
+    let twin = |key: &str, passport: &str| {
+        let mut request = registration_at(key, "王双", &school, &resident_id("35010220180505001"));
+        request.document_type = ipb::DocumentType::Passport as i32;
+        request.document_number = passport.into();
+        request
+    };
+    let first = register(&federation, "35", &school, twin("twin-1", "E0000001")).await;
+    let second = register(&federation, "35", &school, twin("twin-2", "E0000002")).await;
+    for number in [&first, &second] {
+        assert!(has(
+            &student(&federation, "35", &school, number).await,
+            ipb::ProblemKind::DuplicateName
+        ));
+    }
+
+    // A problem the record does not have is refused at once.
+    let refused = resolve(
+        &federation,
+        "35",
+        &school,
+        &first,
+        ipb::ProblemKind::DuplicateIdNumber,
+        ipb::ResolutionAction::Confirm,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+
+    resolve(
+        &federation,
+        "35",
+        &school,
+        &first,
+        ipb::ProblemKind::DuplicateName,
+        ipb::ResolutionAction::Confirm,
+    )
+    .await
+    .unwrap();
+    assert!(!has(
+        &student(&federation, "35", &school, &first).await,
+        ipb::ProblemKind::DuplicateName
+    ));
+    assert!(
+        has(
+            &student(&federation, "35", &school, &second).await,
+            ipb::ProblemKind::DuplicateName
+        ),
+        "the other twin is still to be confirmed"
+    );
+    resolve(
+        &federation,
+        "35",
+        &school,
+        &second,
+        ipb::ProblemKind::DuplicateName,
+        ipb::ResolutionAction::Confirm,
+    )
+    .await
+    .unwrap();
+    assert!(!has(
+        &student(&federation, "35", &school, &second).await,
+        ipb::ProblemKind::DuplicateName
+    ));
+}
+
+#[tokio::test]
+async fn deleting_the_duplicate_clears_the_flag_in_both_provinces() {
+    let federation = Federation::start().await;
+    let fujian_school = federation.a_primary_school("35").await;
+    let anhui_school = federation.a_primary_school("34").await;
+    let fujian_county = federation.school_county("35", &fujian_school).await;
+    let anhui_county = federation.school_county("34", &anhui_school).await;
+    let id = resident_id("35010220180307005");
+    let fujian = register(
+        &federation,
+        "35",
+        &fujian_school,
+        registration_at("p-a", "陈问", &fujian_school, &id),
+    )
+    .await;
+    let anhui = register(
+        &federation,
+        "34",
+        &anhui_school,
+        registration_at("p-b", "陈问", &anhui_school, &id),
+    )
+    .await;
+    federation
+        .identity("35", Level::County, &fujian_county, Role::Approver)
+        .await
+        .approve_registration(ipb::ApproveRegistrationRequest {
+            registry_number: fujian.clone(),
+        })
+        .await
+        .unwrap();
+    let refused = federation
+        .identity("34", Level::County, &anhui_county, Role::Approver)
+        .await
+        .approve_registration(ipb::ApproveRegistrationRequest {
+            registry_number: anhui.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    let g = format!("G{id}");
+    let flagged = |s: &ipb::Student| has(s, ipb::ProblemKind::DuplicateIdNumber);
+    until(&federation, "34", &anhui_school, &anhui, "flagged", flagged).await;
+    until(&federation, "35", &fujian_school, &g, "flagged", flagged).await;
+
+    // Only the claim holder may be confirmed: Anhui's copy is refused.
+    let refused = resolve(
+        &federation,
+        "34",
+        &anhui_school,
+        &anhui,
+        ipb::ProblemKind::DuplicateIdNumber,
+        ipb::ResolutionAction::Confirm,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert!(refused.message().contains("only one record"), "{refused:?}");
+
+    // Anhui deletes its copy: kept for the county, gone for the school.
+    resolve(
+        &federation,
+        "34",
+        &anhui_school,
+        &anhui,
+        ipb::ProblemKind::DuplicateIdNumber,
+        ipb::ResolutionAction::Delete,
+    )
+    .await
+    .unwrap();
+    let deleted = student(&federation, "34", &anhui_school, &anhui).await;
+    assert_eq!(deleted.status(), ipb::EnrollmentStatus::Deleted);
+    assert!(deleted.problems.is_empty(), "{deleted:?}");
+    let hidden = federation
+        .identity("34", Level::School, &anhui_school, Role::Operator)
+        .await
+        .get_student(ipb::GetStudentRequest {
+            number: anhui.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(hidden.code(), Code::NotFound);
+
+    // Fujian's flags on the pair clear once the national index tells it.
+    federation.delivered("34").await;
+    until(&federation, "35", &fujian_school, &g, "cleared", |s| {
+        s.problems.is_empty()
+    })
+    .await;
+    let _ = anhui_county;
+}
