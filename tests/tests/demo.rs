@@ -36,6 +36,10 @@ async fn the_demo_runs_from_nothing() {
     assert!(summary.transfer_on_timeout_completed);
     assert!(summary.suspended, "the suspension went through");
     assert!(
+        summary.corrected,
+        "the name correction went through and shows in the history"
+    );
+    assert!(
         summary.graduated >= 1 && summary.promoted >= 1,
         "{summary:?}"
     );

@@ -64,6 +64,8 @@ pub struct DemoSummary {
     pub transfer_on_timeout_completed: bool,
     /// A pupil's suspension went through the school's approver and the county.
     pub suspended: bool,
+    /// A pupil's name correction went through both approvers and shows in the history.
+    pub corrected: bool,
     /// The summer's cycle graduated and promoted this many students.
     pub graduated: u64,
     pub promoted: u64,
@@ -261,6 +263,16 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
     summary.transfer_completed = transfer.is_some_and(|(state, _)| state == "completed");
 
     summary.suspended = school_year::suspension(&address, &pki_dir, &signer, &rows).await?;
+    let suspended = rows
+        .iter()
+        .find(|s| {
+            s.school_code == "2135000103"
+                && s.status() == pb::EnrollmentStatus::Active
+                && s.problems.is_empty()
+        })
+        .map(|s| s.registry_number.clone());
+    summary.corrected =
+        school_year::correction(&address, &pki_dir, &signer, &rows, suspended.as_deref()).await?;
 
     let duplicate = cross_province_duplicate(&nodes, &pki_root, &signer, &rows).await?;
     summary.cross_province_refused = duplicate.is_some();

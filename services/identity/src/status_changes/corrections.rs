@@ -2,7 +2,7 @@
 //! (locally on the opening transaction, nationally through the link when the ID number
 //! changes), then decided like any status change; the last approval applies them.
 
-use xueji_auth::{Caller, Level};
+use xueji_auth::Caller;
 
 use super::{ChangeDesk, Opening, check_common, request_hash};
 use crate::{
@@ -38,24 +38,12 @@ impl ChangeDesk {
         school: &School,
         input: CorrectionInput,
     ) -> Result<ChangeRecord, IdentityError> {
-        if !matches!(caller.level, Level::School | Level::County | Level::City) {
-            return Err(IdentityError::PermissionDenied(
-                "corrections are asked for by the school and its authorities".into(),
-            ));
-        }
-        let mut violations = xueji_validation::Violations::default();
-        let (key, reason, evidence) = check_common(
-            &mut violations,
-            &input.idempotency_key,
-            &input.reason,
-            &input.evidence,
-        );
-        if input.evidence.is_empty() {
-            violations.add(
-                "evidence_ids",
-                "a correction needs at least one evidence file (UploadEvidence)",
-            );
-        }
+        let (mut violations, key, reason, evidence) = check_common(
+            caller,
+            "corrections",
+            (&input.idempotency_key, &input.reason, &input.evidence),
+            true,
+        )?;
         let today = xueji_calendar::china_today(self.now());
         let current = KeyValues {
             name: record.name.clone(),

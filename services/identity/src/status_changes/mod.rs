@@ -145,18 +145,12 @@ impl ChangeDesk {
         school: &School,
         input: ChangeInput,
     ) -> Result<ChangeRecord, IdentityError> {
-        if !matches!(caller.level, Level::School | Level::County | Level::City) {
-            return Err(IdentityError::PermissionDenied(
-                "status changes are asked for by the school and its authorities".into(),
-            ));
-        }
-        let mut violations = xueji_validation::Violations::default();
-        let (key, reason, evidence) = check_common(
-            &mut violations,
-            &input.idempotency_key,
-            &input.reason,
-            &input.evidence,
-        );
+        let (mut violations, key, reason, evidence) = check_common(
+            caller,
+            "status changes",
+            (&input.idempotency_key, &input.reason, &input.evidence),
+            false,
+        )?;
         let kind = input.kind;
         if kind.is_none() {
             violations.add("kind", "must name a status change");
@@ -581,14 +575,28 @@ struct Opening<'a> {
     resolution: Option<Resolution>,
 }
 
-/// Checks what every request carries: the idempotency key, the reason and the evidence ids.
-/// Answers them trimmed and parsed (the key and reason empty when refused).
+/// Checks what every request carries: a caller who may ask (`what` names the request), the
+/// idempotency key, the reason and the evidence ids (at least one when `evidence_required`).
+/// Answers the violations found so far with the values trimmed and parsed (the key and reason
+/// empty when refused).
 fn check_common(
-    violations: &mut xueji_validation::Violations,
-    key: &str,
-    reason: &str,
-    evidence_ids: &[String],
-) -> (String, String, Vec<Uuid>) {
+    caller: &Caller,
+    what: &str,
+    (key, reason, evidence_ids): (&str, &str, &[String]),
+    evidence_required: bool,
+) -> Result<(xueji_validation::Violations, String, String, Vec<Uuid>), IdentityError> {
+    if !matches!(caller.level, Level::School | Level::County | Level::City) {
+        return Err(IdentityError::PermissionDenied(format!(
+            "{what} are asked for by the school and its authorities"
+        )));
+    }
+    let mut violations = xueji_validation::Violations::default();
+    if evidence_required && evidence_ids.is_empty() {
+        violations.add(
+            "evidence_ids",
+            "at least one evidence file is needed (UploadEvidence)",
+        );
+    }
     let key = key.trim();
     if key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
         violations.add(
@@ -613,7 +621,7 @@ fn check_common(
     if !bad_evidence.is_empty() {
         violations.add("evidence_ids", bad_evidence.join("; "));
     }
-    (key.to_owned(), reason, evidence)
+    Ok((violations, key.to_owned(), reason, evidence))
 }
 
 /// Tells an honest retry from another request reusing its idempotency key.

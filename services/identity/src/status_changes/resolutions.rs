@@ -2,7 +2,7 @@
 //! it) asks, with evidence, to confirm a flagged record genuine or to delete it; the school's
 //! approver and then the registry authority decide; the last approval applies it.
 
-use xueji_auth::{Caller, Level};
+use xueji_auth::Caller;
 
 use super::{ChangeDesk, Opening, check_common, request_hash};
 use crate::{
@@ -58,24 +58,12 @@ impl ChangeDesk {
         school: &School,
         input: ResolutionInput,
     ) -> Result<ChangeRecord, IdentityError> {
-        if !matches!(caller.level, Level::School | Level::County | Level::City) {
-            return Err(IdentityError::PermissionDenied(
-                "problem resolutions are asked for by the school and its authorities".into(),
-            ));
-        }
-        let mut violations = xueji_validation::Violations::default();
-        let (key, reason, evidence) = check_common(
-            &mut violations,
-            &input.idempotency_key,
-            &input.reason,
-            &input.evidence,
-        );
-        if input.evidence.is_empty() {
-            violations.add(
-                "evidence_ids",
-                "a resolution needs at least one evidence file (UploadEvidence)",
-            );
-        }
+        let (mut violations, key, reason, evidence) = check_common(
+            caller,
+            "problem resolutions",
+            (&input.idempotency_key, &input.reason, &input.evidence),
+            true,
+        )?;
         if input.problem.is_none() {
             violations.add(
                 "problem",

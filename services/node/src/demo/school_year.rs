@@ -1,6 +1,6 @@
-//! The demo's school year: a suspension through the school's approver and the county, then the
-//! summer's cycle (graduation, promotion) run by the province, and a graduate continuing at the
-//! junior school with the same registry number (升学).
+//! The demo's school year: a suspension and a name correction through the school's approver and
+//! the county, then the summer's cycle (graduation, promotion) run by the province, and a
+//! graduate continuing at the junior school with the same registry number (升学).
 
 use std::time::Duration;
 
@@ -104,6 +104,120 @@ pub(super) async fn suspension(
             .to_lowercase()
     );
     Ok(record.status() == pb::EnrollmentStatus::Suspended)
+}
+
+/// A pupil's name is corrected: evidence, the school asks, its approver and the county
+/// approve; the history shows both names. Answers whether the record carries the new name.
+pub(super) async fn correction(
+    address: &str,
+    pki_dir: &std::path::Path,
+    keys: &DemoKeys,
+    students: &[pb::Student],
+    suspended: Option<&str>,
+) -> anyhow::Result<bool> {
+    step("A correction (修改留痕): a misspelt name, with evidence, through both approvers");
+    // The list was read before the transfers: take a pupil still active at its school now.
+    let mut chosen = None;
+    for candidate in students.iter().rev().filter(|s| {
+        s.status() == pb::EnrollmentStatus::Active
+            && s.problems.is_empty()
+            && Some(s.registry_number.as_str()) != suspended
+    }) {
+        let operator = mint(
+            keys,
+            "registrar",
+            Level::School,
+            &candidate.school_code,
+            Role::Operator,
+        )?;
+        let now = identity_client(address, pki_dir, &operator)
+            .await?
+            .get_student(pb::GetStudentRequest {
+                number: candidate.registry_number.clone(),
+            })
+            .await?
+            .into_inner()
+            .student
+            .context("no student")?;
+        if now.status() == pb::EnrollmentStatus::Active && now.school_code == candidate.school_code
+        {
+            chosen = Some((now, operator));
+            break;
+        }
+    }
+    let Some((student, operator)) = chosen else {
+        println!("  no active pupil without problems");
+        return Ok(false);
+    };
+    let school = &student.school_code;
+    let county = &student.school_division;
+    let mut desk = status_change_client(address, pki_dir, &operator).await?;
+    let file = desk
+        .upload_evidence(pb::UploadEvidenceRequest {
+            registry_number: student.registry_number.clone(),
+            file_name: "户口本.pdf".into(),
+            content: CERTIFICATE.to_vec(),
+        })
+        .await?
+        .into_inner()
+        .file
+        .context("upload without a file")?;
+    let corrected_name = format!("{}华", student.name);
+    let change = desk
+        .request_correction(pb::RequestCorrectionRequest {
+            idempotency_key: format!("demo-correction-{}", student.registry_number),
+            registry_number: student.registry_number.clone(),
+            values: vec![pb::FieldValue {
+                field: "name".into(),
+                value: corrected_name.clone(),
+            }],
+            reason: "户口本上的姓名与登记不符".into(),
+            evidence_ids: vec![file.id],
+        })
+        .await?
+        .into_inner()
+        .change
+        .context("request without a change")?;
+    for (position, level, jurisdiction) in [
+        (0, Level::School, school.as_str()),
+        (1, Level::County, county.as_str()),
+    ] {
+        let token = mint(keys, "approver", level, jurisdiction, Role::Approver)?;
+        status_change_client(address, pki_dir, &token)
+            .await?
+            .decide_status_change(pb::DecideStatusChangeRequest {
+                id: change.id.clone(),
+                step: position,
+                approve: true,
+                remark: "同意".into(),
+            })
+            .await?;
+    }
+    let history = desk
+        .get_student_history(pb::GetStudentHistoryRequest {
+            registry_number: student.registry_number.clone(),
+        })
+        .await?
+        .into_inner();
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_header(["field", "value", "by", "why", "approved by"]);
+    let names: Vec<&pb::FieldHistory> = history
+        .fields
+        .iter()
+        .filter(|f| f.field == "name")
+        .collect();
+    for field in &names {
+        table.add_row([
+            field.field.clone(),
+            field.value.clone(),
+            field.changed_by.clone(),
+            field.reason.clone(),
+            field.approved_by.clone(),
+        ]);
+    }
+    println!("  history of {}'s name:\n{table}", history.registry_number);
+    Ok(names.last().is_some_and(|f| f.value == corrected_name) && names.len() == 2)
 }
 
 /// What the school year's scene showed.
