@@ -3,6 +3,7 @@
 //! authority), cancel, and the sweeper acting on missed deadlines. An approved change is applied
 //! to the enrollment in the transaction of the last approval.
 
+mod common;
 mod corrections;
 mod resolutions;
 
@@ -14,6 +15,7 @@ use xueji_auth::{Caller, Clock, Level, Role};
 use xueji_calendar::WorkingCalendar;
 use xueji_workflow::{Decision, Party, Policy, Rules, Task, TaskState, Verdict, WorkflowError};
 
+use common::{Opening, check_common, request_hash};
 pub use corrections::CorrectionInput;
 pub use resolutions::ResolutionInput;
 
@@ -21,18 +23,13 @@ use crate::{
     IdentityError,
     domain::{
         School,
-        correction::FieldChange,
-        resolution::Resolution,
         school_year::CycleDates,
         status_change::{
             ChangeKind, ChangeRequest, ChangeRules, RecordState, RequestKind, check_change,
         },
     },
     national::NationalLink,
-    store::{
-        Actor, ChangeRecord, Collision, CorrectionCheck, NewChange, OpenOutcome, Store,
-        StudentRecord,
-    },
+    store::{Actor, ChangeRecord, Collision, NewChange, OpenOutcome, Store, StudentRecord},
 };
 
 /// Party kinds of a status change's steps.
@@ -560,83 +557,4 @@ fn workflow_error(error: WorkflowError) -> IdentityError {
         WorkflowError::NoSuchStep(_) => IdentityError::invalid("step", error.to_string()),
         other => IdentityError::FailedPrecondition(other.to_string()),
     }
-}
-
-/// A checked request, ready to open.
-struct Opening<'a> {
-    kind: RequestKind,
-    key: &'a str,
-    hash: &'a [u8],
-    reason: &'a str,
-    grounds: &'a str,
-    effective_date: NaiveDate,
-    evidence: &'a [Uuid],
-    corrections: Option<(&'a [FieldChange], CorrectionCheck<'a>)>,
-    resolution: Option<Resolution>,
-}
-
-/// Checks what every request carries: a caller who may ask (`what` names the request), the
-/// idempotency key, the reason and the evidence ids (at least one when `evidence_required`).
-/// Answers the violations found so far with the values trimmed and parsed (the key and reason
-/// empty when refused).
-fn check_common(
-    caller: &Caller,
-    what: &str,
-    (key, reason, evidence_ids): (&str, &str, &[String]),
-    evidence_required: bool,
-) -> Result<(xueji_validation::Violations, String, String, Vec<Uuid>), IdentityError> {
-    if !matches!(caller.level, Level::School | Level::County | Level::City) {
-        return Err(IdentityError::PermissionDenied(format!(
-            "{what} are asked for by the school and its authorities"
-        )));
-    }
-    let mut violations = xueji_validation::Violations::default();
-    if evidence_required && evidence_ids.is_empty() {
-        violations.add(
-            "evidence_ids",
-            "at least one evidence file is needed (UploadEvidence)",
-        );
-    }
-    let key = key.trim();
-    if key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        violations.add(
-            "idempotency_key",
-            "must be 1–128 printable ASCII characters",
-        );
-    }
-    let reason = violations
-        .check(xueji_validation::required_text("reason", reason, 500))
-        .unwrap_or_default();
-    let mut evidence = Vec::new();
-    let mut bad_evidence = Vec::new();
-    for (index, text) in evidence_ids.iter().enumerate() {
-        match Uuid::parse_str(text.trim()) {
-            Ok(id) if !evidence.contains(&id) => evidence.push(id),
-            Ok(_) => bad_evidence.push(format!("entry {index} names the same file twice")),
-            Err(_) => bad_evidence.push(format!(
-                "entry {index} is not an evidence id (UploadEvidence answers one)"
-            )),
-        }
-    }
-    if !bad_evidence.is_empty() {
-        violations.add("evidence_ids", bad_evidence.join("; "));
-    }
-    Ok((violations, key.to_owned(), reason, evidence))
-}
-
-/// Tells an honest retry from another request reusing its idempotency key.
-fn request_hash(kind: &str, parts: &[&str], evidence: &[Uuid], number: &str) -> Vec<u8> {
-    use sha2::{Digest, Sha256};
-    let mut hasher = Sha256::new();
-    for part in std::iter::once(kind)
-        .chain(parts.iter().copied())
-        .chain(std::iter::once(number))
-    {
-        hasher.update((part.len() as u64).to_be_bytes());
-        hasher.update(part.as_bytes());
-    }
-    for id in evidence {
-        hasher.update(id.as_bytes());
-    }
-    hasher.finalize().to_vec()
 }

@@ -4,7 +4,10 @@
 
 use xueji_auth::Caller;
 
-use super::{ChangeDesk, Opening, check_common, request_hash};
+use super::{
+    ChangeDesk,
+    common::{Opening, check_common, request_hash},
+};
 use crate::{
     IdentityError,
     domain::{
