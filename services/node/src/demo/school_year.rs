@@ -68,22 +68,7 @@ pub(super) async fn suspension(
         .into_inner()
         .change
         .context("request without a change")?;
-    for (position, level, jurisdiction) in [
-        (0, Level::School, school.as_str()),
-        (1, Level::County, county.as_str()),
-    ] {
-        let token = mint(keys, "approver", level, jurisdiction, Role::Approver)?;
-        status_change_client(address, pki_dir, &token)
-            .await?
-            .decide_status_change(pb::DecideStatusChangeRequest {
-                id: change.id.clone(),
-                step: position,
-                approve: true,
-                remark: "同意".into(),
-            })
-            .await?;
-        println!("  step {position} approved by {jurisdiction}'s approver");
-    }
+    approve_both(address, pki_dir, keys, &change.id, school, county).await?;
     let record = identity_client(address, pki_dir, &operator)
         .await?
         .get_student(pb::GetStudentRequest {
@@ -178,21 +163,7 @@ pub(super) async fn correction(
         .into_inner()
         .change
         .context("request without a change")?;
-    for (position, level, jurisdiction) in [
-        (0, Level::School, school.as_str()),
-        (1, Level::County, county.as_str()),
-    ] {
-        let token = mint(keys, "approver", level, jurisdiction, Role::Approver)?;
-        status_change_client(address, pki_dir, &token)
-            .await?
-            .decide_status_change(pb::DecideStatusChangeRequest {
-                id: change.id.clone(),
-                step: position,
-                approve: true,
-                remark: "同意".into(),
-            })
-            .await?;
-    }
+    approve_both(address, pki_dir, keys, &change.id, school, county).await?;
     let history = desk
         .get_student_history(pb::GetStudentHistoryRequest {
             registry_number: student.registry_number.clone(),
@@ -218,6 +189,32 @@ pub(super) async fn correction(
     }
     println!("  history of {}'s name:\n{table}", history.registry_number);
     Ok(names.last().is_some_and(|f| f.value == corrected_name) && names.len() == 2)
+}
+
+/// The school's approver, then the county's, approve a request's two steps.
+async fn approve_both(
+    address: &str,
+    pki_dir: &std::path::Path,
+    keys: &DemoKeys,
+    id: &str,
+    school: &str,
+    county: &str,
+) -> anyhow::Result<()> {
+    for (position, level, jurisdiction) in [(0, Level::School, school), (1, Level::County, county)]
+    {
+        let token = mint(keys, "approver", level, jurisdiction, Role::Approver)?;
+        status_change_client(address, pki_dir, &token)
+            .await?
+            .decide_status_change(pb::DecideStatusChangeRequest {
+                id: id.to_owned(),
+                step: position,
+                approve: true,
+                remark: "同意".into(),
+            })
+            .await?;
+        println!("  step {position} approved by {jurisdiction}'s approver");
+    }
+    Ok(())
 }
 
 /// What the school year's scene showed.
