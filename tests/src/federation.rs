@@ -454,6 +454,7 @@ pub fn registration_at(
     let birth = id.birth_date();
     pb::RegisterStudentRequest {
         continues_registry_number: String::new(),
+        provincial_fields: Default::default(),
         idempotency_key: key.into(),
         name: name.into(),
         gender: match id.gender() {

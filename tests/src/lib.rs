@@ -149,6 +149,22 @@ impl TestNode {
         .expect("client")
     }
 
+    /// A status-change client of this node.
+    pub async fn status_changes(
+        &self,
+        level: Level,
+        jurisdiction: &str,
+        role: Role,
+    ) -> xueji_node::client::StatusChangeClient {
+        xueji_node::client::status_change_client(
+            &self.address(),
+            &self.pki_dir(),
+            &self.token(level, jurisdiction, role),
+        )
+        .await
+        .expect("status-change client")
+    }
+
     /// (students, enrollments, audit entries)
     pub async fn counts(&self) -> (i64, i64, i64) {
         xueji_identity::store::Store::new(self.pool.clone())
@@ -171,6 +187,7 @@ pub fn registration(key: &str, name: &str, sequence: u32) -> pb::RegisterStudent
     let id = resident_id(&format!("35010220180307{:03}", sequence * 2 + 1));
     pb::RegisterStudentRequest {
         continues_registry_number: String::new(),
+        provincial_fields: Default::default(),
         idempotency_key: key.into(),
         name: name.into(),
         gender: pb::Gender::Male as i32,

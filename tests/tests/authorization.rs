@@ -287,6 +287,12 @@ fn request(method: &str, object: Option<&str>, fixture: &Fixture) -> Vec<u8> {
         ("xueji.schools.v1.SchoolAuthority" | "xueji.schools.v1.SchoolIntake", "GetLineage") => {
             spb::GetLineageRequest { code: key }.encode_to_vec()
         }
+        ("xueji.schools.v1.SchoolIntake", "ListSuccessions") => spb::ListSuccessionsRequest {
+            after_version: 0,
+            after_code: String::new(),
+            page_size: 10,
+        }
+        .encode_to_vec(),
         ("xueji.schools.v1.SchoolAuthority", "Publish") => spb::PublishRequest {
             note: "矩阵测试".into(),
         }

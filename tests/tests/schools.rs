@@ -1033,3 +1033,180 @@ async fn lists_come_in_pages_without_gaps_or_repeats() {
     assert_eq!(codes.len(), 3, "{codes:?}");
     assert_eq!(codes.iter().collect::<BTreeSet<_>>().len(), 3);
 }
+
+/// Registers `count` pupils at `code` (numbered from `first`), approves all but the last, and
+/// answers their registry numbers.
+async fn pupils_at(node: &TestNode, code: &str, first: u32, count: u32) -> Vec<String> {
+    let mut operator = node.client(Level::School, code, Role::Operator).await;
+    let mut numbers = Vec::new();
+    for sequence in first..first + count {
+        let mut student = xueji_tests::registration(&format!("m-{sequence}"), "林小", sequence);
+        student.school_code = code.into();
+        student.entry_date = "2024-09-01".into();
+        numbers.push(
+            operator
+                .register_student(student)
+                .await
+                .expect("registered")
+                .into_inner()
+                .student
+                .expect("student")
+                .registry_number,
+        );
+    }
+    let mut approver = node.client(Level::County, "350102", Role::Approver).await;
+    for number in &numbers[..numbers.len() - 1] {
+        approver
+            .approve_registration(id::ApproveRegistrationRequest {
+                registry_number: number.clone(),
+            })
+            .await
+            .expect("approved");
+    }
+    numbers
+}
+
+/// The school each student's current enrollment is at, as the province's authority sees it.
+async fn schools_of(node: &TestNode, numbers: &[String]) -> Vec<String> {
+    let mut province = node.client(Level::Province, "350000", Role::Operator).await;
+    let mut schools = Vec::new();
+    for number in numbers {
+        let student = province
+            .get_student(id::GetStudentRequest {
+                number: number.clone(),
+            })
+            .await
+            .expect("student")
+            .into_inner()
+            .student
+            .expect("student");
+        schools.push(student.school_code);
+    }
+    schools
+}
+
+#[tokio::test]
+async fn a_merge_moves_every_student_once_their_tasks_are_done() {
+    let node = TestNode::start_with(|config| {
+        config.schools_file = None;
+        config.succession_sync_ms = 200;
+    })
+    .await;
+    let kept = issued(&node, "城关小学", "21").await;
+    let absorbed = issued(&node, "河西小学", "21").await;
+    publish_and_sync(&node).await;
+    let staying = pupils_at(&node, &kept, 10, 1).await;
+    // Two approved pupils and one registration still pending at the school that goes.
+    let moving = pupils_at(&node, &absorbed, 20, 3).await;
+
+    // A pupil's suspension request is still running: the merger waits for it.
+    let mut desk = node
+        .status_changes(Level::School, &absorbed, Role::Operator)
+        .await;
+    let task = desk
+        .request_status_change(id::RequestStatusChangeRequest {
+            idempotency_key: "s-1".into(),
+            registry_number: moving[0].clone(),
+            kind: id::StatusChangeKind::OtherDeparture as i32,
+            reason: "家长申请".into(),
+            grounds: String::new(),
+            effective_date: chrono::Utc::now().date_naive().to_string(),
+            evidence_ids: vec![],
+        })
+        .await
+        .expect("requested")
+        .into_inner()
+        .change
+        .expect("change");
+    let mut ministry = node.authority(Level::Ministry, "", Role::Approver).await;
+    let merge = pb::MergeSchoolsRequest {
+        predecessors: vec![kept.clone(), absorbed.clone()],
+        merged: Some(profile("城关河西小学", "21", "350102", "350102")),
+        keep_code: kept.clone(),
+        effective_date: "2026-09-01".into(),
+        reason: "布局调整".into(),
+    };
+    let refused = ministry.merge_schools(merge.clone()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert!(
+        refused.message().contains(&absorbed) && refused.message().contains("1 pending tasks"),
+        "{}",
+        refused.message()
+    );
+    assert_eq!(
+        school(&node, &absorbed).await.status(),
+        pb::SchoolStatus::Open
+    );
+    desk.cancel_status_change(id::CancelStatusChangeRequest {
+        id: task.id,
+        reason: "家长撤回".into(),
+    })
+    .await
+    .expect("cancelled");
+
+    ministry.merge_schools(merge).await.expect("merged");
+    publish_and_sync(&node).await;
+    // Identity follows the replica: every current enrollment of the voided code moves, the
+    // pending registration too, as one audited batch.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if schools_of(&node, &moving).await == vec![kept.clone(); 3] {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "students still at the voided code"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(schools_of(&node, &staying).await, vec![kept.clone()]);
+    let mut workload_reader = node.client(Level::Province, "350000", Role::Operator).await;
+    let left_behind = workload_reader
+        .get_school_workload(id::GetSchoolWorkloadRequest {
+            school_code: absorbed.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (
+            left_behind.active_enrollments,
+            left_behind.pending_registrations
+        ),
+        (0, 0)
+    );
+    let at_successor = workload_reader
+        .get_school_workload(id::GetSchoolWorkloadRequest {
+            school_code: kept.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (
+            at_successor.active_enrollments,
+            at_successor.pending_registrations
+        ),
+        (2, 2)
+    );
+    // The merged school's operator now sees them; nothing moves twice.
+    let mut kept_operator = node.client(Level::School, &kept, Role::Operator).await;
+    let listed = kept_operator
+        .list_students(id::ListStudentsRequest {
+            school_code: kept.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .students;
+    assert_eq!(listed.len(), 4);
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let moves = node
+        .audit_actions()
+        .await
+        .into_iter()
+        .filter(|action| action == "identity.move_school_students")
+        .count();
+    assert_eq!(moves, 1, "one audited batch for the one voided code");
+}

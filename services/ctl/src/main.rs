@@ -199,6 +199,10 @@ struct RegisterArgs {
     /// number of their finished record (a student with one is found by it).
     #[arg(long, default_value = "")]
     continues: String,
+    /// A provincial field (非基础字段) of the school's province, as `name=value`; repeat for
+    /// each (e.g. `--field boarding=是`).
+    #[arg(long = "field", value_name = "NAME=VALUE")]
+    fields: Vec<String>,
 }
 
 type OperatorChannel = InterceptedService<Channel, BearerToken>;
@@ -484,7 +488,20 @@ fn register_request(args: RegisterArgs) -> anyhow::Result<pb::RegisterStudentReq
             .with_context(|| {
                 format!("--entry-route {:?} is not an entry route", args.entry_route)
             })?;
+    let mut provincial_fields = std::collections::HashMap::new();
+    for pair in &args.fields {
+        let (field, value) = pair
+            .split_once('=')
+            .with_context(|| format!("--field {pair:?}: write it as name=value"))?;
+        if provincial_fields
+            .insert(field.trim().to_owned(), value.to_owned())
+            .is_some()
+        {
+            anyhow::bail!("--field {}: given twice; give each field once", field.trim());
+        }
+    }
     Ok(pb::RegisterStudentRequest {
+        provincial_fields,
         continues_registry_number: args.continues,
         idempotency_key: args.idempotency_key,
         name: args.name,

@@ -15,7 +15,14 @@ use std::{
 use futures::future::BoxFuture;
 use xueji_codes::SchoolCode;
 
-use crate::{IdentityError, domain::School, store::Store};
+use crate::{
+    IdentityError,
+    domain::{
+        School,
+        succession::{Succession, SuccessionCursor},
+    },
+    store::Store,
+};
 
 const FRESH_FOR: Duration = Duration::from_secs(30);
 
@@ -26,6 +33,16 @@ pub trait SchoolSource: Send + Sync + std::fmt::Debug {
         &'a self,
         code: &'a SchoolCode,
     ) -> BoxFuture<'a, Result<Option<School>, IdentityError>>;
+
+    /// Codes voided with a successor after `after`, in publication order, at most a page. A
+    /// list that never voids codes (a fixed one) has none.
+    fn successions<'a>(
+        &'a self,
+        after: &'a SuccessionCursor,
+    ) -> BoxFuture<'a, Result<Vec<Succession>, IdentityError>> {
+        let _ = after;
+        Box::pin(async { Ok(Vec::new()) })
+    }
 }
 
 #[derive(Debug, Default)]
@@ -73,6 +90,17 @@ impl SchoolDirectory {
                 .insert(code.clone(), (Instant::now(), school.clone()));
         }
         Ok(school)
+    }
+
+    /// Codes voided after `after`, from the source (none without one).
+    pub async fn successions(
+        &self,
+        after: &SuccessionCursor,
+    ) -> Result<Vec<Succession>, IdentityError> {
+        match &self.source {
+            Some(source) => source.successions(after).await,
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Adds or updates a school in the identity schema's own table and forgets what the cache

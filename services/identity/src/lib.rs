@@ -16,5 +16,6 @@ mod error;
 pub mod national;
 pub mod status_changes;
 pub mod store;
+pub mod successions;
 
 pub use error::IdentityError;

@@ -459,6 +459,7 @@ fn registration(n: u64) -> pb::RegisterStudentRequest {
     .to_string();
     pb::RegisterStudentRequest {
         continues_registry_number: String::new(),
+        provincial_fields: Default::default(),
         idempotency_key: format!("bench-register-{n}-{}", run_id()),
         name: format!("学生{n}"),
         gender: gender as i32,

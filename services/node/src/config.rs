@@ -66,6 +66,9 @@ pub struct NodeConfig {
     pub cycle_batch: i64,
     /// How often status changes' missed deadlines are acted on (ms).
     pub status_change_sweep_ms: u64,
+    /// How often identity looks in the school replica for codes a merger or a category change
+    /// voided, to move their students to the successor (ms).
+    pub succession_sync_ms: u64,
     pub request_timeout_secs: u64,
     pub concurrency_limit: usize,
     /// Requests a second each operator may make on average (twice as many at once); more
@@ -110,6 +113,7 @@ impl Default for NodeConfig {
             cycle_check_secs: 3600,
             cycle_batch: xueji_identity::cycle::DEFAULT_BATCH,
             status_change_sweep_ms: 1000,
+            succession_sync_ms: 5000,
             request_timeout_secs: 30,
             concurrency_limit: 1024,
             operator_requests_per_second: 200,
@@ -231,6 +235,10 @@ impl NodeConfig {
         anyhow::ensure!(
             self.status_change_sweep_ms > 0,
             "status_change_sweep_ms must be positive"
+        );
+        anyhow::ensure!(
+            self.succession_sync_ms > 0,
+            "succession_sync_ms must be positive"
         );
         anyhow::ensure!(
             self.concurrency_limit > 0,

@@ -460,6 +460,7 @@ async fn cross_province_duplicate(
     let mut registrar = identity_client(&anhui, &anhui_pki, &operator).await?;
     let request = pb::RegisterStudentRequest {
         continues_registry_number: String::new(),
+        provincial_fields: Default::default(),
         idempotency_key: format!("demo-duplicate-{}", holder.document_number),
         name: holder.name.clone(),
         gender: holder.gender,

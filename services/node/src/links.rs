@@ -13,7 +13,14 @@ use xueji_codes::{SchoolCode, Stage, StageOffered};
 use xueji_identity::national::{
     DeliveryOutcome, NationalLink, Notice, NoticeKind, OutboxBody, OutboxMessage,
 };
-use xueji_identity::{IdentityError, directory::SchoolSource, domain::School};
+use xueji_identity::{
+    IdentityError,
+    directory::SchoolSource,
+    domain::{
+        School,
+        succession::{Succession, SuccessionCursor, SuccessionKind},
+    },
+};
 use xueji_proto::national::v1::{self as npb, national_index_client::NationalIndexClient};
 use xueji_proto::schools::v1::{self as pb, school_intake_client::SchoolIntakeClient};
 use xueji_rpc::{BearerToken, ExpectedServer, TlsSource};
@@ -92,6 +99,65 @@ impl SchoolSource for ReplicaSchools {
             Ok(school.and_then(|school| to_identity_school(&school)))
         })
     }
+
+    fn successions<'a>(
+        &'a self,
+        after: &'a SuccessionCursor,
+    ) -> BoxFuture<'a, Result<Vec<Succession>, IdentityError>> {
+        Box::pin(async move {
+            let listed = self
+                .client
+                .clone()
+                .list_successions(pb::ListSuccessionsRequest {
+                    after_version: after.version.max(0) as u64,
+                    after_code: after.predecessor.clone(),
+                    page_size: 0,
+                })
+                .await
+                .map_err(|status| {
+                    IdentityError::Unavailable(format!(
+                        "the school list did not answer which codes were voided: {}",
+                        status.message()
+                    ))
+                })?
+                .into_inner();
+            listed.successions.iter().map(to_succession).collect()
+        })
+    }
+}
+
+/// A succession as the replica lists it; a value this node does not know is an error, never
+/// guessed (a student moved to the wrong school is worse than one moved late).
+fn to_succession(succession: &pb::Succession) -> Result<Succession, IdentityError> {
+    let link = succession
+        .link
+        .as_ref()
+        .ok_or_else(|| IdentityError::Internal("a succession without its link".into()))?;
+    let unknown = |what: &str, value: &str| {
+        IdentityError::Internal(format!("the school list sent an unknown {what}: {value:?}"))
+    };
+    let kind = match pb::LineageKind::try_from(link.kind) {
+        Ok(pb::LineageKind::Merge) => SuccessionKind::Merge,
+        Ok(pb::LineageKind::CategoryChange) => SuccessionKind::CategoryChange,
+        _ => return Err(unknown("lineage kind", &link.kind.to_string())),
+    };
+    Ok(Succession {
+        predecessor: link
+            .predecessor
+            .parse()
+            .map_err(|_| unknown("school code", &link.predecessor))?,
+        successor: link
+            .successor
+            .parse()
+            .map_err(|_| unknown("school code", &link.successor))?,
+        kind,
+        effective_date: link
+            .effective_date
+            .parse()
+            .map_err(|_| unknown("date", &link.effective_date))?,
+        version: i64::try_from(succession.version)
+            .map_err(|_| unknown("version", &succession.version.to_string()))?,
+    })
 }
 
 /// A school of the province's replica (`SchoolIntake.GetSchool`): `None` when the list does not

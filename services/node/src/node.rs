@@ -24,6 +24,7 @@ use xueji_identity::{
     national::Deliverer,
     status_changes::ChangeDesk,
     store::Store,
+    successions::SuccessionFollower,
 };
 use xueji_national::{api::NationalApi, provinces::ProvinceClients};
 use xueji_rpc::{Authenticator, ServerConfig, TlsSource};
@@ -210,6 +211,15 @@ impl RunningNode {
                     &as_identity(own_province())?,
                 )?)),
             };
+            // Students follow their school's code when a merger or a category change voids it.
+            let follower = Arc::new(SuccessionFollower::new(
+                store.clone(),
+                schools.clone(),
+                province,
+            ));
+            background.push(tokio::spawn(
+                follower.run(Duration::from_millis(config.succession_sync_ms)),
+            ));
             let link = NationalIndexLink::new(
                 &national_address,
                 &as_identity(vec![Authority::National])?,

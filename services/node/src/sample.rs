@@ -114,6 +114,7 @@ pub fn parse_students(text: &str) -> anyhow::Result<Vec<pb::RegisterStudentReque
         .unwrap_or(pb::EntryRoute::Unspecified);
         requests.push(pb::RegisterStudentRequest {
             continues_registry_number: String::new(),
+            provincial_fields: Default::default(),
             idempotency_key: row.idempotency_key,
             name: row.name,
             gender: gender as i32,

@@ -487,6 +487,7 @@ pub fn change_category(
 pub struct Workload {
     pub active_enrollments: u64,
     pub pending_registrations: u64,
+    pub suspended_enrollments: u64,
     pub pending_tasks: u64,
 }
 
@@ -499,15 +500,30 @@ pub fn close(school: &SchoolRecord, workload: Option<Workload>) -> Result<Step<(
     let workload = workload.unwrap_or_default();
     if workload != Workload::default() {
         return Err(SchoolsError::FailedPrecondition(format!(
-            "school {} still has {} active students, {} pending registrations and {} pending \
-             tasks; transfer or close them first",
+            "school {} still has {} active students, {} suspended students, {} pending \
+             registrations and {} pending tasks; transfer or close them first",
             school.code,
             workload.active_enrollments,
+            workload.suspended_enrollments,
             workload.pending_registrations,
             workload.pending_tasks
         )));
     }
     Ok(Step::Apply(()))
+}
+
+/// A merger or a category change voids `code`: its students move to the successor with it,
+/// but a task still running names the school as a party, so it must finish (or be cancelled)
+/// first.
+pub fn void_with_students(code: &SchoolCode, workload: Workload) -> Result<(), SchoolsError> {
+    if workload.pending_tasks > 0 {
+        return Err(SchoolsError::FailedPrecondition(format!(
+            "school {code} still has {} pending tasks (transfers, status changes, corrections); \
+             finish or cancel them before its code is voided",
+            workload.pending_tasks
+        )));
+    }
+    Ok(())
 }
 
 pub fn reopen(school: &SchoolRecord) -> Result<Step<()>, SchoolsError> {

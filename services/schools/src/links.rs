@@ -62,8 +62,8 @@ impl PeerCredentials {
     }
 }
 
-/// Something that knows what still ties a school to students: the identity service (live
-/// enrollments, pending registrations) today, the transfer service (pending tasks) later.
+/// Something that knows what still ties a school to students: the identity service of the
+/// school's province (current enrollments and the pending-task lock every kind of task takes).
 pub trait WorkloadSource: Send + Sync + std::fmt::Debug {
     fn workload<'a>(
         &'a self,
@@ -86,6 +86,7 @@ impl Workloads {
             let part = source.workload(code).await?;
             total.active_enrollments += part.active_enrollments;
             total.pending_registrations += part.pending_registrations;
+            total.suspended_enrollments += part.suspended_enrollments;
             total.pending_tasks += part.pending_tasks;
         }
         Ok(total)
@@ -145,7 +146,8 @@ impl WorkloadSource for ProvinceIdentities {
             Ok(Workload {
                 active_enrollments: answer.active_enrollments,
                 pending_registrations: answer.pending_registrations,
-                pending_tasks: 0,
+                suspended_enrollments: answer.suspended_enrollments,
+                pending_tasks: answer.pending_tasks,
             })
         })
     }

@@ -59,10 +59,12 @@ impl IdentityApi {
         if !oversees_province && self.visible_school(caller, &code).await?.is_none() {
             return Err(IdentityError::NotFound(format!("school {code}")));
         }
-        let (active, pending) = self.store.school_workload(&code).await?;
+        let workload = self.store.school_workload(&code).await?;
         Ok(pb::GetSchoolWorkloadResponse {
-            active_enrollments: active,
-            pending_registrations: pending,
+            active_enrollments: workload.active_enrollments,
+            pending_registrations: workload.pending_registrations,
+            suspended_enrollments: workload.suspended_enrollments,
+            pending_tasks: workload.pending_tasks,
         })
     }
 

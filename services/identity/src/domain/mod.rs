@@ -16,6 +16,7 @@ mod registration;
 pub mod resolution;
 pub mod school_year;
 pub mod status_change;
+pub mod succession;
 mod transfer;
 
 pub use registration::{
@@ -297,6 +298,18 @@ pub fn decision_needed(
 
 /// Who may register at a school: its own operators, and the authorities above it (county,
 /// city), not the province or the ministry, who oversee.
+/// What still ties a school to students: checked before it closes, and before a merger or a
+/// category change voids its code (its students then move; its tasks must finish first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SchoolWorkload {
+    pub active_enrollments: u64,
+    /// Pending registrations, including those awaiting the national check.
+    pub pending_registrations: u64,
+    pub suspended_enrollments: u64,
+    /// Unfinished tasks of the school's current students, whatever their kind.
+    pub pending_tasks: u64,
+}
+
 pub fn may_register(caller: &Caller, school: &School) -> bool {
     caller.may_access(&school.scope())
         && matches!(caller.level, Level::School | Level::County | Level::City)

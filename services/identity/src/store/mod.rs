@@ -20,6 +20,7 @@ mod reads;
 mod registration;
 mod resolutions;
 mod status_changes;
+mod successions;
 mod synthetic;
 pub mod transfers;
 
@@ -36,7 +37,7 @@ pub use status_changes::{ChangeRecord, EvidenceFile, NewChange, OpenOutcome};
 
 use crate::{
     IdentityError,
-    domain::{School, school_year},
+    domain::{School, SchoolWorkload, school_year},
 };
 
 fn grades(grades: Vec<u32>) -> Vec<i16> {
@@ -100,17 +101,31 @@ impl Store {
         Ok(())
     }
 
-    /// (active enrollments, pending registrations) currently at a school.
-    pub async fn school_workload(&self, code: &SchoolCode) -> Result<(u64, u64), IdentityError> {
+    /// What still ties a school to students: its current enrollments by state and the
+    /// unfinished tasks of those students.
+    pub async fn school_workload(
+        &self,
+        code: &SchoolCode,
+    ) -> Result<SchoolWorkload, IdentityError> {
         let row = sqlx::query!(
-            r#"SELECT count(*) FILTER (WHERE status = 'active') AS "active!",
-                      count(*) FILTER (WHERE status = 'pending') AS "pending!"
-               FROM identity.enrollments WHERE school_code = $1 AND is_current"#,
+            r#"SELECT count(*) FILTER (WHERE e.status = 'active') AS "active!",
+                      count(*) FILTER (WHERE e.status IN ('pending', 'awaiting_national_check'))
+                          AS "pending!",
+                      count(*) FILTER (WHERE e.status = 'suspended') AS "suspended!",
+                      count(t.task_id) AS "tasks!"
+               FROM identity.enrollments e
+               LEFT JOIN identity.pending_tasks t ON t.student_id = e.student_id
+               WHERE e.school_code = $1 AND e.is_current"#,
             code.as_str()
         )
         .fetch_one(&self.pool)
         .await?;
-        Ok((row.active as u64, row.pending as u64))
+        Ok(SchoolWorkload {
+            active_enrollments: row.active as u64,
+            pending_registrations: row.pending as u64,
+            suspended_enrollments: row.suspended as u64,
+            pending_tasks: row.tasks as u64,
+        })
     }
 
     pub async fn school(&self, code: &SchoolCode) -> Result<Option<School>, IdentityError> {

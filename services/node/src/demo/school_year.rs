@@ -249,6 +249,7 @@ pub(super) async fn turn_the_year(
     let approver = mint(keys, "approver", Level::County, county, Role::Approver)?;
     let request = |school: &str, grade: u32, entry: String, key: &str| pb::RegisterStudentRequest {
         continues_registry_number: String::new(),
+        provincial_fields: Default::default(),
         idempotency_key: key.into(),
         name: "林小毕".into(),
         gender: pb::Gender::Male as i32,

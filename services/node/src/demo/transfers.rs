@@ -463,6 +463,7 @@ pub(crate) async fn enroll(
         let registered = registrar
             .register_student(pb::RegisterStudentRequest {
                 continues_registry_number: String::new(),
+                provincial_fields: Default::default(),
                 idempotency_key: format!("enroll-{school}-{n}"),
                 name: name_of(n),
                 gender: pb::Gender::Male as i32,

@@ -98,6 +98,26 @@ impl AuthorityApi {
         })
     }
 
+    /// The workload check before codes are voided by a merger or a category change: their
+    /// students move to the successor once the province replicates the publication, but their
+    /// tasks must be finished first. A code already voided (a retry) is not asked again.
+    async fn check_before_voiding(
+        &self,
+        codes: &[xueji_codes::SchoolCode],
+    ) -> Result<(), SchoolsError> {
+        for code in codes {
+            let open = self
+                .store
+                .school(code.as_str())
+                .await?
+                .is_some_and(|school| school.status == domain::SchoolStatus::Open);
+            if open {
+                domain::void_with_students(code, self.workloads.of(code).await?)?;
+            }
+        }
+        Ok(())
+    }
+
     async fn close(
         &self,
         actor: &Actor,
@@ -344,6 +364,12 @@ impl SchoolAuthority for AuthorityApi {
         if !violations.is_empty() {
             return Err(SchoolsError::from(violations.into_vec()).into());
         }
+        let voided: Vec<_> = predecessors
+            .iter()
+            .filter(|code| Some(*code) != keep.as_ref())
+            .cloned()
+            .collect();
+        self.check_before_voiding(&voided).await?;
         let school = self
             .store
             .merge(
@@ -390,6 +416,8 @@ impl SchoolAuthority for AuthorityApi {
         else {
             return Err(SchoolsError::from(violations.into_vec()).into());
         };
+        self.check_before_voiding(std::slice::from_ref(&code))
+            .await?;
         let school = self
             .store
             .change_category(&code, category, &stages, date, &reason, &actor)

@@ -20,6 +20,9 @@ use crate::{
     },
 };
 
+/// Successions listed at most in one page unless the caller asks for fewer.
+const SUCCESSIONS_PER_PAGE: i64 = 500;
+
 #[derive(Debug)]
 pub struct IntakeApi {
     store: ProvincialStore,
@@ -300,6 +303,52 @@ impl SchoolIntake for IntakeApi {
         Ok(Response::new(
             super::list_schools(&self.store, &caller, request.get_ref()).await?,
         ))
+    }
+
+    async fn list_successions(
+        &self,
+        request: Request<pb::ListSuccessionsRequest>,
+    ) -> Result<Response<pb::ListSuccessionsResponse>, Status> {
+        let caller = super::actor_of(&request)?.caller;
+        let may_read =
+            caller.jurisdiction == Jurisdiction::Nation || caller.level == Level::Province;
+        if !may_read {
+            return Err(SchoolsError::PermissionDenied(
+                "the province's successions are read by the province or the ministry".into(),
+            )
+            .into());
+        }
+        let request = request.into_inner();
+        let limit = match request.page_size {
+            0 => SUCCESSIONS_PER_PAGE,
+            n if n <= 1000 => i64::from(n),
+            _ => {
+                return Err(SchoolsError::invalid("page_size", "must be at most 1000").into());
+            }
+        };
+        let after_version = i64::try_from(request.after_version)
+            .map_err(|_| SchoolsError::invalid("after_version", "is beyond any version"))?;
+        let after_code = request.after_code.trim();
+        if !after_code.is_empty() && after_code.parse::<xueji_codes::SchoolCode>().is_err() {
+            return Err(
+                SchoolsError::invalid("after_code", "is not a 10-digit school code").into(),
+            );
+        }
+        let successions = self
+            .store
+            .successions(after_version, after_code, limit)
+            .await?;
+        let replica_version = self.store.replica_state().await?.version.max(0) as u64;
+        Ok(Response::new(pb::ListSuccessionsResponse {
+            successions: successions
+                .iter()
+                .map(|succession| pb::Succession {
+                    link: Some(convert::lineage(&succession.link)),
+                    version: succession.version.max(0) as u64,
+                })
+                .collect(),
+            replica_version,
+        }))
     }
 
     async fn get_lineage(

@@ -296,6 +296,51 @@ impl ProvincialStore {
     }
 }
 
+/// A voided code and the code that carries on, with the publication that voided it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Succession {
+    pub link: LineageLink,
+    pub version: i64,
+}
+
+impl ProvincialStore {
+    /// Successions after (`after_version`, `after_code`) in (version, voided code) order. A
+    /// voided code changes no more, so the publication that last wrote it is the one that
+    /// voided it.
+    pub async fn successions(
+        &self,
+        after_version: i64,
+        after_code: &str,
+        limit: i64,
+    ) -> Result<Vec<Succession>, SchoolsError> {
+        let rows = sqlx::query!(
+            r#"SELECT l.predecessor, l.successor, l.kind, l.effective_date, s.published_in
+               FROM schools_provincial.lineage l
+               JOIN schools_provincial.schools s ON s.code = l.predecessor
+               WHERE (s.published_in, l.predecessor) > ($1, $2)
+               ORDER BY s.published_in, l.predecessor, l.successor
+               LIMIT $3"#,
+            after_version,
+            after_code,
+            limit
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| Succession {
+                link: LineageLink {
+                    predecessor: row.predecessor,
+                    successor: row.successor,
+                    kind: row.kind,
+                    effective_date: row.effective_date,
+                },
+                version: row.published_in,
+            })
+            .collect())
+    }
+}
+
 fn decode_record(record: serde_json::Value) -> Result<SchoolRecord, SchoolsError> {
     serde_json::from_value(record).map_err(|e| {
         SchoolsError::Database(sqlx::Error::Decode(
