@@ -34,7 +34,8 @@ pub(crate) enum ChangeCommand {
     },
     /// Ask to correct key fields of an approved record, with evidence: `--set name=林小语`,
     /// `--set id_number=…` (a J student's first resident ID converts the record to G),
-    /// `--set gender=female`, `--set birth_date=2016-03-01`, `--set photo=<evidence id>`.
+    /// `--set gender=female`, `--set birth_date=2016-03-01`, `--set photo=<evidence id>`, or a
+    /// key field the province declares (`--set hukou_division=350103` in Fujian).
     /// Decided like a status change (`change approve`).
     Correct {
         registry_number: String,

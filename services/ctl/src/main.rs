@@ -497,7 +497,10 @@ fn register_request(args: RegisterArgs) -> anyhow::Result<pb::RegisterStudentReq
             .insert(field.trim().to_owned(), value.to_owned())
             .is_some()
         {
-            anyhow::bail!("--field {}: given twice; give each field once", field.trim());
+            anyhow::bail!(
+                "--field {}: given twice; give each field once",
+                field.trim()
+            );
         }
     }
     Ok(pb::RegisterStudentRequest {

@@ -171,7 +171,7 @@ pub fn new_student(
         decided_by: String::new(),
         decision_reason: String::new(),
         problems: problems(duplicate_name, &[]),
-        provincial_fields: Default::default(),
+        provincial_fields: registration.provincial_fields.clone().into_iter().collect(),
     }
 }
 
@@ -202,6 +202,6 @@ pub fn student(record: StudentRecord) -> pb::Student {
         decided_by: record.decided_by.unwrap_or_default(),
         decision_reason: record.decision_reason.unwrap_or_default(),
         problems: problems(record.duplicate_name, &record.national_problems),
-        provincial_fields: Default::default(),
+        provincial_fields: record.provincial_fields.into_iter().collect(),
     }
 }

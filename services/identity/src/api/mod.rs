@@ -24,7 +24,7 @@ use crate::{
     IdentityError,
     batcher::RegistrationBatcher,
     directory::SchoolDirectory,
-    domain::{EnrollmentStatus, School},
+    domain::{EnrollmentStatus, School, provincial_fields::ProvincialFields},
     national::Deliverer,
     store::{Store, StudentRecord},
 };
@@ -47,6 +47,8 @@ pub struct IdentityApi {
     schools: Arc<SchoolDirectory>,
     registrations: RegistrationBatcher,
     national: Arc<Deliverer>,
+    /// Each province's own fields (非基础字段).
+    fields: Arc<ProvincialFields>,
 }
 
 /// How long an approval waits for the national duplicate check before answering "awaiting".
@@ -60,7 +62,14 @@ impl IdentityApi {
             store,
             schools,
             national,
+            fields: Arc::new(ProvincialFields::bundled()),
         }
+    }
+
+    /// Reads provincial fields from `fields` instead of the bundled declaration.
+    pub fn with_fields(mut self, fields: ProvincialFields) -> Self {
+        self.fields = Arc::new(fields);
+        self
     }
 
     /// The tonic service with the stack's message limits.

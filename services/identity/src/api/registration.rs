@@ -1,5 +1,7 @@
 //! Registration and the registry authority's decisions on it.
 
+use std::collections::BTreeMap;
+
 use chrono::Utc;
 use rand::Rng;
 use xueji_auth::{Caller, Level};
@@ -9,7 +11,7 @@ use xueji_proto::identity::v1 as pb;
 use super::{IdentityApi, NATIONAL_PATIENCE, NUMBER_DRAWS, convert};
 use crate::{
     IdentityError,
-    domain::{self, Decision},
+    domain::{self, Decision, provincial_fields::check_registration_fields},
     national::DeliveryOutcome,
     store::{Actor, Approval, ContinueOutcome, RegisterOutcome, outbox},
 };
@@ -34,12 +36,39 @@ impl IdentityApi {
             )));
         }
         let continues = request.continues_registry_number.trim().to_owned();
-        let mut registration = domain::validate_registration(
+        // The province's own fields are checked where the school (its province) and the grade
+        // (its stage) are known; their violations join the national fields'.
+        let place = school
+            .as_ref()
+            .and_then(|s| Some((s.code.clone(), s.grade_place(request.grade)?.stage)));
+        let given: BTreeMap<String, String> = request
+            .provincial_fields
+            .iter()
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        let provincial = match &place {
+            Some((code, stage)) => {
+                let province = code.province_digits();
+                check_registration_fields(self.fields.of(province), province, &given, *stage)
+            }
+            None => Ok(BTreeMap::new()),
+        };
+        let registration = domain::validate_registration(
             convert::registration_input(request),
             school,
             Utc::now().date_naive(),
-        )
-        .map_err(IdentityError::InvalidArgument)?;
+        );
+        let mut registration = match (registration, provincial) {
+            (Ok(mut registration), Ok(fields)) => {
+                registration.provincial_fields = fields;
+                registration
+            }
+            (national, provincial) => {
+                let mut violations = national.err().unwrap_or_default();
+                violations.extend(provincial.err().unwrap_or_default());
+                return Err(IdentityError::InvalidArgument(violations));
+            }
+        };
         registration.idempotency_key = caller.scoped_key(&registration.idempotency_key);
         if !continues.is_empty() {
             let student_id = self.continued_student(&continues, &registration).await?;

@@ -5,7 +5,12 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::correction::{FieldChange, KeyField, KeyValues};
+use std::collections::BTreeMap;
+
+use super::{
+    correction::{FieldChange, KeyField, KeyValues},
+    provincial_fields::CORRECTED_PREFIX,
+};
 
 /// One value a field had.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +33,8 @@ pub struct Registered {
     pub approved: Option<(String, DateTime<Utc>)>,
     /// The key fields as they stand now.
     pub current: KeyValues,
+    /// The province's own fields as they stand now.
+    pub provincial: BTreeMap<String, String>,
 }
 
 /// A number the student was given.
@@ -87,43 +94,43 @@ pub fn assemble(
         .unwrap_or_default();
     let mut entries = Vec::new();
     for field in KeyField::ALL {
-        let name = field.as_str();
-        let changes: Vec<(&ApprovedRequest, &FieldChange)> = approved
-            .iter()
-            .flat_map(|request| {
-                request
-                    .corrections
-                    .iter()
-                    .filter(move |c| c.field == name)
-                    .map(move |c| (request, c))
-            })
-            .collect();
-        let first = match changes.first() {
-            Some((_, change)) => change.from.clone(),
-            None => registered.current.value(field),
-        };
-        if !first.is_empty() {
-            entries.push(HistoryEntry {
-                field: name.to_owned(),
-                value: first,
-                since: registered.at,
-                changed_by: registered.by.clone(),
-                reason: "registration".into(),
-                approved_by: registration_approval.clone(),
-                change_id: None,
-            });
+        let current = registered.current.value(field);
+        field_history(
+            &mut entries,
+            registered,
+            &registration_approval,
+            approved,
+            field.as_str(),
+            current,
+        );
+    }
+    // The province's own fields: every one the record holds or a correction touched.
+    let mut provincial: Vec<String> = registered.provincial.keys().cloned().collect();
+    for request in approved {
+        for change in &request.corrections {
+            if let Some(name) = change.field.strip_prefix(CORRECTED_PREFIX)
+                && !provincial.iter().any(|known| known == name)
+            {
+                provincial.push(name.to_owned());
+            }
         }
-        for (request, change) in changes {
-            entries.push(HistoryEntry {
-                field: name.to_owned(),
-                value: change.to.clone(),
-                since: request.approved_at,
-                changed_by: request.requested_by.clone(),
-                reason: format!("correction: {}", request.reason),
-                approved_by: approval(&request.approved_by, request.approved_at),
-                change_id: Some(request.id),
-            });
-        }
+    }
+    provincial.sort();
+    for name in provincial {
+        let field = format!("{CORRECTED_PREFIX}{name}");
+        let current = registered
+            .provincial
+            .get(&name)
+            .cloned()
+            .unwrap_or_default();
+        field_history(
+            &mut entries,
+            registered,
+            &registration_approval,
+            approved,
+            &field,
+            current,
+        );
     }
     for (index, issued) in numbers.iter().enumerate() {
         let by_correction = approved
@@ -232,4 +239,52 @@ pub fn assemble(
             .then(a.since.cmp(&b.since))
     });
     entries
+}
+
+/// The values of one field, oldest first: the registered one (unless empty), then each
+/// approved correction's.
+fn field_history(
+    entries: &mut Vec<HistoryEntry>,
+    registered: &Registered,
+    registration_approval: &str,
+    approved: &[ApprovedRequest],
+    name: &str,
+    current: String,
+) {
+    let changes: Vec<(&ApprovedRequest, &FieldChange)> = approved
+        .iter()
+        .flat_map(|request| {
+            request
+                .corrections
+                .iter()
+                .filter(move |c| c.field == name)
+                .map(move |c| (request, c))
+        })
+        .collect();
+    let first = match changes.first() {
+        Some((_, change)) => change.from.clone(),
+        None => current,
+    };
+    if !first.is_empty() {
+        entries.push(HistoryEntry {
+            field: name.to_owned(),
+            value: first,
+            since: registered.at,
+            changed_by: registered.by.clone(),
+            reason: "registration".into(),
+            approved_by: registration_approval.to_owned(),
+            change_id: None,
+        });
+    }
+    for (request, change) in changes {
+        entries.push(HistoryEntry {
+            field: name.to_owned(),
+            value: change.to.clone(),
+            since: request.approved_at,
+            changed_by: request.requested_by.clone(),
+            reason: format!("correction: {}", request.reason),
+            approved_by: approval(&request.approved_by, request.approved_at),
+            change_id: Some(request.id),
+        });
+    }
 }

@@ -12,6 +12,7 @@ pub use xueji_validation::FieldViolation;
 pub mod correction;
 pub mod evidence;
 pub mod history;
+pub mod provincial_fields;
 mod registration;
 pub mod resolution;
 pub mod school_year;

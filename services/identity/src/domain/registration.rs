@@ -1,5 +1,7 @@
 //! Registration: what a caller sent, checked whole against §2 and the school it names.
 
+use std::collections::BTreeMap;
+
 use chrono::{Datelike, NaiveDate};
 use sha2::{Digest, Sha256};
 use xueji_codes::{Gender, RegistryNumber, ResidentId, SchoolCode};
@@ -41,6 +43,9 @@ pub struct Registration {
     pub entry_date: NaiveDate,
     pub entry_route: EntryRoute,
     pub guardian: Guardian,
+    /// The province's own fields (非基础字段), checked against its declaration by
+    /// `provincial_fields::check_registration_fields`.
+    pub provincial_fields: BTreeMap<String, String>,
 }
 
 impl Registration {
@@ -69,6 +74,12 @@ impl Registration {
         ] {
             hasher.update((part.len() as u64).to_be_bytes());
             hasher.update(part.as_bytes());
+        }
+        for (name, value) in &self.provincial_fields {
+            for part in [name, value] {
+                hasher.update((part.len() as u64).to_be_bytes());
+                hasher.update(part.as_bytes());
+            }
         }
         hasher.finalize().to_vec()
     }
@@ -354,6 +365,7 @@ pub fn validate_registration(
             entry_date,
             entry_route,
             guardian,
+            provincial_fields: BTreeMap::new(),
         }),
         (a, b, c, d, e, f, g, h, i, j, k) => {
             let errors = [

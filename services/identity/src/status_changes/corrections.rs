@@ -12,8 +12,9 @@ use crate::{
     IdentityError,
     domain::{
         EnrollmentStatus, School,
-        correction::{KeyValues, check_correction},
+        correction::{Corrected, KeyValues, check_correction},
         name_key,
+        provincial_fields::{check_provincial_correction, split_correction},
         status_change::RequestKind,
     },
     store::{ChangeRecord, CorrectionCheck, StudentRecord},
@@ -56,15 +57,31 @@ impl ChangeDesk {
             document_number: record.document_number.clone(),
             photo: self.store.photo_of(record.id).await?,
         };
-        let corrected = violations.absorb(check_correction(&current, &input.values, today));
+        // The province's key fields are checked against its declaration, the national ones
+        // by the national rules; a request may correct both at once.
+        let (provincial, national) =
+            split_correction(self.fields.of(&self.province), &input.values);
+        let corrected = if national.is_empty() && !provincial.is_empty() {
+            Some(Corrected {
+                changes: Vec::new(),
+                after: current.clone(),
+            })
+        } else {
+            violations.absorb(check_correction(&current, &national, today))
+        };
+        let provincial = violations.absorb(check_provincial_correction(
+            &provincial,
+            &record.provincial_fields,
+        ));
         if !violations.is_empty() {
             return Err(IdentityError::InvalidArgument(violations.into_vec()));
         }
-        let Some(corrected) = corrected else {
+        let (Some(mut corrected), Some(provincial)) = (corrected, provincial) else {
             return Err(IdentityError::Internal(
                 "a checked correction lost its fields".into(),
             ));
         };
+        corrected.changes.extend(provincial);
         // Key fields are the approved record's: before approval the registration itself is
         // rejected and registered again.
         if !matches!(

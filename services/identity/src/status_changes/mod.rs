@@ -23,6 +23,7 @@ use crate::{
     IdentityError,
     domain::{
         School,
+        provincial_fields::ProvincialFields,
         school_year::CycleDates,
         status_change::{
             ChangeKind, ChangeRequest, ChangeRules, RecordState, RequestKind, check_change,
@@ -62,6 +63,8 @@ pub struct ChangeDesk {
     /// The national index, for a correction's duplicate re-check (none on a node without a
     /// national link).
     national: Option<Arc<dyn NationalLink>>,
+    /// The province's own fields: its key ones are corrected here too.
+    fields: Arc<ProvincialFields>,
 }
 
 impl std::fmt::Debug for ChangeDesk {
@@ -90,7 +93,14 @@ impl ChangeDesk {
             dates,
             clock,
             national: None,
+            fields: Arc::new(ProvincialFields::bundled()),
         }
+    }
+
+    /// Reads provincial fields from `fields` instead of the bundled declaration.
+    pub fn with_fields(mut self, fields: ProvincialFields) -> Self {
+        self.fields = Arc::new(fields);
+        self
     }
 
     /// Re-checks corrected ID numbers against the national index through `link`.

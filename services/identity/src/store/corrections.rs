@@ -3,6 +3,8 @@
 //! number with the old one kept as an alias, and what the national index must learn (the
 //! claim on a new ID number first, then the record as it now stands).
 
+use std::collections::BTreeMap;
+
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -11,6 +13,7 @@ use crate::{
     IdentityError,
     domain::{
         DocumentType, EnrollmentStatus, correction::KeyField, gender_str, name_key, parse_gender,
+        provincial_fields::CORRECTED_PREFIX,
     },
     national::{ApprovalContext, OutboxBody},
 };
@@ -106,7 +109,7 @@ pub(super) async fn apply(
 ) -> Result<serde_json::Value, IdentityError> {
     let student = sqlx::query!(
         "SELECT s.registry_number, s.name, s.gender, s.birth_date, s.document_type,
-                s.document_number, s.id_number_claim, s.photo, e.status
+                s.document_number, s.id_number_claim, s.photo, s.provincial_fields, e.status
          FROM identity.students s
          JOIN identity.enrollments e ON e.student_id = s.id AND e.is_current
          WHERE s.id = $1 FOR UPDATE OF s",
@@ -123,7 +126,24 @@ pub(super) async fn apply(
     let mut document_number = student.document_number.clone();
     let mut photo = student.photo;
     let mut new_id = None;
+    let mut provincial: BTreeMap<String, String> =
+        serde_json::from_value(student.provincial_fields)
+            .map_err(|e| unknown("provincial_fields", e.to_string()))?;
+    let mut provincial_changed = false;
     for change in &record.corrections {
+        if let Some(name) = change.field.strip_prefix(CORRECTED_PREFIX) {
+            let now = provincial.get(name).cloned().unwrap_or_default();
+            if now != change.from {
+                return Err(IdentityError::FailedPrecondition(format!(
+                    "the record's {} changed since the correction was asked (it is now \
+                     `{now}`); reject this correction and ask again",
+                    change.field
+                )));
+            }
+            provincial.insert(name.to_owned(), change.to.clone());
+            provincial_changed = true;
+            continue;
+        }
         let field = KeyField::parse(&change.field)
             .ok_or_else(|| unknown("corrected field", &change.field))?;
         let now = match field {
@@ -189,6 +209,15 @@ pub(super) async fn apply(
         });
     }
     updated?;
+    if provincial_changed {
+        sqlx::query!(
+            "UPDATE identity.students SET provincial_fields = $2 WHERE id = $1",
+            record.student_id,
+            serde_json::to_value(&provincial).expect("a map of strings")
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
     sqlx::query!(
         "INSERT INTO identity.duplicate_groups (key, registrations) VALUES ($1, 1)
          ON CONFLICT (key) DO UPDATE SET registrations = identity.duplicate_groups.registrations + 1",

@@ -42,7 +42,7 @@ impl Store {
         let mut conn = self.pool.acquire().await?;
         let student = sqlx::query!(
             "SELECT name, gender, birth_date, document_type, document_number, photo,
-                    registered_by, registered_at
+                    registered_by, registered_at, provincial_fields
              FROM identity.students WHERE id = $1",
             student_id
         )
@@ -134,6 +134,8 @@ impl Store {
                     document_number: student.document_number,
                     photo: student.photo,
                 },
+                provincial: serde_json::from_value(student.provincial_fields)
+                    .map_err(|e| unknown("provincial_fields", e.to_string()))?,
             },
             numbers: numbers
                 .into_iter()

@@ -1,6 +1,8 @@
 //! Reads: students with their current enrollment, pages of a school's students, problem
 //! records and the national index's flags.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use xueji_codes::SchoolCode;
 
@@ -45,6 +47,8 @@ pub struct StudentRecord {
     pub national_problems: Vec<String>,
     /// Why a `left` record left.
     pub left_reason: Option<LeftReason>,
+    /// The province's own fields, by name.
+    pub provincial_fields: BTreeMap<String, String>,
 }
 
 /// The row as the view returns it, before its values are checked.
@@ -73,6 +77,7 @@ struct StudentRow {
     duplicate_name: bool,
     national_problems: Vec<String>,
     left_reason: Option<String>,
+    provincial_fields: serde_json::Value,
 }
 
 /// The error for a stored value this service does not know.
@@ -92,6 +97,8 @@ impl TryFrom<StudentRow> for StudentRecord {
                 .ok_or_else(|| unknown("document_type", &row.document_type))?,
             guardian: serde_json::from_value(row.guardian)
                 .map_err(|e| unknown("guardian", e.to_string()))?,
+            provincial_fields: serde_json::from_value(row.provincial_fields)
+                .map_err(|e| unknown("provincial_fields", e.to_string()))?,
             grade: u32::try_from(row.grade).map_err(|_| unknown("grade", row.grade))?,
             entry_route: EntryRoute::parse(&row.entry_route)
                 .ok_or_else(|| unknown("entry_route", &row.entry_route))?,
@@ -188,7 +195,8 @@ impl Store {
                       entry_date AS "entry_date!", entry_route AS "entry_route!",
                       status AS "status!", decided_at, decided_by, decision_reason,
                       duplicate_name AS "duplicate_name!",
-                      national_problems AS "national_problems!", left_reason
+                      national_problems AS "national_problems!", left_reason,
+                      provincial_fields AS "provincial_fields!"
                FROM identity.student_view WHERE id = ANY($1) ORDER BY registry_number"#,
             ids
         )

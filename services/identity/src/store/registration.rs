@@ -1,7 +1,7 @@
 //! Registration: one statement writes the student, the temporary number, the enrollment, the
 //! duplicate-group counter, the audit entry and the outbox row, for one registration or a batch.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
 use sqlx::{PgConnection, types::Json};
@@ -51,6 +51,7 @@ impl Store {
         // Typed JSON, encoded as jsonb: passed `as _`, since the macro expects a
         // `serde_json::Value` for jsonb parameters.
         let guardian = Json(&registration.guardian);
+        let provincial = Json(&registration.provincial_fields);
         let after = audit_after(registration, number);
         let id_claim = registration.resident_id.as_ref().map(|id| id.as_str());
         let result = sqlx::query!(
@@ -58,8 +59,8 @@ impl Store {
                    INSERT INTO identity.students
                        (registry_number, name, gender, birth_date, ethnicity, document_type,
                         document_number, id_number_claim, name_key, guardian, idempotency_key,
-                        request_hash, registered_by)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                        request_hash, registered_by, provincial_fields)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $22)
                    ON CONFLICT (idempotency_key) DO NOTHING
                    RETURNING id
                ), number AS (
@@ -116,6 +117,7 @@ impl Store {
             actor.caller.jurisdiction.as_string(),
             after as _,
             actor.request_id,
+            provincial as _,
         )
         .fetch_optional(&self.pool)
         .await;
@@ -196,11 +198,12 @@ impl Store {
                                         $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[],
                                         $11::text[], $12::bytea[], $13::text[], $14::text[],
                                         $15::text[], $16::int2[], $17::date[], $18::text[],
-                                        $19::text[], $20::text[], $21::text[])
+                                        $19::text[], $20::text[], $21::text[], $22::jsonb[])
                        AS i(registry_number, name, gender, birth_date, ethnicity, document_type,
                             document_number, id_number_claim, name_key, guardian, idempotency_key,
                             request_hash, registered_by, school_code, school_division, grade,
-                            entry_date, entry_route, jurisdiction, after, request_id)
+                            entry_date, entry_route, jurisdiction, after, request_id,
+                            provincial_fields)
                ), checked AS MATERIALIZED (
                    -- A lateral probe per row: the planner would otherwise turn an EXISTS into
                    -- a hashed scan of every number ever issued.
@@ -214,10 +217,10 @@ impl Store {
                    INSERT INTO identity.students
                        (registry_number, name, gender, birth_date, ethnicity, document_type,
                         document_number, id_number_claim, name_key, guardian, idempotency_key,
-                        request_hash, registered_by)
+                        request_hash, registered_by, provincial_fields)
                    SELECT registry_number, name, gender, birth_date, ethnicity, document_type,
                           document_number, id_number_claim, name_key, guardian, idempotency_key,
-                          request_hash, registered_by
+                          request_hash, registered_by, provincial_fields
                    FROM input JOIN checked USING (idempotency_key)
                    WHERE NOT checked.number_taken
                    ON CONFLICT DO NOTHING
@@ -282,6 +285,7 @@ impl Store {
             &columns.jurisdiction,
             &columns.after,
             &columns.request_id,
+            &columns.provincial_fields as _,
         )
         .fetch_all(conn)
         .await?;
@@ -334,6 +338,9 @@ struct RegistrationAfter<'a> {
     entry_date: NaiveDate,
     entry_route: &'static str,
     guardian: &'a Guardian,
+    /// The province's own fields: audited like the others.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    provincial_fields: &'a BTreeMap<String, String>,
     status: &'static str,
 }
 
@@ -354,6 +361,7 @@ fn audit_after<'a>(
         entry_date: registration.entry_date,
         entry_route: registration.entry_route.as_str(),
         guardian: &registration.guardian,
+        provincial_fields: &registration.provincial_fields,
         status: "pending",
     })
 }
@@ -371,6 +379,7 @@ struct BatchColumns<'a> {
     id_number_claim: Vec<Option<String>>,
     name_key: Vec<String>,
     guardian: Vec<Json<&'a Guardian>>,
+    provincial_fields: Vec<Json<&'a BTreeMap<String, String>>>,
     idempotency_key: Vec<String>,
     request_hash: Vec<Vec<u8>>,
     registered_by: Vec<String>,
@@ -410,6 +419,8 @@ impl<'a> BatchColumns<'a> {
         );
         self.name_key.push(registration.name_key());
         self.guardian.push(Json(&registration.guardian));
+        self.provincial_fields
+            .push(Json(&registration.provincial_fields));
         self.idempotency_key
             .push(registration.idempotency_key.clone());
         self.request_hash.push(registration.fingerprint());
