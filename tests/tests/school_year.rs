@@ -388,3 +388,122 @@ async fn graduating_grades_take_no_new_task_from_the_freeze() {
     .unwrap();
     assert_eq!(pending, 0);
 }
+
+#[tokio::test]
+async fn the_clearing_day_ends_graduating_grades_tasks_and_tells_each_party() {
+    let federation = Federation::start().await;
+    let primary = federation.a_primary_school("35").await;
+    let county = federation.school_county("35", &primary).await;
+    let summer = last_summer(&federation) + 1;
+    let place = Place {
+        school: primary.clone(),
+        county: county.clone(),
+        summer,
+    };
+    let born = 2013 + (summer as i32 - 2026);
+    let sixth_id = resident_id(&format!("{county}{born}0612{:03}", 7));
+    let sixth = enrolled(&federation, &place, ("sixth-c", "六年级", &sixth_id), 6).await;
+    let third_id = resident_id(&format!("{county}{}0612{:03}", born + 3, 9));
+    let third = enrolled(&federation, &place, ("third-c", "三年级", &third_id), 3).await;
+
+    // Before the freeze both pupils' departures are asked; neither is decided.
+    let desk = federation
+        .status_changes("35", Level::School, &primary, Role::Operator)
+        .await;
+    let ask = |key: &'static str, number: String| {
+        let today = xueji_calendar::china_today(federation.clock.now()).to_string();
+        let request = ipb::RequestStatusChangeRequest {
+            idempotency_key: key.into(),
+            registry_number: number,
+            kind: ipb::StatusChangeKind::OtherDeparture as i32,
+            reason: "随父母外出".into(),
+            effective_date: today,
+            ..Default::default()
+        };
+        let mut desk = desk.clone();
+        async move {
+            desk.request_status_change(request)
+                .await
+                .expect("asked")
+                .into_inner()
+                .change
+                .expect("change")
+                .id
+        }
+    };
+    let graduating_task = ask("c-6", sixth.clone()).await;
+    let other_task = ask("c-3", third.clone()).await;
+
+    // The clearing day: the sweeper ends the graduating pupil's task, the other stays open.
+    let now = federation.clock.now();
+    let today = xueji_calendar::china_today(now);
+    let mut clearing = chrono::NaiveDate::from_ymd_opt(today.year(), 7, 16).unwrap();
+    if clearing <= today {
+        clearing = chrono::NaiveDate::from_ymd_opt(today.year() + 1, 7, 16).unwrap();
+    }
+    federation
+        .clock
+        .advance(xueji_calendar::end_of_day(clearing) - chrono::Duration::hours(12) - now);
+    // A token minted on the moved clock.
+    let reader = federation
+        .status_changes("35", Level::School, &primary, Role::Operator)
+        .await;
+    let state_of = |id: String| {
+        let mut desk = reader.clone();
+        async move {
+            desk.get_status_change(ipb::GetStatusChangeRequest { id })
+                .await
+                .expect("change")
+                .into_inner()
+                .change
+                .expect("change")
+        }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let cleared = loop {
+        let change = state_of(graduating_task.clone()).await;
+        if change.state() == ipb::StatusChangeState::Cancelled {
+            break change;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the graduating pupil's task was not cleared"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // Each party reads why it ended on the change itself.
+    assert!(
+        cleared.ended_reason.contains("annual cycle")
+            && cleared.ended_reason.contains("graduating grade"),
+        "{cleared:?}"
+    );
+    // The grade-3 pupil's task is not the clearing's (its own deadline passed meanwhile, and
+    // the timeout acted on it as the province's policy says).
+    let other = state_of(other_task).await;
+    assert_ne!(
+        other.state(),
+        ipb::StatusChangeState::Cancelled,
+        "{other:?}"
+    );
+    assert!(!other.ended_reason.contains("annual cycle"), "{other:?}");
+    let pool = &federation.province("35").pool;
+    let locked: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM identity.pending_tasks p JOIN identity.registry_numbers r \
+         ON r.student_id = p.student_id WHERE r.number = $1",
+    )
+    .bind(&sixth)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        locked, 0,
+        "the lock is released: graduation is no longer blocked"
+    );
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit.entries WHERE action = 'identity.clear_status_change'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(audited, 1);
+}

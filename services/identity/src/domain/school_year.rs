@@ -235,6 +235,13 @@ impl CycleDates {
         let year = today.year();
         self.freeze.in_year(year) <= today && today < self.year_starts.in_year(year)
     }
+
+    /// Whether graduating grades' pending tasks are cleared on `today` (from the clearing day
+    /// until the school year starts; a task opened before the freeze may still be open).
+    pub fn clearing_due(&self, today: NaiveDate) -> bool {
+        let year = today.year();
+        self.clearing.in_year(year) <= today && today < self.year_starts.in_year(year)
+    }
 }
 
 /// Why an operator may not run a year's cycle on demand.
@@ -386,6 +393,10 @@ mod tests {
         assert!(dates.scheduled(CycleStep::Promotion, 2026, day("2026-08-10")));
         assert!(dates.scheduled(CycleStep::Promotion, 2026, day("2026-08-31")));
         assert!(!dates.scheduled(CycleStep::Promotion, 2026, day("2026-09-01")));
+        assert!(!dates.clearing_due(day("2026-07-14")));
+        assert!(dates.clearing_due(day("2026-07-15")));
+        assert!(dates.clearing_due(day("2026-08-31")));
+        assert!(!dates.clearing_due(day("2026-09-01")));
         assert!(dates.frozen(day("2026-07-01")));
         assert!(!dates.frozen(day("2026-06-30")));
         assert!(check_on_demand(&dates, 2026, day("2026-12-01")).is_ok());

@@ -498,13 +498,55 @@ impl ChangeDesk {
         }))
     }
 
-    /// Acts on every missed deadline due now: approve, reject or escalate, as the step's
-    /// timeout says. Answers how many changes it acted on.
-    pub async fn sweep(&self) -> Result<usize, IdentityError> {
-        let now = self.now();
-        let due = self.store.due_status_changes(now, 100).await?;
-        let system = Caller {
-            user: "system:deadlines".into(),
+    /// From the clearing day (7/15) until the school year starts, ends every open status
+    /// change and correction of a student in a graduating grade: cancelled by the system with
+    /// the reason, which the requester and each approver read on the change; the approvers'
+    /// inboxes drop it. Answers how many it cleared.
+    pub async fn clear_graduating(&self) -> Result<usize, IdentityError> {
+        let today = xueji_calendar::china_today(self.now());
+        if !self.dates.clearing_due(today) {
+            return Ok(0);
+        }
+        let system = self.system_caller("system:annual-cycle")?;
+        let reason = format!(
+            "cleared on {today} by the annual cycle: students of a graduating grade carry no \
+             task across the summer; ask again at the next school once the stage is finished"
+        );
+        let mut cleared = 0;
+        for id in self.store.graduating_open_changes(100).await? {
+            let Some((mut tx, mut record)) = self.store.lock_status_change(id).await? else {
+                continue;
+            };
+            let outcome = record
+                .task
+                .cancel(&system.describe(), &reason, self.now())
+                .map_err(workflow_error)?;
+            if outcome == xueji_workflow::Outcome::AlreadyApplied {
+                continue;
+            }
+            record.state = record.task.state;
+            Store::save_status_change(
+                &mut tx,
+                &record,
+                None,
+                "identity.clear_status_change",
+                Actor {
+                    caller: &system,
+                    request_id: "annual-cycle-clearing",
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            tracing::info!(change = %id, student = record.student_id, "graduating grade's task cleared");
+            cleared += 1;
+        }
+        Ok(cleared)
+    }
+
+    /// The province's own system account, named `user` in the audit log.
+    fn system_caller(&self, user: &str) -> Result<Caller, IdentityError> {
+        Ok(Caller {
+            user: user.into(),
             level: Level::Province,
             jurisdiction: xueji_auth::Jurisdiction::Division(
                 format!("{}0000", self.province)
@@ -512,8 +554,18 @@ impl ChangeDesk {
                     .map_err(|_| IdentityError::Internal("bad province".into()))?,
             ),
             role: Role::Operator,
-        };
-        let mut acted = 0;
+        })
+    }
+
+    /// Acts on every missed deadline due now: approve, reject or escalate, as the step's
+    /// timeout says; then clears graduating grades' tasks when the day has come. Answers how
+    /// many changes it acted on.
+    pub async fn sweep(&self) -> Result<usize, IdentityError> {
+        let cleared = self.clear_graduating().await?;
+        let now = self.now();
+        let due = self.store.due_status_changes(now, 100).await?;
+        let system = self.system_caller("system:deadlines")?;
+        let mut acted = cleared;
         for id in due {
             let Some((mut tx, mut record)) = self.store.lock_status_change(id).await? else {
                 continue;

@@ -411,6 +411,23 @@ impl Store {
         .await?)
     }
 
+    /// Open status changes and corrections of students now active in a graduating grade: the
+    /// tasks the clearing day (7/15) ends. Problem resolutions stay (they unblock graduation).
+    pub async fn graduating_open_changes(&self, limit: i64) -> Result<Vec<Uuid>, IdentityError> {
+        Ok(sqlx::query_scalar!(
+            "SELECT c.id FROM identity.status_changes c
+             JOIN identity.enrollments e
+                 ON e.student_id = c.student_id AND e.is_current AND e.status = 'active'
+             JOIN identity.schools sc ON sc.code = e.school_code
+             WHERE c.state = 'in_progress' AND c.kind <> 'problem_resolution'
+               AND e.grade = ANY(sc.graduating_grades)
+             ORDER BY c.requested_at LIMIT $1",
+            limit
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Open status changes at the given schools or in the given counties, soonest deadline
     /// first: the candidates of an inbox (the caller's turn is decided from the task).
     pub async fn open_status_changes(
