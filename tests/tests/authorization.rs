@@ -160,6 +160,9 @@ fn request(method: &str, object: Option<&str>, fixture: &Fixture) -> Vec<u8> {
         ("xueji.identity.v1.IdentityService", "GetSchoolWorkload") => {
             ipb::GetSchoolWorkloadRequest { school_code: key }.encode_to_vec()
         }
+        ("xueji.identity.v1.IdentityService", "ScanIdNumbers") => {
+            ipb::ScanIdNumbersRequest::default().encode_to_vec()
+        }
         ("xueji.identity.v1.IdentityService", "ListRejectedMessages") => {
             ipb::ListRejectedMessagesRequest::default().encode_to_vec()
         }

@@ -289,3 +289,122 @@ async fn deleting_the_duplicate_clears_the_flag_in_both_provinces() {
     .await;
     let _ = anhui_county;
 }
+
+#[tokio::test]
+async fn a_scan_turns_invalid_stored_id_numbers_into_problems_until_resolved() {
+    let federation = Federation::start().await;
+    let school = federation.a_primary_school("35").await;
+    let county = federation.school_county("35", &school).await;
+    let (good, _, _) = xueji_tests::transfers::active_student(&federation, "35", &school).await;
+    let (bad, _, _) = xueji_tests::transfers::active_student(&federation, "35", &school).await;
+    // Data as a bulk load from a province's previous system may leave it: a check digit that
+    // does not match (registration would refuse it).
+    let pool = &federation.province("35").pool;
+    let stored: String = sqlx::query_scalar(
+        "SELECT s.document_number FROM identity.students s
+         JOIN identity.registry_numbers r ON r.student_id = s.id WHERE r.number = $1",
+    )
+    .bind(&bad)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let last = stored.chars().last().unwrap();
+    let wrong = if last == '0' { '1' } else { '0' };
+    let corrupted = format!("{}{wrong}", &stored[..17]);
+    sqlx::query(
+        "UPDATE identity.students SET document_number = $2
+         WHERE id = (SELECT student_id FROM identity.registry_numbers WHERE number = $1)",
+    )
+    .bind(&bad)
+    .bind(&corrupted)
+    .execute(pool)
+    .await
+    .unwrap();
+
+    // Only a province (or ministry) operator scans.
+    let refused = federation
+        .identity("35", Level::County, &county, Role::Operator)
+        .await
+        .scan_id_numbers(ipb::ScanIdNumbersRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    let mut province = federation
+        .identity("35", Level::Province, "350000", Role::Operator)
+        .await;
+    let first = province
+        .scan_id_numbers(ipb::ScanIdNumbersRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(first.checked >= 2, "{first:?}");
+    assert_eq!((first.found, first.open), (1, 1), "{first:?}");
+    let again = province
+        .scan_id_numbers(ipb::ScanIdNumbersRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (again.found, again.open),
+        (0, 1),
+        "a second scan adds nothing"
+    );
+
+    // The record shows it, the county's problem list names it, the valid record is clean.
+    assert!(has(
+        &student(&federation, "35", &school, &bad).await,
+        ipb::ProblemKind::InvalidIdNumber
+    ));
+    assert!(!has(
+        &student(&federation, "35", &school, &good).await,
+        ipb::ProblemKind::InvalidIdNumber
+    ));
+    let listed = federation
+        .identity("35", Level::County, &county, Role::Operator)
+        .await
+        .list_problem_records(ipb::ListProblemRecordsRequest {
+            jurisdiction: county.clone(),
+            page_size: 100,
+            page_token: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .problems;
+    let invalid: Vec<_> = listed
+        .iter()
+        .filter(|p| p.kind() == ipb::ProblemKind::InvalidIdNumber)
+        .collect();
+    assert_eq!(invalid.len(), 1, "{listed:?}");
+    assert_eq!(invalid[0].registry_number, bad);
+    assert!(invalid[0].detail.contains(&corrupted), "{:?}", invalid[0]);
+
+    // An invalid number is never confirmed; deleting the record resolves it.
+    let confirmed = resolve(
+        &federation,
+        "35",
+        &school,
+        &bad,
+        ipb::ProblemKind::InvalidIdNumber,
+        ipb::ResolutionAction::Confirm,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(confirmed.code(), Code::FailedPrecondition, "{confirmed:?}");
+    resolve(
+        &federation,
+        "35",
+        &school,
+        &bad,
+        ipb::ProblemKind::InvalidIdNumber,
+        ipb::ResolutionAction::Delete,
+    )
+    .await
+    .unwrap();
+    let after = province
+        .scan_id_numbers(ipb::ScanIdNumbersRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((after.found, after.open), (0, 0), "{after:?}");
+}

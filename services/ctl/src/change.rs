@@ -342,22 +342,35 @@ pub(crate) enum ProblemsAction {
         #[arg(long)]
         idempotency_key: Option<String>,
     },
+    /// Check every stored resident ID number of the province (a province or ministry
+    /// operator): each invalid one becomes an invalid-id-number problem record.
+    Scan,
 }
 
-/// `xuejictl problems resolve`.
+/// `xuejictl problems resolve` and `problems scan`.
 pub(crate) async fn resolve(
     channel: OperatorChannel,
     action: ProblemsAction,
     json: bool,
 ) -> anyhow::Result<()> {
-    let ProblemsAction::Resolve {
-        registry_number,
-        problem,
-        action,
-        reason,
-        evidence,
-        idempotency_key,
-    } = action;
+    let (registry_number, problem, action, reason, evidence, idempotency_key) = match action {
+        ProblemsAction::Resolve {
+            registry_number,
+            problem,
+            action,
+            reason,
+            evidence,
+            idempotency_key,
+        } => (
+            registry_number,
+            problem,
+            action,
+            reason,
+            evidence,
+            idempotency_key,
+        ),
+        ProblemsAction::Scan => return scan(channel, json).await,
+    };
     let problem = pb::ProblemKind::from_str_name(&format!(
         "PROBLEM_KIND_{}",
         problem.replace('-', "_").to_uppercase()
@@ -388,6 +401,31 @@ pub(crate) async fn resolve(
         .change
         .context("the node answered no change")?;
     print_change(&change, json)
+}
+
+/// `xuejictl problems scan`.
+async fn scan(channel: OperatorChannel, json: bool) -> anyhow::Result<()> {
+    eprintln!("Scanning the province's resident ID numbers…");
+    let report =
+        xueji_proto::identity::v1::identity_service_client::IdentityServiceClient::new(channel)
+            .scan_id_numbers(pb::ScanIdNumbersRequest {})
+            .await?
+            .into_inner();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "checked": report.checked, "found": report.found, "open": report.open,
+            })
+        );
+    } else {
+        println!(
+            "{} resident ID numbers checked, {} newly found invalid; {} invalid-id-number \
+             problems open (list them with `xuejictl problems`)",
+            report.checked, report.found, report.open
+        );
+    }
+    Ok(())
 }
 
 /// `xuejictl history`: every value each field of a student's record has had.

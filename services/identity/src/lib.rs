@@ -14,6 +14,7 @@ pub mod directory;
 pub mod domain;
 mod error;
 pub mod national;
+pub mod scans;
 pub mod status_changes;
 pub mod store;
 pub mod successions;

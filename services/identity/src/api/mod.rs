@@ -13,7 +13,7 @@ pub mod status_changes;
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
-use xueji_auth::Caller;
+use xueji_auth::{Caller, Level};
 use xueji_codes::{RegistryNumber, ResidentId, SchoolCode};
 use xueji_proto::identity::v1::{
     self as pb,
@@ -26,7 +26,7 @@ use crate::{
     directory::SchoolDirectory,
     domain::{EnrollmentStatus, School, provincial_fields::ProvincialFields},
     national::Deliverer,
-    store::{Store, StudentRecord},
+    store::{Actor, Store, StudentRecord},
 };
 
 const DEFAULT_PAGE: u32 = 50;
@@ -124,7 +124,7 @@ impl IdentityApi {
             None => return Err(missing()),
         };
         // A deleted record stays visible to its authorities, no longer to the school.
-        if record.status == EnrollmentStatus::Deleted && caller.level == xueji_auth::Level::School {
+        if record.status == EnrollmentStatus::Deleted && caller.level == Level::School {
             return Err(missing());
         }
         if caller.may_access_record(&record.school_code, &record.school_division) {
@@ -322,5 +322,27 @@ impl IdentityService for IdentityApi {
             self.rejected_messages(&caller, request.into_inner())
                 .await?,
         ))
+    }
+
+    async fn scan_id_numbers(
+        &self,
+        request: Request<pb::ScanIdNumbersRequest>,
+    ) -> Result<Response<pb::ScanIdNumbersResponse>, Status> {
+        let (caller, request_id) = xueji_rpc::caller(&request)?;
+        if !matches!(caller.level, Level::Province | Level::Ministry)
+            || caller.role != xueji_auth::Role::Operator
+        {
+            return Err(IdentityError::PermissionDenied(
+                "a province or ministry operator scans the province's records".into(),
+            )
+            .into());
+        }
+        let actor = Actor { caller, request_id };
+        let report = crate::scans::scan_id_numbers(&self.store, actor).await?;
+        Ok(Response::new(pb::ScanIdNumbersResponse {
+            checked: report.checked,
+            found: report.found,
+            open: report.open,
+        }))
     }
 }

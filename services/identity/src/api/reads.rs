@@ -74,18 +74,10 @@ impl IdentityApi {
         request: pb::ListProblemRecordsRequest,
     ) -> Result<pb::ListProblemRecordsResponse, IdentityError> {
         let limit = page_size(request.page_size)?;
-        // Two phases: this province's duplicate-name groups (token: a registry number), then
-        // the problems the national index found (token: "national:<flag id>").
-        let national_after = match request.page_token.strip_prefix(NATIONAL_PHASE) {
-            Some(id) => Some(id.parse::<i64>().map_err(|_| {
-                IdentityError::invalid("page_token", "is not a token this service issued")
-            })?),
-            None => None,
-        };
-        let after = match national_after {
-            Some(_) => String::new(),
-            None => page_token(&request.page_token)?,
-        };
+        // Three phases: this province's duplicate-name groups (token: a registry number), the
+        // problems the national index found (token: "national:<flag id>"), then the invalid
+        // ID numbers a scan found (token: "invalid:<student id>").
+        let phase = ProblemPhase::of(&request.page_token)?;
         let requested = request.jurisdiction.trim();
         let (counties, school) = if requested.is_empty() {
             match &caller.jurisdiction {
@@ -118,10 +110,10 @@ impl IdentityApi {
         };
         let mut problems = Vec::new();
         let mut next_page_token = String::new();
-        if national_after.is_none() {
+        if let ProblemPhase::DuplicateNames(after) = &phase {
             let records = self
                 .store
-                .duplicate_name_problems(&counties, school.as_deref(), &after, i64::from(limit) + 1)
+                .duplicate_name_problems(&counties, school.as_deref(), after, i64::from(limit) + 1)
                 .await?;
             let (records, next) = paginate(records, limit);
             for record in records {
@@ -162,15 +154,18 @@ impl IdentityApi {
             next_page_token = next;
         }
         let room = i64::from(limit) - problems.len() as i64;
-        if next_page_token.is_empty() && room > 0 {
+        let national_after = match phase {
+            ProblemPhase::DuplicateNames(_) => Some(0),
+            ProblemPhase::National(after) => Some(after),
+            ProblemPhase::InvalidIds(_) => None,
+        };
+        if let Some(national_after) = national_after
+            && next_page_token.is_empty()
+            && room > 0
+        {
             let flags = self
                 .store
-                .national_flags(
-                    &counties,
-                    school.as_deref(),
-                    national_after.unwrap_or(0),
-                    room + 1,
-                )
+                .national_flags(&counties, school.as_deref(), national_after, room + 1)
                 .await?;
             let more = flags.len() as i64 > room;
             let mut last_id = None;
@@ -180,7 +175,13 @@ impl IdentityApi {
                     id: format!("national:{}", flag.id),
                     kind: match flag.kind.as_str() {
                         "duplicate_id_number" => pb::ProblemKind::DuplicateIdNumber,
-                        _ => pb::ProblemKind::DuplicateName,
+                        "duplicate_name" => pb::ProblemKind::DuplicateName,
+                        other => {
+                            return Err(IdentityError::Internal(format!(
+                                "stored national flag kind {other:?} is not a kind this service \
+                                 knows"
+                            )));
+                        }
                     } as i32,
                     // The other record lies in another province: outside every jurisdiction
                     // but the nation's, so only the ministry sees its number; the province is
@@ -211,6 +212,37 @@ impl IdentityApi {
                 next_page_token = format!("{NATIONAL_PHASE}{id}");
             }
         }
+        let room = i64::from(limit) - problems.len() as i64;
+        if next_page_token.is_empty() && room > 0 {
+            let after = match phase {
+                ProblemPhase::InvalidIds(after) => after,
+                _ => 0,
+            };
+            let found = self
+                .store
+                .invalid_id_problems(&counties, school.as_deref(), after, room + 1)
+                .await?;
+            let more = found.len() as i64 > room;
+            let mut last_id = None;
+            for problem in found.into_iter().take(room as usize) {
+                last_id = Some(problem.student_id);
+                problems.push(pb::ProblemRecord {
+                    id: format!("{INVALID_PHASE}{}", problem.student_id),
+                    kind: pb::ProblemKind::InvalidIdNumber as i32,
+                    detail: problem.detail,
+                    registry_number: problem.registry_number,
+                    name: problem.name,
+                    school_code: problem.school_code,
+                    related_registry_numbers: Vec::new(),
+                    flagged_at: problem
+                        .found_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                });
+            }
+            if more && let Some(id) = last_id {
+                next_page_token = format!("{INVALID_PHASE}{id}");
+            }
+        }
         Ok(pb::ListProblemRecordsResponse {
             problems,
             next_page_token,
@@ -228,4 +260,34 @@ fn all_counties() -> Vec<String> {
         .into_iter()
         .flat_map(domain::counties_within)
         .collect()
+}
+
+/// The page token of the invalid-ID phase of the problem list.
+const INVALID_PHASE: &str = "invalid:";
+
+/// Where a page of the problem list starts.
+enum ProblemPhase {
+    /// After this registry number (empty: from the start).
+    DuplicateNames(String),
+    /// After this national flag id.
+    National(i64),
+    /// After this student id.
+    InvalidIds(i64),
+}
+
+impl ProblemPhase {
+    fn of(token: &str) -> Result<Self, IdentityError> {
+        let id = |text: &str| {
+            text.parse::<i64>().map_err(|_| {
+                IdentityError::invalid("page_token", "is not a token this service issued")
+            })
+        };
+        Ok(if let Some(after) = token.strip_prefix(NATIONAL_PHASE) {
+            Self::National(id(after)?)
+        } else if let Some(after) = token.strip_prefix(INVALID_PHASE) {
+            Self::InvalidIds(id(after)?)
+        } else {
+            Self::DuplicateNames(page_token(token)?)
+        })
+    }
 }

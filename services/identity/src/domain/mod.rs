@@ -299,6 +299,14 @@ pub fn decision_needed(
 
 /// Who may register at a school: its own operators, and the authorities above it (county,
 /// city), not the province or the ministry, who oversee.
+/// Why a stored resident ID number fails the rules registration applies (checksum, a real
+/// birth date, a known division); `None` when it passes.
+pub fn invalid_id_number(text: &str) -> Option<String> {
+    text.parse::<ResidentId>()
+        .err()
+        .map(|e| format!("resident ID number {text}: {e}"))
+}
+
 /// What still ties a school to students: checked before it closes, and before a merger or a
 /// category change voids its code (its students then move; its tasks must finish first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -13,6 +13,7 @@ mod corrections;
 mod cycle;
 mod decisions;
 mod history;
+mod id_number_scan;
 pub mod moves;
 pub mod outbox;
 mod progression;
