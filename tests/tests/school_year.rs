@@ -310,22 +310,35 @@ fn next_fifth_of_july(federation: &Federation) -> chrono::Duration {
     xueji_calendar::end_of_day(day) - chrono::Duration::hours(12) - now
 }
 
-#[tokio::test]
-async fn graduating_grades_take_no_new_task_from_the_freeze() {
-    let federation = Federation::start().await;
+/// A primary school of Fujian with an active pupil of grade 6 (graduating next summer) and one
+/// of grade 3, born on `month_day` of their years: the school, then (number, ID number) of each.
+async fn sixth_and_third_graders(
+    federation: &Federation,
+    month_day: &str,
+) -> (String, [(String, String); 2]) {
     let primary = federation.a_primary_school("35").await;
     let county = federation.school_county("35", &primary).await;
-    let summer = last_summer(&federation) + 1;
+    let summer = last_summer(federation) + 1;
     let place = Place {
         school: primary.clone(),
         county: county.clone(),
         summer,
     };
     let born = 2013 + (summer as i32 - 2026);
-    let sixth_id = resident_id(&format!("{county}{born}0611{:03}", 7));
-    let sixth = enrolled(&federation, &place, ("sixth", "六年级", &sixth_id), 6).await;
-    let third_id = resident_id(&format!("{county}{}0611{:03}", born + 3, 9));
-    let third = enrolled(&federation, &place, ("third", "三年级", &third_id), 3).await;
+    let sixth_id = resident_id(&format!("{county}{born}{month_day}{:03}", 7));
+    let sixth_key = format!("sixth-{month_day}");
+    let sixth = enrolled(federation, &place, (&sixth_key, "六年级", &sixth_id), 6).await;
+    let third_id = resident_id(&format!("{county}{}{month_day}{:03}", born + 3, 9));
+    let third_key = format!("third-{month_day}");
+    let third = enrolled(federation, &place, (&third_key, "三年级", &third_id), 3).await;
+    (primary, [(sixth, sixth_id), (third, third_id)])
+}
+
+#[tokio::test]
+async fn graduating_grades_take_no_new_task_from_the_freeze() {
+    let federation = Federation::start().await;
+    let (primary, [(sixth, sixth_id), (third, third_id)]) =
+        sixth_and_third_graders(&federation, "0611").await;
 
     federation.clock.advance(next_fifth_of_july(&federation));
     let receiving = federation
@@ -392,19 +405,7 @@ async fn graduating_grades_take_no_new_task_from_the_freeze() {
 #[tokio::test]
 async fn the_clearing_day_ends_graduating_grades_tasks_and_tells_each_party() {
     let federation = Federation::start().await;
-    let primary = federation.a_primary_school("35").await;
-    let county = federation.school_county("35", &primary).await;
-    let summer = last_summer(&federation) + 1;
-    let place = Place {
-        school: primary.clone(),
-        county: county.clone(),
-        summer,
-    };
-    let born = 2013 + (summer as i32 - 2026);
-    let sixth_id = resident_id(&format!("{county}{born}0612{:03}", 7));
-    let sixth = enrolled(&federation, &place, ("sixth-c", "六年级", &sixth_id), 6).await;
-    let third_id = resident_id(&format!("{county}{}0612{:03}", born + 3, 9));
-    let third = enrolled(&federation, &place, ("third-c", "三年级", &third_id), 3).await;
+    let (primary, [(sixth, _), (third, _)]) = sixth_and_third_graders(&federation, "0612").await;
 
     // Before the freeze both pupils' departures are asked; neither is decided.
     let desk = federation
