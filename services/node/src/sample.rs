@@ -88,6 +88,8 @@ struct StudentRow {
     guardian_name: String,
     guardian_relation: String,
     guardian_phone: String,
+    /// The province's own fields, `name=value` pairs separated by `;` (may be empty).
+    provincial_fields: String,
 }
 
 /// Parses the student CSV into registration requests. Unknown enum words become UNSPECIFIED,
@@ -112,9 +114,23 @@ pub fn parse_students(text: &str) -> anyhow::Result<Vec<pb::RegisterStudentReque
             row.entry_route.to_uppercase()
         ))
         .unwrap_or(pb::EntryRoute::Unspecified);
+        let mut provincial_fields = std::collections::HashMap::new();
+        for pair in row
+            .provincial_fields
+            .split(';')
+            .filter(|p| !p.trim().is_empty())
+        {
+            let (name, value) = pair.split_once('=').with_context(|| {
+                format!(
+                    "students line {}: provincial field {pair:?} is not name=value",
+                    index + 2
+                )
+            })?;
+            provincial_fields.insert(name.trim().to_owned(), value.trim().to_owned());
+        }
         requests.push(pb::RegisterStudentRequest {
             continues_registry_number: String::new(),
-            provincial_fields: Default::default(),
+            provincial_fields,
             idempotency_key: row.idempotency_key,
             name: row.name,
             gender: gender as i32,

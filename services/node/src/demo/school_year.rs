@@ -33,7 +33,6 @@ pub(super) async fn suspension(
         return Ok(false);
     };
     let school = &student.school_code;
-    let county = &student.school_division;
     let operator = mint(keys, "registrar", Level::School, school, Role::Operator)?;
     let mut desk = status_change_client(address, pki_dir, &operator).await?;
     let file = desk
@@ -68,7 +67,7 @@ pub(super) async fn suspension(
         .into_inner()
         .change
         .context("request without a change")?;
-    approve_both(address, pki_dir, keys, &change.id, school, county).await?;
+    approve_both(address, pki_dir, keys, &change).await?;
     let record = identity_client(address, pki_dir, &operator)
         .await?
         .get_student(pb::GetStudentRequest {
@@ -134,8 +133,6 @@ pub(super) async fn correction(
         println!("  no active pupil without problems");
         return Ok(false);
     };
-    let school = &student.school_code;
-    let county = &student.school_division;
     let mut desk = status_change_client(address, pki_dir, &operator).await?;
     let file = desk
         .upload_evidence(pb::UploadEvidenceRequest {
@@ -163,7 +160,7 @@ pub(super) async fn correction(
         .into_inner()
         .change
         .context("request without a change")?;
-    approve_both(address, pki_dir, keys, &change.id, school, county).await?;
+    approve_both(address, pki_dir, keys, &change).await?;
     let history = desk
         .get_student_history(pb::GetStudentHistoryRequest {
             registry_number: student.registry_number.clone(),
@@ -191,28 +188,36 @@ pub(super) async fn correction(
     Ok(names.last().is_some_and(|f| f.value == corrected_name) && names.len() == 2)
 }
 
-/// The school's approver, then the county's, approve a request's two steps.
+/// The approver of each step's party, in order, approves a request: the school's, then its
+/// registry authority's (the county, or the city for a senior high school), as the change
+/// itself names them.
 async fn approve_both(
     address: &str,
     pki_dir: &std::path::Path,
     keys: &DemoKeys,
-    id: &str,
-    school: &str,
-    county: &str,
+    change: &pb::StatusChange,
 ) -> anyhow::Result<()> {
-    for (position, level, jurisdiction) in [(0, Level::School, school), (1, Level::County, county)]
-    {
+    for step in &change.steps {
+        let jurisdiction = step.jurisdiction.as_str();
+        let level = match (step.party.as_str(), jurisdiction.len()) {
+            ("school", _) => Level::School,
+            (_, 6) if jurisdiction.ends_with("00") => Level::City,
+            _ => Level::County,
+        };
         let token = mint(keys, "approver", level, jurisdiction, Role::Approver)?;
         status_change_client(address, pki_dir, &token)
             .await?
             .decide_status_change(pb::DecideStatusChangeRequest {
-                id: id.to_owned(),
-                step: position,
+                id: change.id.clone(),
+                step: step.position,
                 approve: true,
                 remark: "同意".into(),
             })
             .await?;
-        println!("  step {position} approved by {jurisdiction}'s approver");
+        println!(
+            "  step {} approved by {jurisdiction}'s approver",
+            step.position
+        );
     }
     Ok(())
 }
