@@ -174,6 +174,25 @@ impl TestNode {
     }
 }
 
+/// Uploads a small PNG as evidence of student `number` through `desk`; answers its id.
+pub async fn png_evidence(
+    desk: &mut xueji_node::client::StatusChangeClient,
+    number: &str,
+    file_name: &str,
+) -> Result<String, tonic::Status> {
+    Ok(desk
+        .upload_evidence(pb::UploadEvidenceRequest {
+            registry_number: number.into(),
+            file_name: file_name.into(),
+            content: matrix_fixture::PNG.to_vec(),
+        })
+        .await?
+        .into_inner()
+        .file
+        .expect("an uploaded file")
+        .id)
+}
+
 /// A resident ID number from its first 17 digits.
 pub fn resident_id(body17: &str) -> String {
     xueji_codes::ResidentId::from_body(body17)

@@ -7,8 +7,7 @@ use tonic::Code;
 use xueji_auth::{Level, Role};
 use xueji_proto::{identity::v1 as ipb, national::v1 as npb};
 use xueji_tests::{
-    federation::Federation, matrix_fixture::PNG, resident_id, transfers::active_student,
-    violated_fields,
+    federation::Federation, png_evidence, resident_id, transfers::active_student, violated_fields,
 };
 
 fn correction(
@@ -49,17 +48,9 @@ async fn an_id_number_correction_keeps_the_alias_and_moves_the_national_entry() 
         .status_changes("35", Level::School, &school, Role::Operator)
         .await;
     let evidence = vec![
-        desk.upload_evidence(ipb::UploadEvidenceRequest {
-            registry_number: number.clone(),
-            file_name: "户口本.png".into(),
-            content: PNG.to_vec(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .file
-        .unwrap()
-        .id,
+        png_evidence(&mut desk, &number, "户口本.png")
+            .await
+            .unwrap(),
     ];
     let new_id = resident_id(&format!("{}{}999", &number[1..7], birth.replace('-', "")));
 

@@ -10,8 +10,7 @@ use xueji_auth::{Level, Role};
 use xueji_proto::identity::v1 as ipb;
 use xueji_tests::{
     federation::{Federation, registration_at},
-    matrix_fixture::PNG,
-    resident_id,
+    png_evidence, resident_id,
 };
 
 /// The student as an authority over `school` reads it.
@@ -89,17 +88,7 @@ async fn resolve(
     let mut desk = federation
         .status_changes(province, Level::School, school, Role::Operator)
         .await;
-    let evidence = desk
-        .upload_evidence(ipb::UploadEvidenceRequest {
-            registry_number: number.into(),
-            file_name: "出生证明.png".into(),
-            content: PNG.to_vec(),
-        })
-        .await?
-        .into_inner()
-        .file
-        .unwrap()
-        .id;
+    let evidence = png_evidence(&mut desk, number, "出生证明.png").await?;
     let change = desk
         .request_problem_resolution(ipb::RequestProblemResolutionRequest {
             idempotency_key: format!("resolve-{number}-{}", problem as i32),

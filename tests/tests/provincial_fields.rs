@@ -8,8 +8,7 @@ use xueji_auth::{Level, Role};
 use xueji_proto::identity::v1 as ipb;
 use xueji_tests::{
     federation::{Federation, registration_at},
-    matrix_fixture::PNG,
-    resident_id, violated_fields,
+    png_evidence, resident_id, violated_fields,
 };
 
 /// A value no other record, code or date of the federation holds: found anywhere in the
@@ -142,18 +141,9 @@ async fn a_provincial_field_is_checked_kept_corrected_and_never_sent_nationally(
     let mut desk = federation
         .status_changes("35", Level::School, &school, Role::Operator)
         .await;
-    let evidence = desk
-        .upload_evidence(ipb::UploadEvidenceRequest {
-            registry_number: number.clone(),
-            file_name: "户口本.png".into(),
-            content: PNG.to_vec(),
-        })
+    let evidence = png_evidence(&mut desk, &number, "户口本.png")
         .await
-        .unwrap()
-        .into_inner()
-        .file
-        .unwrap()
-        .id;
+        .unwrap();
     let correction = |key: &str, field: &str, value: &str| ipb::RequestCorrectionRequest {
         idempotency_key: key.into(),
         registry_number: number.clone(),

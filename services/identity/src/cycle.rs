@@ -10,7 +10,7 @@ use std::{
 };
 
 use chrono::NaiveDate;
-use xueji_auth::{Caller, Clock, Jurisdiction, Level, Role};
+use xueji_auth::{Caller, Clock};
 use xueji_calendar::china_today;
 
 use crate::{
@@ -37,18 +37,6 @@ pub struct CycleRunner {
 }
 
 /// Who runs a step when the scheduler does.
-fn scheduler_caller(province: &str) -> Caller {
-    Caller {
-        user: "system:annual-cycle".into(),
-        level: Level::Province,
-        jurisdiction: format!("{province}0000")
-            .parse()
-            .map(Jurisdiction::Division)
-            .unwrap_or(Jurisdiction::Nation),
-        role: Role::Operator,
-    }
-}
-
 impl CycleRunner {
     pub fn new(store: Store, policy: &SchoolYearPolicy, province: &str, clock: Clock) -> Self {
         Self {
@@ -197,7 +185,13 @@ impl CycleRunner {
     /// The scheduler: every `every`, runs each step of the current summer that is due today
     /// and not done.
     pub async fn run_scheduler(self: Arc<Self>, every: Duration) {
-        let caller = scheduler_caller(&self.province);
+        let caller = match crate::domain::system_caller(&self.province, "system:annual-cycle") {
+            Ok(caller) => caller,
+            Err(error) => {
+                tracing::error!(%error, "annual cycle: no scheduler without a province");
+                return;
+            }
+        };
         loop {
             let today = self.today();
             let year = self.dates.cycle_year(today);

@@ -38,9 +38,8 @@ pub trait SchoolSource: Send + Sync + std::fmt::Debug {
     /// list that never voids codes (a fixed one) has none.
     fn successions<'a>(
         &'a self,
-        after: &'a SuccessionCursor,
+        _after: &'a SuccessionCursor,
     ) -> BoxFuture<'a, Result<Vec<Succession>, IdentityError>> {
-        let _ = after;
         Box::pin(async { Ok(Vec::new()) })
     }
 }

@@ -5,7 +5,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use xueji_auth::{Caller, Jurisdiction, Level, Role};
+use xueji_auth::Caller;
 
 use crate::{
     IdentityError,
@@ -32,18 +32,11 @@ pub struct SuccessionFollower {
 
 impl SuccessionFollower {
     pub fn new(store: Store, schools: Arc<SchoolDirectory>, province: &str) -> Self {
-        let division = format!("{province}0000")
-            .parse()
-            .expect("the node's province is checked at configuration");
         Self {
             store,
             schools,
-            system: Caller {
-                user: "succession-follower".into(),
-                level: Level::Province,
-                jurisdiction: Jurisdiction::Division(division),
-                role: Role::Operator,
-            },
+            system: crate::domain::system_caller(province, "succession-follower")
+                .expect("the node's province is checked at configuration"),
         }
     }
 

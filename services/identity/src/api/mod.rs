@@ -62,14 +62,8 @@ impl IdentityApi {
             store,
             schools,
             national,
-            fields: Arc::new(ProvincialFields::bundled()),
+            fields: ProvincialFields::bundled(),
         }
-    }
-
-    /// Reads provincial fields from `fields` instead of the bundled declaration.
-    pub fn with_fields(mut self, fields: ProvincialFields) -> Self {
-        self.fields = Arc::new(fields);
-        self
     }
 
     /// The tonic service with the stack's message limits.

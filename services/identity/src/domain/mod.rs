@@ -299,6 +299,20 @@ pub fn decision_needed(
 
 /// Who may register at a school: its own operators, and the authorities above it (county,
 /// city), not the province or the ministry, who oversee.
+/// The province's own system account, named `user` in the audit log (the annual cycle, the
+/// deadline sweeper, the succession follower): a province operator over the whole province.
+pub fn system_caller(province: &str, user: &str) -> Result<Caller, crate::IdentityError> {
+    let division = format!("{province}0000").parse().map_err(|_| {
+        crate::IdentityError::Internal(format!("{province:?} is not a province code"))
+    })?;
+    Ok(Caller {
+        user: user.into(),
+        level: Level::Province,
+        jurisdiction: xueji_auth::Jurisdiction::Division(division),
+        role: xueji_auth::Role::Operator,
+    })
+}
+
 /// Why a stored resident ID number fails the rules registration applies (checksum, a real
 /// birth date, a known division); `None` when it passes.
 pub fn invalid_id_number(text: &str) -> Option<String> {

@@ -3,7 +3,10 @@
 //! required at the student's stage) and by corrections (a key field changes only through one).
 //! Pure.
 
-use std::collections::BTreeMap;
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, OnceLock},
+};
 
 use regex::Regex;
 use serde::Deserialize;
@@ -146,8 +149,18 @@ pub struct ProvincialFields {
 }
 
 impl ProvincialFields {
-    pub fn bundled() -> Self {
-        Self::from_toml(BUNDLED_FIELDS).expect("the bundled provincial fields are valid")
+    /// The declaration shipped in the repository, read and checked once per process (the
+    /// registration API and the status-change desk share it).
+    pub fn bundled() -> Arc<Self> {
+        static BUNDLED: OnceLock<Arc<ProvincialFields>> = OnceLock::new();
+        BUNDLED
+            .get_or_init(|| {
+                Arc::new(
+                    Self::from_toml(BUNDLED_FIELDS)
+                        .expect("the bundled provincial fields are valid"),
+                )
+            })
+            .clone()
     }
 
     pub fn from_toml(text: &str) -> Result<Self, String> {
@@ -394,7 +407,7 @@ fn stage_name(stage: Stage) -> &'static str {
 mod tests {
     use super::*;
 
-    fn fields() -> ProvincialFields {
+    fn fields() -> Arc<ProvincialFields> {
         ProvincialFields::bundled()
     }
 

@@ -93,14 +93,8 @@ impl ChangeDesk {
             dates,
             clock,
             national: None,
-            fields: Arc::new(ProvincialFields::bundled()),
+            fields: ProvincialFields::bundled(),
         }
-    }
-
-    /// Reads provincial fields from `fields` instead of the bundled declaration.
-    pub fn with_fields(mut self, fields: ProvincialFields) -> Self {
-        self.fields = Arc::new(fields);
-        self
     }
 
     /// Re-checks corrected ID numbers against the national index through `link`.
@@ -447,37 +441,62 @@ impl ChangeDesk {
         id: Uuid,
         reason: &str,
     ) -> Result<ChangeRecord, IdentityError> {
-        let (mut tx, mut record) = self
-            .store
-            .lock_status_change(id)
+        let may_withdraw = || {
+            if matches!(caller.level, Level::School | Level::County | Level::City) {
+                Ok(())
+            } else {
+                Err(IdentityError::PermissionDenied(
+                    "a status change is withdrawn by the school or its authorities".into(),
+                ))
+            }
+        };
+        let actor = Actor { caller, request_id };
+        match self
+            .withdraw(
+                id,
+                actor,
+                reason,
+                "identity.cancel_status_change",
+                may_withdraw,
+            )
             .await?
-            .ok_or_else(|| IdentityError::NotFound(format!("status change {id}")))?;
-        if !matches!(caller.level, Level::School | Level::County | Level::City) {
-            return Err(IdentityError::PermissionDenied(
-                "a status change is withdrawn by the school or its authorities".into(),
-            ));
+        {
+            None => Err(IdentityError::NotFound(format!("status change {id}"))),
+            Some((record, false)) => Ok(record),
+            Some((_, true)) => self
+                .store
+                .status_change(id)
+                .await?
+                .ok_or_else(|| IdentityError::NotFound(format!("status change {id}"))),
         }
+    }
+
+    /// Cancels change `id` under its lock once `allowed` passes, audited as `action`. Answers
+    /// `None` for no such change, else the change and whether this call cancelled it (a change
+    /// cancelled before is answered as it stands).
+    async fn withdraw(
+        &self,
+        id: Uuid,
+        actor: Actor<'_>,
+        reason: &str,
+        action: &str,
+        allowed: impl FnOnce() -> Result<(), IdentityError>,
+    ) -> Result<Option<(ChangeRecord, bool)>, IdentityError> {
+        let Some((mut tx, mut record)) = self.store.lock_status_change(id).await? else {
+            return Ok(None);
+        };
+        allowed()?;
         let outcome = record
             .task
-            .cancel(&caller.describe(), reason, self.now())
+            .cancel(&actor.caller.describe(), reason, self.now())
             .map_err(workflow_error)?;
         if outcome == xueji_workflow::Outcome::AlreadyApplied {
-            return Ok(record);
+            return Ok(Some((record, false)));
         }
         record.state = record.task.state;
-        Store::save_status_change(
-            &mut tx,
-            &record,
-            None,
-            "identity.cancel_status_change",
-            Actor { caller, request_id },
-        )
-        .await?;
+        Store::save_status_change(&mut tx, &record, None, action, actor).await?;
         tx.commit().await?;
-        self.store
-            .status_change(id)
-            .await?
-            .ok_or_else(|| IdentityError::NotFound(format!("status change {id}")))
+        Ok(Some((record, true)))
     }
 
     /// What an approval applies: the province's rule for the change, as it stands now.
@@ -507,54 +526,32 @@ impl ChangeDesk {
         if !self.dates.clearing_due(today) {
             return Ok(0);
         }
-        let system = self.system_caller("system:annual-cycle")?;
+        let system = crate::domain::system_caller(&self.province, "system:annual-cycle")?;
         let reason = format!(
             "cleared on {today} by the annual cycle: students of a graduating grade carry no \
              task across the summer; ask again at the next school once the stage is finished"
         );
         let mut cleared = 0;
         for id in self.store.graduating_open_changes(100).await? {
-            let Some((mut tx, mut record)) = self.store.lock_status_change(id).await? else {
-                continue;
+            let actor = Actor {
+                caller: &system,
+                request_id: "annual-cycle-clearing",
             };
-            let outcome = record
-                .task
-                .cancel(&system.describe(), &reason, self.now())
-                .map_err(workflow_error)?;
-            if outcome == xueji_workflow::Outcome::AlreadyApplied {
-                continue;
+            if let Some((record, true)) = self
+                .withdraw(
+                    id,
+                    actor,
+                    &reason,
+                    "identity.clear_status_change",
+                    || Ok(()),
+                )
+                .await?
+            {
+                tracing::info!(change = %id, student = record.student_id, "graduating grade's task cleared");
+                cleared += 1;
             }
-            record.state = record.task.state;
-            Store::save_status_change(
-                &mut tx,
-                &record,
-                None,
-                "identity.clear_status_change",
-                Actor {
-                    caller: &system,
-                    request_id: "annual-cycle-clearing",
-                },
-            )
-            .await?;
-            tx.commit().await?;
-            tracing::info!(change = %id, student = record.student_id, "graduating grade's task cleared");
-            cleared += 1;
         }
         Ok(cleared)
-    }
-
-    /// The province's own system account, named `user` in the audit log.
-    fn system_caller(&self, user: &str) -> Result<Caller, IdentityError> {
-        Ok(Caller {
-            user: user.into(),
-            level: Level::Province,
-            jurisdiction: xueji_auth::Jurisdiction::Division(
-                format!("{}0000", self.province)
-                    .parse()
-                    .map_err(|_| IdentityError::Internal("bad province".into()))?,
-            ),
-            role: Role::Operator,
-        })
     }
 
     /// Acts on every missed deadline due now: approve, reject or escalate, as the step's
@@ -564,7 +561,7 @@ impl ChangeDesk {
         let cleared = self.clear_graduating().await?;
         let now = self.now();
         let due = self.store.due_status_changes(now, 100).await?;
-        let system = self.system_caller("system:deadlines")?;
+        let system = crate::domain::system_caller(&self.province, "system:deadlines")?;
         let mut acted = cleared;
         for id in due {
             let Some((mut tx, mut record)) = self.store.lock_status_change(id).await? else {
