@@ -1,0 +1,61 @@
+//! Spreadsheets as clerks have them: CSV files (UTF-8, with or without a byte-order mark, or
+//! GB18030 as Chinese spreadsheet programs save them) and XLSX workbooks, read one row at a time
+//! as text cells, and written streaming (an XLSX in constant memory). The meaning of the columns
+//! belongs to the caller; this crate only moves text in and out of files.
+
+mod read;
+mod write;
+
+pub use read::{Encoding, Row, read_csv, read_xlsx, sniff_encoding};
+pub use write::{Choices, SheetWriter, XLSX_MAX_ROWS};
+
+/// A file format a sheet can be in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Xlsx,
+}
+
+impl Format {
+    /// The format a file name's extension names (`.csv`, `.xlsx`), case-insensitively.
+    pub fn of_file_name(name: &str) -> Option<Self> {
+        let lower = name.to_ascii_lowercase();
+        if lower.ends_with(".csv") {
+            Some(Self::Csv)
+        } else if lower.ends_with(".xlsx") {
+            Some(Self::Xlsx)
+        } else {
+            None
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.to_ascii_lowercase().as_str() {
+            "csv" => Some(Self::Csv),
+            "xlsx" => Some(Self::Xlsx),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Csv => "csv",
+            Self::Xlsx => "xlsx",
+        }
+    }
+}
+
+/// Why a sheet could not be read or written, in the user's terms.
+#[derive(Debug, thiserror::Error)]
+pub enum SheetError {
+    #[error("the file is not a readable CSV file: {0}")]
+    Csv(String),
+    #[error("the file is not a readable XLSX workbook: {0}")]
+    Xlsx(String),
+    #[error("the workbook has no worksheet")]
+    NoWorksheet,
+    #[error("reading the file failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("an XLSX worksheet holds at most {XLSX_MAX_ROWS} rows; export this many as CSV")]
+    TooManyRows,
+}

@@ -1,0 +1,269 @@
+//! Reading: one row at a time, every cell as text, each row with the number a spreadsheet
+//! program shows for it (the header is row 1), so that a report can point a clerk at it.
+
+use std::io::{Read, Seek};
+
+use calamine::{DataRef, Reader, Xlsx};
+
+use crate::SheetError;
+
+/// A row of a sheet: its number as a spreadsheet program shows it, and its cells as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub number: u64,
+    pub cells: Vec<String>,
+}
+
+/// The text encoding of a CSV file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Utf8,
+    /// GB18030 (a superset of GBK and GB2312): what Chinese editions of spreadsheet programs
+    /// write when saving as CSV.
+    Gb18030,
+}
+
+impl Encoding {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Utf8 => "UTF-8",
+            Self::Gb18030 => "GB18030",
+        }
+    }
+
+    fn codec(self) -> &'static encoding_rs::Encoding {
+        match self {
+            Self::Utf8 => encoding_rs::UTF_8,
+            Self::Gb18030 => encoding_rs::GB18030,
+        }
+    }
+}
+
+/// How many leading bytes decide a CSV file's encoding.
+const SNIFF_BYTES: usize = 64 * 1024;
+
+/// The encoding a file starting with `prefix` is in: UTF-8 when it has the UTF-8 byte-order
+/// mark or its bytes are valid UTF-8 (a sequence cut at the end of the prefix allowed),
+/// GB18030 otherwise. Chinese text in GB18030 is practically never valid UTF-8.
+pub fn sniff_encoding(prefix: &[u8]) -> Encoding {
+    if prefix.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        return Encoding::Utf8;
+    }
+    match std::str::from_utf8(prefix) {
+        Ok(_) => Encoding::Utf8,
+        // `error_len() == None`: the input ended inside a sequence (the prefix's cut).
+        Err(error) if error.error_len().is_none() => Encoding::Utf8,
+        Err(_) => Encoding::Gb18030,
+    }
+}
+
+/// Reads a CSV file row by row, decoding it (`encoding`, or sniffed from its first 64 KiB),
+/// and hands each row to `each` until it answers `false`. Memory stays flat however long the
+/// file is. Answers the encoding used.
+pub fn read_csv<R: Read>(
+    mut reader: R,
+    encoding: Option<Encoding>,
+    mut each: impl FnMut(Row) -> bool,
+) -> Result<Encoding, SheetError> {
+    let mut prefix = Vec::with_capacity(SNIFF_BYTES);
+    (&mut reader)
+        .take(SNIFF_BYTES as u64)
+        .read_to_end(&mut prefix)?;
+    let encoding = encoding.unwrap_or_else(|| sniff_encoding(&prefix));
+    let decoded = Decoding::new(std::io::Cursor::new(prefix).chain(reader), encoding);
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(decoded);
+    let mut record = csv::StringRecord::new();
+    let mut number = 0;
+    loop {
+        match csv.read_record(&mut record) {
+            Ok(false) => return Ok(encoding),
+            Ok(true) => {
+                number += 1;
+                let cells = record.iter().map(str::to_owned).collect();
+                if !each(Row { number, cells }) {
+                    return Ok(encoding);
+                }
+            }
+            Err(error) => {
+                return Err(SheetError::Csv(match error.position() {
+                    Some(at) => format!("near row {}: {error}", at.record() + 1),
+                    None => error.to_string(),
+                }));
+            }
+        }
+    }
+}
+
+/// Reads the first worksheet of an XLSX workbook cell by cell (the shared strings table is
+/// held; the cells are not), handing each non-empty row to `each` until it answers `false`.
+/// Dates become `YYYY-MM-DD`; whole numbers are written without a decimal point.
+pub fn read_xlsx<R: Read + Seek>(
+    reader: R,
+    mut each: impl FnMut(Row) -> bool,
+) -> Result<(), SheetError> {
+    let mut workbook = Xlsx::new(reader).map_err(|e| SheetError::Xlsx(e.to_string()))?;
+    let first = workbook
+        .sheet_names()
+        .first()
+        .cloned()
+        .ok_or(SheetError::NoWorksheet)?;
+    let mut cells = workbook
+        .worksheet_cells_reader(&first)
+        .map_err(|e| SheetError::Xlsx(e.to_string()))?;
+    let mut current: Option<Row> = None;
+    while let Some(cell) = cells
+        .next_cell()
+        .map_err(|e| SheetError::Xlsx(e.to_string()))?
+    {
+        let (row, column) = cell.get_position();
+        let text = cell_text(cell.get_value());
+        if text.is_empty() {
+            continue;
+        }
+        let number = u64::from(row) + 1;
+        if current.as_ref().is_some_and(|r| r.number != number) {
+            let done = current.take().expect("checked above");
+            if !each(done) {
+                return Ok(());
+            }
+        }
+        let row = current.get_or_insert_with(|| Row {
+            number,
+            cells: Vec::new(),
+        });
+        let column = column as usize;
+        if row.cells.len() <= column {
+            row.cells.resize(column + 1, String::new());
+        }
+        row.cells[column] = text;
+    }
+    if let Some(row) = current {
+        each(row);
+    }
+    Ok(())
+}
+
+fn cell_text(value: &DataRef<'_>) -> String {
+    match value {
+        DataRef::Empty => String::new(),
+        DataRef::String(text) => text.clone(),
+        DataRef::SharedString(text) => (*text).to_owned(),
+        DataRef::Int(number) => number.to_string(),
+        // Whole numbers (a grade, a phone number typed as a number) read as typed.
+        DataRef::Float(number) if number.fract() == 0.0 && number.abs() < 1e15 => {
+            format!("{}", *number as i64)
+        }
+        DataRef::Float(number) => number.to_string(),
+        DataRef::Bool(flag) => if *flag { "TRUE" } else { "FALSE" }.to_owned(),
+        DataRef::DateTime(when) => match when.as_datetime() {
+            Some(at) if at.time() == Default::default() => at.date().to_string(),
+            Some(at) => at.to_string(),
+            None => when.to_string(),
+        },
+        DataRef::DateTimeIso(text) | DataRef::DurationIso(text) => text.clone(),
+        DataRef::Error(error) => format!("#{error:?}"),
+    }
+}
+
+/// A reader that turns the bytes of `encoding` into UTF-8 as they are read, dropping a
+/// leading byte-order mark. Bytes that are not valid in the encoding become U+FFFD, which
+/// the field checks then refuse with the row's number.
+struct Decoding<R> {
+    inner: R,
+    decoder: encoding_rs::Decoder,
+    input: Vec<u8>,
+    input_len: usize,
+    output: Vec<u8>,
+    output_start: usize,
+    output_end: usize,
+    finished: bool,
+}
+
+impl<R: Read> Decoding<R> {
+    fn new(inner: R, encoding: Encoding) -> Self {
+        Self {
+            inner,
+            decoder: encoding.codec().new_decoder_with_bom_removal(),
+            input: vec![0; 16 * 1024],
+            input_len: 0,
+            output: vec![0; 48 * 1024 + 16],
+            output_start: 0,
+            output_end: 0,
+            finished: false,
+        }
+    }
+}
+
+impl<R: Read> Read for Decoding<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.output_start == self.output_end && !self.finished {
+            let read = self.inner.read(&mut self.input[self.input_len..])?;
+            self.input_len += read;
+            let last = read == 0;
+            let (_, consumed, written, _) =
+                self.decoder
+                    .decode_to_utf8(&self.input[..self.input_len], &mut self.output, last);
+            self.input.copy_within(consumed..self.input_len, 0);
+            self.input_len -= consumed;
+            self.output_start = 0;
+            self.output_end = written;
+            self.finished = last && self.input_len == 0;
+        }
+        let n = buf.len().min(self.output_end - self.output_start);
+        buf[..n].copy_from_slice(&self.output[self.output_start..self.output_start + n]);
+        self.output_start += n;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows_of(bytes: &[u8]) -> (Encoding, Vec<Row>) {
+        let mut rows = Vec::new();
+        let encoding = read_csv(bytes, None, |row| {
+            rows.push(row);
+            true
+        })
+        .unwrap();
+        (encoding, rows)
+    }
+
+    #[test]
+    fn gb18030_and_utf8_read_alike() {
+        let text = "姓名,性别\n张𠀀三,男\n\"李,四\",女\n";
+        let (gb, _, _) = encoding_rs::GB18030.encode(text);
+        let (utf8_encoding, utf8_rows) = rows_of(text.as_bytes());
+        let (gb_encoding, gb_rows) = rows_of(&gb);
+        assert_eq!(utf8_encoding, Encoding::Utf8);
+        assert_eq!(gb_encoding, Encoding::Gb18030);
+        assert_eq!(utf8_rows, gb_rows);
+        assert_eq!(gb_rows[1].cells, ["张𠀀三", "男"]);
+        assert_eq!(gb_rows[2].cells, ["李,四", "女"]);
+        assert_eq!(gb_rows[2].number, 3);
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_dropped() {
+        let mut bytes = vec![0xEF, 0xBB, 0xBF];
+        bytes.extend_from_slice("姓名\n王\n".as_bytes());
+        let (_, rows) = rows_of(&bytes);
+        assert_eq!(rows[0].cells, ["姓名"]);
+    }
+
+    #[test]
+    fn a_long_file_decodes_across_buffer_edges() {
+        let mut text = String::from("姓名\n");
+        for i in 0..20_000 {
+            text.push_str(&format!("学生{i}号𠀀\n"));
+        }
+        let (gb, _, _) = encoding_rs::GB18030.encode(&text);
+        let (_, rows) = rows_of(&gb);
+        assert_eq!(rows.len(), 20_001);
+        assert_eq!(rows[12_345].cells, [format!("学生{}号𠀀", 12_344)]);
+    }
+}
