@@ -37,6 +37,9 @@ pub enum OutboxBody {
         duplicate_digest: String,
         /// pending, active or ended.
         status: String,
+        /// Written by a migration import: the national index claims its ID number with it.
+        #[serde(default)]
+        migrated: bool,
     },
     ClaimIdNumber {
         registry_number: String,

@@ -164,6 +164,7 @@ fn decode(messages: Vec<pb::OutboxMessage>) -> Result<Vec<Delivery>, NationalErr
                         id_number,
                         duplicate_digest,
                         status,
+                        migrated: index.migrated,
                     })),
                     _ => None,
                 }

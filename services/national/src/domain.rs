@@ -92,6 +92,9 @@ pub struct IndexStudent {
     pub id_number: Option<ResidentId>,
     pub duplicate_digest: String,
     pub status: IndexStatus,
+    /// From the province's previous system: its numbers were issued there (a `G` without a
+    /// claim granted here), and its ID number is claimed with the entry.
+    pub migrated: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -254,7 +254,9 @@ fn to_wire(message: &OutboxMessage) -> npb::OutboxMessage {
             id_number,
             duplicate_digest,
             status,
+            migrated,
         } => Body::IndexStudent(npb::IndexStudent {
+            migrated: *migrated,
             registry_number: registry_number.clone(),
             aliases: aliases.clone(),
             id_number: id_number.clone().unwrap_or_default(),

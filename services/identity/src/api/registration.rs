@@ -16,6 +16,15 @@ use crate::{
     store::{Actor, Approval, ContinueOutcome, RegisterOutcome, outbox},
 };
 
+/// Whose namespace a registration's idempotency key is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyScope {
+    /// The caller's own (`RegisterStudent`): one user's key never meets another's.
+    Caller,
+    /// Already global (an import row's key names its job and row, whoever resumes the job).
+    Global,
+}
+
 impl IdentityApi {
     pub(super) async fn register(
         &self,
@@ -23,7 +32,29 @@ impl IdentityApi {
         request_id: &str,
         request: pb::RegisterStudentRequest,
     ) -> Result<pb::RegisterStudentResponse, IdentityError> {
-        let school = match request.school_code.parse::<SchoolCode>() {
+        let continues = request.continues_registry_number.trim().to_owned();
+        let given: BTreeMap<String, String> = request
+            .provincial_fields
+            .iter()
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        let input = convert::registration_input(request);
+        self.register_input(caller, request_id, input, given, &continues, KeyScope::Caller)
+            .await
+    }
+
+    /// Registration from decoded input: what `RegisterStudent` and an intake import's rows
+    /// share (every check, the batcher, progression).
+    pub(crate) async fn register_input(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        input: domain::RegistrationInput,
+        given: BTreeMap<String, String>,
+        continues: &str,
+        key_scope: KeyScope,
+    ) -> Result<pb::RegisterStudentResponse, IdentityError> {
+        let school = match input.school_code.parse::<SchoolCode>() {
             Ok(code) => self.visible_school(caller, &code).await?,
             Err(_) => None,
         };
@@ -35,17 +66,11 @@ impl IdentityApi {
                 caller.level
             )));
         }
-        let continues = request.continues_registry_number.trim().to_owned();
         // The province's own fields are checked where the school (its province) and the grade
         // (its stage) are known; their violations join the national fields'.
         let place = school
             .as_ref()
-            .and_then(|s| Some((s.code.clone(), s.grade_place(request.grade)?.stage)));
-        let given: BTreeMap<String, String> = request
-            .provincial_fields
-            .iter()
-            .map(|(name, value)| (name.clone(), value.clone()))
-            .collect();
+            .and_then(|s| Some((s.code.clone(), s.grade_place(input.grade)?.stage)));
         let provincial = match &place {
             Some((code, stage)) => {
                 let province = code.province_digits();
@@ -53,11 +78,7 @@ impl IdentityApi {
             }
             None => Ok(BTreeMap::new()),
         };
-        let registration = domain::validate_registration(
-            convert::registration_input(request),
-            school,
-            Utc::now().date_naive(),
-        );
+        let registration = domain::validate_registration(input, school, Utc::now().date_naive());
         let mut registration = match (registration, provincial) {
             (Ok(mut registration), Ok(fields)) => {
                 registration.provincial_fields = fields;
@@ -69,9 +90,11 @@ impl IdentityApi {
                 return Err(IdentityError::InvalidArgument(violations));
             }
         };
-        registration.idempotency_key = caller.scoped_key(&registration.idempotency_key);
+        if key_scope == KeyScope::Caller {
+            registration.idempotency_key = caller.scoped_key(&registration.idempotency_key);
+        }
         if !continues.is_empty() {
-            let student_id = self.continued_student(&continues, &registration).await?;
+            let student_id = self.continued_student(continues, &registration).await?;
             return self
                 .continue_student(student_id, &registration, caller, request_id)
                 .await;

@@ -16,6 +16,7 @@ pub mod provincial_fields;
 mod registration;
 pub mod resolution;
 pub mod school_year;
+pub mod sheet;
 pub mod status_change;
 pub mod succession;
 mod transfer;

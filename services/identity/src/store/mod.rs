@@ -14,6 +14,7 @@ mod cycle;
 mod decisions;
 mod history;
 mod id_number_scan;
+pub mod imports;
 pub mod moves;
 pub mod outbox;
 mod progression;

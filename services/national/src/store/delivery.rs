@@ -252,6 +252,7 @@ fn first_time_index<'a>(delivery: &'a Delivery, province: &str) -> Option<&'a In
     match &delivery.message {
         Message::Index(index)
             if index.status != IndexStatus::Ended
+                && !index.migrated
                 && index.aliases.is_empty()
                 && may_introduce(&index.registry_number, province) =>
         {
@@ -322,6 +323,9 @@ async fn index_student(
     province: &str,
     index: &IndexStudent,
 ) -> Result<Outcome, NationalError> {
+    if index.migrated {
+        return index_migrated(conn, province, index).await;
+    }
     let mut existing = None;
     for number in std::iter::once(&index.registry_number).chain(&index.aliases) {
         if let Some((id, owner)) = find_locked(conn, number.as_str()).await? {
@@ -414,6 +418,153 @@ async fn index_student(
         .await?;
     }
     Ok(Outcome::Applied)
+}
+
+/// A record migrated from the province's previous system: indexed with its numbers (a `G`
+/// included: the previous system issued it) and its ID number claimed with it. Nothing another
+/// province holds is overwritten: a number or a live claim of another province answers
+/// `Refused`, with a `duplicate_id_number` notice to each side (a problem record in both).
+async fn index_migrated(
+    conn: &mut PgConnection,
+    province: &str,
+    index: &IndexStudent,
+) -> Result<Outcome, NationalError> {
+    let mut existing = None;
+    for number in numbers_of(index) {
+        if let Some((id, owner)) = find_locked(conn, number.as_str()).await? {
+            if owner != province {
+                let holder = sqlx::query_scalar!(
+                    "SELECT registry_number FROM national.students WHERE id = $1",
+                    id
+                )
+                .fetch_one(&mut *conn)
+                .await?;
+                return refuse_both(conn, province, index, &owner, &holder).await;
+            }
+            existing = Some(id);
+            break;
+        }
+    }
+    let id_number = index.id_number.as_ref().map(|id| id.as_str());
+    let id = match existing {
+        Some(id) => {
+            sqlx::query!(
+                "UPDATE national.students
+                 SET registry_number = $2, id_number = $3, duplicate_digest = decode($4, 'hex'),
+                     status = $5, updated_at = now()
+                 WHERE id = $1",
+                id,
+                index.registry_number.as_str(),
+                id_number,
+                index.duplicate_digest,
+                index.status.as_str()
+            )
+            .execute(&mut *conn)
+            .await?;
+            id
+        }
+        None => {
+            sqlx::query_scalar!(
+                "INSERT INTO national.students
+                     (province, registry_number, id_number, duplicate_digest, status)
+                 VALUES ($1, $2, $3, decode($4, 'hex'), $5) RETURNING id",
+                province,
+                index.registry_number.as_str(),
+                id_number,
+                index.duplicate_digest,
+                index.status.as_str()
+            )
+            .fetch_one(&mut *conn)
+            .await?
+        }
+    };
+    for number in numbers_of(index) {
+        add_number(conn, id, number.as_str(), province).await?;
+    }
+    if index.status == IndexStatus::Ended {
+        return Ok(Outcome::Applied);
+    }
+    if let Some(id_number) = id_number {
+        sqlx::query!(
+            "INSERT INTO national.id_claims (id_number, student_id) VALUES ($1, $2)
+             ON CONFLICT (id_number) DO NOTHING",
+            id_number,
+            id
+        )
+        .execute(&mut *conn)
+        .await?;
+        let owner = sqlx::query!(
+            "SELECT c.student_id, s.province, s.registry_number, s.status
+             FROM national.id_claims c JOIN national.students s ON s.id = c.student_id
+             WHERE c.id_number = $1 FOR UPDATE OF c",
+            id_number
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        if owner.student_id != id && IndexStatus::parse(&owner.status) != Some(IndexStatus::Ended)
+        {
+            return refuse_both(conn, province, index, &owner.province, &owner.registry_number)
+                .await;
+        }
+        if owner.student_id != id {
+            sqlx::query!(
+                "UPDATE national.id_claims SET student_id = $2, claimed_at = now()
+                 WHERE id_number = $1",
+                id_number,
+                id
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    flag_duplicate_names(
+        conn,
+        province,
+        &[index.registry_number.as_str().to_owned()],
+        std::slice::from_ref(&index.duplicate_digest),
+    )
+    .await?;
+    Ok(Outcome::Applied)
+}
+
+/// A migrated record that another province's record contests (a number or a resident ID
+/// number): a `duplicate_id_number` notice to each side, and the message refused.
+async fn refuse_both(
+    conn: &mut PgConnection,
+    province: &str,
+    index: &IndexStudent,
+    owner_province: &str,
+    owner_number: &str,
+) -> Result<Outcome, NationalError> {
+    let number = index.registry_number.as_str();
+    let detail = format!(
+        "a record migrated by province {province} and a record of province {owner_province} \
+         hold the same resident ID number or registry number"
+    );
+    notice(
+        conn,
+        province,
+        number,
+        "duplicate_id_number",
+        owner_province,
+        owner_number,
+        &detail,
+    )
+    .await?;
+    notice(
+        conn,
+        owner_province,
+        owner_number,
+        "duplicate_id_number",
+        province,
+        number,
+        &detail,
+    )
+    .await?;
+    Ok(Outcome::Refused {
+        owner_province: owner_province.to_owned(),
+        owner_registry_number: owner_number.to_owned(),
+    })
 }
 
 /// Records `number` for student `id`; a number held by another student is refused.
