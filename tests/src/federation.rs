@@ -268,6 +268,23 @@ impl Federation {
         .expect("status-change client")
     }
 
+    /// An import client of `province`'s node with that province's operator certificate.
+    pub async fn imports(
+        &self,
+        province: &str,
+        level: Level,
+        jurisdiction: &str,
+        role: Role,
+    ) -> xueji_node::client::ImportClient {
+        xueji_node::client::import_client(
+            &self.provinces[province].address(),
+            &self.pki(province),
+            &self.token(level, jurisdiction, role),
+        )
+        .await
+        .expect("import client")
+    }
+
     /// A school-year client of `province`'s node with that province's operator certificate.
     pub async fn school_year(
         &self,

@@ -184,6 +184,8 @@ pub struct Fixture {
     pub evidence: BTreeMap<&'static str, String>,
     /// A suspension of that student, approved by the school, waiting for the county.
     pub status_changes: BTreeMap<&'static str, String>,
+    /// An intake import job each of those schools' operator ran.
+    pub import_jobs: BTreeMap<&'static str, String>,
 }
 
 impl Fixture {
@@ -208,6 +210,7 @@ impl Fixture {
             "transfer" => Some(self.transfers["gulou"].clone()),
             "evidence" => Some(self.evidence["gulou"].clone()),
             "status_change" => Some(self.status_changes["gulou"].clone()),
+            "import_job" => Some(self.import_jobs["gulou"].clone()),
             _ => None,
         }
     }
@@ -234,6 +237,10 @@ impl Fixture {
                 Some(self.status_changes["taijiang"].clone())
             }
             ("status_change", Reach::City) => Some(self.status_changes["xiamen"].clone()),
+            ("import_job", Reach::School | Reach::County) => {
+                Some(self.import_jobs["taijiang"].clone())
+            }
+            ("import_job", Reach::City) => Some(self.import_jobs["xiamen"].clone()),
             _ => None,
         }
     }
@@ -246,7 +253,7 @@ impl Fixture {
             ("student", None) => "L350102200001019999".into(),
             ("school", Some(foreign)) => format!("{}999999", &foreign[..4]),
             ("school", None) => "2135999999".into(),
-            ("transfer" | "evidence" | "status_change", _) => {
+            ("transfer" | "evidence" | "status_change" | "import_job", _) => {
                 "00000000-0000-4000-8000-000000000000".into()
             }
             (_, Some(foreign)) => format!(
@@ -495,7 +502,30 @@ pub async fn fixture(federation: &Federation) -> Fixture {
         status_changes.insert(name, change);
     }
 
+    let mut import_jobs = BTreeMap::new();
+    for (name, school, body) in [
+        ("gulou", &gulou, "35010220150301771"),
+        ("taijiang", &taijiang, "35010320150301772"),
+        ("xiamen", &xiamen, "35020320150301773"),
+    ] {
+        let request = registration_at("unused", "导入学生", school, &resident_id(body));
+        let file = crate::imports::file_of(&[crate::imports::row_of(&request, "", "")], "csv");
+        let job = crate::imports::import_as(
+            federation,
+            "35",
+            Level::School,
+            school,
+            xueji_node::client::ImportKind::Intake,
+            "新生.csv",
+            &file,
+        )
+        .await
+        .expect("an import job for the matrix");
+        import_jobs.insert(name, job.id);
+    }
+
     Fixture {
+        import_jobs,
         evidence,
         status_changes,
         transfers,

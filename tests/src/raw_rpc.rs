@@ -64,9 +64,18 @@ pub async fn call(client: &Client, method: &str, request: Vec<u8>) -> Result<(),
         .await
         .map_err(|e| Status::unavailable(e.to_string()))?;
     let path = http::uri::PathAndQuery::from_str(&format!("/{method}")).expect("a path");
-    grpc.unary(tonic::Request::new(request), path, RawCodec)
-        .await
-        .map(|_| ())
+    // Every call as a stream of one request, its answers read to the end: on the wire this is
+    // a unary call for a unary RPC, and it also calls the streaming ones (uploads, files).
+    let mut answers = grpc
+        .streaming(
+            tonic::Request::new(futures::stream::iter([request])),
+            path,
+            RawCodec,
+        )
+        .await?
+        .into_inner();
+    while answers.message().await?.is_some() {}
+    Ok(())
 }
 
 /// Every RPC of the Xueji services in the bundled descriptors, as `package.Service/Method`.

@@ -404,7 +404,48 @@ fn request(method: &str, object: Option<&str>, fixture: &Fixture) -> Vec<u8> {
         ("xueji.transfers.v1.TransferService", "DescribeCalendar") => {
             tpb::DescribeCalendarRequest {}.encode_to_vec()
         }
+        ("xueji.identity.v1.ImportService", "ImportIntake") => ipb::ImportIntakeRequest {
+            part: Some(ipb::import_intake_request::Part::Header(empty_file_header())),
+        }
+        .encode_to_vec(),
+        ("xueji.identity.v1.ImportService", "ImportMigration") => ipb::ImportMigrationRequest {
+            part: Some(ipb::import_migration_request::Part::Header(
+                empty_file_header(),
+            )),
+        }
+        .encode_to_vec(),
+        ("xueji.identity.v1.ImportService", "GetImportJob") => {
+            ipb::GetImportJobRequest { job_id: key }.encode_to_vec()
+        }
+        ("xueji.identity.v1.ImportService", "ListImportJobs") => {
+            ipb::ListImportJobsRequest { limit: 5 }.encode_to_vec()
+        }
+        ("xueji.identity.v1.ImportService", "DownloadImportErrors") => {
+            ipb::DownloadImportErrorsRequest { job_id: key }.encode_to_vec()
+        }
+        ("xueji.identity.v1.ImportService", "DownloadTemplate") => ipb::DownloadTemplateRequest {
+            format: ipb::SheetFormat::Xlsx as i32,
+            province: String::new(),
+        }
+        .encode_to_vec(),
+        ("xueji.identity.v1.ImportService", "ExportStudents") => ipb::ExportStudentsRequest {
+            format: ipb::SheetFormat::Csv as i32,
+            scope: String::new(),
+        }
+        .encode_to_vec(),
         _ => panic!("{method} has a row but no request in this test: add one"),
+    }
+}
+
+/// The header of an upload whose file is empty (the stream ends after it): an allowed caller
+/// gets a job that failed for want of a heading row; nothing is imported.
+fn empty_file_header() -> ipb::ImportHeader {
+    ipb::ImportHeader {
+        file_name: "空.csv".into(),
+        format: ipb::SheetFormat::Csv as i32,
+        // SHA-256 of no bytes.
+        sha256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".into(),
+        size: 0,
     }
 }
 

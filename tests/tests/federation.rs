@@ -339,6 +339,7 @@ fn index_message(number: &str) -> npb::DeliverRequest {
                 id_number: String::new(),
                 duplicate_digest: "0".repeat(64),
                 status: npb::IndexStatus::Pending as i32,
+                migrated: false,
             })),
         }],
     }

@@ -13,6 +13,7 @@ pub mod cycle;
 pub mod directory;
 pub mod domain;
 mod error;
+pub mod imports;
 pub mod national;
 pub mod scans;
 pub mod status_changes;

@@ -41,6 +41,7 @@ fn index(registry_number: &str, id_body: Option<&str>, label: &str) -> Delivery 
             id_number: id_body.map(resident_id),
             duplicate_digest: digest(label),
             status: IndexStatus::Pending,
+            migrated: false,
         }),
     }
 }

@@ -16,7 +16,8 @@ use xueji_codes::Divisions;
 use xueji_db::{ClusterOptions, Durability, EmbeddedPostgres, PgPool};
 use xueji_identity::{
     api::{
-        IdentityApi, ledger::LedgerApi, school_year::SchoolYearApi, status_changes::StatusChangeApi,
+        IdentityApi, imports::ImportApi, ledger::LedgerApi, school_year::SchoolYearApi,
+        status_changes::StatusChangeApi,
     },
     cycle::CycleRunner,
     directory::SchoolDirectory,
@@ -271,8 +272,12 @@ impl RunningNode {
                 config.clock.clone(),
             )
             .into_service();
-            let identity = Arc::new(IdentityApi::new(store, schools, national));
+            let identity =
+                Arc::new(IdentityApi::new(store, schools, national).with_province(province));
             let status_changes = StatusChangeApi::new(identity.clone(), desk).into_service();
+            let imports = ImportApi::new(identity.clone()).into_service();
+            routes.add_service(InterceptedService::new(imports, authenticator.clone()));
+            serving.push(xueji_proto::identity::v1::import_service_server::SERVICE_NAME);
             routes.add_service(InterceptedService::new(
                 status_changes,
                 authenticator.clone(),

@@ -3,10 +3,13 @@
 
 mod convert;
 mod corrections;
+pub mod imports;
 pub mod ledger;
 mod link;
 mod reads;
 mod registration;
+
+pub(crate) use registration::KeyScope;
 pub mod school_year;
 pub mod status_changes;
 
@@ -43,12 +46,15 @@ const MAX_BATCH: usize = 64;
 /// The identity service's state, shared by all requests.
 #[derive(Debug)]
 pub struct IdentityApi {
-    store: Store,
-    schools: Arc<SchoolDirectory>,
+    pub(crate) store: Store,
+    pub(crate) schools: Arc<SchoolDirectory>,
     registrations: RegistrationBatcher,
-    national: Arc<Deliverer>,
+    pub(crate) national: Arc<Deliverer>,
     /// Each province's own fields (非基础字段).
-    fields: Arc<ProvincialFields>,
+    pub(crate) fields: Arc<ProvincialFields>,
+    /// The province this node serves (two digits), for callers above it (the ministry);
+    /// `None` on a node serving the nation alone.
+    pub(crate) province: Option<String>,
 }
 
 /// How long an approval waits for the national duplicate check before answering "awaiting".
@@ -63,7 +69,14 @@ impl IdentityApi {
             schools,
             national,
             fields: ProvincialFields::bundled(),
+            province: None,
         }
+    }
+
+    /// The province this node serves (two digits).
+    pub fn with_province(mut self, province: &str) -> Self {
+        self.province = Some(province.to_owned());
+        self
     }
 
     /// The tonic service with the stack's message limits.

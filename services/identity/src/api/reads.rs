@@ -78,36 +78,9 @@ impl IdentityApi {
         // problems the national index found (token: "national:<flag id>"), then the invalid
         // ID numbers a scan found (token: "invalid:<student id>").
         let phase = ProblemPhase::of(&request.page_token)?;
-        let requested = request.jurisdiction.trim();
-        let (counties, school) = if requested.is_empty() {
-            match &caller.jurisdiction {
-                Jurisdiction::Nation => (all_counties(), None),
-                Jurisdiction::Division(division) => (domain::counties_within(*division), None),
-                Jurisdiction::School(code) => (Vec::new(), Some(code.to_string())),
-            }
-        } else if let Ok(code) = requested.parse::<SchoolCode>() {
-            if self.visible_school(caller, &code).await?.is_none() {
-                return Err(IdentityError::NotFound(format!("jurisdiction {code}")));
-            }
-            (Vec::new(), Some(code.to_string()))
-        } else {
-            let division = Divisions::bundled()
-                .known(requested)
-                .map_err(|e| {
-                    IdentityError::invalid(
-                        "jurisdiction",
-                        format!("must be a school code or a division code: {e}"),
-                    )
-                })?
-                .code;
-            if !caller
-                .jurisdiction
-                .contains(&Jurisdiction::Division(division))
-            {
-                return Err(IdentityError::NotFound(format!("jurisdiction {division}")));
-            }
-            (domain::counties_within(division), None)
-        };
+        let (counties, school) = self
+            .scope_of(caller, &request.jurisdiction, "jurisdiction")
+            .await?;
         let mut problems = Vec::new();
         let mut next_page_token = String::new();
         if let ProblemPhase::DuplicateNames(after) = &phase {
@@ -246,6 +219,49 @@ impl IdentityApi {
         Ok(pb::ListProblemRecordsResponse {
             problems,
             next_page_token,
+        })
+    }
+}
+
+impl IdentityApi {
+    /// What a request's scope (empty, a school code or a division code inside the caller's
+    /// jurisdiction) covers: the county-level divisions, or one school. A school or division
+    /// outside the caller's jurisdiction is NOT_FOUND, as a missing one.
+    pub(crate) async fn scope_of(
+        &self,
+        caller: &Caller,
+        requested: &str,
+        field: &'static str,
+    ) -> Result<(Vec<String>, Option<String>), IdentityError> {
+        let requested = requested.trim();
+        Ok(if requested.is_empty() {
+            match &caller.jurisdiction {
+                Jurisdiction::Nation => (all_counties(), None),
+                Jurisdiction::Division(division) => (domain::counties_within(*division), None),
+                Jurisdiction::School(code) => (Vec::new(), Some(code.to_string())),
+            }
+        } else if let Ok(code) = requested.parse::<SchoolCode>() {
+            if self.visible_school(caller, &code).await?.is_none() {
+                return Err(IdentityError::NotFound(format!("{field} {code}")));
+            }
+            (Vec::new(), Some(code.to_string()))
+        } else {
+            let division = Divisions::bundled()
+                .known(requested)
+                .map_err(|e| {
+                    IdentityError::invalid(
+                        field,
+                        format!("must be a school code or a division code: {e}"),
+                    )
+                })?
+                .code;
+            if !caller
+                .jurisdiction
+                .contains(&Jurisdiction::Division(division))
+            {
+                return Err(IdentityError::NotFound(format!("{field} {division}")));
+            }
+            (domain::counties_within(division), None)
         })
     }
 }

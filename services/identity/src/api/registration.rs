@@ -39,8 +39,15 @@ impl IdentityApi {
             .map(|(name, value)| (name.clone(), value.clone()))
             .collect();
         let input = convert::registration_input(request);
-        self.register_input(caller, request_id, input, given, &continues, KeyScope::Caller)
-            .await
+        self.register_input(
+            caller,
+            request_id,
+            input,
+            given,
+            &continues,
+            KeyScope::Caller,
+        )
+        .await
     }
 
     /// Registration from decoded input: what `RegisterStudent` and an intake import's rows

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use xueji_codes::{Gender, RegistryKind, RegistryNumber};
 
 use super::{
-    DocumentType, EntryRoute, EnrollmentStatus, FieldViolation, RegistrationInput,
+    DocumentType, EnrollmentStatus, EntryRoute, FieldViolation, RegistrationInput,
     provincial_fields::ProvincialField, status_change::LeftReason,
 };
 
@@ -142,7 +142,10 @@ const GENDERS: [(&str, Gender); 2] = [("男", Gender::Male), ("女", Gender::Fem
 const DOCUMENT_TYPES: [(&str, DocumentType); 7] = [
     ("居民身份证", DocumentType::ResidentIdCard),
     ("港澳居民来往内地通行证", DocumentType::HkMacaoTravelPermit),
-    ("台湾居民来往大陆通行证", DocumentType::TaiwanCompatriotPermit),
+    (
+        "台湾居民来往大陆通行证",
+        DocumentType::TaiwanCompatriotPermit,
+    ),
     ("港澳台居民居住证", DocumentType::HmtResidencePermit),
     ("护照", DocumentType::Passport),
     ("其他", DocumentType::Other),
@@ -181,12 +184,61 @@ const LEFT_REASONS: [(&str, LeftReason); 5] = [
 
 /// GB/T 3304 names, code order (01 汉族 … 56 基诺族), then 97 and 98.
 const ETHNICITIES: [&str; 56] = [
-    "汉族", "蒙古族", "回族", "藏族", "维吾尔族", "苗族", "彝族", "壮族", "布依族", "朝鲜族",
-    "满族", "侗族", "瑶族", "白族", "土家族", "哈尼族", "哈萨克族", "傣族", "黎族", "傈僳族",
-    "佤族", "畲族", "高山族", "拉祜族", "水族", "东乡族", "纳西族", "景颇族", "柯尔克孜族",
-    "土族", "达斡尔族", "仫佬族", "羌族", "布朗族", "撒拉族", "毛南族", "仡佬族", "锡伯族",
-    "阿昌族", "普米族", "塔吉克族", "怒族", "乌孜别克族", "俄罗斯族", "鄂温克族", "德昂族",
-    "保安族", "裕固族", "京族", "塔塔尔族", "独龙族", "鄂伦春族", "赫哲族", "门巴族", "珞巴族",
+    "汉族",
+    "蒙古族",
+    "回族",
+    "藏族",
+    "维吾尔族",
+    "苗族",
+    "彝族",
+    "壮族",
+    "布依族",
+    "朝鲜族",
+    "满族",
+    "侗族",
+    "瑶族",
+    "白族",
+    "土家族",
+    "哈尼族",
+    "哈萨克族",
+    "傣族",
+    "黎族",
+    "傈僳族",
+    "佤族",
+    "畲族",
+    "高山族",
+    "拉祜族",
+    "水族",
+    "东乡族",
+    "纳西族",
+    "景颇族",
+    "柯尔克孜族",
+    "土族",
+    "达斡尔族",
+    "仫佬族",
+    "羌族",
+    "布朗族",
+    "撒拉族",
+    "毛南族",
+    "仡佬族",
+    "锡伯族",
+    "阿昌族",
+    "普米族",
+    "塔吉克族",
+    "怒族",
+    "乌孜别克族",
+    "俄罗斯族",
+    "鄂温克族",
+    "德昂族",
+    "保安族",
+    "裕固族",
+    "京族",
+    "塔塔尔族",
+    "独龙族",
+    "鄂伦春族",
+    "赫哲族",
+    "门巴族",
+    "珞巴族",
     "基诺族",
 ];
 const OTHER_ETHNICITIES: [(&str, &str); 2] = [("97", "其他"), ("98", "外国血统中国籍人士")];
@@ -357,7 +409,10 @@ impl<'a> Layout<'a> {
                 super::provincial_fields::FieldType::Choice(values) => values.clone(),
                 _ => Vec::new(),
             };
-            (format!("{} (provincial field {})", field.label, field.name), values)
+            (
+                format!("{} (provincial field {})", field.label, field.name),
+                values,
+            )
         });
         national.chain(provincial).collect()
     }
@@ -763,7 +818,10 @@ mod tests {
         headings.push("户口性质X".into());
         headings.retain(|h| h != "学籍状态");
         let error = layout.bind(&headings, ImportKind::Migration).unwrap_err();
-        assert!(error.contains("学籍状态") && error.contains("户口性质X"), "{error}");
+        assert!(
+            error.contains("学籍状态") && error.contains("户口性质X"),
+            "{error}"
+        );
         headings.pop();
         let bound = layout.bind(&headings, ImportKind::Intake).unwrap();
         let mut cells = vec![String::new(); headings.len()];

@@ -191,7 +191,10 @@ impl Store {
         Ok((row.try_into()?, created))
     }
 
-    pub async fn import_job(&self, id: uuid::Uuid) -> Result<Option<ImportJobRecord>, IdentityError> {
+    pub async fn import_job(
+        &self,
+        id: uuid::Uuid,
+    ) -> Result<Option<ImportJobRecord>, IdentityError> {
         sqlx::query_as!(
             JobRow,
             "SELECT id, kind, jurisdiction, division, file_name, format, encoding, headings,
@@ -429,7 +432,9 @@ impl Store {
                     problem(
                         "document_number",
                         "证件号码",
-                        format!("another live record of this province ({holder}) holds this resident ID number"),
+                        format!(
+                            "another live record of this province ({holder}) holds this resident ID number"
+                        ),
                     );
                 } else if seen_ids.contains(id.as_str()) {
                     problem(
@@ -547,7 +552,8 @@ impl MigrationColumns {
         let record = &row.record;
         let r = &record.registration;
         self.rows.push(row.row);
-        self.numbers.push(record.registry_number.as_str().to_owned());
+        self.numbers
+            .push(record.registry_number.as_str().to_owned());
         self.names.push(r.name.clone());
         self.genders.push(domain::gender_str(r.gender));
         self.birth_dates.push(r.birth_date);
@@ -568,11 +574,10 @@ impl MigrationColumns {
         self.entry_dates.push(r.entry_date);
         self.entry_routes.push(r.entry_route.as_str());
         self.statuses.push(record.status.as_str());
-        self.national_statuses
-            .push(match record.status {
-                domain::EnrollmentStatus::Pending => "pending",
-                _ => "active",
-            });
+        self.national_statuses.push(match record.status {
+            domain::EnrollmentStatus::Pending => "pending",
+            _ => "active",
+        });
         self.left_reasons
             .push(record.left_reason.map(|reason| reason.as_str()));
         for alias in &record.aliases {
@@ -730,4 +735,35 @@ async fn write_migrated(
     .await?;
     debug_assert!(row.writes > 0);
     Ok(row.students)
+}
+
+impl Store {
+    /// One page of current records for export, after student id `after`, in id order: the
+    /// records of `school`, or of the schools in `counties`. Records whose current copy is
+    /// elsewhere (transferred out), rejected or deleted are not exported.
+    pub async fn export_page(
+        &self,
+        counties: &[String],
+        school: Option<&str>,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<super::StudentRecord>, IdentityError> {
+        let ids = sqlx::query_scalar!(
+            "SELECT e.student_id FROM identity.enrollments e
+             WHERE e.is_current AND e.student_id > $3
+               AND ($1::text IS NULL OR e.school_code = $1)
+               AND ($1::text IS NOT NULL OR e.school_division = ANY($2))
+               AND e.status NOT IN ('transferred_out', 'rejected', 'deleted')
+             ORDER BY e.student_id LIMIT $4",
+            school,
+            counties,
+            after,
+            limit
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut records = self.students(&ids).await?;
+        records.sort_by_key(|r| r.id);
+        Ok(records)
+    }
 }

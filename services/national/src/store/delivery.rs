@@ -501,10 +501,15 @@ async fn index_migrated(
         )
         .fetch_one(&mut *conn)
         .await?;
-        if owner.student_id != id && IndexStatus::parse(&owner.status) != Some(IndexStatus::Ended)
-        {
-            return refuse_both(conn, province, index, &owner.province, &owner.registry_number)
-                .await;
+        if owner.student_id != id && IndexStatus::parse(&owner.status) != Some(IndexStatus::Ended) {
+            return refuse_both(
+                conn,
+                province,
+                index,
+                &owner.province,
+                &owner.registry_number,
+            )
+            .await;
         }
         if owner.student_id != id {
             sqlx::query!(

@@ -1,0 +1,118 @@
+//! From an upload's bytes to sheet rows: the bytes arrive as async messages, the sheet readers
+//! are synchronous, so a blocking task reads (a CSV file as its bytes come, streaming; an XLSX
+//! workbook once it is whole, from a temporary file, since a zip is read from its end) and
+//! hands rows back through a bounded channel: a slow writer slows the reader, and memory stays
+//! flat whatever the file's size.
+
+use std::io::{Read, Write};
+
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+use xueji_sheets::{Encoding, Format, Row, SheetError};
+
+/// Rows waiting between the reader and the writer.
+const ROW_BUFFER: usize = 20_000;
+/// Byte messages waiting between the upload and the reader.
+const BYTE_BUFFER: usize = 16;
+
+/// What the reader found once the file ended.
+#[derive(Debug, Clone)]
+pub struct ReadEnd {
+    pub sha256: String,
+    pub size: u64,
+    pub encoding: Option<Encoding>,
+}
+
+/// The reader's side of an upload.
+#[derive(Debug)]
+pub struct SheetRows {
+    pub rows: mpsc::Receiver<Row>,
+    /// Answers once the reader stopped: how the file ended, or why it could not be read.
+    pub end: tokio::task::JoinHandle<Result<ReadEnd, SheetError>>,
+}
+
+/// The upload's side: push the file's bytes in order, then drop it.
+#[derive(Debug)]
+pub struct ByteSink {
+    bytes: std::sync::mpsc::SyncSender<Vec<u8>>,
+}
+
+impl ByteSink {
+    /// Hands the next bytes to the reader; false once the reader stopped (it found the file
+    /// unreadable, or the writer stopped taking rows).
+    pub async fn push(&self, chunk: Vec<u8>) -> bool {
+        let bytes = self.bytes.clone();
+        tokio::task::spawn_blocking(move || bytes.send(chunk).is_ok())
+            .await
+            .unwrap_or(false)
+    }
+}
+
+/// Starts reading a sheet of `format` from the bytes pushed into the answered sink.
+pub fn start(format: Format) -> (ByteSink, SheetRows) {
+    let (bytes_tx, bytes_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(BYTE_BUFFER);
+    let (rows_tx, rows_rx) = mpsc::channel(ROW_BUFFER);
+    let end = tokio::task::spawn_blocking(move || {
+        let mut source = Hashing {
+            chunks: bytes_rx,
+            current: Vec::new(),
+            at: 0,
+            hasher: Sha256::new(),
+            size: 0,
+        };
+        let mut each = |row: Row| rows_tx.blocking_send(row).is_ok();
+        let encoding = match format {
+            Format::Csv => Some(xueji_sheets::read_csv(&mut source, None, &mut each)?),
+            Format::Xlsx => {
+                let mut file = tempfile::tempfile()?;
+                std::io::copy(&mut source, &mut file)?;
+                file.flush()?;
+                use std::io::Seek;
+                file.rewind()?;
+                xueji_sheets::read_xlsx(std::io::BufReader::new(file), &mut each)?;
+                None
+            }
+        };
+        // Whatever the reader left unread still counts towards the file's digest.
+        std::io::copy(&mut source, &mut std::io::sink())?;
+        Ok(ReadEnd {
+            sha256: hex::encode(source.hasher.finalize()),
+            size: source.size,
+            encoding,
+        })
+    });
+    (
+        ByteSink { bytes: bytes_tx },
+        SheetRows { rows: rows_rx, end },
+    )
+}
+
+/// The pushed bytes as one `Read`, hashed as they pass.
+struct Hashing {
+    chunks: std::sync::mpsc::Receiver<Vec<u8>>,
+    current: Vec<u8>,
+    at: usize,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl Read for Hashing {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.current.len() {
+            match self.chunks.recv() {
+                Ok(chunk) => {
+                    self.hasher.update(&chunk);
+                    self.size += chunk.len() as u64;
+                    self.current = chunk;
+                    self.at = 0;
+                }
+                // The upload ended.
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.at);
+        buf[..n].copy_from_slice(&self.current[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
