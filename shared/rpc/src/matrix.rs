@@ -58,6 +58,7 @@ impl AuthorizationMatrix {
                     | "transfer"
                     | "evidence"
                     | "status_change"
+                    | "import_job"
                     | "none"
             ) {
                 return Err(format!("{method}: unknown object {:?}", row.object));

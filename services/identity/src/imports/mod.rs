@@ -300,48 +300,77 @@ impl IdentityApi {
         through: i64,
         job: uuid::Uuid,
     ) -> Result<ChunkDone, IdentityError> {
-        let results: Vec<(Row, Result<(), Vec<RowProblem>>)> =
-            futures::stream::iter(rows.into_iter().map(|row| async move {
-                let (record, violations) = bound.read(&row.cells);
-                if !violations.is_empty() {
-                    let problems = problems_of(layout, &violations);
-                    return Ok::<_, IdentityError>((row, Err(problems)));
+        // Rows of the chunk are registered concurrently: a resident ID number an earlier row
+        // of the chunk carries is refused here, so that the earlier row is the one kept.
+        let mut first_with_id: HashMap<String, u64> = HashMap::new();
+        let repeats: Vec<Option<u64>> = rows
+            .iter()
+            .map(|row| {
+                let (record, _) = bound.read(&row.cells);
+                let id = record.input.document_number.trim().to_ascii_uppercase();
+                if id.is_empty() {
+                    return None;
                 }
-                let mut input = record.input;
-                input.idempotency_key = format!("import:{job}:{}", row.number);
-                let answer = self
-                    .register_input(
-                        caller,
-                        request_id,
-                        input,
-                        record.provincial_fields,
-                        "",
-                        KeyScope::Global,
-                    )
-                    .await;
-                let outcome = match answer {
-                    Ok(_) => Ok(()),
-                    Err(IdentityError::InvalidArgument(violations)) => {
-                        Err(problems_of(layout, &violations))
+                match first_with_id.get(&id) {
+                    Some(first) => Some(*first),
+                    None => {
+                        first_with_id.insert(id, row.number);
+                        None
                     }
-                    Err(IdentityError::AlreadyExists { field, message }) => {
-                        Err(vec![problem(layout, field, message)])
+                }
+            })
+            .collect();
+        let results: Vec<(Row, Result<(), Vec<RowProblem>>)> = futures::stream::iter(
+            rows.into_iter()
+                .zip(repeats)
+                .map(|(row, repeat)| async move {
+                    if let Some(first) = repeat {
+                        let reason =
+                            format!("repeats the document number of row {first} of this file");
+                        return Ok((row, Err(vec![problem(layout, "document_number", reason)])));
                     }
-                    Err(
-                        IdentityError::PermissionDenied(message) | IdentityError::NotFound(message),
-                    ) => Err(vec![problem(layout, "school_code", message)]),
-                    Err(IdentityError::FailedPrecondition(message)) => {
-                        Err(vec![problem(layout, "document_number", message)])
+                    let (record, violations) = bound.read(&row.cells);
+                    if !violations.is_empty() {
+                        let problems = problems_of(layout, &violations);
+                        return Ok::<_, IdentityError>((row, Err(problems)));
                     }
-                    Err(other) => return Err(other),
-                };
-                Ok((row, outcome))
-            }))
-            .buffered(INTAKE_CONCURRENCY)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect::<Result<_, _>>()?;
+                    let mut input = record.input;
+                    input.idempotency_key = format!("import:{job}:{}", row.number);
+                    let answer = self
+                        .register_input(
+                            caller,
+                            request_id,
+                            input,
+                            record.provincial_fields,
+                            "",
+                            KeyScope::Global,
+                        )
+                        .await;
+                    let outcome = match answer {
+                        Ok(_) => Ok(()),
+                        Err(IdentityError::InvalidArgument(violations)) => {
+                            Err(problems_of(layout, &violations))
+                        }
+                        Err(IdentityError::AlreadyExists { field, message }) => {
+                            Err(vec![problem(layout, field, message)])
+                        }
+                        Err(
+                            IdentityError::PermissionDenied(message)
+                            | IdentityError::NotFound(message),
+                        ) => Err(vec![problem(layout, "school_code", message)]),
+                        Err(IdentityError::FailedPrecondition(message)) => {
+                            Err(vec![problem(layout, "document_number", message)])
+                        }
+                        Err(other) => return Err(other),
+                    };
+                    Ok((row, outcome))
+                }),
+        )
+        .buffered(INTAKE_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
         let mut done = ChunkDone {
             through,
             ..ChunkDone::default()

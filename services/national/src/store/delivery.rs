@@ -105,6 +105,22 @@ impl Store {
         .into_iter()
         .map(|row| (row.number, (row.province, row.introduced_by)))
         .collect();
+        // ID numbers a migrated record would claim that someone holds already: such a record
+        // goes one by one (granted over an ended holder, or refused with notices).
+        let migrated_ids: Vec<String> = deliveries
+            .iter()
+            .filter_map(|delivery| first_time_index(delivery, province))
+            .filter(|index| index.migrated)
+            .filter_map(|index| index.id_number.as_ref().map(|id| id.as_str().to_owned()))
+            .collect();
+        let claimed: HashSet<String> = sqlx::query_scalar!(
+            "SELECT id_number FROM national.id_claims WHERE id_number = ANY($1)",
+            &migrated_ids
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
         let applied = serde_json::to_value(Outcome::Applied).expect("outcomes serialize");
         // An introduction applied before: answered like an inbox hit.
         for delivery in deliveries {
@@ -120,6 +136,7 @@ impl Store {
         let mut outcomes = Vec::with_capacity(deliveries.len());
         let mut run: Vec<(uuid::Uuid, &IndexStudent)> = Vec::new();
         let mut run_numbers: HashSet<&str> = HashSet::new();
+        let mut run_ids: HashSet<&str> = HashSet::new();
         // A message sent twice in one batch is applied once and answered twice.
         let mut in_batch: HashSet<uuid::Uuid> = HashSet::new();
         for delivery in deliveries {
@@ -128,8 +145,17 @@ impl Store {
                 && let Some(index) = first_time_index(delivery, province)
                 && numbers_of(index)
                     .all(|n| !known.contains_key(n.as_str()) && !run_numbers.contains(n.as_str()))
+                && !(index.migrated
+                    && index.id_number.as_ref().is_some_and(|id| {
+                        claimed.contains(id.as_str()) || run_ids.contains(id.as_str())
+                    }))
             {
                 run_numbers.extend(numbers_of(index).map(RegistryNumber::as_str));
+                if index.migrated
+                    && let Some(id) = &index.id_number
+                {
+                    run_ids.insert(id.as_str());
+                }
                 run.push((delivery.message_id, index));
                 continue;
             }
@@ -141,6 +167,7 @@ impl Store {
             }
             run.clear();
             run_numbers.clear();
+            run_ids.clear();
 
             if let Some((sender, outcome)) = seen.get(&delivery.message_id) {
                 if sender != province {
@@ -247,14 +274,15 @@ fn foreign(number: &str, owner: &str, province: &str) -> NationalError {
 }
 
 /// The index entry a message introduces, if it is a first-time entry of a live student whose
-/// number this province may introduce: the kind a set-wide run can write.
+/// number this province may introduce, or a migrated record (numbers of the previous system,
+/// its ID number claimed with it): the kind a set-wide run can write.
 fn first_time_index<'a>(delivery: &'a Delivery, province: &str) -> Option<&'a IndexStudent> {
     match &delivery.message {
         Message::Index(index)
             if index.status != IndexStatus::Ended
-                && !index.migrated
-                && index.aliases.is_empty()
-                && may_introduce(&index.registry_number, province) =>
+                && (index.migrated
+                    || (index.aliases.is_empty()
+                        && may_introduce(&index.registry_number, province))) =>
         {
             Some(index)
         }
@@ -284,7 +312,19 @@ async fn index_new_students(
     let mut id_numbers = Vec::with_capacity(run.len());
     let mut digests = Vec::with_capacity(run.len());
     let mut statuses = Vec::with_capacity(run.len());
+    let (mut alias_owners, mut aliases) = (Vec::new(), Vec::new());
+    let (mut claim_owners, mut claims) = (Vec::new(), Vec::new());
     for (message_id, index) in run {
+        for alias in &index.aliases {
+            alias_owners.push(index.registry_number.as_str().to_owned());
+            aliases.push(alias.as_str().to_owned());
+        }
+        if index.migrated
+            && let Some(id) = &index.id_number
+        {
+            claim_owners.push(index.registry_number.as_str().to_owned());
+            claims.push(id.as_str().to_owned());
+        }
         message_ids.push(*message_id);
         numbers.push(index.registry_number.as_str().to_owned());
         id_numbers.push(index.id_number.as_ref().map(|id| id.as_str().to_owned()));
@@ -303,15 +343,29 @@ async fn index_new_students(
            ), number AS (
                INSERT INTO national.numbers (number, student_id)
                SELECT registry_number, id FROM student
+               UNION ALL
+               SELECT a.alias, s.id FROM unnest($7::text[], $8::text[]) AS a(owner, alias)
+               JOIN student s ON s.registry_number = a.owner
                RETURNING number
+           ), claim AS (
+               -- A migrated record's ID number, claimed with it (checked unclaimed before the
+               -- run; a claim taken meanwhile fails the statement and the delivery is retried).
+               INSERT INTO national.id_claims (id_number, student_id)
+               SELECT c.id_number, s.id FROM unnest($9::text[], $10::text[]) AS c(owner, id_number)
+               JOIN student s ON s.registry_number = c.owner
+               RETURNING id_number
            )
-           SELECT count(*) AS "written!" FROM number"#,
+           SELECT (SELECT count(*) FROM number) + (SELECT count(*) FROM claim) AS "written!""#,
         province,
         &numbers,
         &id_numbers as &[Option<String>],
         &digests,
         &statuses,
         &message_ids,
+        &alias_owners,
+        &aliases,
+        &claim_owners,
+        &claims,
     )
     .fetch_one(&mut *conn)
     .await?;
