@@ -8,6 +8,7 @@ mod change;
 mod cycle;
 mod lists;
 mod school;
+mod sheets;
 mod transfer;
 
 use std::{path::PathBuf, time::Duration};
@@ -121,6 +122,19 @@ enum Command {
         #[command(subcommand)]
         command: cycle::CycleCommand,
     },
+    /// Import a spreadsheet (CSV or XLSX in the template's layout): a September intake, or
+    /// with --migration the records of a previous system. Shows progress, writes the bad rows
+    /// to an error file; the same file sent again resumes or changes nothing.
+    Import(sheets::ImportArgs),
+    /// Import jobs of your jurisdiction, or one job.
+    ImportJobs(sheets::JobsArgs),
+    /// Download a job's error file.
+    ImportErrors(sheets::ErrorsArgs),
+    /// Download the import template (XLSX with drop-down lists, or CSV headings).
+    Template(sheets::TemplateArgs),
+    /// Export the students of your jurisdiction (or of a school or division in it) to CSV or
+    /// XLSX, in the import layout.
+    Export(sheets::ExportArgs),
     /// Tokens for operators.
     Token {
         #[command(subcommand)]
@@ -223,7 +237,7 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(mut cli: Cli) -> anyhow::Result<()> {
     let json = cli.json;
     if let Command::Token {
         command:
@@ -271,6 +285,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     if let Command::Cycle { command } = cli.command {
         return cycle::run(channel, command, json).await;
+    }
+    match cli.command {
+        Command::Import(args) => return sheets::import(channel, args, json).await,
+        Command::ImportJobs(args) => return sheets::jobs(channel, args, json).await,
+        Command::ImportErrors(args) => return sheets::errors(channel, args).await,
+        Command::Template(args) => return sheets::template(channel, args).await,
+        Command::Export(args) => return sheets::export(channel, args).await,
+        command => cli.command = command,
     }
     if let Command::Change { command } = cli.command {
         return change::run(channel, command, json).await;
@@ -377,6 +399,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         | Command::School { .. }
         | Command::Transfer { .. }
         | Command::Cycle { .. }
+        | Command::Import(_)
+        | Command::ImportJobs(_)
+        | Command::ImportErrors(_)
+        | Command::Template(_)
+        | Command::Export(_)
         | Command::Change { .. }
         | Command::Inbox
         | Command::History { .. }

@@ -206,22 +206,34 @@ pub async fn upload(
     kind: ImportKind,
     file_name: &str,
     bytes: &[u8],
-    mut progress: impl FnMut(&xueji_proto::identity::v1::ImportJob),
+    progress: impl FnMut(&xueji_proto::identity::v1::ImportJob),
 ) -> Result<xueji_proto::identity::v1::ImportJob, tonic::Status> {
     use sha2::{Digest, Sha256};
-    use xueji_proto::identity::v1 as pb;
-    let header = pb::ImportHeader {
+    let header = xueji_proto::identity::v1::ImportHeader {
         file_name: file_name.to_owned(),
-        format: pb::SheetFormat::Unspecified as i32,
+        format: xueji_proto::identity::v1::SheetFormat::Unspecified as i32,
         sha256: hex::encode(Sha256::digest(bytes)),
         size: bytes.len() as u64,
     };
     let pieces: Vec<Vec<u8>> = bytes.chunks(256 * 1024).map(<[u8]>::to_vec).collect();
+    upload_pieces(client, kind, header, pieces.into_iter(), progress).await
+}
+
+/// Uploads a file given as its header and its pieces in order (read as they are sent, so a
+/// file on disk need not be held in memory).
+pub async fn upload_pieces(
+    client: &mut ImportClient,
+    kind: ImportKind,
+    header: xueji_proto::identity::v1::ImportHeader,
+    pieces: impl Iterator<Item = Vec<u8>> + Send + 'static,
+    mut progress: impl FnMut(&xueji_proto::identity::v1::ImportJob),
+) -> Result<xueji_proto::identity::v1::ImportJob, tonic::Status> {
+    use xueji_proto::identity::v1 as pb;
     let finished = match kind {
         ImportKind::Intake => {
             use pb::{import_intake_request::Part, import_intake_response::Event};
             let messages = std::iter::once(Part::Header(header))
-                .chain(pieces.into_iter().map(Part::Chunk))
+                .chain(pieces.map(Part::Chunk))
                 .map(|part| pb::ImportIntakeRequest { part: Some(part) });
             let mut events = client
                 .import_intake(futures::stream::iter(messages))
@@ -240,7 +252,7 @@ pub async fn upload(
         ImportKind::Migration => {
             use pb::{import_migration_request::Part, import_migration_response::Event};
             let messages = std::iter::once(Part::Header(header))
-                .chain(pieces.into_iter().map(Part::Chunk))
+                .chain(pieces.map(Part::Chunk))
                 .map(|part| pb::ImportMigrationRequest { part: Some(part) });
             let mut events = client
                 .import_migration(futures::stream::iter(messages))

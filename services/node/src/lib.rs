@@ -2,6 +2,7 @@
 //! tasks), and the commands built on it (demo, benchmark, PKI, audit verification).
 
 pub mod bench;
+pub mod bench_import;
 pub mod bench_promote;
 pub mod bench_transfer;
 pub mod client;

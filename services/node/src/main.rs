@@ -135,6 +135,18 @@ enum BenchCommand {
         #[arg(long, default_value_t = xueji_identity::cycle::DEFAULT_BATCH)]
         batch: i64,
     },
+    /// Bulk import over the streaming RPC (a migration of many synthetic students, and an
+    /// intake) vs COPY of the same rows into a bare table: students a second, ratios, peak
+    /// memory.
+    Import {
+        /// Students in the migration file (a quarter-size file is imported first, to show
+        /// memory stays flat as the file grows).
+        #[arg(long, default_value_t = 1_000_000)]
+        students: u64,
+        /// Students in the intake file (registration's checks, row by row).
+        #[arg(long, default_value_t = 50_000)]
+        intake: u64,
+    },
     /// Transfers from Anhui to Fujian over the three nodes (the national relay) vs the same
     /// saga inside Fujian: throughput, p50/p99, CPU per transfer, time in the relay.
     Transfer {
@@ -324,6 +336,15 @@ async fn run(command: Command) -> anyhow::Result<std::process::ExitCode> {
                 concurrency,
                 connections,
                 rounds,
+            })
+            .await?;
+        }
+        Command::Bench {
+            command: BenchCommand::Import { students, intake },
+        } => {
+            xueji_node::bench_import::run(xueji_node::bench_import::ImportBenchOptions {
+                students,
+                intake,
             })
             .await?;
         }

@@ -34,7 +34,7 @@ use crate::{
 
 /// Rows per migration chunk (one transaction) and per intake chunk (registrations in flight
 /// together, then the job's progress).
-const MIGRATION_CHUNK: usize = 5_000;
+const MIGRATION_CHUNK: usize = 2_000;
 const INTAKE_CHUNK: usize = 512;
 /// Intake registrations in flight at once: enough to fill the batcher's batches.
 const INTAKE_CONCURRENCY: usize = 64;
