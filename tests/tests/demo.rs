@@ -29,6 +29,11 @@ async fn the_demo_runs_from_nothing() {
         summary.new_school_code
     );
     assert!(summary.cross_province_refused);
+    assert_eq!(
+        (summary.intake_imported, summary.intake_refused),
+        (4, 2),
+        "the intake spreadsheet: four pupils in, two rows in the error report"
+    );
     assert!(summary.ministry_found);
     assert!(summary.audit_intact);
     assert!(summary.transfer_completed);

@@ -8,6 +8,7 @@
 //! national node; a new school's application goes from a county to a national code and back into
 //! the replica.
 
+mod imports;
 mod school_year;
 pub(crate) mod transfers;
 
@@ -73,6 +74,9 @@ pub struct DemoSummary {
     pub continued_with_same_number: bool,
     /// The summer whose cycle ran.
     pub summer: i32,
+    /// Rows of the demo's intake spreadsheet imported, and refused (in its error report).
+    pub intake_imported: u64,
+    pub intake_refused: u64,
 }
 
 pub async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
@@ -253,6 +257,10 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
             problem.related_registry_numbers.join(", ")
         );
     }
+
+    let intake = imports::intake_from_a_spreadsheet(&address, &pki_dir, &signer, &dir).await?;
+    summary.intake_imported = intake.imported;
+    summary.intake_refused = intake.bad;
 
     let sample_schools: Vec<(String, String)> = schools
         .iter()

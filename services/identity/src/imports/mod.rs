@@ -165,6 +165,7 @@ impl IdentityApi {
         let mut first_errors = Vec::new();
         let mut chunk: Vec<Row> = Vec::with_capacity(chunk_size);
         let mut last_row = job.done_through;
+        let mut writing: Option<tokio::task::JoinHandle<Result<ChunkDone, IdentityError>>> = None;
         loop {
             let next = sheet.rows.recv().await;
             let ended = next.is_none();
@@ -182,26 +183,52 @@ impl IdentityApi {
                 let rows = std::mem::take(&mut chunk);
                 let through = rows.last().map_or(last_row, |r| r.number as i64);
                 let done = match header.kind {
-                    ImportKind::Intake => {
+                    ImportKind::Intake => Some(
                         self.intake_chunk(
                             caller, request_id, &layout, &bound, rows, through, job.id,
                         )
-                        .await?
-                    }
+                        .await?,
+                    ),
                     ImportKind::Migration => {
-                        self.migration_chunk(
-                            caller,
-                            request_id,
-                            &layout,
-                            &bound,
-                            rows,
-                            through,
-                            job.id,
-                            &mut schools,
-                        )
-                        .await?
+                        // The chunk is checked while the previous one is being written; the
+                        // writes themselves stay one after the other, in file order.
+                        let (good, checked) = self
+                            .check_migration_chunk(
+                                caller,
+                                &layout,
+                                &bound,
+                                rows,
+                                through,
+                                &mut schools,
+                            )
+                            .await?;
+                        let previous = match writing.take() {
+                            Some(write) => Some(finish_write(write).await?),
+                            None => None,
+                        };
+                        let store = self.store.clone();
+                        let (writer, request) = (caller.clone(), request_id.to_owned());
+                        let id = job.id;
+                        writing = Some(tokio::spawn(async move {
+                            store
+                                .migrate_chunk(
+                                    id,
+                                    &good,
+                                    checked,
+                                    Actor {
+                                        caller: &writer,
+                                        request_id: &request,
+                                    },
+                                )
+                                .await
+                        }));
+                        previous
                     }
                 };
+                let Some(done) = done else {
+                    continue;
+                };
+                self.national.wake();
                 first_errors.extend(
                     done.errors
                         .iter()
@@ -214,6 +241,16 @@ impl IdentityApi {
                 }
             }
             if ended {
+                if let Some(write) = writing.take() {
+                    let done = finish_write(write).await?;
+                    first_errors.extend(
+                        done.errors
+                            .iter()
+                            .take(20 - first_errors.len().min(20))
+                            .cloned(),
+                    );
+                    self.national.wake();
+                }
                 break;
             }
         }
@@ -393,19 +430,16 @@ impl IdentityApi {
         Ok(done)
     }
 
-    /// Checks a chunk of migration rows and writes the good ones in one transaction.
-    #[allow(clippy::too_many_arguments)]
-    async fn migration_chunk(
+    /// Checks a chunk of migration rows: the records to write, and the chunk's bad rows.
+    async fn check_migration_chunk(
         &self,
         caller: &Caller,
-        request_id: &str,
         layout: &Layout<'_>,
         bound: &Bound,
         rows: Vec<Row>,
         through: i64,
-        job: uuid::Uuid,
         schools: &mut HashMap<String, Option<School>>,
-    ) -> Result<ChunkDone, IdentityError> {
+    ) -> Result<(Vec<MigrationRow>, ChunkDone), IdentityError> {
         let today = Utc::now().date_naive();
         let mut done = ChunkDone {
             through,
@@ -473,13 +507,17 @@ impl IdentityApi {
                 }),
             }
         }
-        let done = self
-            .store
-            .migrate_chunk(job, &good, done, Actor { caller, request_id })
-            .await?;
-        self.national.wake();
-        Ok(done)
+        Ok((good, done))
     }
+}
+
+/// The outcome of a chunk's write running in its own task.
+async fn finish_write(
+    write: tokio::task::JoinHandle<Result<ChunkDone, IdentityError>>,
+) -> Result<ChunkDone, IdentityError> {
+    write
+        .await
+        .map_err(|e| IdentityError::Internal(format!("a chunk's write stopped: {e}")))?
 }
 
 fn problem(layout: &Layout<'_>, field: &str, reason: String) -> RowProblem {
