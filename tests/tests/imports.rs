@@ -191,10 +191,7 @@ async fn bad_rows_are_reported_with_row_and_field_and_never_written() {
         results.push((
             job.imported,
             job.bad,
-            reported
-                .into_iter()
-                .map(|(r, f)| (r, f))
-                .collect::<Vec<_>>(),
+            reported.into_iter().collect::<Vec<_>>(),
         ));
     }
     // The three encodings and formats give the same result, row for row.

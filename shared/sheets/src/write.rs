@@ -26,8 +26,8 @@ pub struct Choices {
 /// ([`take_ready`](Self::take_ready)); an XLSX workbook is only complete at
 /// [`finish`](Self::finish).
 pub enum SheetWriter {
-    Csv(csv::Writer<Vec<u8>>),
-    Xlsx { workbook: Workbook, rows: u32 },
+    Csv(Box<csv::Writer<Vec<u8>>>),
+    Xlsx { workbook: Box<Workbook>, rows: u32 },
 }
 
 impl std::fmt::Debug for SheetWriter {
@@ -49,7 +49,7 @@ impl SheetWriter {
             Format::Csv => {
                 let mut out = Vec::with_capacity(64 * 1024);
                 out.extend_from_slice(&[0xEF, 0xBB, 0xBF]);
-                Self::Csv(csv::Writer::from_writer(out))
+                Self::Csv(Box::new(csv::Writer::from_writer(out)))
             }
             Format::Xlsx => {
                 let mut workbook = Workbook::new();
@@ -57,7 +57,10 @@ impl SheetWriter {
                     .add_worksheet_with_constant_memory()
                     .set_name("学生")
                     .map_err(xlsx)?;
-                Self::Xlsx { workbook, rows: 0 }
+                Self::Xlsx {
+                    workbook: Box::new(workbook),
+                    rows: 0,
+                }
             }
         })
     }
@@ -137,7 +140,7 @@ impl SheetWriter {
     pub fn take_ready(&mut self) -> Result<Vec<u8>, SheetError> {
         match self {
             Self::Csv(writer) => {
-                let full = std::mem::replace(writer, csv::Writer::from_writer(Vec::new()));
+                let full = std::mem::replace(writer.as_mut(), csv::Writer::from_writer(Vec::new()));
                 full.into_inner()
                     .map_err(|e| SheetError::Csv(e.error().to_string()))
             }
