@@ -1,9 +1,8 @@
 //! Bulk import and export over gRPC (thin: decode the upload's header, authorize, hand the
 //! bytes to the job runner in `crate::imports`, encode its events; stream files out).
 
-use std::{pin::Pin, sync::Arc};
+use std::sync::Arc;
 
-use futures::Stream;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
@@ -15,23 +14,19 @@ use xueji_proto::identity::v1::{
 };
 use xueji_sheets::{Choices, Format, SheetWriter};
 
-use super::IdentityApi;
+use super::{
+    IdentityApi,
+    sheet_files::{FileStream, describe_problems, export, file_messages, sheet_error},
+};
 use crate::{
     IdentityError,
-    domain::{
-        EnrollmentStatus,
-        sheet::{ERRORS_HEADING, ImportKind, Layout, SheetStudent},
-    },
+    domain::sheet::{ERRORS_HEADING, ImportKind, Layout},
     imports::{Event, Header, upload},
     store::imports::{ImportJobRecord, JobState, RowError},
 };
 
-/// Bytes per streamed file message.
-const FILE_CHUNK: usize = 1 << 20;
-/// Records read per export page.
+/// Bad rows read per page of an error file.
 const EXPORT_PAGE: i64 = 5_000;
-
-type FileStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 /// The import service: shares the identity service's state.
 #[derive(Debug, Clone)]
@@ -275,26 +270,6 @@ fn format_to_wire(format: Format) -> pb::SheetFormat {
     }
 }
 
-fn sheet_error(error: xueji_sheets::SheetError) -> IdentityError {
-    IdentityError::Internal(format!("writing the sheet failed: {error}"))
-}
-
-/// `出生日期 (birth_date): is in the future; …`
-fn describe_problems(error: &RowError) -> String {
-    error
-        .problems
-        .iter()
-        .map(|p| {
-            if p.heading.is_empty() {
-                format!("{}: {}", p.field, p.reason)
-            } else {
-                format!("{} ({}): {}", p.heading, p.field, p.reason)
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 pub(crate) fn job_to_wire(
     job: &ImportJobRecord,
     replayed: bool,
@@ -362,24 +337,6 @@ fn migration_event(event: Event) -> pb::ImportMigrationResponse {
             } => Wire::Finished(job_to_wire(&job, replayed, &first_errors)),
         }),
     }
-}
-
-/// A file as a stream of messages of at most [`FILE_CHUNK`] bytes, the name on the first.
-fn file_messages<T: Send + 'static>(
-    parts: Vec<Vec<u8>>,
-    name: String,
-    message: fn(Vec<u8>, String) -> T,
-) -> FileStream<T> {
-    let mut messages = Vec::new();
-    let mut name = Some(name);
-    for part in parts {
-        for piece in part.chunks(FILE_CHUNK) {
-            if !piece.is_empty() {
-                messages.push(Ok(message(piece.to_vec(), name.take().unwrap_or_default())));
-            }
-        }
-    }
-    Box::pin(futures::stream::iter(messages))
 }
 
 fn caller_of<T>(request: &Request<T>) -> Result<(Caller, String), Status> {
@@ -550,89 +507,4 @@ impl ImportService for ImportApi {
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
-}
-
-/// Writes the export page by page: CSV bytes go out as each page is written; an XLSX
-/// workbook (rows kept in a temporary file) goes out whole at the end.
-async fn export(
-    identity: &IdentityApi,
-    province: &str,
-    format: Format,
-    counties: &[String],
-    school: Option<&str>,
-    name: String,
-    out: &mpsc::Sender<Result<pb::ExportStudentsResponse, Status>>,
-) -> Result<(), IdentityError> {
-    let layout = Layout::new(identity.fields.of(province));
-    let mut writer = SheetWriter::new(format).map_err(sheet_error)?;
-    writer.write_row(&layout.headings()).map_err(sheet_error)?;
-    let mut name = Some(name);
-    let mut after = 0;
-    let mut students = 0u64;
-    let send = |bytes: Vec<u8>, name: &mut Option<String>, students: u64| {
-        let messages: Vec<_> = bytes
-            .chunks(FILE_CHUNK)
-            .map(|piece| pb::ExportStudentsResponse {
-                chunk: piece.to_vec(),
-                file_name: name.take().unwrap_or_default(),
-                students,
-            })
-            .collect();
-        async move {
-            for message in messages {
-                if out.send(Ok(message)).await.is_err() {
-                    return false;
-                }
-            }
-            true
-        }
-    };
-    loop {
-        let page = identity
-            .store
-            .export_page(counties, school, after, EXPORT_PAGE)
-            .await?;
-        let Some(last) = page.last() else { break };
-        after = last.id;
-        for record in &page {
-            let status = match record.status {
-                EnrollmentStatus::AwaitingNationalCheck => EnrollmentStatus::Pending,
-                other => other,
-            };
-            let student = SheetStudent {
-                registry_number: &record.registry_number,
-                aliases: &record.aliases,
-                name: &record.name,
-                gender: record.gender,
-                birth_date: record.birth_date,
-                ethnicity: &record.ethnicity,
-                document_type: record.document_type,
-                document_number: record.document_number.as_deref(),
-                school_code: &record.school_code,
-                grade: record.grade,
-                entry_date: record.entry_date,
-                entry_route: record.entry_route,
-                status,
-                left_reason: record.left_reason,
-                guardian: &record.guardian,
-                provincial_fields: &record.provincial_fields,
-            };
-            writer
-                .write_row(&layout.cells(&student))
-                .map_err(|e| match e {
-                    xueji_sheets::SheetError::TooManyRows => IdentityError::FailedPrecondition(
-                        "more students than an XLSX worksheet holds: export as CSV".into(),
-                    ),
-                    other => sheet_error(other),
-                })?;
-            students += 1;
-        }
-        let ready = writer.take_ready().map_err(sheet_error)?;
-        if !ready.is_empty() && !send(ready, &mut name, students).await {
-            return Ok(());
-        }
-    }
-    let rest = writer.finish().map_err(sheet_error)?;
-    send(rest, &mut name, students).await;
-    Ok(())
 }

@@ -8,6 +8,7 @@ pub mod ledger;
 mod link;
 mod reads;
 mod registration;
+mod sheet_files;
 
 pub(crate) use registration::KeyScope;
 pub mod school_year;

@@ -26,9 +26,8 @@ use crate::{
     },
     store::{
         Actor,
-        imports::{
-            ChunkDone, ImportJobRecord, JobState, MigrationRow, NewJob, RowError, RowProblem,
-        },
+        imports::{ChunkDone, ImportJobRecord, JobState, NewJob, RowError, RowProblem},
+        migration::MigrationRow,
     },
 };
 

@@ -15,6 +15,7 @@ mod decisions;
 mod history;
 mod id_number_scan;
 pub mod imports;
+pub mod migration;
 pub mod moves;
 pub mod outbox;
 mod progression;

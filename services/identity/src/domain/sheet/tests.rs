@@ -1,0 +1,81 @@
+//! The sheet layout read back as written, clerks' spellings, bad headings and cells.
+
+use super::values::{ethnicity_choices, ethnicity_code, normalize_date};
+use super::*;
+
+fn headings() -> Vec<String> {
+    Layout::new(&[]).headings()
+}
+
+#[test]
+fn cells_read_back_as_written() {
+    let layout = Layout::new(&[]);
+    let guardian = crate::domain::Guardian {
+        name: "王芳".into(),
+        relation: "母亲".into(),
+        phone: "13800000000".into(),
+    };
+    let fields = BTreeMap::new();
+    let aliases = vec!["L350102201503090001".to_owned()];
+    let student = SheetStudent {
+        registry_number: "G350102201503090013",
+        aliases: &aliases,
+        name: "张𠀀三",
+        gender: Gender::Male,
+        birth_date: "2015-03-09".parse().unwrap(),
+        ethnicity: "05",
+        document_type: DocumentType::ResidentIdCard,
+        document_number: Some("350102201503090013"),
+        school_code: "3501000001",
+        grade: 4,
+        entry_date: "2021-09-01".parse().unwrap(),
+        entry_route: EntryRoute::NearbyAdmission,
+        status: EnrollmentStatus::Suspended,
+        left_reason: None,
+        guardian: &guardian,
+        provincial_fields: &fields,
+    };
+    let cells = layout.cells(&student);
+    assert_eq!(cells[5], "05 维吾尔族");
+    let bound = layout.bind(&headings(), ImportKind::Migration).unwrap();
+    let (record, violations) = bound.read(&cells);
+    assert!(violations.is_empty(), "{violations:?}");
+    assert_eq!(record.input.ethnicity, "05");
+    assert_eq!(record.input.gender, Some(Gender::Male));
+    assert_eq!(record.status, Some(EnrollmentStatus::Suspended));
+    assert_eq!(record.aliases, aliases);
+    assert_eq!(record.input.guardian.unwrap().relation, "母亲");
+}
+
+#[test]
+fn clerks_spellings_are_read() {
+    assert_eq!(normalize_date("2015/3/9"), "2015-03-09");
+    assert_eq!(normalize_date("20150309"), "2015-03-09");
+    assert_eq!(normalize_date("2015.03.09"), "2015-03-09");
+    assert_eq!(normalize_date("去年"), "去年");
+    assert_eq!(ethnicity_code("1"), "01");
+    assert_eq!(ethnicity_code("回族"), "03");
+    assert_eq!(ethnicity_code("98 外国血统中国籍人士"), "98");
+    assert_eq!(ethnicity_choices().len(), 58);
+}
+
+#[test]
+fn bad_headings_and_cells_are_named() {
+    let layout = Layout::new(&[]);
+    let mut headings = headings();
+    headings.push("户口性质X".into());
+    headings.retain(|h| h != "学籍状态");
+    let error = layout.bind(&headings, ImportKind::Migration).unwrap_err();
+    assert!(
+        error.contains("学籍状态") && error.contains("户口性质X"),
+        "{error}"
+    );
+    headings.pop();
+    let bound = layout.bind(&headings, ImportKind::Intake).unwrap();
+    let mut cells = vec![String::new(); headings.len()];
+    cells[3] = "男生".into();
+    cells[9] = "三".into();
+    let (_, violations) = bound.read(&cells);
+    let fields: Vec<&str> = violations.iter().map(|v| v.field).collect();
+    assert_eq!(fields, ["gender", "grade"]);
+}
