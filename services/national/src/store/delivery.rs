@@ -539,22 +539,7 @@ async fn index_migrated(
         return Ok(Outcome::Applied);
     }
     if let Some(id_number) = id_number {
-        sqlx::query!(
-            "INSERT INTO national.id_claims (id_number, student_id) VALUES ($1, $2)
-             ON CONFLICT (id_number) DO NOTHING",
-            id_number,
-            id
-        )
-        .execute(&mut *conn)
-        .await?;
-        let owner = sqlx::query!(
-            "SELECT c.student_id, s.province, s.registry_number, s.status
-             FROM national.id_claims c JOIN national.students s ON s.id = c.student_id
-             WHERE c.id_number = $1 FOR UPDATE OF c",
-            id_number
-        )
-        .fetch_one(&mut *conn)
-        .await?;
+        let owner = claim_and_find_owner(conn, id_number, id).await?;
         if owner.student_id != id && IndexStatus::parse(&owner.status) != Some(IndexStatus::Ended) {
             return refuse_both(
                 conn,
@@ -709,24 +694,7 @@ async fn claim_id_number(
         }
     };
     let id_number = claim.id_number.as_str();
-    // The primary key decides between concurrent claims: a second inserter waits for the
-    // first to commit, then finds its row.
-    sqlx::query!(
-        "INSERT INTO national.id_claims (id_number, student_id) VALUES ($1, $2)
-         ON CONFLICT (id_number) DO NOTHING",
-        id_number,
-        id
-    )
-    .execute(&mut *conn)
-    .await?;
-    let owner = sqlx::query!(
-        "SELECT c.student_id, s.province, s.registry_number, s.status
-         FROM national.id_claims c JOIN national.students s ON s.id = c.student_id
-         WHERE c.id_number = $1 FOR UPDATE OF c",
-        id_number
-    )
-    .fetch_one(&mut *conn)
-    .await?;
+    let owner = claim_and_find_owner(conn, id_number, id).await?;
     let granted =
         owner.student_id == id || IndexStatus::parse(&owner.status) == Some(IndexStatus::Ended);
     if !granted {
@@ -784,6 +752,40 @@ async fn claim_id_number(
     .await?;
     add_number(conn, id, promoted.as_str(), province).await?;
     Ok(Outcome::Granted)
+}
+
+/// Who holds an ID number's claim once student `id` claimed it (itself, or an earlier holder),
+/// locked. The primary key decides between concurrent claims: a second inserter waits for the
+/// first to commit, then finds its row.
+async fn claim_and_find_owner(
+    conn: &mut PgConnection,
+    id_number: &str,
+    id: i64,
+) -> Result<ClaimOwner, NationalError> {
+    sqlx::query!(
+        "INSERT INTO national.id_claims (id_number, student_id) VALUES ($1, $2)
+         ON CONFLICT (id_number) DO NOTHING",
+        id_number,
+        id
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(sqlx::query_as!(
+        ClaimOwner,
+        "SELECT c.student_id, s.province, s.registry_number, s.status
+         FROM national.id_claims c JOIN national.students s ON s.id = c.student_id
+         WHERE c.id_number = $1 FOR UPDATE OF c",
+        id_number
+    )
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+struct ClaimOwner {
+    student_id: i64,
+    province: String,
+    registry_number: String,
+    status: String,
 }
 
 /// A province resolved the problem `kind` between its student and another province's: the
