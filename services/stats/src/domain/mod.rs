@@ -6,6 +6,7 @@
 
 mod ledger;
 pub mod recount;
+pub mod synthetic;
 #[cfg(test)]
 mod tests;
 
@@ -114,6 +115,18 @@ pub enum Unit {
 }
 
 impl Unit {
+    /// The unit as stored: `nation`, `province:35`, `city:3501`, `county:350102`,
+    /// `school:<code>`.
+    pub fn key(&self) -> String {
+        match self {
+            Self::Nation => "nation".to_owned(),
+            Self::Province(p) => format!("province:{p}"),
+            Self::City(c) => format!("city:{c}"),
+            Self::County(c) => format!("county:{c}"),
+            Self::School(s) => format!("school:{s}"),
+        }
+    }
+
     pub fn contains(&self, placement: &Placement) -> bool {
         match self {
             Self::Nation => true,
