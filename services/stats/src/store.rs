@@ -191,25 +191,8 @@ impl Store {
 
 /// A stored kind name as the domain spells it (an unknown one is an error, never a default).
 fn known_kind(name: &str) -> Option<&'static str> {
-    use crate::domain::ChangeKind::*;
-    [
-        Registration,
-        Transfer,
-        Suspension,
-        Resumption,
-        Dropout,
-        Return,
-        Departure,
-        Reinstatement,
-        Abroad,
-        ReturnFromAbroad,
-        Death,
-        Graduation,
-        Progression,
-        Promotion,
-        Correction,
-    ]
-    .into_iter()
-    .flat_map(|kind| [kind.addition(), kind.removal()])
-    .find(|known| *known == name)
+    crate::domain::ChangeKind::ALL
+        .into_iter()
+        .flat_map(|kind| [kind.addition(), kind.removal()])
+        .find(|known| *known == name)
 }

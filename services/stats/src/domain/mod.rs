@@ -42,6 +42,24 @@ pub enum ChangeKind {
 }
 
 impl ChangeKind {
+    pub const ALL: [Self; 15] = [
+        Self::Registration,
+        Self::Transfer,
+        Self::Suspension,
+        Self::Resumption,
+        Self::Dropout,
+        Self::Return,
+        Self::Departure,
+        Self::Reinstatement,
+        Self::Abroad,
+        Self::ReturnFromAbroad,
+        Self::Death,
+        Self::Graduation,
+        Self::Progression,
+        Self::Promotion,
+        Self::Correction,
+    ];
+
     /// What the kind is called where it adds a student to a count.
     pub fn addition(self) -> &'static str {
         match self {
