@@ -76,11 +76,10 @@ fn synthetic(series: u64, n: u64, schools: usize) -> Synthetic {
 }
 
 fn gender_of(id_number: &str) -> xueji_codes::Gender {
-    if (id_number.as_bytes()[16] - b'0') % 2 == 1 {
-        xueji_codes::Gender::Male
-    } else {
-        xueji_codes::Gender::Female
-    }
+    id_number
+        .parse::<xueji_codes::ResidentId>()
+        .expect("synthetic ID numbers are valid")
+        .gender()
 }
 
 /// Writes `count` students of `series` in the import layout (migration: with G numbers,

@@ -91,7 +91,7 @@ impl IdentityApi {
         let jurisdiction = caller.jurisdiction.as_string();
         let division = match &caller.jurisdiction {
             xueji_auth::Jurisdiction::School(code) => self
-                .school(code)
+                .visible_school(caller, code)
                 .await?
                 .map(|school| school.division.to_string())
                 .ok_or_else(|| {
@@ -112,10 +112,6 @@ impl IdentityApi {
                 started_by: &caller.describe(),
             })
             .await
-    }
-
-    async fn school(&self, code: &SchoolCode) -> Result<Option<School>, IdentityError> {
-        self.schools.get(&self.store, code).await
     }
 
     /// Reads the rows of an upload into its job and reports progress to `events`. Answers once
@@ -339,33 +335,28 @@ impl IdentityApi {
         // Rows of the chunk are registered concurrently: a resident ID number an earlier row
         // of the chunk carries is refused here, so that the earlier row is the one kept.
         let mut first_with_id: HashMap<String, u64> = HashMap::new();
-        let repeats: Vec<Option<u64>> = rows
-            .iter()
+        let rows: Vec<_> = rows
+            .into_iter()
             .map(|row| {
-                let (record, _) = bound.read(&row.cells);
+                let (record, violations) = bound.read(&row.cells);
                 let id = record.input.document_number.trim().to_ascii_uppercase();
-                if id.is_empty() {
-                    return None;
-                }
-                match first_with_id.get(&id) {
-                    Some(first) => Some(*first),
-                    None => {
-                        first_with_id.insert(id, row.number);
-                        None
-                    }
-                }
+                let repeat = if id.is_empty() {
+                    None
+                } else {
+                    Some(*first_with_id.entry(id).or_insert(row.number))
+                        .filter(|first| *first != row.number)
+                };
+                (row, record, violations, repeat)
             })
             .collect();
         let results: Vec<(Row, Result<(), Vec<RowProblem>>)> = futures::stream::iter(
             rows.into_iter()
-                .zip(repeats)
-                .map(|(row, repeat)| async move {
+                .map(|(row, record, violations, repeat)| async move {
                     if let Some(first) = repeat {
                         let reason =
                             format!("repeats the document number of row {first} of this file");
                         return Ok((row, Err(vec![problem(layout, "document_number", reason)])));
                     }
-                    let (record, violations) = bound.read(&row.cells);
                     if !violations.is_empty() {
                         let problems = problems_of(layout, &violations);
                         return Ok::<_, IdentityError>((row, Err(problems)));

@@ -415,6 +415,37 @@ async fn index_student(
             )));
         }
     }
+    if existing.is_none() && !may_introduce(&index.registry_number, province) {
+        return Err(NationalError::PermissionDenied(format!(
+            "registry number {} was not issued in province {province}",
+            index.registry_number
+        )));
+    }
+    let id = write_entry(conn, province, index, existing).await?;
+    if index.status == IndexStatus::Ended {
+        sqlx::query!("DELETE FROM national.id_claims WHERE student_id = $1", id)
+            .execute(&mut *conn)
+            .await?;
+    } else {
+        flag_duplicate_names(
+            conn,
+            province,
+            &[index.registry_number.as_str().to_owned()],
+            std::slice::from_ref(&index.duplicate_digest),
+        )
+        .await?;
+    }
+    Ok(Outcome::Applied)
+}
+
+/// Writes the index entry of `index` (over `existing`, or new) with every number it carries;
+/// answers the entry's id.
+async fn write_entry(
+    conn: &mut PgConnection,
+    province: &str,
+    index: &IndexStudent,
+    existing: Option<i64>,
+) -> Result<i64, NationalError> {
     let id_number = index.id_number.as_ref().map(|id| id.as_str());
     let id = match existing {
         Some(id) => {
@@ -435,12 +466,6 @@ async fn index_student(
             id
         }
         None => {
-            if !may_introduce(&index.registry_number, province) {
-                return Err(NationalError::PermissionDenied(format!(
-                    "registry number {} was not issued in province {province}",
-                    index.registry_number
-                )));
-            }
             sqlx::query_scalar!(
                 "INSERT INTO national.students
                      (province, registry_number, id_number, duplicate_digest, status)
@@ -455,23 +480,10 @@ async fn index_student(
             .await?
         }
     };
-    for number in std::iter::once(&index.registry_number).chain(&index.aliases) {
+    for number in numbers_of(index) {
         add_number(conn, id, number.as_str(), province).await?;
     }
-    if index.status == IndexStatus::Ended {
-        sqlx::query!("DELETE FROM national.id_claims WHERE student_id = $1", id)
-            .execute(&mut *conn)
-            .await?;
-    } else {
-        flag_duplicate_names(
-            conn,
-            province,
-            &[index.registry_number.as_str().to_owned()],
-            std::slice::from_ref(&index.duplicate_digest),
-        )
-        .await?;
-    }
-    Ok(Outcome::Applied)
+    Ok(id)
 }
 
 /// A record migrated from the province's previous system: indexed with its numbers (a `G`
@@ -499,42 +511,8 @@ async fn index_migrated(
             break;
         }
     }
+    let id = write_entry(conn, province, index, existing).await?;
     let id_number = index.id_number.as_ref().map(|id| id.as_str());
-    let id = match existing {
-        Some(id) => {
-            sqlx::query!(
-                "UPDATE national.students
-                 SET registry_number = $2, id_number = $3, duplicate_digest = decode($4, 'hex'),
-                     status = $5, updated_at = now()
-                 WHERE id = $1",
-                id,
-                index.registry_number.as_str(),
-                id_number,
-                index.duplicate_digest,
-                index.status.as_str()
-            )
-            .execute(&mut *conn)
-            .await?;
-            id
-        }
-        None => {
-            sqlx::query_scalar!(
-                "INSERT INTO national.students
-                     (province, registry_number, id_number, duplicate_digest, status)
-                 VALUES ($1, $2, $3, decode($4, 'hex'), $5) RETURNING id",
-                province,
-                index.registry_number.as_str(),
-                id_number,
-                index.duplicate_digest,
-                index.status.as_str()
-            )
-            .fetch_one(&mut *conn)
-            .await?
-        }
-    };
-    for number in numbers_of(index) {
-        add_number(conn, id, number.as_str(), province).await?;
-    }
     if index.status == IndexStatus::Ended {
         return Ok(Outcome::Applied);
     }
