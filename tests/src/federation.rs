@@ -87,6 +87,7 @@ impl Federation {
             async move {
                 xueji_schools::store::national::migrate(&pool).await?;
                 xueji_national::store::migrate(&pool).await?;
+                xueji_stats::store::migrate(&pool).await?;
                 Ok(())
             }
             .boxed()
@@ -127,6 +128,7 @@ impl Federation {
                     xueji_identity::store::migrate(&pool).await?;
                     xueji_schools::store::provincial::migrate(&pool).await?;
                     xueji_transfers::store::migrate(&pool).await?;
+                    xueji_stats::store::migrate(&pool).await?;
                     Ok(())
                 }
                 .boxed()
@@ -249,6 +251,29 @@ impl Federation {
         )
         .await
         .expect("identity client")
+    }
+
+    /// A statistics client of a node (`national` or a province code) with that node's operator
+    /// certificate.
+    pub async fn stats(
+        &self,
+        node: &str,
+        level: Level,
+        jurisdiction: &str,
+        role: Role,
+    ) -> xueji_node::client::StatsClient {
+        let address = if node == "national" {
+            self.national.address()
+        } else {
+            self.provinces[node].address()
+        };
+        xueji_node::client::stats_client(
+            &address,
+            &self.pki(node),
+            &self.token(level, jurisdiction, role),
+        )
+        .await
+        .expect("stats client")
     }
 
     /// A status-change client of `province`'s node with that province's operator certificate.
@@ -470,6 +495,8 @@ pub fn registration_at(
     let id: xueji_codes::ResidentId = id_number.parse().expect("valid ID");
     let birth = id.birth_date();
     pb::RegisterStudentRequest {
+        migrant_child: false,
+        left_behind_child: false,
         continues_registry_number: String::new(),
         provincial_fields: Default::default(),
         idempotency_key: key.into(),

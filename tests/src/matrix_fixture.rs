@@ -141,6 +141,7 @@ pub fn principals(fixture: &Fixture) -> Vec<Principal> {
             Level::Province,
             "350000",
         ),
+        service("stats-service", "35", "stats", Level::Province, "350000"),
         service(
             "national-service",
             "national",
@@ -303,6 +304,7 @@ pub fn node_of(federation: &Federation, method: &str) -> String {
     } else if method.starts_with("xueji.identity.")
         || method.starts_with("xueji.transfers.")
         || method.starts_with("xueji.schools.v1.SchoolIntake")
+        || method.starts_with("xueji.stats.v1.StatsService")
     {
         federation.province("35").address()
     } else {

@@ -8,7 +8,8 @@ use std::{collections::BTreeSet, sync::atomic::Ordering};
 use prost::Message;
 use tonic::{Code, Status};
 use xueji_proto::{
-    identity::v1 as ipb, national::v1 as npb, schools::v1 as spb, transfers::v1 as tpb,
+    identity::v1 as ipb, national::v1 as npb, schools::v1 as spb, stats::v1 as stpb,
+    transfers::v1 as tpb,
 };
 use xueji_rpc::{AuthorizationMatrix, Row};
 use xueji_tests::{
@@ -417,6 +418,44 @@ fn request(method: &str, object: Option<&str>, fixture: &Fixture) -> Vec<u8> {
         ("xueji.identity.v1.ImportService", "GetImportJob") => {
             ipb::GetImportJobRequest { job_id: key }.encode_to_vec()
         }
+        ("xueji.identity.v1.ChangeFeed", "ReadChanges") => ipb::ReadChangesRequest {
+            after_position: 0,
+            limit: 10,
+        }
+        .encode_to_vec(),
+        ("xueji.stats.v1.StatsService", "GetMonthlyReport") => stpb::GetMonthlyReportRequest {
+            unit: String::new(),
+            month: "2026-09".into(),
+        }
+        .encode_to_vec(),
+        ("xueji.stats.v1.StatsService", "GetCounts") => {
+            stpb::GetCountsRequest::default().encode_to_vec()
+        }
+        ("xueji.stats.v1.StatsService", "GetSchoolSummary") => {
+            stpb::GetSchoolSummaryRequest::default().encode_to_vec()
+        }
+        ("xueji.stats.v1.StatsService", "CheckReconciliation") => {
+            stpb::CheckReconciliationRequest {
+                unit: String::new(),
+                month: "2026-09".into(),
+            }
+            .encode_to_vec()
+        }
+        ("xueji.stats.v1.StatsService", "ListDropouts") => {
+            stpb::ListDropoutsRequest::default().encode_to_vec()
+        }
+        ("xueji.stats.v1.StatsService", "ListAgeGradeOutliers") => {
+            stpb::ListAgeGradeOutliersRequest::default().encode_to_vec()
+        }
+        ("xueji.stats.v1.StatsService", "ListProvinceReports") => {
+            stpb::ListProvinceReportsRequest::default().encode_to_vec()
+        }
+        ("xueji.stats.v1.NationalStats", "ReportAggregates") => stpb::ReportAggregatesRequest {
+            province: "35".into(),
+            feed_position: 0,
+            rows: vec![],
+        }
+        .encode_to_vec(),
         ("xueji.identity.v1.ImportService", "ListImportJobs") => {
             ipb::ListImportJobsRequest { limit: 5 }.encode_to_vec()
         }

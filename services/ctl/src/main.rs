@@ -531,6 +531,8 @@ fn register_request(args: RegisterArgs) -> anyhow::Result<pb::RegisterStudentReq
         }
     }
     Ok(pb::RegisterStudentRequest {
+        migrant_child: false,
+        left_behind_child: false,
         provincial_fields,
         continues_registry_number: args.continues,
         idempotency_key: args.idempotency_key,

@@ -125,6 +125,7 @@ fn passport_registration(key: &str) -> xueji_identity::domain::Registration {
                 relation: "父亲".into(),
                 phone: String::new(),
             }),
+            flags: Default::default(),
         },
         Some(school()),
         NaiveDate::from_ymd_opt(2024, 9, 1).unwrap(),

@@ -458,6 +458,8 @@ fn registration(n: u64) -> pb::RegisterStudentRequest {
     .expect("a valid body")
     .to_string();
     pb::RegisterStudentRequest {
+        migrant_child: false,
+        left_behind_child: false,
         continues_registry_number: String::new(),
         provincial_fields: Default::default(),
         idempotency_key: format!("bench-register-{n}-{}", run_id()),

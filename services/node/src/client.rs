@@ -288,3 +288,16 @@ pub async fn download<T>(
     }
     Ok((bytes, name))
 }
+
+pub type StatsClient =
+    xueji_proto::stats::v1::stats_service_client::StatsServiceClient<OperatorChannel>;
+
+pub async fn stats_client(
+    address: &str,
+    pki_dir: &std::path::Path,
+    token: &str,
+) -> anyhow::Result<StatsClient> {
+    Ok(StatsClient::new(
+        operator_channel(address, pki_dir, token).await?,
+    ))
+}

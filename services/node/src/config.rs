@@ -30,7 +30,7 @@ pub struct NodeConfig {
     pub schools_file: Option<PathBuf>,
     /// Which part of the federation this node plays.
     pub tier: Tier,
-    /// Run only these services of the tier (`identity`, `schools`, `transfers`, `national`);
+    /// Run only these services of the tier (`identity`, `schools`, `transfers`, `stats`, `national`);
     /// empty: all.
     pub services: Vec<Service>,
     /// `host:port` of the national node (`XUEJI_NATIONAL_ADDRESS`); a provincial node needs it.
@@ -49,6 +49,11 @@ pub struct NodeConfig {
     /// How often the transfer service sweeps passed deadlines, owed effects and interrupted
     /// starts (ms).
     pub transfer_sweep_ms: u64,
+    /// How often the stats service reads identity's change feed once caught up, in ms.
+    pub stats_feed_ms: u64,
+    /// How often a provincial stats service reports its aggregates to the national node when
+    /// its figures moved, in ms.
+    pub stats_report_ms: u64,
     /// On the national node: each provincial node by 2-digit province code (`host:port`), the
     /// province directory. A standalone node answers for its own province.
     pub province_nodes: HashMap<String, String>,
@@ -106,6 +111,8 @@ impl Default for NodeConfig {
             identity_address: String::new(),
             transfer_policy_dir: None,
             transfer_sweep_ms: 1000,
+            stats_feed_ms: 500,
+            stats_report_ms: 2000,
             province_nodes: HashMap::new(),
             outbox_interval_ms: 1000,
             replica_sync_secs: 10,
@@ -216,8 +223,8 @@ impl NodeConfig {
             "outbox_interval_ms must be positive"
         );
         anyhow::ensure!(
-            self.transfer_sweep_ms > 0,
-            "transfer_sweep_ms must be positive"
+            self.transfer_sweep_ms > 0 && self.stats_feed_ms > 0 && self.stats_report_ms > 0,
+            "transfer_sweep_ms, stats_feed_ms and stats_report_ms must be positive"
         );
         anyhow::ensure!(
             self.replica_sync_secs > 0,
@@ -321,10 +328,16 @@ impl Tier {
                 Service::Identity,
                 Service::Schools,
                 Service::Transfers,
+                Service::Stats,
                 Service::National,
             ],
-            Self::National => &[Service::Schools, Service::National],
-            Self::Province => &[Service::Identity, Service::Schools, Service::Transfers],
+            Self::National => &[Service::Schools, Service::Stats, Service::National],
+            Self::Province => &[
+                Service::Identity,
+                Service::Schools,
+                Service::Transfers,
+                Service::Stats,
+            ],
         }
     }
 }
@@ -346,6 +359,7 @@ pub enum Service {
     Identity,
     Schools,
     Transfers,
+    Stats,
     National,
 }
 
@@ -355,6 +369,7 @@ impl Service {
             Self::Identity => "identity",
             Self::Schools => "schools",
             Self::Transfers => "transfers",
+            Self::Stats => "stats",
             Self::National => "national",
         }
     }

@@ -467,6 +467,8 @@ async fn cross_province_duplicate(
     )?;
     let mut registrar = identity_client(&anhui, &anhui_pki, &operator).await?;
     let request = pb::RegisterStudentRequest {
+        migrant_child: false,
+        left_behind_child: false,
         continues_registry_number: String::new(),
         provincial_fields: Default::default(),
         idempotency_key: format!("demo-duplicate-{}", holder.document_number),

@@ -13,5 +13,6 @@ pub mod node;
 pub mod pki;
 pub mod sample;
 pub mod seed;
+pub mod stats_links;
 pub mod transfer_links;
 pub mod witness;

@@ -95,6 +95,9 @@ impl Database {
                 .await
                 .context("migrating the transfers schema")?;
         }
+        xueji_stats::store::migrate(&pool)
+            .await
+            .context("migrating the stats schema")?;
         if config.is_national() {
             xueji_schools::store::national::migrate(&pool)
                 .await
@@ -265,6 +268,9 @@ impl RunningNode {
                 .push(tokio::spawn(desk.clone().run_sweeper(
                     Duration::from_millis(config.status_change_sweep_ms),
                 )));
+            let feed = xueji_identity::api::feed::FeedApi::new(store.clone()).into_service();
+            routes.add_service(InterceptedService::new(feed, authenticator.clone()));
+            serving.push(xueji_proto::identity::v1::change_feed_server::SERVICE_NAME);
             let ledger = LedgerApi::new(
                 store.clone(),
                 schools.clone(),
@@ -391,6 +397,66 @@ impl RunningNode {
             let transfers = xueji_transfers::api::TransferApi::new(saga, province).into_service();
             routes.add_service(InterceptedService::new(transfers, authenticator.clone()));
             serving.push(xueji_proto::transfers::v1::transfer_service_server::SERVICE_NAME);
+        }
+
+        if config.runs(Service::Stats) {
+            let stats_store = xueji_stats::store::Store::new(pool.clone());
+            let tier = match config.tier {
+                crate::config::Tier::Province => xueji_stats::api::Tier::Province,
+                crate::config::Tier::National => xueji_stats::api::Tier::National,
+                crate::config::Tier::Standalone => xueji_stats::api::Tier::Standalone,
+            };
+            if config.is_provincial() {
+                // Figures come from identity's change feed, read with the stats service's own
+                // certificate and token; a provincial node reports its aggregates upwards.
+                let as_stats = credentials(
+                    config,
+                    &signer,
+                    "stats",
+                    &format!("service:stats-{province}"),
+                    Level::Province,
+                    &province_division,
+                    own_province(),
+                )?;
+                let feed =
+                    crate::stats_links::IdentityFeed::new(&identity_address, province, &as_stats)?;
+                let consumer = xueji_stats::feed::Consumer::new(stats_store.clone(), feed);
+                background.push(tokio::spawn(
+                    consumer.run(Duration::from_millis(config.stats_feed_ms)),
+                ));
+                if config.tier == crate::config::Tier::Province {
+                    let to_national = credentials(
+                        config,
+                        &signer,
+                        "stats",
+                        &format!("service:stats-{province}"),
+                        Level::Province,
+                        &province_division,
+                        vec![Authority::National],
+                    )?;
+                    let sink = crate::stats_links::NationalAggregates::new(
+                        &national_address,
+                        &to_national,
+                    )?;
+                    let reporter =
+                        xueji_stats::feed::Reporter::new(stats_store.clone(), sink, province);
+                    background.push(tokio::spawn(
+                        reporter.run(Duration::from_millis(config.stats_report_ms)),
+                    ));
+                }
+            }
+            let api =
+                xueji_stats::api::StatsApi::new(stats_store, tier, province, config.clock.clone());
+            if config.is_national() {
+                let intake = api.clone().national_service();
+                routes.add_service(InterceptedService::new(intake, authenticator.clone()));
+                serving.push(xueji_proto::stats::v1::national_stats_server::SERVICE_NAME);
+            }
+            routes.add_service(InterceptedService::new(
+                api.into_service(),
+                authenticator.clone(),
+            ));
+            serving.push(xueji_proto::stats::v1::stats_service_server::SERVICE_NAME);
         }
 
         // The national side reaches each province's identity service: the directory of the

@@ -129,6 +129,8 @@ pub fn parse_students(text: &str) -> anyhow::Result<Vec<pb::RegisterStudentReque
             provincial_fields.insert(name.trim().to_owned(), value.trim().to_owned());
         }
         requests.push(pb::RegisterStudentRequest {
+            migrant_child: false,
+            left_behind_child: false,
             continues_registry_number: String::new(),
             provincial_fields,
             idempotency_key: row.idempotency_key,

@@ -430,7 +430,7 @@ pub fn province_dns_names(province: &str) -> Vec<String> {
 }
 
 /// Services of a provincial node, each with its own certificate.
-pub const PROVINCE_SERVICES: &[&str] = &["identity", "schools", "transfers"];
+pub const PROVINCE_SERVICES: &[&str] = &["identity", "schools", "transfers", "stats"];
 /// Services of the national node, each with its own certificate.
 pub const NATIONAL_SERVICES: &[&str] = &["national", "schools"];
 

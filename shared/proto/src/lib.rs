@@ -28,3 +28,9 @@ pub mod transfers {
         tonic::include_proto!("xueji.transfers.v1");
     }
 }
+
+pub mod stats {
+    pub mod v1 {
+        tonic::include_proto!("xueji.stats.v1");
+    }
+}

@@ -16,6 +16,7 @@ pub const SERVICE_PRINCIPALS: &[&str] = &[
     "identity-service",
     "schools-service",
     "transfers-service",
+    "stats-service",
     "national-service",
     "national-schools-service",
 ];
@@ -162,9 +163,13 @@ fn service_principals(peer: &SpiffeId) -> &'static [&'static str] {
         (Tier::Province(_), "identity") => &["identity-service"],
         (Tier::Province(_), "schools") => &["schools-service"],
         (Tier::Province(_), "transfers") => &["transfers-service"],
-        (Tier::Province(_), "node") => {
-            &["identity-service", "schools-service", "transfers-service"]
-        }
+        (Tier::Province(_), "stats") => &["stats-service"],
+        (Tier::Province(_), "node") => &[
+            "identity-service",
+            "schools-service",
+            "transfers-service",
+            "stats-service",
+        ],
         (Tier::National, "national") => &["national-service"],
         (Tier::National, "schools") => &["national-schools-service"],
         (Tier::National, "node") => SERVICE_PRINCIPALS,

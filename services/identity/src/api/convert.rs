@@ -29,6 +29,10 @@ pub fn registration_input(request: pb::RegisterStudentRequest) -> RegistrationIn
             relation: g.relation,
             phone: g.phone,
         }),
+        flags: crate::domain::StudentFlags {
+            migrant_child: request.migrant_child,
+            left_behind_child: request.left_behind_child,
+        },
     }
 }
 
@@ -172,6 +176,8 @@ pub fn new_student(
         decision_reason: String::new(),
         problems: problems(duplicate_name, &[]),
         provincial_fields: registration.provincial_fields.clone().into_iter().collect(),
+        migrant_child: registration.flags.migrant_child,
+        left_behind_child: registration.flags.left_behind_child,
     }
 }
 
@@ -203,5 +209,7 @@ pub fn student(record: StudentRecord) -> pb::Student {
         decision_reason: record.decision_reason.unwrap_or_default(),
         problems: problems(record.duplicate_name, &record.national_problems),
         provincial_fields: record.provincial_fields.into_iter().collect(),
+        migrant_child: record.flags.migrant_child,
+        left_behind_child: record.flags.left_behind_child,
     }
 }

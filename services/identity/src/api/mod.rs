@@ -3,6 +3,7 @@
 
 mod convert;
 mod corrections;
+pub mod feed;
 pub mod imports;
 pub mod ledger;
 mod link;

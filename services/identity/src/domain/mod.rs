@@ -11,6 +11,7 @@ pub use xueji_validation::FieldViolation;
 
 pub mod correction;
 pub mod evidence;
+pub mod feed;
 pub mod history;
 pub mod provincial_fields;
 mod registration;
@@ -22,7 +23,7 @@ pub mod succession;
 mod transfer;
 
 pub use registration::{
-    Registration, RegistrationInput, name_key, normalize_name, validate_registration,
+    Registration, RegistrationInput, StudentFlags, name_key, normalize_name, validate_registration,
 };
 pub use transfer::{TransferRefusal, check_transfer_match};
 

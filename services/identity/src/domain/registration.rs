@@ -24,6 +24,16 @@ pub struct RegistrationInput {
     pub entry_date: String,
     pub entry_route: Option<EntryRoute>,
     pub guardian: Option<Guardian>,
+    pub flags: StudentFlags,
+}
+
+/// The two flags statistics break figures down by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StudentFlags {
+    /// 随迁子女
+    pub migrant_child: bool,
+    /// 留守儿童
+    pub left_behind_child: bool,
 }
 
 /// A registration that passed every rule.
@@ -43,6 +53,7 @@ pub struct Registration {
     pub entry_date: NaiveDate,
     pub entry_route: EntryRoute,
     pub guardian: Guardian,
+    pub flags: StudentFlags,
     /// The province's own fields (非基础字段), checked against its declaration by
     /// `provincial_fields::check_registration_fields`.
     pub provincial_fields: BTreeMap<String, String>,
@@ -74,6 +85,16 @@ impl Registration {
         ] {
             hasher.update((part.len() as u64).to_be_bytes());
             hasher.update(part.as_bytes());
+        }
+        // The flags came later: digested only when set, so earlier registrations keep their digest.
+        for (set, part) in [
+            (self.flags.migrant_child, "migrant_child"),
+            (self.flags.left_behind_child, "left_behind_child"),
+        ] {
+            if set {
+                hasher.update((part.len() as u64).to_be_bytes());
+                hasher.update(part.as_bytes());
+            }
         }
         for (name, value) in &self.provincial_fields {
             for part in [name, value] {
@@ -365,6 +386,7 @@ pub fn validate_registration(
             entry_date,
             entry_route,
             guardian,
+            flags: input.flags,
             provincial_fields: BTreeMap::new(),
         }),
         (a, b, c, d, e, f, g, h, i, j, k) => {

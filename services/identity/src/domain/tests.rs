@@ -32,6 +32,7 @@ fn input() -> RegistrationInput {
             relation: "父亲".into(),
             phone: "13800000000".into(),
         }),
+        flags: Default::default(),
     }
 }
 
@@ -131,6 +132,7 @@ fn every_bad_field_is_named() {
         entry_date: "soon".into(),
         entry_route: None,
         guardian: None,
+        flags: Default::default(),
     };
     assert_eq!(
         fields(validate_registration(bad, None, today())),

@@ -12,6 +12,7 @@ use xueji_codes::{SchoolCode, StageOffered};
 mod corrections;
 mod cycle;
 mod decisions;
+mod feed;
 mod history;
 mod id_number_scan;
 pub mod imports;

@@ -49,6 +49,7 @@ pub struct StudentRecord {
     pub left_reason: Option<LeftReason>,
     /// The province's own fields, by name.
     pub provincial_fields: BTreeMap<String, String>,
+    pub flags: crate::domain::StudentFlags,
 }
 
 /// The row as the view returns it, before its values are checked.
@@ -78,6 +79,8 @@ struct StudentRow {
     national_problems: Vec<String>,
     left_reason: Option<String>,
     provincial_fields: serde_json::Value,
+    migrant_child: bool,
+    left_behind_child: bool,
 }
 
 /// The error for a stored value this service does not know.
@@ -99,6 +102,10 @@ impl TryFrom<StudentRow> for StudentRecord {
                 .map_err(|e| unknown("guardian", e.to_string()))?,
             provincial_fields: serde_json::from_value(row.provincial_fields)
                 .map_err(|e| unknown("provincial_fields", e.to_string()))?,
+            flags: crate::domain::StudentFlags {
+                migrant_child: row.migrant_child,
+                left_behind_child: row.left_behind_child,
+            },
             grade: u32::try_from(row.grade).map_err(|_| unknown("grade", row.grade))?,
             entry_route: EntryRoute::parse(&row.entry_route)
                 .ok_or_else(|| unknown("entry_route", &row.entry_route))?,
@@ -196,7 +203,8 @@ impl Store {
                       status AS "status!", decided_at, decided_by, decision_reason,
                       duplicate_name AS "duplicate_name!",
                       national_problems AS "national_problems!", left_reason,
-                      provincial_fields AS "provincial_fields!"
+                      provincial_fields AS "provincial_fields!",
+                      migrant_child AS "migrant_child!", left_behind_child AS "left_behind_child!"
                FROM identity.student_view WHERE id = ANY($1) ORDER BY registry_number"#,
             ids
         )

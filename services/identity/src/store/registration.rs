@@ -59,8 +59,9 @@ impl Store {
                    INSERT INTO identity.students
                        (registry_number, name, gender, birth_date, ethnicity, document_type,
                         document_number, id_number_claim, name_key, guardian, idempotency_key,
-                        request_hash, registered_by, provincial_fields)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $22)
+                        request_hash, registered_by, provincial_fields, migrant_child,
+                        left_behind_child)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $22, $23, $24)
                    ON CONFLICT (idempotency_key) DO NOTHING
                    RETURNING id
                ), number AS (
@@ -118,6 +119,8 @@ impl Store {
             after as _,
             actor.request_id,
             provincial as _,
+            registration.flags.migrant_child,
+            registration.flags.left_behind_child,
         )
         .fetch_optional(&self.pool)
         .await;
@@ -198,12 +201,13 @@ impl Store {
                                         $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[],
                                         $11::text[], $12::bytea[], $13::text[], $14::text[],
                                         $15::text[], $16::int2[], $17::date[], $18::text[],
-                                        $19::text[], $20::text[], $21::text[], $22::jsonb[])
+                                        $19::text[], $20::text[], $21::text[], $22::jsonb[],
+                                        $23::bool[], $24::bool[])
                        AS i(registry_number, name, gender, birth_date, ethnicity, document_type,
                             document_number, id_number_claim, name_key, guardian, idempotency_key,
                             request_hash, registered_by, school_code, school_division, grade,
                             entry_date, entry_route, jurisdiction, after, request_id,
-                            provincial_fields)
+                            provincial_fields, migrant_child, left_behind_child)
                ), checked AS MATERIALIZED (
                    -- A lateral probe per row: the planner would otherwise turn an EXISTS into
                    -- a hashed scan of every number ever issued.
@@ -217,10 +221,12 @@ impl Store {
                    INSERT INTO identity.students
                        (registry_number, name, gender, birth_date, ethnicity, document_type,
                         document_number, id_number_claim, name_key, guardian, idempotency_key,
-                        request_hash, registered_by, provincial_fields)
+                        request_hash, registered_by, provincial_fields, migrant_child,
+                        left_behind_child)
                    SELECT registry_number, name, gender, birth_date, ethnicity, document_type,
                           document_number, id_number_claim, name_key, guardian, idempotency_key,
-                          request_hash, registered_by, provincial_fields
+                          request_hash, registered_by, provincial_fields, migrant_child,
+                          left_behind_child
                    FROM input JOIN checked USING (idempotency_key)
                    WHERE NOT checked.number_taken
                    ON CONFLICT DO NOTHING
@@ -286,6 +292,8 @@ impl Store {
             &columns.after,
             &columns.request_id,
             &columns.provincial_fields as _,
+            &columns.migrant_child,
+            &columns.left_behind_child,
         )
         .fetch_all(conn)
         .await?;
@@ -341,7 +349,14 @@ struct RegistrationAfter<'a> {
     /// The province's own fields: audited like the others.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     provincial_fields: &'a BTreeMap<String, String>,
+    /// Written only when a flag is set.
+    #[serde(skip_serializing_if = "is_unset")]
+    flags: crate::domain::StudentFlags,
     status: &'static str,
+}
+
+fn is_unset(flags: &crate::domain::StudentFlags) -> bool {
+    *flags == crate::domain::StudentFlags::default()
 }
 
 fn audit_after<'a>(
@@ -362,6 +377,7 @@ fn audit_after<'a>(
         entry_route: registration.entry_route.as_str(),
         guardian: &registration.guardian,
         provincial_fields: &registration.provincial_fields,
+        flags: registration.flags,
         status: "pending",
     })
 }
@@ -392,6 +408,8 @@ struct BatchColumns<'a> {
     /// Audit documents as JSON text, for a json column: nothing to convert on either side.
     after: Vec<String>,
     request_id: Vec<String>,
+    migrant_child: Vec<bool>,
+    left_behind_child: Vec<bool>,
 }
 
 impl<'a> BatchColumns<'a> {
@@ -438,5 +456,8 @@ impl<'a> BatchColumns<'a> {
                 .expect("audit documents serialize"),
         );
         self.request_id.push(request_id.to_owned());
+        self.migrant_child.push(registration.flags.migrant_child);
+        self.left_behind_child
+            .push(registration.flags.left_behind_child);
     }
 }

@@ -462,6 +462,8 @@ pub(crate) async fn enroll(
         .map_err(|e| anyhow::anyhow!("sample ID number: {e}"))?;
         let registered = registrar
             .register_student(pb::RegisterStudentRequest {
+                migrant_child: false,
+                left_behind_child: false,
                 continues_registry_number: String::new(),
                 provincial_fields: Default::default(),
                 idempotency_key: format!("enroll-{school}-{n}"),

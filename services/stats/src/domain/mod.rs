@@ -4,6 +4,7 @@
 //! changes sees it as an addition or a removal of the event's kind. A move that stays inside a
 //! level (two schools of one county) changes nothing there.
 
+pub mod dropouts;
 mod ledger;
 pub mod recount;
 pub mod synthetic;
@@ -39,10 +40,16 @@ pub enum ChangeKind {
     Promotion,
     /// A corrected key field (a gender, say) moves the student between counts.
     Correction,
+    /// The school's code replaced by its successor (a merger): the students follow it.
+    Succession,
+    /// A record brought from a province's previous system (bulk migration).
+    Migration,
+    /// A problem record deleted (a duplicate, say).
+    Deletion,
 }
 
 impl ChangeKind {
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 18] = [
         Self::Registration,
         Self::Transfer,
         Self::Suspension,
@@ -58,7 +65,44 @@ impl ChangeKind {
         Self::Progression,
         Self::Promotion,
         Self::Correction,
+        Self::Succession,
+        Self::Migration,
+        Self::Deletion,
     ];
+
+    /// The kind as the feed names it.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Registration => "registration",
+            Self::Transfer => "transfer",
+            Self::Suspension => "suspension",
+            Self::Resumption => "resumption",
+            Self::Dropout => "dropout",
+            Self::Return => "return",
+            Self::Departure => "departure",
+            Self::Reinstatement => "reinstatement",
+            Self::Abroad => "abroad",
+            Self::ReturnFromAbroad => "return_from_abroad",
+            Self::Death => "death",
+            Self::Graduation => "graduation",
+            Self::Progression => "progression",
+            Self::Promotion => "promotion",
+            Self::Correction => "correction",
+            Self::Succession => "succession",
+            Self::Migration => "migration",
+            Self::Deletion => "deletion",
+        }
+    }
+
+    /// Does this removal leave a student who should be picked up by another school (dropout
+    /// monitoring)? Not a transfer, a graduation, a death, a deletion or a suspension.
+    pub fn leaves_unplaced(self) -> bool {
+        matches!(self, Self::Dropout | Self::Departure)
+    }
 
     /// What the kind is called where it adds a student to a count.
     pub fn addition(self) -> &'static str {
@@ -72,7 +116,10 @@ impl ChangeKind {
             Self::Progression => "progression",
             Self::Promotion => "promotion",
             Self::Correction => "correction",
+            Self::Succession => "succession_in",
+            Self::Migration => "migration",
             Self::Suspension
+            | Self::Deletion
             | Self::Dropout
             | Self::Departure
             | Self::Abroad
@@ -93,7 +140,10 @@ impl ChangeKind {
             Self::Graduation => "graduation",
             Self::Promotion => "promotion",
             Self::Correction => "correction",
-            Self::Registration
+            Self::Succession => "succession_out",
+            Self::Deletion => "deletion",
+            Self::Migration
+            | Self::Registration
             | Self::Resumption
             | Self::Return
             | Self::Reinstatement
@@ -117,6 +167,72 @@ pub struct Placement {
     pub county: String,
     pub grade: u8,
     pub gender: Gender,
+    /// The rest of what figures are broken down by.
+    pub profile: Profile,
+}
+
+/// A student's attributes the breakdowns count by, besides school, grade and gender.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Profile {
+    /// GB 3304 code, two digits (01: Han).
+    pub ethnicity: String,
+    /// 随迁子女
+    pub migrant_child: bool,
+    /// 留守儿童
+    pub left_behind_child: bool,
+    /// How the student entered the school.
+    pub entry_route: String,
+    pub birth_date: Option<NaiveDate>,
+}
+
+/// The stage (学段) a national grade belongs to.
+pub fn stage_of(grade: u8) -> &'static str {
+    match grade {
+        1..=6 => "primary",
+        7..=9 => "junior",
+        _ => "senior",
+    }
+}
+
+impl Gender {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Male => "male",
+            Self::Female => "female",
+        }
+    }
+}
+
+/// The breakdown cells a placement counts in: (dimension, value). Every placement counts once
+/// in each of `gender`, `grade`, `grade_gender`, `stage`, `ethnicity` and `entry_route`, and in
+/// `migrant_child` / `left_behind_child` when flagged.
+pub fn cells(placement: &Placement) -> Vec<(&'static str, String)> {
+    let profile = &placement.profile;
+    let mut cells = vec![
+        ("gender", placement.gender.as_str().to_owned()),
+        ("grade", placement.grade.to_string()),
+        (
+            "grade_gender",
+            format!("{}|{}", placement.grade, placement.gender.as_str()),
+        ),
+        ("stage", stage_of(placement.grade).to_owned()),
+        ("ethnicity", profile.ethnicity.clone()),
+        ("entry_route", profile.entry_route.clone()),
+    ];
+    if profile.migrant_child {
+        cells.push(("migrant_child", "yes".to_owned()));
+    }
+    if profile.left_behind_child {
+        cells.push(("left_behind_child", "yes".to_owned()));
+    }
+    cells
+}
+
+/// Who an event is about, for the lists that name students (dropouts).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Person {
+    pub registry_number: String,
+    pub name: String,
 }
 
 /// A level figures are kept for.
@@ -180,6 +296,7 @@ pub struct Event {
     pub from: Option<Placement>,
     /// Where the student counts after (none: no longer active).
     pub to: Option<Placement>,
+    pub person: Person,
 }
 
 /// A calendar month.
@@ -251,4 +368,93 @@ impl MonthlyReport {
         let removed: i64 = self.removals.iter().map(|(_, n)| n).sum();
         self.opening + added - removed == self.closing
     }
+}
+
+impl Unit {
+    /// Reads a unit as users write it: `nation`, a division code (`35` or `350000` a
+    /// province, `3501` or `350100` a city, `350102` a county) or a 10-digit school code.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("nation") {
+            return Ok(Self::Nation);
+        }
+        if !text.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!(
+                "{text:?} is not a unit: give nation, a division code or a school code"
+            ));
+        }
+        match text.len() {
+            2 => Ok(Self::Province(text.to_owned())),
+            4 => Ok(Self::City(text.to_owned())),
+            6 if text.ends_with("0000") => Ok(Self::Province(text[..2].to_owned())),
+            6 if text.ends_with("00") => Ok(Self::City(text[..4].to_owned())),
+            6 => Ok(Self::County(text.to_owned())),
+            10 => Ok(Self::School(text.to_owned())),
+            _ => Err(format!(
+                "{text:?} is not a unit: give nation, a division code (2, 4 or 6 digits) or a \
+                 10-digit school code"
+            )),
+        }
+    }
+
+    /// The unit read back from its stored key ([`Unit::key`]).
+    pub fn from_key(key: &str) -> Option<Self> {
+        let (level, code) = key.split_once(':').unwrap_or((key, ""));
+        match level {
+            "nation" => Some(Self::Nation),
+            "province" => Some(Self::Province(code.to_owned())),
+            "city" => Some(Self::City(code.to_owned())),
+            "county" => Some(Self::County(code.to_owned())),
+            "school" => Some(Self::School(code.to_owned())),
+            _ => None,
+        }
+    }
+
+    /// The level's name.
+    pub fn level(&self) -> &'static str {
+        match self {
+            Self::Nation => "nation",
+            Self::Province(_) => "province",
+            Self::City(_) => "city",
+            Self::County(_) => "county",
+            Self::School(_) => "school",
+        }
+    }
+
+    /// The code: empty for the nation.
+    pub fn code(&self) -> &str {
+        match self {
+            Self::Nation => "",
+            Self::Province(c) | Self::City(c) | Self::County(c) | Self::School(c) => c,
+        }
+    }
+
+    /// The stored-key prefix of the units directly below this one (schools of a county are
+    /// found through their placements, so a county has no prefix).
+    pub fn child_prefix(&self) -> Option<String> {
+        match self {
+            Self::Nation => Some("province:".to_owned()),
+            Self::Province(p) => Some(format!("city:{p}")),
+            Self::City(c) => Some(format!("county:{c}")),
+            Self::County(_) | Self::School(_) => None,
+        }
+    }
+}
+
+/// One breakdown cell's count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cell {
+    pub dimension: String,
+    pub value: String,
+    pub students: i64,
+}
+
+/// A mismatch the reconciliation found: a unit whose parts do not sum to it, or whose report
+/// does not reconcile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    pub unit: Unit,
+    pub month: Month,
+    /// What disagrees, in words.
+    pub detail: String,
 }

@@ -30,6 +30,13 @@ pub fn placement(school: usize, grade: u8, gender: Gender) -> Placement {
         county: SCHOOLS[school].1.into(),
         grade,
         gender,
+        profile: super::Profile {
+            ethnicity: if school % 2 == 0 { "01" } else { "02" }.into(),
+            migrant_child: grade % 3 == 0,
+            left_behind_child: grade % 4 == 0,
+            entry_route: "nearby_admission".into(),
+            birth_date: NaiveDate::from_ymd_opt(2020 - i32::from(grade), 3, 1),
+        },
     }
 }
 
@@ -145,6 +152,10 @@ pub fn history(steps: &[(usize, u8, usize, u32)], students: usize) -> Vec<Event>
             kind,
             from,
             to,
+            person: super::Person {
+                registry_number: format!("G{student}"),
+                name: format!("学生{student}"),
+            },
         });
     }
     events

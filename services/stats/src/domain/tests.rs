@@ -132,6 +132,7 @@ fn a_transfer_inside_a_county_moves_schools_not_the_county() {
         kind: ChangeKind::Transfer,
         from: Some(from),
         to: Some(to),
+        person: Default::default(),
     };
     let (removals, additions) = super::effects(&event);
     assert_eq!(removals, [Unit::School("2135000101".into())]);

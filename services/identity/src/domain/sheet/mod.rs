@@ -460,6 +460,7 @@ impl Bound {
                 entry_date: normalize_date(cell("entry_date")),
                 entry_route,
                 guardian: has_guardian.then_some(guardian),
+                flags: Default::default(),
             },
             provincial_fields: self
                 .provincial

@@ -1,7 +1,15 @@
 //! All SQL of the statistics service (schema `stats`): a batch of feed events applied in one
 //! transaction with the feed's position, so a consumer killed mid-batch leaves nothing of it,
 //! and a batch delivered again (in part or whole) counts nothing twice; reports read the
-//! unit's monthly rows, never the events.
+//! unit's monthly rows and breakdown cells, never the events (`reads`); the national node's
+//! copy of the provinces' aggregates (`national`).
+
+mod national;
+mod reads;
+mod students;
+
+pub use national::{ProvinceReport, ReportedRow};
+pub use reads::Dropout;
 
 use std::collections::HashMap;
 
@@ -10,7 +18,7 @@ use sqlx::PgPool;
 
 use crate::{
     StatsError,
-    domain::{Event, Month, MonthlyReport, Unit, effects},
+    domain::{Event, Month, MonthlyReport, Unit, cells as cells_of, effects},
 };
 
 pub const SCHEMA: &str = "stats";
@@ -56,6 +64,18 @@ impl Store {
     /// Applies a batch of `source`'s events (in feed order) in one transaction: the feed's
     /// position row is locked first, so two consumers of one feed take turns.
     pub async fn apply(&self, source: &str, events: &[Event]) -> Result<Applied, StatsError> {
+        let through = events.last().map_or(0, |event| event.position);
+        self.apply_read(source, events, through).await
+    }
+
+    /// Like [`Store::apply`], for a read that went through `through` (rows past the last
+    /// event that were no event): the position moves there.
+    pub async fn apply_read(
+        &self,
+        source: &str,
+        events: &[Event],
+        through: u64,
+    ) -> Result<Applied, StatsError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query!(
             "INSERT INTO stats.feed_positions (source, position) VALUES ($1, 0)
@@ -72,6 +92,9 @@ impl Store {
         .await? as u64;
         let mut changes: HashMap<(String, NaiveDate, &'static str, &'static str), i64> =
             HashMap::new();
+        let mut cells: HashMap<(String, &'static str, String, NaiveDate), i64> = HashMap::new();
+        let mut schools: HashMap<String, String> = HashMap::new();
+        let mut last_places = students::LastPlaces::default();
         let (mut applied, mut redelivered) = (0, 0);
         for event in events {
             if event.position <= position {
@@ -92,7 +115,54 @@ impl Store {
                     .entry((unit.key(), month, "addition", event.kind.addition()))
                     .or_default() += 1;
             }
+            for (placement, sign) in [(&event.from, -1), (&event.to, 1)] {
+                let Some(placement) = placement else { continue };
+                schools.insert(placement.school.clone(), placement.county.clone());
+                for unit in Unit::all_of(placement) {
+                    for (dimension, value) in cells_of(placement) {
+                        *cells
+                            .entry((unit.key(), dimension, value, event.on))
+                            .or_default() += sign;
+                    }
+                }
+            }
+            last_places.note(event);
         }
+        cells.retain(|_, students| *students != 0);
+        let (mut units, mut dimensions, mut values, mut days, mut counts) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for ((unit, dimension, value, day), count) in cells {
+            units.push(unit);
+            dimensions.push(dimension);
+            values.push(value);
+            days.push(day);
+            counts.push(count);
+        }
+        sqlx::query!(
+            "INSERT INTO stats.daily_cells (unit, dimension, value, day, students)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::date[], $5::bigint[])
+             ON CONFLICT (unit, dimension, value, day)
+             DO UPDATE SET students = stats.daily_cells.students + EXCLUDED.students",
+            &units,
+            &dimensions as &[&str],
+            &values,
+            &days,
+            &counts
+        )
+        .execute(&mut *tx)
+        .await?;
+        let (codes, counties): (Vec<String>, Vec<String>) = schools.into_iter().unzip();
+        sqlx::query!(
+            "INSERT INTO stats.schools (school, county)
+             SELECT * FROM unnest($1::text[], $2::text[])
+             ON CONFLICT (school) DO UPDATE SET county = EXCLUDED.county
+             WHERE stats.schools.county <> EXCLUDED.county",
+            &codes,
+            &counties
+        )
+        .execute(&mut *tx)
+        .await?;
+        last_places.write(&mut tx).await?;
         let (mut units, mut months, mut directions, mut kinds, mut counts) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for ((unit, month, direction, kind), count) in changes {
@@ -115,6 +185,7 @@ impl Store {
         )
         .execute(&mut *tx)
         .await?;
+        let position = position.max(through);
         sqlx::query!(
             "UPDATE stats.feed_positions SET position = $2 WHERE source = $1",
             source,

@@ -1,0 +1,85 @@
+//! The change feed's reader (its rows are written by triggers: migration 0015). Reading first
+//! stamps every row committed since the last read with the next positions, under a lock, in
+//! transaction order: a row committed later always gets a larger position than one already
+//! read, so a reader that resumes after its last position misses nothing.
+
+use sqlx::types::Json;
+
+use super::Store;
+use crate::{
+    IdentityError,
+    domain::feed::{FeedPlace, FeedRow},
+};
+
+/// The lock that makes stamping one round at a time (pg_advisory_xact_lock's key).
+const STAMP_LOCK: i64 = 0x7875_656a_6966_6565; // "xuejifee"
+
+impl Store {
+    /// Gives positions to the rows committed since the last round; answers the head position.
+    pub async fn stamp_feed(&self) -> Result<u64, IdentityError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query!("SELECT pg_advisory_xact_lock($1)", STAMP_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        let head = sqlx::query_scalar!(
+            r#"WITH head AS (
+                   SELECT coalesce(max(position), 0) AS position FROM identity.change_feed
+               ), todo AS (
+                   SELECT id, row_number() OVER (ORDER BY xid, id) AS n
+                   FROM identity.change_feed WHERE position IS NULL
+               ), stamped AS (
+                   UPDATE identity.change_feed f SET position = head.position + todo.n
+                   FROM todo, head WHERE f.id = todo.id
+                   RETURNING f.position
+               )
+               SELECT greatest((SELECT max(position) FROM stamped), (SELECT position FROM head))
+                   AS "head!""#
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(head as u64)
+    }
+
+    /// Up to about `limit` rows after `after`, in position order; never ends inside a
+    /// transaction's rows (the reader joins them).
+    pub async fn feed_rows(&self, after: u64, limit: u32) -> Result<Vec<FeedRow>, IdentityError> {
+        let rows = sqlx::query!(
+            r#"WITH first AS (
+                   SELECT position, xid FROM identity.change_feed
+                   WHERE position > $1 ORDER BY position LIMIT $2
+               ), last_transaction AS (
+                   SELECT xid FROM first ORDER BY position DESC LIMIT 1
+               )
+               SELECT f.position AS "position!", f.xid::text AS "xid!", f.student_id,
+                      f.happened_on, f.kind,
+                      f.from_place AS "from_place: Json<FeedPlace>",
+                      f.to_place AS "to_place: Json<FeedPlace>"
+               FROM identity.change_feed f
+               WHERE f.position > $1
+                 AND (f.position <= (SELECT max(position) FROM first)
+                      OR f.xid = (SELECT xid FROM last_transaction))
+               ORDER BY f.position"#,
+            after as i64,
+            i64::from(limit)
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let transaction = row.xid.parse::<u64>().map_err(|_| {
+                    IdentityError::Internal(format!("unreadable xid {:?} in the feed", row.xid))
+                })?;
+                Ok(FeedRow {
+                    position: row.position as u64,
+                    transaction,
+                    student: row.student_id,
+                    on: row.happened_on,
+                    kind: row.kind,
+                    from: row.from_place.map(|p| p.0),
+                    to: row.to_place.map(|p| p.0),
+                })
+            })
+            .collect()
+    }
+}

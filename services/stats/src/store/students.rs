@@ -1,0 +1,139 @@
+//! Each student's last known place, from the feed: what dropout monitoring and the
+//! data-quality lists read. Only the last event of a batch per student is written.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use sqlx::{Postgres, Transaction};
+
+use crate::domain::Event;
+
+#[derive(Debug, Default)]
+pub(super) struct LastPlaces {
+    rows: HashMap<String, Row>,
+}
+
+#[derive(Debug)]
+struct Row {
+    registry_number: String,
+    name: String,
+    counted: bool,
+    school: Option<String>,
+    county: Option<String>,
+    grade: Option<i16>,
+    birth_date: Option<NaiveDate>,
+    ethnicity: Option<String>,
+    entry_route: Option<String>,
+    /// (day, kind, school, county) when the student left unplaced.
+    left: Option<(NaiveDate, &'static str, String, String)>,
+}
+
+impl LastPlaces {
+    pub(super) fn note(&mut self, event: &Event) {
+        let place = event.to.as_ref();
+        let left = match (&event.to, &event.from) {
+            (None, Some(from)) if event.kind.leaves_unplaced() => Some((
+                event.on,
+                event.kind.as_str(),
+                from.school.clone(),
+                from.county.clone(),
+            )),
+            _ => None,
+        };
+        self.rows.insert(
+            event.student.clone(),
+            Row {
+                registry_number: event.person.registry_number.clone(),
+                name: event.person.name.clone(),
+                counted: place.is_some(),
+                school: place.map(|p| p.school.clone()),
+                county: place.map(|p| p.county.clone()),
+                grade: place.map(|p| i16::from(p.grade)),
+                birth_date: place.and_then(|p| p.profile.birth_date),
+                ethnicity: place.map(|p| p.profile.ethnicity.clone()),
+                entry_route: place.map(|p| p.profile.entry_route.clone()),
+                left,
+            },
+        );
+    }
+
+    pub(super) async fn write(self, tx: &mut Transaction<'_, Postgres>) -> Result<(), sqlx::Error> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let mut c = Columns::default();
+        for (student, row) in self.rows {
+            c.student.push(student);
+            c.registry_number.push(row.registry_number);
+            c.name.push(row.name);
+            c.counted.push(row.counted);
+            c.school.push(row.school);
+            c.county.push(row.county);
+            c.grade.push(row.grade);
+            c.birth_date.push(row.birth_date);
+            c.ethnicity.push(row.ethnicity);
+            c.entry_route.push(row.entry_route);
+            let (on, kind, school, county) = match row.left {
+                Some((on, kind, school, county)) => {
+                    (Some(on), Some(kind), Some(school), Some(county))
+                }
+                None => (None, None, None, None),
+            };
+            c.left_on.push(on);
+            c.left_kind.push(kind);
+            c.left_school.push(school);
+            c.left_county.push(county);
+        }
+        sqlx::query!(
+            "INSERT INTO stats.students
+                 (student, registry_number, name, counted, school, county, grade, birth_date,
+                  ethnicity, entry_route, left_on, left_kind, left_school, left_county)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::text[],
+                                  $6::text[], $7::int2[], $8::date[], $9::text[], $10::text[],
+                                  $11::date[], $12::text[], $13::text[], $14::text[])
+             ON CONFLICT (student) DO UPDATE SET
+                 registry_number = EXCLUDED.registry_number, name = EXCLUDED.name,
+                 counted = EXCLUDED.counted, school = EXCLUDED.school,
+                 county = EXCLUDED.county, grade = EXCLUDED.grade,
+                 birth_date = EXCLUDED.birth_date, ethnicity = EXCLUDED.ethnicity,
+                 entry_route = EXCLUDED.entry_route, left_on = EXCLUDED.left_on,
+                 left_kind = EXCLUDED.left_kind, left_school = EXCLUDED.left_school,
+                 left_county = EXCLUDED.left_county",
+            &c.student,
+            &c.registry_number,
+            &c.name,
+            &c.counted,
+            &c.school as &[Option<String>],
+            &c.county as &[Option<String>],
+            &c.grade as &[Option<i16>],
+            &c.birth_date as &[Option<NaiveDate>],
+            &c.ethnicity as &[Option<String>],
+            &c.entry_route as &[Option<String>],
+            &c.left_on as &[Option<NaiveDate>],
+            &c.left_kind as &[Option<&str>],
+            &c.left_school as &[Option<String>],
+            &c.left_county as &[Option<String>],
+        )
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct Columns {
+    student: Vec<String>,
+    registry_number: Vec<String>,
+    name: Vec<String>,
+    counted: Vec<bool>,
+    school: Vec<Option<String>>,
+    county: Vec<Option<String>>,
+    grade: Vec<Option<i16>>,
+    birth_date: Vec<Option<NaiveDate>>,
+    ethnicity: Vec<Option<String>>,
+    entry_route: Vec<Option<String>>,
+    left_on: Vec<Option<NaiveDate>>,
+    left_kind: Vec<Option<&'static str>>,
+    left_school: Vec<Option<String>>,
+    left_county: Vec<Option<String>>,
+}

@@ -1,0 +1,268 @@
+//! Statistics end to end: registrations approved in a province reach its figures through
+//! identity's change feed, the province reports its aggregates to the national node, and
+//! every caller sees only its jurisdiction's figures. Real nodes, real mTLS, real PostgreSQL.
+
+use std::time::Duration;
+
+use chrono::Datelike;
+use tonic::Code;
+use xueji_auth::{Level, Role};
+use xueji_proto::{identity::v1 as pb, stats::v1 as st};
+use xueji_tests::{
+    federation::{Federation, registration_at},
+    resident_id,
+};
+
+fn this_month() -> String {
+    let today = xueji_calendar::china_today(chrono::Utc::now());
+    format!("{:04}-{:02}", today.year(), today.month())
+}
+
+/// Registers and approves `count` pupils at `school`; answers their numbers.
+async fn enroll(federation: &Federation, school: &str, county: &str, count: u32) -> Vec<String> {
+    let mut as_school = federation
+        .identity("35", Level::School, school, Role::Operator)
+        .await;
+    let mut as_county = federation
+        .identity("35", Level::County, county, Role::Approver)
+        .await;
+    let mut numbers = Vec::new();
+    for n in 0..count {
+        let id = resident_id(&format!("{}2017030{}{:03}", &county, n % 9 + 1, 100 + n));
+        let mut request = registration_at(&format!("stats-{school}-{n}"), "陈小明", school, &id);
+        request.migrant_child = n == 0;
+        let number = as_school
+            .register_student(request)
+            .await
+            .expect("registered")
+            .into_inner()
+            .student
+            .expect("student")
+            .registry_number;
+        as_county
+            .approve_registration(pb::ApproveRegistrationRequest {
+                registry_number: number.clone(),
+            })
+            .await
+            .expect("approved");
+        numbers.push(number);
+    }
+    numbers
+}
+
+/// Asks until `done` holds (the feed and the reports run in the background).
+async fn eventually<T, F, Fut>(mut ask: F, done: impl Fn(&T) -> bool) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    for _ in 0..300 {
+        let answer = ask().await;
+        if done(&answer) {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the figures never arrived");
+}
+
+#[tokio::test]
+async fn approvals_reach_the_figures_of_every_level_and_the_nation() {
+    let federation = Federation::start().await;
+    let school = federation.a_primary_school("35").await;
+    let county = federation.school_county("35", &school).await;
+    enroll(&federation, &school, &county, 3).await;
+
+    // The school sees its own counts, by breakdown, once the feed has brought them.
+    let mut as_school = federation
+        .stats("35", Level::School, &school, Role::Operator)
+        .await;
+    let counts = eventually(
+        || {
+            let mut client = as_school.clone();
+            async move {
+                client
+                    .get_counts(st::GetCountsRequest::default())
+                    .await
+                    .expect("counts")
+                    .into_inner()
+            }
+        },
+        |counts| counts.total == 3,
+    )
+    .await;
+    assert_eq!(counts.unit, format!("school:{school}"));
+    assert!(counts.feed_position > 0);
+    let cell = |dimension: &str, value: &str| {
+        counts
+            .cells
+            .iter()
+            .find(|c| c.dimension == dimension && c.value == value)
+            .map_or(0, |c| c.students)
+    };
+    assert_eq!(cell("grade", "1"), 3);
+    assert_eq!(cell("stage", "primary"), 3);
+    assert_eq!(cell("migrant_child", "yes"), 1);
+    assert_eq!(cell("ethnicity", "01"), 3);
+
+    // The monthly report: three new registrations, reconciling, at the school and its county,
+    // whose parts (its schools) sum to it.
+    let report = as_school
+        .get_monthly_report(st::GetMonthlyReportRequest {
+            unit: String::new(),
+            month: this_month(),
+        })
+        .await
+        .expect("report")
+        .into_inner();
+    let school_report = report.report.expect("report");
+    assert!(school_report.reconciles);
+    assert_eq!(school_report.closing - school_report.opening, 3);
+    assert!(
+        school_report
+            .additions
+            .iter()
+            .any(|k| k.kind == "new_registration" && k.students == 3),
+        "{school_report:?}"
+    );
+    let mut as_county = federation
+        .stats("35", Level::County, &county, Role::Operator)
+        .await;
+    let county_report = as_county
+        .get_monthly_report(st::GetMonthlyReportRequest {
+            unit: String::new(),
+            month: this_month(),
+        })
+        .await
+        .expect("county report")
+        .into_inner();
+    assert!(county_report.parts_reconcile);
+    assert!(
+        county_report
+            .parts
+            .iter()
+            .any(|p| p.unit == format!("school:{school}"))
+    );
+
+    // Jurisdiction: another county does not see this school; a school not another's figures;
+    // a provincial node does not serve the nation.
+    let mut as_xiamen = federation
+        .stats("35", Level::County, "350203", Role::Operator)
+        .await;
+    let refused = as_xiamen
+        .get_counts(st::GetCountsRequest {
+            unit: school.clone(),
+            date: String::new(),
+        })
+        .await
+        .expect_err("outside the county");
+    assert_eq!(refused.code(), Code::NotFound);
+    let refused = as_school
+        .get_counts(st::GetCountsRequest {
+            unit: county.clone(),
+            date: String::new(),
+        })
+        .await
+        .expect_err("a school sees its own figures only");
+    assert_eq!(refused.code(), Code::NotFound);
+    let bad = as_school
+        .get_counts(st::GetCountsRequest {
+            unit: "abc".into(),
+            date: String::new(),
+        })
+        .await
+        .expect_err("not a unit");
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    let mut ministry_here = federation
+        .stats("35", Level::Ministry, "", Role::Operator)
+        .await;
+    let refused = ministry_here
+        .get_monthly_report(st::GetMonthlyReportRequest {
+            unit: "nation".into(),
+            month: this_month(),
+        })
+        .await
+        .expect_err("the nation is the national node's");
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+
+    // The national node: Fujian's report arrives; the nation is the sum of the provinces.
+    let mut ministry = federation
+        .stats("national", Level::Ministry, "", Role::Operator)
+        .await;
+    let fujian = eventually(
+        || {
+            let mut client = ministry.clone();
+            async move {
+                client
+                    .get_monthly_report(st::GetMonthlyReportRequest {
+                        unit: "35".into(),
+                        month: this_month(),
+                    })
+                    .await
+                    .expect("Fujian at the national node")
+                    .into_inner()
+            }
+        },
+        |r| r.report.as_ref().is_some_and(|r| r.closing >= 3),
+    )
+    .await;
+    assert!(fujian.parts_reconcile, "cities sum to Fujian");
+    let nation = ministry
+        .get_monthly_report(st::GetMonthlyReportRequest {
+            unit: String::new(),
+            month: this_month(),
+        })
+        .await
+        .expect("nation")
+        .into_inner();
+    let nation_report = nation.report.expect("report");
+    assert_eq!(nation_report.unit, "nation");
+    assert_eq!(
+        nation_report.closing,
+        nation.parts.iter().map(|p| p.closing).sum::<i64>(),
+        "the nation is the sum of the provinces"
+    );
+    assert!(nation.parts_reconcile && nation_report.reconciles);
+    let reports = ministry
+        .list_province_reports(st::ListProvinceReportsRequest {})
+        .await
+        .expect("reports")
+        .into_inner();
+    assert!(reports.provinces.iter().any(|p| p.province == "35" && p.rows > 0));
+
+    // Reconciliation: clean, then an injected row at the school is found at the school (its
+    // rows against its breakdown counts) and at its county (its parts against it).
+    let mut province = federation
+        .stats("35", Level::Province, "350000", Role::Operator)
+        .await;
+    let check = province
+        .check_reconciliation(st::CheckReconciliationRequest {
+            unit: String::new(),
+            month: this_month(),
+        })
+        .await
+        .expect("check")
+        .into_inner();
+    assert!(check.mismatches.is_empty(), "{:?}", check.mismatches);
+    assert!(check.units_checked >= 4);
+    sqlx::query(
+        "INSERT INTO stats.monthly_changes (unit, month, direction, kind, students)
+         VALUES ($1, date_trunc('month', now() AT TIME ZONE 'Asia/Shanghai')::date,
+                 'addition', 'transfer_in', 1)",
+    )
+    .bind(format!("school:{school}"))
+    .execute(&federation.province("35").pool)
+    .await
+    .expect("injected");
+    let check = province
+        .check_reconciliation(st::CheckReconciliationRequest {
+            unit: String::new(),
+            month: this_month(),
+        })
+        .await
+        .expect("check")
+        .into_inner();
+    let units: Vec<&str> = check.mismatches.iter().map(|m| m.unit.as_str()).collect();
+    assert!(units.contains(&format!("school:{school}").as_str()), "{units:?}");
+    assert!(units.contains(&format!("county:{county}").as_str()), "{units:?}");
+}
