@@ -173,17 +173,17 @@ async fn approvals_reach_the_figures_of_every_level_and_the_nation() {
         .await
         .expect_err("not a unit");
     assert_eq!(bad.code(), Code::InvalidArgument);
-    let mut ministry_here = federation
-        .stats("35", Level::Ministry, "", Role::Operator)
+    let mut as_province = federation
+        .stats("35", Level::Province, "350000", Role::Operator)
         .await;
-    let refused = ministry_here
+    let refused = as_province
         .get_monthly_report(st::GetMonthlyReportRequest {
             unit: "nation".into(),
             month: this_month(),
         })
         .await
-        .expect_err("the nation is the national node's");
-    assert_eq!(refused.code(), Code::FailedPrecondition);
+        .expect_err("a province does not see the nation");
+    assert_eq!(refused.code(), Code::NotFound);
 
     // The national node: Fujian's report arrives; the nation is the sum of the provinces.
     let mut ministry = federation
@@ -228,14 +228,16 @@ async fn approvals_reach_the_figures_of_every_level_and_the_nation() {
         .await
         .expect("reports")
         .into_inner();
-    assert!(reports.provinces.iter().any(|p| p.province == "35" && p.rows > 0));
+    assert!(
+        reports
+            .provinces
+            .iter()
+            .any(|p| p.province == "35" && p.rows > 0)
+    );
 
     // Reconciliation: clean, then an injected row at the school is found at the school (its
     // rows against its breakdown counts) and at its county (its parts against it).
-    let mut province = federation
-        .stats("35", Level::Province, "350000", Role::Operator)
-        .await;
-    let check = province
+    let check = as_province
         .check_reconciliation(st::CheckReconciliationRequest {
             unit: String::new(),
             month: this_month(),
@@ -254,7 +256,7 @@ async fn approvals_reach_the_figures_of_every_level_and_the_nation() {
     .execute(&federation.province("35").pool)
     .await
     .expect("injected");
-    let check = province
+    let check = as_province
         .check_reconciliation(st::CheckReconciliationRequest {
             unit: String::new(),
             month: this_month(),
@@ -263,6 +265,12 @@ async fn approvals_reach_the_figures_of_every_level_and_the_nation() {
         .expect("check")
         .into_inner();
     let units: Vec<&str> = check.mismatches.iter().map(|m| m.unit.as_str()).collect();
-    assert!(units.contains(&format!("school:{school}").as_str()), "{units:?}");
-    assert!(units.contains(&format!("county:{county}").as_str()), "{units:?}");
+    assert!(
+        units.contains(&format!("school:{school}").as_str()),
+        "{units:?}"
+    );
+    assert!(
+        units.contains(&format!("county:{county}").as_str()),
+        "{units:?}"
+    );
 }

@@ -137,14 +137,17 @@ impl Store {
                           AS "closing!"
                FROM stats.monthly_changes
                WHERE month <= $2
-                 AND (unit = $1 OR unit LIKE $3 OR unit LIKE $4 OR unit LIKE $5 OR $6)
+                 AND (unit = $1 OR unit LIKE $3 OR unit LIKE $4 OR unit LIKE $5 OR $6
+                      OR unit IN (SELECT 'school:' || school FROM stats.schools
+                                  WHERE county LIKE $7))
                GROUP BY unit"#,
             unit.key(),
             month.first_day(),
             inside(unit, "province"),
             inside(unit, "city"),
             inside(unit, "county"),
-            matches!(unit, Unit::Nation)
+            matches!(unit, Unit::Nation),
+            format!("{}%", xueji_validation::like_literal(unit.code()))
         )
         .fetch_all(&self.pool)
         .await?;
