@@ -144,6 +144,29 @@ async fn approvals_reach_the_figures_of_every_level_and_the_nation() {
             .any(|p| p.unit == format!("school:{school}"))
     );
 
+    // The county's report as a workbook (what `xuejictl stats report --output x.xlsx`
+    // writes), read back: the month, the unit rows and the school's three registrations.
+    let workbook =
+        xueji_stats::export::monthly_report_sheet(&county_report, xueji_sheets::Format::Xlsx)
+            .expect("workbook");
+    let mut rows = Vec::new();
+    xueji_sheets::read_xlsx(std::io::Cursor::new(workbook), |row| {
+        rows.push(row.cells);
+        true
+    })
+    .expect("an XLSX workbook reads back");
+    assert_eq!(rows[0][0], "月报");
+    assert_eq!(rows[0][1], this_month());
+    let heading = &rows[1];
+    let column = |name: &str| heading.iter().position(|h| h == name).expect(name);
+    let school_row = rows
+        .iter()
+        .find(|r| r[0] == format!("school:{school}"))
+        .expect("the school's row");
+    assert_eq!(school_row[column("增加:new_registration")], "3");
+    assert_eq!(school_row[column("平衡")], "是");
+    assert!(rows.iter().any(|r| r[0] == format!("county:{county}")));
+
     // Jurisdiction: another county does not see this school; a school not another's figures;
     // a provincial node does not serve the nation.
     let mut as_xiamen = federation

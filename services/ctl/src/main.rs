@@ -9,6 +9,7 @@ mod cycle;
 mod lists;
 mod school;
 mod sheets;
+mod stats;
 mod transfer;
 
 use std::{path::PathBuf, time::Duration};
@@ -121,6 +122,12 @@ enum Command {
     Cycle {
         #[command(subcommand)]
         command: cycle::CycleCommand,
+    },
+    /// Statistics: monthly reports, counts, the school summary (tables, CSV or XLSX),
+    /// reconciliation, dropouts, provinces' reports.
+    Stats {
+        #[command(subcommand)]
+        command: stats::StatsCommand,
     },
     /// Import a spreadsheet (CSV or XLSX in the template's layout): a September intake, or
     /// with --migration the records of a previous system. Shows progress, writes the bad rows
@@ -286,6 +293,9 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
     if let Command::Cycle { command } = cli.command {
         return cycle::run(channel, command, json).await;
     }
+    if let Command::Stats { command } = cli.command {
+        return stats::run(channel, command, json).await;
+    }
     match cli.command {
         Command::Import(args) => return sheets::import(channel, args, json).await,
         Command::ImportJobs(args) => return sheets::jobs(channel, args, json).await,
@@ -399,6 +409,7 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
         | Command::School { .. }
         | Command::Transfer { .. }
         | Command::Cycle { .. }
+        | Command::Stats { .. }
         | Command::Import(_)
         | Command::ImportJobs(_)
         | Command::ImportErrors(_)

@@ -11,9 +11,11 @@
 //! - [`feed`]: the consumer of identity's change feed and the reporter of aggregates to the
 //!   national node, behind the links the node wires.
 //! - [`api`]: StatsService and NationalStats, thin.
+//! - [`export`]: figures as CSV or XLSX rows, for `xuejictl stats`.
 
 pub mod api;
 pub mod domain;
+pub mod export;
 pub mod feed;
 pub mod figures;
 pub mod store;

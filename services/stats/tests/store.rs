@@ -134,3 +134,112 @@ async fn a_batch_lost_mid_way_leaves_nothing_and_is_applied_whole_later() {
         );
     }
 }
+
+/// The dropout rule through the store: a pupil who drops out is listed for the county of the
+/// school they left once the province's working days have passed (holidays not counted), and
+/// no longer once a school takes them back; a graduate or a transferred pupil never is.
+#[tokio::test]
+async fn dropouts_are_listed_after_the_working_days_and_cleared_when_picked_up() {
+    use chrono::NaiveDate;
+    use xueji_stats::domain::{ChangeKind, Event, Gender, Person};
+
+    let store = store().await;
+    let calendar = xueji_calendar::WorkingCalendar::bundled();
+    let day = |m, d| NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+    let at = |school| synthetic::placement(school, 4, Gender::Female);
+    let event = |position, student: &str, on, kind, from, to| Event {
+        position,
+        student: student.into(),
+        on,
+        kind,
+        from,
+        to,
+        person: Person {
+            registry_number: format!("G{student}"),
+            name: "林小雨".into(),
+        },
+    };
+    let events = vec![
+        event(
+            1,
+            "a",
+            day(9, 1),
+            ChangeKind::Registration,
+            None,
+            Some(at(0)),
+        ),
+        event(
+            2,
+            "b",
+            day(9, 1),
+            ChangeKind::Registration,
+            None,
+            Some(at(0)),
+        ),
+        event(
+            3,
+            "c",
+            day(9, 1),
+            ChangeKind::Registration,
+            None,
+            Some(at(0)),
+        ),
+        // a drops out on the eve of the Mid-Autumn and National Day holidays.
+        event(4, "a", day(9, 24), ChangeKind::Dropout, Some(at(0)), None),
+        // b moves to another school: a transfer, never a dropout.
+        event(
+            5,
+            "b",
+            day(9, 24),
+            ChangeKind::Transfer,
+            Some(at(0)),
+            Some(at(2)),
+        ),
+        // c leaves (departure) and is taken back a week later.
+        event(6, "c", day(9, 24), ChangeKind::Departure, Some(at(0)), None),
+    ];
+    store.apply("identity", &events).await.unwrap();
+    let county = Unit::County(synthetic::SCHOOLS[0].1.into());
+    let listed = |as_of| {
+        let store = store.clone();
+        let county = county.clone();
+        async move {
+            xueji_stats::figures::dropouts(&store, calendar, &county, as_of, 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|(d, days)| (d.registry_number, days))
+                .collect::<Vec<_>>()
+        }
+    };
+    // Ten weekdays after 24 September would be 9 October, but 25 September to 7 October
+    // holds the holidays: on 9 October fewer than ten working days have passed.
+    assert!(listed(day(10, 9)).await.is_empty());
+    let tenth = calendar.add_working_days(day(9, 24), 10);
+    assert_eq!(
+        listed(tenth).await,
+        [("Ga".to_owned(), 10), ("Gc".to_owned(), 10)]
+    );
+    // The other county's view holds nobody; c is taken back by a school.
+    assert!(
+        xueji_stats::figures::dropouts(&store, calendar, &Unit::County("350203".into()), tenth, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .apply(
+            "identity",
+            &[event(
+                7,
+                "c",
+                day(10, 12),
+                ChangeKind::Reinstatement,
+                None,
+                Some(at(1)),
+            )],
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed(tenth).await, [("Ga".to_owned(), 10)]);
+}

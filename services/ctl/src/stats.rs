@@ -1,0 +1,274 @@
+//! `xuejictl stats …`: figures of the caller's jurisdiction (or a unit inside it) as tables,
+//! and the monthly report and the school summary as CSV or XLSX files.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Subcommand;
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use xueji_proto::stats::v1::{self as pb, stats_service_client::StatsServiceClient};
+use xueji_sheets::Format;
+
+use crate::transfer::OperatorChannel;
+
+#[derive(Subcommand)]
+pub(crate) enum StatsCommand {
+    /// The monthly change report of a unit (opening, additions and removals by kind, closing)
+    /// and of the units directly below it.
+    Report {
+        /// nation, a division code (35, 3501, 350102) or a school code; default: your own.
+        #[arg(long, default_value = "")]
+        unit: String,
+        /// YYYY-MM.
+        #[arg(long)]
+        month: String,
+        /// Also write it to this .csv or .xlsx file.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Active students at the end of a day, by gender, grade, stage, ethnicity, entry route,
+    /// migrant and left-behind children.
+    Counts {
+        #[arg(long, default_value = "")]
+        unit: String,
+        /// YYYY-MM-DD; default: today.
+        #[arg(long, default_value = "")]
+        date: String,
+    },
+    /// The school summary table of the schools inside a unit.
+    Summary {
+        #[arg(long, default_value = "")]
+        unit: String,
+        #[arg(long, default_value = "")]
+        date: String,
+        /// Also write it to this .csv or .xlsx file.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Checks that every level inside a unit sums for a month; lists any mismatch.
+    Check {
+        #[arg(long, default_value = "")]
+        unit: String,
+        #[arg(long)]
+        month: String,
+    },
+    /// Students left without a school longer than the province allows.
+    Dropouts {
+        #[arg(long, default_value = "")]
+        unit: String,
+        #[arg(long, default_value = "")]
+        as_of: String,
+    },
+    /// When each province last reported (the national node, ministry operators).
+    Provinces,
+}
+
+fn format_of(path: &std::path::Path) -> anyhow::Result<Format> {
+    Format::of_file_name(&path.to_string_lossy())
+        .with_context(|| format!("{}: the file must end in .csv or .xlsx", path.display()))
+}
+
+fn table(heading: &[&str]) -> Table {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header(heading);
+    table
+}
+
+pub(crate) async fn run(
+    channel: OperatorChannel,
+    command: StatsCommand,
+    json: bool,
+) -> anyhow::Result<()> {
+    let mut client = StatsServiceClient::new(channel);
+    match command {
+        StatsCommand::Report {
+            unit,
+            month,
+            output,
+        } => {
+            let format = output.as_deref().map(format_of).transpose()?;
+            let answer = client
+                .get_monthly_report(pb::GetMonthlyReportRequest { unit, month })
+                .await?
+                .into_inner();
+            let report = answer.report.clone().unwrap_or_default();
+            if json {
+                println!("{answer:#?}");
+            } else {
+                println!(
+                    "{} {} ({} to {}), at feed position {}",
+                    report.unit,
+                    report.month,
+                    report.from_date,
+                    report.to_date,
+                    report.feed_position
+                );
+                let mut rows = table(&[
+                    "unit",
+                    "opening",
+                    "additions",
+                    "removals",
+                    "closing",
+                    "reconciles",
+                ]);
+                let kinds = |list: &[pb::KindCount]| {
+                    list.iter()
+                        .map(|k| format!("{} {}", k.kind, k.students))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                };
+                for unit in std::iter::once(&report).chain(&answer.parts) {
+                    rows.add_row(vec![
+                        unit.unit.clone(),
+                        unit.opening.to_string(),
+                        kinds(&unit.additions),
+                        kinds(&unit.removals),
+                        unit.closing.to_string(),
+                        if unit.reconciles { "yes" } else { "NO" }.to_owned(),
+                    ]);
+                }
+                println!("{rows}");
+                if !answer.parts.is_empty() {
+                    println!(
+                        "parts sum to the whole: {}",
+                        if answer.parts_reconcile { "yes" } else { "NO" }
+                    );
+                }
+            }
+            if let (Some(path), Some(format)) = (output, format) {
+                let bytes = xueji_stats::export::monthly_report_sheet(&answer, format)?;
+                std::fs::write(&path, bytes)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                println!("written to {}", path.display());
+            }
+        }
+        StatsCommand::Counts { unit, date } => {
+            let answer = client
+                .get_counts(pb::GetCountsRequest { unit, date })
+                .await?
+                .into_inner();
+            println!(
+                "{} on {}: {} active students (feed position {})",
+                answer.unit, answer.date, answer.total, answer.feed_position
+            );
+            let mut rows = table(&["dimension", "value", "students"]);
+            for cell in &answer.cells {
+                rows.add_row(vec![
+                    cell.dimension.clone(),
+                    cell.value.clone(),
+                    cell.students.to_string(),
+                ]);
+            }
+            println!("{rows}");
+        }
+        StatsCommand::Summary { unit, date, output } => {
+            let format = output.as_deref().map(format_of).transpose()?;
+            let answer = client
+                .get_school_summary(pb::GetSchoolSummaryRequest { unit, date })
+                .await?
+                .into_inner();
+            println!(
+                "school summary on {} (feed position {})",
+                answer.date, answer.feed_position
+            );
+            let mut rows = table(&[
+                "school",
+                "county",
+                "students",
+                "male",
+                "female",
+                "minorities",
+                "migrant",
+                "left-behind",
+            ]);
+            for s in &answer.schools {
+                rows.add_row(vec![
+                    s.school_code.clone(),
+                    s.county.clone(),
+                    s.students.to_string(),
+                    s.male.to_string(),
+                    s.female.to_string(),
+                    s.ethnic_minorities.to_string(),
+                    s.migrant_children.to_string(),
+                    s.left_behind_children.to_string(),
+                ]);
+            }
+            println!("{rows}");
+            if let (Some(path), Some(format)) = (output, format) {
+                let bytes = xueji_stats::export::school_summary_sheet(&answer, format)?;
+                std::fs::write(&path, bytes)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                println!("written to {}", path.display());
+            }
+        }
+        StatsCommand::Check { unit, month } => {
+            let answer = client
+                .check_reconciliation(pb::CheckReconciliationRequest { unit, month })
+                .await?
+                .into_inner();
+            if answer.mismatches.is_empty() {
+                println!("{} units checked: everything sums", answer.units_checked);
+            } else {
+                let mut rows = table(&["unit", "mismatch"]);
+                for m in &answer.mismatches {
+                    rows.add_row(vec![m.unit.clone(), m.detail.clone()]);
+                }
+                println!("{rows}");
+                anyhow::bail!(
+                    "{} mismatches in {} units",
+                    answer.mismatches.len(),
+                    answer.units_checked
+                );
+            }
+        }
+        StatsCommand::Dropouts { unit, as_of } => {
+            let answer = client
+                .list_dropouts(pb::ListDropoutsRequest { unit, as_of })
+                .await?
+                .into_inner();
+            println!(
+                "{} students unplaced for {} working days or more",
+                answer.students.len(),
+                answer.working_days
+            );
+            let mut rows = table(&[
+                "registry number",
+                "name",
+                "school",
+                "county",
+                "left on",
+                "kind",
+                "working days",
+            ]);
+            for s in &answer.students {
+                rows.add_row(vec![
+                    s.registry_number.clone(),
+                    s.name.clone(),
+                    s.school_code.clone(),
+                    s.county.clone(),
+                    s.left_on.clone(),
+                    s.kind.clone(),
+                    s.working_days_unplaced.to_string(),
+                ]);
+            }
+            println!("{rows}");
+        }
+        StatsCommand::Provinces => {
+            let answer = client
+                .list_province_reports(pb::ListProvinceReportsRequest {})
+                .await?
+                .into_inner();
+            let mut rows = table(&["province", "reported at", "feed position", "rows"]);
+            for p in &answer.provinces {
+                rows.add_row(vec![
+                    p.province.clone(),
+                    p.reported_at.clone(),
+                    p.feed_position.to_string(),
+                    p.rows.to_string(),
+                ]);
+            }
+            println!("{rows}");
+        }
+    }
+    Ok(())
+}
