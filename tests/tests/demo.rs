@@ -38,6 +38,14 @@ async fn the_demo_runs_from_nothing() {
     assert!(summary.audit_intact);
     assert!(summary.transfer_completed);
     assert!(summary.transfer_across_completed);
+    assert!(
+        summary.fujian_report_reconciles,
+        "Fujian's monthly report reconciles"
+    );
+    assert!(
+        summary.nation_is_sum_of_provinces,
+        "the nation's report is the sum of the provinces'"
+    );
     assert!(summary.transfer_on_timeout_completed);
     assert!(summary.suspended, "the suspension went through");
     assert!(

@@ -10,6 +10,7 @@
 
 mod imports;
 mod school_year;
+mod stats;
 pub(crate) mod transfers;
 
 use std::{
@@ -77,6 +78,10 @@ pub struct DemoSummary {
     /// Rows of the demo's intake spreadsheet imported, and refused (in its error report).
     pub intake_imported: u64,
     pub intake_refused: u64,
+    /// Fujian's monthly report reconciled, its cities summing to it.
+    pub fujian_report_reconciles: bool,
+    /// The national node's report of the nation is the sum of the provinces'.
+    pub nation_is_sum_of_provinces: bool,
 }
 
 pub async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
@@ -334,6 +339,17 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
     let (across, on_timeout) = transfers::from_anhui(&address, &anhui, &pki_root, &signer).await?;
     summary.transfer_across_completed = across;
     summary.transfer_on_timeout_completed = on_timeout;
+
+    let reports = stats::monthly_reports(
+        &address,
+        &pki_dir,
+        &national_address,
+        &national_pki,
+        &signer,
+    )
+    .await?;
+    summary.fujian_report_reconciles = reports.fujian_reconciles;
+    summary.nation_is_sum_of_provinces = reports.nation_is_sum_of_provinces;
 
     step("Verifying each node's audit chain");
     summary.audit_intact = true;

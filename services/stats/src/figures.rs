@@ -124,16 +124,16 @@ pub async fn reconcile(
         };
         // A provincial node's nation is its own share; its parts are not all here.
         let has_all_parts = !(matches!(this, Unit::Nation) && keeps_cells);
-        if let Some((parts_opening, parts_closing)) = sums.get(key).filter(|_| has_all_parts) {
-            if (parts_opening, parts_closing) != (opening, closing) {
-                mismatches.push((
-                    this.clone(),
-                    format!(
-                        "its parts sum to opening {parts_opening}, closing {parts_closing}; \
-                         it reports opening {opening}, closing {closing}"
-                    ),
-                ));
-            }
+        if let Some((parts_opening, parts_closing)) = sums.get(key).filter(|_| has_all_parts)
+            && (parts_opening, parts_closing) != (opening, closing)
+        {
+            mismatches.push((
+                this.clone(),
+                format!(
+                    "its parts sum to opening {parts_opening}, closing {parts_closing}; \
+                     it reports opening {opening}, closing {closing}"
+                ),
+            ));
         }
         if keeps_cells {
             let counted = counts.get(key).copied().unwrap_or(0);
@@ -180,14 +180,14 @@ pub fn summarize(school: String, county: String, cells: &[Cell]) -> SchoolSummar
             ("gender", "male") => row.male += cell.students,
             ("gender", "female") => row.female += cell.students,
             ("grade_gender", value) => {
-                if let Some((grade, gender)) = value.split_once('|') {
-                    if let Ok(grade) = grade.parse::<u8>() {
-                        let entry = row.grades.entry(grade).or_default();
-                        if gender == "male" {
-                            entry.0 += cell.students;
-                        } else {
-                            entry.1 += cell.students;
-                        }
+                if let Some((grade, gender)) = value.split_once('|')
+                    && let Ok(grade) = grade.parse::<u8>()
+                {
+                    let entry = row.grades.entry(grade).or_default();
+                    if gender == "male" {
+                        entry.0 += cell.students;
+                    } else {
+                        entry.1 += cell.students;
                     }
                 }
             }

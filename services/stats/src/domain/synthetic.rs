@@ -31,9 +31,9 @@ pub fn placement(school: usize, grade: u8, gender: Gender) -> Placement {
         grade,
         gender,
         profile: super::Profile {
-            ethnicity: if school % 2 == 0 { "01" } else { "02" }.into(),
-            migrant_child: grade % 3 == 0,
-            left_behind_child: grade % 4 == 0,
+            ethnicity: if school.is_multiple_of(2) { "01" } else { "02" }.into(),
+            migrant_child: grade.is_multiple_of(3),
+            left_behind_child: grade.is_multiple_of(4),
             entry_route: "nearby_admission".into(),
             birth_date: NaiveDate::from_ymd_opt(2020 - i32::from(grade), 3, 1),
         },
