@@ -39,7 +39,7 @@ pub struct ImportBenchOptions {
 
 /// The schools the synthetic students attend (the sample's primary schools) and their
 /// divisions.
-const SCHOOLS: [(&str, &str); 3] = [
+pub(crate) const SCHOOLS: [(&str, &str); 3] = [
     ("2135000101", "350102"),
     ("2135000102", "350103"),
     ("2135000103", "350203"),
@@ -84,7 +84,12 @@ fn gender_of(id_number: &str) -> xueji_codes::Gender {
 
 /// Writes `count` students of `series` in the import layout (migration: with G numbers,
 /// active; intake: no number, no state, all at the first school).
-fn write_file(path: &Path, series: u64, count: u64, migration: bool) -> anyhow::Result<()> {
+pub(crate) fn write_file(
+    path: &Path,
+    series: u64,
+    count: u64,
+    migration: bool,
+) -> anyhow::Result<()> {
     let layout = Layout::new(&[]);
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
     let mut writer = xueji_sheets::SheetWriter::new(xueji_sheets::Format::Csv)?;
@@ -139,7 +144,7 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-fn bar(len: u64, what: &str) -> ProgressBar {
+pub(crate) fn bar(len: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     bar.set_style(
         ProgressStyle::with_template(&format!(
@@ -198,7 +203,7 @@ async fn copy_baseline(pool: &PgPool, count: u64) -> anyhow::Result<Duration> {
 }
 
 /// Uploads a file from disk through the import RPC, read as it is sent.
-async fn import_file(
+pub(crate) async fn import_file(
     client: &mut crate::client::ImportClient,
     path: &Path,
     kind: ImportKind,

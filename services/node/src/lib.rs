@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod bench_import;
 pub mod bench_promote;
+pub mod bench_stats;
 pub mod bench_transfer;
 pub mod client;
 pub mod config;

@@ -147,6 +147,18 @@ enum BenchCommand {
         #[arg(long, default_value_t = 50_000)]
         intake: u64,
     },
+    /// Statistics: a province loaded through the bulk importer, a year of events, the change
+    /// feed consumed (events a second), then monthly reports of the province, a city, a
+    /// county and a school vs a plain GROUP BY over the events: milliseconds and the ratio.
+    Stats {
+        /// Students loaded (the province has 20,000,000; loading runs at the
+        /// importer's rate, about 9,000 a second on two cores).
+        #[arg(long, default_value_t = 1_000_000)]
+        students: u64,
+        /// Calls of each report; the median is shown.
+        #[arg(long, default_value_t = 20)]
+        repeats: usize,
+    },
     /// Transfers from Anhui to Fujian over the three nodes (the national relay) vs the same
     /// saga inside Fujian: throughput, p50/p99, CPU per transfer, time in the relay.
     Transfer {
@@ -345,6 +357,15 @@ async fn run(command: Command) -> anyhow::Result<std::process::ExitCode> {
             xueji_node::bench_import::run(xueji_node::bench_import::ImportBenchOptions {
                 students,
                 intake,
+            })
+            .await?;
+        }
+        Command::Bench {
+            command: BenchCommand::Stats { students, repeats },
+        } => {
+            xueji_node::bench_stats::run(xueji_node::bench_stats::StatsBenchOptions {
+                students,
+                repeats,
             })
             .await?;
         }

@@ -33,7 +33,8 @@ impl IdentityFeed {
         Ok(Arc::new(Self {
             client: ChangeFeedClient::new(
                 credentials.channel(address, ExpectedServer::province(province, "identity"))?,
-            ),
+            )
+            .max_decoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES),
         }))
     }
 }

@@ -41,8 +41,9 @@ impl Store {
         Ok(head as u64)
     }
 
-    /// Up to about `limit` rows after `after`, in position order; never ends inside a
-    /// transaction's rows (the reader joins them).
+    /// Up to about `limit` rows after `after`, in position order; does not end inside a
+    /// transaction's rows (the reader joins them) unless the transaction is larger than a
+    /// thousand rows more (a bulk migration): then its events are read in pieces.
     pub async fn feed_rows(&self, after: u64, limit: u32) -> Result<Vec<FeedRow>, IdentityError> {
         let rows = sqlx::query!(
             r#"WITH first AS (
@@ -59,7 +60,8 @@ impl Store {
                WHERE f.position > $1
                  AND (f.position <= (SELECT max(position) FROM first)
                       OR f.xid = (SELECT xid FROM last_transaction))
-               ORDER BY f.position"#,
+               ORDER BY f.position
+               LIMIT $2 + 1000"#,
             after as i64,
             i64::from(limit)
         )
