@@ -444,8 +444,8 @@ fn request(method: &str, object: Option<&str>, fixture: &Fixture) -> Vec<u8> {
         ("xueji.stats.v1.StatsService", "ListDropouts") => {
             stpb::ListDropoutsRequest::default().encode_to_vec()
         }
-        ("xueji.stats.v1.StatsService", "ListAgeGradeOutliers") => {
-            stpb::ListAgeGradeOutliersRequest::default().encode_to_vec()
+        ("xueji.stats.v1.StatsService", "ListDataQuality") => {
+            stpb::ListDataQualityRequest::default().encode_to_vec()
         }
         ("xueji.stats.v1.StatsService", "ListProvinceReports") => {
             stpb::ListProvinceReportsRequest::default().encode_to_vec()

@@ -28,9 +28,17 @@ async fn enroll(federation: &Federation, school: &str, county: &str, count: u32)
         .await;
     let mut numbers = Vec::new();
     for n in 0..count {
-        let id = resident_id(&format!("{}2017030{}{:03}", &county, n % 9 + 1, 100 + n));
+        // Born in 2020, of first-grade age; the second pupil four years older.
+        let year = if n == 1 { 2016 } else { 2020 };
+        let id = resident_id(&format!("{county}{year}030{}{:03}", n % 9 + 1, 100 + n));
         let mut request = registration_at(&format!("stats-{school}-{n}"), "陈小明", school, &id);
         request.migrant_child = n == 0;
+        if n == 2 {
+            // The third pupil's guardian has no phone: a key field missing.
+            if let Some(guardian) = request.guardian.as_mut() {
+                guardian.phone.clear();
+            }
+        }
         let number = as_school
             .register_student(request)
             .await
@@ -166,6 +174,23 @@ async fn approvals_reach_the_figures_of_every_level_and_the_nation() {
     assert_eq!(school_row[column("增加:new_registration")], "3");
     assert_eq!(school_row[column("平衡")], "是");
     assert!(rows.iter().any(|r| r[0] == format!("county:{county}")));
+
+    // The data-quality lists: the older pupil is far from the age of the first grade, the
+    // third lacks the guardian's phone.
+    let lists = as_county
+        .list_data_quality(st::ListDataQualityRequest::default())
+        .await
+        .expect("quality lists")
+        .into_inner();
+    assert_eq!(lists.age_grade_outliers.len(), 1, "{lists:?}");
+    assert_eq!(lists.missing_key_fields.len(), 1, "{lists:?}");
+    assert!(lists.age_grade_outliers[0].birth_date.starts_with("2016"));
+    assert_ne!(
+        lists.age_grade_outliers[0].registry_number,
+        lists.missing_key_fields[0].registry_number
+    );
+    assert_eq!(lists.missing_key_fields[0].missing_fields, ["guardian.phone"]);
+    assert_eq!(lists.age_grade_outliers[0].grade, 1);
 
     // Jurisdiction: another county does not see this school; a school not another's figures;
     // a provincial node does not serve the nation.

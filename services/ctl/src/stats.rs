@@ -59,8 +59,103 @@ pub(crate) enum StatsCommand {
         #[arg(long, default_value = "")]
         as_of: String,
     },
+    /// The data-quality lists of an authority: open problem records by kind (identity),
+    /// overdue transfer steps (transfers), age–grade outliers and records lacking key fields
+    /// (stats).
+    Quality {
+        #[arg(long, default_value = "")]
+        unit: String,
+        #[arg(long, default_value = "")]
+        as_of: String,
+    },
     /// When each province last reported (the national node, ministry operators).
     Provinces,
+}
+
+/// A unit as identity's jurisdiction field takes it: six-digit division codes.
+fn jurisdiction_of(unit: &str) -> String {
+    match unit.trim() {
+        u if u.len() == 2 => format!("{u}0000"),
+        u if u.len() == 4 => format!("{u}00"),
+        u => u.to_owned(),
+    }
+}
+
+async fn quality(channel: OperatorChannel, unit: String, as_of: String) -> anyhow::Result<()> {
+    use xueji_proto::identity::v1::{self as ipb, identity_service_client::IdentityServiceClient};
+    use xueji_proto::transfers::v1::{self as tpb, transfer_service_client::TransferServiceClient};
+    let mut identity = IdentityServiceClient::new(channel.clone());
+    let mut by_kind: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut page_token = String::new();
+    loop {
+        let page = identity
+            .list_problem_records(ipb::ListProblemRecordsRequest {
+                jurisdiction: jurisdiction_of(&unit),
+                page_size: 500,
+                page_token,
+            })
+            .await?
+            .into_inner();
+        for problem in &page.problems {
+            *by_kind
+                .entry(problem.kind().as_str_name().to_lowercase())
+                .or_default() += 1;
+        }
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    let mut rows = table(&["open problem records", "records"]);
+    for (kind, count) in &by_kind {
+        rows.add_row(vec![
+            kind.trim_start_matches("problem_kind_").to_owned(),
+            count.to_string(),
+        ]);
+    }
+    println!("{rows}");
+
+    let overdue = TransferServiceClient::new(channel.clone())
+        .count_overdue_transfers(tpb::CountOverdueTransfersRequest {})
+        .await?
+        .into_inner();
+    let mut rows = table(&["party with overdue transfer steps", "steps"]);
+    for count in &overdue.counts {
+        rows.add_row(vec![count.jurisdiction.clone(), count.overdue.to_string()]);
+    }
+    println!("{rows}");
+
+    let lists = StatsServiceClient::new(channel)
+        .list_data_quality(pb::ListDataQualityRequest { unit, as_of })
+        .await?
+        .into_inner();
+    println!("{} age–grade outliers", lists.age_grade_outliers.len());
+    let mut rows = table(&["registry number", "name", "school", "grade", "birth date"]);
+    for s in &lists.age_grade_outliers {
+        rows.add_row(vec![
+            s.registry_number.clone(),
+            s.name.clone(),
+            s.school_code.clone(),
+            s.grade.to_string(),
+            s.birth_date.clone(),
+        ]);
+    }
+    println!("{rows}");
+    println!(
+        "{} records lacking key fields",
+        lists.missing_key_fields.len()
+    );
+    let mut rows = table(&["registry number", "name", "school", "missing"]);
+    for s in &lists.missing_key_fields {
+        rows.add_row(vec![
+            s.registry_number.clone(),
+            s.name.clone(),
+            s.school_code.clone(),
+            s.missing_fields.join(", "),
+        ]);
+    }
+    println!("{rows}");
+    Ok(())
 }
 
 fn format_of(path: &std::path::Path) -> anyhow::Result<Format> {
@@ -79,6 +174,7 @@ pub(crate) async fn run(
     command: StatsCommand,
     json: bool,
 ) -> anyhow::Result<()> {
+    let client_channel = channel.clone();
     let mut client = StatsServiceClient::new(channel);
     match command {
         StatsCommand::Report {
@@ -253,6 +349,7 @@ pub(crate) async fn run(
             }
             println!("{rows}");
         }
+        StatsCommand::Quality { unit, as_of } => quality(client_channel, unit, as_of).await?,
         StatsCommand::Provinces => {
             let answer = client
                 .list_province_reports(pb::ListProvinceReportsRequest {})

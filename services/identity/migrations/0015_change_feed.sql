@@ -57,7 +57,7 @@ CREATE TABLE identity.change_feed (
         'progression', 'promotion', 'correction', 'succession', 'migration', 'deletion')),
     -- Where the student counted before and after (NULL: not counted), as
     -- {school, county, grade, entry_route, gender, ethnicity, birth_date, migrant, left_behind,
-    --  registry_number, name}.
+    --  registry_number, name, missing: the key fields the record lacks}.
     from_place  jsonb,
     to_place    jsonb,
     CHECK (from_place IS NOT NULL OR to_place IS NOT NULL)
@@ -77,7 +77,12 @@ RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
         'entry_route', e.entry_route, 'gender', s.gender, 'ethnicity', s.ethnicity,
         'birth_date', s.birth_date, 'migrant', s.migrant_child,
         'left_behind', s.left_behind_child, 'registry_number', s.registry_number,
-        'name', s.name)
+        'name', s.name,
+        'missing', to_jsonb(array_remove(ARRAY[
+            CASE WHEN s.document_number IS NULL THEN 'document_number' END,
+            CASE WHEN coalesce(s.guardian->>'phone', '') = '' THEN 'guardian.phone' END,
+            CASE WHEN coalesce(s.guardian->>'name', '') = '' THEN 'guardian.name' END
+        ], NULL)))
 $$;
 
 -- Counted: the current enrollment, active (在籍).

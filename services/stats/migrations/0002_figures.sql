@@ -34,6 +34,8 @@ CREATE TABLE stats.students (
     birth_date      date,
     ethnicity       text,
     entry_route     text,
+    -- Key fields the record lacks, comma-separated (data-quality lists).
+    missing         text    NOT NULL DEFAULT '',
     left_on         date,
     left_kind       text,
     left_school     text,
@@ -42,6 +44,7 @@ CREATE TABLE stats.students (
 );
 CREATE INDEX students_left ON stats.students (left_county) WHERE left_on IS NOT NULL;
 CREATE INDEX students_counted_school ON stats.students (school) WHERE counted;
+CREATE INDEX students_missing ON stats.students (county) WHERE counted AND missing <> '';
 
 -- On the national node: when each province last reported its aggregates, at which feed
 -- position. Its rows are in monthly_changes under its province, city and county units.

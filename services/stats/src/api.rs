@@ -18,7 +18,7 @@ use crate::{
     domain::{Month, MonthlyReport, Unit, dropouts::DropoutPolicy},
     feed::IDENTITY_FEED,
     figures,
-    store::{ReportedRow, Store},
+    store::{ListedStudent, ReportedRow, Store},
 };
 
 impl From<StatsError> for Status {
@@ -351,33 +351,35 @@ impl StatsService for StatsApi {
         }))
     }
 
-    async fn list_age_grade_outliers(
+    async fn list_data_quality(
         &self,
-        request: Request<pb::ListAgeGradeOutliersRequest>,
-    ) -> Result<Response<pb::ListAgeGradeOutliersResponse>, Status> {
+        request: Request<pb::ListDataQualityRequest>,
+    ) -> Result<Response<pb::ListDataQualityResponse>, Status> {
         let (caller, _) = xueji_rpc::caller(&request)?;
         let body = request.get_ref();
         let as_of = self.day("as_of", &body.as_of)?;
         let unit = self.unit(caller, &body.unit).await?;
         self.provincial_only("data-quality lists")?;
-        let rows = self
+        let lists = self
             .store
-            .age_grade_outliers(&unit, as_of, 2)
+            .quality_lists(&unit, as_of, 2)
             .await
             .map_err(Status::from)?;
-        Ok(Response::new(pb::ListAgeGradeOutliersResponse {
-            students: rows
-                .into_iter()
-                .map(
-                    |(registry_number, name, school, grade, birth)| pb::AgeGradeOutlier {
-                        registry_number,
-                        name,
-                        school_code: school,
-                        grade: u32::try_from(grade).unwrap_or_default(),
-                        birth_date: birth.to_string(),
-                    },
-                )
-                .collect(),
+        let wire = |list: Vec<ListedStudent>| -> Vec<pb::ListedStudent> {
+            list.into_iter()
+                .map(|s| pb::ListedStudent {
+                    registry_number: s.registry_number,
+                    name: s.name,
+                    school_code: s.school,
+                    grade: u32::try_from(s.grade).unwrap_or_default(),
+                    birth_date: s.birth_date.map(|d| d.to_string()).unwrap_or_default(),
+                    missing_fields: s.missing,
+                })
+                .collect()
+        };
+        Ok(Response::new(pb::ListDataQualityResponse {
+            age_grade_outliers: wire(lists.age_grade_outliers),
+            missing_key_fields: wire(lists.missing_key_fields),
         }))
     }
 

@@ -157,6 +157,7 @@ fn placement(wire: ipb::Placement) -> Result<Placement, StatsError> {
             left_behind_child: wire.left_behind_child,
             entry_route: wire.entry_route,
             birth_date: Some(date("birth_date", &wire.birth_date)?),
+            missing: wire.missing_fields,
         },
     })
 }

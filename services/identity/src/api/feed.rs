@@ -73,6 +73,7 @@ fn place_to_wire(place: FeedPlace) -> pb::Placement {
         left_behind_child: place.left_behind,
         registry_number: place.registry_number,
         name: place.name,
+        missing_fields: place.missing,
     }
 }
 

@@ -17,6 +17,9 @@ pub struct FeedPlace {
     pub left_behind: bool,
     pub registry_number: String,
     pub name: String,
+    /// Key fields the record lacks (document_number, guardian.phone, guardian.name).
+    #[serde(default)]
+    pub missing: Vec<String>,
 }
 
 /// One row of the feed, as stored.
@@ -93,6 +96,7 @@ mod tests {
             left_behind: false,
             registry_number: "G1".into(),
             name: "林".into(),
+            missing: Vec::new(),
         }
     }
 

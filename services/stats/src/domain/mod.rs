@@ -183,6 +183,8 @@ pub struct Profile {
     /// How the student entered the school.
     pub entry_route: String,
     pub birth_date: Option<NaiveDate>,
+    /// Key fields the record lacks (for the data-quality lists).
+    pub missing: Vec<String>,
 }
 
 /// The stage (学段) a national grade belongs to.

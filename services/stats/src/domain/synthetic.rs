@@ -36,6 +36,7 @@ pub fn placement(school: usize, grade: u8, gender: Gender) -> Placement {
             left_behind_child: grade.is_multiple_of(4),
             entry_route: "nearby_admission".into(),
             birth_date: NaiveDate::from_ymd_opt(2020 - i32::from(grade), 3, 1),
+            missing: Vec::new(),
         },
     }
 }

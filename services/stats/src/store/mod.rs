@@ -9,7 +9,7 @@ mod reads;
 mod students;
 
 pub use national::{ProvinceReport, ReportedRow};
-pub use reads::Dropout;
+pub use reads::{Dropout, ListedStudent, QualityLists};
 
 use std::collections::HashMap;
 

@@ -222,13 +222,13 @@ impl Store {
     }
 
     /// Counted students inside `unit` whose age on `on` is more than `tolerance` years off
-    /// the usual age for their grade (grade + 5 on the first of September).
-    pub async fn age_grade_outliers(
+    /// the usual age for their grade (grade + 5 on the day), and those lacking key fields.
+    pub async fn quality_lists(
         &self,
         unit: &Unit,
         on: NaiveDate,
         tolerance: i32,
-    ) -> Result<Vec<(String, String, String, i16, NaiveDate)>, StatsError> {
+    ) -> Result<QualityLists, StatsError> {
         let (school, prefix) = match unit {
             Unit::School(code) => (Some(code.clone()), String::new()),
             other => (
@@ -236,7 +236,7 @@ impl Store {
                 format!("{}%", xueji_validation::like_literal(other.code())),
             ),
         };
-        let rows = sqlx::query!(
+        let outliers = sqlx::query!(
             r#"SELECT registry_number, name, school AS "school!", grade AS "grade!",
                       birth_date AS "birth_date!"
                FROM stats.students
@@ -251,9 +251,58 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| (r.registry_number, r.name, r.school, r.grade, r.birth_date))
-            .collect())
+        let missing = sqlx::query!(
+            r#"SELECT registry_number, name, school AS "school!", missing
+               FROM stats.students
+               WHERE counted AND missing <> ''
+                 AND (school = $1 OR ($1 IS NULL AND county LIKE $2))
+               ORDER BY school, registry_number LIMIT 10000"#,
+            school,
+            prefix
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(QualityLists {
+            age_grade_outliers: outliers
+                .into_iter()
+                .map(|r| ListedStudent {
+                    registry_number: r.registry_number,
+                    name: r.name,
+                    school: r.school,
+                    grade: r.grade,
+                    birth_date: Some(r.birth_date),
+                    missing: Vec::new(),
+                })
+                .collect(),
+            missing_key_fields: missing
+                .into_iter()
+                .map(|r| ListedStudent {
+                    registry_number: r.registry_number,
+                    name: r.name,
+                    school: r.school,
+                    grade: 0,
+                    birth_date: None,
+                    missing: r.missing.split(',').map(str::to_owned).collect(),
+                })
+                .collect(),
+        })
     }
+}
+
+/// A student on a data-quality list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedStudent {
+    pub registry_number: String,
+    pub name: String,
+    pub school: String,
+    pub grade: i16,
+    pub birth_date: Option<NaiveDate>,
+    pub missing: Vec<String>,
+}
+
+/// The data-quality lists the stats service keeps (at most 10,000 students each).
+#[derive(Debug, Clone, Default)]
+pub struct QualityLists {
+    pub age_grade_outliers: Vec<ListedStudent>,
+    pub missing_key_fields: Vec<ListedStudent>,
 }

@@ -24,6 +24,7 @@ struct Row {
     birth_date: Option<NaiveDate>,
     ethnicity: Option<String>,
     entry_route: Option<String>,
+    missing: Vec<String>,
     /// (day, kind, school, county) when the student left unplaced.
     left: Option<(NaiveDate, &'static str, String, String)>,
 }
@@ -52,6 +53,7 @@ impl LastPlaces {
                 birth_date: place.and_then(|p| p.profile.birth_date),
                 ethnicity: place.map(|p| p.profile.ethnicity.clone()),
                 entry_route: place.map(|p| p.profile.entry_route.clone()),
+                missing: place.map(|p| p.profile.missing.clone()).unwrap_or_default(),
                 left,
             },
         );
@@ -73,6 +75,8 @@ impl LastPlaces {
             c.birth_date.push(row.birth_date);
             c.ethnicity.push(row.ethnicity);
             c.entry_route.push(row.entry_route);
+            // Field names hold no comma: stored joined.
+            c.missing.push(row.missing.join(","));
             let (on, kind, school, county) = match row.left {
                 Some((on, kind, school, county)) => {
                     (Some(on), Some(kind), Some(school), Some(county))
@@ -87,10 +91,16 @@ impl LastPlaces {
         sqlx::query!(
             "INSERT INTO stats.students
                  (student, registry_number, name, counted, school, county, grade, birth_date,
-                  ethnicity, entry_route, left_on, left_kind, left_school, left_county)
-             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::text[],
-                                  $6::text[], $7::int2[], $8::date[], $9::text[], $10::text[],
-                                  $11::date[], $12::text[], $13::text[], $14::text[])
+                  ethnicity, entry_route, left_on, left_kind, left_school, left_county, missing)
+             SELECT student, registry_number, name, counted, school, county, grade, birth_date,
+                    ethnicity, entry_route, left_on, left_kind, left_school, left_county,
+                    missing
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::text[],
+                         $6::text[], $7::int2[], $8::date[], $9::text[], $10::text[],
+                         $11::date[], $12::text[], $13::text[], $14::text[], $15::text[])
+                  AS i(student, registry_number, name, counted, school, county, grade,
+                       birth_date, ethnicity, entry_route, left_on, left_kind, left_school,
+                       left_county, missing)
              ON CONFLICT (student) DO UPDATE SET
                  registry_number = EXCLUDED.registry_number, name = EXCLUDED.name,
                  counted = EXCLUDED.counted, school = EXCLUDED.school,
@@ -98,7 +108,7 @@ impl LastPlaces {
                  birth_date = EXCLUDED.birth_date, ethnicity = EXCLUDED.ethnicity,
                  entry_route = EXCLUDED.entry_route, left_on = EXCLUDED.left_on,
                  left_kind = EXCLUDED.left_kind, left_school = EXCLUDED.left_school,
-                 left_county = EXCLUDED.left_county",
+                 left_county = EXCLUDED.left_county, missing = EXCLUDED.missing",
             &c.student,
             &c.registry_number,
             &c.name,
@@ -113,6 +123,7 @@ impl LastPlaces {
             &c.left_kind as &[Option<&str>],
             &c.left_school as &[Option<String>],
             &c.left_county as &[Option<String>],
+            &c.missing,
         )
         .execute(&mut **tx)
         .await?;
@@ -136,4 +147,5 @@ struct Columns {
     left_kind: Vec<Option<&'static str>>,
     left_school: Vec<Option<String>>,
     left_county: Vec<Option<String>>,
+    missing: Vec<String>,
 }
