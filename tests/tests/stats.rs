@@ -189,7 +189,10 @@ async fn approvals_reach_the_figures_of_every_level_and_the_nation() {
         lists.age_grade_outliers[0].registry_number,
         lists.missing_key_fields[0].registry_number
     );
-    assert_eq!(lists.missing_key_fields[0].missing_fields, ["guardian.phone"]);
+    assert_eq!(
+        lists.missing_key_fields[0].missing_fields,
+        ["guardian.phone"]
+    );
     assert_eq!(lists.age_grade_outliers[0].grade, 1);
 
     // Jurisdiction: another county does not see this school; a school not another's figures;

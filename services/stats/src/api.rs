@@ -387,7 +387,13 @@ impl StatsService for StatsApi {
         &self,
         request: Request<pb::ListProvinceReportsRequest>,
     ) -> Result<Response<pb::ListProvinceReportsResponse>, Status> {
-        xueji_rpc::caller(&request)?;
+        let (caller, _) = xueji_rpc::caller(&request)?;
+        if caller.jurisdiction != Jurisdiction::Nation {
+            return Err(StatsError::PermissionDenied(
+                "the provinces' reports are the ministry's to see".into(),
+            )
+            .into());
+        }
         if self.tier == Tier::Province {
             return Err(StatsError::FailedPrecondition(
                 "provinces' reports are kept by the national node".into(),
