@@ -400,53 +400,14 @@ impl RunningNode {
         }
 
         if config.runs(Service::Stats) {
-            let stats_store = xueji_stats::store::Store::new(pool.clone());
-            let tier = match config.tier {
-                crate::config::Tier::Province => xueji_stats::api::Tier::Province,
-                crate::config::Tier::National => xueji_stats::api::Tier::National,
-                crate::config::Tier::Standalone => xueji_stats::api::Tier::Standalone,
-            };
-            if config.is_provincial() {
-                // Figures come from identity's change feed, read with the stats service's own
-                // certificate and token; a provincial node reports its aggregates upwards.
-                let as_stats = credentials(
-                    config,
-                    &signer,
-                    "stats",
-                    &format!("service:stats-{province}"),
-                    Level::Province,
-                    &province_division,
-                    own_province(),
-                )?;
-                let feed =
-                    crate::stats_links::IdentityFeed::new(&identity_address, province, &as_stats)?;
-                let consumer = xueji_stats::feed::Consumer::new(stats_store.clone(), feed);
-                background.push(tokio::spawn(
-                    consumer.run(Duration::from_millis(config.stats_feed_ms)),
-                ));
-                if config.tier == crate::config::Tier::Province {
-                    let to_national = credentials(
-                        config,
-                        &signer,
-                        "stats",
-                        &format!("service:stats-{province}"),
-                        Level::Province,
-                        &province_division,
-                        vec![Authority::National],
-                    )?;
-                    let sink = crate::stats_links::NationalAggregates::new(
-                        &national_address,
-                        &to_national,
-                    )?;
-                    let reporter =
-                        xueji_stats::feed::Reporter::new(stats_store.clone(), sink, province);
-                    background.push(tokio::spawn(
-                        reporter.run(Duration::from_millis(config.stats_report_ms)),
-                    ));
-                }
-            }
-            let api =
-                xueji_stats::api::StatsApi::new(stats_store, tier, province, config.clock.clone());
+            let (api, tasks) = crate::stats_links::stats_service(
+                config,
+                &signer,
+                pool.clone(),
+                &identity_address,
+                &national_address,
+            )?;
+            background.extend(tasks);
             if config.is_national() {
                 let intake = api.clone().national_service();
                 routes.add_service(InterceptedService::new(intake, authenticator.clone()));

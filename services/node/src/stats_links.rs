@@ -1,7 +1,11 @@
-//! The stats service's links: identity's ChangeFeed inside its province and the national
-//! node's NationalStats, over mutual TLS with the stats service's own certificate and token.
+//! The stats service's wiring and links: identity's ChangeFeed inside its province and the
+//! national node's NationalStats, over mutual TLS with the stats service's own certificate and
+//! token.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
+
+use tokio::task::JoinHandle;
+use xueji_auth::{Authority, Level, TokenSigner};
 
 use tonic::{Status, service::interceptor::InterceptedService, transport::Channel};
 use xueji_proto::identity::v1::{self as ipb, change_feed_client::ChangeFeedClient};
@@ -10,9 +14,71 @@ use xueji_rpc::{BearerToken, ExpectedServer};
 use xueji_schools::links::PeerCredentials;
 use xueji_stats::{
     StatsError,
-    feed::{AggregateSink, FeedBatch, FeedSource, decode_event},
-    store::ReportedRow,
+    api::{StatsApi, Tier},
+    feed::{AggregateSink, Consumer, FeedBatch, FeedSource, Reporter, decode_event},
+    store::{ReportedRow, Store},
 };
+
+use crate::{config::NodeConfig, links::credentials};
+
+/// The stats service of this node: its API, and on a provincial node the consumer of
+/// identity's feed and (province tier) the reporter of aggregates to the national node.
+pub(crate) fn stats_service(
+    config: &NodeConfig,
+    signer: &Arc<TokenSigner>,
+    pool: sqlx::PgPool,
+    identity_address: &str,
+    national_address: &str,
+) -> anyhow::Result<(StatsApi, Vec<JoinHandle<()>>)> {
+    let province = config.province.as_str();
+    let division = format!("{province}0000");
+    let store = Store::new(pool);
+    let tier = match config.tier {
+        crate::config::Tier::Province => Tier::Province,
+        crate::config::Tier::National => Tier::National,
+        crate::config::Tier::Standalone => Tier::Standalone,
+    };
+    let mut tasks = Vec::new();
+    if config.is_provincial() {
+        // Figures come from identity's change feed, read with the stats service's own
+        // certificate and token; a provincial node reports its aggregates upwards.
+        let user = format!("service:stats-{province}");
+        let own = vec![Authority::Province(province.to_owned())];
+        let as_stats = credentials(
+            config,
+            signer,
+            "stats",
+            &user,
+            Level::Province,
+            &division,
+            own,
+        )?;
+        let feed = IdentityFeed::new(identity_address, province, &as_stats)?;
+        let consumer = Consumer::new(store.clone(), feed);
+        tasks.push(tokio::spawn(
+            consumer.run(Duration::from_millis(config.stats_feed_ms)),
+        ));
+        if config.tier == crate::config::Tier::Province {
+            let national = vec![Authority::National];
+            let to_national = credentials(
+                config,
+                signer,
+                "stats",
+                &user,
+                Level::Province,
+                &division,
+                national,
+            )?;
+            let sink = NationalAggregates::new(national_address, &to_national)?;
+            let reporter = Reporter::new(store.clone(), sink, province);
+            tasks.push(tokio::spawn(
+                reporter.run(Duration::from_millis(config.stats_report_ms)),
+            ));
+        }
+    }
+    let api = StatsApi::new(store, tier, province, config.clock.clone());
+    Ok((api, tasks))
+}
 
 fn unavailable(what: &str, status: Status) -> StatsError {
     StatsError::Unavailable(format!("{what} did not answer: {}", status.message()))
