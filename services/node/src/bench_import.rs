@@ -121,6 +121,7 @@ pub(crate) fn write_file(
             left_reason: None,
             guardian: &guardian,
             provincial_fields: &fields,
+            flags: Default::default(),
         });
         if !migration {
             cells[0].clear();

@@ -128,6 +128,7 @@ pub(super) async fn export(
                 left_reason: record.left_reason,
                 guardian: &record.guardian,
                 provincial_fields: &record.provincial_fields,
+                flags: record.flags,
             };
             writer
                 .write_row(&layout.cells(&student))

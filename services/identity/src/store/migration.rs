@@ -192,6 +192,8 @@ struct MigrationColumns {
     left_reasons: Vec<Option<&'static str>>,
     alias_owners: Vec<String>,
     alias_numbers: Vec<String>,
+    migrant: Vec<bool>,
+    left_behind: Vec<bool>,
 }
 
 impl MigrationColumns {
@@ -227,6 +229,8 @@ impl MigrationColumns {
         });
         self.left_reasons
             .push(record.left_reason.map(|reason| reason.as_str()));
+        self.migrant.push(r.flags.migrant_child);
+        self.left_behind.push(r.flags.left_behind_child);
         for alias in &record.aliases {
             self.alias_owners
                 .push(record.registry_number.as_str().to_owned());
@@ -262,19 +266,21 @@ async fn write_migrated(
                                     $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[],
                                     $11::bytea[], $12::jsonb[], $13::text[], $14::text[],
                                     $15::int2[], $16::date[], $17::text[], $18::text[],
-                                    $19::text[], $20::text[], $21::bigint[])
+                                    $19::text[], $20::text[], $21::bigint[], $29::bool[],
+                                    $30::bool[])
                    AS u(number, name, gender, birth_date, ethnicity, document_type,
                         document_number, claim, name_key, guardian, fingerprint, provincial,
                         school_code, school_division, grade, entry_date, entry_route, status,
-                        national_status, left_reason, sheet_row)
+                        national_status, left_reason, sheet_row, migrant, left_behind)
            ), student AS (
                INSERT INTO identity.students
                    (registry_number, name, gender, birth_date, ethnicity, document_type,
                     document_number, id_number_claim, name_key, guardian, idempotency_key,
-                    request_hash, registered_by, provincial_fields)
+                    request_hash, registered_by, provincial_fields, migrant_child,
+                    left_behind_child)
                SELECT number, name, gender, birth_date, ethnicity, document_type,
                       document_number, claim, name_key, guardian, 'migration:' || number,
-                      fingerprint, $22, provincial
+                      fingerprint, $22, provincial, migrant, left_behind
                FROM input ORDER BY sheet_row
                ON CONFLICT DO NOTHING
                RETURNING id, registry_number
@@ -377,6 +383,8 @@ async fn write_migrated(
         &j_numbers as &[&str],
         actor.caller.jurisdiction.as_string(),
         actor.request_id,
+        &batch.migrant,
+        &batch.left_behind,
     )
     .fetch_one(&mut *tx)
     .await?;

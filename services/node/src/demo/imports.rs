@@ -66,6 +66,11 @@ fn intake_sheet() -> anyhow::Result<Vec<u8>> {
             left_reason: None,
             guardian: &guardian,
             provincial_fields: &fields,
+            // The first pupil came with parents working in Fuzhou (随迁子女).
+            flags: xueji_identity::domain::StudentFlags {
+                migrant_child: n == 0,
+                left_behind_child: false,
+            },
         });
         // An intake carries no number and no state: the node issues both.
         cells[0].clear();

@@ -20,7 +20,8 @@ pub use migration::{MigratedRecord, check_migration};
 pub use values::ethnicity_choices;
 use values::{
     DOCUMENT_TYPES, ENTRY_ROUTES, GENDERS, LEFT_REASONS, STATUSES, coded, ethnicity_code,
-    ethnicity_label, label_of, normalize_date, parse_gender_word, parse_status_word,
+    ethnicity_label, label_of, normalize_date, parse_gender_word, parse_status_word, parse_yes_no,
+    yes_no,
 };
 
 /// What an import does with its rows.
@@ -58,7 +59,7 @@ pub struct Column {
 }
 
 /// The national columns, in sheet order. Provincial fields follow, headed by their labels.
-pub const COLUMNS: [Column; 17] = [
+pub const COLUMNS: [Column; 19] = [
     Column {
         field: "registry_number",
         heading: "全国学籍号",
@@ -144,6 +145,16 @@ pub const COLUMNS: [Column; 17] = [
         heading: "监护人电话",
         note: "Digits, optionally with + and -",
     },
+    Column {
+        field: "migrant_child",
+        heading: "随迁子女",
+        note: "是 or 否 (empty: 否). The column may be left out.",
+    },
+    Column {
+        field: "left_behind_child",
+        heading: "留守儿童",
+        note: "是 or 否 (empty: 否). The column may be left out.",
+    },
 ];
 
 /// The heading of the column an error file adds; ignored when the file is imported again.
@@ -179,6 +190,7 @@ pub struct SheetStudent<'a> {
     pub left_reason: Option<LeftReason>,
     pub guardian: &'a super::Guardian,
     pub provincial_fields: &'a BTreeMap<String, String>,
+    pub flags: super::StudentFlags,
 }
 
 /// The columns of one province's sheet: the national ones, then its provincial fields.
@@ -235,6 +247,7 @@ impl<'a> Layout<'a> {
                 "entry_route" => words(&ENTRY_ROUTES.map(|(l, _)| l)),
                 "status" => words(&STATUSES.map(|(l, _)| l)),
                 "left_reason" => words(&LEFT_REASONS.map(|(l, _)| l)),
+                "migrant_child" | "left_behind_child" => words(&["是", "否"]),
                 _ => Vec::new(),
             };
             (column.note.to_owned(), values)
@@ -335,6 +348,8 @@ impl<'a> Layout<'a> {
             student.guardian.name.clone(),
             student.guardian.relation.clone(),
             student.guardian.phone.clone(),
+            yes_no(student.flags.migrant_child).to_owned(),
+            yes_no(student.flags.left_behind_child).to_owned(),
         ];
         cells.extend(self.provincial.iter().map(|field| {
             student
@@ -446,6 +461,21 @@ impl Bound {
         let has_guardian = [&guardian.name, &guardian.relation, &guardian.phone]
             .iter()
             .any(|part| !part.is_empty());
+        let mut flag = |field: &'static str| {
+            let text = cell(field);
+            let value = parse_yes_no(text);
+            if value.is_none() {
+                violations.push(FieldViolation::new(
+                    field,
+                    format!("{text:?} is not one of: 是, 否"),
+                ));
+            }
+            value.unwrap_or(false)
+        };
+        let flags = super::StudentFlags {
+            migrant_child: flag("migrant_child"),
+            left_behind_child: flag("left_behind_child"),
+        };
         let record = SheetRecord {
             input: RegistrationInput {
                 idempotency_key: String::new(),
@@ -460,7 +490,7 @@ impl Bound {
                 entry_date: normalize_date(cell("entry_date")),
                 entry_route,
                 guardian: has_guardian.then_some(guardian),
-                flags: Default::default(),
+                flags,
             },
             provincial_fields: self
                 .provincial

@@ -34,6 +34,10 @@ fn cells_read_back_as_written() {
         left_reason: None,
         guardian: &guardian,
         provincial_fields: &fields,
+        flags: crate::domain::StudentFlags {
+            migrant_child: false,
+            left_behind_child: true,
+        },
     };
     let cells = layout.cells(&student);
     assert_eq!(cells[5], "05 维吾尔族");
@@ -45,6 +49,33 @@ fn cells_read_back_as_written() {
     assert_eq!(record.status, Some(EnrollmentStatus::Suspended));
     assert_eq!(record.aliases, aliases);
     assert_eq!(record.input.guardian.unwrap().relation, "母亲");
+    assert_eq!(
+        (cells[17].as_str(), cells[18].as_str()),
+        ("否", "是"),
+        "the flags are written 是/否"
+    );
+    assert!(record.input.flags.left_behind_child && !record.input.flags.migrant_child);
+}
+
+#[test]
+fn the_flags_columns_may_be_left_out_and_are_read_as_clerks_write_them() {
+    let layout = Layout::new(&[]);
+    let mut headings = headings();
+    headings.retain(|h| h != "随迁子女" && h != "留守儿童");
+    let bound = layout.bind(&headings, ImportKind::Intake).unwrap();
+    let (record, _) = bound.read(&vec![String::new(); headings.len()]);
+    assert_eq!(record.input.flags, crate::domain::StudentFlags::default());
+    let headings = self::headings();
+    let bound = layout.bind(&headings, ImportKind::Intake).unwrap();
+    let mut cells = vec![String::new(); headings.len()];
+    cells[17] = "Y".into();
+    cells[18] = "大概".into();
+    let (record, violations) = bound.read(&cells);
+    assert!(record.input.flags.migrant_child);
+    assert!(
+        violations.iter().any(|v| v.field == "left_behind_child"),
+        "{violations:?}"
+    );
 }
 
 #[test]

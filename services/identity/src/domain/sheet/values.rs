@@ -197,3 +197,17 @@ pub(super) fn parse_status_word(text: &str) -> Option<EnrollmentStatus> {
         .map(|(_, s)| *s)
         .find(|s| s.as_str() == text)
 }
+
+/// A yes/no cell as clerks write it (是/否, Y/N, yes/no, true/false, 1/0); empty is no.
+pub(super) fn parse_yes_no(text: &str) -> Option<bool> {
+    match text.trim().to_lowercase().as_str() {
+        "是" | "y" | "yes" | "true" | "1" => Some(true),
+        "否" | "n" | "no" | "false" | "0" | "" => Some(false),
+        _ => None,
+    }
+}
+
+/// How export writes a flag.
+pub(super) fn yes_no(value: bool) -> &'static str {
+    if value { "是" } else { "否" }
+}
