@@ -132,6 +132,11 @@ impl StatsApi {
             (Tier::Province, Unit::Nation) => Err(StatsError::FailedPrecondition(
                 "national figures are served by the national node".into(),
             )),
+            (Tier::National, Unit::School(_)) => Err(StatsError::FailedPrecondition(
+                "a school's figures are kept by its province's node; the national node holds \
+                 province, city and county aggregates"
+                    .into(),
+            )),
             (Tier::Province, other) if !other.code().starts_with(&self.province) => {
                 if let Unit::School(_) = other {
                     Ok(unit)

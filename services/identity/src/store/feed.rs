@@ -49,19 +49,19 @@ impl Store {
             r#"WITH first AS (
                    SELECT position, xid FROM identity.change_feed
                    WHERE position > $1 ORDER BY position LIMIT $2
-               ), last_transaction AS (
-                   SELECT xid FROM first ORDER BY position DESC LIMIT 1
+               ), last AS (
+                   SELECT position, xid FROM first ORDER BY position DESC LIMIT 1
                )
+               -- A transaction's rows have consecutive positions: the rest of the last one
+               -- follows the first rows directly, so one range of the index holds them all.
                SELECT f.position AS "position!", f.xid::text AS "xid!", f.student_id,
                       f.happened_on, f.kind,
                       f.from_place AS "from_place: Json<FeedPlace>",
                       f.to_place AS "to_place: Json<FeedPlace>"
-               FROM identity.change_feed f
-               WHERE f.position > $1
-                 AND (f.position <= (SELECT max(position) FROM first)
-                      OR f.xid = (SELECT xid FROM last_transaction))
-               ORDER BY f.position
-               LIMIT $2 + 1000"#,
+               FROM identity.change_feed f, last
+               WHERE f.position > $1 AND f.position <= last.position + 1000
+                 AND (f.position <= last.position OR f.xid = last.xid)
+               ORDER BY f.position"#,
             after as i64,
             i64::from(limit)
         )
