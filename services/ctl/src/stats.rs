@@ -199,29 +199,10 @@ pub(crate) async fn run(
                     report.to_date,
                     report.feed_position
                 );
-                let mut rows = table(&[
-                    "unit",
-                    "opening",
-                    "additions",
-                    "removals",
-                    "closing",
-                    "reconciles",
-                ]);
-                let kinds = |list: &[pb::KindCount]| {
-                    list.iter()
-                        .map(|k| format!("{} {}", k.kind, k.students))
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                };
-                for unit in std::iter::once(&report).chain(&answer.parts) {
-                    rows.add_row(vec![
-                        unit.unit.clone(),
-                        unit.opening.to_string(),
-                        kinds(&unit.additions),
-                        kinds(&unit.removals),
-                        unit.closing.to_string(),
-                        if unit.reconciles { "yes" } else { "NO" }.to_owned(),
-                    ]);
+                let (heading, lines) = xueji_stats::export::report_rows(&answer);
+                let mut rows = table(&heading);
+                for line in lines {
+                    rows.add_row(line);
                 }
                 println!("{rows}");
                 if !answer.parts.is_empty() {

@@ -255,23 +255,29 @@ pub(crate) async fn import_file(
     Ok((elapsed, job))
 }
 
-pub async fn run(options: ImportBenchOptions) -> anyhow::Result<()> {
-    anyhow::ensure!(options.students >= 4, "--students must be at least 4");
-    let dir = tempfile::Builder::new()
-        .prefix("xueji-bench-import-")
-        .tempdir()?;
+/// A standalone node's folder (PKI, the sample schools, data) and configuration for a
+/// benchmark: on loopback, no request budget.
+pub(crate) fn bench_node(prefix: &str) -> anyhow::Result<(tempfile::TempDir, NodeConfig)> {
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir()?;
     let pki_dir = dir.path().join("pki");
     pki::init(&pki_dir)?;
     let schools_file = dir.path().join("schools.csv");
     std::fs::write(&schools_file, sample::SCHOOLS_CSV)?;
     let config = NodeConfig {
         listen: "127.0.0.1:0".parse()?,
-        pki_dir: pki_dir.clone(),
+        pki_dir,
         data_dir: dir.path().join("data"),
         schools_file: Some(schools_file),
         operator_requests_per_second: 0,
         ..NodeConfig::default()
     };
+    Ok((dir, config))
+}
+
+pub async fn run(options: ImportBenchOptions) -> anyhow::Result<()> {
+    anyhow::ensure!(options.students >= 4, "--students must be at least 4");
+    let (dir, config) = bench_node("xueji-bench-import-")?;
+    let pki_dir = config.pki_dir.clone();
     println!(
         "==> Writing the files ({} students to migrate, a quarter-size file, {} to take in)",
         options.students, options.intake

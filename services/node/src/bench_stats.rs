@@ -18,10 +18,9 @@ use xueji_proto::stats::v1 as pb;
 use crate::{
     bench_import::{SCHOOLS, import_file, write_file},
     client::{ImportKind, import_client, mint, stats_client},
-    config::NodeConfig,
     links::credentials,
     node::{Database, RunningNode},
-    pki, sample,
+    pki,
 };
 
 #[derive(Debug, Clone)]
@@ -166,23 +165,10 @@ async fn scan(pool: &PgPool, field: &str, pattern: &str) -> anyhow::Result<(Dura
 pub async fn run(options: StatsBenchOptions) -> anyhow::Result<()> {
     anyhow::ensure!(options.students >= 100, "--students must be at least 100");
     anyhow::ensure!(options.repeats >= 1, "--repeats must be at least 1");
-    let dir = tempfile::Builder::new()
-        .prefix("xueji-bench-stats-")
-        .tempdir()?;
-    let pki_dir = dir.path().join("pki");
-    pki::init(&pki_dir)?;
-    let schools_file = dir.path().join("schools.csv");
-    std::fs::write(&schools_file, sample::SCHOOLS_CSV)?;
-    let config = NodeConfig {
-        listen: "127.0.0.1:0".parse()?,
-        pki_dir: pki_dir.clone(),
-        data_dir: dir.path().join("data"),
-        schools_file: Some(schools_file),
-        operator_requests_per_second: 0,
-        // The benchmark drives the consumer itself, to time it; the node's own sleeps.
-        stats_feed_ms: 3_600_000,
-        ..NodeConfig::default()
-    };
+    let (dir, mut config) = crate::bench_import::bench_node("xueji-bench-stats-")?;
+    // The benchmark drives the consumer itself, to time it; the node's own sleeps.
+    config.stats_feed_ms = 3_600_000;
+    let pki_dir = config.pki_dir.clone();
     println!(
         "==> Writing the migration file ({} students)",
         options.students

@@ -5,6 +5,43 @@
 use xueji_proto::stats::v1 as pb;
 use xueji_sheets::{Format, SheetError, SheetWriter};
 
+/// The monthly change report of a unit and its parts as a table's rows (what `xuejictl` and
+/// the demo print): the heading, then one row per unit with its kinds one per line.
+pub fn report_rows(answer: &pb::GetMonthlyReportResponse) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let kinds = |list: &[pb::KindCount]| {
+        list.iter()
+            .map(|k| format!("{} {}", k.kind, k.students))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let rows = answer
+        .report
+        .iter()
+        .chain(&answer.parts)
+        .map(|unit| {
+            vec![
+                unit.unit.clone(),
+                unit.opening.to_string(),
+                kinds(&unit.additions),
+                kinds(&unit.removals),
+                unit.closing.to_string(),
+                if unit.reconciles { "yes" } else { "NO" }.to_owned(),
+            ]
+        })
+        .collect();
+    (
+        vec![
+            "unit",
+            "opening",
+            "additions",
+            "removals",
+            "closing",
+            "reconciles",
+        ],
+        rows,
+    )
+}
+
 /// The monthly change report of a unit and its parts: one row per unit.
 pub fn monthly_report_sheet(
     answer: &pb::GetMonthlyReportResponse,

@@ -22,30 +22,11 @@ pub struct Reports {
 }
 
 fn print(answer: &pb::GetMonthlyReportResponse) {
+    let (heading, rows) = xueji_stats::export::report_rows(answer);
     let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
-        "unit",
-        "opening",
-        "additions",
-        "removals",
-        "closing",
-        "reconciles",
-    ]);
-    let kinds = |list: &[pb::KindCount]| {
-        list.iter()
-            .map(|k| format!("{} {}", k.kind, k.students))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    for unit in answer.report.iter().chain(&answer.parts) {
-        table.add_row(vec![
-            unit.unit.clone(),
-            unit.opening.to_string(),
-            kinds(&unit.additions),
-            kinds(&unit.removals),
-            unit.closing.to_string(),
-            if unit.reconciles { "yes" } else { "NO" }.to_owned(),
-        ]);
+    table.load_preset(UTF8_FULL_CONDENSED).set_header(heading);
+    for row in rows {
+        table.add_row(row);
     }
     println!("{table}");
 }
