@@ -192,3 +192,40 @@ async fn a_transaction_committed_later_gets_a_later_position_than_any_read() {
     assert_eq!(later[0].student, slow);
     assert!(later[0].position > head);
 }
+
+/// A backlog (a bulk migration's rows) is stamped in rounds of whole transactions, each
+/// transaction's rows consecutive, every round after the one before.
+#[tokio::test]
+async fn a_backlog_is_stamped_in_rounds_of_whole_transactions() {
+    let pool = database().await;
+    let store = Store::new(pool.clone());
+    for transaction in 0..3 {
+        sqlx::query(
+            "INSERT INTO identity.change_feed (student_id, happened_on, kind, to_place)
+             SELECT $1 * 100000 + n, '2026-09-01', 'migration', '{}'::jsonb
+             FROM generate_series(1, 30000) AS n",
+        )
+        .bind(transaction as i64)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    // The first round reaches 50,000 rows inside the second transaction: it takes both whole.
+    assert_eq!(store.stamp_feed().await.unwrap(), 60_000);
+    assert_eq!(store.stamp_feed().await.unwrap(), 90_000);
+    let runs: Vec<(i64, i64, i64)> = sqlx::query_as(
+        "SELECT min(position), max(position), count(*) FROM identity.change_feed GROUP BY xid
+         ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        runs,
+        [
+            (1, 30_000, 30_000),
+            (30_001, 60_000, 30_000),
+            (60_001, 90_000, 30_000)
+        ]
+    );
+}

@@ -13,9 +13,13 @@ use crate::{
 
 /// The lock that makes stamping one round at a time (pg_advisory_xact_lock's key).
 const STAMP_LOCK: i64 = 0x7875_656a_6966_6565; // "xuejifee"
+/// Rows one round stamps at most, in whole transactions (at least one): a backlog (after a
+/// bulk migration) is stamped in rounds that each finish well inside a request's time.
+const STAMP_ROUND: i64 = 50_000;
 
 impl Store {
-    /// Gives positions to the rows committed since the last round; answers the head position.
+    /// Gives positions to rows committed since the last round (whole transactions, about
+    /// [`STAMP_ROUND`] rows at most); answers the head position.
     pub async fn stamp_feed(&self) -> Result<u64, IdentityError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query!("SELECT pg_advisory_xact_lock($1)", STAMP_LOCK)
@@ -24,16 +28,26 @@ impl Store {
         let head = sqlx::query_scalar!(
             r#"WITH head AS (
                    SELECT coalesce(max(position), 0) AS position FROM identity.change_feed
+               ), pending AS (
+                   SELECT xid, (sum(count(*)) OVER (ORDER BY xid))::bigint AS upto
+                   FROM identity.change_feed WHERE position IS NULL GROUP BY xid
+               ), cutoff AS (
+                   -- The first transaction that reaches the round's size, else the last.
+                   SELECT coalesce(
+                       (SELECT xid FROM pending WHERE upto >= $1 ORDER BY xid LIMIT 1),
+                       (SELECT xid FROM pending ORDER BY xid DESC LIMIT 1)) AS xid
                ), todo AS (
                    SELECT id, row_number() OVER (ORDER BY xid, id) AS n
-                   FROM identity.change_feed WHERE position IS NULL
+                   FROM identity.change_feed
+                   WHERE position IS NULL AND xid <= (SELECT xid FROM cutoff)
                ), stamped AS (
                    UPDATE identity.change_feed f SET position = head.position + todo.n
                    FROM todo, head WHERE f.id = todo.id
                    RETURNING f.position
                )
                SELECT greatest((SELECT max(position) FROM stamped), (SELECT position FROM head))
-                   AS "head!""#
+                   AS "head!""#,
+            STAMP_ROUND
         )
         .fetch_one(&mut *tx)
         .await?;
