@@ -150,6 +150,7 @@ impl Federation {
                     clock: clock.clone(),
                     operator_requests_per_second: 0,
                     audit_witness_secs: 1,
+                    stats_report_ms: 500,
                     metrics_listen: "127.0.0.1:0".into(),
                     ..NodeConfig::default()
                 },

@@ -52,7 +52,8 @@ pub struct NodeConfig {
     /// How often the stats service reads identity's change feed once caught up, in ms.
     pub stats_feed_ms: u64,
     /// How often a provincial stats service reports its aggregates to the national node when
-    /// its figures moved, in ms.
+    /// its figures moved, in ms (default a minute: each report carries every monthly row of
+    /// the province, its cities and counties).
     pub stats_report_ms: u64,
     /// On the national node: each provincial node by 2-digit province code (`host:port`), the
     /// province directory. A standalone node answers for its own province.
@@ -112,7 +113,7 @@ impl Default for NodeConfig {
             transfer_policy_dir: None,
             transfer_sweep_ms: 1000,
             stats_feed_ms: 500,
-            stats_report_ms: 2000,
+            stats_report_ms: 60_000,
             province_nodes: HashMap::new(),
             outbox_interval_ms: 1000,
             replica_sync_secs: 10,

@@ -850,6 +850,8 @@ pub(crate) async fn start_federation(
             database_connections: 8,
             transfer_sweep_ms: 300,
             calendar_sync_secs: 1,
+            // The demo shows the nation's report moments after the province's.
+            stats_report_ms: 1000,
             operator_requests_per_second: budget,
             clock: clock.clone(),
             ..NodeConfig::default()
