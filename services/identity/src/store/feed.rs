@@ -28,18 +28,17 @@ impl Store {
         let head = sqlx::query_scalar!(
             r#"WITH head AS (
                    SELECT coalesce(max(position), 0) AS position FROM identity.change_feed
-               ), pending AS (
-                   SELECT xid, (sum(count(*)) OVER (ORDER BY xid))::bigint AS upto
-                   FROM identity.change_feed WHERE position IS NULL GROUP BY xid
                ), cutoff AS (
-                   -- The first transaction that reaches the round's size, else the last.
-                   SELECT coalesce(
-                       (SELECT xid FROM pending WHERE upto >= $1 ORDER BY xid LIMIT 1),
-                       (SELECT xid FROM pending ORDER BY xid DESC LIMIT 1)) AS xid
+                   -- The transaction of the round's last row (none: the backlog is smaller
+                   -- than a round); its rows are all taken. One walk of the unstamped rows'
+                   -- index as far as the round, however long the backlog.
+                   SELECT xid FROM identity.change_feed WHERE position IS NULL
+                   ORDER BY xid, id OFFSET $1::bigint - 1 LIMIT 1
                ), todo AS (
                    SELECT id, row_number() OVER (ORDER BY xid, id) AS n
                    FROM identity.change_feed
-                   WHERE position IS NULL AND xid <= (SELECT xid FROM cutoff)
+                   WHERE position IS NULL
+                     AND (NOT EXISTS (SELECT 1 FROM cutoff) OR xid <= (SELECT xid FROM cutoff))
                ), stamped AS (
                    UPDATE identity.change_feed f SET position = head.position + todo.n
                    FROM todo, head WHERE f.id = todo.id
