@@ -53,6 +53,15 @@ struct Synthetic {
     school: usize,
 }
 
+/// Household-registration counties of pupils past the first 1,500,000 of a school (1,500
+/// birth dates × 1,000 sequence numbers): every further block of a school's pupils is
+/// registered in another county of Fuzhou or Xiamen (none a school's own), so ID numbers
+/// stay unique to 27,000,000 students a series.
+const HOUSEHOLD_COUNTIES: [&str; 15] = [
+    "350104", "350105", "350111", "350112", "350121", "350122", "350123", "350124", "350125",
+    "350128", "350181", "350206", "350211", "350212", "350213",
+];
+
 fn synthetic(series: u64, n: u64, schools: usize) -> Synthetic {
     let school = (n % schools as u64) as usize;
     let k = n / schools as u64;
@@ -60,9 +69,16 @@ fn synthetic(series: u64, n: u64, schools: usize) -> Synthetic {
     let birth = chrono::NaiveDate::from_ymd_opt(2005, 1, 1).expect("valid")
         + chrono::Days::new(series * 1500 + k % 1500);
     let sequence = (k / 1500) % 1000;
+    let block = k / 1_500_000;
+    let household = match block {
+        0 => SCHOOLS[school].1,
+        _ => {
+            HOUSEHOLD_COUNTIES
+                [((block - 1) as usize * SCHOOLS.len() + school) % HOUSEHOLD_COUNTIES.len()]
+        }
+    };
     let id_number = xueji_codes::ResidentId::from_body(&format!(
-        "{}{}{sequence:03}",
-        SCHOOLS[school].1,
+        "{household}{}{sequence:03}",
         birth.format("%Y%m%d")
     ))
     .expect("a valid body")
@@ -419,4 +435,27 @@ pub async fn run(options: ImportBenchOptions) -> anyhow::Result<()> {
         mib(full_rss)
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synthetic_id_numbers_stay_unique_for_a_province_of_twenty_million() {
+        let mut seen = std::collections::HashSet::new();
+        // Around every block boundary of every school, and across series.
+        for series in 0..2 {
+            for block in 0..5u64 {
+                for offset in 0..3_000u64 {
+                    let n = (block * 1_500_000 * 3).saturating_sub(1_500) + offset;
+                    let student = synthetic(series, n, SCHOOLS.len());
+                    assert!(student.id_number.parse::<xueji_codes::ResidentId>().is_ok());
+                    assert!(seen.insert(student.id_number), "n {n} of series {series}");
+                }
+            }
+        }
+        let last = synthetic(0, 19_999_999, SCHOOLS.len());
+        assert!(last.id_number.parse::<xueji_codes::ResidentId>().is_ok());
+    }
 }
