@@ -152,8 +152,8 @@ enum BenchCommand {
     /// county and a school vs a plain GROUP BY over the events: milliseconds and the ratio.
     Stats {
         /// Students loaded: a large province. Loading runs at the importer's rate (about
-        /// 7,500 a second on two cores: some 45 minutes for the default), the feed at about
-        /// 26,000 events a second; `--students 1000000` takes under ten minutes.
+        /// 7,500 a second on two cores: some 45 minutes for the default), then the year of
+        /// events well over an hour; `--students 1000000` takes under ten minutes.
         #[arg(long, default_value_t = 20_000_000)]
         students: u64,
         /// Calls of each report; the median is shown.
