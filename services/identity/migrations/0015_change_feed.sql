@@ -137,14 +137,21 @@ CREATE FUNCTION identity.feed_enrollments_updated() RETURNS trigger LANGUAGE plp
 BEGIN
     INSERT INTO identity.change_feed (student_id, happened_on, kind, from_place, to_place)
     SELECT o.student_id,
+           -- A closing (graduation) takes effect on its day, but never before the last
+           -- decision on the enrollment (its approval, say): a year's figures never remove a
+           -- student before adding them.
            CASE WHEN identity.feed_counts(o) AND NOT identity.feed_counts(n)
-                     AND n.closed_on IS NOT NULL THEN n.closed_on
+                     AND n.closed_on IS NOT NULL
+                THEN greatest(n.closed_on, (o.decided_at AT TIME ZONE 'Asia/Shanghai')::date)
                 ELSE identity.feed_day() END,
            CASE WHEN identity.feed_counts(o) AND identity.feed_counts(n) THEN
                      CASE WHEN o.school_code <> n.school_code THEN 'succession'
                           WHEN n.promoted_in IS DISTINCT FROM o.promoted_in THEN 'promotion'
                           ELSE 'correction' END
                 WHEN identity.feed_counts(o) THEN identity.feed_removal_kind(n)
+                -- A progression (升学) is approved like a registration.
+                WHEN n.continues IS NOT NULL
+                     AND o.status IN ('pending', 'awaiting_national_check') THEN 'progression'
                 ELSE identity.feed_addition_kind(o) END,
            CASE WHEN identity.feed_counts(o) THEN identity.feed_place(o, s) END,
            CASE WHEN identity.feed_counts(n) THEN identity.feed_place(n, s) END

@@ -144,7 +144,8 @@ async fn every_change_of_where_a_student_counts_is_an_event_of_its_kind() {
         )]
     );
 
-    // A graduation takes effect on its closing day.
+    // A graduation takes effect on its closing day, never before the enrollment's last
+    // decision; the next stage's enrollment, once approved, is a progression.
     let position = store.stamp_feed().await.unwrap();
     sqlx::query(
         "UPDATE identity.enrollments SET status = 'graduated', closed_on = '2027-07-01'
@@ -154,11 +155,61 @@ async fn every_change_of_where_a_student_counts_is_an_event_of_its_kind() {
     .execute(&pool)
     .await
     .unwrap();
+    let b = student(&pool, "L4").await;
+    let early = enroll(&pool, b, "2135000101", "active").await;
+    // Approved in March 2026; its closing day is written as an earlier summer's.
+    sqlx::query(
+        "UPDATE identity.enrollments SET decided_at = '2026-03-02T10:00:00Z' WHERE id = $1",
+    )
+    .bind(early)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "UPDATE identity.enrollments SET status = 'graduated', closed_on = '2020-07-01'
+         WHERE id = $1",
+    )
+    .bind(early)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE identity.enrollments SET is_current = false WHERE id = $1")
+        .bind(early)
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO identity.enrollments
+             (student_id, school_code, school_division, grade, entry_date, entry_route, status,
+              continues)
+         VALUES ($1, '3135000101', '350102', 7, '2026-09-01', 'nearby_admission', 'pending', $2)",
+    )
+    .bind(b)
+    .bind(early)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "UPDATE identity.enrollments SET status = 'active' WHERE student_id = $1 AND is_current",
+    )
+    .bind(b)
+    .execute(&pool)
+    .await
+    .unwrap();
     store.stamp_feed().await.unwrap();
     let rows = store.feed_rows(position, 10).await.unwrap();
-    assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].kind, "graduation");
-    assert_eq!(rows[0].on.to_string(), "2027-07-01");
+    let seen: Vec<(&str, String)> = rows
+        .iter()
+        .map(|r| (r.kind.as_str(), r.on.to_string()))
+        .collect();
+    assert_eq!(seen[0], ("graduation", "2027-07-01".to_owned()));
+    assert_eq!(
+        seen[1].0, "migration",
+        "b's first enrollment, inserted active"
+    );
+    assert_eq!(seen[2], ("graduation", "2026-03-02".to_owned()));
+    assert_eq!(seen[3].0, "progression");
+    assert_eq!(seen.len(), 4);
 }
 
 #[tokio::test]
