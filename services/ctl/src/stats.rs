@@ -81,30 +81,52 @@ fn jurisdiction_of(unit: &str) -> String {
     }
 }
 
-async fn quality(channel: OperatorChannel, unit: String, as_of: String) -> anyhow::Result<()> {
+/// The open problem records of a unit, from identity (every page).
+async fn open_problems(
+    channel: OperatorChannel,
+    unit: &str,
+) -> anyhow::Result<Vec<xueji_proto::identity::v1::ProblemRecord>> {
     use xueji_proto::identity::v1::{self as ipb, identity_service_client::IdentityServiceClient};
-    use xueji_proto::transfers::v1::{self as tpb, transfer_service_client::TransferServiceClient};
-    let mut identity = IdentityServiceClient::new(channel.clone());
-    let mut by_kind: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut identity = IdentityServiceClient::new(channel);
+    let mut problems = Vec::new();
     let mut page_token = String::new();
     loop {
         let page = identity
             .list_problem_records(ipb::ListProblemRecordsRequest {
-                jurisdiction: jurisdiction_of(&unit),
+                jurisdiction: jurisdiction_of(unit),
                 page_size: 500,
                 page_token,
             })
             .await?
             .into_inner();
-        for problem in &page.problems {
-            *by_kind
-                .entry(problem.kind().as_str_name().to_lowercase())
-                .or_default() += 1;
-        }
+        problems.extend(page.problems);
         if page.next_page_token.is_empty() {
-            break;
+            return Ok(problems);
         }
         page_token = page.next_page_token;
+    }
+}
+
+/// Open problem records by school: the summary table's last column.
+async fn problems_by_school(
+    channel: OperatorChannel,
+    unit: &str,
+) -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
+    let mut by_school = std::collections::BTreeMap::new();
+    for problem in open_problems(channel, unit).await? {
+        *by_school.entry(problem.school_code).or_default() += 1;
+    }
+    Ok(by_school)
+}
+
+async fn quality(channel: OperatorChannel, unit: String, as_of: String) -> anyhow::Result<()> {
+    use xueji_proto::transfers::v1::{self as tpb, transfer_service_client::TransferServiceClient};
+    let problems = open_problems(channel.clone(), &unit).await?;
+    let mut by_kind: std::collections::BTreeMap<String, u64> = Default::default();
+    for problem in &problems {
+        *by_kind
+            .entry(problem.kind().as_str_name().to_lowercase())
+            .or_default() += 1;
     }
     let mut rows = table(&["open problem records", "records"]);
     for (kind, count) in &by_kind {
@@ -240,6 +262,7 @@ pub(crate) async fn run(
         }
         StatsCommand::Summary { unit, date, output } => {
             let format = output.as_deref().map(format_of).transpose()?;
+            let problems = problems_by_school(client_channel.clone(), &unit).await?;
             let answer = client
                 .get_school_summary(pb::GetSchoolSummaryRequest { unit, date })
                 .await?
@@ -257,6 +280,7 @@ pub(crate) async fn run(
                 "minorities",
                 "migrant",
                 "left-behind",
+                "problems",
             ]);
             for s in &answer.schools {
                 rows.add_row(vec![
@@ -268,11 +292,16 @@ pub(crate) async fn run(
                     s.ethnic_minorities.to_string(),
                     s.migrant_children.to_string(),
                     s.left_behind_children.to_string(),
+                    problems
+                        .get(&s.school_code)
+                        .copied()
+                        .unwrap_or(0)
+                        .to_string(),
                 ]);
             }
             println!("{rows}");
             if let (Some(path), Some(format)) = (output, format) {
-                let bytes = xueji_stats::export::school_summary_sheet(&answer, format)?;
+                let bytes = xueji_stats::export::school_summary_sheet(&answer, &problems, format)?;
                 std::fs::write(&path, bytes)
                     .with_context(|| format!("writing {}", path.display()))?;
                 println!("written to {}", path.display());
