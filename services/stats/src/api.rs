@@ -168,10 +168,7 @@ impl StatsApi {
 
     fn report_to_wire(&self, report: MonthlyReport, position: u64) -> pb::MonthlyReport {
         let first = report.month.first_day();
-        let last = first
-            .checked_add_months(chrono::Months::new(1))
-            .and_then(|d| d.pred_opt())
-            .unwrap_or(first);
+        let last = report.month.last_day();
         let kinds = |list: &[(&str, i64)]| {
             list.iter()
                 .map(|(kind, students)| pb::KindCount {
@@ -465,10 +462,7 @@ impl NationalStats for StatsApi {
                 )
                 .into());
             }
-            let known = crate::domain::ChangeKind::ALL
-                .iter()
-                .any(|k| k.addition() == row.kind || k.removal() == row.kind);
-            if !known {
+            if crate::domain::ChangeKind::known_name(&row.kind).is_none() {
                 return Err(StatsError::invalid(
                     "rows.kind",
                     format!("row {n}: unknown kind {:?}", row.kind),

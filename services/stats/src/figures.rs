@@ -105,11 +105,7 @@ pub async fn reconcile(
         }
     }
     let keeps_cells = store.keeps_cells().await?;
-    let end = month
-        .first_day()
-        .checked_add_months(chrono::Months::new(1))
-        .and_then(|d| d.pred_opt())
-        .ok_or_else(|| StatsError::invalid("month", "out of range"))?;
+    let end = month.last_day();
     let keys: Vec<String> = balances.keys().cloned().collect();
     let counts = if keeps_cells {
         store.unit_counts(&keys, end).await?

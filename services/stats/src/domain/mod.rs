@@ -70,6 +70,15 @@ impl ChangeKind {
         Self::Deletion,
     ];
 
+    /// A report's kind name (an addition's or a removal's) as the domain spells it; none for
+    /// a name it does not know.
+    pub fn known_name(name: &str) -> Option<&'static str> {
+        Self::ALL
+            .into_iter()
+            .flat_map(|kind| [kind.addition(), kind.removal()])
+            .find(|known| *known == name)
+    }
+
     /// The kind as the feed names it.
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|kind| kind.as_str() == name)
@@ -318,6 +327,14 @@ impl Month {
 
     pub fn first_day(self) -> NaiveDate {
         NaiveDate::from_ymd_opt(self.year, self.month, 1).expect("a valid month")
+    }
+
+    /// The month's last day.
+    pub fn last_day(self) -> NaiveDate {
+        self.first_day()
+            .checked_add_months(chrono::Months::new(1))
+            .and_then(|d| d.pred_opt())
+            .expect("a month after")
     }
 }
 

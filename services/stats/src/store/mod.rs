@@ -235,7 +235,7 @@ impl Store {
                 opening += sign * row.students;
                 continue;
             }
-            let kind = known_kind(&row.kind).ok_or_else(|| {
+            let kind = crate::domain::ChangeKind::known_name(&row.kind).ok_or_else(|| {
                 StatsError::Internal(format!(
                     "unknown kind {:?} in stats.monthly_changes",
                     row.kind
@@ -258,12 +258,4 @@ impl Store {
             closing: opening + added - removed,
         })
     }
-}
-
-/// A stored kind name as the domain spells it (an unknown one is an error, never a default).
-fn known_kind(name: &str) -> Option<&'static str> {
-    crate::domain::ChangeKind::ALL
-        .into_iter()
-        .flat_map(|kind| [kind.addition(), kind.removal()])
-        .find(|known| *known == name)
 }

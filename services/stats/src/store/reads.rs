@@ -23,6 +23,20 @@ pub struct Dropout {
     pub county: String,
 }
 
+/// A LIKE pattern of the division codes inside `unit` (its code, then anything).
+fn codes_inside(unit: &Unit) -> String {
+    format!("{}%", xueji_validation::like_literal(unit.code()))
+}
+
+/// How a query of students picks those of `unit`: a school by its code, an area by its
+/// counties' codes (`school = $1 OR ($1 IS NULL AND county LIKE $2)`).
+fn area_filter(unit: &Unit) -> (Option<String>, String) {
+    match unit {
+        Unit::School(code) => (Some(code.clone()), String::new()),
+        other => (None, codes_inside(other)),
+    }
+}
+
 /// The stored-key pattern of the units inside `unit` at `level` (a LIKE pattern).
 fn inside(unit: &Unit, level: &str) -> String {
     format!("{level}:{}%", xueji_validation::like_literal(unit.code()))
@@ -102,7 +116,7 @@ impl Store {
             .collect(),
             _ => sqlx::query!(
                 "SELECT school, county FROM stats.schools WHERE county LIKE $1 ORDER BY school",
-                format!("{}%", xueji_validation::like_literal(unit.code()))
+                codes_inside(unit)
             )
             .fetch_all(&self.pool)
             .await?
@@ -147,7 +161,7 @@ impl Store {
             inside(unit, "city"),
             inside(unit, "county"),
             matches!(unit, Unit::Nation),
-            format!("{}%", xueji_validation::like_literal(unit.code()))
+            codes_inside(unit)
         )
         .fetch_all(&self.pool)
         .await?;
@@ -189,13 +203,7 @@ impl Store {
 
     /// Students left unplaced from schools inside `unit`, oldest first.
     pub async fn left_unplaced(&self, unit: &Unit) -> Result<Vec<Dropout>, StatsError> {
-        let (school, prefix) = match unit {
-            Unit::School(code) => (Some(code.clone()), String::new()),
-            other => (
-                None,
-                format!("{}%", xueji_validation::like_literal(other.code())),
-            ),
-        };
+        let (school, prefix) = area_filter(unit);
         let rows = sqlx::query!(
             r#"SELECT registry_number, name, left_on AS "left_on!", left_kind AS "left_kind!",
                       left_school AS "left_school!", left_county AS "left_county!"
@@ -229,13 +237,7 @@ impl Store {
         on: NaiveDate,
         tolerance: i32,
     ) -> Result<QualityLists, StatsError> {
-        let (school, prefix) = match unit {
-            Unit::School(code) => (Some(code.clone()), String::new()),
-            other => (
-                None,
-                format!("{}%", xueji_validation::like_literal(other.code())),
-            ),
-        };
+        let (school, prefix) = area_filter(unit);
         let outliers = sqlx::query!(
             r#"SELECT registry_number, name, school AS "school!", grade AS "grade!",
                       birth_date AS "birth_date!"
