@@ -7,11 +7,15 @@
 //! transaction that also writes the event's consequences. The rules it runs on (days and timeout
 //! actions per province and per party) are [`Policy`] data, read from TOML.
 
+mod merge;
 mod parties;
 mod policy;
 mod task;
 
-pub use parties::{level_above, may_decide, may_decide_some_step};
+pub use merge::{Counterpart, MAX_STEPS, MergeError};
+pub use parties::{
+    is_jurisdiction_code, level_above, may_decide, may_decide_some_step, province_of_jurisdiction,
+};
 pub use policy::{Policy, PolicyError, ProvincePolicy, StepRule};
 pub use task::{
     Decision, Outcome, Party, Rules, Step, StepState, Task, TaskState, TimeoutAction, Verdict,

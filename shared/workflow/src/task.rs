@@ -228,7 +228,7 @@ impl Task {
         self.steps.iter().position(|s| s.state == StepState::Open)
     }
 
-    fn open(&mut self, position: usize, now: DateTime<Utc>, rules: &Rules<'_>) {
+    pub(crate) fn open(&mut self, position: usize, now: DateTime<Utc>, rules: &Rules<'_>) {
         let step = &mut self.steps[position];
         let rule = rules
             .policy
@@ -307,7 +307,7 @@ impl Task {
         }
     }
 
-    fn end(&mut self, state: TaskState, why: Decision) {
+    pub(crate) fn end(&mut self, state: TaskState, why: Decision) {
         self.state = state;
         self.ended = Some(why);
         for step in &mut self.steps {
