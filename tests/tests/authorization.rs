@@ -402,6 +402,9 @@ fn request(method: &str, object: Option<&str>, fixture: &Fixture) -> Vec<u8> {
         ("xueji.transfers.v1.TransferService", "CountOverdueTransfers") => {
             tpb::CountOverdueTransfersRequest {}.encode_to_vec()
         }
+        ("xueji.transfers.v1.TransferService", "ListSetAsideMessages") => {
+            tpb::ListSetAsideMessagesRequest::default().encode_to_vec()
+        }
         ("xueji.transfers.v1.TransferService", "DescribeCalendar") => {
             tpb::DescribeCalendarRequest {}.encode_to_vec()
         }

@@ -28,7 +28,7 @@ use crate::{
     provinces::ProvinceClients,
     store::{
         Store,
-        relay::{Addressed, OwnerKey, Relayed},
+        relay::{Addressed, OwnerKey, Relayed, RelayedKind},
     },
 };
 
@@ -59,8 +59,8 @@ fn answer_id(message: Uuid) -> Uuid {
 /// A message to the student's owner, addressed to `owner`, or answered with a refusal that
 /// reveals nothing when no other province holds the student.
 fn readdress(message: &Relayed, owner: Option<&str>) -> Addressed {
-    let mut decoded =
-        pb::SagaMessage::decode(message.body.as_slice()).expect("decoded once when taken");
+    // Decoded once when taken (`check`); a body that did not would have been refused there.
+    let mut decoded = pb::SagaMessage::decode(message.body.as_slice()).unwrap_or_default();
     match owner {
         Some(owner) => {
             decoded.to_province = owner.to_owned();
@@ -95,64 +95,77 @@ fn readdress(message: &Relayed, owner: Option<&str>) -> Addressed {
     }
 }
 
-/// The relayed form of a message from `from`, checked (`messages.<field>`).
-fn check(from: &str, at: usize, message: &pb::SagaMessage) -> Result<Relayed, NationalError> {
-    let field = |name: &'static str, what: String| NationalError::invalid(name, what);
+/// A shortened, printable form of untrusted text for a refusal.
+fn shown(text: &str) -> String {
+    format!("{:?}", text.chars().take(40).collect::<String>())
+}
+
+/// The relayed form of a message from `from`, checked for its shape; the rules of the
+/// transfer's binding are the store's (`Store::take_relayed`). A message that fails answers
+/// its refusal, naming the field: the other messages of the call go on.
+fn check(from: &str, message: &pb::SagaMessage) -> Result<Relayed, String> {
     let message_id: Uuid = message
         .message_id
         .parse()
-        .map_err(|_| field("messages.message_id", format!("message {at}: not a UUID")))?;
+        .map_err(|_| "message_id: not a UUID".to_owned())?;
     let transfer_id: Uuid = message
         .transfer_id
         .parse()
-        .map_err(|_| field("messages.transfer_id", format!("message {at}: not a UUID")))?;
+        .map_err(|_| "transfer_id: not a UUID".to_owned())?;
     if message.from_province != from {
-        return Err(field(
-            "messages.from_province",
-            format!(
-                "message {at} claims province {:?}; the caller is {from}",
-                message.from_province
-            ),
+        return Err(format!(
+            "from_province: the message claims province {}; the caller is {from}",
+            shown(&message.from_province)
         ));
     }
+    if message.traceparent.len() > 128 {
+        return Err("traceparent: longer than 128 characters".into());
+    }
     let to = message.to_province.as_str();
-    let (owner_of, moved_number) = match &message.body {
-        None => return Err(field("messages.body", format!("message {at} says nothing"))),
-        Some(Body::HoldRequest(request)) if to.is_empty() => {
+    let kind = match &message.body {
+        None => return Err("body: the message says nothing".into()),
+        Some(Body::HoldRequest(request)) => {
+            if !to.is_empty() {
+                return Err(
+                    "to_province: a hold request goes to the province the national index names \
+                     (leave it empty)"
+                        .into(),
+                );
+            }
             let key = if !request.registry_number.is_empty() {
                 OwnerKey::RegistryNumber(request.registry_number.clone())
             } else if !request.id_number.is_empty() {
                 OwnerKey::IdNumber(request.id_number.clone())
             } else {
-                return Err(field(
-                    "messages.hold_request.registry_number",
-                    format!("message {at}: a registry number or resident ID number is required"),
-                ));
+                return Err(
+                    "hold_request.registry_number: a registry number or resident ID number is \
+                     required"
+                        .into(),
+                );
             };
-            (Some(key), None)
+            RelayedKind::HoldRequest(key)
         }
+        Some(Body::HoldAnswer(answer)) => RelayedKind::HoldAnswer {
+            held_number: answer.held.then(|| answer.registry_number.clone()),
+        },
+        Some(Body::TaskUpdate(_)) => RelayedKind::TaskUpdate,
+        Some(Body::CancelRequest(_)) => RelayedKind::CancelRequest,
         Some(Body::RecordMoved(moved)) => {
             let number = moved
                 .student
                 .as_ref()
                 .map(|s| s.registry_number.clone())
                 .filter(|n| !n.is_empty())
-                .ok_or_else(|| {
-                    field(
-                        "messages.record_moved.student",
-                        format!("message {at}: the student is required"),
-                    )
-                })?;
-            (None, Some(number))
+                .ok_or_else(|| "record_moved.student: the student is required".to_owned())?;
+            RelayedKind::RecordMoved(number)
         }
-        Some(_) => (None, None),
     };
-    if owner_of.is_none()
+    if !matches!(kind, RelayedKind::HoldRequest(_))
         && (to.len() != 2 || !to.bytes().all(|b| b.is_ascii_digit()) || to == from)
     {
-        return Err(field(
-            "messages.to_province",
-            format!("message {at}: {to:?} is not another province"),
+        return Err(format!(
+            "to_province: {} is not another province",
+            shown(to)
         ));
     }
     Ok(Relayed {
@@ -160,8 +173,7 @@ fn check(from: &str, at: usize, message: &pb::SagaMessage) -> Result<Relayed, Na
         transfer_id,
         to_province: to.to_owned(),
         body: message.encode_to_vec(),
-        owner_of,
-        moved_number,
+        kind,
     })
 }
 
@@ -267,18 +279,37 @@ impl TransferRelay for Relay {
             )
             .into());
         }
-        let relayed = messages
-            .iter()
-            .enumerate()
-            .map(|(at, message)| {
-                let span = tracing::info_span!("relay_message", transfer = %message.transfer_id, %from, to = %message.to_province);
-                xueji_telemetry::follow(&span, &message.traceparent);
-                let _entered = span.enter();
-                check(&from, at, message)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let accepted = self.store.take_relayed(&from, &relayed, &readdress).await?;
+        let mut relayed = Vec::with_capacity(messages.len());
+        let mut refused = Vec::new();
+        for message in &messages {
+            let span = tracing::info_span!("relay_message", transfer = %message.transfer_id, %from, to = %message.to_province);
+            xueji_telemetry::follow(&span, &message.traceparent);
+            let _entered = span.enter();
+            match check(&from, message) {
+                Ok(checked) => relayed.push(checked),
+                Err(reason) => refused.push(pb::RelayRefusal {
+                    message_id: message.message_id.chars().take(40).collect(),
+                    reason,
+                }),
+            }
+        }
+        let taken = self.store.take_relayed(&from, &relayed, &readdress).await?;
+        for (message_id, reason) in &taken.refused {
+            tracing::warn!(%from, %message_id, %reason, "the relay refused a transfer message");
+        }
+        refused.extend(
+            taken
+                .refused
+                .into_iter()
+                .map(|(id, reason)| pb::RelayRefusal {
+                    message_id: id.to_string(),
+                    reason,
+                }),
+        );
         self.due.notify_one();
-        Ok(Response::new(pb::RelayMessagesResponse { accepted }))
+        Ok(Response::new(pb::RelayMessagesResponse {
+            accepted: taken.accepted,
+            refused,
+        }))
     }
 }

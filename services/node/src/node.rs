@@ -368,6 +368,7 @@ impl RunningNode {
                     estimated_deadlines: metrics.transfer_deadlines_estimated.clone(),
                     overdue_steps: metrics.transfer_steps_overdue.clone(),
                     effects_pending: metrics.transfer_effects_pending.clone(),
+                    messages_set_aside: metrics.transfer_messages_set_aside.clone(),
                 },
                 province: province.to_owned(),
                 relay: national

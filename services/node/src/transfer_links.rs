@@ -266,9 +266,13 @@ impl CalendarSource for NationalHub {
 }
 
 impl RelayLink for NationalHub {
-    fn relay(&self, messages: Vec<tpb::SagaMessage>) -> BoxFuture<'_, Result<(), TransferError>> {
+    fn relay(
+        &self,
+        messages: Vec<tpb::SagaMessage>,
+    ) -> BoxFuture<'_, Result<Vec<(uuid::Uuid, String)>, TransferError>> {
         Box::pin(async move {
-            self.relay
+            let answer = self
+                .relay
                 .clone()
                 .relay_messages(tpb::RelayMessagesRequest { messages })
                 .await
@@ -277,8 +281,13 @@ impl RelayLink for NationalHub {
                         "the national relay did not take the messages: {}",
                         status.message()
                     ))
-                })?;
-            Ok(())
+                })?
+                .into_inner();
+            Ok(answer
+                .refused
+                .into_iter()
+                .filter_map(|r| Some((r.message_id.parse().ok()?, r.reason)))
+                .collect())
         })
     }
 }

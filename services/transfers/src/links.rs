@@ -61,9 +61,14 @@ pub trait EnrollmentLedger: Send + Sync + std::fmt::Debug {
 }
 
 /// The national node's relay: takes messages for other provinces. Delivery is at least once;
-/// the national node keeps each message id once.
+/// the national node keeps each message id once. Answers the messages it refused for good
+/// (not this transfer's pair, a direction the kind does not allow, a record the sender does
+/// not own), each with the relay's reason.
 pub trait RelayLink: Send + Sync + std::fmt::Debug {
-    fn relay(&self, messages: Vec<SagaMessage>) -> BoxFuture<'_, Result<(), TransferError>>;
+    fn relay(
+        &self,
+        messages: Vec<SagaMessage>,
+    ) -> BoxFuture<'_, Result<Vec<(Uuid, String)>, TransferError>>;
 }
 
 /// The national node's calendar registry: the years the ministry loaded.

@@ -35,6 +35,9 @@ pub struct NodeMetrics {
     pub transfer_steps_overdue: Gauge,
     /// Effects the transfer service owes identity (record moves, releases) not yet done.
     pub transfer_effects_pending: Gauge,
+    /// Messages from other provinces set aside for good: anything but zero needs an operator
+    /// (`xuejictl transfer set-aside`).
+    pub transfer_messages_set_aside: Gauge,
 }
 
 impl NodeMetrics {
@@ -81,6 +84,11 @@ impl NodeMetrics {
             "transfer_effects_pending",
             "Record moves and releases the transfer service still owes identity",
             metrics.transfer_effects_pending.clone(),
+        );
+        registry.register(
+            "transfer_messages_set_aside",
+            "Messages from other provinces the transfer service set aside for good",
+            metrics.transfer_messages_set_aside.clone(),
         );
         (metrics, registry)
     }

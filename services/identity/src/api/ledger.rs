@@ -203,6 +203,11 @@ pub fn moved_to_wire(student: &MovedStudent) -> pb::MovedStudent {
     }
 }
 
+/// At most this many old numbers on a record that moves (a student's numbers are few).
+const MAX_MOVED_ALIASES: usize = 8;
+/// Guardian data of a record that moves, at most (a few guardians' names and phones).
+const MAX_MOVED_GUARDIAN_BYTES: usize = 8 * 1024;
+
 /// A record from another province, checked field by field (`student.<field>`).
 fn moved_from_wire(
     wire: Option<&pb::MovedStudent>,
@@ -216,16 +221,48 @@ fn moved_from_wire(
     if let Err(e) = number.parse::<RegistryNumber>() {
         violations.add("student.registry_number", e.to_string());
     }
-    for alias in &wire.aliases {
-        if alias.trim().is_empty() || alias.len() > 32 {
+    // A record from another province goes through registration's own rules: a name as a
+    // registration takes it, old numbers each a registry number (a student has few), short
+    // coded fields and bounded guardian data.
+    if wire.aliases.len() > MAX_MOVED_ALIASES {
+        violations.add(
+            "student.aliases",
+            format!("at most {MAX_MOVED_ALIASES} old numbers"),
+        );
+    }
+    for alias in wire.aliases.iter().take(MAX_MOVED_ALIASES + 1) {
+        if alias.trim().parse::<RegistryNumber>().is_err() {
             violations.add(
                 "student.aliases",
-                format!("{alias:?} is not a registry number"),
+                format!(
+                    "{:?} is not a registry number",
+                    alias.chars().take(24).collect::<String>()
+                ),
             );
         }
     }
-    if wire.name.trim().is_empty() {
-        violations.add("student.name", "is required");
+    let name = match crate::domain::normalize_name(&wire.name) {
+        Ok(name) => Some(name),
+        Err(e) => {
+            violations.add("student.name", e);
+            None
+        }
+    };
+    for (field, value) in [
+        ("student.ethnicity", &wire.ethnicity),
+        ("student.document_type", &wire.document_type),
+        ("student.entry_route", &wire.entry_route),
+        ("student.document_number", &wire.document_number),
+    ] {
+        if value.chars().count() > 64 {
+            violations.add(field, "is longer than 64 characters");
+        }
+    }
+    if wire.guardian_json.len() > MAX_MOVED_GUARDIAN_BYTES {
+        violations.add(
+            "student.guardian_json",
+            format!("is longer than {MAX_MOVED_GUARDIAN_BYTES} bytes"),
+        );
     }
     let gender = crate::domain::parse_gender(&wire.gender);
     if gender.is_none() {
@@ -252,14 +289,19 @@ fn moved_from_wire(
             None
         }
     };
-    let (Some(gender), Some(birth_date), Some(guardian)) = (gender, birth_date, guardian) else {
+    let (Some(gender), Some(birth_date), Some(guardian), Some(name)) =
+        (gender, birth_date, guardian, name)
+    else {
         return None;
     };
+    if !violations.is_empty() {
+        return None;
+    }
     let optional = |text: &str| (!text.trim().is_empty()).then(|| text.trim().to_owned());
     Some(MovedStudent {
         registry_number: number.to_owned(),
         aliases: wire.aliases.iter().map(|a| a.trim().to_owned()).collect(),
-        name: wire.name.trim().to_owned(),
+        name,
         gender,
         birth_date,
         ethnicity: wire.ethnicity.trim().to_owned(),

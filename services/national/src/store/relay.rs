@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::Store;
 use crate::NationalError;
 
-/// A message as the relay takes it, checked.
+/// A message as the relay takes it, checked for its shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Relayed {
     pub message_id: Uuid,
@@ -14,10 +14,84 @@ pub struct Relayed {
     /// '' until the owner of the student is found.
     pub to_province: String,
     pub body: Vec<u8>,
-    /// For a message to the student's owner: how the family identified the student.
-    pub owner_of: Option<OwnerKey>,
-    /// For a record that moved: its registry number (the index's owner changes).
-    pub moved_number: Option<String>,
+    pub kind: RelayedKind,
+}
+
+/// What a message is, as far as the relay's rules go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RelayedKind {
+    /// To the student's owner: how the family identified the student.
+    HoldRequest(OwnerKey),
+    /// The sending province's answer; the registry number it held, if it held.
+    HoldAnswer {
+        held_number: Option<String>,
+    },
+    TaskUpdate,
+    CancelRequest,
+    /// A record that moved: its registry number (the index's owner changes).
+    RecordMoved(String),
+}
+
+impl RelayedKind {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::HoldRequest(_) => "hold_request",
+            Self::HoldAnswer { .. } => "hold_answer",
+            Self::TaskUpdate => "task_update",
+            Self::CancelRequest => "cancel_request",
+            Self::RecordMoved(_) => "record_moved",
+        }
+    }
+}
+
+/// What a call to the relay did: how many messages were new, and which it refused, why.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Taken {
+    pub accepted: u32,
+    pub refused: Vec<(Uuid, String)>,
+}
+
+/// The two provinces a transfer is bound to, as the relay recorded them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Binding {
+    receiving: String,
+    sending: String,
+    registry_number: Option<String>,
+}
+
+/// Whether `kind` may go from `from` to `to` on a transfer bound as `binding`: hold answers
+/// and moved records from the sending province to the receiving one, cancellations the other
+/// way, task updates either way; never to a third province.
+fn direction_refusal(
+    binding: &Binding,
+    kind: &RelayedKind,
+    from: &str,
+    to: &str,
+) -> Option<String> {
+    let (r, s) = (binding.receiving.as_str(), binding.sending.as_str());
+    let pair = (from == r && to == s) || (from == s && to == r);
+    if !pair {
+        return Some(format!(
+            "the transfer is between provinces {r} and {s}: province {from} may not send to {to} about it"
+        ));
+    }
+    let allowed = match kind {
+        RelayedKind::HoldRequest(_) => false,
+        RelayedKind::HoldAnswer { .. } | RelayedKind::RecordMoved(_) => from == s,
+        RelayedKind::CancelRequest => from == r,
+        RelayedKind::TaskUpdate => true,
+    };
+    (!allowed).then(|| {
+        format!(
+            "a {} goes {} on this transfer",
+            kind.name(),
+            match kind {
+                RelayedKind::CancelRequest => "from the receiving province only",
+                RelayedKind::HoldRequest(_) => "once, to the province the index names",
+                _ => "from the sending province only",
+            }
+        )
+    })
 }
 
 /// How the family identified the student, for finding the province that holds it.
@@ -48,21 +122,26 @@ pub struct Pending {
 }
 
 impl Store {
-    /// Takes messages from `from`; a message id taken before is skipped. A message to the
-    /// student's owner is readdressed (or answered) by `readdress` with the owner the index
-    /// knows; a record that moved moves the index's entry to the message's province. Answers
-    /// how many were new.
+    /// Takes messages from `from`; a message id `from` sent before is skipped. A hold
+    /// request is readdressed (or answered) by `readdress` with the owner the index knows, and
+    /// binds the transfer to `from` and that owner; every later message must keep to the
+    /// binding (see [`direction_refusal`]), and a record that moved must be the number the
+    /// hold answered and owned by `from` in the index, whose entry then moves to the message's
+    /// province. A message that breaks a rule is not stored: it is answered in
+    /// [`Taken::refused`] and audited.
     pub async fn take_relayed(
         &self,
         from: &str,
         messages: &[Relayed],
         readdress: Readdress<'_>,
-    ) -> Result<u32, NationalError> {
+    ) -> Result<Taken, NationalError> {
         let mut tx = self.pool.begin().await?;
-        let mut accepted = 0;
+        let mut taken = Taken::default();
         for message in messages {
             let seen = sqlx::query_scalar!(
-                "SELECT 1 AS \"one!\" FROM national.relay WHERE message_id = $1",
+                "SELECT 1 AS \"one!\" FROM national.relay
+                 WHERE from_province = $1 AND message_id = $2",
+                from,
                 message.message_id
             )
             .fetch_optional(&mut *tx)
@@ -70,14 +149,97 @@ impl Store {
             if seen.is_some() {
                 continue;
             }
-            accepted += 1;
-            let addressed = match &message.owner_of {
-                None => Addressed {
-                    message_id: message.message_id,
-                    to_province: message.to_province.clone(),
-                    body: message.body.clone(),
-                },
-                Some(key) => {
+            let binding = sqlx::query_as!(
+                Binding,
+                "SELECT receiving, sending, registry_number FROM national.relay_bindings
+                 WHERE transfer_id = $1",
+                message.transfer_id
+            )
+            .fetch_optional(&mut *tx)
+            .await?;
+            let refusal = match (&message.kind, &binding) {
+                (RelayedKind::HoldRequest(_), Some(_)) => {
+                    Some("the transfer is bound to its provinces already".to_owned())
+                }
+                (RelayedKind::HoldRequest(_), None) => None,
+                (_, None) => Some(
+                    "the relay routed no hold for this transfer: it binds no provinces".to_owned(),
+                ),
+                (kind, Some(binding)) => {
+                    direction_refusal(binding, kind, from, &message.to_province).or_else(|| match (
+                        kind,
+                        &binding.registry_number,
+                    ) {
+                        (RelayedKind::RecordMoved(number), Some(held)) if number != held => {
+                            Some("the record moved is not the student the hold answered".into())
+                        }
+                        (RelayedKind::RecordMoved(_), None) => {
+                            Some("the sending province's hold held no student".into())
+                        }
+                        _ => None,
+                    })
+                }
+            };
+            if let Some(reason) = refusal {
+                refuse(&mut tx, from, message, &reason).await?;
+                taken.refused.push((message.message_id, reason));
+                continue;
+            }
+            if let RelayedKind::RecordMoved(number) = &message.kind {
+                // The record left `from` for the message's province: the index follows, once,
+                // and only from the province that owns it; otherwise nothing is forwarded.
+                let moved = sqlx::query_scalar!(
+                    "UPDATE national.students s SET province = $3, updated_at = now()
+                     FROM national.numbers n
+                     WHERE n.number = $1 AND s.id = n.student_id AND s.province = $2
+                       AND s.status <> 'ended'
+                     RETURNING s.registry_number",
+                    number,
+                    from,
+                    message.to_province
+                )
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(registry_number) = moved else {
+                    let reason = format!(
+                        "the national index does not show province {from} owning the record"
+                    );
+                    refuse(&mut tx, from, message, &reason).await?;
+                    taken.refused.push((message.message_id, reason));
+                    continue;
+                };
+                xueji_audit::record(
+                    &mut tx,
+                    &xueji_audit::Entry {
+                        actor: &format!("service:transfers-{from}"),
+                        jurisdiction: &format!("{from}0000"),
+                        action: "national.transfer_owner",
+                        object: &format!("student:{registry_number}"),
+                        before: Some(serde_json::json!({ "province": from })),
+                        after: Some(serde_json::json!({
+                            "province": message.to_province, "transfer": message.transfer_id,
+                        })),
+                        request_id: "",
+                    },
+                )
+                .await?;
+            }
+            if let RelayedKind::HoldAnswer {
+                held_number: Some(number),
+            } = &message.kind
+            {
+                sqlx::query!(
+                    "UPDATE national.relay_bindings SET registry_number = $2
+                     WHERE transfer_id = $1 AND registry_number IS NULL",
+                    message.transfer_id,
+                    number
+                )
+                .execute(&mut *tx)
+                .await?;
+            }
+            taken.accepted += 1;
+            let addressed = match &message.kind {
+                RelayedKind::HoldRequest(key) => {
                     let owner = match key {
                         OwnerKey::RegistryNumber(number) => {
                             sqlx::query_scalar!(
@@ -101,8 +263,24 @@ impl Store {
                         }
                     };
                     let owner = owner.filter(|owner| owner != from);
+                    if let Some(owner) = &owner {
+                        sqlx::query!(
+                            "INSERT INTO national.relay_bindings (transfer_id, receiving, sending)
+                             VALUES ($1, $2, $3)",
+                            message.transfer_id,
+                            from,
+                            owner
+                        )
+                        .execute(&mut *tx)
+                        .await?;
+                    }
                     readdress(message, owner.as_deref())
                 }
+                _ => Addressed {
+                    message_id: message.message_id,
+                    to_province: message.to_province.clone(),
+                    body: message.body.clone(),
+                },
             };
             if addressed.message_id != message.message_id {
                 // Answered here: the original is kept (taken, nothing to forward).
@@ -129,41 +307,9 @@ impl Store {
             )
             .execute(&mut *tx)
             .await?;
-            if let Some(number) = &message.moved_number {
-                // The record left `from` for the message's province: the index follows, once
-                // and only from the province that owned it.
-                let moved = sqlx::query_scalar!(
-                    "UPDATE national.students s SET province = $3, updated_at = now()
-                     FROM national.numbers n
-                     WHERE n.number = $1 AND s.id = n.student_id AND s.province = $2
-                     RETURNING s.registry_number",
-                    number,
-                    from,
-                    message.to_province
-                )
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some(registry_number) = moved {
-                    xueji_audit::record(
-                        &mut tx,
-                        &xueji_audit::Entry {
-                            actor: &format!("service:transfers-{from}"),
-                            jurisdiction: &format!("{from}0000"),
-                            action: "national.transfer_owner",
-                            object: &format!("student:{registry_number}"),
-                            before: Some(serde_json::json!({ "province": from })),
-                            after: Some(serde_json::json!({
-                                "province": message.to_province, "transfer": message.transfer_id,
-                            })),
-                            request_id: "",
-                        },
-                    )
-                    .await?;
-                }
-            }
         }
         tx.commit().await?;
-        Ok(accepted)
+        Ok(taken)
     }
 
     /// Provinces with messages waiting.
@@ -240,5 +386,64 @@ impl Store {
         )
         .fetch_one(&self.pool)
         .await?)
+    }
+}
+
+/// Audits a refused message (who sent what about which transfer, and why); nothing of it is
+/// stored for forwarding.
+async fn refuse(
+    conn: &mut sqlx::PgConnection,
+    from: &str,
+    message: &Relayed,
+    reason: &str,
+) -> Result<(), NationalError> {
+    xueji_audit::record(
+        conn,
+        &xueji_audit::Entry {
+            actor: &format!("service:transfers-{from}"),
+            jurisdiction: &format!("{from}0000"),
+            action: "national.relay_refused",
+            object: &format!("transfer:{}", message.transfer_id),
+            before: None,
+            after: Some(serde_json::json!({
+                "message_id": message.message_id,
+                "kind": message.kind.name(),
+                "to_province": message.to_province,
+                "reason": reason,
+            })),
+            request_id: "",
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bound() -> Binding {
+        Binding {
+            receiving: "35".into(),
+            sending: "34".into(),
+            registry_number: None,
+        }
+    }
+
+    #[test]
+    fn each_kind_goes_only_its_way_between_the_two_provinces() {
+        let b = bound();
+        let number = RelayedKind::RecordMoved("G".into());
+        let answer = RelayedKind::HoldAnswer { held_number: None };
+        assert!(direction_refusal(&b, &RelayedKind::TaskUpdate, "35", "34").is_none());
+        assert!(direction_refusal(&b, &RelayedKind::TaskUpdate, "34", "35").is_none());
+        assert!(direction_refusal(&b, &RelayedKind::TaskUpdate, "36", "34").is_some());
+        assert!(direction_refusal(&b, &RelayedKind::TaskUpdate, "35", "36").is_some());
+        assert!(direction_refusal(&b, &RelayedKind::CancelRequest, "35", "34").is_none());
+        assert!(direction_refusal(&b, &RelayedKind::CancelRequest, "34", "35").is_some());
+        assert!(direction_refusal(&b, &number, "34", "35").is_none());
+        assert!(direction_refusal(&b, &number, "35", "34").is_some());
+        assert!(direction_refusal(&b, &answer, "34", "35").is_none());
+        assert!(direction_refusal(&b, &answer, "35", "34").is_some());
     }
 }

@@ -304,6 +304,63 @@ impl TransferService for TransferApi {
         }))
     }
 
+    async fn list_set_aside_messages(
+        &self,
+        request: Request<pb::ListSetAsideMessagesRequest>,
+    ) -> Result<Response<pb::ListSetAsideMessagesResponse>, Status> {
+        let (caller, _) = xueji_rpc::caller(&request)?;
+        if !matches!(caller.level, Level::Ministry | Level::Province) {
+            return Err(TransferError::PermissionDenied(
+                "the messages between provinces are the province's operators' to read".into(),
+            )
+            .into());
+        }
+        let request = request.into_inner();
+        let direction = match request.direction.as_str() {
+            "" | "inbox" => "inbox",
+            "outbox" => "outbox",
+            _ => {
+                return Err(TransferError::invalid("direction", "must be inbox or outbox").into());
+            }
+        };
+        let size = match request.page_size {
+            0 => 100,
+            n => n.min(500),
+        } as i64;
+        let before = match request.page_token.as_str() {
+            "" => None,
+            token => Some(token.parse::<i64>().map_err(|_| {
+                TransferError::invalid("page_token", "is not a token this service gave")
+            })?),
+        };
+        let rows = self
+            .saga
+            .store()
+            .set_aside_messages(direction, before, size + 1)
+            .await?;
+        let more = rows.len() as i64 > size;
+        let rows: Vec<_> = rows.into_iter().take(size as usize).collect();
+        let next_page_token = match (more, rows.last()) {
+            (true, Some(last)) => last.sequence.to_string(),
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListSetAsideMessagesResponse {
+            messages: rows
+                .into_iter()
+                .map(|m| pb::SetAsideMessage {
+                    sequence: m.sequence as u64,
+                    direction: m.direction.to_owned(),
+                    message_id: m.message_id.to_string(),
+                    transfer_id: m.transfer_id.to_string(),
+                    province: m.province,
+                    reason: m.reason,
+                    at: m.at.to_rfc3339(),
+                })
+                .collect(),
+            next_page_token,
+        }))
+    }
+
     async fn describe_calendar(
         &self,
         request: Request<pb::DescribeCalendarRequest>,

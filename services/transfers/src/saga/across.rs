@@ -24,21 +24,20 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use prost::Message;
 use sha2::{Digest, Sha256};
-use tracing::Instrument;
 use uuid::Uuid;
 use xueji_calendar::china_today;
 use xueji_proto::transfers::v1::{self as pb, saga_message::Body};
-use xueji_workflow::{Outcome, Task};
+use xueji_workflow::{Outcome, Task, TaskState};
 
 use super::{Saga, stored_student};
 use crate::{
     TransferError,
-    domain::{SchoolFacts, StudentKey},
-    links::Held,
-    store::{
-        self, Actor, NewTransfer, Role, SendingSide, TransferRecord, TransferState,
-        relay::{self, Received},
+    domain::{
+        SchoolFacts, StudentKey,
+        remote::{self, RemoteRefusal},
     },
+    links::Held,
+    store::{self, Actor, NewTransfer, Role, SendingSide, TransferRecord, TransferState, relay},
 };
 
 /// How long a start waits for the student's province to answer before answering `starting`.
@@ -49,6 +48,20 @@ const SYSTEM: Actor<'static> = Actor {
     jurisdiction: "",
     request_id: "",
 };
+
+/// Who a change another province's message made is recorded as: that province, never the
+/// user it names (who stays in the entry's data).
+fn remote_actor_name(province: &str) -> String {
+    format!("province:{province}")
+}
+
+fn remote_actor(name: &str) -> Actor<'_> {
+    Actor {
+        who: name,
+        jurisdiction: "",
+        request_id: "",
+    }
+}
 
 /// A message's id, derived from what it reports: writing the same report again (a retried
 /// handler) queues nothing new, and the receiver takes it once.
@@ -69,10 +82,25 @@ fn date_text(date: NaiveDate) -> String {
     date.format("%Y-%m-%d").to_string()
 }
 
+/// A message from another province that can never apply (it is set aside with this reason).
 fn bad_message(what: impl std::fmt::Display) -> TransferError {
-    TransferError::Internal(format!(
-        "a message from another province does not read: {what}"
-    ))
+    TransferError::FailedPrecondition(format!("a message from another province: {what}"))
+}
+
+/// A refusal of a message field (see [`remote`]).
+fn refused(error: RemoteRefusal) -> TransferError {
+    bad_message(error)
+}
+
+/// Whether a message from `from` is about a transfer this province shares with `from`.
+fn check_counterpart(record: &TransferRecord, from: &str) -> Result<(), TransferError> {
+    if record.role == Role::Both || record.other_province.as_deref() != Some(from) {
+        return Err(bad_message(format!(
+            "transfer {} is not one this province shares with province {from}",
+            record.id
+        )));
+    }
+    Ok(())
 }
 
 impl Saga {
@@ -306,152 +334,8 @@ impl Saga {
         Ok(())
     }
 
-    /// Takes messages the national node forwards; answers how many were new.
-    pub async fn take_messages(&self, messages: &[pb::SagaMessage]) -> Result<u32, TransferError> {
-        let mut rows = Vec::with_capacity(messages.len());
-        for (at, message) in messages.iter().enumerate() {
-            let message_id: Uuid = message.message_id.parse().map_err(|_| {
-                TransferError::invalid("messages.message_id", format!("message {at}: not a UUID"))
-            })?;
-            let transfer_id: Uuid = message.transfer_id.parse().map_err(|_| {
-                TransferError::invalid("messages.transfer_id", format!("message {at}: not a UUID"))
-            })?;
-            if message.to_province != self.province {
-                return Err(TransferError::invalid(
-                    "messages.to_province",
-                    format!(
-                        "message {at} is for province {:?}, this is {}",
-                        message.to_province, self.province
-                    ),
-                ));
-            }
-            if message.body.is_none() {
-                return Err(TransferError::invalid(
-                    "messages.body",
-                    format!("message {at} says nothing"),
-                ));
-            }
-            rows.push((
-                message_id,
-                transfer_id,
-                message.from_province.clone(),
-                message.encode_to_vec(),
-            ));
-        }
-        let accepted = self.store.take_messages(&rows).await?;
-        self.relay_due.notify_one();
-        Ok(accepted)
-    }
-
-    /// Sends what the outbox holds to the national node, oldest first; answers how many.
-    pub async fn deliver_outbox(&self) -> Result<usize, TransferError> {
-        let Some(link) = &self.relay else {
-            return Ok(0);
-        };
-        let mut sent = 0;
-        loop {
-            let mut tx = self.store.begin().await?;
-            let Some(batch) = relay::claim_outbox(&mut tx, 200).await? else {
-                return Ok(sent);
-            };
-            if batch.is_empty() {
-                return Ok(sent);
-            }
-            let messages = batch
-                .iter()
-                .map(|m| pb::SagaMessage::decode(m.body.as_slice()).map_err(bad_message))
-                .collect::<Result<Vec<_>, _>>()?;
-            link.relay(messages).await?;
-            let ids: Vec<i64> = batch.iter().map(|m| m.id).collect();
-            relay::mark_sent(&mut tx, &ids).await?;
-            tx.commit().await?;
-            sent += batch.len();
-            if batch.len() < 200 {
-                return Ok(sent);
-            }
-        }
-    }
-
-    /// Applies received messages in the order taken; stops at the first that cannot be applied
-    /// now (it is retried). Answers how many were applied.
-    pub async fn apply_inbox(&self) -> Result<usize, TransferError> {
-        let mut applied = 0;
-        loop {
-            let mut tx = self.store.begin().await?;
-            let Some(batch) = relay::claim_inbox(&mut tx, 50).await? else {
-                return Ok(applied);
-            };
-            if batch.is_empty() {
-                return Ok(applied);
-            }
-            for received in &batch {
-                let message =
-                    pb::SagaMessage::decode(received.body.as_slice()).map_err(bad_message)?;
-                let span = tracing::info_span!(
-                    "transfer_message",
-                    transfer = %received.transfer_id,
-                    from = %received.from_province,
-                    kind = body_kind(&message),
-                );
-                xueji_telemetry::follow(&span, &message.traceparent);
-                match self.apply(received, message).instrument(span).await {
-                    Ok(()) => {
-                        relay::mark_applied(&mut tx, received.id).await?;
-                        applied += 1;
-                    }
-                    Err(error) => {
-                        tracing::warn!(transfer = %received.transfer_id, %error, "a message from another province is retried later");
-                        relay::apply_failed(&mut tx, received.id, &error.to_string()).await?;
-                        tx.commit().await?;
-                        return Ok(applied);
-                    }
-                }
-            }
-            tx.commit().await?;
-            if batch.len() < 50 {
-                return Ok(applied);
-            }
-        }
-    }
-
-    /// Sending and applying messages, as soon as there are some (and every `interval`).
-    pub async fn run_relay(self: std::sync::Arc<Self>, interval: Duration) {
-        loop {
-            if let Err(error) = self.apply_inbox().await {
-                tracing::warn!(%error, "applying messages from other provinces failed");
-            }
-            if let Err(error) = self.deliver_outbox().await {
-                tracing::warn!(%error, "sending messages to other provinces failed");
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(interval) => {}
-                _ = self.relay_due.notified() => {}
-            }
-        }
-    }
-
-    async fn apply(
-        &self,
-        received: &Received,
-        message: pb::SagaMessage,
-    ) -> Result<(), TransferError> {
-        let id = received.transfer_id;
-        let from = received.from_province.as_str();
-        match message.body {
-            Some(Body::HoldRequest(request)) => {
-                self.hold_for_other(id, from, &message.traceparent, request)
-                    .await
-            }
-            Some(Body::HoldAnswer(answer)) => self.hold_answered(id, from, answer).await,
-            Some(Body::TaskUpdate(update)) => self.update_received(id, update).await,
-            Some(Body::CancelRequest(request)) => self.cancel_requested(id, request).await,
-            Some(Body::RecordMoved(moved)) => self.record_arrived(id, moved).await,
-            None => Err(bad_message("a message without a body")),
-        }
-    }
-
     /// The sending side: holds the student another province asked for, and answers.
-    async fn hold_for_other(
+    pub(super) async fn hold_for_other(
         &self,
         id: Uuid,
         from: &str,
@@ -459,12 +343,36 @@ impl Saga {
         request: pb::HoldRequest,
     ) -> Result<(), TransferError> {
         let birth_date = NaiveDate::parse_from_str(&request.birth_date, "%Y-%m-%d")
-            .map_err(|_| bad_message("birth_date"))?;
+            .map_err(|_| bad_message("hold_request.birth_date: not a date"))?;
+        remote::check_hold_request(
+            from,
+            &request.receiving_school_code,
+            &request.receiving_division,
+            &request.receiving_authority,
+            &[
+                ("hold_request.name", &request.name),
+                ("hold_request.reason", &request.reason),
+                ("hold_request.started_by", &request.started_by),
+            ],
+            &request.evidence,
+            request.target_grade,
+        )
+        .map_err(refused)?;
         let typed = if request.registry_number.is_empty() {
             request.id_number.clone()
         } else {
             request.registry_number.clone()
         };
+        let readable = if typed.len() == 19 {
+            typed.parse::<xueji_codes::RegistryNumber>().is_ok()
+        } else {
+            typed.parse::<xueji_codes::ResidentId>().is_ok()
+        };
+        if !readable {
+            return Err(bad_message(
+                "hold_request: neither a registry number nor a resident ID number",
+            ));
+        }
         let key = format!("relay:{id}");
         let traceparent = traceparent.to_owned();
         let inserted = self
@@ -495,6 +403,7 @@ impl Saga {
                 "transfer {id} is not one this province sends"
             )));
         }
+        check_counterpart(&record, from)?;
         if record.state != TransferState::Starting {
             // Answered before (the answer was queued with the refusal).
             return Ok(());
@@ -591,16 +500,29 @@ impl Saga {
     }
 
     /// The receiving side: the student's province answered the hold.
-    async fn hold_answered(
+    pub(super) async fn hold_answered(
         &self,
         id: Uuid,
         from: &str,
         answer: pb::HoldAnswer,
     ) -> Result<(), TransferError> {
         let record = self.get(id).await?;
+        if record.role != Role::Receiving {
+            return Err(bad_message(format!(
+                "transfer {id} is not one this province receives"
+            )));
+        }
         if record.state != TransferState::Starting || !record.awaiting_hold {
             return Ok(());
         }
+        // The national relay answers a hold it could not route itself (no province holds the
+        // student): such an answer comes from no province and can only refuse.
+        if from.is_empty() && answer.held {
+            return Err(bad_message("a hold answer from no province cannot hold"));
+        }
+        remote::text("hold_answer.refusal", &answer.refusal).map_err(refused)?;
+        remote::text("hold_answer.message", &answer.message).map_err(refused)?;
+        remote::text("hold_answer.national_code", &answer.national_code).map_err(refused)?;
         if !answer.held {
             let national_code = (!answer.national_code.is_empty()).then_some(answer.national_code);
             let mut tx = self.store.begin().await?;
@@ -614,28 +536,35 @@ impl Saga {
             tx.commit().await?;
             return Ok(());
         }
-        let mut tx = self.store.begin().await?;
-        relay::set_other_province(&mut tx, id, from).await?;
-        tx.commit().await?;
+        remote::registry_number("hold_answer.registry_number", &answer.registry_number)
+            .map_err(refused)?;
+        if !(1..=12).contains(&answer.grade) {
+            return Err(bad_message("hold_answer.grade: must be 1 to 12"));
+        }
         // The sending school as its own province describes it (this province's replica answers
         // for this province's schools only).
         let sending = SchoolFacts {
-            code: answer
-                .school_code
-                .parse()
-                .map_err(|_| bad_message("hold_answer.school_code"))?,
-            division: answer
-                .school_division
-                .parse()
-                .map_err(|_| bad_message("hold_answer.school_division"))?,
-            registry_authority: answer
-                .registry_authority
-                .parse()
-                .map_err(|_| bad_message("hold_answer.registry_authority"))?,
+            code: remote::school_of("hold_answer.school_code", &answer.school_code, from)
+                .map_err(refused)?,
+            division: remote::division_of(
+                "hold_answer.school_division",
+                &answer.school_division,
+                from,
+            )
+            .map_err(refused)?,
+            registry_authority: remote::division_of(
+                "hold_answer.registry_authority",
+                &answer.registry_authority,
+                from,
+            )
+            .map_err(refused)?,
             township: None,
             // The sending side's grades are its own province's business.
             stages: Vec::new(),
         };
+        let mut tx = self.store.begin().await?;
+        relay::set_other_province(&mut tx, id, from).await?;
+        tx.commit().await?;
         let held = Held {
             registry_number: answer.registry_number,
             school_code: answer.school_code,
@@ -650,47 +579,107 @@ impl Saga {
         }
     }
 
-    /// Either side: the other side changed the task.
-    async fn update_received(&self, id: Uuid, update: pb::TaskUpdate) -> Result<(), TransferError> {
+    /// Either side: the other side changed the task. Only what `from` owns is taken (see
+    /// `xueji_workflow::Task::merge_remote`): its steps' decisions, deadlines and
+    /// escalations, and a cancellation; a task that ended takes nothing.
+    pub(super) async fn update_received(
+        &self,
+        id: Uuid,
+        from: &str,
+        update: pb::TaskUpdate,
+    ) -> Result<(), TransferError> {
         let mut tx = self.store.begin().await?;
         let record = store::load(&mut tx, id, true)
             .await?
             .ok_or_else(|| bad_message(format!("an update of unknown transfer {id}")))?;
-        let version = update.version as i64;
-        if version <= record.version || record.role == Role::Both {
+        check_counterpart(&record, from)?;
+        let version = i64::try_from(update.version)
+            .map_err(|_| bad_message("task_update.version: out of range"))?;
+        if version <= record.version {
             return Ok(());
         }
+        for (field, value) in [
+            ("task_update.refusal", &update.refusal),
+            ("task_update.message", &update.message),
+        ] {
+            remote::text(field, value).map_err(refused)?;
+        }
         if update.state == TransferState::Refused.as_str() {
+            // The receiving side refused the start after the hold (a rule of its province):
+            // only the receiving side refuses, and only a start.
+            if record.role != Role::Sending || record.state != TransferState::Starting {
+                return Err(bad_message(
+                    "only the receiving province refuses, and only a transfer starting",
+                ));
+            }
             let refusal = store::Refusal {
                 reason: &update.refusal,
                 national_code: None,
                 message: &update.message,
-                other_province: record.other_province.as_deref(),
+                other_province: Some(from),
             };
-            store::refuse(&mut tx, SYSTEM, id, refusal, record.role == Role::Sending).await?;
+            store::refuse(&mut tx, SYSTEM, id, refusal, true).await?;
         } else {
-            let task: Task = serde_json::from_str(&update.task_json).map_err(bad_message)?;
-            relay::record_sending_side(
-                &mut tx,
-                id,
-                SendingSide {
-                    school: &update.sending_school_code,
-                    division: &update.sending_division,
-                    authority: &update.sending_authority,
-                    registry_number: &update.registry_number,
-                },
-            )
-            .await?;
-            store::insert_steps(&mut tx, id, &task).await?;
+            if update.task_json.len() > 64 * 1024 {
+                return Err(bad_message("task_update.task_json: too long"));
+            }
+            let remote_task: Task = serde_json::from_str(&update.task_json)
+                .map_err(|e| bad_message(format!("task_update.task_json: {e}")))?;
+            if record.state.is_terminal() {
+                return Err(bad_message(format!(
+                    "transfer {id} is {}: it takes no update",
+                    record.state.as_str()
+                )));
+            }
+            let sending_here = match (
+                record.role,
+                &record.sending_school,
+                &record.sending_authority,
+            ) {
+                (Role::Sending, Some(school), Some(authority)) => {
+                    Some((school.as_str(), authority.as_str()))
+                }
+                (Role::Sending, _, _) => {
+                    return Err(bad_message(format!(
+                        "transfer {id} holds no student here yet"
+                    )));
+                }
+                _ => None,
+            };
+            let school_authority = record.sending_authority.clone().unwrap_or_default();
+            let mut task = record.task.clone();
+            let first_copy = task.steps.is_empty();
+            let now = self.clock.now();
+            let merged = self.with_rules(&school_authority, |rules| {
+                remote::with_counterpart(&self.province, from, sending_here, |side| {
+                    task.merge_remote(&remote_task, side, now, rules)
+                })
+            });
+            let changed = merged.map_err(|e| bad_message(format!("task_update: {e}")))?;
+            if record.role == Role::Sending
+                && task.state == TaskState::Approved
+                && !task.steps_of_decided(&self.province)
+            {
+                return Err(bad_message(
+                    "task_update: approved without this province's own decisions",
+                ));
+            }
+            if !changed && !first_copy {
+                return Ok(());
+            }
+            if first_copy {
+                store::insert_steps(&mut tx, id, &task).await?;
+            }
             store::write_task(&mut tx, id, record.role, &task, Some(version)).await?;
         }
+        let who = remote_actor_name(from);
         store::audit(
             &mut tx,
-            SYSTEM,
+            remote_actor(&who),
             "transfers.update_received",
             id,
             Some(serde_json::json!({ "version": record.version, "state": record.state.as_str() })),
-            Some(serde_json::json!({ "version": version, "state": update.state })),
+            Some(serde_json::json!({ "version": version, "from_province": from })),
         )
         .await?;
         tx.commit().await?;
@@ -698,19 +687,30 @@ impl Saga {
         Ok(())
     }
 
-    /// The sending side: the receiving side cancels while the turn is here.
-    async fn cancel_requested(
+    /// The sending side: the receiving side cancels while the turn is here. Only the
+    /// receiving province asks; the entry names that province, and the user it gives as data.
+    pub(super) async fn cancel_requested(
         &self,
         id: Uuid,
+        from: &str,
         request: pb::CancelRequest,
     ) -> Result<(), TransferError> {
         let at = DateTime::parse_from_rfc3339(&request.at)
-            .map_err(|_| bad_message("cancel_request.at"))?
+            .map_err(|_| bad_message("cancel_request.at: not a time"))?
             .with_timezone(&Utc);
+        remote::text("cancel_request.by", &request.by).map_err(refused)?;
+        remote::text("cancel_request.reason", &request.reason).map_err(refused)?;
         let mut tx = self.store.begin().await?;
         let record = store::load(&mut tx, id, true)
             .await?
             .ok_or_else(|| bad_message(format!("a cancellation of unknown transfer {id}")))?;
+        check_counterpart(&record, from)?;
+        if record.role != Role::Sending {
+            return Err(bad_message(
+                "only the receiving province asks for a cancellation",
+            ));
+        }
+        let who = remote_actor_name(from);
         let mut task = record.task.clone();
         let outcome = if record.state == TransferState::InProgress {
             task.cancel(&request.by, &request.reason, at)
@@ -723,7 +723,7 @@ impl Saga {
                 // the task as it stands from the updates already sent.
                 store::audit(
                     &mut tx,
-                    SYSTEM,
+                    remote_actor(&who),
                     "transfers.cancel_too_late",
                     id,
                     None,
@@ -737,15 +737,13 @@ impl Saga {
                     .await?;
                 store::audit(
                     &mut tx,
-                    Actor {
-                        who: &request.by,
-                        jurisdiction: "",
-                        request_id: "",
-                    },
+                    remote_actor(&who),
                     "transfers.cancel",
                     id,
                     Some(serde_json::json!({ "state": record.state.as_str() })),
-                    Some(serde_json::json!({ "state": "cancelled", "reason": request.reason })),
+                    Some(serde_json::json!({
+                        "state": "cancelled", "reason": request.reason, "by": request.by,
+                    })),
                 )
                 .await?;
             }
@@ -756,15 +754,48 @@ impl Saga {
         Ok(())
     }
 
-    /// The receiving side: the record left the sending province; it opens here.
-    async fn record_arrived(&self, id: Uuid, moved: pb::RecordMoved) -> Result<(), TransferError> {
+    /// The receiving side: the record left the sending province; it opens here, only for an
+    /// approved transfer (this province's own steps decided here), from the province that
+    /// held the student, and only for the student held: the same registry number, name,
+    /// birth date and ID number. (The national relay forwarded it only when the index showed
+    /// the sender owning the number.)
+    pub(super) async fn record_arrived(
+        &self,
+        id: Uuid,
+        from: &str,
+        moved: pb::RecordMoved,
+    ) -> Result<(), TransferError> {
         let record = self.get(id).await?;
-        if record.state == TransferState::Completed {
-            return Ok(());
+        check_counterpart(&record, from)?;
+        if record.role != Role::Receiving {
+            return Err(bad_message("a record moves only to the receiving province"));
+        }
+        match record.state {
+            TransferState::Completed => return Ok(()),
+            TransferState::Approved => {}
+            TransferState::InProgress => {
+                // The approvals are on their way (their message is before this one in the
+                // sender's outbox, and may be waiting): tried again, set aside in the end.
+                return Err(TransferError::Unavailable(format!(
+                    "transfer {id} is not approved here yet"
+                )));
+            }
+            other => {
+                return Err(bad_message(format!(
+                    "transfer {id} is {}: no record opens for it",
+                    other.as_str()
+                )));
+            }
+        }
+        if !record.task.steps_of_decided(&self.province) {
+            return Err(bad_message(format!(
+                "transfer {id} lacks this province's own approvals"
+            )));
         }
         let student = moved
             .student
             .ok_or_else(|| bad_message("record_moved without the student"))?;
+        check_moved_is_held(&record, &student)?;
         self.ledger
             .transfer_in(
                 id,
@@ -782,7 +813,9 @@ impl Saga {
             "transfers.complete",
             id,
             None,
-            Some(serde_json::json!({ "registry_number": student.registry_number })),
+            Some(serde_json::json!({
+                "registry_number": student.registry_number, "from_province": from,
+            })),
         )
         .await?;
         tx.commit().await?;
@@ -790,13 +823,33 @@ impl Saga {
     }
 }
 
-fn body_kind(message: &pb::SagaMessage) -> &'static str {
-    match message.body {
-        Some(Body::HoldRequest(_)) => "hold_request",
-        Some(Body::HoldAnswer(_)) => "hold_answer",
-        Some(Body::TaskUpdate(_)) => "task_update",
-        Some(Body::CancelRequest(_)) => "cancel_request",
-        Some(Body::RecordMoved(_)) => "record_moved",
-        None => "empty",
+/// Is the moved record the student the sending province held for `record`? Same number as
+/// the hold answered, and the name, birth date and ID number the family gave at the start.
+fn check_moved_is_held(
+    record: &TransferRecord,
+    student: &xueji_proto::identity::v1::MovedStudent,
+) -> Result<(), TransferError> {
+    let held = record.registry_number.as_deref().unwrap_or_default();
+    if held.is_empty() || student.registry_number != held {
+        return Err(bad_message(
+            "record_moved: the record is not the student the hold answered",
+        ));
     }
+    let same_name = xueji_validation::canonical_name(&student.name)
+        == xueji_validation::canonical_name(&record.typed_name);
+    if !same_name || student.birth_date != date_text(record.typed_birth_date) {
+        return Err(bad_message(
+            "record_moved: the record's name or birth date is not the held student's",
+        ));
+    }
+    if record.typed_number.len() == 18
+        && !student
+            .id_number_claim
+            .eq_ignore_ascii_case(&record.typed_number)
+    {
+        return Err(bad_message(
+            "record_moved: the record's ID number is not the held student's",
+        ));
+    }
+    Ok(())
 }

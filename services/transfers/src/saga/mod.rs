@@ -28,6 +28,7 @@ use crate::{
 
 mod across;
 mod calendar;
+mod inbox;
 
 /// How long a start may stay `starting` before the sweeper takes it over.
 const START_TAKEOVER_SECS: f64 = 30.0;
@@ -62,6 +63,8 @@ pub struct SagaGauges {
     pub estimated_deadlines: Gauge,
     pub overdue_steps: Gauge,
     pub effects_pending: Gauge,
+    /// Messages from other provinces set aside for good (see `ListSetAsideMessages`).
+    pub messages_set_aside: Gauge,
 }
 
 fn workflow_error(error: WorkflowError) -> TransferError {
@@ -798,8 +801,23 @@ impl Saga {
 
     /// The background work: deadlines, effects, interrupted starts, every `interval` (effects
     /// also as soon as one is queued).
+    /// Each round runs as its own task: a panic in one (a bug, or input nothing should have
+    /// let through) is logged and the next round runs, so the deadlines never stop.
     pub async fn run(self: Arc<Self>, interval: Duration) {
         loop {
+            let round = tokio::spawn(self.clone().background_round());
+            if let Err(failure) = round.await {
+                tracing::error!(%failure, "a round of the transfer sweeper failed; the next one runs");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = self.effects_due.notified() => {}
+            }
+        }
+    }
+
+    async fn background_round(self: Arc<Self>) {
+        {
             if let Err(error) = self.sweep_deadlines(100).await {
                 tracing::warn!(%error, "deadline sweep failed");
             }
@@ -824,10 +842,6 @@ impl Saga {
                     }
                 }
                 Err(error) => tracing::warn!(%error, "reading the transfer backlog failed"),
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(interval) => {}
-                _ = self.effects_due.notified() => {}
             }
         }
     }

@@ -54,6 +54,11 @@ impl TransferState {
         }
     }
 
+    /// Whether the task can change no more (approved waits only for the record to move).
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, Self::Starting | Self::InProgress)
+    }
+
     pub fn parse(text: &str) -> Result<Self, TransferError> {
         Ok(match text {
             "starting" => Self::Starting,

@@ -87,8 +87,10 @@ pub async fn mark_sent(conn: &mut PgConnection, ids: &[i64]) -> Result<(), Trans
     Ok(())
 }
 
-/// Takes the applying turn and answers up to `limit` received messages not applied yet, in the
-/// order taken; `None` when another replica holds the turn.
+/// Takes the applying turn and answers up to `limit` received messages to apply now, in the
+/// order taken: none set aside, none waiting for its next attempt, and none behind an earlier
+/// message of its own transfer that is still to apply (messages are ordered per transfer, so
+/// one transfer's wait holds back no other). `None` when another replica holds the turn.
 pub async fn claim_inbox(
     conn: &mut PgConnection,
     limit: i64,
@@ -103,8 +105,14 @@ pub async fn claim_inbox(
     }
     let rows = sqlx::query_as!(
         Received,
-        "SELECT id, message_id, transfer_id, from_province, body FROM transfers.inbox
-         WHERE applied_at IS NULL ORDER BY id LIMIT $1",
+        "SELECT i.id, i.message_id, i.transfer_id, i.from_province, i.body FROM transfers.inbox i
+         WHERE i.applied_at IS NULL AND i.set_aside_at IS NULL
+           AND coalesce(i.next_attempt_at, '-infinity') <= now()
+           AND NOT EXISTS (
+               SELECT 1 FROM transfers.inbox e
+               WHERE e.transfer_id = i.transfer_id AND e.id < i.id
+                 AND e.applied_at IS NULL AND e.set_aside_at IS NULL)
+         ORDER BY i.id LIMIT $1",
         limit
     )
     .fetch_all(conn)
@@ -122,19 +130,157 @@ pub async fn mark_applied(conn: &mut PgConnection, id: i64) -> Result<(), Transf
     Ok(())
 }
 
+/// A message that could not be applied now: tried again after a wait that doubles with each
+/// attempt (at most five minutes). Answers the attempts made.
 pub async fn apply_failed(
     conn: &mut PgConnection,
     id: i64,
     error: &str,
-) -> Result<(), TransferError> {
-    sqlx::query!(
-        "UPDATE transfers.inbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1",
+) -> Result<i32, TransferError> {
+    Ok(sqlx::query_scalar!(
+        "UPDATE transfers.inbox
+         SET attempts = attempts + 1, last_error = $2,
+             next_attempt_at = now() + least(interval '1 second' * power(2, attempts), interval '5 minutes')
+         WHERE id = $1
+         RETURNING attempts",
         id,
         error
+    )
+    .fetch_one(conn)
+    .await?)
+}
+
+/// A message that can never be applied: kept with its reason, listed for the province's
+/// operators, and the inbox goes on past it.
+pub async fn set_aside(
+    conn: &mut PgConnection,
+    id: i64,
+    reason: &str,
+) -> Result<(), TransferError> {
+    sqlx::query!(
+        "UPDATE transfers.inbox
+         SET attempts = attempts + 1, last_error = $2, set_aside_at = now()
+         WHERE id = $1",
+        id,
+        reason
     )
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// A message the national relay refused for good: kept with the relay's reason, never sent
+/// again.
+pub async fn mark_refused(
+    conn: &mut PgConnection,
+    message_id: Uuid,
+    reason: &str,
+) -> Result<(), TransferError> {
+    sqlx::query!(
+        "UPDATE transfers.outbox SET sent_at = now(), refused_reason = $2 WHERE message_id = $1",
+        message_id,
+        reason
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A message set aside on arrival, or refused by the relay on the way out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetAside {
+    pub sequence: i64,
+    /// `inbox` (from another province) or `outbox` (refused by the national relay).
+    pub direction: &'static str,
+    pub message_id: Uuid,
+    pub transfer_id: Uuid,
+    /// The other province.
+    pub province: String,
+    pub reason: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Store {
+    /// Messages set aside on arrival and refused on the way out, newest first, after
+    /// `before` (a sequence of the previous page; `None` for the first).
+    pub async fn set_aside_messages(
+        &self,
+        direction: &'static str,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<SetAside>, TransferError> {
+        let before = before.unwrap_or(i64::MAX);
+        let rows = if direction == "inbox" {
+            sqlx::query!(
+                r#"SELECT id, message_id, transfer_id, from_province AS "province!",
+                          coalesce(last_error, '') AS "reason!", set_aside_at AS "at!"
+                   FROM transfers.inbox
+                   WHERE set_aside_at IS NOT NULL AND id < $1 ORDER BY id DESC LIMIT $2"#,
+                before,
+                limit
+            )
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|r| {
+                (
+                    r.id,
+                    r.message_id,
+                    r.transfer_id,
+                    r.province,
+                    r.reason,
+                    r.at,
+                )
+            })
+            .collect::<Vec<_>>()
+        } else {
+            sqlx::query!(
+                r#"SELECT id, message_id, transfer_id, to_province AS "province!",
+                          refused_reason AS "reason!", sent_at AS "at!"
+                   FROM transfers.outbox
+                   WHERE refused_reason IS NOT NULL AND id < $1 ORDER BY id DESC LIMIT $2"#,
+                before,
+                limit
+            )
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|r| {
+                (
+                    r.id,
+                    r.message_id,
+                    r.transfer_id,
+                    r.province,
+                    r.reason,
+                    r.at,
+                )
+            })
+            .collect()
+        };
+        Ok(rows
+            .into_iter()
+            .map(
+                |(sequence, message_id, transfer_id, province, reason, at)| SetAside {
+                    sequence,
+                    direction,
+                    message_id,
+                    transfer_id,
+                    province,
+                    reason,
+                    at,
+                },
+            )
+            .collect())
+    }
+
+    /// How many messages are set aside on arrival (the metric).
+    pub async fn set_aside_count(&self) -> Result<i64, TransferError> {
+        Ok(sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!" FROM transfers.inbox WHERE set_aside_at IS NOT NULL"#
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
 }
 
 /// A receiving-side start whose student lives in another province: it now waits for the

@@ -168,7 +168,8 @@ impl Store {
         let row = sqlx::query!(
             r#"SELECT (SELECT count(*) FROM transfers.effects WHERE done_at IS NULL)
                         + (SELECT count(*) FROM transfers.outbox WHERE sent_at IS NULL)
-                        + (SELECT count(*) FROM transfers.inbox WHERE applied_at IS NULL)
+                        + (SELECT count(*) FROM transfers.inbox
+                           WHERE applied_at IS NULL AND set_aside_at IS NULL)
                           AS "effects!",
                       (SELECT count(*) FROM transfers.steps WHERE state = 'open' AND estimated)
                           AS "estimated!",
