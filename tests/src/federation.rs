@@ -21,6 +21,11 @@ use xueji_proto::{identity::v1 as pb, schools::v1 as spb};
 
 pub const PROVINCES: [&str; 2] = ["35", "34"];
 
+/// A province (Zhejiang) that holds the federation's certificates and its own token key but runs
+/// no node and is in no directory: the third party of the trust tests, misbehaving with what a
+/// province legitimately has.
+pub const OUTSIDER: &str = "33";
+
 /// One node of the federation: its configuration, its database, and the node while it runs.
 pub struct Member {
     pub config: NodeConfig,
@@ -69,7 +74,8 @@ impl Federation {
     pub async fn start() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let pki_root = dir.path().join("pki");
-        pki::init_federation(&pki_root, &PROVINCES).expect("federation pki");
+        pki::init_federation(&pki_root, &[PROVINCES[0], PROVINCES[1], OUTSIDER])
+            .expect("federation pki");
         let signer = pki::signer(&pki_root.join("national")).expect("signer");
         let clock = Clock::system();
 

@@ -5,6 +5,7 @@ pub mod federation;
 pub mod imports;
 pub mod matrix_fixture;
 pub mod raw_rpc;
+pub mod relay;
 pub mod transfers;
 
 use futures::FutureExt;

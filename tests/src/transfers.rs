@@ -278,7 +278,8 @@ pub async fn check_federation_invariants(federation: &Federation) {
         }
         let unsent: i64 = sqlx::query_scalar(
             "SELECT (SELECT count(*) FROM transfers.outbox WHERE sent_at IS NULL)
-                  + (SELECT count(*) FROM transfers.inbox WHERE applied_at IS NULL)",
+                  + (SELECT count(*) FROM transfers.inbox
+                     WHERE applied_at IS NULL AND set_aside_at IS NULL)",
         )
         .fetch_one(pool)
         .await

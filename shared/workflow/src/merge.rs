@@ -188,9 +188,9 @@ impl Task {
                 ));
             }
             check_remote_step(position, theirs, side)?;
-            if mine.decision.is_some() {
+            if let Some(decided) = &mine.decision {
                 if matches!(theirs.state, StepState::Approved | StepState::Rejected)
-                    && theirs.decision != mine.decision
+                    && !theirs.decision.as_ref().is_some_and(|d| d.same_as(decided))
                 {
                     return Err(refused(position, "the step was decided otherwise before"));
                 }

@@ -63,6 +63,17 @@ pub struct Decision {
     pub on_timeout: bool,
 }
 
+impl Decision {
+    /// Whether `other` is this decision as another copy carries it: the same verdict by the
+    /// same decider the same way (the instant may have lost precision in storage).
+    pub fn same_as(&self, other: &Decision) -> bool {
+        self.verdict == other.verdict
+            && self.by == other.by
+            && self.on_timeout == other.on_timeout
+            && (self.at - other.at).num_milliseconds().abs() < 1
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StepState {
     /// Not its turn yet.

@@ -157,7 +157,19 @@ impl Store {
             )
             .fetch_optional(&mut *tx)
             .await?;
+            let listed = message.to_province.is_empty()
+                || sqlx::query_scalar!(
+                    "SELECT 1 AS \"one!\" FROM national.provinces WHERE code = $1",
+                    message.to_province
+                )
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
             let refusal = match (&message.kind, &binding) {
+                _ if !listed => Some(format!(
+                    "province {} is not in the national directory",
+                    message.to_province
+                )),
                 (RelayedKind::HoldRequest(_), Some(_)) => {
                     Some("the transfer is bound to its provinces already".to_owned())
                 }

@@ -773,13 +773,9 @@ impl Saga {
         match record.state {
             TransferState::Completed => return Ok(()),
             TransferState::Approved => {}
-            TransferState::InProgress => {
-                // The approvals are on their way (their message is before this one in the
-                // sender's outbox, and may be waiting): tried again, set aside in the end.
-                return Err(TransferError::Unavailable(format!(
-                    "transfer {id} is not approved here yet"
-                )));
-            }
+            // The sender's approval travels before its record (one outbox, one relay order,
+            // one inbox order per transfer): a record ahead of this side's approval was sent
+            // without one.
             other => {
                 return Err(bad_message(format!(
                     "transfer {id} is {}: no record opens for it",

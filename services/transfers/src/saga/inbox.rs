@@ -3,10 +3,10 @@
 //! and the inbox applied in the order taken, per transfer.
 //!
 //! A message that fails is classified. One that cannot be applied *yet* (identity or the
-//! database did not answer, the approvals that must precede a moved record have not arrived)
-//! waits with a growing pause and holds back only the later messages of its own transfer. One
-//! that can *never* be applied (it does not read, names a transfer this province does not
-//! share with its sender, claims a step its sender does not own, a record that is not the held
+//! database did not answer) waits with a growing pause, tried until it applies, and holds back
+//! only the later messages of its own transfer. One that can *never* be applied (it does not
+//! read, names a transfer this province does not share with its sender, claims a step its
+//! sender does not own, a record for a transfer not approved here or that is not the held
 //! student) is set aside with its reason, listed for the province's operators and counted, and
 //! the inbox moves past it: no message stops another transfer's.
 
@@ -23,9 +23,6 @@ use crate::{
     store::relay::{self, Received},
 };
 
-/// A message that keeps failing for a passing reason is set aside after this many attempts
-/// (with the pause doubling up to five minutes, about three hours of trying).
-const MAX_ATTEMPTS: i32 = 40;
 /// Messages handed over per call to the national relay, and applied per transaction.
 const OUTBOX_BATCH: i64 = 200;
 const INBOX_BATCH: i64 = 50;
@@ -158,10 +155,7 @@ impl Saga {
                         waiting.push(received.transfer_id);
                         let attempts =
                             relay::apply_failed(&mut tx, received.id, &error.to_string()).await?;
-                        if attempts >= MAX_ATTEMPTS {
-                            tracing::warn!(transfer = %received.transfer_id, %error, attempts, "a message from another province is set aside after its attempts");
-                            relay::set_aside(&mut tx, received.id, &error.to_string()).await?;
-                        } else if attempts == 1 {
+                        if attempts == 1 {
                             tracing::info!(transfer = %received.transfer_id, %error, "a message from another province is tried again later");
                         }
                     }

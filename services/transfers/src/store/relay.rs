@@ -131,7 +131,8 @@ pub async fn mark_applied(conn: &mut PgConnection, id: i64) -> Result<(), Transf
 }
 
 /// A message that could not be applied now: tried again after a wait that doubles with each
-/// attempt (at most five minutes). Answers the attempts made.
+/// attempt, from a tenth of a second to at most ten seconds (a province back from an outage
+/// catches up at once). Answers the attempts made.
 pub async fn apply_failed(
     conn: &mut PgConnection,
     id: i64,
@@ -140,7 +141,8 @@ pub async fn apply_failed(
     Ok(sqlx::query_scalar!(
         "UPDATE transfers.inbox
          SET attempts = attempts + 1, last_error = $2,
-             next_attempt_at = now() + least(interval '1 second' * power(2, attempts), interval '5 minutes')
+             next_attempt_at = now()
+                 + least(interval '100 milliseconds' * power(2, least(attempts, 10)), interval '10 seconds')
          WHERE id = $1
          RETURNING attempts",
         id,

@@ -295,3 +295,25 @@ proptest! {
         })?;
     }
 }
+
+#[test]
+fn escalation_of_a_party_whose_code_is_not_digits_goes_nowhere() {
+    let odd = Party {
+        kind: "receiving_authority".into(),
+        jurisdiction: "351é1".into(),
+        province: "35".into(),
+    };
+    assert_eq!(crate::level_above(&odd, "350102"), None);
+    let school = party("sending_school", "2134000001");
+    assert_eq!(crate::level_above(&school, "34é1"), None);
+    assert_eq!(
+        crate::level_above(&school, "340102").map(|p| p.jurisdiction),
+        Some("340102".into())
+    );
+    assert_eq!(
+        crate::level_above(&party("x", "340102"), "").map(|p| p.jurisdiction),
+        Some("340100".into())
+    );
+    assert_eq!(province_of_jurisdiction("2134000001"), Some("34"));
+    assert_eq!(province_of_jurisdiction("34é1"), None);
+}
