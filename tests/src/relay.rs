@@ -160,3 +160,27 @@ pub async fn stored_steps(
     .await
     .expect("steps")
 }
+
+/// The national statistics intake as `province`'s stats service calls it (its certificate,
+/// a token of its own key): what a province could report.
+pub async fn national_stats_as(
+    federation: &Federation,
+    province: &str,
+) -> xueji_proto::stats::v1::national_stats_client::NationalStatsClient<Client> {
+    let token = federation.province_token(
+        province,
+        Level::Province,
+        &format!("{province}0000"),
+        Role::Operator,
+    );
+    xueji_proto::stats::v1::national_stats_client::NationalStatsClient::new(
+        channel(
+            federation,
+            &federation.national.address(),
+            province,
+            "stats",
+            &token,
+        )
+        .await,
+    )
+}

@@ -18,6 +18,10 @@ use xueji_tests::{
 };
 use xueji_workflow::{Decision, StepState, Task, TaskState, Verdict};
 
+/// A sender of the relay matrix, its addressee, and per kind whether the relay takes it on
+/// (the sender's own transfer, a transfer of another pair, an unknown transfer).
+type Sender = (&'static str, &'static str, [(&'static str, [bool; 3]); 5]);
+
 /// Fujian (35) receives, Anhui (34) sends.
 const R: &str = "35";
 const S: &str = "34";
@@ -200,7 +204,7 @@ async fn the_relay_keeps_each_transfer_to_its_two_provinces_and_each_kind_to_its
         }
     };
     // sender, its addressee, then per kind: taken? on (own, other pair, unknown).
-    let expected: [(&str, &str, [(&str, [bool; 3]); 5]); 3] = [
+    let expected: [Sender; 3] = [
         (
             R,
             S,

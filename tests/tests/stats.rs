@@ -274,6 +274,57 @@ async fn approvals_reach_the_figures_of_every_level_and_the_nation() {
         "the nation is the sum of the provinces"
     );
     assert!(nation.parts_reconcile && nation_report.reconciles);
+
+    // One province's figures cannot poison the nation (review M1): a count past any sane
+    // bound, a report that does not reconcile and another province's unit are each refused,
+    // naming the unit, and the nation's report still computes.
+    let mut anhui = xueji_tests::relay::national_stats_as(&federation, "34").await;
+    let row = |unit: &str, students: i64| st::AggregateRow {
+        unit: unit.into(),
+        month: this_month(),
+        direction: "addition".into(),
+        kind: "new_registration".into(),
+        students,
+    };
+    for (rows, names) in [
+        (
+            vec![
+                row("county:340102", i64::MAX),
+                row("city:3401", 1),
+                row("province:34", 1),
+            ],
+            "county:340102",
+        ),
+        (
+            vec![
+                row("province:34", 5),
+                row("city:3401", 4),
+                row("county:340102", 4),
+            ],
+            "province:34",
+        ),
+        (vec![row("county:350102", 1)], "350102"),
+    ] {
+        let refused = anhui
+            .report_aggregates(st::ReportAggregatesRequest {
+                province: "34".into(),
+                feed_position: u64::MAX / 2,
+                rows,
+            })
+            .await
+            .expect_err("a poisoned report is refused");
+        assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+        assert!(refused.message().contains(names), "{refused:?}");
+    }
+    let after = ministry
+        .get_monthly_report(st::GetMonthlyReportRequest {
+            unit: String::new(),
+            month: this_month(),
+        })
+        .await
+        .expect("the nation still computes")
+        .into_inner();
+    assert_eq!(after.report.expect("report").closing, nation_report.closing);
     let reports = ministry
         .list_province_reports(st::ListProvinceReportsRequest {})
         .await

@@ -52,6 +52,13 @@ pub(crate) enum TransferCommand {
     },
     /// Overdue steps per authority in your jurisdiction.
     Overdue,
+    /// Messages of transfers between provinces set aside for good, with their reasons
+    /// (province and ministry operators).
+    SetAside {
+        /// inbox (from other provinces; the default) or outbox (refused by the national relay).
+        #[arg(long, default_value = "inbox")]
+        direction: String,
+    },
     /// The working-day calendar deadlines are counted on (your province's node); `load` and
     /// `years` act on the national node's official calendar.
     Calendar {
@@ -363,6 +370,54 @@ pub(crate) async fn run(
                             format!("{}{}", s.deadline, if s.overdue { " OVERDUE" } else { "" })
                         })
                         .unwrap_or_default(),
+                    ]);
+                }
+                println!("{table}");
+            }
+        }
+        TransferCommand::SetAside { direction } => {
+            let mut messages = Vec::new();
+            let mut page_token = String::new();
+            loop {
+                let page = client
+                    .list_set_aside_messages(pb::ListSetAsideMessagesRequest {
+                        direction: direction.clone(),
+                        page_size: 500,
+                        page_token,
+                    })
+                    .await?
+                    .into_inner();
+                messages.extend(page.messages);
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
+            if json {
+                let rows: Vec<_> = messages
+                    .iter()
+                    .map(|m| {
+                        serde_json::json!({
+                            "sequence": m.sequence, "direction": m.direction,
+                            "message_id": m.message_id, "transfer_id": m.transfer_id,
+                            "province": m.province, "reason": m.reason, "at": m.at,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else if messages.is_empty() {
+                println!("no messages set aside ({direction})");
+            } else {
+                let mut table = Table::new();
+                table
+                    .load_preset(UTF8_FULL_CONDENSED)
+                    .set_header(["at", "transfer", "province", "reason"]);
+                for m in &messages {
+                    table.add_row([
+                        m.at.clone(),
+                        m.transfer_id.clone(),
+                        m.province.clone(),
+                        m.reason.clone(),
                     ]);
                 }
                 println!("{table}");

@@ -438,7 +438,8 @@ fn write_config(dir: &std::path::Path, name: &str, config: &NodeConfig) -> anyho
             text.push_str(&format!("\"{province}\" = \"{address}\"\n"));
         }
     }
-    std::fs::write(dir.join(format!("{name}.toml")), text)?;
+    // The config holds the database password: readable by its owner only.
+    xueji_pki::write_secret(&dir.join(format!("{name}.toml")), text.as_bytes())?;
     Ok(())
 }
 

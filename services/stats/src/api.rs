@@ -481,6 +481,20 @@ impl NationalStats for StatsApi {
                 students: row.students,
             });
         }
+        // Checked whole before anything is stored: a report that does not reconcile, or whose
+        // counts no unit could have, is refused, and the nation's sum never sees it.
+        let checked: Vec<crate::domain::intake::Row<'_>> = rows
+            .iter()
+            .map(|r| crate::domain::intake::Row {
+                unit: &r.unit,
+                month: r.month.to_string(),
+                direction: &r.direction,
+                kind: &r.kind,
+                students: r.students,
+            })
+            .collect();
+        crate::domain::intake::check_report(&checked)
+            .map_err(|why| StatsError::invalid("rows", why))?;
         let accepted = self
             .store
             .receive_report(province, body.feed_position, &rows, self.clock.now())

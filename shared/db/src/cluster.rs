@@ -330,7 +330,23 @@ fn start_server(
     options: &ClusterOptions,
 ) -> Result<Child, ClusterError> {
     let log_path = root.join("postgres.log");
-    let log = fs::File::create(&log_path).map_err(io("creating the server log"))?;
+    // The server's log can carry personal data (a refused key names its value): readable by
+    // its owner only.
+    let log = {
+        use std::os::unix::fs::OpenOptionsExt;
+        fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&log_path)
+            .map_err(io("creating the server log"))?
+    };
+    fs::set_permissions(
+        &log_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .map_err(io("restricting the server log"))?;
     if let Some((uid, gid)) = owner {
         chown(&log_path, uid, gid)?;
     }

@@ -9,6 +9,30 @@ mod write;
 pub use read::{Encoding, Row, read_csv, read_xlsx, sniff_encoding};
 pub use write::{Choices, SheetWriter, XLSX_MAX_ROWS};
 
+/// The first characters that make a spreadsheet read a text cell as a formula (OWASP's CSV
+/// injection list, with the full-width forms Chinese input methods type).
+const FORMULA_STARTS: [char; 10] = ['=', '+', '-', '@', '\t', '\r', '＝', '＋', '－', '＠'];
+
+/// `text` as the system writes it into any sheet: a text that a spreadsheet would evaluate
+/// (`=HYPERLINK(…)`, `+1`, `@SUM(…)`) gets a leading `'`, which spreadsheets show as text
+/// and never run. [`restored`] undoes it when the file comes back.
+pub fn neutralised(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.starts_with(FORMULA_STARTS) {
+        std::borrow::Cow::Owned(format!("'{text}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
+/// A cell as read back: the `'` that [`neutralised`] put before a formula-like text is
+/// dropped, so a value survives export and re-import unchanged.
+pub fn restored(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(FORMULA_STARTS) => rest,
+        _ => cell,
+    }
+}
+
 /// A file format a sheet can be in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

