@@ -85,6 +85,20 @@ fn fujian() -> Counterpart<'static> {
 
 const NOW: &str = "2025-11-24T02:00:00Z";
 
+/// Fujian's task with its authority's approval, and Anhui's first copy of it.
+fn approved_by_fujian(now: DateTime<Utc>, rules: &Rules<'_>) -> (Task, Task) {
+    let mut fj = Task::start(parties(), now, rules);
+    fj.decide(0, decision(Verdict::Approve, "fj-approver"), rules)
+        .unwrap();
+    let mut ah = Task {
+        state: TaskState::InProgress,
+        steps: Vec::new(),
+        ended: None,
+    };
+    ah.merge_remote(&fj, &anhui(), now, rules).unwrap();
+    (fj, ah)
+}
+
 #[test]
 fn an_honest_transfer_runs_through_both_copies() {
     with_rules(|rules| {
@@ -126,15 +140,7 @@ fn an_honest_transfer_runs_through_both_copies() {
 fn a_forged_approval_of_the_other_sides_steps_is_refused() {
     with_rules(|rules| {
         let now = at(NOW);
-        let mut fj = Task::start(parties(), now, rules);
-        fj.decide(0, decision(Verdict::Approve, "fj-approver"), rules)
-            .unwrap();
-        let mut ah = Task {
-            state: TaskState::InProgress,
-            steps: Vec::new(),
-            ended: None,
-        };
-        ah.merge_remote(&fj, &anhui(), now, rules).unwrap();
+        let (fj, mut ah) = approved_by_fujian(now, rules);
         let before = ah.clone();
         // Fujian claims every step approved, Anhui's included (the attack of review C1).
         let mut forged = fj.clone();
@@ -186,15 +192,7 @@ fn a_party_moved_out_of_its_province_or_a_bad_code_is_refused() {
 fn the_other_side_cancels_and_rejects_but_cannot_revive() {
     with_rules(|rules| {
         let now = at(NOW);
-        let mut fj = Task::start(parties(), now, rules);
-        fj.decide(0, decision(Verdict::Approve, "fj-approver"), rules)
-            .unwrap();
-        let mut ah = Task {
-            state: TaskState::InProgress,
-            steps: Vec::new(),
-            ended: None,
-        };
-        ah.merge_remote(&fj, &anhui(), now, rules).unwrap();
+        let (fj, mut ah) = approved_by_fujian(now, rules);
         let mut cancelled = fj.clone();
         cancelled.cancel("fj-school", "family stays", now).unwrap();
         ah.merge_remote(&cancelled, &anhui(), now, rules).unwrap();
@@ -254,10 +252,7 @@ proptest! {
     ) {
         with_rules(|rules| {
             let now = at(NOW);
-            let mut fj = Task::start(parties(), now, rules);
-            fj.decide(0, decision(Verdict::Approve, "fj-approver"), rules).unwrap();
-            let mut ah = Task { state: TaskState::InProgress, steps: Vec::new(), ended: None };
-            ah.merge_remote(&fj, &anhui(), now, rules).unwrap();
+            let (fj, mut ah) = approved_by_fujian(now, rules);
             if local_first {
                 ah.decide(1, decision(Verdict::Approve, "ah-school"), rules).unwrap();
             }
