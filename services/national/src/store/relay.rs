@@ -137,6 +137,10 @@ impl Store {
     ) -> Result<Taken, NationalError> {
         let mut tx = self.pool.begin().await?;
         let mut taken = Taken::default();
+        // The provinces a message may be addressed to, read once for the call.
+        let directory: Vec<String> = sqlx::query_scalar!("SELECT code FROM national.provinces")
+            .fetch_all(&mut *tx)
+            .await?;
         for message in messages {
             let seen = sqlx::query_scalar!(
                 "SELECT 1 AS \"one!\" FROM national.relay
@@ -157,14 +161,7 @@ impl Store {
             )
             .fetch_optional(&mut *tx)
             .await?;
-            let listed = message.to_province.is_empty()
-                || sqlx::query_scalar!(
-                    "SELECT 1 AS \"one!\" FROM national.provinces WHERE code = $1",
-                    message.to_province
-                )
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_some();
+            let listed = message.to_province.is_empty() || directory.contains(&message.to_province);
             let refusal = match (&message.kind, &binding) {
                 _ if !listed => Some(format!(
                     "province {} is not in the national directory",

@@ -53,6 +53,16 @@ pub enum StudentKey {
 }
 
 impl StudentKey {
+    /// The key as a transfer stores it (and a relayed hold request carries it): a 19-character
+    /// registry number, otherwise a resident ID number; `None` when it is neither.
+    pub fn parse(text: &str) -> Option<Self> {
+        if text.len() == 19 {
+            text.parse().ok().map(Self::RegistryNumber)
+        } else {
+            text.parse().ok().map(Self::IdNumber)
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         match self {
             Self::RegistryNumber(n) => n.as_str(),

@@ -363,12 +363,7 @@ impl Saga {
         } else {
             request.registry_number.clone()
         };
-        let readable = if typed.len() == 19 {
-            typed.parse::<xueji_codes::RegistryNumber>().is_ok()
-        } else {
-            typed.parse::<xueji_codes::ResidentId>().is_ok()
-        };
-        if !readable {
+        if StudentKey::parse(&typed).is_none() {
             return Err(bad_message(
                 "hold_request: neither a registry number nor a resident ID number",
             ));

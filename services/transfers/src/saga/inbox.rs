@@ -142,6 +142,7 @@ impl Saga {
             }
             // A transfer whose message waits: its later messages in this batch wait too.
             let mut waiting: Vec<Uuid> = Vec::new();
+            let mut set_aside = false;
             for received in &batch {
                 if waiting.contains(&received.transfer_id) {
                     continue;
@@ -162,16 +163,27 @@ impl Saga {
                     Err(error) => {
                         tracing::warn!(transfer = %received.transfer_id, from = %received.from_province, %error, "a message from another province is set aside");
                         relay::set_aside(&mut tx, received.id, &error.to_string()).await?;
+                        set_aside = true;
                     }
                 }
             }
             tx.commit().await?;
-            if let Ok(count) = self.store.set_aside_count().await {
-                self.gauges.messages_set_aside.set(count);
+            if set_aside {
+                self.count_set_aside().await;
             }
             if (batch.len() as i64) < INBOX_BATCH {
                 return Ok(applied);
             }
+        }
+    }
+
+    /// Sets the metric of messages set aside from the store (at start and whenever one is).
+    pub(super) async fn count_set_aside(&self) {
+        match self.store.set_aside_count().await {
+            Ok(count) => {
+                self.gauges.messages_set_aside.set(count);
+            }
+            Err(error) => tracing::warn!(%error, "counting the messages set aside failed"),
         }
     }
 
@@ -193,6 +205,7 @@ impl Saga {
     /// Sending and applying messages, as soon as there are some (and every `interval`).
     /// Each round is its own task, so a panic stops one round, not the relay.
     pub async fn run_relay(self: std::sync::Arc<Self>, interval: Duration) {
+        self.count_set_aside().await;
         loop {
             let this = self.clone();
             let round = tokio::spawn(async move {

@@ -79,15 +79,11 @@ fn workflow_error(error: WorkflowError) -> TransferError {
 
 /// How the receiving school identified the student, as stored.
 fn stored_student(record: &TransferRecord) -> Result<StudentKey, TransferError> {
-    let id = record.id;
-    Ok(if record.typed_number.len() == 19 {
-        StudentKey::RegistryNumber(record.typed_number.parse().map_err(|_| {
-            TransferError::Internal(format!("transfer {id}: stored number does not parse"))
-        })?)
-    } else {
-        StudentKey::IdNumber(record.typed_number.parse().map_err(|_| {
-            TransferError::Internal(format!("transfer {id}: stored ID number does not parse"))
-        })?)
+    StudentKey::parse(&record.typed_number).ok_or_else(|| {
+        TransferError::Internal(format!(
+            "transfer {}: the stored student number does not parse",
+            record.id
+        ))
     })
 }
 
