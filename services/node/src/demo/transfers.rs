@@ -97,14 +97,25 @@ pub(super) async fn inside_fujian(
             .context("no transfer in the answer")?;
         println!("  step {position}: {label} {party} approved");
     }
-    let shown = receiving_school
-        .get_transfer(tpb::GetTransferRequest {
-            transfer_id: last.id.clone(),
-        })
-        .await?
-        .into_inner()
-        .transfer
-        .context("no transfer in the answer")?;
+    // The last approval moves the record at once, unless the background sweeper claimed the
+    // move first: then it lands a moment later.
+    let mut shown;
+    let patience = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        shown = receiving_school
+            .get_transfer(tpb::GetTransferRequest {
+                transfer_id: last.id.clone(),
+            })
+            .await?
+            .into_inner()
+            .transfer
+            .context("no transfer in the answer")?;
+        if shown.state() != tpb::TransferState::Approved || tokio::time::Instant::now() >= patience
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     print_steps(&shown);
     let state = state_name(&shown);
     println!(
