@@ -90,6 +90,41 @@ async fn flagged(federation: &Federation, province: &str, number: &str, kind: pb
     panic!("province {province} never flagged {number} as {kind:?}");
 }
 
+/// Scans every column of every table of the national index: none holds `id_number` or `name`.
+/// The registry number `G` + ID number is the student's identifier, which the index exists to
+/// route (its format is DESIGN §2's), so it is taken out of each value before the scan.
+async fn assert_no_clear_personal_data(pool: &sqlx::PgPool, id_number: &str, name: &str) {
+    let columns: Vec<(String, String)> = sqlx::query_as(
+        "SELECT table_name::text, column_name::text FROM information_schema.columns
+         WHERE table_schema = 'national'
+           AND data_type IN ('text', 'bytea', 'jsonb', 'character varying')",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("columns");
+    assert!(
+        columns.len() > 10,
+        "the scan sees the national tables: {columns:?}"
+    );
+    for (table, column) in columns {
+        let found: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM national.{table}
+             WHERE replace({column}::text, 'G' || $1, '') LIKE '%' || $1 || '%'
+                OR {column}::text LIKE '%' || $2 || '%'
+                OR {column}::text LIKE '%' || encode(convert_to($1, 'UTF8'), 'hex') || '%'"
+        ))
+        .bind(id_number)
+        .bind(name)
+        .fetch_one(pool)
+        .await
+        .expect("scan");
+        assert_eq!(
+            found, 0,
+            "national.{table}.{column} holds the ID number or the name in clear"
+        );
+    }
+}
+
 #[tokio::test]
 async fn approval_claims_the_id_number_nationally_and_the_ministry_finds_the_student() {
     let federation = Federation::start().await;
@@ -126,6 +161,7 @@ async fn approval_claims_the_id_number_nationally_and_the_ministry_finds_the_stu
     assert_eq!(entry.registry_number, format!("G{id}"));
     assert_eq!(entry.aliases, vec![l.clone()]);
     assert_eq!(entry.claimed_id_number, id);
+    assert_no_clear_personal_data(&federation.national.pool, &id, "林小雨").await;
 
     // The ministry finds the student anywhere, by number or by ID number; the national node
     // asks the owning province.

@@ -7,6 +7,7 @@ use prometheus_client::metrics::counter::Counter;
 
 use tonic::{Request, Response, Status};
 use xueji_auth::{Caller, Level, TokenVerifier};
+use xueji_codes::RegistryKind;
 use xueji_proto::national::v1::{
     self as pb, national_directory_server::NationalDirectory,
     national_directory_server::NationalDirectoryServer, national_index_server::NationalIndex,
@@ -17,6 +18,7 @@ use xueji_validation::Violations;
 use crate::{
     NationalError,
     domain::{self, Claim, Delivery, IndexStatus, IndexStudent, Lookup, Message, Outcome},
+    index_key::IndexKey,
     provinces::ProvinceClients,
     store::{DeliveryActor, IndexEntry, Store},
     witness::{self, SignedHead},
@@ -35,6 +37,8 @@ pub struct NationalApi {
     keys: Arc<TokenVerifier>,
     /// Heads refused for contradicting one witnessed before (metrics).
     witness_alarms: Counter,
+    /// What ID numbers and name digests are keyed with before the index sees them.
+    key: Arc<IndexKey>,
 }
 
 impl NationalApi {
@@ -43,12 +47,14 @@ impl NationalApi {
         provinces: Arc<ProvinceClients>,
         keys: TokenVerifier,
         witness_alarms: Counter,
+        key: Arc<IndexKey>,
     ) -> Self {
         Self {
             store,
             provinces,
             keys: Arc::new(keys),
             witness_alarms,
+            key,
         }
     }
 
@@ -68,7 +74,11 @@ impl NationalApi {
         let lookup = domain::parse_lookup("number", number)?;
         let entry = match &lookup {
             Lookup::RegistryNumber(number) => self.store.entry_by_number(number.as_str()).await?,
-            Lookup::IdNumber(id) => self.store.entry_by_id_number(id.as_str()).await?,
+            Lookup::IdNumber(id) => {
+                self.store
+                    .entry_by_id_digest(&self.key.id_digest(id))
+                    .await?
+            }
         };
         // Outside the caller's province looks exactly like a number nobody holds.
         entry
@@ -98,7 +108,10 @@ fn delivering_province<T>(request: &Request<T>) -> Result<String, Status> {
     }
 }
 
-fn decode(messages: Vec<pb::OutboxMessage>) -> Result<Vec<Delivery>, NationalError> {
+fn decode(
+    key: &IndexKey,
+    messages: Vec<pb::OutboxMessage>,
+) -> Result<Vec<Delivery>, NationalError> {
     if messages.len() > MAX_BATCH {
         return Err(NationalError::invalid(
             "messages",
@@ -133,16 +146,18 @@ fn decode(messages: Vec<pb::OutboxMessage>) -> Result<Vec<Delivery>, NationalErr
                         ))
                     })
                     .collect();
-                let id_number = match index.id_number.trim() {
+                let id_digest = match index.id_number.trim() {
                     "" => Some(None),
                     text => violations
                         .check(domain::parse_id_number("index_student.id_number", text))
-                        .map(Some),
+                        .map(|id| Some(key.id_digest(&id))),
                 };
-                let digest = violations.check(domain::parse_digest(
-                    "index_student.duplicate_digest",
-                    &index.duplicate_digest,
-                ));
+                let digest = violations
+                    .check(domain::parse_digest(
+                        "index_student.duplicate_digest",
+                        &index.duplicate_digest,
+                    ))
+                    .map(|digest| key.name_digest(&digest));
                 let status = match pb::IndexStatus::try_from(index.status) {
                     Ok(pb::IndexStatus::Pending) => Some(IndexStatus::Pending),
                     Ok(pb::IndexStatus::Active) => Some(IndexStatus::Active),
@@ -152,16 +167,18 @@ fn decode(messages: Vec<pb::OutboxMessage>) -> Result<Vec<Delivery>, NationalErr
                         None
                     }
                 };
-                match (registry_number, id_number, digest, status) {
+                match (registry_number, id_digest, digest, status) {
                     (
                         Some(registry_number),
-                        Some(id_number),
+                        Some(id_digest),
                         Some(duplicate_digest),
                         Some(status),
                     ) => Some(Message::Index(IndexStudent {
+                        number_id_digest: (registry_number.kind() == RegistryKind::G)
+                            .then(|| key.id_digest_of_text(&registry_number.as_str()[1..])),
                         registry_number,
                         aliases,
-                        id_number,
+                        id_digest,
                         duplicate_digest,
                         status,
                         migrated: index.migrated,
@@ -183,6 +200,7 @@ fn decode(messages: Vec<pb::OutboxMessage>) -> Result<Vec<Delivery>, NationalErr
                     .map(|(registry_number, id_number)| {
                         Message::Claim(Claim {
                             registry_number,
+                            id_digest: key.id_digest(&id_number),
                             id_number,
                         })
                     })
@@ -293,7 +311,7 @@ impl NationalIndex for NationalApi {
             jurisdiction: caller.jurisdiction.as_string(),
             request_id: request_id.to_owned(),
         };
-        let deliveries = decode(request.into_inner().messages)?;
+        let deliveries = decode(&self.key, request.into_inner().messages)?;
         let outcomes = self.store.deliver(&province, &deliveries, &actor).await?;
         Ok(Response::new(pb::DeliverResponse {
             outcomes: deliveries
@@ -369,13 +387,21 @@ impl NationalIndex for NationalApi {
         request: Request<pb::CheckIdNumberRequest>,
     ) -> Result<Response<pb::CheckIdNumberResponse>, Status> {
         let province = delivering_province(&request)?;
-        let id_number = request.get_ref().id_number.trim().to_uppercase();
-        if id_number.parse::<xueji_codes::ResidentId>().is_err() {
+        let Ok(id_number) = request
+            .get_ref()
+            .id_number
+            .trim()
+            .to_uppercase()
+            .parse::<xueji_codes::ResidentId>()
+        else {
             return Err(
                 NationalError::invalid("id_number", "is not a valid resident ID number").into(),
             );
-        }
-        let holder = self.store.id_number_holder(&province, &id_number).await?;
+        };
+        let holder = self
+            .store
+            .id_number_holder(&province, &self.key.id_digest(&id_number))
+            .await?;
         Ok(Response::new(match holder {
             Some((province, registry_number)) => pb::CheckIdNumberResponse {
                 held: true,
@@ -493,13 +519,16 @@ impl NationalDirectory for NationalApi {
             ));
         }
         let entry = self.find(caller, &request.get_ref().number).await?;
+        let claimed_id_number = entry.claimed_id_number().unwrap_or_default();
         Ok(Response::new(pb::GetIndexEntryResponse {
             entry: Some(pb::IndexEntry {
                 province: entry.province,
                 registry_number: entry.registry_number,
                 aliases: entry.aliases,
                 status: status_to_wire(&entry.status) as i32,
-                claimed_id_number: entry.claimed_id_number.unwrap_or_default(),
+                // The index keeps no ID number; a granted claim made the student's number
+                // `G` + the ID number, so the claim reads from the number.
+                claimed_id_number,
                 updated_at: timestamp(entry.updated_at),
             }),
         }))

@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 use xueji_codes::{RegistryKind, RegistryNumber, ResidentId};
 use xueji_validation::{FieldViolation, Violations};
 
+pub use crate::index_key::IdDigest;
+
 /// A student's state as the index records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IndexStatus {
@@ -89,8 +91,12 @@ impl Message {
 pub struct IndexStudent {
     pub registry_number: RegistryNumber,
     pub aliases: Vec<RegistryNumber>,
-    pub id_number: Option<ResidentId>,
+    /// The keyed digest of the ID number the province reported (claimed or not).
+    pub id_digest: Option<IdDigest>,
+    /// The keyed form of the province's name digest.
     pub duplicate_digest: String,
+    /// For a `G` number, the keyed digest of the ID number it is made of: the claim it needs.
+    pub number_id_digest: Option<IdDigest>,
     pub status: IndexStatus,
     /// From the province's previous system: its numbers were issued there (a `G` without a
     /// claim granted here), and its ID number is claimed with the entry.
@@ -100,7 +106,9 @@ pub struct IndexStudent {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Claim {
     pub registry_number: RegistryNumber,
+    /// The ID number claimed: only to form the `G` number the claim grants, never stored.
     pub id_number: ResidentId,
+    pub id_digest: IdDigest,
 }
 
 /// What applying a message answered; stored with the message id, so that a redelivery answers

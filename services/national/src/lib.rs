@@ -14,6 +14,7 @@ pub mod api;
 pub mod calendar;
 pub mod domain;
 mod error;
+pub mod index_key;
 pub mod provinces;
 pub mod relay;
 pub mod store;

@@ -25,6 +25,7 @@ use xueji_proto::transfers::v1::{
 
 use crate::{
     NationalError,
+    index_key::IndexKey,
     provinces::ProvinceClients,
     store::{
         Store,
@@ -41,6 +42,8 @@ pub struct Relay {
     store: Store,
     provinces: Arc<ProvinceClients>,
     due: Arc<Notify>,
+    /// Hold requests by ID number find the owner by its keyed digest.
+    key: Arc<IndexKey>,
 }
 
 /// The id of the national node's own answer to a message (derived: taking the message again
@@ -103,7 +106,7 @@ fn shown(text: &str) -> String {
 /// The relayed form of a message from `from`, checked for its shape; the rules of the
 /// transfer's binding are the store's (`Store::take_relayed`). A message that fails answers
 /// its refusal, naming the field: the other messages of the call go on.
-fn check(from: &str, message: &pb::SagaMessage) -> Result<Relayed, String> {
+fn check(key: &IndexKey, from: &str, message: &pb::SagaMessage) -> Result<Relayed, String> {
     let message_id: Uuid = message
         .message_id
         .parse()
@@ -135,7 +138,9 @@ fn check(from: &str, message: &pb::SagaMessage) -> Result<Relayed, String> {
             let key = if !request.registry_number.is_empty() {
                 OwnerKey::RegistryNumber(request.registry_number.clone())
             } else if !request.id_number.is_empty() {
-                OwnerKey::IdNumber(request.id_number.clone())
+                // The index finds ID numbers by their keyed digest only. A malformed one
+                // matches nobody and answers as a number nobody holds.
+                OwnerKey::IdDigest(key.id_digest_of_text(&request.id_number))
             } else {
                 return Err(
                     "hold_request.registry_number: a registry number or resident ID number is \
@@ -178,8 +183,9 @@ fn check(from: &str, message: &pb::SagaMessage) -> Result<Relayed, String> {
 }
 
 impl Relay {
-    pub fn new(store: Store, provinces: Arc<ProvinceClients>) -> Self {
+    pub fn new(store: Store, provinces: Arc<ProvinceClients>, key: Arc<IndexKey>) -> Self {
         Self {
+            key,
             store,
             provinces,
             due: Arc::new(Notify::new()),
@@ -285,7 +291,7 @@ impl TransferRelay for Relay {
             let span = tracing::info_span!("relay_message", transfer = %message.transfer_id, %from, to = %message.to_province);
             xueji_telemetry::follow(&span, &message.traceparent);
             let _entered = span.enter();
-            match check(&from, message) {
+            match check(&self.key, &from, message) {
                 Ok(checked) => relayed.push(checked),
                 Err(reason) => refused.push(pb::RelayRefusal {
                     message_id: message.message_id.chars().take(40).collect(),

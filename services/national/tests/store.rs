@@ -6,6 +6,7 @@ use futures::FutureExt;
 use xueji_codes::{RegistryNumber, ResidentId};
 use xueji_national::{
     domain::{Claim, Delivery, IndexStatus, IndexStudent, Message, Outcome},
+    index_key::IndexKey,
     store::{DeliveryActor, Store},
 };
 
@@ -15,6 +16,19 @@ async fn store() -> Store {
     })
     .await;
     Store::new(database.pool)
+}
+
+/// The key the store's callers digest with (the API, in a node).
+fn key() -> IndexKey {
+    IndexKey::from_secret([7; 32])
+}
+
+fn claim(registry_number: &str, id: ResidentId) -> Claim {
+    Claim {
+        registry_number: number(registry_number),
+        id_digest: key().id_digest(&id),
+        id_number: id,
+    }
 }
 
 fn number(text: &str) -> RegistryNumber {
@@ -38,8 +52,11 @@ fn index(registry_number: &str, id_body: Option<&str>, label: &str) -> Delivery 
         message: Message::Index(IndexStudent {
             registry_number: number(registry_number),
             aliases: Vec::new(),
-            id_number: id_body.map(resident_id),
-            duplicate_digest: digest(label),
+            id_digest: id_body.map(|body| key().id_digest(&resident_id(body))),
+            duplicate_digest: key().name_digest(&digest(label)),
+            number_id_digest: registry_number
+                .strip_prefix('G')
+                .map(|id| key().id_digest_of_text(id)),
             status: IndexStatus::Pending,
             migrated: false,
         }),
@@ -54,10 +71,10 @@ async fn a_mixed_batch_applies_in_order_and_replays_identically() {
     // The claim needs the first entry written before it, in the same batch.
     let claim = Delivery {
         message_id: uuid::Uuid::new_v4(),
-        message: Message::Claim(Claim {
-            registry_number: number("L350102201801011234"),
-            id_number: resident_id("35010220180101001"),
-        }),
+        message: Message::Claim(claim(
+            "L350102201801011234",
+            resident_id("35010220180101001"),
+        )),
     };
     let third = index("L350102201801013456", None, "d-three");
     // An update of an entry written earlier in the batch goes one by one, after it.
@@ -101,7 +118,7 @@ async fn a_mixed_batch_applies_in_order_and_replays_identically() {
         .unwrap()
         .unwrap();
     assert_eq!(
-        claimed.claimed_id_number.as_deref(),
+        claimed.claimed_id_number().as_deref(),
         Some(resident_id("35010220180101001").as_str())
     );
     // Three entries, one claim, five distinct messages, no notices.
@@ -223,10 +240,7 @@ async fn a_g_number_enters_the_index_only_through_a_granted_claim() {
     // Once the claim is granted, the same promotion is applied.
     let claim = Delivery {
         message_id: uuid::Uuid::new_v4(),
-        message: Message::Claim(Claim {
-            registry_number: number("L350102201801011234"),
-            id_number: id,
-        }),
+        message: Message::Claim(claim("L350102201801011234", id)),
     };
     let mut again = promoted;
     again.message_id = uuid::Uuid::new_v4();
@@ -294,10 +308,7 @@ async fn the_index_audits_its_own_changes() {
     let store = Store::new(database.pool.clone());
     let claim = |registry_number: &str| Delivery {
         message_id: uuid::Uuid::new_v4(),
-        message: Message::Claim(Claim {
-            registry_number: number(registry_number),
-            id_number: resident_id("35010220180101001"),
-        }),
+        message: Message::Claim(claim(registry_number, resident_id("35010220180101001"))),
     };
     // Fujian introduces and claims; Anhui claims the same ID number and is refused, both are
     // told.
@@ -349,4 +360,72 @@ async fn the_index_audits_its_own_changes() {
             .unwrap()
             .is_intact()
     );
+}
+
+/// An index written before it was keyed (clear ID numbers, unkeyed name digests) is re-keyed
+/// whole when the node first starts with its key; it then holds no ID number, the keyed values
+/// still find the student, and a node with another key is refused.
+#[tokio::test]
+async fn an_index_in_clear_is_keyed_once_and_another_key_is_refused() {
+    let store = store().await;
+    let pool = store.pool().clone();
+    let id = resident_id("35010220180101001");
+    let unkeyed = digest("clear-name");
+    let student: i64 = sqlx::query_scalar(
+        "INSERT INTO national.students (province, registry_number, id_digest, duplicate_digest, status)
+         VALUES ('35', $1, $2, decode($3, 'hex'), 'active') RETURNING id",
+    )
+    .bind(format!("G{}", id.as_str()))
+    .bind(id.as_str())
+    .bind(&unkeyed)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO national.id_claims (id_digest, student_id) VALUES ($1, $2)")
+        .bind(id.as_str())
+        .bind(student)
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let keyed = xueji_national::store::key_index(&pool, &key())
+        .await
+        .unwrap();
+    assert_eq!(keyed.rekeyed_now, 2);
+    let (stored_id, stored_name): (String, Vec<u8>) =
+        sqlx::query_as("SELECT id_digest, duplicate_digest FROM national.students WHERE id = $1")
+            .bind(student)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(stored_id, key().id_digest(&id).as_str());
+    assert_eq!(hex::encode(stored_name), key().name_digest(&unkeyed));
+    let claim: String = sqlx::query_scalar("SELECT id_digest FROM national.id_claims")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(claim, key().id_digest(&id).as_str());
+    let found = store
+        .entry_by_id_digest(&key().id_digest(&id))
+        .await
+        .unwrap()
+        .expect("found by the keyed digest");
+    assert_eq!(found.claimed_id_number().as_deref(), Some(id.as_str()));
+
+    // Started again with the same key: nothing to do; with another: refused, nothing changed.
+    let again = xueji_national::store::key_index(&pool, &key())
+        .await
+        .unwrap();
+    assert_eq!(again.rekeyed_now, 0);
+    let other = IndexKey::from_secret([8; 32]);
+    let refused = xueji_national::store::key_index(&pool, &other)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("another index key"), "{refused}");
+    let claim_after: String = sqlx::query_scalar("SELECT id_digest FROM national.id_claims")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(claim_after, claim);
 }

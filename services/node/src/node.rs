@@ -464,6 +464,14 @@ impl RunningNode {
         }
 
         if config.is_national() && config.runs(Service::National) {
+            let key_path = pki_dir.join(xueji_national::index_key::FILE);
+            let index_key = Arc::new(
+                xueji_national::index_key::IndexKey::load(&key_path)
+                    .context("the national index keys ID numbers and names with it")?,
+            );
+            xueji_national::store::key_index(&pool, &index_key)
+                .await
+                .map_err(|e| anyhow::anyhow!("keying the national index: {e}"))?;
             let store = xueji_national::store::Store::new(pool.clone());
             let divisions = Divisions::bundled();
             for (code, address) in &province_nodes {
@@ -502,6 +510,7 @@ impl RunningNode {
                 provinces.clone(),
                 verifier.clone(),
                 metrics.audit_witness_alarms.clone(),
+                index_key.clone(),
             );
             routes.add_service(InterceptedService::new(
                 national.index_service(),
@@ -514,6 +523,7 @@ impl RunningNode {
             let relay = xueji_national::relay::Relay::new(
                 xueji_national::store::Store::new(pool.clone()),
                 provinces.clone(),
+                index_key.clone(),
             );
             background.push(tokio::spawn(
                 relay

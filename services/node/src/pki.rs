@@ -1,5 +1,8 @@
 //! `xueji pki init`: the development PKI of a node or of a whole federation, with token keys.
 //!
+//! The national node's folder also holds `index-key.secret` (0600), the key the national index
+//! digests ID numbers and names with; no province's folder has it.
+//!
 //! Token keys, per node folder:
 //! - `token-signing.key`: the node's own authority's signing key (the national node's, or its
 //!   province's), 0600;
@@ -22,7 +25,18 @@ pub fn init(dir: &Path) -> anyhow::Result<()> {
     refuse_existing(dir, "ca.pem")?;
     xueji_pki::init_single(dir)?;
     let signer = TokenSigner::generate(Authority::National);
-    write_token_keys(dir, &signer, &[signer.public_key()])
+    write_token_keys(dir, &signer, &[signer.public_key()])?;
+    write_index_key(dir)
+}
+
+/// The national index key (`index-key.secret`, 0600): only the national node's folder holds it.
+fn write_index_key(dir: &Path) -> anyhow::Result<()> {
+    let key = xueji_national::index_key::IndexKey::generate();
+    xueji_pki::write_secret(
+        &dir.join(xueji_national::index_key::FILE),
+        key.to_text().as_bytes(),
+    )?;
+    Ok(())
 }
 
 /// Writes a federation's PKI under `dir`: `authorities/` (the CA keys, which no node reads),
@@ -39,6 +53,7 @@ pub fn init_federation(dir: &Path, provinces: &[&str]) -> anyhow::Result<()> {
     let mut trusted_nationally = vec![national.public_key()];
     trusted_nationally.extend(provincial.iter().map(TokenSigner::public_key));
     write_token_keys(&dir.join("national"), &national, &trusted_nationally)?;
+    write_index_key(&dir.join("national"))?;
     for (province, signer) in provinces.iter().zip(&provincial) {
         write_token_keys(
             &dir.join(province),

@@ -111,10 +111,10 @@ impl Store {
             .iter()
             .filter_map(|delivery| first_time_index(delivery, province))
             .filter(|index| index.migrated)
-            .filter_map(|index| index.id_number.as_ref().map(|id| id.as_str().to_owned()))
+            .filter_map(|index| index.id_digest.as_ref().map(|id| id.as_str().to_owned()))
             .collect();
         let claimed: HashSet<String> = sqlx::query_scalar!(
-            "SELECT id_number FROM national.id_claims WHERE id_number = ANY($1)",
+            "SELECT id_digest FROM national.id_claims WHERE id_digest = ANY($1)",
             &migrated_ids
         )
         .fetch_all(&mut *tx)
@@ -146,13 +146,13 @@ impl Store {
                 && numbers_of(index)
                     .all(|n| !known.contains_key(n.as_str()) && !run_numbers.contains(n.as_str()))
                 && !(index.migrated
-                    && index.id_number.as_ref().is_some_and(|id| {
+                    && index.id_digest.as_ref().is_some_and(|id| {
                         claimed.contains(id.as_str()) || run_ids.contains(id.as_str())
                     }))
             {
                 run_numbers.extend(numbers_of(index).map(RegistryNumber::as_str));
                 if index.migrated
-                    && let Some(id) = &index.id_number
+                    && let Some(id) = &index.id_digest
                 {
                     run_ids.insert(id.as_str());
                 }
@@ -309,7 +309,7 @@ async fn index_new_students(
     }
     let mut message_ids = Vec::with_capacity(run.len());
     let mut numbers = Vec::with_capacity(run.len());
-    let mut id_numbers = Vec::with_capacity(run.len());
+    let mut id_digests = Vec::with_capacity(run.len());
     let mut digests = Vec::with_capacity(run.len());
     let mut statuses = Vec::with_capacity(run.len());
     let (mut alias_owners, mut aliases) = (Vec::new(), Vec::new());
@@ -320,25 +320,25 @@ async fn index_new_students(
             aliases.push(alias.as_str().to_owned());
         }
         if index.migrated
-            && let Some(id) = &index.id_number
+            && let Some(id) = &index.id_digest
         {
             claim_owners.push(index.registry_number.as_str().to_owned());
             claims.push(id.as_str().to_owned());
         }
         message_ids.push(*message_id);
         numbers.push(index.registry_number.as_str().to_owned());
-        id_numbers.push(index.id_number.as_ref().map(|id| id.as_str().to_owned()));
+        id_digests.push(index.id_digest.as_ref().map(|id| id.as_str().to_owned()));
         digests.push(index.duplicate_digest.clone());
         statuses.push(index.status.as_str().to_owned());
     }
     sqlx::query!(
         r#"WITH student AS (
                INSERT INTO national.students
-                   (province, registry_number, id_number, duplicate_digest, status, introduced_by)
-               SELECT $1, registry_number, id_number, decode(duplicate_digest, 'hex'), status,
+                   (province, registry_number, id_digest, duplicate_digest, status, introduced_by)
+               SELECT $1, registry_number, id_digest, decode(duplicate_digest, 'hex'), status,
                       message_id
                FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::uuid[])
-                   AS u(registry_number, id_number, duplicate_digest, status, message_id)
+                   AS u(registry_number, id_digest, duplicate_digest, status, message_id)
                RETURNING id, registry_number
            ), number AS (
                INSERT INTO national.numbers (number, student_id)
@@ -350,15 +350,15 @@ async fn index_new_students(
            ), claim AS (
                -- A migrated record's ID number, claimed with it (checked unclaimed before the
                -- run; a claim taken meanwhile fails the statement and the delivery is retried).
-               INSERT INTO national.id_claims (id_number, student_id)
-               SELECT c.id_number, s.id FROM unnest($9::text[], $10::text[]) AS c(owner, id_number)
+               INSERT INTO national.id_claims (id_digest, student_id)
+               SELECT c.id_digest, s.id FROM unnest($9::text[], $10::text[]) AS c(owner, id_digest)
                JOIN student s ON s.registry_number = c.owner
-               RETURNING id_number
+               RETURNING id_digest
            )
            SELECT (SELECT count(*) FROM number) + (SELECT count(*) FROM claim) AS "written!""#,
         province,
         &numbers,
-        &id_numbers as &[Option<String>],
+        &id_digests as &[Option<String>],
         &digests,
         &statuses,
         &message_ids,
@@ -393,12 +393,16 @@ async fn index_student(
     // A `G` is issued only after the national check granted its ID number to this very
     // student: no province promotes itself past the check.
     if index.registry_number.kind() == RegistryKind::G {
-        let claimed = &index.registry_number.as_str()[1..];
+        let claimed = index
+            .number_id_digest
+            .as_ref()
+            .map(|digest| digest.as_str())
+            .unwrap_or_default();
         let granted = match existing {
             Some(id) => {
                 sqlx::query_scalar!(
                     r#"SELECT EXISTS (SELECT 1 FROM national.id_claims
-                                  WHERE student_id = $1 AND id_number = $2) AS "granted!""#,
+                                  WHERE student_id = $1 AND id_digest = $2) AS "granted!""#,
                     id,
                     claimed
                 )
@@ -446,18 +450,18 @@ async fn write_entry(
     index: &IndexStudent,
     existing: Option<i64>,
 ) -> Result<i64, NationalError> {
-    let id_number = index.id_number.as_ref().map(|id| id.as_str());
+    let id_digest = index.id_digest.as_ref().map(|id| id.as_str());
     let id = match existing {
         Some(id) => {
             sqlx::query!(
                 "UPDATE national.students
-                 SET registry_number = $2, id_number = $3, duplicate_digest = decode($4, 'hex'),
+                 SET registry_number = $2, id_digest = $3, duplicate_digest = decode($4, 'hex'),
                      status = $5,
                      updated_at = now()
                  WHERE id = $1",
                 id,
                 index.registry_number.as_str(),
-                id_number,
+                id_digest,
                 index.duplicate_digest,
                 index.status.as_str()
             )
@@ -468,11 +472,11 @@ async fn write_entry(
         None => {
             sqlx::query_scalar!(
                 "INSERT INTO national.students
-                     (province, registry_number, id_number, duplicate_digest, status)
+                     (province, registry_number, id_digest, duplicate_digest, status)
                  VALUES ($1, $2, $3, decode($4, 'hex'), $5) RETURNING id",
                 province,
                 index.registry_number.as_str(),
-                id_number,
+                id_digest,
                 index.duplicate_digest,
                 index.status.as_str()
             )
@@ -512,12 +516,12 @@ async fn index_migrated(
         }
     }
     let id = write_entry(conn, province, index, existing).await?;
-    let id_number = index.id_number.as_ref().map(|id| id.as_str());
+    let id_digest = index.id_digest.as_ref().map(|id| id.as_str());
     if index.status == IndexStatus::Ended {
         return Ok(Outcome::Applied);
     }
-    if let Some(id_number) = id_number {
-        let owner = claim_and_find_owner(conn, id_number, id).await?;
+    if let Some(id_digest) = id_digest {
+        let owner = claim_and_find_owner(conn, id_digest, id).await?;
         if owner.student_id != id && IndexStatus::parse(&owner.status) != Some(IndexStatus::Ended) {
             return refuse_both(
                 conn,
@@ -531,8 +535,8 @@ async fn index_migrated(
         if owner.student_id != id {
             sqlx::query!(
                 "UPDATE national.id_claims SET student_id = $2, claimed_at = now()
-                 WHERE id_number = $1",
-                id_number,
+                 WHERE id_digest = $1",
+                id_digest,
                 id
             )
             .execute(&mut *conn)
@@ -659,11 +663,11 @@ async fn claim_id_number(
             }
             let id = sqlx::query_scalar!(
                 "INSERT INTO national.students
-                     (province, registry_number, id_number, duplicate_digest, status)
+                     (province, registry_number, id_digest, duplicate_digest, status)
                  VALUES ($1, $2, $3, '', 'pending') RETURNING id",
                 province,
                 number,
-                claim.id_number.as_str()
+                claim.id_digest.as_str()
             )
             .fetch_one(&mut *conn)
             .await?;
@@ -671,12 +675,12 @@ async fn claim_id_number(
             id
         }
     };
-    let id_number = claim.id_number.as_str();
-    let owner = claim_and_find_owner(conn, id_number, id).await?;
+    let id_digest = claim.id_digest.as_str();
+    let owner = claim_and_find_owner(conn, id_digest, id).await?;
     let granted =
         owner.student_id == id || IndexStatus::parse(&owner.status) == Some(IndexStatus::Ended);
     if !granted {
-        let detail = format!("resident ID number {id_number} is claimed by two provinces");
+        let detail = "the resident ID number is claimed by two provinces".to_owned();
         notice(
             conn,
             province,
@@ -705,26 +709,26 @@ async fn claim_id_number(
     let promoted = RegistryNumber::g(&claim.id_number);
     // A corrected ID number replaces the old one: the student gives up its older claims.
     sqlx::query!(
-        "DELETE FROM national.id_claims WHERE student_id = $1 AND id_number <> $2",
+        "DELETE FROM national.id_claims WHERE student_id = $1 AND id_digest <> $2",
         id,
-        id_number
+        id_digest
     )
     .execute(&mut *conn)
     .await?;
     sqlx::query!(
-        "UPDATE national.id_claims SET student_id = $2, claimed_at = now() WHERE id_number = $1",
-        id_number,
+        "UPDATE national.id_claims SET student_id = $2, claimed_at = now() WHERE id_digest = $1",
+        id_digest,
         id
     )
     .execute(&mut *conn)
     .await?;
     sqlx::query!(
         "UPDATE national.students
-         SET registry_number = $2, id_number = $3, status = 'active', updated_at = now()
+         SET registry_number = $2, id_digest = $3, status = 'active', updated_at = now()
          WHERE id = $1",
         id,
         promoted.as_str(),
-        id_number
+        id_digest
     )
     .execute(&mut *conn)
     .await?;
@@ -737,13 +741,13 @@ async fn claim_id_number(
 /// first to commit, then finds its row.
 async fn claim_and_find_owner(
     conn: &mut PgConnection,
-    id_number: &str,
+    id_digest: &str,
     id: i64,
 ) -> Result<ClaimOwner, NationalError> {
     sqlx::query!(
-        "INSERT INTO national.id_claims (id_number, student_id) VALUES ($1, $2)
-         ON CONFLICT (id_number) DO NOTHING",
-        id_number,
+        "INSERT INTO national.id_claims (id_digest, student_id) VALUES ($1, $2)
+         ON CONFLICT (id_digest) DO NOTHING",
+        id_digest,
         id
     )
     .execute(&mut *conn)
@@ -752,8 +756,8 @@ async fn claim_and_find_owner(
         ClaimOwner,
         "SELECT c.student_id, s.province, s.registry_number, s.status
          FROM national.id_claims c JOIN national.students s ON s.id = c.student_id
-         WHERE c.id_number = $1 FOR UPDATE OF c",
-        id_number
+         WHERE c.id_digest = $1 FOR UPDATE OF c",
+        id_digest
     )
     .fetch_one(&mut *conn)
     .await?)

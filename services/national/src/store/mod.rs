@@ -10,6 +10,7 @@
 
 pub mod calendar;
 mod delivery;
+mod keying;
 mod notices;
 pub mod relay;
 
@@ -17,8 +18,9 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 pub use delivery::DeliveryActor;
+pub use keying::{Keyed, key_index};
 
-use crate::NationalError;
+use crate::{NationalError, index_key::IdDigest};
 
 pub const SCHEMA: &str = "national";
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -47,8 +49,20 @@ pub struct IndexEntry {
     pub registry_number: String,
     pub aliases: Vec<String>,
     pub status: String,
-    pub claimed_id_number: Option<String>,
+    /// Whether the student holds a national claim on an ID number.
+    pub holds_claim: bool,
     pub updated_at: DateTime<Utc>,
+}
+
+impl IndexEntry {
+    /// The ID number the student holds the claim on: a granted claim makes the current number
+    /// `G` + the ID number (the index keeps only its digest).
+    pub fn claimed_id_number(&self) -> Option<String> {
+        self.registry_number
+            .strip_prefix('G')
+            .filter(|_| self.holds_claim)
+            .map(str::to_owned)
+    }
 }
 
 /// A notice queued for a province.
@@ -127,16 +141,16 @@ impl Store {
     pub async fn id_number_holder(
         &self,
         province: &str,
-        id_number: &str,
+        id_digest: &IdDigest,
     ) -> Result<Option<(String, String)>, NationalError> {
         Ok(sqlx::query!(
             "SELECT s.province, s.registry_number FROM national.students s
              WHERE s.province <> $1 AND s.status <> 'ended'
-               AND (s.id_number = $2
-                    OR s.id IN (SELECT student_id FROM national.id_claims WHERE id_number = $2))
+               AND (s.id_digest = $2
+                    OR s.id IN (SELECT student_id FROM national.id_claims WHERE id_digest = $2))
              ORDER BY s.id LIMIT 1",
             province,
-            id_number
+            id_digest.as_str()
         )
         .fetch_optional(&self.pool)
         .await?
@@ -180,17 +194,17 @@ impl Store {
 
     /// The index entry holding the national claim on an ID number, else the latest reported
     /// with it.
-    pub async fn entry_by_id_number(
+    pub async fn entry_by_id_digest(
         &self,
-        id_number: &str,
+        id_digest: &IdDigest,
     ) -> Result<Option<IndexEntry>, NationalError> {
         let id = sqlx::query_scalar!(
             r#"SELECT id AS "id!" FROM (
-                   SELECT student_id AS id, 0 AS rank FROM national.id_claims WHERE id_number = $1
+                   SELECT student_id AS id, 0 AS rank FROM national.id_claims WHERE id_digest = $1
                    UNION ALL
-                   SELECT id, 1 FROM national.students WHERE id_number = $1
+                   SELECT id, 1 FROM national.students WHERE id_digest = $1
                ) AS found ORDER BY rank, id DESC LIMIT 1"#,
-            id_number
+            id_digest.as_str()
         )
         .fetch_optional(&self.pool)
         .await?;
@@ -207,8 +221,8 @@ impl Store {
                       ARRAY(SELECT n.number FROM national.numbers n
                             WHERE n.student_id = s.id AND n.number <> s.registry_number
                             ORDER BY n.number) AS "aliases!",
-                      (SELECT c.id_number FROM national.id_claims c WHERE c.student_id = s.id
-                       LIMIT 1) AS claimed_id_number
+                      EXISTS (SELECT 1 FROM national.id_claims c WHERE c.student_id = s.id)
+                          AS "holds_claim!"
                FROM national.students s WHERE s.id = $1"#,
             id
         )

@@ -98,7 +98,7 @@ fn direction_refusal(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OwnerKey {
     RegistryNumber(String),
-    IdNumber(String),
+    IdDigest(crate::index_key::IdDigest),
 }
 
 /// What to do with a message addressed to the student's owner, once the owner is known (or
@@ -260,12 +260,12 @@ impl Store {
                             .fetch_optional(&mut *tx)
                             .await?
                         }
-                        OwnerKey::IdNumber(id) => {
+                        OwnerKey::IdDigest(id) => {
                             sqlx::query_scalar!(
                                 "SELECT s.province FROM national.id_claims c
                                  JOIN national.students s ON s.id = c.student_id
-                                 WHERE c.id_number = $1 AND s.status <> 'ended'",
-                                id
+                                 WHERE c.id_digest = $1 AND s.status <> 'ended'",
+                                id.as_str()
                             )
                             .fetch_optional(&mut *tx)
                             .await?
