@@ -2,6 +2,7 @@
 //! its own fresh PostgreSQL database, and clients for any level, jurisdiction and role.
 
 pub mod federation;
+pub mod hostile;
 pub mod imports;
 pub mod matrix_fixture;
 pub mod raw_rpc;

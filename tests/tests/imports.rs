@@ -627,3 +627,216 @@ async fn the_template_carries_the_provinces_columns_and_lists() {
     assert!(values.contains(&"01 汉族".to_owned()), "{values:?}");
     assert!(values.contains(&"视力".to_owned()), "{values:?}");
 }
+
+/// Reading a hostile workbook may add at most this much to the process's peak memory (KiB):
+/// the README's bound for one import. The whole federation runs in this process, so the figure
+/// carries its background work too.
+const IMPORT_MEMORY_BOUND_KIB: u64 = 256 * 1024;
+
+/// Hostile files, as a school operator could send them: each fails its job with the reason, in
+/// the clerk's terms, nothing is written, and the node's peak memory stays within the bound
+/// while it reads them (the review's 34 KB workbook took a node to 2.66 GB).
+#[tokio::test]
+async fn hostile_files_fail_their_job_in_bounded_memory_and_write_nothing() {
+    use xueji_tests::hostile;
+    let federation = Federation::start().await;
+    let gulou = federation.a_primary_school("35").await;
+    let county = federation.school_county("35", &gulou).await;
+    let before = students_at(&federation, &gulou).await;
+
+    let nul = {
+        let mut text = HEADINGS.join(",");
+        text.push_str("\n\0\0,\0\n");
+        text.into_bytes()
+    };
+    let long_row = {
+        let mut text = HEADINGS.join(",");
+        text.push('\n');
+        text.push_str(&",".repeat(16));
+        text.push_str(&"长".repeat(10_000));
+        text.push('\n');
+        text.into_bytes()
+    };
+    let cases: Vec<(&str, &str, Vec<u8>, &str)> = vec![
+        (
+            "a zip bomb (shared strings of 1.1 GB)",
+            "bomb.xlsx",
+            hostile::bytes_of(hostile::shared_strings_bomb()),
+            "decompresses to more than 256 MiB",
+        ),
+        (
+            "one 32 MiB shared string",
+            "giant.xlsx",
+            hostile::bytes_of(hostile::giant_string()),
+            "longer than 1024 KiB",
+        ),
+        (
+            "a row of 1,000,000 columns",
+            "wide.xlsx",
+            hostile::bytes_of(hostile::million_columns(&HEADINGS)),
+            "at most 256 columns",
+        ),
+        ("a CSV with NUL bytes", "nul.csv", nul, "NUL byte"),
+        (
+            "a CSV row of 30 KB",
+            "long.csv",
+            long_row,
+            "more than 16 KiB",
+        ),
+    ];
+    for (what, name, bytes, reason) in cases {
+        let (job, grew) = hostile::peak_growth_kib(import_as(
+            &federation,
+            "35",
+            Level::County,
+            &county,
+            ImportKind::Intake,
+            name,
+            &bytes,
+        ))
+        .await;
+        let job = job.unwrap_or_else(|status| panic!("{what}: answered {status:?}"));
+        println!(
+            "{what} ({} bytes): job {:?}, peak memory +{grew} KiB: {}",
+            bytes.len(),
+            pb::ImportJobState::try_from(job.state),
+            job.failure
+        );
+        assert_eq!(
+            job.state,
+            pb::ImportJobState::Failed as i32,
+            "{what}: {job:?}"
+        );
+        assert!(job.failure.contains(reason), "{what}: {}", job.failure);
+        assert!(
+            grew < IMPORT_MEMORY_BOUND_KIB,
+            "{what}: the peak grew {grew} KiB"
+        );
+    }
+    assert_eq!(students_at(&federation, &gulou).await, before);
+}
+
+/// The node's upload limits: an upload past the size limit and one that stalls fail their
+/// jobs with the reason; while a node reads as many imports as it may, one more is refused
+/// RESOURCE_EXHAUSTED, and accepted once one has ended.
+#[tokio::test]
+async fn uploads_are_bounded_in_size_idle_time_and_number() {
+    use xueji_proto::identity::v1::import_intake_request::Part;
+    let node = xueji_tests::TestNode::start_with(|config| {
+        config.import_max_upload_mib = 1;
+        config.import_idle_secs = 2;
+        config.imports_at_once = 1;
+    })
+    .await;
+    let county = "350102";
+    let client = || async {
+        xueji_node::client::import_client(
+            &node.address(),
+            &node.pki_dir(),
+            &node.token(Level::County, county, Role::Operator),
+        )
+        .await
+        .expect("import client")
+    };
+    let header = |name: &str, bytes: &[u8]| pb::ImportHeader {
+        file_name: name.to_owned(),
+        format: pb::SheetFormat::Unspecified as i32,
+        sha256: {
+            use sha2::Digest;
+            hex_of(&sha2::Sha256::digest(bytes))
+        },
+        size: bytes.len() as u64,
+    };
+
+    // 2 MiB of CSV against a limit of 1 MiB.
+    let mut big = HEADINGS.join(",").into_bytes();
+    big.push(b'\n');
+    while big.len() < 2 << 20 {
+        big.extend_from_slice(",,,,,,,,,,,,,,,,\n".as_bytes());
+    }
+    let job = upload(
+        &mut client().await,
+        ImportKind::Intake,
+        "big.csv",
+        &big,
+        |_| {},
+    )
+    .await
+    .expect("the job answers");
+    assert_eq!(job.state, pb::ImportJobState::Failed as i32, "{job:?}");
+    assert!(job.failure.contains("limit of 1 MiB"), "{}", job.failure);
+
+    // An upload that sends its header and one piece, then nothing: it holds the node's one
+    // reading slot until its idle time passes.
+    let stalled_bytes = HEADINGS.join(",").into_bytes();
+    let (pieces, stream) = tokio::sync::mpsc::channel(4);
+    pieces
+        .send(pb::ImportIntakeRequest {
+            part: Some(Part::Header(header("stalled.csv", b"not what is sent"))),
+        })
+        .await
+        .unwrap();
+    pieces
+        .send(pb::ImportIntakeRequest {
+            part: Some(Part::Chunk(stalled_bytes)),
+        })
+        .await
+        .unwrap();
+    let mut stalled_client = client().await;
+    let mut stalled = stalled_client
+        .import_intake(tokio_stream::wrappers::ReceiverStream::new(stream))
+        .await
+        .expect("the stalled upload starts")
+        .into_inner();
+
+    let refused = upload(
+        &mut client().await,
+        ImportKind::Intake,
+        "second.csv",
+        HEADINGS.join(",").as_bytes(),
+        |_| {},
+    )
+    .await
+    .expect_err("the node reads one import at a time");
+    assert_eq!(
+        refused.code(),
+        tonic::Code::ResourceExhausted,
+        "{refused:?}"
+    );
+    assert!(
+        refused.message().contains("1 imports at once"),
+        "{refused:?}"
+    );
+
+    // The stalled upload is stopped after its idle time, its job failed with the reason.
+    let mut failure = None;
+    while let Some(event) = stalled.message().await.expect("events") {
+        if let Some(pb::import_intake_response::Event::Finished(job)) = event.event {
+            failure = Some(job);
+        }
+    }
+    let job = failure.expect("the stalled job's summary");
+    assert_eq!(job.state, pb::ImportJobState::Failed as i32, "{job:?}");
+    assert!(
+        job.failure.contains("sent nothing for 2 s"),
+        "{}",
+        job.failure
+    );
+    drop(pieces);
+
+    // The slot is free again.
+    let job = upload(
+        &mut client().await,
+        ImportKind::Intake,
+        "third.csv",
+        HEADINGS.join(",").as_bytes(),
+        |_| {},
+    )
+    .await
+    .expect("accepted once the slot is free");
+    assert_eq!(job.state, pb::ImportJobState::Finished as i32, "{job:?}");
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

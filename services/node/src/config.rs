@@ -87,6 +87,15 @@ pub struct NodeConfig {
     /// served (`XUEJI_METRICS_LISTEN`).
     pub metrics_listen: String,
     pub database_connections: u32,
+    /// Bytes one import upload may carry, in MiB (default 2048: a province's 2-million-row
+    /// migration file, as CSV, fits with room to spare).
+    pub import_max_upload_mib: u64,
+    /// Seconds an import upload may pass without sending a byte before it is stopped (the job
+    /// keeps what it read; the same file sent again resumes it).
+    pub import_idle_secs: u64,
+    /// Imports this node reads at once; one more answers RESOURCE_EXHAUSTED. Each holds at most
+    /// the bounded reader's memory (README, "Bulk import").
+    pub imports_at_once: usize,
     /// The time tokens are minted and checked at: the system's, or one a test moves forward.
     #[serde(skip)]
     pub clock: xueji_auth::Clock,
@@ -128,6 +137,9 @@ impl Default for NodeConfig {
             audit_witness_secs: 300,
             metrics_listen: String::new(),
             database_connections: 32,
+            import_max_upload_mib: 2048,
+            import_idle_secs: 60,
+            imports_at_once: 2,
             clock: xueji_auth::Clock::system(),
         }
     }
@@ -222,6 +234,10 @@ impl NodeConfig {
         anyhow::ensure!(
             self.outbox_interval_ms > 0,
             "outbox_interval_ms must be positive"
+        );
+        anyhow::ensure!(
+            self.import_max_upload_mib > 0 && self.import_idle_secs > 0 && self.imports_at_once > 0,
+            "import_max_upload_mib, import_idle_secs and imports_at_once must be positive"
         );
         anyhow::ensure!(
             self.transfer_sweep_ms > 0 && self.stats_feed_ms > 0 && self.stats_report_ms > 0,

@@ -281,7 +281,15 @@ impl RunningNode {
             let identity =
                 Arc::new(IdentityApi::new(store, schools, national).with_province(province));
             let status_changes = StatusChangeApi::new(identity.clone(), desk).into_service();
-            let imports = ImportApi::new(identity.clone()).into_service();
+            let imports = ImportApi::new(
+                identity.clone(),
+                xueji_identity::imports::UploadLimits {
+                    max_bytes: config.import_max_upload_mib << 20,
+                    idle: Duration::from_secs(config.import_idle_secs),
+                    at_once: config.imports_at_once,
+                },
+            )
+            .into_service();
             routes.add_service(InterceptedService::new(imports, authenticator.clone()));
             serving.push(xueji_proto::identity::v1::import_service_server::SERVICE_NAME);
             routes.add_service(InterceptedService::new(

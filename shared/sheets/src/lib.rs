@@ -3,10 +3,12 @@
 //! as text cells, and written streaming (an XLSX in constant memory). The meaning of the columns
 //! belongs to the caller; this crate only moves text in and out of files.
 
+mod limits;
 mod read;
 mod write;
 
-pub use read::{Encoding, Row, read_csv, read_xlsx, sniff_encoding};
+pub use limits::{CUT_MARK, Limits};
+pub use read::{Encoding, Row, read_csv, read_csv_with, read_xlsx, read_xlsx_with, sniff_encoding};
 pub use write::{Choices, SheetWriter, XLSX_MAX_ROWS};
 
 /// The first characters that make a spreadsheet read a text cell as a formula (OWASP's CSV
@@ -82,4 +84,7 @@ pub enum SheetError {
     Io(#[from] std::io::Error),
     #[error("an XLSX worksheet holds at most {XLSX_MAX_ROWS} rows; export this many as CSV")]
     TooManyRows,
+    /// The file passes a bound of [`Limits`]: refused before the reader holds it.
+    #[error("the file is refused: {0}")]
+    TooLarge(String),
 }

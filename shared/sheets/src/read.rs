@@ -5,7 +5,10 @@ use std::io::{Read, Seek};
 
 use calamine::{DataRef, Reader, Xlsx};
 
-use crate::SheetError;
+use crate::{
+    Limits, SheetError,
+    limits::{check_xlsx_parts, column_letters, cut},
+};
 
 /// A row of a sheet: its number as a spreadsheet program shows it, and its cells as text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,8 +64,20 @@ pub fn sniff_encoding(prefix: &[u8]) -> Encoding {
 /// and hands each row to `each` until it answers `false`. Memory stays flat however long the
 /// file is. Answers the encoding used.
 pub fn read_csv<R: Read>(
+    reader: R,
+    encoding: Option<Encoding>,
+    each: impl FnMut(Row) -> bool,
+) -> Result<Encoding, SheetError> {
+    read_csv_with(reader, encoding, &Limits::default(), each)
+}
+
+/// [`read_csv`] held to `limits`: a cell longer than `max_cell_bytes` is cut (and marked), a
+/// row longer than `max_row_bytes` or wider than `max_columns` refuses the file, before the
+/// reader buffers more of it.
+pub fn read_csv_with<R: Read>(
     mut reader: R,
     encoding: Option<Encoding>,
+    limits: &Limits,
     mut each: impl FnMut(Row) -> bool,
 ) -> Result<Encoding, SheetError> {
     let mut prefix = Vec::with_capacity(SNIFF_BYTES);
@@ -70,7 +85,11 @@ pub fn read_csv<R: Read>(
         .take(SNIFF_BYTES as u64)
         .read_to_end(&mut prefix)?;
     let encoding = encoding.unwrap_or_else(|| sniff_encoding(&prefix));
-    let decoded = Decoding::new(std::io::Cursor::new(prefix).chain(reader), encoding);
+    let since_row = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    let mut decoded = Decoding::new(std::io::Cursor::new(prefix).chain(reader), encoding);
+    // The CSV reader's own buffer comes on top of a row: a row is refused once the bytes read
+    // since the last one pass the bound by more than that buffer.
+    decoded.row_budget = Some((since_row.clone(), limits.max_row_bytes as u64 + 64 * 1024));
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -82,13 +101,30 @@ pub fn read_csv<R: Read>(
             Ok(false) => return Ok(encoding),
             Ok(true) => {
                 number += 1;
+                since_row.set(0);
+                if record.as_slice().len() > limits.max_row_bytes {
+                    return Err(row_too_long(number, limits));
+                }
+                if record.len() > limits.max_columns {
+                    return Err(too_wide(number, record.len() - 1, limits));
+                }
+                // PostgreSQL text holds no NUL; a file with them is binary, or UTF-16.
+                if record.as_slice().contains('\0') {
+                    return Err(SheetError::Csv(format!(
+                        "row {number} holds a NUL byte: the file is not text, or is saved as \
+                         UTF-16; save it as \"CSV UTF-8\" and import it again"
+                    )));
+                }
                 let cells = record
                     .iter()
-                    .map(|c| crate::restored(c).to_owned())
+                    .map(|c| cut(crate::restored(c), limits.max_cell_bytes))
                     .collect();
                 if !each(Row { number, cells }) {
                     return Ok(encoding);
                 }
+            }
+            Err(error) if error.is_io_error() && since_row.get() > limits.max_row_bytes as u64 => {
+                return Err(row_too_long(number + 1, limits));
             }
             Err(error) => {
                 return Err(SheetError::Csv(match error.position() {
@@ -105,8 +141,22 @@ pub fn read_csv<R: Read>(
 /// Dates become `YYYY-MM-DD`; whole numbers are written without a decimal point.
 pub fn read_xlsx<R: Read + Seek>(
     reader: R,
+    each: impl FnMut(Row) -> bool,
+) -> Result<(), SheetError> {
+    read_xlsx_with(reader, &Limits::default(), each)
+}
+
+/// [`read_xlsx`] held to `limits`: every part is decompressed once, counting, before the
+/// workbook is opened; then a cell past `max_columns`, a row past `max_row_bytes` or a sheet
+/// past `max_cells` refuses the file, and a cell past `max_cell_bytes` is cut (and marked).
+/// A shared string is measured before it is copied into a row.
+pub fn read_xlsx_with<R: Read + Seek>(
+    mut reader: R,
+    limits: &Limits,
     mut each: impl FnMut(Row) -> bool,
 ) -> Result<(), SheetError> {
+    check_xlsx_parts(&mut reader, limits)?;
+    reader.rewind()?;
     let mut workbook = Xlsx::new(reader).map_err(|e| SheetError::Xlsx(e.to_string()))?;
     let first = workbook
         .sheet_names()
@@ -117,27 +167,44 @@ pub fn read_xlsx<R: Read + Seek>(
         .worksheet_cells_reader(&first)
         .map_err(|e| SheetError::Xlsx(e.to_string()))?;
     let mut current: Option<Row> = None;
+    let mut current_bytes = 0usize;
+    let mut cell_count: u64 = 0;
     while let Some(cell) = cells
         .next_cell()
         .map_err(|e| SheetError::Xlsx(e.to_string()))?
     {
         let (row, column) = cell.get_position();
-        let text = cell_text(cell.get_value());
+        let number = u64::from(row) + 1;
+        cell_count += 1;
+        if cell_count > limits.max_cells {
+            return Err(SheetError::TooLarge(format!(
+                "the worksheet holds more than {} cells",
+                limits.max_cells
+            )));
+        }
+        let column = column as usize;
+        if column >= limits.max_columns {
+            return Err(too_wide(number, column, limits));
+        }
+        let text = cell_text(cell.get_value(), limits.max_cell_bytes);
         if text.is_empty() {
             continue;
         }
-        let number = u64::from(row) + 1;
         if current.as_ref().is_some_and(|r| r.number != number) {
             let done = current.take().expect("checked above");
+            current_bytes = 0;
             if !each(done) {
                 return Ok(());
             }
+        }
+        current_bytes += text.len();
+        if current_bytes > limits.max_row_bytes {
+            return Err(row_too_long(number, limits));
         }
         let row = current.get_or_insert_with(|| Row {
             number,
             cells: Vec::new(),
         });
-        let column = column as usize;
         if row.cells.len() <= column {
             row.cells.resize(column + 1, String::new());
         }
@@ -149,11 +216,31 @@ pub fn read_xlsx<R: Read + Seek>(
     Ok(())
 }
 
-fn cell_text(value: &DataRef<'_>) -> String {
+fn row_too_long(number: u64, limits: &Limits) -> SheetError {
+    SheetError::TooLarge(format!(
+        "row {number} holds more than {} KiB of text; no row of this registry's templates is \
+         that long",
+        limits.max_row_bytes >> 10
+    ))
+}
+
+fn too_wide(number: u64, column: usize, limits: &Limits) -> SheetError {
+    SheetError::TooLarge(format!(
+        "row {number} has a cell in column {} (column {}); a sheet of this registry has at \
+         most {} columns",
+        column_letters(column),
+        column + 1,
+        limits.max_columns
+    ))
+}
+
+/// A cell's text, at most `max` bytes (a longer one cut and marked). A shared string is
+/// measured where the workbook holds it, never copied whole.
+fn cell_text(value: &DataRef<'_>, max: usize) -> String {
     match value {
         DataRef::Empty => String::new(),
-        DataRef::String(text) => text.clone(),
-        DataRef::SharedString(text) => (*text).to_owned(),
+        DataRef::String(text) => cut(text, max),
+        DataRef::SharedString(text) => cut(text, max),
         DataRef::Int(number) => number.to_string(),
         // Whole numbers (a grade, a phone number typed as a number) read as typed.
         DataRef::Float(number) if number.fract() == 0.0 && number.abs() < 1e15 => {
@@ -169,7 +256,7 @@ fn cell_text(value: &DataRef<'_>) -> String {
             Some(at) => at.to_string(),
             None => when.to_string(),
         },
-        DataRef::DateTimeIso(text) | DataRef::DurationIso(text) => text.clone(),
+        DataRef::DateTimeIso(text) | DataRef::DurationIso(text) => cut(text, max),
         DataRef::Error(error) => format!("#{error:?}"),
     }
 }
@@ -186,6 +273,8 @@ struct Decoding<R> {
     output_start: usize,
     output_end: usize,
     finished: bool,
+    /// Bytes decoded since the CSV reader last finished a row, and the most it may be.
+    row_budget: Option<(std::rc::Rc<std::cell::Cell<u64>>, u64)>,
 }
 
 impl<R: Read> Decoding<R> {
@@ -199,6 +288,7 @@ impl<R: Read> Decoding<R> {
             output_start: 0,
             output_end: 0,
             finished: false,
+            row_budget: None,
         }
     }
 }
@@ -219,6 +309,14 @@ impl<R: Read> Read for Decoding<R> {
             self.finished = last && self.input_len == 0;
         }
         let n = buf.len().min(self.output_end - self.output_start);
+        if let Some((since_row, max)) = &self.row_budget {
+            since_row.set(since_row.get() + n as u64);
+            if since_row.get() > *max {
+                return Err(std::io::Error::other(
+                    "a row is longer than the reader allows",
+                ));
+            }
+        }
         buf[..n].copy_from_slice(&self.output[self.output_start..self.output_start + n]);
         self.output_start += n;
         Ok(n)
@@ -237,6 +335,38 @@ mod tests {
         })
         .unwrap();
         (encoding, rows)
+    }
+
+    #[test]
+    fn a_csv_row_past_the_bounds_refuses_the_file_and_a_long_cell_is_cut() {
+        let limits = Limits {
+            max_row_bytes: 1000,
+            max_cell_bytes: 10,
+            max_columns: 5,
+            ..Limits::default()
+        };
+        let read = |bytes: &[u8]| {
+            let mut rows = Vec::new();
+            read_csv_with(bytes, None, &limits, |row| {
+                rows.push(row);
+                true
+            })
+            .map(|_| rows)
+        };
+        let rows = read("a,bbbbbbbbbbbbbbbb\n".as_bytes()).unwrap();
+        assert_eq!(rows[0].cells[1], format!("bbbbbbbbbb{}", crate::CUT_MARK));
+        let wide = read("a,b,c,d,e,f\n".as_bytes()).unwrap_err().to_string();
+        assert!(
+            wide.contains("column F") && wide.contains("at most 5 columns"),
+            "{wide}"
+        );
+        // One endless quoted cell: refused once it passes the bound, not read whole.
+        let mut endless = b"a\n\"".to_vec();
+        endless.extend(std::iter::repeat_n(b'x', 10 << 20));
+        let long = read(&endless).unwrap_err().to_string();
+        assert!(long.contains("row 2 holds more than"), "{long}");
+        let nul = read(b"a,b\n\0\0,c\n").unwrap_err().to_string();
+        assert!(nul.contains("NUL") && nul.contains("row 2"), "{nul}");
     }
 
     #[test]

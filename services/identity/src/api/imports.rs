@@ -21,7 +21,7 @@ use super::{
 use crate::{
     IdentityError,
     domain::sheet::{ERRORS_HEADING, ImportKind, Layout},
-    imports::{Event, Header, upload},
+    imports::{Event, Header, UploadLimits, upload},
     store::imports::{ImportJobRecord, JobState, RowError},
 };
 
@@ -32,11 +32,18 @@ const EXPORT_PAGE: i64 = 5_000;
 #[derive(Debug, Clone)]
 pub struct ImportApi {
     identity: Arc<IdentityApi>,
+    limits: UploadLimits,
+    /// One permit per import being read.
+    reading: Arc<tokio::sync::Semaphore>,
 }
 
 impl ImportApi {
-    pub fn new(identity: Arc<IdentityApi>) -> Self {
-        Self { identity }
+    pub fn new(identity: Arc<IdentityApi>, limits: UploadLimits) -> Self {
+        Self {
+            identity,
+            reading: Arc::new(tokio::sync::Semaphore::new(limits.at_once)),
+            limits,
+        }
     }
 
     pub fn into_service(self) -> ImportServiceServer<Self> {
@@ -84,13 +91,46 @@ impl ImportApi {
             let _ = out_tx.send(Ok(encode(event))).await;
             return Ok(ReceiverStream::new(out_rx));
         }
+        let permit = self.reading.clone().try_acquire_owned().map_err(|_| {
+            IdentityError::Exhausted(format!(
+                "this node reads {} imports at once and all are busy; send the file again when \
+                 one has finished (the job resumes where it stopped)",
+                self.limits.at_once
+            ))
+        })?;
         let (sink, rows) = upload::start(header.format);
         // The upload's bytes go to the reader as they come; a broken upload ends the file
-        // there (the job keeps what it committed and resumes when the file is sent again).
+        // there (the job keeps what it committed and resumes when the file is sent again). An
+        // upload past the node's size, or silent past its idle time, fails the file with why.
+        let limits = self.limits;
         tokio::spawn(async move {
-            while let Ok(Some(message)) = input.message().await {
+            let mut received: u64 = 0;
+            loop {
+                let message = match tokio::time::timeout(limits.idle, input.message()).await {
+                    Ok(Ok(Some(message))) => message,
+                    Ok(_) => break,
+                    Err(_) => {
+                        sink.fail(format!(
+                            "the upload sent nothing for {} s and was stopped; send the file \
+                             again (the job resumes where it stopped)",
+                            limits.idle.as_secs()
+                        ))
+                        .await;
+                        return;
+                    }
+                };
                 match part(message) {
                     Some(Part::Chunk(bytes)) => {
+                        received += bytes.len() as u64;
+                        if received > limits.max_bytes {
+                            sink.fail(format!(
+                                "the upload passed this node's limit of {} MiB per file \
+                                 (import_max_upload_mib); split the file",
+                                limits.max_bytes >> 20
+                            ))
+                            .await;
+                            return;
+                        }
                         if !sink.push(bytes).await {
                             break;
                         }
@@ -109,6 +149,7 @@ impl ImportApi {
                 }
             };
             let (result, ()) = tokio::join!(run, forward);
+            drop(permit);
             if let Err(error) = result {
                 tracing::warn!(%error, "import stopped");
                 let _ = out_tx.send(Err(error.into())).await;

@@ -7,6 +7,8 @@
 
 pub mod upload;
 
+pub use upload::UploadLimits;
+
 use std::collections::HashMap;
 
 use chrono::Utc;
