@@ -493,3 +493,206 @@ async fn each_province_checks_again_and_sets_aside_what_never_applies() {
         "{metrics}"
     );
 }
+
+/// A copy of `task` from Anhui deciding its school's step (position 1), with `signed` as the
+/// update's evidence.
+fn anhui_school_decides(task: &Task, version: u64, signed: Vec<tpb::SignedDecision>) -> Body {
+    let mut task = task.clone();
+    task.steps[1].state = StepState::Approved;
+    task.steps[1].decision = Some(Decision {
+        verdict: Verdict::Approve,
+        by: "anhui-school-operator".into(),
+        at: chrono::Utc::now(),
+        reason: String::new(),
+        on_timeout: false,
+    });
+    Body::TaskUpdate(tpb::TaskUpdate {
+        version,
+        state: "in_progress".into(),
+        task_json: serde_json::to_string(&task).unwrap(),
+        signed_decisions: signed,
+        ..Default::default()
+    })
+}
+
+/// `province`'s transfers service signing, as its node does, the decision of `position`.
+fn signed_by(
+    federation: &Federation,
+    province: &str,
+    id: &str,
+    body: &Body,
+    position: usize,
+) -> tpb::SignedDecision {
+    let Body::TaskUpdate(update) = body else {
+        unreachable!()
+    };
+    let task: Task = serde_json::from_str(&update.task_json).unwrap();
+    let payload = xueji_transfers::domain::evidence::decision_payload(
+        id.parse().unwrap(),
+        position,
+        &task.steps[position],
+    )
+    .unwrap();
+    let notary = xueji_rpc::TlsSource::from_dir(&federation.pki(province), "transfers").unwrap();
+    let evidence = notary.sign_evidence(&payload).unwrap();
+    tpb::SignedDecision {
+        step: position as u32,
+        payload,
+        scheme: u32::from(evidence.scheme),
+        signature: evidence.signature,
+        certificates: evidence.certificates,
+    }
+}
+
+fn with_signed(body: Body, signed: tpb::SignedDecision) -> Body {
+    let Body::TaskUpdate(mut update) = body else {
+        unreachable!()
+    };
+    update.signed_decisions = vec![signed];
+    Body::TaskUpdate(update)
+}
+
+/// Every decision that crosses provinces carries the deciding node's signature: the receiver
+/// keeps it and shows it (anyone with the root verifies it); an update whose decision is
+/// unsigned, signed over another decision, tampered with, or signed by another province is
+/// refused at the relay (what it can check) and set aside at the receiver.
+#[tokio::test]
+async fn decisions_cross_provinces_only_with_their_deciders_signature() {
+    let federation = Federation::start().await;
+    let (id, _, _, _) = transfer_waiting_for_anhui(&federation).await;
+
+    // Fujian's approval reached Anhui with Fujian's signature; Anhui kept it and shows it.
+    let shown = federation
+        .transfers(S, Level::Province, &format!("{S}0000"), Role::Operator)
+        .await
+        .get_transfer(tpb::GetTransferRequest {
+            transfer_id: id.clone(),
+        })
+        .await
+        .expect("the transfer")
+        .into_inner()
+        .transfer
+        .expect("transfer");
+    let evidence = shown.steps[0].evidence.clone().expect("step 0's evidence");
+    let verifier = xueji_rpc::TlsSource::from_dir(&federation.pki(S), "operator").unwrap();
+    let signer = verifier
+        .verify_evidence(
+            &evidence.payload,
+            &xueji_rpc::Evidence {
+                scheme: evidence.scheme as u16,
+                signature: evidence.signature.clone(),
+                certificates: evidence.certificates.clone(),
+            },
+            std::time::SystemTime::now(),
+        )
+        .expect("Fujian's signature verifies");
+    assert_eq!(signer.to_string(), "spiffe://xueji/province/35/transfers");
+    let payload = String::from_utf8(evidence.payload.clone()).unwrap();
+    assert!(
+        payload.contains(&id) && payload.contains("\"outcome\":\"approve\""),
+        "{payload}"
+    );
+
+    // Forgeries of the Anhui school's decision, as Fujian would receive them.
+    let copy = last_copy_sent(&federation, R, &id).await;
+    let unsigned = anhui_school_decides(&copy, 70, Vec::new());
+    let tampered = anhui_school_decides(&copy, 71, Vec::new());
+    let mut tampered_signature = signed_by(&federation, S, &id, &tampered, 1);
+    tampered_signature.signature[8] ^= 0x01;
+    let other = anhui_school_decides(&copy, 72, Vec::new());
+    let other_decision = {
+        // Anhui's own valid signature, over a decision the task does not carry.
+        let mut elsewhere = copy.clone();
+        elsewhere.steps[1].decision = Some(Decision {
+            verdict: Verdict::Reject,
+            by: "anhui-school-operator".into(),
+            at: chrono::Utc::now(),
+            reason: "另一个决定".into(),
+            on_timeout: false,
+        });
+        let elsewhere = Body::TaskUpdate(tpb::TaskUpdate {
+            task_json: serde_json::to_string(&elsewhere).unwrap(),
+            ..Default::default()
+        });
+        signed_by(&federation, S, &id, &elsewhere, 1)
+    };
+    let outsider = anhui_school_decides(&copy, 73, Vec::new());
+    let by_outsider = signed_by(&federation, OUTSIDER, &id, &outsider, 1);
+
+    // The relay refuses a signature that does not verify or is not the sender's.
+    let mut relay = relay_as(&federation, S).await;
+    let relayed = tampered.clone();
+    for (what, signed, reason) in [
+        (
+            "a tampered signature",
+            tampered_signature.clone(),
+            "does not verify",
+        ),
+        (
+            "another province's signature",
+            by_outsider.clone(),
+            "not by province 34",
+        ),
+    ] {
+        let refused = relay_one(
+            &mut relay,
+            message(&id, S, R, with_signed(relayed.clone(), signed)),
+        )
+        .await
+        .unwrap_or_else(|| panic!("the relay forwarded {what}"));
+        assert!(refused.contains(reason), "{what}: {refused}");
+    }
+
+    // The receiver checks again, with what the relay cannot know (which decisions are new).
+    let forgeries = [
+        ("unsigned", unsigned.clone(), "carries no signature"),
+        (
+            "tampered",
+            with_signed(tampered, tampered_signature),
+            "does not verify",
+        ),
+        (
+            "signed over another decision",
+            with_signed(other, other_decision),
+            "over another decision",
+        ),
+        (
+            "signed by another province",
+            with_signed(outsider, by_outsider),
+            "not by province 34",
+        ),
+    ];
+    let mut fujian = peer_of(&federation, R).await;
+    let messages: Vec<tpb::SagaMessage> = forgeries
+        .iter()
+        .map(|(_, body, _)| message(&id, S, R, body.clone()))
+        .collect();
+    fujian
+        .receive_messages(tpb::ReceiveMessagesRequest {
+            messages: messages.clone(),
+        })
+        .await
+        .expect("taken");
+    eventually("Fujian set every forgery aside", async || {
+        let aside = set_aside_in(&federation, R).await;
+        messages
+            .iter()
+            .all(|m| aside.iter().any(|a| a.message_id == m.message_id))
+    })
+    .await;
+    let aside = set_aside_in(&federation, R).await;
+    for ((what, _, reason), sent) in forgeries.iter().zip(&messages) {
+        let found = aside
+            .iter()
+            .find(|a| a.message_id == sent.message_id)
+            .expect("set aside");
+        assert!(found.reason.contains(reason), "{what}: {}", found.reason);
+    }
+    assert_eq!(
+        step_in(&federation, R, &id, 1)
+            .await
+            .map(|(_, _, state)| state),
+        Some("open".to_owned()),
+        "no forgery decided the Anhui school's step"
+    );
+}

@@ -288,7 +288,9 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
         return school::run(channel, command, json).await;
     }
     if let Command::Transfer { command } = cli.command {
-        return transfer::run(channel, command, json).await;
+        // The operator's own trust (ca.pem) verifies the decisions' evidence.
+        let trust = TlsSource::from_dir(&cli.connection.pki_dir, "operator")?;
+        return transfer::run(channel, command, json, trust).await;
     }
     if let Command::Cycle { command } = cli.command {
         return cycle::run(channel, command, json).await;

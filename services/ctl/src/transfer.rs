@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
 use xueji_proto::transfers::v1::{self as pb, transfer_service_client::TransferServiceClient};
-use xueji_rpc::BearerToken;
+use xueji_rpc::{BearerToken, TlsSource};
 
 pub(crate) type OperatorChannel = InterceptedService<Channel, BearerToken>;
 
@@ -183,6 +183,74 @@ fn print_transfer(transfer: &pb::Transfer, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What a step's evidence proves, checked here with the operator's own trusted root: the
+/// signer, or why it does not hold.
+pub(crate) fn check_evidence(
+    transfer: &pb::Transfer,
+    step: &pb::Step,
+    trust: &TlsSource,
+) -> Option<Result<String, String>> {
+    let signed = step.evidence.as_ref()?;
+    let evidence = xueji_rpc::Evidence {
+        scheme: u16::try_from(signed.scheme).ok()?,
+        signature: signed.signature.clone(),
+        certificates: signed.certificates.clone(),
+    };
+    let about: serde_json::Value = serde_json::from_slice(&signed.payload).ok()?;
+    if about.get("transfer_id").and_then(|v| v.as_str()) != Some(transfer.id.as_str())
+        || about.get("step").and_then(|v| v.as_u64()) != Some(u64::from(step.position))
+    {
+        return Some(Err("the signature is about another transfer or step".into()));
+    }
+    let at = chrono::DateTime::parse_from_rfc3339(about.get("at")?.as_str()?)
+        .ok()
+        .map_or_else(std::time::SystemTime::now, |at| {
+            std::time::SystemTime::from(at.with_timezone(&chrono::Utc))
+        });
+    Some(
+        trust
+            .verify_evidence(&signed.payload, &evidence, at)
+            .map(|signer| signer.to_string())
+            .map_err(|e| e.to_string()),
+    )
+}
+
+fn checked_evidence(
+    transfer: &pb::Transfer,
+    trust: &TlsSource,
+) -> Vec<(u32, Result<String, String>)> {
+    transfer
+        .steps
+        .iter()
+        .filter_map(|step| Some((step.position, check_evidence(transfer, step, trust)?)))
+        .collect()
+}
+
+fn evidence_json(transfer: &pb::Transfer, trust: &TlsSource) -> serde_json::Value {
+    checked_evidence(transfer, trust)
+        .iter()
+        .map(|(position, result)| match result {
+            Ok(signer) => serde_json::json!({"step": position, "valid": true, "signer": signer}),
+            Err(why) => serde_json::json!({"step": position, "valid": false, "reason": why}),
+        })
+        .collect()
+}
+
+/// Each decided step's evidence, verified here (not by the node that answered).
+fn print_evidence(transfer: &pb::Transfer, trust: &TlsSource) {
+    let checked = checked_evidence(transfer, trust);
+    if checked.is_empty() {
+        return;
+    }
+    println!("decision evidence (verified here against this tool's ca.pem):");
+    for (position, result) in checked {
+        match result {
+            Ok(signer) => println!("  step {position}: signature valid, signed by {signer}"),
+            Err(why) => println!("  step {position}: NOT VALID: {why}"),
+        }
+    }
+}
+
 /// Prints the transfer an answer carries.
 fn print_answer(transfer: Option<pb::Transfer>, json: bool) -> anyhow::Result<()> {
     let transfer = transfer.ok_or_else(|| anyhow::anyhow!("the node answered no transfer"))?;
@@ -220,6 +288,7 @@ pub(crate) async fn run(
     channel: OperatorChannel,
     command: TransferCommand,
     json: bool,
+    trust: TlsSource,
 ) -> anyhow::Result<()> {
     let mut client = TransferServiceClient::new(channel.clone());
     match command {
@@ -294,8 +363,16 @@ pub(crate) async fn run(
                 .get_transfer(pb::GetTransferRequest { transfer_id })
                 .await?
                 .into_inner()
-                .transfer;
-            print_answer(transfer, json)?;
+                .transfer
+                .ok_or_else(|| anyhow::anyhow!("the node answered no transfer"))?;
+            if json {
+                let mut value = to_json(&transfer);
+                value["evidence"] = evidence_json(&transfer, &trust);
+                println!("{}", serde_json::to_string_pretty(&value)?);
+            } else {
+                print_transfer(&transfer, false)?;
+                print_evidence(&transfer, &trust);
+            }
         }
         TransferCommand::Inbox {
             all,
@@ -489,4 +566,60 @@ pub(crate) async fn run(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn show_verifies_each_steps_evidence_with_the_tools_own_root() {
+        let dir = std::env::temp_dir().join(format!("xuejictl-evidence-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        xueji_pki::init_federation(&dir, &["35", "34"]).unwrap();
+        let anhui = TlsSource::from_dir(&dir.join("34"), "transfers").unwrap();
+        let tool = TlsSource::from_dir(&dir.join("35"), "operator").unwrap();
+        let id = "7f1d6a2e-0000-4000-8000-000000000001";
+        // Decided now: the certificate was valid when it signed.
+        let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let payload =
+            format!(r#"{{"transfer_id":"{id}","step":1,"outcome":"approve","at":"{at}"}}"#);
+        let evidence = anhui.sign_evidence(payload.as_bytes()).unwrap();
+        let signed = pb::SignedDecision {
+            step: 1,
+            payload: payload.into_bytes(),
+            scheme: u32::from(evidence.scheme),
+            signature: evidence.signature,
+            certificates: evidence.certificates,
+        };
+        let mut transfer = pb::Transfer {
+            id: id.into(),
+            steps: vec![
+                pb::Step::default(),
+                pb::Step {
+                    position: 1,
+                    evidence: Some(signed),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        assert_eq!(
+            checked_evidence(&transfer, &tool),
+            vec![(1, Ok("spiffe://xueji/province/34/transfers".to_owned()))]
+        );
+        transfer.steps[1].evidence.as_mut().unwrap().signature[5] ^= 1;
+        let checked = checked_evidence(&transfer, &tool);
+        assert!(
+            matches!(&checked[0].1, Err(why) if why.contains("does not verify")),
+            "{checked:?}"
+        );
+        transfer.id = "7f1d6a2e-0000-4000-8000-000000000002".into();
+        let checked = checked_evidence(&transfer, &tool);
+        assert!(
+            matches!(&checked[0].1, Err(why) if why.contains("another transfer")),
+            "{checked:?}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

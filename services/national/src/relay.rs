@@ -44,6 +44,8 @@ pub struct Relay {
     due: Arc<Notify>,
     /// Hold requests by ID number find the owner by its keyed digest.
     key: Arc<IndexKey>,
+    /// The federation's root: the evidence of relayed decisions is checked against it.
+    notary: xueji_rpc::TlsSource,
 }
 
 /// The id of the national node's own answer to a message (derived: taking the message again
@@ -106,7 +108,50 @@ fn shown(text: &str) -> String {
 /// The relayed form of a message from `from`, checked for its shape; the rules of the
 /// transfer's binding are the store's (`Store::take_relayed`). A message that fails answers
 /// its refusal, naming the field: the other messages of the call go on.
-fn check(key: &IndexKey, from: &str, message: &pb::SagaMessage) -> Result<Relayed, String> {
+/// Each decision a task update carries evidence for must be signed by the sender's transfers
+/// service (a certificate of the sender's province, chaining to the root) over a decision of
+/// this transfer: the relay forwards no decision a province did not sign itself. Which
+/// decisions an update must carry evidence for is the receiver's to check (it knows the task).
+fn check_signed_decisions(
+    notary: &xueji_rpc::TlsSource,
+    from: &str,
+    transfer_id: Uuid,
+    update: &pb::TaskUpdate,
+) -> Result<(), String> {
+    if update.signed_decisions.len() > 64 {
+        return Err("task_update.signed_decisions: more than 64".into());
+    }
+    for (index, signed) in update.signed_decisions.iter().enumerate() {
+        let field = format!("task_update.signed_decisions[{index}]");
+        let about: serde_json::Value = serde_json::from_slice(&signed.payload)
+            .map_err(|_| format!("{field}.payload: not a signed decision"))?;
+        if about.get("transfer_id").and_then(|v| v.as_str()) != Some(&transfer_id.to_string()) {
+            return Err(format!("{field}.payload: a decision of another transfer"));
+        }
+        let evidence = xueji_rpc::Evidence {
+            scheme: u16::try_from(signed.scheme)
+                .map_err(|_| format!("{field}.scheme: out of range"))?,
+            signature: signed.signature.clone(),
+            certificates: signed.certificates.clone(),
+        };
+        let signer = notary
+            .verify_evidence(&signed.payload, &evidence, std::time::SystemTime::now())
+            .map_err(|e| format!("{field}: {e}"))?;
+        if signer.province() != Some(from) {
+            return Err(format!(
+                "{field}: signed by {signer}, not by province {from}, which sends it"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check(
+    key: &IndexKey,
+    notary: &xueji_rpc::TlsSource,
+    from: &str,
+    message: &pb::SagaMessage,
+) -> Result<Relayed, String> {
     let message_id: Uuid = message
         .message_id
         .parse()
@@ -153,7 +198,10 @@ fn check(key: &IndexKey, from: &str, message: &pb::SagaMessage) -> Result<Relaye
         Some(Body::HoldAnswer(answer)) => RelayedKind::HoldAnswer {
             held_number: answer.held.then(|| answer.registry_number.clone()),
         },
-        Some(Body::TaskUpdate(_)) => RelayedKind::TaskUpdate,
+        Some(Body::TaskUpdate(update)) => {
+            check_signed_decisions(notary, from, transfer_id, update)?;
+            RelayedKind::TaskUpdate
+        }
         Some(Body::CancelRequest(_)) => RelayedKind::CancelRequest,
         Some(Body::RecordMoved(moved)) => {
             let number = moved
@@ -183,9 +231,15 @@ fn check(key: &IndexKey, from: &str, message: &pb::SagaMessage) -> Result<Relaye
 }
 
 impl Relay {
-    pub fn new(store: Store, provinces: Arc<ProvinceClients>, key: Arc<IndexKey>) -> Self {
+    pub fn new(
+        store: Store,
+        provinces: Arc<ProvinceClients>,
+        key: Arc<IndexKey>,
+        notary: xueji_rpc::TlsSource,
+    ) -> Self {
         Self {
             key,
+            notary,
             store,
             provinces,
             due: Arc::new(Notify::new()),
@@ -291,7 +345,7 @@ impl TransferRelay for Relay {
             let span = tracing::info_span!("relay_message", transfer = %message.transfer_id, %from, to = %message.to_province);
             xueji_telemetry::follow(&span, &message.traceparent);
             let _entered = span.enter();
-            match check(&self.key, &from, message) {
+            match check(&self.key, &self.notary, &from, message) {
                 Ok(checked) => relayed.push(checked),
                 Err(reason) => refused.push(pb::RelayRefusal {
                     message_id: message.message_id.chars().take(40).collect(),

@@ -379,6 +379,7 @@ impl RunningNode {
                     messages_set_aside: metrics.transfer_messages_set_aside.clone(),
                 },
                 province: province.to_owned(),
+                notary: as_transfers.tls.clone(),
                 relay: national
                     .clone()
                     .map(|link| link as Arc<dyn xueji_transfers::links::RelayLink>),
@@ -532,6 +533,7 @@ impl RunningNode {
                 xueji_national::store::Store::new(pool.clone()),
                 provinces.clone(),
                 index_key.clone(),
+                as_ministry.tls.clone(),
             );
             background.push(tokio::spawn(
                 relay

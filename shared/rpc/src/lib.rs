@@ -13,6 +13,7 @@
 mod budget;
 mod client;
 mod describe;
+mod evidence;
 mod fields;
 mod interceptor;
 mod limit;
@@ -24,6 +25,7 @@ mod verify;
 pub use budget::RequestBudget;
 pub use client::{BearerToken, ClientConfig, connect, connect_lazy};
 pub use describe::describe_status;
+pub use evidence::{Evidence, EvidenceError};
 pub use fields::{ERROR_DOMAIN, field_status, invalid_argument, national_code, refusal};
 pub use interceptor::{Authenticator, PeerIdentity, RequestId, caller, peer};
 pub use limit::GlobalConcurrencyLimitLayer;

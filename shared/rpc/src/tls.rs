@@ -96,10 +96,10 @@ impl TlsFiles {
 
 /// What a client connection is made of; the verifier depends on whom it sets out to reach.
 #[derive(Debug)]
-struct ClientMaterial {
-    trust: Arc<FederationTrust>,
-    chain: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
+pub(crate) struct ClientMaterial {
+    pub(crate) trust: Arc<FederationTrust>,
+    pub(crate) chain: Vec<CertificateDer<'static>>,
+    pub(crate) key: PrivateKeyDer<'static>,
 }
 
 impl ClientMaterial {
@@ -171,9 +171,9 @@ fn read(path: &Path) -> Result<String, TlsError> {
 }
 
 #[derive(Debug, Clone)]
-struct Configs {
+pub(crate) struct Configs {
     server: Arc<rustls::ServerConfig>,
-    client: Arc<ClientMaterial>,
+    pub(crate) client: Arc<ClientMaterial>,
 }
 
 /// How often, at most, the files are looked at again.
@@ -230,7 +230,7 @@ impl TlsSource {
         }
     }
 
-    fn current(&self) -> Configs {
+    pub(crate) fn current(&self) -> Configs {
         let Some(paths) = &self.inner.paths else {
             return self
                 .inner

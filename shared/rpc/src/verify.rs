@@ -112,7 +112,7 @@ fn from_webpki(error: webpki::Error) -> Error {
 
 /// Verifies the chain of `end_entity` to one of `roots` for `usage`, through an issuer allowed
 /// to grant its identity, and answers that identity.
-fn verify_member(
+pub(crate) fn verify_member(
     roots: &RootCertStore,
     provider: &CryptoProvider,
     end_entity: &CertificateDer<'_>,
@@ -186,6 +186,10 @@ impl FederationTrust {
 
     pub(crate) fn provider(&self) -> &Arc<CryptoProvider> {
         &self.provider
+    }
+
+    pub(crate) fn roots(&self) -> &RootCertStore {
+        &self.roots
     }
 
     fn member(

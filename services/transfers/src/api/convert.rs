@@ -83,6 +83,8 @@ pub fn transfer(
                 on_timeout: decision.is_some_and(|d| d.on_timeout),
                 escalations: step.escalations,
                 overdue: step.state == StepState::Open && step.due_at.is_some_and(|due| due <= now),
+                // Filled by GetTransfer from the evidence kept.
+                evidence: None,
             }
         })
         .collect();

@@ -262,8 +262,17 @@ impl TransferService for TransferApi {
             .await?
             .filter(|r| may_see(caller, r))
             .ok_or_else(|| TransferError::NotFound(format!("transfer {id}")))?;
+        let mut transfer = self.view(caller, &record);
+        // The evidence of each decision, where the caller sees who decided (it names them).
+        for kept in self.saga.store().evidence_of(id).await? {
+            if let Some(step) = transfer.steps.get_mut(kept.step)
+                && !step.jurisdiction.is_empty()
+            {
+                step.evidence = Some(crate::saga::evidence_to_wire(&kept));
+            }
+        }
         Ok(Response::new(pb::GetTransferResponse {
-            transfer: Some(self.view(caller, &record)),
+            transfer: Some(transfer),
         }))
     }
 

@@ -1,6 +1,7 @@
 //! The transfer's rules, pure: what a start request must hold, which province rules refuse a
 //! transfer, who the parties are and who may act for each, what a caller may see.
 
+pub mod evidence;
 pub mod remote;
 mod rules;
 

@@ -210,6 +210,7 @@ impl Saga {
             registry_number: sending.registry_number.to_owned(),
             refusal: reason.to_owned(),
             message: message.to_owned(),
+            signed_decisions: Vec::new(),
         };
         self.send(
             conn,
@@ -248,7 +249,9 @@ impl Saga {
         }
         let task_json = serde_json::to_string(task)
             .map_err(|e| TransferError::Internal(format!("task does not serialise: {e}")))?;
+        let signed_decisions = self.sign_own_decisions(conn, record.id, task).await?;
         let update = pb::TaskUpdate {
+            signed_decisions,
             version: version as u64,
             state: TransferState::after(task.state).as_str().to_owned(),
             task_json,
@@ -662,6 +665,18 @@ impl Saga {
             if !changed && !first_copy {
                 return Ok(());
             }
+            self.check_remote_decisions(
+                &mut tx,
+                id,
+                from,
+                super::evidence::Copies {
+                    before: &record.task,
+                    merged: &task,
+                    remote: &remote_task,
+                    signed: &update.signed_decisions,
+                },
+            )
+            .await?;
             if first_copy {
                 store::insert_steps(&mut tx, id, &task).await?;
             }

@@ -28,6 +28,9 @@ use crate::{
 
 mod across;
 mod calendar;
+mod evidence;
+
+pub use evidence::evidence_to_wire;
 mod inbox;
 
 /// How long a start may stay `starting` before the sweeper takes it over.
@@ -52,6 +55,9 @@ pub struct Saga {
     relay_due: Notify,
     /// The national node's calendar registry (none: the bundled years only).
     calendar_source: Option<Arc<dyn CalendarSource>>,
+    /// The transfers service's TLS material: it signs this province's decisions that cross
+    /// provinces and verifies the other province's (`domain::evidence`).
+    notary: xueji_rpc::TlsSource,
     /// The calendar deadlines are counted on: the policy's, with the years pulled from the
     /// national node (see [`calendar`]).
     calendar: std::sync::RwLock<Arc<WorkingCalendar>>,
@@ -122,6 +128,8 @@ pub struct SagaParts {
     pub relay: Option<Arc<dyn RelayLink>>,
     /// The national node's calendar registry; `None`: the policy's calendar only.
     pub calendar_source: Option<Arc<dyn CalendarSource>>,
+    /// The TLS material of the transfers service, whose key signs its decisions.
+    pub notary: xueji_rpc::TlsSource,
 }
 
 impl Saga {
@@ -137,6 +145,7 @@ impl Saga {
             relay: parts.relay,
             relay_due: Notify::new(),
             calendar_source: parts.calendar_source,
+            notary: parts.notary,
             calendar: std::sync::RwLock::new(Arc::new(parts.policy.calendar.clone())),
             policy: parts.policy,
         })

@@ -413,3 +413,73 @@ impl Store {
             == 1)
     }
 }
+
+/// A step's decision evidence as kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptEvidence {
+    pub step: usize,
+    pub signer: String,
+    pub payload: Vec<u8>,
+    pub evidence: xueji_rpc::Evidence,
+}
+
+/// Keeps the evidence of a step's decision (the latest for the step: a decision never changes
+/// once made, so a second copy is the same one signed again).
+pub async fn keep_evidence(
+    conn: &mut PgConnection,
+    transfer: Uuid,
+    kept: &KeptEvidence,
+) -> Result<(), TransferError> {
+    let step = i32::try_from(kept.step)
+        .map_err(|_| TransferError::Internal("a step position past i32".into()))?;
+    sqlx::query!(
+        "INSERT INTO transfers.decision_evidence
+             (transfer_id, step, signer, payload, scheme, signature, certificates)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (transfer_id, step) DO UPDATE
+         SET signer = EXCLUDED.signer, payload = EXCLUDED.payload, scheme = EXCLUDED.scheme,
+             signature = EXCLUDED.signature, certificates = EXCLUDED.certificates,
+             kept_at = now()",
+        transfer,
+        step,
+        kept.signer,
+        kept.payload,
+        i32::from(kept.evidence.scheme),
+        kept.evidence.signature,
+        &kept.evidence.certificates
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// The decision evidence kept for a transfer, by step.
+    pub async fn evidence_of(&self, transfer: Uuid) -> Result<Vec<KeptEvidence>, TransferError> {
+        let rows = sqlx::query!(
+            "SELECT step, signer, payload, scheme, signature, certificates
+             FROM transfers.decision_evidence WHERE transfer_id = $1 ORDER BY step",
+            transfer
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(KeptEvidence {
+                    step: usize::try_from(row.step).map_err(|_| {
+                        TransferError::Internal(format!("stored evidence step {}", row.step))
+                    })?,
+                    signer: row.signer,
+                    payload: row.payload,
+                    evidence: xueji_rpc::Evidence {
+                        scheme: u16::try_from(row.scheme).map_err(|_| {
+                            TransferError::Internal(format!("stored scheme {}", row.scheme))
+                        })?,
+                        signature: row.signature,
+                        certificates: row.certificates,
+                    },
+                })
+            })
+            .collect()
+    }
+}
