@@ -211,6 +211,11 @@ async fn refusals_cancellations_and_rejections_across_provinces_release_the_stud
         .expect_err("refused");
     assert_eq!(xueji_rpc::national_code(&mismatch).as_deref(), Some("2001"));
     assert!(!mismatch.message().contains(&sending), "{mismatch:?}");
+    // A stranger cannot tell a live student from a number nobody holds: the two answers are
+    // the same, word for word.
+    assert_eq!(mismatch.message(), nobody.message());
+    assert_eq!(mismatch.code(), nobody.code());
+    assert_eq!(mismatch.details(), nobody.details(), "the same reason and code");
 
     // Cancelled by the receiving school while the turn is Anhui's.
     let first = receiving_school

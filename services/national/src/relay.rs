@@ -87,7 +87,9 @@ fn readdress(message: &Relayed, owner: Option<&str>) -> Addressed {
                     held: false,
                     refusal: "DATA_MISMATCH".into(),
                     national_code: "2001".into(),
-                    message: "the data given do not match a student's enrollment".into(),
+                    // Word for word what a province answers for a live student whose name or
+                    // birth date does not match: a stranger cannot tell the two apart.
+                    message: "the data given do not match a live enrollment".into(),
                     ..Default::default()
                 })),
             };
