@@ -215,7 +215,11 @@ async fn refusals_cancellations_and_rejections_across_provinces_release_the_stud
     // the same, word for word.
     assert_eq!(mismatch.message(), nobody.message());
     assert_eq!(mismatch.code(), nobody.code());
-    assert_eq!(mismatch.details(), nobody.details(), "the same reason and code");
+    assert_eq!(
+        mismatch.details(),
+        nobody.details(),
+        "the same reason and code"
+    );
 
     // Cancelled by the receiving school while the turn is Anhui's.
     let first = receiving_school

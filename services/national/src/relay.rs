@@ -375,3 +375,116 @@ impl TransferRelay for Relay {
         }))
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    //! The relay's decoder of messages, fuzzed: any field of any kind, with non-ASCII and
+    //! overlong text, answers a relayed form or a refusal naming a field, never a panic; and a
+    //! message is never taken from anyone but its caller.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn hostile_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "\\PC{0,300}",
+            "[0-9０-９]{0,40}",
+            "3[345]",
+            "[0-9a-f-]{36}",
+        ]
+    }
+
+    fn body() -> impl Strategy<Value = Option<Body>> {
+        (
+            0..6u8,
+            hostile_text(),
+            hostile_text(),
+            any::<bool>(),
+            proptest::collection::vec(any::<u8>(), 0..200),
+            any::<u32>(),
+        )
+            .prop_map(|(kind, a, b, flag, bytes, n)| match kind {
+                0 => None,
+                1 => Some(Body::HoldRequest(pb::HoldRequest {
+                    registry_number: a,
+                    id_number: b,
+                    ..Default::default()
+                })),
+                2 => Some(Body::HoldAnswer(pb::HoldAnswer {
+                    held: flag,
+                    registry_number: a,
+                    message: b,
+                    ..Default::default()
+                })),
+                3 => Some(Body::TaskUpdate(pb::TaskUpdate {
+                    task_json: a,
+                    state: b,
+                    signed_decisions: vec![pb::SignedDecision {
+                        step: n,
+                        payload: bytes.clone(),
+                        scheme: n,
+                        signature: bytes.clone(),
+                        certificates: vec![bytes],
+                    }],
+                    ..Default::default()
+                })),
+                4 => Some(Body::CancelRequest(pb::CancelRequest {
+                    by: a,
+                    reason: b,
+                    ..Default::default()
+                })),
+                _ => Some(Body::RecordMoved(pb::RecordMoved {
+                    student: flag.then(|| xueji_proto::identity::v1::MovedStudent {
+                        registry_number: a,
+                        name: b,
+                        ..Default::default()
+                    }),
+                })),
+            })
+    }
+
+    fn notary() -> &'static xueji_rpc::TlsSource {
+        static NOTARY: std::sync::OnceLock<xueji_rpc::TlsSource> = std::sync::OnceLock::new();
+        NOTARY.get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            xueji_pki::init_federation(dir.path(), &["35", "34"]).unwrap();
+            let files =
+                xueji_rpc::TlsFiles::from_dir(&dir.path().join("national"), "national").unwrap();
+            xueji_rpc::TlsSource::fixed(&files).unwrap()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1_000))]
+
+        #[test]
+        fn hostile_messages_answer_a_refusal_naming_a_field(
+            message_id in prop_oneof![hostile_text(), Just(Uuid::new_v4().to_string())],
+            transfer_id in prop_oneof![hostile_text(), Just(Uuid::new_v4().to_string())],
+            from_province in prop_oneof![hostile_text(), Just("34".to_owned())],
+            to_province in hostile_text(),
+            traceparent in hostile_text(),
+            body in body(),
+        ) {
+            let key = IndexKey::from_secret([3; 32]);
+            let message = pb::SagaMessage {
+                message_id,
+                transfer_id,
+                from_province,
+                to_province,
+                traceparent,
+                body,
+            };
+            match check(&key, notary(), "34", &message) {
+                Ok(relayed) => {
+                    prop_assert_eq!(&message.from_province, "34");
+                    prop_assert!(relayed.to_province.is_empty()
+                        || relayed.to_province.bytes().all(|b| b.is_ascii_digit()));
+                }
+                Err(reason) => prop_assert!(reason.contains(':'), "{}", reason),
+            }
+        }
+    }
+}

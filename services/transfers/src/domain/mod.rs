@@ -230,4 +230,6 @@ pub fn parties(
 pub use xueji_workflow::{level_above, may_decide, may_decide_some_step};
 
 #[cfg(test)]
+mod remote_fuzz;
+#[cfg(test)]
 mod tests;
