@@ -162,6 +162,13 @@ async fn bad_rows_are_reported_with_row_and_field_and_never_written() {
             .into_inner();
         let (bytes, file_name) = download(stream, |m| (m.chunk, m.file_name)).await.unwrap();
         assert!(file_name.contains(".errors."), "{file_name}");
+        if format == "gb18030.csv" {
+            assert_eq!(
+                xueji_sheets::sniff_encoding(&bytes),
+                xueji_sheets::Encoding::Gb18030,
+                "the error file keeps the upload's encoding"
+            );
+        }
         let mut errors = Vec::new();
         if format == "xlsx" {
             xueji_sheets::read_xlsx(std::io::Cursor::new(bytes), |row| {
@@ -177,17 +184,24 @@ async fn bad_rows_are_reported_with_row_and_field_and_never_written() {
             .unwrap();
         }
         assert_eq!(errors.len(), 1 + bad.len(), "{format}");
-        assert_eq!(errors[0].last().unwrap(), "错误说明");
+        assert_eq!(errors[0][HEADINGS.len()..], ["错误说明", "原行号"]);
         assert_eq!(
             errors[1][..HEADINGS.len()],
             rows[1][..],
             "{format}: the row as sent"
         );
         assert!(
-            errors[1].last().unwrap().contains("证件号码"),
+            errors[1][HEADINGS.len()].contains("证件号码"),
             "{:?}",
             errors[1]
         );
+        // Every bad row, not only the first twenty, says where it stood in the upload.
+        let numbered: BTreeSet<u64> = errors[1..]
+            .iter()
+            .map(|row| row.last().unwrap().parse().expect("a row number"))
+            .collect();
+        let expected: BTreeSet<u64> = bad.iter().map(|(row, _)| *row).collect();
+        assert_eq!(numbered, expected, "{format}");
         results.push((
             job.imported,
             job.bad,

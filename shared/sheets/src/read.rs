@@ -34,6 +34,12 @@ impl Encoding {
         }
     }
 
+    /// `text` in this encoding (what an error file in the upload's encoding is written as).
+    /// A character GB18030 cannot hold does not exist: it encodes all of Unicode.
+    pub fn encode(self, text: &str) -> Vec<u8> {
+        self.codec().encode(text).0.into_owned()
+    }
+
     fn codec(self) -> &'static encoding_rs::Encoding {
         match self {
             Self::Utf8 => encoding_rs::UTF_8,

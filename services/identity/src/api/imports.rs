@@ -16,11 +16,11 @@ use xueji_sheets::{Choices, Format, SheetWriter};
 
 use super::{
     IdentityApi,
-    sheet_files::{FileStream, describe_problems, export, file_messages, sheet_error},
+    sheet_files::{FILE_CHUNK, FileStream, describe_problems, export, file_messages, sheet_error},
 };
 use crate::{
     IdentityError,
-    domain::sheet::{ERRORS_HEADING, ImportKind, Layout},
+    domain::sheet::{ERRORS_HEADING, ImportKind, Layout, ORIGINAL_ROW_HEADING},
     imports::{Event, Header, UploadLimits, upload},
     store::imports::{ImportJobRecord, JobState, RowError},
 };
@@ -180,17 +180,53 @@ impl ImportApi {
             .ok_or_else(|| IdentityError::NotFound(format!("import job {id}")))
     }
 
-    /// The error file of a job: its heading row plus the errors column, then each bad row.
-    async fn error_file(&self, job: &ImportJobRecord) -> Result<Vec<Vec<u8>>, IdentityError> {
+    /// Streams the error file of a job to `out`: its heading row plus the errors column and
+    /// each bad row's original row number, then each bad row, page by page (memory stays flat
+    /// however many rows were bad). A CSV error file is in the encoding the upload was in, so
+    /// the clerk's spreadsheet opens it as it opened the original.
+    async fn error_file(
+        identity: &IdentityApi,
+        job: &ImportJobRecord,
+        name: String,
+        out: &mpsc::Sender<Result<pb::DownloadImportErrorsResponse, Status>>,
+    ) -> Result<(), IdentityError> {
+        let gb18030 = job.format == Format::Csv
+            && job.encoding.as_deref() == Some(xueji_sheets::Encoding::Gb18030.as_str());
         let mut writer = SheetWriter::new(job.format).map_err(sheet_error)?;
         let mut headings = job.headings.clone();
         headings.push(ERRORS_HEADING.to_owned());
+        headings.push(ORIGINAL_ROW_HEADING.to_owned());
         writer.write_row(&headings).map_err(sheet_error)?;
-        let mut parts = Vec::new();
+        let mut name = Some(name);
+        let mut first = true;
+        let mut send = async |bytes: Vec<u8>| -> bool {
+            let bytes = if gb18030 {
+                // Whole rows: each part is valid UTF-8. The byte-order mark is UTF-8's alone.
+                let text = String::from_utf8_lossy(&bytes);
+                let text = if first {
+                    text.trim_start_matches('\u{feff}').to_owned()
+                } else {
+                    text.into_owned()
+                };
+                xueji_sheets::Encoding::Gb18030.encode(&text)
+            } else {
+                bytes
+            };
+            first = false;
+            for piece in bytes.chunks(FILE_CHUNK) {
+                let message = pb::DownloadImportErrorsResponse {
+                    chunk: piece.to_vec(),
+                    file_name: name.take().unwrap_or_default(),
+                };
+                if out.send(Ok(message)).await.is_err() {
+                    return false;
+                }
+            }
+            true
+        };
         let mut after = 0;
         loop {
-            let page = self
-                .identity
+            let page = identity
                 .store
                 .import_errors(job.id, after, EXPORT_PAGE)
                 .await?;
@@ -199,13 +235,17 @@ impl ImportApi {
             for error in &page {
                 let mut cells = error.cells.clone();
                 cells.resize(job.headings.len().max(cells.len()), String::new());
+                cells.truncate(job.headings.len().max(1));
                 cells.push(describe_problems(error));
+                cells.push(error.row.to_string());
                 writer.write_row(&cells).map_err(sheet_error)?;
             }
-            parts.push(writer.take_ready().map_err(sheet_error)?);
+            if !send(writer.take_ready().map_err(sheet_error)?).await {
+                return Ok(());
+            }
         }
-        parts.push(writer.finish().map_err(sheet_error)?);
-        Ok(parts)
+        send(writer.finish().map_err(sheet_error)?).await;
+        Ok(())
     }
 
     fn template(
@@ -477,17 +517,19 @@ impl ImportService for ImportApi {
     ) -> Result<Response<Self::DownloadImportErrorsStream>, Status> {
         let (caller, _) = caller_of(&request)?;
         let job = self.job(&caller, &request.get_ref().job_id).await?;
-        let parts = self.error_file(&job).await?;
         let stem = job
             .file_name
             .rsplit_once('.')
             .map_or(job.file_name.as_str(), |(stem, _)| stem);
         let name = format!("{stem}.errors.{}", job.format.as_str());
-        Ok(Response::new(file_messages(
-            parts,
-            name,
-            |chunk, file_name| pb::DownloadImportErrorsResponse { chunk, file_name },
-        )))
+        let (out, messages) = mpsc::channel(4);
+        let identity = self.identity.clone();
+        tokio::spawn(async move {
+            if let Err(error) = Self::error_file(&identity, &job, name, &out).await {
+                let _ = out.send(Err(error.into())).await;
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(messages))))
     }
 
     async fn download_template(

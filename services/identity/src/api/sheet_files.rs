@@ -20,7 +20,7 @@ use crate::{
 };
 
 /// Bytes per streamed file message.
-const FILE_CHUNK: usize = 1 << 20;
+pub(super) const FILE_CHUNK: usize = 1 << 20;
 /// Records read per export page.
 const EXPORT_PAGE: i64 = 5_000;
 

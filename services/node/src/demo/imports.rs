@@ -126,15 +126,19 @@ pub(super) async fn intake_from_a_spreadsheet(
     })?;
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED);
-    table.set_header(["姓名", "证件号码", "年级", "错误说明"]);
+    table.set_header(["原行号", "姓名", "证件号码", "年级", "错误说明"]);
+    // The error file's last two columns: the reasons, then the row's number in the upload.
     for row in rows.iter().skip(1) {
         let cell = |i: usize| row.cells.get(i).cloned().unwrap_or_default();
-        table.add_row([
-            cell(2),
-            cell(7),
-            cell(9),
-            row.cells.last().cloned().unwrap_or_default(),
-        ]);
+        let from_end = |n: usize| {
+            row.cells
+                .len()
+                .checked_sub(n)
+                .and_then(|i| row.cells.get(i))
+                .cloned()
+                .unwrap_or_default()
+        };
+        table.add_row([from_end(1), cell(2), cell(7), cell(9), from_end(2)]);
     }
     println!(
         "  the error report ({}), ready to fix and import again:",

@@ -160,6 +160,11 @@ pub const COLUMNS: [Column; 19] = [
 /// The heading of the column an error file adds; ignored when the file is imported again.
 pub const ERRORS_HEADING: &str = "错误说明";
 
+/// The heading of the column an error file adds after [`ERRORS_HEADING`]: the row's number in
+/// the file as first imported, so a clerk finds it there. Ignored when the file is imported
+/// again.
+pub const ORIGINAL_ROW_HEADING: &str = "原行号";
+
 /// One row of the sheet, read: what registration checks, plus what a migration carries.
 #[derive(Debug, Clone)]
 pub struct SheetRecord {
@@ -283,6 +288,8 @@ impl<'a> Layout<'a> {
             }
             if heading == ERRORS_HEADING {
                 bound.errors_column = Some(at);
+            } else if heading == ORIGINAL_ROW_HEADING {
+                // The error file's own column: what the row was, not what it says.
             } else if let Some(i) = COLUMNS
                 .iter()
                 .position(|c| c.heading == heading || c.field == heading)
