@@ -269,6 +269,30 @@ async fn a_file_sent_twice_imports_nothing_twice_and_intake_stays_in_the_school(
     assert_eq!((again.imported, again.bad), (5, 1));
     assert_eq!(students_at(&federation, mine).await, count);
 
+    // The school's list sent again with two pupils added (another file): the five already
+    // here count as present, not as bad rows; the two are imported.
+    let grown: Vec<Vec<String>> = (0..7)
+        .map(|n| student_row(mine, &mine_county, 4, n))
+        .collect();
+    let grown_job = import_as(
+        &federation,
+        "35",
+        Level::School,
+        mine,
+        ImportKind::Intake,
+        "a-grown.csv",
+        &file_of(&grown, "csv"),
+    )
+    .await
+    .unwrap();
+    assert!(!grown_job.replayed, "{grown_job:?}");
+    assert_eq!(
+        (grown_job.imported, grown_job.already_present, grown_job.bad),
+        (2, 5, 0),
+        "{grown_job:?}"
+    );
+    assert_eq!(students_at(&federation, mine).await, count + 2);
+
     // Migration is for province and ministry operators only.
     let refused = import_as(
         &federation,

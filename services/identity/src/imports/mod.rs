@@ -33,6 +33,13 @@ use crate::{
     },
 };
 
+/// What an intake row did.
+enum Written {
+    Imported,
+    /// The same student (ID number, name, birth date, school) is registered already.
+    Present,
+}
+
 /// Rows per migration chunk (one transaction) and per intake chunk (registrations in flight
 /// together, then the job's progress).
 const MIGRATION_CHUNK: usize = 2_000;
@@ -351,7 +358,7 @@ impl IdentityApi {
                 (row, record, violations, repeat)
             })
             .collect();
-        let results: Vec<(Row, Result<(), Vec<RowProblem>>)> = futures::stream::iter(
+        let results: Vec<(Row, Result<Written, Vec<RowProblem>>)> = futures::stream::iter(
             rows.into_iter()
                 .map(|(row, record, violations, repeat)| async move {
                     if let Some(first) = repeat {
@@ -365,6 +372,7 @@ impl IdentityApi {
                     }
                     let mut input = record.input;
                     input.idempotency_key = format!("import:{job}:{}", row.number);
+                    let sent = input.clone();
                     let answer = self
                         .register_input(
                             caller,
@@ -376,9 +384,17 @@ impl IdentityApi {
                         )
                         .await;
                     let outcome = match answer {
-                        Ok(_) => Ok(()),
+                        Ok(_) => Ok(Written::Imported),
                         Err(IdentityError::InvalidArgument(violations)) => {
                             Err(problems_of(layout, &violations))
+                        }
+                        // The student this row names is here already, at this school: a file
+                        // sent again with students added counts them as present.
+                        Err(IdentityError::AlreadyExists { field, .. })
+                            if field == "document_number"
+                                && self.already_here(&sent).await? =>
+                        {
+                            Ok(Written::Present)
                         }
                         Err(IdentityError::AlreadyExists { field, message }) => {
                             Err(vec![problem(layout, field, message)])
@@ -406,7 +422,8 @@ impl IdentityApi {
         };
         for (row, outcome) in results {
             match outcome {
-                Ok(()) => done.imported += 1,
+                Ok(Written::Imported) => done.imported += 1,
+                Ok(Written::Present) => done.already += 1,
                 Err(problems) => done.errors.push(RowError {
                     row: row.number as i64,
                     cells: bound
@@ -420,6 +437,27 @@ impl IdentityApi {
         }
         self.store.record_import_chunk(job, &done).await?;
         Ok(done)
+    }
+
+    /// Whether the student `sent` names is registered here already as sent: the live record
+    /// of its ID number has its name, birth date and school.
+    async fn already_here(
+        &self,
+        sent: &domain::RegistrationInput,
+    ) -> Result<bool, IdentityError> {
+        let id = sent.document_number.trim().to_ascii_uppercase();
+        let Some(holder) = self.store.student_by_id_number(&id).await? else {
+            return Ok(false);
+        };
+        let Some(record) = self.store.students(&[holder]).await?.into_iter().next() else {
+            return Ok(false);
+        };
+        let Ok(name) = domain::normalize_name(&sent.name) else {
+            return Ok(false);
+        };
+        Ok(record.name == name
+            && record.birth_date.to_string() == sent.birth_date.trim()
+            && record.school_code == sent.school_code.trim())
     }
 
     /// Checks a chunk of migration rows: the records to write, and the chunk's bad rows.
