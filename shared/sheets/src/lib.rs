@@ -9,7 +9,7 @@ mod write;
 
 pub use limits::{CUT_MARK, Limits};
 pub use read::{Encoding, Row, read_csv, read_csv_with, read_xlsx, read_xlsx_with, sniff_encoding};
-pub use write::{Choices, SheetWriter, XLSX_MAX_ROWS};
+pub use write::{Choices, ColumnKind, SheetWriter, XLSX_MAX_ROWS};
 
 /// The first characters that make a spreadsheet read a text cell as a formula (OWASP's CSV
 /// injection list, with the full-width forms Chinese input methods type).

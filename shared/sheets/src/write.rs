@@ -2,7 +2,7 @@
 //! need to show Chinese) or into an XLSX workbook kept in constant memory (rows spill to a
 //! temporary file as they are written), with drop-down lists for coded columns.
 
-use rust_xlsxwriter::{DataValidation, Formula, Workbook, XlsxError};
+use rust_xlsxwriter::{DataValidation, ExcelDateTime, Formula, Workbook, XlsxError};
 
 use crate::{Format, SheetError};
 
@@ -22,12 +22,34 @@ pub struct Choices {
     pub values: Vec<String>,
 }
 
+/// What a column holds, for an XLSX workbook to write it as a spreadsheet expects: codes as
+/// text cells in a text-formatted column (so a number typed there keeps every digit), dates as
+/// date cells, counts as number cells. CSV has no cell types: every kind is text there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ColumnKind {
+    /// Free text.
+    #[default]
+    Text,
+    /// A code of digits (an ID number, a registry number, a school code): a text column, so
+    /// that Excel never turns what a clerk types there into a number.
+    Code,
+    /// `YYYY-MM-DD`: a date cell.
+    Date,
+    /// A whole number: a number cell.
+    Number,
+}
+
 /// A sheet being written. CSV bytes can be taken as they are produced
 /// ([`take_ready`](Self::take_ready)); an XLSX workbook is only complete at
 /// [`finish`](Self::finish).
 pub enum SheetWriter {
     Csv(Box<csv::Writer<Vec<u8>>>),
-    Xlsx { workbook: Box<Workbook>, rows: u32 },
+    Xlsx {
+        workbook: Box<Workbook>,
+        rows: u32,
+        /// What each column holds (text past the end).
+        kinds: Vec<ColumnKind>,
+    },
 }
 
 impl std::fmt::Debug for SheetWriter {
@@ -60,6 +82,7 @@ impl SheetWriter {
                 Self::Xlsx {
                     workbook: Box::new(workbook),
                     rows: 0,
+                    kinds: Vec::new(),
                 }
             }
         })
@@ -74,23 +97,71 @@ impl SheetWriter {
                         .map(|c| crate::neutralised(c.as_ref()).into_owned()),
                 )
                 .map_err(|e| SheetError::Csv(e.to_string())),
-            Self::Xlsx { workbook, rows } => {
+            Self::Xlsx {
+                workbook,
+                rows,
+                kinds,
+            } => {
                 if *rows >= XLSX_MAX_ROWS {
                     return Err(SheetError::TooManyRows);
                 }
                 let sheet = workbook.worksheet_from_index(0).map_err(xlsx)?;
+                let date_format = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd");
                 for (column, cell) in cells.iter().enumerate() {
-                    let text = crate::neutralised(cell.as_ref());
-                    if !text.is_empty() {
-                        sheet
-                            .write_string(*rows, column as u16, text.as_ref())
-                            .map_err(xlsx)?;
+                    let raw = cell.as_ref();
+                    if raw.is_empty() {
+                        continue;
+                    }
+                    let at = (*rows, column as u16);
+                    // The heading row is text whatever its column holds.
+                    let kind = if *rows == 0 {
+                        ColumnKind::Text
+                    } else {
+                        kinds.get(column).copied().unwrap_or_default()
+                    };
+                    match (kind, typed(kind, raw)) {
+                        (ColumnKind::Date, Some(Typed::Date(date))) => {
+                            sheet
+                                .write_datetime_with_format(at.0, at.1, &date, &date_format)
+                                .map_err(xlsx)?;
+                        }
+                        (ColumnKind::Number, Some(Typed::Number(number))) => {
+                            sheet.write_number(at.0, at.1, number).map_err(xlsx)?;
+                        }
+                        _ => {
+                            sheet
+                                .write_string(at.0, at.1, crate::neutralised(raw).as_ref())
+                                .map_err(xlsx)?;
+                        }
                     }
                 }
                 *rows += 1;
                 Ok(())
             }
         }
+    }
+
+    /// What each column holds (XLSX: code columns formatted as text, dates and numbers written
+    /// as such; CSV: nothing changes). Call before the first row.
+    pub fn set_column_kinds(&mut self, column_kinds: &[ColumnKind]) -> Result<(), SheetError> {
+        let Self::Xlsx {
+            workbook, kinds, ..
+        } = self
+        else {
+            return Ok(());
+        };
+        let sheet = workbook.worksheet_from_index(0).map_err(xlsx)?;
+        // Excel's built-in Text format (49, "@").
+        let text = rust_xlsxwriter::Format::new().set_num_format_index(49);
+        for (column, kind) in column_kinds.iter().enumerate() {
+            if *kind == ColumnKind::Code {
+                sheet
+                    .set_column_format(column as u16, &text)
+                    .map_err(xlsx)?;
+            }
+        }
+        *kinds = column_kinds.to_vec();
+        Ok(())
     }
 
     /// Drop-down lists and notes for the columns of a template (XLSX only; a CSV file has
@@ -117,7 +188,7 @@ impl SheetWriter {
             let mut validation = if choice.values.is_empty() {
                 DataValidation::new().allow_any_value()
             } else {
-                let letter = column_letter(list_column as u16);
+                let letter = crate::limits::column_letters(list_column);
                 DataValidation::new()
                     .allow_list_formula(Formula::new(format!(
                         "={CHOICES_SHEET}!${letter}$1:${letter}${}",
@@ -161,19 +232,31 @@ impl SheetWriter {
     }
 }
 
-/// `A`, `B`, … `Z`, `AA`, …: a column's letters in a cell reference.
-fn column_letter(mut column: u16) -> String {
-    let mut letters = Vec::new();
-    loop {
-        letters.push(b'A' + (column % 26) as u8);
-        if column < 26 {
-            break;
-        }
-        column = column / 26 - 1;
-    }
-    letters.reverse();
-    String::from_utf8(letters).expect("ASCII letters")
+enum Typed {
+    Date(ExcelDateTime),
+    Number(f64),
 }
+
+/// A cell's text as the value its column's kind holds; `None` writes it as text (a value a
+/// date or number column does not hold is written as the clerk gave it).
+fn typed(kind: ColumnKind, text: &str) -> Option<Typed> {
+    match kind {
+        ColumnKind::Date => {
+            let (y, rest) = text.split_once('-')?;
+            let (m, d) = rest.split_once('-')?;
+            let (y, m, d) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
+            ExcelDateTime::from_ymd(y, m, d).ok().map(Typed::Date)
+        }
+        ColumnKind::Number => text
+            .parse::<i64>()
+            .ok()
+            .filter(|n| n.unsigned_abs() < 1 << 53)
+            .map(|n| Typed::Number(n as f64)),
+        ColumnKind::Text | ColumnKind::Code => None,
+    }
+}
+
+
 
 #[cfg(test)]
 mod tests {
@@ -307,10 +390,57 @@ mod tests {
     }
 
     #[test]
-    fn column_letters() {
-        assert_eq!(column_letter(0), "A");
-        assert_eq!(column_letter(25), "Z");
-        assert_eq!(column_letter(26), "AA");
-        assert_eq!(column_letter(27), "AB");
+    fn xlsx_columns_hold_their_kinds_and_read_back_as_written() {
+        let mut writer = SheetWriter::new(Format::Xlsx).unwrap();
+        writer
+            .set_column_kinds(&[
+                ColumnKind::Code,
+                ColumnKind::Date,
+                ColumnKind::Number,
+                ColumnKind::Text,
+            ])
+            .unwrap();
+        writer
+            .write_row(&["证件号码", "出生日期", "年级", "姓名"])
+            .unwrap();
+        writer
+            .write_row(&["350102201801011234", "2018-01-01", "3", "=1+1"])
+            .unwrap();
+        // A value its column does not hold stays text, as given.
+        writer.write_row(&["", "2018-02-30", "三", ""]).unwrap();
+        let bytes = writer.finish().unwrap();
+
+        // The code column is formatted as text (Excel's built-in format 49, "@"): what a clerk
+        // types there stays as typed.
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.clone())).unwrap();
+        let mut part = |name: &str| {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut zip.by_name(name).unwrap(), &mut text).unwrap();
+            text
+        };
+        let sheet = part("xl/worksheets/sheet1.xml");
+        let styles = part("xl/styles.xml");
+        assert!(sheet.contains("<col min=\"1\" max=\"1\""), "{sheet}");
+        assert!(styles.contains("numFmtId=\"49\""), "{styles}");
+
+        use calamine::{Data, Reader};
+        let mut workbook = calamine::Xlsx::new(std::io::Cursor::new(bytes.clone())).unwrap();
+        let range = workbook.worksheet_range("学生").unwrap();
+        assert!(matches!(range.get((1, 0)), Some(Data::String(s)) if s == "350102201801011234"));
+        assert!(
+            matches!(range.get((1, 1)), Some(Data::DateTime(_))),
+            "{:?}",
+            range.get((1, 1))
+        );
+        assert!(matches!(range.get((1, 2)), Some(Data::Float(n)) if *n == 3.0));
+        assert!(matches!(range.get((2, 1)), Some(Data::String(s)) if s == "2018-02-30"));
+
+        let mut rows = Vec::new();
+        crate::read_xlsx(std::io::Cursor::new(bytes), |row| {
+            rows.push(row.cells);
+            true
+        })
+        .unwrap();
+        assert_eq!(rows[1], ["350102201801011234", "2018-01-01", "3", "=1+1"]);
     }
 }

@@ -275,6 +275,9 @@ impl ImportApi {
         };
         let layout = Layout::new(self.identity.fields.of(&province));
         let mut writer = SheetWriter::new(format).map_err(sheet_error)?;
+        writer
+            .set_column_kinds(&layout.column_kinds())
+            .map_err(sheet_error)?;
         writer.write_row(&layout.headings()).map_err(sheet_error)?;
         let choices: Vec<Choices> = layout
             .guide()

@@ -77,6 +77,9 @@ pub(super) async fn export(
 ) -> Result<(), IdentityError> {
     let layout = Layout::new(identity.fields.of(province));
     let mut writer = SheetWriter::new(format).map_err(sheet_error)?;
+    writer
+        .set_column_kinds(&layout.column_kinds())
+        .map_err(sheet_error)?;
     writer.write_row(&layout.headings()).map_err(sheet_error)?;
     let mut name = Some(name);
     let mut after = 0;

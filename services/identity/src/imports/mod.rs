@@ -391,8 +391,7 @@ impl IdentityApi {
                         // The student this row names is here already, at this school: a file
                         // sent again with students added counts them as present.
                         Err(IdentityError::AlreadyExists { field, .. })
-                            if field == "document_number"
-                                && self.already_here(&sent).await? =>
+                            if field == "document_number" && self.already_here(&sent).await? =>
                         {
                             Ok(Written::Present)
                         }
@@ -441,10 +440,7 @@ impl IdentityApi {
 
     /// Whether the student `sent` names is registered here already as sent: the live record
     /// of its ID number has its name, birth date and school.
-    async fn already_here(
-        &self,
-        sent: &domain::RegistrationInput,
-    ) -> Result<bool, IdentityError> {
+    async fn already_here(&self, sent: &domain::RegistrationInput) -> Result<bool, IdentityError> {
         let id = sent.document_number.trim().to_ascii_uppercase();
         let Some(holder) = self.store.student_by_id_number(&id).await? else {
             return Ok(false);

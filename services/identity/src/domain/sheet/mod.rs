@@ -218,6 +218,23 @@ impl<'a> Layout<'a> {
         Self { provincial }
     }
 
+    /// What each column of [`headings`](Self::headings) holds, for a workbook to type its
+    /// cells: codes as text (a number cell loses an ID number's digits), dates, the grade.
+    pub fn column_kinds(&self) -> Vec<xueji_sheets::ColumnKind> {
+        use xueji_sheets::ColumnKind;
+        COLUMNS
+            .iter()
+            .map(|c| match c.field {
+                "registry_number" | "aliases" | "document_number" | "school_code"
+                | "guardian.phone" => ColumnKind::Code,
+                "birth_date" | "entry_date" => ColumnKind::Date,
+                "grade" => ColumnKind::Number,
+                _ => ColumnKind::Text,
+            })
+            .chain(self.provincial.iter().map(|_| ColumnKind::Text))
+            .collect()
+    }
+
     pub fn headings(&self) -> Vec<String> {
         COLUMNS
             .iter()
