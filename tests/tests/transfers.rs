@@ -157,6 +157,22 @@ async fn a_transfer_runs_through_its_parties_in_order_and_moves_the_record() {
     assert_eq!(copy.school_code, sending);
     assert_eq!(copy.status(), ipb::EnrollmentStatus::TransferredOut);
 
+    // The receiving school later corrects the name (what an approved correction writes): the
+    // sending school's copy stays as it stood at the move; the receiving school reads the new.
+    sqlx::query(
+        "UPDATE identity.students SET name = '林更正后' WHERE id =
+             (SELECT student_id FROM identity.registry_numbers WHERE number = $1)",
+    )
+    .bind(&number)
+    .execute(&federation.province("35").pool)
+    .await
+    .unwrap();
+    let copy_after = student_seen_by(&federation, "35", &sending, &number).await;
+    assert_eq!(copy_after.name, copy.name, "the archive is frozen at the move");
+    assert_ne!(copy_after.name, "林更正后");
+    let live = student_seen_by(&federation, "35", &receiving, &number).await;
+    assert_eq!(live.name, "林更正后");
+
     // Each decision was audited once; the invariants hold.
     check_invariants(&federation, "35").await;
 }

@@ -256,8 +256,6 @@ fn typed(kind: ColumnKind, text: &str) -> Option<Typed> {
     }
 }
 
-
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -147,21 +147,48 @@ impl IdentityApi {
             .into_iter()
             .find(|a| caller.may_access_record(&a.school_code, &a.school_division))
         {
-            Some(archive) => Ok(StudentRecord {
-                school_code: archive.school_code,
-                school_division: archive.school_division,
-                registry_authority: archive.registry_authority,
-                grade: u32::try_from(archive.grade)
-                    .map_err(|_| crate::store::unknown("grade", archive.grade))?,
-                entry_date: archive.entry_date,
-                status: EnrollmentStatus::parse(&archive.status)
-                    .ok_or_else(|| crate::store::unknown("status", &archive.status))?,
-                decided_at: archive.decided_at,
-                decided_by: archive.decided_by,
-                decision_reason: (archive.status == EnrollmentStatus::TransferredOut.as_str())
-                    .then(|| "transferred".into()),
-                ..record
-            }),
+            Some(archive) => {
+                // The person as they stood at the move, where the move kept them.
+                let record = match archive.person {
+                    Some(person) => StudentRecord {
+                        name: person.name,
+                        gender: crate::domain::parse_gender(&person.gender).ok_or_else(|| {
+                            crate::store::unknown("archived gender", &person.gender)
+                        })?,
+                        birth_date: person.birth_date,
+                        ethnicity: person.ethnicity,
+                        document_type: crate::domain::DocumentType::parse(&person.document_type)
+                            .ok_or_else(|| {
+                                crate::store::unknown(
+                                    "archived document_type",
+                                    &person.document_type,
+                                )
+                            })?,
+                        document_number: person.document_number,
+                        guardian: serde_json::from_value(person.guardian).map_err(|e| {
+                            crate::store::unknown("archived guardian", e.to_string())
+                        })?,
+                        aliases: person.aliases,
+                        ..record
+                    },
+                    None => record,
+                };
+                Ok(StudentRecord {
+                    school_code: archive.school_code,
+                    school_division: archive.school_division,
+                    registry_authority: archive.registry_authority,
+                    grade: u32::try_from(archive.grade)
+                        .map_err(|_| crate::store::unknown("grade", archive.grade))?,
+                    entry_date: archive.entry_date,
+                    status: EnrollmentStatus::parse(&archive.status)
+                        .ok_or_else(|| crate::store::unknown("status", &archive.status))?,
+                    decided_at: archive.decided_at,
+                    decided_by: archive.decided_by,
+                    decision_reason: (archive.status == EnrollmentStatus::TransferredOut.as_str())
+                        .then(|| "transferred".into()),
+                    ..record
+                })
+            }
             None => Err(missing()),
         }
     }

@@ -255,7 +255,14 @@ impl Store {
         let closed = sqlx::query!(
             "UPDATE identity.enrollments
              SET status = 'transferred_out', is_current = false, decided_at = now(),
-                 decided_by = $2, decision_reason = 'transferred'
+                 decided_by = $2, decision_reason = 'transferred',
+                 archived_person = (
+                     SELECT jsonb_build_object(
+                         'name', v.name, 'gender', v.gender, 'birth_date', v.birth_date,
+                         'ethnicity', v.ethnicity, 'document_type', v.document_type,
+                         'document_number', v.document_number, 'guardian', v.guardian,
+                         'aliases', to_jsonb(v.aliases))
+                     FROM identity.student_view v WHERE v.id = $1)
              WHERE student_id = $1 AND is_current
              RETURNING school_code, grade, entry_route",
             held.student_id,
@@ -323,6 +330,35 @@ pub struct ArchivedEnrollment {
     pub entry_date: NaiveDate,
     pub decided_at: Option<chrono::DateTime<chrono::Utc>>,
     pub decided_by: Option<String>,
+    /// The student's personal fields as they stood when the enrollment was archived by a move
+    /// (none for one archived before the copy was kept, or by progression).
+    pub person: Option<ArchivedPerson>,
+}
+
+/// The personal fields an archived copy keeps, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchivedPerson {
+    pub name: String,
+    pub gender: String,
+    pub birth_date: NaiveDate,
+    pub ethnicity: String,
+    pub document_type: String,
+    pub document_number: Option<String>,
+    pub guardian: serde_json::Value,
+    pub aliases: Vec<String>,
+}
+
+struct ArchivedRow {
+    status: String,
+    school_code: String,
+    school_division: String,
+    registry_authority: String,
+    grade: i16,
+    entry_date: NaiveDate,
+    decided_at: Option<chrono::DateTime<chrono::Utc>>,
+    decided_by: Option<String>,
+    archived_person: Option<serde_json::Value>,
 }
 
 impl Store {
@@ -331,16 +367,37 @@ impl Store {
         &self,
         student_id: i64,
     ) -> Result<Vec<ArchivedEnrollment>, IdentityError> {
-        Ok(sqlx::query_as!(
-            ArchivedEnrollment,
+        let rows = sqlx::query_as!(
+            ArchivedRow,
             "SELECT e.status, e.school_code, e.school_division, s.registry_authority, e.grade,
-                    e.entry_date, e.decided_at, e.decided_by
+                    e.entry_date, e.decided_at, e.decided_by, e.archived_person
              FROM identity.enrollments e JOIN identity.schools s ON s.code = e.school_code
              WHERE e.student_id = $1 AND NOT e.is_current AND e.status <> 'rejected'
              ORDER BY e.id DESC",
             student_id
         )
         .fetch_all(&self.pool)
-        .await?)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(ArchivedEnrollment {
+                    person: row
+                        .archived_person
+                        .map(|person| {
+                            serde_json::from_value(person)
+                                .map_err(|e| super::unknown("archived_person", e.to_string()))
+                        })
+                        .transpose()?,
+                    status: row.status,
+                    school_code: row.school_code,
+                    school_division: row.school_division,
+                    registry_authority: row.registry_authority,
+                    grade: row.grade,
+                    entry_date: row.entry_date,
+                    decided_at: row.decided_at,
+                    decided_by: row.decided_by,
+                })
+            })
+            .collect()
     }
 }
