@@ -651,4 +651,60 @@ async fn every_rpc_answers_every_principal_as_the_matrix_declares() {
         wrong.len(),
         wrong.join("\n")
     );
+
+    // Another province's services, with their own certificates and their own province's
+    // tokens (what a misbehaving province holds), act on nothing of Fujian's: every RPC
+    // Fujian's node serves, on Fujian's own objects, is refused before it reads the request.
+    let mut acted = Vec::new();
+    let mut foreign_calls = 0;
+    for stem in xueji_pki::PROVINCE_SERVICES {
+        let config = xueji_rpc::ClientConfig {
+            tls: xueji_rpc::TlsSource::from_dir(&federation.pki("34"), stem).expect("TLS"),
+            server: xueji_rpc::ExpectedServer::AnyNode,
+            request_timeout: std::time::Duration::from_secs(30),
+        };
+        let channel = xueji_rpc::connect(&federation.province("35").address(), &config)
+            .await
+            .expect("connects");
+        let token = federation.province_token(
+            "34",
+            xueji_auth::Level::Province,
+            "340000",
+            xueji_auth::Role::Operator,
+        );
+        let anhui: Client = tonic::service::interceptor::InterceptedService::new(
+            channel,
+            xueji_rpc::BearerToken::new(&token).unwrap(),
+        );
+        for (method, row) in &matrix.rpc {
+            if node_of(&federation, method) != federation.province("35").address() {
+                continue;
+            }
+            let principal = principals
+                .iter()
+                .find(|p| p.name == "county-operator")
+                .expect("a principal to pick Fujian's objects with");
+            let object = if row.object == "none" {
+                None
+            } else {
+                fixture.own(method, &row.object, principal)
+            };
+            let answer = call(&anhui, method, request(method, object.as_deref(), &fixture)).await;
+            foreign_calls += 1;
+            if !matches!(&answer, Err(s) if matches!(s.code(), Code::PermissionDenied | Code::Unauthenticated))
+            {
+                acted.push(format!(
+                    "{method} as Anhui's {stem} service: {}",
+                    describe(&answer)
+                ));
+            }
+        }
+    }
+    assert!(foreign_calls >= 4 * 40, "{foreign_calls} calls: the province node's RPCs, each");
+    assert!(
+        acted.is_empty(),
+        "{} of {foreign_calls} calls by another province's services were not refused:\n{}",
+        acted.len(),
+        acted.join("\n")
+    );
 }

@@ -168,7 +168,10 @@ async fn a_transfer_runs_through_its_parties_in_order_and_moves_the_record() {
     .await
     .unwrap();
     let copy_after = student_seen_by(&federation, "35", &sending, &number).await;
-    assert_eq!(copy_after.name, copy.name, "the archive is frozen at the move");
+    assert_eq!(
+        copy_after.name, copy.name,
+        "the archive is frozen at the move"
+    );
     assert_ne!(copy_after.name, "林更正后");
     let live = student_seen_by(&federation, "35", &receiving, &number).await;
     assert_eq!(live.name, "林更正后");
