@@ -700,7 +700,10 @@ async fn every_rpc_answers_every_principal_as_the_matrix_declares() {
             }
         }
     }
-    assert!(foreign_calls >= 4 * 40, "{foreign_calls} calls: the province node's RPCs, each");
+    assert!(
+        foreign_calls >= 4 * 40,
+        "{foreign_calls} calls: the province node's RPCs, each"
+    );
     assert!(
         acted.is_empty(),
         "{} of {foreign_calls} calls by another province's services were not refused:\n{}",

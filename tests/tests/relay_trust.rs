@@ -559,7 +559,24 @@ fn with_signed(body: Body, signed: tpb::SignedDecision) -> Body {
 #[tokio::test]
 async fn decisions_cross_provinces_only_with_their_deciders_signature() {
     let federation = Federation::start().await;
-    let (id, _, _, _) = transfer_waiting_for_anhui(&federation).await;
+    let (id, number, name, birth) = transfer_waiting_for_anhui(&federation).await;
+
+    // Anhui cannot hand its pupil to Fujian before Fujian approved: the held student's record,
+    // sent now, is refused and the index's owner stays Anhui.
+    let mut relay = relay_as(&federation, S).await;
+    let early = relay_one(
+        &mut relay,
+        message(
+            &id,
+            S,
+            R,
+            Body::RecordMoved(moved_record(&number, &name, &birth)),
+        ),
+    )
+    .await
+    .expect("refused before the receiving province approved");
+    assert!(early.contains("has not approved"), "{early}");
+    assert_eq!(index_owner(&federation, &number).await.as_deref(), Some(S));
 
     // Fujian's approval reached Anhui with Fujian's signature; Anhui kept it and shows it.
     let shown = federation
@@ -620,7 +637,6 @@ async fn decisions_cross_provinces_only_with_their_deciders_signature() {
     let by_outsider = signed_by(&federation, OUTSIDER, &id, &outsider, 1);
 
     // The relay refuses a signature that does not verify or is not the sender's.
-    let mut relay = relay_as(&federation, S).await;
     let relayed = tampered.clone();
     for (what, signed, reason) in [
         (

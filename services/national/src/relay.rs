@@ -114,15 +114,38 @@ fn shown(text: &str) -> String {
 /// service (a certificate of the sender's province, chaining to the root) over a decision of
 /// this transfer: the relay forwards no decision a province did not sign itself. Which
 /// decisions an update must carry evidence for is the receiver's to check (it knows the task).
+/// The part of a task copy the relay reads: which province each step's party is in.
+#[derive(serde::Deserialize)]
+struct CopySteps {
+    steps: Vec<CopyStep>,
+}
+
+#[derive(serde::Deserialize)]
+struct CopyStep {
+    party: CopyParty,
+}
+
+#[derive(serde::Deserialize)]
+struct CopyParty {
+    province: String,
+}
+
+/// Checks the evidence an update carries: each signed decision is about this transfer and
+/// signed by one of its two provinces' (the sender's, or the addressee's own signatures the
+/// sender passes back). Answers the provinces that approved every step of theirs in an
+/// approved copy, by their own signatures: what lets a record move later.
 fn check_signed_decisions(
     notary: &xueji_rpc::TlsSource,
     from: &str,
+    to: &str,
     transfer_id: Uuid,
     update: &pb::TaskUpdate,
-) -> Result<(), String> {
+) -> Result<Vec<String>, String> {
     if update.signed_decisions.len() > 64 {
         return Err("task_update.signed_decisions: more than 64".into());
     }
+    // (province, step) of every approval signed by the step's own province.
+    let mut signed_approvals: Vec<(String, u64)> = Vec::new();
     for (index, signed) in update.signed_decisions.iter().enumerate() {
         let field = format!("task_update.signed_decisions[{index}]");
         let about: serde_json::Value = serde_json::from_slice(&signed.payload)
@@ -139,13 +162,41 @@ fn check_signed_decisions(
         let signer = notary
             .verify_evidence(&signed.payload, &evidence, std::time::SystemTime::now())
             .map_err(|e| format!("{field}: {e}"))?;
-        if signer.province() != Some(from) {
+        let Some(signer_province) = signer.province().filter(|p| *p == from || *p == to) else {
             return Err(format!(
                 "{field}: signed by {signer}, not by province {from}, which sends it"
             ));
+        };
+        let approves = about.get("outcome").and_then(|v| v.as_str()) == Some("approve")
+            && about.get("party_province").and_then(|v| v.as_str()) == Some(signer_province);
+        if let (true, Some(step)) = (approves, about.get("step").and_then(|v| v.as_u64())) {
+            signed_approvals.push((signer_province.to_owned(), step));
         }
     }
-    Ok(())
+    if update.state != "approved" {
+        return Ok(Vec::new());
+    }
+    let Ok(copy) = serde_json::from_str::<CopySteps>(&update.task_json) else {
+        return Ok(Vec::new());
+    };
+    Ok([from, to]
+        .into_iter()
+        .filter(|province| {
+            let mut own = copy
+                .steps
+                .iter()
+                .enumerate()
+                .filter(|(_, step)| step.party.province == *province)
+                .peekable();
+            own.peek().is_some()
+                && own.all(|(position, _)| {
+                    signed_approvals
+                        .iter()
+                        .any(|(p, step)| p == province && *step == position as u64)
+                })
+        })
+        .map(str::to_owned)
+        .collect())
 }
 
 fn check(
@@ -200,10 +251,9 @@ fn check(
         Some(Body::HoldAnswer(answer)) => RelayedKind::HoldAnswer {
             held_number: answer.held.then(|| answer.registry_number.clone()),
         },
-        Some(Body::TaskUpdate(update)) => {
-            check_signed_decisions(notary, from, transfer_id, update)?;
-            RelayedKind::TaskUpdate
-        }
+        Some(Body::TaskUpdate(update)) => RelayedKind::TaskUpdate {
+            approved_by: check_signed_decisions(notary, from, to, transfer_id, update)?,
+        },
         Some(Body::CancelRequest(_)) => RelayedKind::CancelRequest,
         Some(Body::RecordMoved(moved)) => {
             let number = moved

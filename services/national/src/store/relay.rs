@@ -26,7 +26,11 @@ pub enum RelayedKind {
     HoldAnswer {
         held_number: Option<String>,
     },
-    TaskUpdate,
+    /// A copy of the task; `approved_by`: the provinces whose own signatures approve every
+    /// step of theirs in an approved copy.
+    TaskUpdate {
+        approved_by: Vec<String>,
+    },
     CancelRequest,
     /// A record that moved: its registry number (the index's owner changes).
     RecordMoved(String),
@@ -37,7 +41,7 @@ impl RelayedKind {
         match self {
             Self::HoldRequest(_) => "hold_request",
             Self::HoldAnswer { .. } => "hold_answer",
-            Self::TaskUpdate => "task_update",
+            Self::TaskUpdate { .. } => "task_update",
             Self::CancelRequest => "cancel_request",
             Self::RecordMoved(_) => "record_moved",
         }
@@ -57,6 +61,8 @@ struct Binding {
     receiving: String,
     sending: String,
     registry_number: Option<String>,
+    /// The receiving province's approved copy was relayed.
+    receiver_approved: bool,
 }
 
 /// Whether `kind` may go from `from` to `to` on a transfer bound as `binding`: hold answers
@@ -79,7 +85,7 @@ fn direction_refusal(
         RelayedKind::HoldRequest(_) => false,
         RelayedKind::HoldAnswer { .. } | RelayedKind::RecordMoved(_) => from == s,
         RelayedKind::CancelRequest => from == r,
-        RelayedKind::TaskUpdate => true,
+        RelayedKind::TaskUpdate { .. } => true,
     };
     (!allowed).then(|| {
         format!(
@@ -155,8 +161,9 @@ impl Store {
             }
             let binding = sqlx::query_as!(
                 Binding,
-                "SELECT receiving, sending, registry_number FROM national.relay_bindings
-                 WHERE transfer_id = $1",
+                r#"SELECT receiving, sending, registry_number,
+                          receiver_approved_at IS NOT NULL AS "receiver_approved!"
+                   FROM national.relay_bindings WHERE transfer_id = $1"#,
                 message.transfer_id
             )
             .fetch_optional(&mut *tx)
@@ -185,6 +192,11 @@ impl Store {
                         (RelayedKind::RecordMoved(_), None) => {
                             Some("the sending province's hold held no student".into())
                         }
+                        (RelayedKind::RecordMoved(_), _) if !binding.receiver_approved => Some(
+                            "the receiving province has not approved this transfer: no record \
+                             moves before it does"
+                                .into(),
+                        ),
                         _ => None,
                     })
                 }
@@ -231,6 +243,18 @@ impl Store {
                         request_id: "",
                     },
                 )
+                .await?;
+            }
+            if let (RelayedKind::TaskUpdate { approved_by }, Some(binding)) =
+                (&message.kind, &binding)
+                && approved_by.contains(&binding.receiving)
+            {
+                sqlx::query!(
+                    "UPDATE national.relay_bindings SET receiver_approved_at = now()
+                     WHERE transfer_id = $1 AND receiver_approved_at IS NULL",
+                    message.transfer_id
+                )
+                .execute(&mut *tx)
                 .await?;
             }
             if let RelayedKind::HoldAnswer {
@@ -436,6 +460,7 @@ mod tests {
             receiving: "35".into(),
             sending: "34".into(),
             registry_number: None,
+            receiver_approved: false,
         }
     }
 
@@ -444,10 +469,50 @@ mod tests {
         let b = bound();
         let number = RelayedKind::RecordMoved("G".into());
         let answer = RelayedKind::HoldAnswer { held_number: None };
-        assert!(direction_refusal(&b, &RelayedKind::TaskUpdate, "35", "34").is_none());
-        assert!(direction_refusal(&b, &RelayedKind::TaskUpdate, "34", "35").is_none());
-        assert!(direction_refusal(&b, &RelayedKind::TaskUpdate, "36", "34").is_some());
-        assert!(direction_refusal(&b, &RelayedKind::TaskUpdate, "35", "36").is_some());
+        assert!(
+            direction_refusal(
+                &b,
+                &RelayedKind::TaskUpdate {
+                    approved_by: Vec::new()
+                },
+                "35",
+                "34"
+            )
+            .is_none()
+        );
+        assert!(
+            direction_refusal(
+                &b,
+                &RelayedKind::TaskUpdate {
+                    approved_by: Vec::new()
+                },
+                "34",
+                "35"
+            )
+            .is_none()
+        );
+        assert!(
+            direction_refusal(
+                &b,
+                &RelayedKind::TaskUpdate {
+                    approved_by: Vec::new()
+                },
+                "36",
+                "34"
+            )
+            .is_some()
+        );
+        assert!(
+            direction_refusal(
+                &b,
+                &RelayedKind::TaskUpdate {
+                    approved_by: Vec::new()
+                },
+                "35",
+                "36"
+            )
+            .is_some()
+        );
         assert!(direction_refusal(&b, &RelayedKind::CancelRequest, "35", "34").is_none());
         assert!(direction_refusal(&b, &RelayedKind::CancelRequest, "34", "35").is_some());
         assert!(direction_refusal(&b, &number, "34", "35").is_none());

@@ -91,6 +91,14 @@ impl Saga {
             relay::keep_evidence(conn, transfer, &kept).await?;
             signed.push(to_wire(position, &kept));
         }
+        // The other province's evidence, as received and kept, goes along: the national relay
+        // lets a record move only once it has seen the receiving province's own signatures on
+        // all of that province's steps.
+        for kept in self.store.evidence_of_in(conn, transfer).await? {
+            if !signed.iter().any(|s| s.step as usize == kept.step) {
+                signed.push(to_wire(kept.step, &kept));
+            }
+        }
         Ok(signed)
     }
 

@@ -456,12 +456,22 @@ pub async fn keep_evidence(
 impl Store {
     /// The decision evidence kept for a transfer, by step.
     pub async fn evidence_of(&self, transfer: Uuid) -> Result<Vec<KeptEvidence>, TransferError> {
+        let mut conn = self.pool.acquire().await?;
+        self.evidence_of_in(&mut conn, transfer).await
+    }
+
+    /// [`evidence_of`](Self::evidence_of) in a transaction of the caller's.
+    pub async fn evidence_of_in(
+        &self,
+        conn: &mut PgConnection,
+        transfer: Uuid,
+    ) -> Result<Vec<KeptEvidence>, TransferError> {
         let rows = sqlx::query!(
             "SELECT step, signer, payload, scheme, signature, certificates
              FROM transfers.decision_evidence WHERE transfer_id = $1 ORDER BY step",
             transfer
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *conn)
         .await?;
         rows.into_iter()
             .map(|row| {
