@@ -827,15 +827,20 @@ async fn uploads_are_bounded_in_size_idle_time_and_number() {
         .expect("the stalled upload starts")
         .into_inner();
 
-    let refused = upload(
-        &mut client().await,
-        ImportKind::Intake,
-        "second.csv",
-        HEADINGS.join(",").as_bytes(),
-        |_| {},
-    )
-    .await
-    .expect_err("the node reads one import at a time");
+    // A file of the heading row alone.
+    let headings_only = async |name: &str| {
+        upload(
+            &mut client().await,
+            ImportKind::Intake,
+            name,
+            HEADINGS.join(",").as_bytes(),
+            |_| {},
+        )
+        .await
+    };
+    let refused = headings_only("second.csv")
+        .await
+        .expect_err("the node reads one import at a time");
     assert_eq!(
         refused.code(),
         tonic::Code::ResourceExhausted,
@@ -863,15 +868,9 @@ async fn uploads_are_bounded_in_size_idle_time_and_number() {
     drop(pieces);
 
     // The slot is free again.
-    let job = upload(
-        &mut client().await,
-        ImportKind::Intake,
-        "third.csv",
-        HEADINGS.join(",").as_bytes(),
-        |_| {},
-    )
-    .await
-    .expect("accepted once the slot is free");
+    let job = headings_only("third.csv")
+        .await
+        .expect("accepted once the slot is free");
     assert_eq!(job.state, pb::ImportJobState::Finished as i32, "{job:?}");
 }
 

@@ -469,50 +469,13 @@ mod tests {
         let b = bound();
         let number = RelayedKind::RecordMoved("G".into());
         let answer = RelayedKind::HoldAnswer { held_number: None };
-        assert!(
-            direction_refusal(
-                &b,
-                &RelayedKind::TaskUpdate {
-                    approved_by: Vec::new()
-                },
-                "35",
-                "34"
-            )
-            .is_none()
-        );
-        assert!(
-            direction_refusal(
-                &b,
-                &RelayedKind::TaskUpdate {
-                    approved_by: Vec::new()
-                },
-                "34",
-                "35"
-            )
-            .is_none()
-        );
-        assert!(
-            direction_refusal(
-                &b,
-                &RelayedKind::TaskUpdate {
-                    approved_by: Vec::new()
-                },
-                "36",
-                "34"
-            )
-            .is_some()
-        );
-        assert!(
-            direction_refusal(
-                &b,
-                &RelayedKind::TaskUpdate {
-                    approved_by: Vec::new()
-                },
-                "35",
-                "36"
-            )
-            .is_some()
-        );
+        let update = RelayedKind::TaskUpdate {
+            approved_by: Vec::new(),
+        };
+        assert!(direction_refusal(&b, &update, "35", "34").is_none());
+        assert!(direction_refusal(&b, &update, "34", "35").is_none());
+        assert!(direction_refusal(&b, &update, "36", "34").is_some());
+        assert!(direction_refusal(&b, &update, "35", "36").is_some());
         assert!(direction_refusal(&b, &RelayedKind::CancelRequest, "35", "34").is_none());
         assert!(direction_refusal(&b, &RelayedKind::CancelRequest, "34", "35").is_some());
         assert!(direction_refusal(&b, &number, "34", "35").is_none());
