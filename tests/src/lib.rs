@@ -238,3 +238,38 @@ pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
         .map(|bad| bad.field_violations.into_iter().map(|v| v.field).collect())
         .unwrap_or_default()
 }
+
+/// Approves `number` as `approver` and answers the student once the national check answered.
+/// The approval answers `active` itself when the national node answers within its patience;
+/// when it does not (a loaded machine), the student is awaiting the national check and this
+/// waits for the answer (up to 60 s) instead of assuming it came within 3 s.
+pub async fn approve_until_active(approver: &mut IdentityClient, number: &str) -> pb::Student {
+    let approved = approver
+        .approve_registration(pb::ApproveRegistrationRequest {
+            registry_number: number.to_owned(),
+        })
+        .await
+        .expect("approved")
+        .into_inner()
+        .student
+        .expect("student");
+    if approved.status() != pb::EnrollmentStatus::AwaitingNationalCheck {
+        return approved;
+    }
+    for _ in 0..600 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let student = approver
+            .get_student(pb::GetStudentRequest {
+                number: number.to_owned(),
+            })
+            .await
+            .expect("the student")
+            .into_inner()
+            .student
+            .expect("student");
+        if student.status() != pb::EnrollmentStatus::AwaitingNationalCheck {
+            return student;
+        }
+    }
+    panic!("the national check of {number} did not answer within 60 s");
+}

@@ -40,17 +40,10 @@ pub async fn active_student(
         .into_inner()
         .student
         .expect("student");
-    let approved = federation
+    let mut approver = federation
         .identity(province, Level::County, &division, Role::Approver)
-        .await
-        .approve_registration(ipb::ApproveRegistrationRequest {
-            registry_number: student.registry_number.clone(),
-        })
-        .await
-        .expect("approved")
-        .into_inner()
-        .student
-        .expect("student");
+        .await;
+    let approved = crate::approve_until_active(&mut approver, &student.registry_number).await;
     assert_eq!(
         approved.status(),
         ipb::EnrollmentStatus::Active,

@@ -140,9 +140,10 @@ async fn approval_claims_the_id_number_nationally_and_the_ministry_finds_the_stu
     .await;
     assert!(l.starts_with('L'));
 
-    let student = approve(&federation, "35", &county, &l)
-        .await
-        .expect("approved");
+    let mut approver = federation
+        .identity("35", Level::County, &county, Role::Approver)
+        .await;
+    let student = xueji_tests::approve_until_active(&mut approver, &l).await;
     assert_eq!(student.registry_number, format!("G{id}"));
     assert_eq!(student.status, pb::EnrollmentStatus::Active as i32);
     assert_eq!(student.aliases, vec![l.clone()]);

@@ -65,17 +65,10 @@ async fn enrolled(
         .into_inner()
         .student
         .expect("student");
-    let approved = federation
+    let mut approver = federation
         .identity("35", Level::County, county, Role::Approver)
-        .await
-        .approve_registration(ipb::ApproveRegistrationRequest {
-            registry_number: student.registry_number,
-        })
-        .await
-        .expect("approved")
-        .into_inner()
-        .student
-        .expect("student");
+        .await;
+    let approved = xueji_tests::approve_until_active(&mut approver, &student.registry_number).await;
     assert_eq!(approved.status(), ipb::EnrollmentStatus::Active);
     approved.registry_number
 }
@@ -248,17 +241,10 @@ async fn a_school_year_turns_over_and_a_graduate_continues_at_the_junior_school(
         .into_inner();
     assert!(retry.replayed && retry.continued);
 
-    let approved = federation
+    let mut approver = federation
         .identity("35", Level::County, &county, Role::Approver)
-        .await
-        .approve_registration(ipb::ApproveRegistrationRequest {
-            registry_number: graduate.clone(),
-        })
-        .await
-        .expect("approved")
-        .into_inner()
-        .student
-        .unwrap();
+        .await;
+    let approved = xueji_tests::approve_until_active(&mut approver, &graduate).await;
     assert_eq!(approved.status(), ipb::EnrollmentStatus::Active);
     assert_eq!(approved.registry_number, graduate);
     assert_eq!(approved.grade, 7);

@@ -761,12 +761,7 @@ async fn a_school_with_students_does_not_close() {
         .unwrap()
         .into_inner()
         .students;
-    approver
-        .approve_registration(id::ApproveRegistrationRequest {
-            registry_number: listed[0].registry_number.clone(),
-        })
-        .await
-        .unwrap();
+    xueji_tests::approve_until_active(&mut approver, &listed[0].registry_number).await;
     let refused = ministry.close_school(close).await.unwrap_err();
     assert!(
         refused.message().contains("1 active students"),
