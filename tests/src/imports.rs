@@ -96,3 +96,14 @@ pub async fn import_as(
         .await;
     upload(&mut client, kind, file_name, bytes, |_| {}).await
 }
+
+/// Students whose current enrollment is at `school` (in Fujian, 35).
+pub async fn students_at(federation: &Federation, school: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM identity.enrollments WHERE school_code = $1 AND is_current",
+    )
+    .bind(school)
+    .fetch_one(&federation.province("35").pool)
+    .await
+    .unwrap()
+}

@@ -1,0 +1,26 @@
+//! The end-to-end suite: one binary, a module per area, each test on real nodes over real
+//! mutual TLS and a real PostgreSQL. Two suites stay binaries of their own, since they read
+//! process-wide state: `memory` (the process's peak memory) and `transfer_trace` (the
+//! process's one trace exporter).
+
+mod authorization;
+mod calendar;
+mod corrections;
+mod demo;
+mod federation;
+mod identity;
+mod imports;
+mod problems;
+mod provincial_fields;
+mod relay_trust;
+mod scale;
+mod school_year;
+mod schools;
+mod scope;
+mod stats;
+mod status_changes;
+mod transfers;
+mod transfers_across;
+mod transfers_chaos;
+mod transport;
+mod trust;
