@@ -7,6 +7,7 @@ mod authorization;
 mod calendar;
 mod corrections;
 mod demo;
+mod docs;
 mod federation;
 mod identity;
 mod imports;
