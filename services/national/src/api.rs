@@ -96,15 +96,16 @@ fn delivering_province<T>(request: &Request<T>) -> Result<String, Status> {
     let (caller, _) = xueji_rpc::caller(request)?;
     let peer = xueji_rpc::peer(request)?;
     if peer.name.starts_with("operator/") {
-        return Err(Status::permission_denied(
-            "only a province's services deliver to the national index, not operators' tools",
-        ));
+        return Err(Status::from(NationalError::PermissionDenied(
+            "only a province's services deliver to the national index, not operators' tools".into(),
+        )));
     }
     match (caller.level, caller.jurisdiction.province_digits()) {
         (Level::Province, Some(province)) => Ok(province.to_owned()),
-        _ => Err(Status::permission_denied(
-            "the national index takes deliveries from province-level service identities only",
-        )),
+        _ => Err(Status::from(NationalError::PermissionDenied(
+            "the national index takes deliveries from province-level service identities only"
+                .into(),
+        ))),
     }
 }
 
@@ -514,9 +515,9 @@ impl NationalDirectory for NationalApi {
     ) -> Result<Response<pb::GetIndexEntryResponse>, Status> {
         let (caller, _) = xueji_rpc::caller(&request)?;
         if caller.level != Level::Ministry {
-            return Err(Status::permission_denied(
-                "the national index is open to ministry operators only",
-            ));
+            return Err(Status::from(NationalError::PermissionDenied(
+                "the national index is open to ministry operators only".into(),
+            )));
         }
         let entry = self.find(caller, &request.get_ref().number).await?;
         let claimed_id_number = entry.claimed_id_number().unwrap_or_default();

@@ -378,9 +378,9 @@ impl TransferRelay for Relay {
         let from = match (caller.level, caller.jurisdiction.province_digits()) {
             (Level::Province, Some(province)) => province.to_owned(),
             _ => {
-                return Err(Status::permission_denied(
-                    "the relay takes messages from provinces' transfer services only",
-                ));
+                return Err(Status::from(NationalError::PermissionDenied(
+                    "the relay takes messages from provinces' transfer services only".into(),
+                )));
             }
         };
         let messages = request.into_inner().messages;
