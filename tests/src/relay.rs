@@ -184,3 +184,15 @@ pub async fn national_stats_as(
         .await,
     )
 }
+
+/// The province the national index names as the owner of `number`, if it holds the number.
+pub async fn index_owner(federation: &Federation, number: &str) -> Option<String> {
+    sqlx::query_scalar(
+        "SELECT s.province FROM national.numbers n JOIN national.students s ON s.id = n.student_id
+         WHERE n.number = $1",
+    )
+    .bind(number)
+    .fetch_optional(&federation.national.pool)
+    .await
+    .expect("index")
+}

@@ -9,7 +9,10 @@ use xueji_auth::{Level, Role};
 use xueji_proto::transfers::v1::{self as tpb, saga_message::Body};
 use xueji_tests::{
     federation::{Federation, OUTSIDER},
-    relay::{message, moved_record, peer_of, relay_as, relay_one, set_aside_in, stored_steps},
+    relay::{
+        index_owner, message, moved_record, peer_of, relay_as, relay_one, set_aside_in,
+        stored_steps,
+    },
     resident_id,
     transfers::{
         active_student, approve_step_across, eventually, party_client, start_request, state_in,
@@ -121,17 +124,6 @@ async fn enrollment_status(
     .fetch_optional(&federation.province(province).pool)
     .await
     .expect("enrollment")
-}
-
-async fn index_owner(federation: &Federation, number: &str) -> Option<String> {
-    sqlx::query_scalar(
-        "SELECT s.province FROM national.numbers n JOIN national.students s ON s.id = n.student_id
-         WHERE n.number = $1",
-    )
-    .bind(number)
-    .fetch_optional(&federation.national.pool)
-    .await
-    .expect("index")
 }
 
 /// The relay's matrix: sender province × message kind × {the sender's own transfer, a

@@ -31,14 +31,9 @@ async fn fujian_school(
 }
 
 async fn owner_in_index(federation: &Federation, number: &str) -> String {
-    sqlx::query_scalar(
-        "SELECT s.province FROM national.numbers n JOIN national.students s ON s.id = n.student_id
-         WHERE n.number = $1",
-    )
-    .bind(number)
-    .fetch_one(&federation.national.pool)
-    .await
-    .expect("indexed")
+    xueji_tests::relay::index_owner(federation, number)
+        .await
+        .expect("indexed")
 }
 
 #[tokio::test]
