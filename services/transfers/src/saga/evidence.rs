@@ -27,12 +27,8 @@ fn may_sign_for(signer: &xueji_pki::SpiffeId, province: &str) -> bool {
 
 /// Kept evidence as the wire carries it.
 pub fn evidence_to_wire(kept: &KeptEvidence) -> pb::SignedDecision {
-    to_wire(kept.step, kept)
-}
-
-fn to_wire(step: usize, kept: &KeptEvidence) -> pb::SignedDecision {
     pb::SignedDecision {
-        step: step as u32,
+        step: kept.step as u32,
         payload: kept.payload.clone(),
         scheme: u32::from(kept.evidence.scheme),
         signature: kept.evidence.signature.clone(),
@@ -62,17 +58,26 @@ pub(super) struct Copies<'a> {
 }
 
 impl Saga {
-    /// Signs every decision of this province's steps in `task` and keeps the evidence; answers
-    /// what the update to the other province carries.
+    /// The evidence an update to the other province carries: every decision of this
+    /// province's steps in `task`, signed here once and kept (a decision never changes, so a
+    /// later copy sends the kept signature again), and the other province's evidence as
+    /// received and kept (the national relay lets a record move only once it has seen the
+    /// receiving province's own signatures on all of that province's steps).
     pub(super) async fn sign_own_decisions(
         &self,
         conn: &mut sqlx::PgConnection,
         transfer: Uuid,
         task: &Task,
     ) -> Result<Vec<pb::SignedDecision>, TransferError> {
-        let mut signed = Vec::new();
+        let mut kept = self.store.evidence_of_in(conn, transfer).await?;
         for (position, step) in decided_steps_of(&task.steps, &self.province) {
             let payload = decision_payload(transfer, position, step).expect("decided");
+            if kept
+                .iter()
+                .any(|k| k.step == position && k.payload == payload)
+            {
+                continue;
+            }
             let evidence = self.notary.sign_evidence(&payload).map_err(|e| {
                 TransferError::Internal(format!("signing the decision of step {position}: {e}"))
             })?;
@@ -82,24 +87,17 @@ impl Saga {
                 .and_then(|der| xueji_pki::spiffe_id_of(der).ok())
                 .map(|id| id.to_string())
                 .unwrap_or_default();
-            let kept = KeptEvidence {
+            let fresh = KeptEvidence {
                 step: position,
                 signer,
                 payload,
                 evidence,
             };
-            relay::keep_evidence(conn, transfer, &kept).await?;
-            signed.push(to_wire(position, &kept));
+            relay::keep_evidence(conn, transfer, &fresh).await?;
+            kept.retain(|k| k.step != position);
+            kept.push(fresh);
         }
-        // The other province's evidence, as received and kept, goes along: the national relay
-        // lets a record move only once it has seen the receiving province's own signatures on
-        // all of that province's steps.
-        for kept in self.store.evidence_of_in(conn, transfer).await? {
-            if !signed.iter().any(|s| s.step as usize == kept.step) {
-                signed.push(to_wire(kept.step, &kept));
-            }
-        }
-        Ok(signed)
+        Ok(kept.iter().map(evidence_to_wire).collect())
     }
 
     /// Checks that every decision `merged` took from `from` (a step of `from` decided there and
