@@ -5,7 +5,7 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # The main job: the demo on an embedded PostgreSQL.
 demo:
-    cargo run --release -p xueji-node --bin xueji -- demo
+    cargo run --release -p xueji-demo
 
 # Every test (what .ci/run runs).
 test:
@@ -18,7 +18,7 @@ check:
 
 # The registration benchmark (bare INSERT vs RegisterStudent over mTLS gRPC).
 bench:
-    cargo run --release -p xueji-node --bin xueji -- bench register
+    cargo run --release -p xueji-demo -- bench register
 
 # Verify the audit chain of a node's database.
 audit-verify url:

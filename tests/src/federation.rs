@@ -8,14 +8,14 @@ use std::collections::BTreeMap;
 use futures::FutureExt;
 use tokio::net::TcpListener;
 use xueji_auth::{Authority, Clock, Grant, Level, Role, TokenSigner};
+use xueji_client::{
+    DirectoryClient, IdentityClient, IntakeClient, directory_client, identity_client, intake_client,
+};
+use xueji_demo::seed;
 use xueji_node::{
-    client::{
-        DirectoryClient, IdentityClient, IntakeClient, directory_client, identity_client,
-        intake_client,
-    },
     config::{NodeConfig, Tier},
     node::{Database, RunningNode},
-    pki, seed,
+    pki,
 };
 use xueji_proto::{identity::v1 as pb, schools::v1 as spb};
 
@@ -268,13 +268,13 @@ impl Federation {
         level: Level,
         jurisdiction: &str,
         role: Role,
-    ) -> xueji_node::client::StatsClient {
+    ) -> xueji_client::StatsClient {
         let address = if node == "national" {
             self.national.address()
         } else {
             self.provinces[node].address()
         };
-        xueji_node::client::stats_client(
+        xueji_client::stats_client(
             &address,
             &self.pki(node),
             &self.token(level, jurisdiction, role),
@@ -290,8 +290,8 @@ impl Federation {
         level: Level,
         jurisdiction: &str,
         role: Role,
-    ) -> xueji_node::client::StatusChangeClient {
-        xueji_node::client::status_change_client(
+    ) -> xueji_client::StatusChangeClient {
+        xueji_client::status_change_client(
             &self.provinces[province].address(),
             &self.pki(province),
             &self.token(level, jurisdiction, role),
@@ -307,8 +307,8 @@ impl Federation {
         level: Level,
         jurisdiction: &str,
         role: Role,
-    ) -> xueji_node::client::ImportClient {
-        xueji_node::client::import_client(
+    ) -> xueji_client::ImportClient {
+        xueji_client::import_client(
             &self.provinces[province].address(),
             &self.pki(province),
             &self.token(level, jurisdiction, role),
@@ -324,8 +324,8 @@ impl Federation {
         level: Level,
         jurisdiction: &str,
         role: Role,
-    ) -> xueji_node::client::SchoolYearClient {
-        xueji_node::client::school_year_client(
+    ) -> xueji_client::SchoolYearClient {
+        xueji_client::school_year_client(
             &self.provinces[province].address(),
             &self.pki(province),
             &self.token(level, jurisdiction, role),
@@ -342,8 +342,8 @@ impl Federation {
         level: Level,
         jurisdiction: &str,
         role: Role,
-    ) -> xueji_node::client::TransfersClient {
-        xueji_node::client::transfers_client(
+    ) -> xueji_client::TransfersClient {
+        xueji_client::transfers_client(
             &self.provinces[province].address(),
             &self.pki(province),
             &self.token(level, jurisdiction, role),
@@ -361,15 +361,12 @@ impl Federation {
     }
 
     /// A client of the national calendar registry, with the national operator certificate.
-    pub async fn calendar(&self, token: &str) -> xueji_node::client::CalendarClient {
-        let channel = xueji_node::client::operator_channel(
-            &self.national.address(),
-            &self.pki("national"),
-            token,
-        )
-        .await
-        .expect("a channel to the national node");
-        xueji_node::client::CalendarClient::new(channel)
+    pub async fn calendar(&self, token: &str) -> xueji_client::CalendarClient {
+        let channel =
+            xueji_client::operator_channel(&self.national.address(), &self.pki("national"), token)
+                .await
+                .expect("a channel to the national node");
+        xueji_client::CalendarClient::new(channel)
     }
 
     pub fn province(&self, province: &str) -> &Member {

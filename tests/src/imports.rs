@@ -2,7 +2,7 @@
 //! requests, files in each format, and uploads through the import service.
 
 use xueji_auth::{Level, Role};
-use xueji_node::client::{ImportKind, upload};
+use xueji_client::{ImportKind, upload};
 use xueji_proto::identity::v1 as pb;
 
 use crate::federation::Federation;

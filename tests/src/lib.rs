@@ -12,14 +12,15 @@ pub mod transfers;
 use futures::FutureExt;
 use tonic_types::StatusExt;
 use xueji_auth::{Level, Role, TokenSigner};
+use xueji_client::{
+    AuthorityClient, IdentityClient, IntakeClient, authority_client, identity_client,
+    intake_client, mint,
+};
+use xueji_demo::sample;
 use xueji_node::{
-    client::{
-        AuthorityClient, IdentityClient, IntakeClient, authority_client, identity_client,
-        intake_client, mint,
-    },
     config::NodeConfig,
     node::{Database, RunningNode},
-    pki, sample,
+    pki,
 };
 use xueji_proto::identity::v1 as pb;
 
@@ -158,8 +159,8 @@ impl TestNode {
         level: Level,
         jurisdiction: &str,
         role: Role,
-    ) -> xueji_node::client::StatusChangeClient {
-        xueji_node::client::status_change_client(
+    ) -> xueji_client::StatusChangeClient {
+        xueji_client::status_change_client(
             &self.address(),
             &self.pki_dir(),
             &self.token(level, jurisdiction, role),
@@ -179,7 +180,7 @@ impl TestNode {
 
 /// Uploads a small PNG as evidence of student `number` through `desk`; answers its id.
 pub async fn png_evidence(
-    desk: &mut xueji_node::client::StatusChangeClient,
+    desk: &mut xueji_client::StatusChangeClient,
     number: &str,
     file_name: &str,
 ) -> Result<String, tonic::Status> {

@@ -363,7 +363,7 @@ pub async fn register(federation: &Federation, province: &str, school: &str) -> 
 }
 
 pub async fn file(federation: &Federation, county: &str) -> String {
-    let mut intake = xueji_node::client::intake_client(
+    let mut intake = xueji_client::intake_client(
         &federation.province("35").address(),
         &federation.pki("35"),
         &federation.token(Level::County, county, Role::Operator),
@@ -385,7 +385,7 @@ pub async fn file(federation: &Federation, county: &str) -> String {
 }
 
 pub async fn endorse(federation: &Federation, id: &str, level: Level, jurisdiction: &str) {
-    xueji_node::client::intake_client(
+    xueji_client::intake_client(
         &federation.province("35").address(),
         &federation.pki("35"),
         &federation.token(level, jurisdiction, Role::Approver),
@@ -517,7 +517,7 @@ pub async fn fixture(federation: &Federation) -> Fixture {
             "35",
             Level::School,
             school,
-            xueji_node::client::ImportKind::Intake,
+            xueji_client::ImportKind::Intake,
             "新生.csv",
             &file,
         )

@@ -79,7 +79,7 @@ pub async fn party_client(
     federation: &Federation,
     province: &str,
     jurisdiction: &str,
-) -> xueji_node::client::TransfersClient {
+) -> xueji_client::TransfersClient {
     if jurisdiction.len() == 10 {
         federation
             .transfers(province, Level::School, jurisdiction, Role::Operator)

@@ -3,7 +3,7 @@
 //! federation may run beside it (the end-to-end suite runs its tests side by side).
 
 use xueji_auth::Level;
-use xueji_node::client::ImportKind;
+use xueji_client::ImportKind;
 use xueji_proto::identity::v1 as pb;
 use xueji_tests::{
     federation::Federation,

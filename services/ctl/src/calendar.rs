@@ -8,7 +8,7 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use xueji_calendar::DayKind;
 use xueji_proto::national::v1::{self as npb, calendar_registry_client::CalendarRegistryClient};
 
-use crate::transfer::OperatorChannel;
+use xueji_client::OperatorChannel;
 
 #[derive(Subcommand)]
 pub(crate) enum CalendarAction {

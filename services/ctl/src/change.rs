@@ -7,7 +7,7 @@ use xueji_proto::identity::v1::{
     self as pb, status_change_service_client::StatusChangeServiceClient,
 };
 
-use crate::transfer::OperatorChannel;
+use xueji_client::OperatorChannel;
 
 #[derive(Subcommand)]
 pub(crate) enum ChangeCommand {

@@ -9,7 +9,7 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use indicatif::{ProgressBar, ProgressStyle};
 use xueji_proto::identity::v1::{self as pb, school_year_service_client::SchoolYearServiceClient};
 
-use crate::transfer::OperatorChannel;
+use xueji_client::OperatorChannel;
 
 #[derive(Subcommand)]
 pub(crate) enum CycleCommand {

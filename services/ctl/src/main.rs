@@ -17,7 +17,7 @@ use std::{path::PathBuf, time::Duration};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use tonic::{service::interceptor::InterceptedService, transport::Channel};
+use tonic::service::interceptor::InterceptedService;
 use xueji_auth::{Grant, Level, Role, TokenSigner};
 use xueji_proto::identity::v1::{self as pb, identity_service_client::IdentityServiceClient};
 use xueji_rpc::{BearerToken, ClientConfig, TlsSource};
@@ -226,7 +226,7 @@ struct RegisterArgs {
     fields: Vec<String>,
 }
 
-type OperatorChannel = InterceptedService<Channel, BearerToken>;
+use xueji_client::OperatorChannel;
 type IdentityClient = IdentityServiceClient<OperatorChannel>;
 
 #[tokio::main(flavor = "current_thread")]

@@ -5,14 +5,12 @@
 use clap::{Args, Subcommand};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde_json::{Value, json};
-use tonic::{service::interceptor::InterceptedService, transport::Channel};
 use xueji_proto::schools::v1::{
     self as pb, school_authority_client::SchoolAuthorityClient,
     school_intake_client::SchoolIntakeClient,
 };
-use xueji_rpc::BearerToken;
 
-type OperatorChannel = InterceptedService<Channel, BearerToken>;
+use xueji_client::OperatorChannel;
 
 #[derive(Subcommand)]
 pub enum SchoolCommand {

@@ -18,7 +18,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 use xueji_proto::identity::v1::{self as pb, import_service_client::ImportServiceClient};
 
-use crate::transfer::OperatorChannel;
+use xueji_client::{ImportKind, OperatorChannel};
 
 type Client = ImportServiceClient<OperatorChannel>;
 
@@ -264,52 +264,21 @@ async fn upload_once(
     bar: &ProgressBar,
     sent: &AtomicU64,
 ) -> Result<pb::ImportJob, tonic::Status> {
-    let mut finished = None;
-    let mut report = |job: pb::ImportJob, last: bool| {
+    let report = |job: &pb::ImportJob| {
         bar.set_position(sent.load(Ordering::Relaxed));
         bar.set_message(format!(
             "{} rows: {} imported, {} already here, {} bad",
             job.rows_handled, job.imported, job.already_present, job.bad
         ));
-        if last {
-            finished = Some(job);
-        }
     };
-    if migration {
-        use pb::{import_migration_request::Part, import_migration_response::Event};
-        let messages = std::iter::once(Part::Header(header))
-            .chain(pieces.map(Part::Chunk))
-            .map(|part| pb::ImportMigrationRequest { part: Some(part) });
-        let mut events = client
-            .import_migration(futures::stream::iter(messages))
-            .await?
-            .into_inner();
-        while let Some(event) = events.message().await? {
-            match event.event {
-                Some(Event::Progress(job)) => report(job, false),
-                Some(Event::Finished(job)) => report(job, true),
-                None => {}
-            }
-        }
+    let kind = if migration {
+        ImportKind::Migration
     } else {
-        use pb::{import_intake_request::Part, import_intake_response::Event};
-        let messages = std::iter::once(Part::Header(header))
-            .chain(pieces.map(Part::Chunk))
-            .map(|part| pb::ImportIntakeRequest { part: Some(part) });
-        let mut events = client
-            .import_intake(futures::stream::iter(messages))
-            .await?
-            .into_inner();
-        while let Some(event) = events.message().await? {
-            match event.event {
-                Some(Event::Progress(job)) => report(job, false),
-                Some(Event::Finished(job)) => report(job, true),
-                None => {}
-            }
-        }
-    }
-    finished
-        .ok_or_else(|| tonic::Status::unavailable("the node ended the upload without a summary"))
+        ImportKind::Intake
+    };
+    let job = xueji_client::upload_pieces(client, kind, header, pieces, report).await?;
+    report(&job);
+    Ok(job)
 }
 
 async fn download_errors(client: &mut Client, job: &str) -> anyhow::Result<(Vec<u8>, String)> {

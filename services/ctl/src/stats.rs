@@ -9,7 +9,7 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use xueji_proto::stats::v1::{self as pb, stats_service_client::StatsServiceClient};
 use xueji_sheets::Format;
 
-use crate::transfer::OperatorChannel;
+use xueji_client::OperatorChannel;
 
 #[derive(Subcommand)]
 pub(crate) enum StatsCommand {
@@ -221,7 +221,7 @@ pub(crate) async fn run(
                     report.to_date,
                     report.feed_position
                 );
-                let (heading, lines) = xueji_stats::export::report_rows(&answer);
+                let (heading, lines) = xueji_client::export::report_rows(&answer);
                 let mut rows = table(&heading);
                 for line in lines {
                     rows.add_row(line);
@@ -235,7 +235,7 @@ pub(crate) async fn run(
                 }
             }
             if let (Some(path), Some(format)) = (output, format) {
-                let bytes = xueji_stats::export::monthly_report_sheet(&answer, format)?;
+                let bytes = xueji_client::export::monthly_report_sheet(&answer, format)?;
                 std::fs::write(&path, bytes)
                     .with_context(|| format!("writing {}", path.display()))?;
                 println!("written to {}", path.display());
@@ -301,7 +301,7 @@ pub(crate) async fn run(
             }
             println!("{rows}");
             if let (Some(path), Some(format)) = (output, format) {
-                let bytes = xueji_stats::export::school_summary_sheet(&answer, &problems, format)?;
+                let bytes = xueji_client::export::school_summary_sheet(&answer, &problems, format)?;
                 std::fs::write(&path, bytes)
                     .with_context(|| format!("writing {}", path.display()))?;
                 println!("written to {}", path.display());

@@ -2,11 +2,10 @@
 
 use clap::{Args, Subcommand};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use tonic::{service::interceptor::InterceptedService, transport::Channel};
 use xueji_proto::transfers::v1::{self as pb, transfer_service_client::TransferServiceClient};
-use xueji_rpc::{BearerToken, TlsSource};
+use xueji_rpc::TlsSource;
 
-pub(crate) type OperatorChannel = InterceptedService<Channel, BearerToken>;
+use xueji_client::OperatorChannel;
 
 #[derive(Subcommand)]
 pub(crate) enum TransferCommand {

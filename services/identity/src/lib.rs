@@ -5,19 +5,24 @@
 //! - [`store`]: all SQL;
 //! - [`api`]: the gRPC handlers (decode, authorize, call the domain and the store, map errors);
 //! - [`batcher`]: group commit of concurrent registrations;
-//! - [`national`]: the outbox to the national node and its notices, and their deliverer.
+//! - [`national`]: the outbox to the national node and its notices, and their deliverer;
+//! - [`adapters`]: the ports wired to gRPC (the school replica, the national index);
+//! - [`wiring`]: the one function the node calls to mount the service and its loops.
 
+pub mod adapters;
 pub mod api;
 pub mod batcher;
 pub mod cycle;
 pub mod directory;
 pub mod domain;
 mod error;
+pub mod fixed_schools;
 pub mod imports;
 pub mod national;
 pub mod scans;
 pub mod status_changes;
 pub mod store;
 pub mod successions;
+pub mod wiring;
 
 pub use error::IdentityError;

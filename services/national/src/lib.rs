@@ -8,7 +8,8 @@
 //!   operators);
 //! - [`provinces`]: the clients the national node asks provinces with;
 //! - [`relay`]: the relay of transfer messages between provinces;
-//! - [`calendar`]: the official working-day calendar the ministry loads and provinces pull.
+//! - [`calendar`]: the official working-day calendar the ministry loads and provinces pull;
+//! - [`wiring`]: the one function the node calls to mount the service and its loop.
 
 pub mod api;
 pub mod calendar;
@@ -18,6 +19,7 @@ pub mod index_key;
 pub mod provinces;
 pub mod relay;
 pub mod store;
+pub mod wiring;
 pub mod witness;
 
 pub use error::NationalError;

@@ -282,6 +282,21 @@ impl NodeConfig {
         Ok(())
     }
 
+    /// What the node's services make their peer credentials with: its PKI folder, its token
+    /// key, its clock.
+    pub fn credential_mint(
+        &self,
+        signer: std::sync::Arc<xueji_auth::TokenSigner>,
+    ) -> xueji_rpc::CredentialMint {
+        xueji_rpc::CredentialMint {
+            pki_dir: self.pki_dir.clone(),
+            signer,
+            clock: self.clock.clone(),
+            request_timeout: self.request_timeout(),
+            also_accept: self.also_accept(),
+        }
+    }
+
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
     }

@@ -119,13 +119,3 @@ pub fn verifier(dir: &Path, audiences: Vec<Authority>) -> anyhow::Result<TokenVe
     );
     Ok(verifier)
 }
-
-/// The certificate stem a service presents as a client: its own certificate when the PKI has
-/// one, otherwise the node's.
-pub fn client_stem(dir: &Path, service: &str) -> String {
-    if dir.join(format!("{service}.pem")).exists() {
-        service.to_owned()
-    } else {
-        xueji_pki::files::NODE.to_owned()
-    }
-}

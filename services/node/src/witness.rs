@@ -7,18 +7,17 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use prometheus_client::metrics::counter::Counter;
-use tonic::{service::interceptor::InterceptedService, transport::Channel};
 use xueji_auth::{Authority, Level, TokenSigner};
 use xueji_db::PgPool;
 use xueji_proto::national::v1::{self as pb, national_index_client::NationalIndexClient};
-use xueji_rpc::{BearerToken, ExpectedServer};
+use xueji_rpc::ExpectedServer;
 
-use crate::{config::NodeConfig, links::credentials};
+use crate::config::NodeConfig;
 
 /// A node's link to the witness.
 #[derive(Debug, Clone)]
 pub struct AuditWitness {
-    client: NationalIndexClient<InterceptedService<Channel, BearerToken>>,
+    client: NationalIndexClient<xueji_rpc::PeerChannel>,
     signer: Arc<TokenSigner>,
     pool: PgPool,
     /// Heads witnessed, and attempts that failed (metrics).
@@ -51,9 +50,7 @@ impl AuditWitness {
                 "",
             )
         };
-        let credentials = credentials(
-            config,
-            &signer,
+        let credentials = config.credential_mint(signer.clone()).for_service(
             service,
             &user,
             level,

@@ -7,7 +7,8 @@
 //!   pulls from the national authority.
 //!
 //! [`domain`] holds the rules (no transport, no storage); [`links`] the clients to the other
-//! services the registry asks (the national authority, provinces' identity services).
+//! services the registry asks (the national authority, provinces' identity services);
+//! [`wiring`] the functions the node calls to mount either role.
 
 pub mod api;
 pub mod domain;
@@ -15,5 +16,6 @@ mod error;
 pub mod links;
 pub mod replica;
 pub mod store;
+pub mod wiring;
 
 pub use error::SchoolsError;

@@ -1,65 +1,43 @@
 //! The registry's clients to other services: the national authority (for a provincial node)
 //! and the provinces' identity services (for the national node's closure check).
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc};
 
 use futures::future::BoxFuture;
-use tonic::{service::interceptor::InterceptedService, transport::Channel};
 use xueji_codes::SchoolCode;
-use xueji_pki::SpiffeId;
 use xueji_proto::{
     identity::v1::{GetSchoolWorkloadRequest, identity_service_client::IdentityServiceClient},
     schools::v1::school_authority_client::SchoolAuthorityClient,
 };
-use xueji_rpc::{BearerToken, ClientConfig, ExpectedServer, TlsSource};
+use xueji_rpc::{ExpectedServer, PeerChannel, PeerCredentials};
 
 use crate::{SchoolsError, domain::Workload};
 
-pub type AuthorityClient = SchoolAuthorityClient<InterceptedService<Channel, BearerToken>>;
-type IdentityClient = IdentityServiceClient<InterceptedService<Channel, BearerToken>>;
+pub type AuthorityClient = SchoolAuthorityClient<PeerChannel>;
+type IdentityClient = IdentityServiceClient<PeerChannel>;
 
-/// How this node reaches a peer: its mTLS client identity and the token it presents (a
-/// service's own, renewed before it expires).
-#[derive(Debug, Clone)]
-pub struct PeerCredentials {
-    pub tls: TlsSource,
-    pub request_timeout: Duration,
-    pub token: BearerToken,
-    /// Identities accepted besides the expected one: a standalone node serves every service,
-    /// national and provincial, under its one national certificate.
-    pub also_accept: Vec<SpiffeId>,
+/// A client of the national authority at `address` (`host:port`), as a provincial replica
+/// reaches it.
+pub fn authority_client(
+    credentials: &PeerCredentials,
+    address: &str,
+) -> Result<AuthorityClient, SchoolsError> {
+    Ok(SchoolAuthorityClient::new(peer_channel(
+        credentials,
+        address,
+        ExpectedServer::national("schools"),
+    )?)
+    .max_decoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES))
 }
 
-impl PeerCredentials {
-    /// A lazily connected channel to `address` that sends this token on every call and talks
-    /// only to a server that proves to be `expected`.
-    pub fn channel(
-        &self,
-        address: &str,
-        expected: ExpectedServer,
-    ) -> Result<InterceptedService<Channel, BearerToken>, SchoolsError> {
-        let expected = self
-            .also_accept
-            .iter()
-            .cloned()
-            .fold(expected, ExpectedServer::or);
-        let client = ClientConfig {
-            tls: self.tls.clone(),
-            server: expected,
-            request_timeout: self.request_timeout,
-        };
-        let channel = xueji_rpc::connect_lazy(address, &client)
-            .map_err(|e| SchoolsError::Unavailable(format!("cannot reach {address}: {e}")))?;
-        Ok(InterceptedService::new(channel, self.token.clone()))
-    }
-
-    /// A client of the national authority at `address` (`host:port`).
-    pub fn authority(&self, address: &str) -> Result<AuthorityClient, SchoolsError> {
-        Ok(
-            SchoolAuthorityClient::new(self.channel(address, ExpectedServer::national("schools"))?)
-                .max_decoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES),
-        )
-    }
+fn peer_channel(
+    credentials: &PeerCredentials,
+    address: &str,
+    expected: ExpectedServer,
+) -> Result<PeerChannel, SchoolsError> {
+    credentials
+        .channel(address, expected)
+        .map_err(|e| SchoolsError::Unavailable(format!("cannot reach {address}: {e}")))
 }
 
 /// Something that knows what still ties a school to students: the identity service of the
@@ -109,9 +87,11 @@ impl ProvinceIdentities {
         for (province, address) in nodes {
             clients.insert(
                 province.clone(),
-                IdentityServiceClient::new(
-                    credentials.channel(address, ExpectedServer::province(province, "identity"))?,
-                ),
+                IdentityServiceClient::new(peer_channel(
+                    credentials,
+                    address,
+                    ExpectedServer::province(province, "identity"),
+                )?),
             );
         }
         Ok(Self { clients })

@@ -11,14 +11,16 @@
 //! - [`feed`]: the consumer of identity's change feed and the reporter of aggregates to the
 //!   national node, behind the links the node wires.
 //! - [`api`]: StatsService and NationalStats, thin.
-//! - [`export`]: figures as CSV or XLSX rows, for `xuejictl stats`.
+//! - [`adapters`]: the feed and the aggregate sink wired to gRPC.
+//! - [`wiring`]: the one function the node calls to mount the service and its loops.
 
+pub mod adapters;
 pub mod api;
 pub mod domain;
-pub mod export;
 pub mod feed;
 pub mod figures;
 pub mod store;
+pub mod wiring;
 
 use xueji_validation::FieldViolation;
 

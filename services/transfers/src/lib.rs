@@ -7,8 +7,11 @@
 //! - [`saga`]: the use cases (start, decide, cancel, expire deadlines, run effects), on the
 //!   approval workflow of `xueji-workflow`;
 //! - [`links`]: what the saga needs of other services (identity's ledger, the school list);
-//! - [`api`]: the gRPC handlers.
+//! - [`api`]: the gRPC handlers;
+//! - [`adapters`]: the links wired to gRPC;
+//! - [`wiring`]: the one function the node calls to mount the service and its loops.
 
+pub mod adapters;
 pub mod api;
 pub mod domain;
 mod error;
@@ -16,5 +19,6 @@ pub mod links;
 pub mod policy;
 pub mod saga;
 pub mod store;
+pub mod wiring;
 
 pub use error::TransferError;

@@ -8,7 +8,9 @@
 //!   and a request id for audit entries ([`RequestId`]);
 //! - limits: per-request timeout, node-wide concurrency limit answering `RESOURCE_EXHAUSTED`,
 //!   message-size and HTTP/2 stream limits;
-//! - gRPC health and reflection.
+//! - gRPC health and reflection;
+//! - wiring: the credentials a service calls its peers with and the [`Mount`] it adds its
+//!   services and background loops to.
 
 mod budget;
 mod client;
@@ -21,6 +23,7 @@ mod matrix;
 mod server;
 mod tls;
 mod verify;
+mod wiring;
 
 pub use budget::RequestBudget;
 pub use client::{BearerToken, ClientConfig, connect, connect_lazy};
@@ -33,6 +36,9 @@ pub use matrix::{AuthorizationMatrix, Row, RpcMethod, SERVICE_PRINCIPALS};
 pub use server::{ServerConfig, serve};
 pub use tls::{TlsError, TlsFiles, TlsSource};
 pub use verify::ExpectedServer;
+pub use wiring::{
+    CredentialMint, Mount, PeerChannel, PeerCredentials, WiringError, certificate_stem,
+};
 
 /// Largest message a service decodes or encodes (4 MiB), applied per service.
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;

@@ -24,10 +24,7 @@ fn wire_day(date: NaiveDate, kind: npb::CalendarDayKind) -> npb::CalendarDay {
 }
 
 /// The first step's deadline of a transfer, and whether it is estimated.
-async fn first_deadline(
-    client: &mut xueji_node::client::TransfersClient,
-    id: &str,
-) -> (String, bool) {
+async fn first_deadline(client: &mut xueji_client::TransfersClient, id: &str) -> (String, bool) {
     let transfer = client
         .get_transfer(tpb::GetTransferRequest {
             transfer_id: id.into(),
@@ -171,7 +168,7 @@ async fn a_year_the_ministry_loads_reaches_the_provinces_and_their_deadlines() {
     assert_eq!(audited, 1);
 
     // The province pulls it.
-    let describe = async |school: &mut xueji_node::client::TransfersClient| {
+    let describe = async |school: &mut xueji_client::TransfersClient| {
         school
             .describe_calendar(tpb::DescribeCalendarRequest {})
             .await

@@ -4,7 +4,7 @@
 //! find a student through the national node, carry a new school from its county's application to
 //! a code in the province's replica, and leave intact audit chains.
 
-use xueji_node::demo::{self, DemoOptions};
+use xueji_demo::demo::{self, DemoOptions};
 
 #[tokio::test]
 async fn the_demo_runs_from_nothing() {

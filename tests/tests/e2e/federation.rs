@@ -542,7 +542,7 @@ async fn a_province_certificate_acts_for_its_own_province_only() {
     // Fujian's operator certificate reaching Anhui's node with an Anhui token: refused.
     let anhui_school = federation.a_primary_school("34").await;
     let anhui_token = federation.token(Level::School, &anhui_school, Role::Operator);
-    let mut crossing = xueji_node::client::identity_client(
+    let mut crossing = xueji_client::identity_client(
         &federation.province("34").address(),
         &federation.pki("35"),
         &anhui_token,

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use xueji_auth::{Level, Role};
-use xueji_node::client::{ImportKind, download, upload};
+use xueji_client::{ImportKind, download, upload};
 use xueji_proto::identity::v1 as pb;
 use xueji_tests::{
     federation::{Federation, registration_at},
@@ -670,7 +670,7 @@ async fn uploads_are_bounded_in_size_idle_time_and_number() {
     .await;
     let county = "350102";
     let client = || async {
-        xueji_node::client::import_client(
+        xueji_client::import_client(
             &node.address(),
             &node.pki_dir(),
             &node.token(Level::County, county, Role::Operator),

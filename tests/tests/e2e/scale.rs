@@ -43,7 +43,7 @@ async fn a_national_size_publication_is_replicated_in_pages() {
     .await
     .unwrap();
     let ministry = federation.token(Level::Ministry, "", Role::Approver);
-    let mut authority = xueji_node::client::authority_client(
+    let mut authority = xueji_client::authority_client(
         &federation.national.address(),
         &federation.pki("national"),
         &ministry,

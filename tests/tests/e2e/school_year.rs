@@ -262,7 +262,7 @@ async fn a_school_year_turns_over_and_a_graduate_continues_at_the_junior_school(
 }
 
 async fn wait_done(
-    client: &mut xueji_node::client::SchoolYearClient,
+    client: &mut xueji_client::SchoolYearClient,
     year: u32,
 ) -> ipb::GetCycleStatusResponse {
     for _ in 0..300 {

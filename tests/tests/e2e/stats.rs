@@ -155,7 +155,7 @@ async fn approvals_reach_the_figures_of_every_level_and_the_nation() {
     // The county's report as a workbook (what `xuejictl stats report --output x.xlsx`
     // writes), read back: the month, the unit rows and the school's three registrations.
     let workbook =
-        xueji_stats::export::monthly_report_sheet(&county_report, xueji_sheets::Format::Xlsx)
+        xueji_client::export::monthly_report_sheet(&county_report, xueji_sheets::Format::Xlsx)
             .expect("workbook");
     let mut rows = Vec::new();
     xueji_sheets::read_xlsx(std::io::Cursor::new(workbook), |row| {

@@ -14,10 +14,7 @@ use xueji_tests::{
     },
 };
 
-async fn school_client(
-    federation: &Federation,
-    school: &str,
-) -> xueji_node::client::TransfersClient {
+async fn school_client(federation: &Federation, school: &str) -> xueji_client::TransfersClient {
     federation
         .transfers("35", Level::School, school, Role::Operator)
         .await

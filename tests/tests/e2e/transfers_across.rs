@@ -21,10 +21,7 @@ async fn schools(federation: &Federation) -> (String, String) {
     )
 }
 
-async fn fujian_school(
-    federation: &Federation,
-    school: &str,
-) -> xueji_node::client::TransfersClient {
+async fn fujian_school(federation: &Federation, school: &str) -> xueji_client::TransfersClient {
     federation
         .transfers("35", Level::School, school, Role::Operator)
         .await

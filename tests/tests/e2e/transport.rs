@@ -150,8 +150,7 @@ async fn calls_need_a_valid_token_from_the_node_key() {
 
     // A key the node does not know, even one naming the national node as its authority.
     let stranger = TokenSigner::generate(xueji_auth::Authority::National);
-    let forged =
-        xueji_node::client::mint(&stranger, "eve", Level::Ministry, "", Role::Operator).unwrap();
+    let forged = xueji_client::mint(&stranger, "eve", Level::Ministry, "", Role::Operator).unwrap();
     let status = get_with(channel.clone(), &forged).await.unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
     assert!(status.message().contains("does not know"), "{status:?}");

@@ -15,13 +15,13 @@ use xueji_auth::{Level, Role};
 use xueji_proto::{identity::v1 as pb, transfers::v1 as tpb};
 
 use crate::{
-    bench::{TICK, machine_cpu},
-    client::{TransfersClient, transfers_client},
+    bench::register::{TICK, machine_cpu},
     demo::{
         DemoFederation, mint, start_federation,
         transfers::{approve_when_open, enroll, start_for, state_name, wait_for_end},
     },
 };
+use xueji_client::{TransfersClient, transfers_client};
 
 /// How often a scripted party looks again for its step (short: it is part of the latency).
 const POLL: Duration = Duration::from_millis(2);

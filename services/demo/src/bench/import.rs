@@ -22,12 +22,11 @@ use xueji_identity::domain::{
 };
 use xueji_proto::identity::v1 as pb;
 
-use crate::{
-    client::{ImportKind, import_client, mint, upload_pieces},
-    config::NodeConfig,
-    node::{Database, RunningNode},
-    pki, sample,
-};
+use crate::sample;
+use xueji_client::{ImportKind, import_client, mint, upload_pieces};
+use xueji_node::config::NodeConfig;
+use xueji_node::node::{Database, RunningNode};
+use xueji_node::pki;
 
 #[derive(Debug, Clone)]
 pub struct ImportBenchOptions {
@@ -221,7 +220,7 @@ async fn copy_baseline(pool: &PgPool, count: u64) -> anyhow::Result<Duration> {
 
 /// Uploads a file from disk through the import RPC, read as it is sent.
 pub(crate) async fn import_file(
-    client: &mut crate::client::ImportClient,
+    client: &mut xueji_client::ImportClient,
     path: &Path,
     kind: ImportKind,
     rows: u64,

@@ -14,12 +14,11 @@ use xueji_auth::{Level, Role};
 use xueji_db::{Durability, PgPool};
 use xueji_proto::identity::v1 as pb;
 
-use crate::{
-    client::{identity_client, mint},
-    config::{MIN_DATABASE_CONNECTIONS, NodeConfig},
-    node::{Database, RunningNode},
-    pki, sample,
-};
+use crate::sample;
+use xueji_client::{identity_client, mint};
+use xueji_node::config::{MIN_DATABASE_CONNECTIONS, NodeConfig};
+use xueji_node::node::{Database, RunningNode};
+use xueji_node::pki;
 
 #[derive(Debug, Clone)]
 pub struct BenchOptions {

@@ -13,7 +13,7 @@ use xueji_identity::domain::{
 use xueji_proto::identity::v1 as pb;
 
 use super::{DemoKeys, mint, step};
-use crate::client::{ImportKind, download, import_client, upload};
+use xueji_client::{ImportKind, download, import_client, upload};
 
 /// What the intake did: rows imported, rows refused.
 pub(super) struct IntakeOutcome {

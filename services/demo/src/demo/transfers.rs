@@ -10,7 +10,7 @@ use xueji_proto::{identity::v1 as pb, transfers::v1 as tpb};
 
 use super::{DemoKeys, mint, step};
 
-use crate::client::{identity_client, transfers_client};
+use xueji_client::{identity_client, transfers_client};
 
 /// Runs the transfer; answers its final state and the student's new school.
 pub(super) async fn inside_fujian(
@@ -143,7 +143,7 @@ pub(super) async fn from_anhui(
     let fujian_pki = pki_root.join("35");
     let province = mint(keys, "anhui", Level::Province, "340000", Role::Operator)?;
     let primaries: Vec<(String, String)> =
-        crate::client::intake_client(anhui, &anhui_pki, &province)
+        xueji_client::intake_client(anhui, &anhui_pki, &province)
             .await?
             .list_schools(xueji_proto::schools::v1::ListSchoolsRequest {
                 page_size: 1000,
@@ -354,7 +354,7 @@ pub(crate) fn state_name(transfer: &tpb::Transfer) -> String {
 /// Reads the transfer every `every` until it leaves `in_progress` / `approved` (or about ten
 /// seconds pass); answers it as last read.
 pub(crate) async fn wait_for_end(
-    client: &mut crate::client::TransfersClient,
+    client: &mut xueji_client::TransfersClient,
     id: &str,
     every: Duration,
 ) -> anyhow::Result<tpb::Transfer> {
@@ -383,7 +383,7 @@ pub(crate) async fn wait_for_end(
 /// province arrives through the relay): retried every `every` while the node answers that it
 /// is not there or not its turn yet, for about ten seconds.
 pub(crate) async fn approve_when_open(
-    client: &mut crate::client::TransfersClient,
+    client: &mut xueji_client::TransfersClient,
     id: &str,
     step: usize,
     every: Duration,
@@ -420,7 +420,7 @@ pub(crate) async fn approve_when_open(
 /// Starts a transfer of `student` (enrolled by [`enroll`]) into `school`, with what the family
 /// brings; the idempotency key is `key_prefix` and the student's number.
 pub(crate) async fn start_for(
-    client: &mut crate::client::TransfersClient,
+    client: &mut xueji_client::TransfersClient,
     key_prefix: &str,
     school: &str,
     student: &pb::Student,

@@ -1,75 +1,32 @@
-//! How the node's services reach each other and their peers: over the same mutual-TLS gRPC API
-//! any other node would use, with the service's certificate, checking the peer's identity, and
-//! a token of the service's own minted from the node's authority's key and renewed before it
-//! expires.
+//! The identity service's ports wired to gRPC: the province's school replica
+//! (`SchoolIntake`), as registration reads it, and the national index (`NationalIndex`), as the
+//! outbox delivers to it. Each talks the same mutual-TLS API any other node would use, with the
+//! identity service's certificate and token, checking the peer's identity.
 
 use std::sync::Arc;
 
-use anyhow::Context;
 use futures::future::BoxFuture;
-use tonic::{Code, service::interceptor::InterceptedService, transport::Channel};
-use xueji_auth::{Authority, Grant, Level, RenewingToken, Role, TokenSigner};
-use xueji_codes::{SchoolCode, Stage, StageOffered};
-use xueji_identity::national::{
-    DeliveryOutcome, NationalLink, Notice, NoticeKind, OutboxBody, OutboxMessage,
-};
-use xueji_identity::{
+use xueji_client::replica::{published_school, stages_of};
+use xueji_codes::SchoolCode;
+use xueji_proto::national::v1::{self as npb, national_index_client::NationalIndexClient};
+use xueji_proto::schools::v1::{self as pb, school_intake_client::SchoolIntakeClient};
+use xueji_rpc::{ExpectedServer, PeerChannel, PeerCredentials};
+
+use crate::{
     IdentityError,
     directory::SchoolSource,
     domain::{
         School,
         succession::{Succession, SuccessionCursor, SuccessionKind},
     },
+    national::{DeliveryOutcome, NationalLink, Notice, NoticeKind, OutboxBody, OutboxMessage},
 };
-use xueji_proto::national::v1::{self as npb, national_index_client::NationalIndexClient};
-use xueji_proto::schools::v1::{self as pb, school_intake_client::SchoolIntakeClient};
-use xueji_rpc::{BearerToken, ExpectedServer, TlsSource};
-use xueji_schools::links::PeerCredentials;
-
-use crate::config::NodeConfig;
-
-/// How long a service's own token lives; it is renewed when half of that has passed.
-const SERVICE_TOKEN_LIFETIME: chrono::Duration = chrono::Duration::hours(1);
-
-/// The credentials `service` calls peers with: its own certificate (the node's when the PKI has
-/// none for it) and a token of its own, named `user`, granting `level`/`jurisdiction` to
-/// `audience` and renewed before it expires.
-pub fn credentials(
-    config: &NodeConfig,
-    signer: &Arc<TokenSigner>,
-    service: &str,
-    user: &str,
-    level: Level,
-    jurisdiction: &str,
-    audience: Vec<Authority>,
-) -> anyhow::Result<PeerCredentials> {
-    let stem = crate::pki::client_stem(&config.pki_dir, service);
-    let token = RenewingToken::new(
-        signer.clone(),
-        Grant {
-            user: user.to_owned(),
-            level,
-            jurisdiction: jurisdiction.to_owned(),
-            role: Role::Operator,
-            audience,
-        },
-        config.clock.clone(),
-        SERVICE_TOKEN_LIFETIME,
-    )
-    .with_context(|| format!("the {service} service's own token"))?;
-    Ok(PeerCredentials {
-        tls: TlsSource::from_dir(&config.pki_dir, &stem)?,
-        request_timeout: config.request_timeout(),
-        token: BearerToken::renewing(Arc::new(token)),
-        also_accept: config.also_accept(),
-    })
-}
 
 /// The province's replica of the published school list, as registration reads it: the schools
 /// service's `GetSchool`.
 #[derive(Debug, Clone)]
 pub struct ReplicaSchools {
-    client: SchoolIntakeClient<InterceptedService<Channel, BearerToken>>,
+    client: SchoolIntakeClient<PeerChannel>,
 }
 
 impl ReplicaSchools {
@@ -78,11 +35,13 @@ impl ReplicaSchools {
         address: &str,
         province: &str,
         credentials: &PeerCredentials,
-    ) -> anyhow::Result<Arc<Self>> {
+    ) -> Result<Arc<Self>, IdentityError> {
         Ok(Arc::new(Self {
-            client: SchoolIntakeClient::new(
-                credentials.channel(address, ExpectedServer::province(province, "schools"))?,
-            ),
+            client: SchoolIntakeClient::new(peer_channel(
+                credentials,
+                address,
+                ExpectedServer::province(province, "schools"),
+            )?),
         }))
     }
 }
@@ -160,28 +119,6 @@ fn to_succession(succession: &pb::Succession) -> Result<Succession, IdentityErro
     })
 }
 
-/// A school of the province's replica (`SchoolIntake.GetSchool`): `None` when the list does not
-/// hold it; an error, in the user's terms, when the replica did not answer.
-pub(crate) async fn published_school(
-    client: &SchoolIntakeClient<InterceptedService<Channel, BearerToken>>,
-    code: &SchoolCode,
-) -> Result<Option<pb::School>, String> {
-    match client
-        .clone()
-        .get_school(pb::GetSchoolRequest {
-            code: code.to_string(),
-        })
-        .await
-    {
-        Ok(response) => Ok(response.into_inner().school),
-        Err(status) if status.code() == Code::NotFound => Ok(None),
-        Err(status) => Err(format!(
-            "the school list did not answer: {}",
-            status.message()
-        )),
-    }
-}
-
 /// What registration needs of a published school; `None` if the record is unusable.
 fn to_identity_school(school: &pb::School) -> Option<School> {
     let profile = school.profile.as_ref()?;
@@ -199,40 +136,21 @@ fn to_identity_school(school: &pb::School) -> Option<School> {
     })
 }
 
-/// The stages of a published profile; `None` if one is not a stage this node knows.
-pub(crate) fn stages_of(profile: &pb::SchoolProfile) -> Option<Vec<StageOffered>> {
-    profile
-        .stages
-        .iter()
-        .map(|offered| {
-            let stage = match pb::Stage::try_from(offered.stage).ok()? {
-                pb::Stage::Primary => Stage::Primary,
-                pb::Stage::Junior => Stage::Junior,
-                pb::Stage::Senior => Stage::Senior,
-                pb::Stage::Special => Stage::Special,
-                pb::Stage::Unspecified => return None,
-            };
-            Some(StageOffered {
-                stage,
-                years: offered.years,
-            })
-        })
-        .collect()
-}
-
 /// The national index as the identity service's outbox reaches it: `Deliver` and
 /// `PullNotices` over mutual TLS.
 #[derive(Debug, Clone)]
 pub struct NationalIndexLink {
-    client: NationalIndexClient<InterceptedService<Channel, BearerToken>>,
+    client: NationalIndexClient<PeerChannel>,
 }
 
 impl NationalIndexLink {
-    pub fn new(address: &str, credentials: &PeerCredentials) -> anyhow::Result<Arc<Self>> {
+    pub fn new(address: &str, credentials: &PeerCredentials) -> Result<Arc<Self>, IdentityError> {
         Ok(Arc::new(Self {
-            client: NationalIndexClient::new(
-                credentials.channel(address, ExpectedServer::national("national"))?,
-            )
+            client: NationalIndexClient::new(peer_channel(
+                credentials,
+                address,
+                ExpectedServer::national("national"),
+            )?)
             .max_decoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES),
         }))
     }
@@ -380,31 +298,56 @@ impl NationalLink for NationalIndexLink {
                 .client
                 .clone()
                 .pull_notices(npb::PullNoticesRequest {
-                    after_sequence: u64::try_from(after).unwrap_or_default(),
+                    // Sequences start at 1; a cursor below 0 means "from the start".
+                    after_sequence: u64::try_from(after.max(0)).unwrap_or(0),
                     limit: 500,
                 })
                 .await
                 .map_err(unavailable)?
                 .into_inner();
-            Ok(response
-                .notices
-                .into_iter()
-                .map(|notice| Notice {
-                    sequence: i64::try_from(notice.sequence).unwrap_or(i64::MAX),
-                    registry_number: notice.registry_number,
-                    kind: if notice.kind
-                        == xueji_proto::identity::v1::ProblemKind::DuplicateIdNumber as i32
-                    {
-                        NoticeKind::DuplicateIdNumber
-                    } else {
-                        NoticeKind::DuplicateName
-                    },
-                    other_province: notice.other_province,
-                    other_registry_number: notice.other_registry_number,
-                    detail: notice.detail,
-                    cleared: notice.cleared,
-                })
-                .collect())
+            response.notices.into_iter().map(notice_of).collect()
         })
     }
+}
+
+/// A notice as the national node sent it; a kind or a sequence this node does not know is an
+/// error, never read as some other kind.
+fn notice_of(notice: npb::Notice) -> Result<Notice, IdentityError> {
+    use xueji_proto::identity::v1::ProblemKind;
+    let kind = match ProblemKind::try_from(notice.kind) {
+        Ok(ProblemKind::DuplicateIdNumber) => NoticeKind::DuplicateIdNumber,
+        Ok(ProblemKind::DuplicateName) => NoticeKind::DuplicateName,
+        _ => {
+            return Err(IdentityError::Unavailable(format!(
+                "the national node sent a notice of an unknown kind ({}); this node needs an \
+                 upgrade before it can take it",
+                notice.kind
+            )));
+        }
+    };
+    let sequence = i64::try_from(notice.sequence).map_err(|_| {
+        IdentityError::Unavailable(format!(
+            "the national node sent a notice numbered {}, past what this node counts",
+            notice.sequence
+        ))
+    })?;
+    Ok(Notice {
+        sequence,
+        registry_number: notice.registry_number,
+        kind,
+        other_province: notice.other_province,
+        other_registry_number: notice.other_registry_number,
+        detail: notice.detail,
+        cleared: notice.cleared,
+    })
+}
+
+fn peer_channel(
+    credentials: &PeerCredentials,
+    address: &str,
+    expected: ExpectedServer,
+) -> Result<PeerChannel, IdentityError> {
+    credentials
+        .channel(address, expected)
+        .map_err(|e| IdentityError::Unavailable(format!("cannot reach {address}: {e}")))
 }

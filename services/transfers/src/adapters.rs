@@ -1,4 +1,4 @@
-//! The transfer service's links: identity's `TransferLedger` (hold, release, move the record)
+//! The transfer service's ports wired to gRPC: identity's `TransferLedger` (hold, release, move the record)
 //! and the school replica (`SchoolIntake.GetSchool`) inside its province, and the national node
 //! (the relay between provinces, the calendar registry), over mutual TLS with the transfer
 //! service's own certificate and token.
@@ -7,20 +7,19 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use futures::future::BoxFuture;
-use tonic::{Code, Status, service::interceptor::InterceptedService, transport::Channel};
+use tonic::{Code, Status};
 use tonic_types::StatusExt;
 use uuid::Uuid;
 use xueji_calendar::{CalendarDay, DayKind};
+use xueji_client::replica::{published_school, stages_of};
 use xueji_codes::SchoolCode;
 use xueji_proto::identity::v1::{self as ipb, transfer_ledger_client::TransferLedgerClient};
 use xueji_proto::national::v1::{self as npb, calendar_registry_client::CalendarRegistryClient};
 use xueji_proto::schools::v1::{self as spb, school_intake_client::SchoolIntakeClient};
 use xueji_proto::transfers::v1::{self as tpb, transfer_relay_client::TransferRelayClient};
-use xueji_rpc::{BearerToken, ExpectedServer};
+use xueji_rpc::{ExpectedServer, PeerChannel, PeerCredentials};
 
-use crate::links::published_school;
-use xueji_schools::links::PeerCredentials;
-use xueji_transfers::{
+use crate::{
     TransferError,
     domain::{PublishedYear, SchoolFacts, StudentKey},
     links::{CalendarSource, EnrollmentLedger, Held, RelayLink, SchoolList},
@@ -51,7 +50,7 @@ fn from_identity(status: Status) -> TransferError {
 
 #[derive(Debug, Clone)]
 pub struct IdentityLedger {
-    client: TransferLedgerClient<InterceptedService<Channel, BearerToken>>,
+    client: TransferLedgerClient<PeerChannel>,
 }
 
 impl IdentityLedger {
@@ -59,11 +58,13 @@ impl IdentityLedger {
         address: &str,
         province: &str,
         credentials: &PeerCredentials,
-    ) -> anyhow::Result<Arc<Self>> {
+    ) -> Result<Arc<Self>, TransferError> {
         Ok(Arc::new(Self {
-            client: TransferLedgerClient::new(
-                credentials.channel(address, ExpectedServer::province(province, "identity"))?,
-            ),
+            client: TransferLedgerClient::new(peer_channel(
+                credentials,
+                address,
+                ExpectedServer::province(province, "identity"),
+            )?),
         }))
     }
 }
@@ -184,13 +185,13 @@ impl EnrollmentLedger for IdentityLedger {
 /// The national node's relay of messages between provinces' transfer services.
 #[derive(Debug, Clone)]
 pub struct NationalHub {
-    relay: TransferRelayClient<InterceptedService<Channel, BearerToken>>,
-    calendar: CalendarRegistryClient<InterceptedService<Channel, BearerToken>>,
+    relay: TransferRelayClient<PeerChannel>,
+    calendar: CalendarRegistryClient<PeerChannel>,
 }
 
 impl NationalHub {
-    pub fn new(address: &str, credentials: &PeerCredentials) -> anyhow::Result<Arc<Self>> {
-        let channel = credentials.channel(address, ExpectedServer::national("national"))?;
+    pub fn new(address: &str, credentials: &PeerCredentials) -> Result<Arc<Self>, TransferError> {
+        let channel = peer_channel(credentials, address, ExpectedServer::national("national"))?;
         Ok(Arc::new(Self {
             relay: TransferRelayClient::new(channel.clone())
                 .max_decoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES)
@@ -295,7 +296,7 @@ impl RelayLink for NationalHub {
 /// The province's replica of the published school list.
 #[derive(Debug, Clone)]
 pub struct ReplicaSchoolList {
-    client: SchoolIntakeClient<InterceptedService<Channel, BearerToken>>,
+    client: SchoolIntakeClient<PeerChannel>,
 }
 
 impl ReplicaSchoolList {
@@ -303,11 +304,13 @@ impl ReplicaSchoolList {
         address: &str,
         province: &str,
         credentials: &PeerCredentials,
-    ) -> anyhow::Result<Arc<Self>> {
+    ) -> Result<Arc<Self>, TransferError> {
         Ok(Arc::new(Self {
-            client: SchoolIntakeClient::new(
-                credentials.channel(address, ExpectedServer::province(province, "schools"))?,
-            ),
+            client: SchoolIntakeClient::new(peer_channel(
+                credentials,
+                address,
+                ExpectedServer::province(province, "schools"),
+            )?),
         }))
     }
 }
@@ -329,9 +332,19 @@ impl SchoolList for ReplicaSchoolList {
                     division: profile.division.parse().ok()?,
                     registry_authority: profile.registry_authority.parse().ok()?,
                     township: (!profile.township.is_empty()).then(|| profile.township.clone()),
-                    stages: crate::links::stages_of(profile)?,
+                    stages: stages_of(profile)?,
                 })
             }))
         })
     }
+}
+
+fn peer_channel(
+    credentials: &PeerCredentials,
+    address: &str,
+    expected: ExpectedServer,
+) -> Result<PeerChannel, TransferError> {
+    credentials
+        .channel(address, expected)
+        .map_err(|e| TransferError::Unavailable(format!("cannot reach {address}: {e}")))
 }

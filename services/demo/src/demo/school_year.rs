@@ -10,7 +10,7 @@ use xueji_auth::{Level, Role};
 use xueji_proto::identity::v1 as pb;
 
 use super::{DemoKeys, mint, step};
-use crate::client::{identity_client, school_year_client, status_change_client};
+use xueji_client::{identity_client, school_year_client, status_change_client};
 
 /// A small PDF: what a scanned certificate looks like to the evidence check.
 const CERTIFICATE: &[u8] = b"%PDF-1.4\n% demo certificate\n%%EOF\n";

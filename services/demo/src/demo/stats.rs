@@ -10,7 +10,7 @@ use xueji_auth::{Level, Role};
 use xueji_proto::stats::v1 as pb;
 
 use super::{DemoKeys, mint, step};
-use crate::client::{StatsClient, stats_client};
+use xueji_client::{StatsClient, stats_client};
 
 /// What the demo's reports showed.
 #[derive(Debug, Default)]
@@ -22,7 +22,7 @@ pub struct Reports {
 }
 
 fn print(answer: &pb::GetMonthlyReportResponse) {
-    let (heading, rows) = xueji_stats::export::report_rows(answer);
+    let (heading, rows) = xueji_client::export::report_rows(answer);
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED).set_header(heading);
     for row in rows {

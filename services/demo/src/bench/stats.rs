@@ -15,13 +15,10 @@ use xueji_auth::{Authority, Level, Role};
 use xueji_db::Durability;
 use xueji_proto::stats::v1 as pb;
 
-use crate::{
-    bench_import::{SCHOOLS, import_file, write_file},
-    client::{ImportKind, import_client, mint, stats_client},
-    links::credentials,
-    node::{Database, RunningNode},
-    pki,
-};
+use crate::bench::import::{SCHOOLS, import_file, write_file};
+use xueji_client::{ImportKind, import_client, mint, stats_client};
+use xueji_node::node::{Database, RunningNode};
+use xueji_node::pki;
 
 #[derive(Debug, Clone)]
 pub struct StatsBenchOptions {
@@ -112,7 +109,7 @@ async fn a_year_of_events(pool: &PgPool) -> anyhow::Result<u64> {
         sqlx::query_scalar("SELECT DISTINCT day FROM bench.events ORDER BY day")
             .fetch_all(pool)
             .await?;
-    let progress = crate::bench_import::bar(days.len() as u64, "days");
+    let progress = crate::bench::import::bar(days.len() as u64, "days");
     let mut written = 0;
     for day in days {
         written += sqlx::query(
@@ -165,7 +162,7 @@ async fn scan(pool: &PgPool, field: &str, pattern: &str) -> anyhow::Result<(Dura
 pub async fn run(options: StatsBenchOptions) -> anyhow::Result<()> {
     anyhow::ensure!(options.students >= 100, "--students must be at least 100");
     anyhow::ensure!(options.repeats >= 1, "--repeats must be at least 1");
-    let (dir, mut config) = crate::bench_import::bench_node("xueji-bench-stats-")?;
+    let (dir, mut config) = crate::bench::import::bench_node("xueji-bench-stats-")?;
     // The benchmark drives the consumer itself, to time it; the node's own sleeps.
     config.stats_feed_ms = 3_600_000;
     let pki_dir = config.pki_dir.clone();
@@ -213,19 +210,17 @@ pub async fn run(options: StatsBenchOptions) -> anyhow::Result<()> {
     let stamp_time = started.elapsed();
 
     println!("==> The stats consumer reads the feed over mTLS gRPC and applies it ({head} rows)");
-    let as_stats = credentials(
-        &config,
-        &signer,
+    let as_stats = config.credential_mint(signer.clone()).for_service(
         "stats",
         "service:stats-35",
         Level::Province,
         "350000",
         vec![Authority::Province("35".into())],
     )?;
-    let feed = crate::stats_links::IdentityFeed::new(&address, "35", &as_stats)?;
+    let feed = xueji_stats::adapters::IdentityFeed::new(&address, "35", &as_stats)?;
     let stats_store = xueji_stats::store::Store::new(pool.clone());
     let consumer = xueji_stats::feed::Consumer::new(stats_store.clone(), feed);
-    let progress = crate::bench_import::bar(head, "events");
+    let progress = crate::bench::import::bar(head, "events");
     let started = Instant::now();
     loop {
         let caught_up = consumer.step().await?;

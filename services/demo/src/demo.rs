@@ -28,12 +28,11 @@ use xueji_db::{ClusterOptions, Durability, EmbeddedPostgres};
 use xueji_proto::{identity::v1 as pb, national::v1 as npb, schools::v1 as spb};
 use xueji_schools::store::national::NationalStore;
 
-use crate::{
-    client::{authority_client, directory_client, identity_client, intake_client},
-    config::{NodeConfig, Tier},
-    node::{Database, RunningNode},
-    pki, sample, seed,
-};
+use crate::{sample, seed};
+use xueji_client::{authority_client, directory_client, identity_client, intake_client};
+use xueji_node::config::{NodeConfig, Tier};
+use xueji_node::node::{Database, RunningNode};
+use xueji_node::pki;
 
 #[derive(Debug)]
 pub struct DemoOptions {
@@ -580,7 +579,7 @@ async fn new_school(
     national_address: &str,
     national_pki: &std::path::Path,
     signer: &DemoKeys,
-    province_intake: &mut crate::client::IntakeClient,
+    province_intake: &mut xueji_client::IntakeClient,
 ) -> anyhow::Result<String> {
     step(
         "A new school: Gulou county applies, county, city and province endorse, the ministry issues the code",
@@ -764,7 +763,7 @@ pub(crate) fn mint(
     if let Some(province) = province {
         audience.push(xueji_auth::Authority::Province(province));
     }
-    crate::client::mint_at(
+    xueji_client::mint_at(
         signer,
         user,
         level,

@@ -14,7 +14,8 @@ use xueji_identity::{
     store::Store,
 };
 
-use crate::{config::NodeConfig, node::Database, sample};
+use crate::sample;
+use xueji_node::{config::NodeConfig, node::Database};
 
 #[derive(Debug, Clone)]
 pub struct PromoteBenchOptions {

@@ -1,0 +1,128 @@
+//! The statistics service's ports wired to gRPC: identity's ChangeFeed inside its province and
+//! the national node's NationalStats, over mutual TLS with the stats service's own certificate
+//! and token.
+
+use std::sync::Arc;
+
+use tonic::Status;
+use xueji_proto::identity::v1::{self as ipb, change_feed_client::ChangeFeedClient};
+use xueji_proto::stats::v1::{self as pb, national_stats_client::NationalStatsClient};
+use xueji_rpc::{ExpectedServer, PeerChannel, PeerCredentials};
+
+use crate::{
+    StatsError,
+    feed::{AggregateSink, FeedBatch, FeedSource, decode_event},
+    store::ReportedRow,
+};
+
+fn unavailable(what: &str, status: Status) -> StatsError {
+    StatsError::Unavailable(format!("{what} did not answer: {}", status.message()))
+}
+
+/// Identity's change feed.
+#[derive(Debug, Clone)]
+pub struct IdentityFeed {
+    client: ChangeFeedClient<PeerChannel>,
+}
+
+impl IdentityFeed {
+    pub fn new(
+        address: &str,
+        province: &str,
+        credentials: &PeerCredentials,
+    ) -> Result<Arc<Self>, StatsError> {
+        Ok(Arc::new(Self {
+            client: ChangeFeedClient::new(peer_channel(
+                credentials,
+                address,
+                ExpectedServer::province(province, "identity"),
+            )?)
+            .max_decoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES),
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl FeedSource for IdentityFeed {
+    async fn read(&self, after: u64, limit: u32) -> Result<FeedBatch, StatsError> {
+        let answer = self
+            .client
+            .clone()
+            .read_changes(ipb::ReadChangesRequest {
+                after_position: after,
+                limit,
+            })
+            .await
+            .map_err(|s| unavailable("the identity change feed", s))?
+            .into_inner();
+        Ok(FeedBatch {
+            events: answer
+                .events
+                .into_iter()
+                .map(decode_event)
+                .collect::<Result<_, _>>()?,
+            read_through: answer.read_through,
+            head: answer.head_position,
+        })
+    }
+}
+
+/// The national node's intake of aggregates.
+#[derive(Debug, Clone)]
+pub struct NationalAggregates {
+    client: NationalStatsClient<PeerChannel>,
+}
+
+impl NationalAggregates {
+    pub fn new(address: &str, credentials: &PeerCredentials) -> Result<Arc<Self>, StatsError> {
+        Ok(Arc::new(Self {
+            client: NationalStatsClient::new(peer_channel(
+                credentials,
+                address,
+                ExpectedServer::national("national"),
+            )?),
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl AggregateSink for NationalAggregates {
+    async fn report(
+        &self,
+        province: &str,
+        position: u64,
+        rows: Vec<ReportedRow>,
+    ) -> Result<bool, StatsError> {
+        let rows = rows
+            .into_iter()
+            .map(|row| pb::AggregateRow {
+                unit: row.unit,
+                month: row.month.format("%Y-%m").to_string(),
+                direction: row.direction,
+                kind: row.kind,
+                students: row.students,
+            })
+            .collect();
+        let answer = self
+            .client
+            .clone()
+            .report_aggregates(pb::ReportAggregatesRequest {
+                province: province.to_owned(),
+                feed_position: position,
+                rows,
+            })
+            .await
+            .map_err(|s| unavailable("the national node", s))?;
+        Ok(answer.into_inner().accepted)
+    }
+}
+
+fn peer_channel(
+    credentials: &PeerCredentials,
+    address: &str,
+    expected: ExpectedServer,
+) -> Result<PeerChannel, StatsError> {
+    credentials
+        .channel(address, expected)
+        .map_err(|e| StatsError::Unavailable(format!("cannot reach {address}: {e}")))
+}
