@@ -15,11 +15,12 @@ use xueji_rpc::{ExpectedServer, PeerChannel, PeerCredentials};
 use crate::{
     IdentityError,
     directory::SchoolSource,
+    domain::outbox::{DeliveryOutcome, Notice, NoticeKind, OutboxBody, OutboxMessage},
     domain::{
         School,
         succession::{Succession, SuccessionCursor, SuccessionKind},
     },
-    national::{DeliveryOutcome, NationalLink, Notice, NoticeKind, OutboxBody, OutboxMessage},
+    national::NationalLink,
 };
 
 /// The province's replica of the published school list, as registration reads it: the schools

@@ -114,7 +114,7 @@ const OPERATOR_PRINCIPALS: &[&str] = &[
 ];
 
 impl AuthorizationMatrix {
-    /// The matrix as a Markdown table (ARCHITECTURE.md's trust section carries it, checked by a
+    /// The matrix as a Markdown table (docs/trust.md's trust section carries it, checked by a
     /// test): one line per RPC, who may call it and why.
     pub fn markdown(&self) -> String {
         let mut table =
@@ -205,23 +205,23 @@ mod tests {
         "<!-- authorization matrix: generated from proto/xueji/authorization.toml -->\n";
     const END: &str = "<!-- end of the authorization matrix -->";
 
-    /// ARCHITECTURE.md carries the matrix as it is; `XUEJI_BLESS=1` rewrites the table there.
+    /// docs/trust.md carries the matrix as it is; `XUEJI_BLESS=1` rewrites the table there.
     #[test]
     fn architecture_carries_the_matrix() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../ARCHITECTURE.md");
-        let text = std::fs::read_to_string(path).expect("ARCHITECTURE.md");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/trust.md");
+        let text = std::fs::read_to_string(path).expect("docs/trust.md");
         let table = AuthorizationMatrix::bundled().markdown();
         let (Some(begin), Some(end)) = (text.find(BEGIN), text.find(END)) else {
-            panic!("ARCHITECTURE.md has no authorization matrix between {BEGIN:?} and {END:?}");
+            panic!("docs/trust.md has no authorization matrix between {BEGIN:?} and {END:?}");
         };
         let current = &text[begin + BEGIN.len()..end];
         if current != table {
             if std::env::var_os("XUEJI_BLESS").is_some() {
                 let updated = format!("{}{BEGIN}{table}{}", &text[..begin], &text[end..]);
-                std::fs::write(path, updated).expect("ARCHITECTURE.md written");
+                std::fs::write(path, updated).expect("docs/trust.md written");
             } else {
                 panic!(
-                    "ARCHITECTURE.md's authorization matrix differs from \
+                    "docs/trust.md's authorization matrix differs from \
                      proto/xueji/authorization.toml; rerun with XUEJI_BLESS=1 to rewrite it"
                 );
             }

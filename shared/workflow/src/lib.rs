@@ -11,6 +11,7 @@ mod merge;
 mod parties;
 mod policy;
 mod task;
+mod timeout;
 
 pub use merge::{Counterpart, MAX_STEPS, MergeError};
 pub use parties::{

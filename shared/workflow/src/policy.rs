@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use xueji_calendar::WorkingCalendar;
 
-use crate::task::TimeoutAction;
+use crate::timeout::TimeoutAction;
 
 /// Days and timeout action of one step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

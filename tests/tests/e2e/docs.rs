@@ -37,3 +37,58 @@ fn where_to_change_names_files_that_exist() {
         "ARCHITECTURE.md names files that do not exist: {missing:?}"
     );
 }
+
+/// Every backquoted path (a folder and no spaces, no placeholder) in the map and its pages.
+fn named_paths(text: &str) -> Vec<String> {
+    text.split('`')
+        .enumerate()
+        .filter(|(i, quoted)| {
+            i % 2 == 1
+                && quoted.contains('/')
+                && !quoted.contains(' ')
+                && !quoted.contains('<')
+                && !quoted.contains('*')
+                && !quoted.contains("://")
+                && (quoted.starts_with("services/")
+                    || quoted.starts_with("shared/")
+                    || quoted.starts_with("proto/")
+                    || quoted.starts_with("tests/")
+                    || quoted.starts_with("docs/"))
+        })
+        .map(|(_, quoted)| quoted.trim_end_matches(['.', ',', ':']).to_owned())
+        .collect()
+}
+
+#[test]
+fn the_map_and_its_pages_name_files_that_exist() {
+    let mut pages = vec![root().join("ARCHITECTURE.md")];
+    for entry in std::fs::read_dir(root().join("docs"))
+        .expect("docs/")
+        .flatten()
+    {
+        pages.push(entry.path());
+    }
+    let mut missing = Vec::new();
+    let mut named = 0;
+    for page in &pages {
+        let text = std::fs::read_to_string(page).expect("a page");
+        for path in named_paths(&text) {
+            named += 1;
+            if !root().join(&path).exists() {
+                missing.push(format!("{}: {path}", page.display()));
+            }
+        }
+        // Every docs page the map links exists.
+        for link in text.split("](").skip(1) {
+            let target = link.split(')').next().unwrap_or("");
+            if target.ends_with(".md") && !target.starts_with("http") {
+                let base = page.parent().expect("a folder");
+                if !base.join(target).exists() {
+                    missing.push(format!("{}: link {target}", page.display()));
+                }
+            }
+        }
+    }
+    assert!(named >= 40, "the pages name files: {named}");
+    assert!(missing.is_empty(), "named but missing: {missing:#?}");
+}

@@ -20,6 +20,7 @@ mod schools;
 mod scope;
 mod stats;
 mod status_changes;
+mod tidy;
 mod transfers;
 mod transfers_across;
 mod transfers_chaos;

@@ -13,6 +13,7 @@ pub mod correction;
 pub mod evidence;
 pub mod feed;
 pub mod history;
+pub mod outbox;
 pub mod provincial_fields;
 mod registration;
 pub mod resolution;

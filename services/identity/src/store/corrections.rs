@@ -11,11 +11,11 @@ use uuid::Uuid;
 use super::{ChangeRecord, outbox, unknown};
 use crate::{
     IdentityError,
+    domain::outbox::{ApprovalContext, OutboxBody},
     domain::{
         DocumentType, EnrollmentStatus, correction::KeyField, gender_str, name_key, parse_gender,
         provincial_fields::CORRECTED_PREFIX,
     },
-    national::{ApprovalContext, OutboxBody},
 };
 
 /// What a correction must not collide with, checked before it opens.

@@ -12,6 +12,7 @@ use xueji_codes::{SchoolCode, StageOffered};
 mod corrections;
 mod cycle;
 mod decisions;
+mod promotion;
 mod feed;
 mod history;
 mod id_number_scan;

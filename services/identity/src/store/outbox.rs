@@ -1,12 +1,12 @@
 //! The outbox to the national node and the notices from it: written with the changes they
-//! report, delivered by [`crate::national::Deliverer`].
+//! report, delivered by the national deliverer (`national.rs`).
 
 use sqlx::{PgConnection, PgPool};
 
-use super::decisions::{audit_decision, promote};
+use super::promotion::{audit_decision, promote};
 use crate::{
     IdentityError,
-    national::{ApprovalContext, DeliveryOutcome, Notice, OutboxBody, OutboxMessage},
+    domain::outbox::{ApprovalContext, DeliveryOutcome, Notice, OutboxBody, OutboxMessage},
 };
 
 /// A message just queued: where it sits in the outbox, and the id the national node knows it by.

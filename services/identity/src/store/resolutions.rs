@@ -7,8 +7,8 @@ use sqlx::PgConnection;
 use super::{ChangeRecord, outbox, unknown};
 use crate::{
     IdentityError,
+    domain::outbox::{ApprovalContext, NoticeKind, OutboxBody},
     domain::resolution::{Action, Problem},
-    national::{ApprovalContext, NoticeKind, OutboxBody},
 };
 
 /// Drops the student's national flags of the given kinds; when `tell_other_side`, the other

@@ -15,13 +15,13 @@ use super::{
 };
 use crate::{
     IdentityError,
+    domain::outbox::ApprovalContext,
     domain::{
         EnrollmentStatus,
         correction::FieldChange,
         resolution::Resolution,
         status_change::{LeftReason, RecordState, RequestKind, Transition},
     },
-    national::ApprovalContext,
 };
 
 /// A status change as stored, its values typed.

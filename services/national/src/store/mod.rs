@@ -8,8 +8,10 @@
 //! inbox's primary key and the loser's whole transaction rolls back (the sender retries and
 //! reads the outcome).
 
+mod actor;
 pub mod calendar;
 mod delivery;
+mod indexing;
 mod keying;
 mod notices;
 pub mod relay;
@@ -17,7 +19,7 @@ pub mod relay;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-pub use delivery::DeliveryActor;
+pub use actor::DeliveryActor;
 pub use keying::{Keyed, key_index};
 
 use crate::{NationalError, index_key::IdDigest};

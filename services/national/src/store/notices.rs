@@ -3,7 +3,7 @@
 
 use sqlx::PgConnection;
 
-use super::delivery::{DeliveryActor, audit};
+use super::actor::{DeliveryActor, audit};
 use crate::NationalError;
 
 /// Same name, gender and birth date as a live record in another province, for each of
