@@ -12,6 +12,15 @@ use xueji_proto::schools::v1::{
 
 use xueji_client::OperatorChannel;
 
+mod input;
+mod output;
+
+use input::{profile, stages};
+use output::{
+    APPLICATION_COLUMNS, CHANGE_COLUMNS, SCHOOL_COLUMNS, application_json, cell, change_json,
+    print, print_application, print_school, school_json, word,
+};
+
 #[derive(Subcommand)]
 pub enum SchoolCommand {
     /// File a new-school application (county operator or approver).
@@ -175,167 +184,6 @@ pub struct ApplyArgs {
     /// The day the school opens (YYYY-MM-DD).
     #[arg(long)]
     open_from: String,
-}
-
-fn stages(texts: &[String]) -> anyhow::Result<Vec<pb::StageOffered>> {
-    texts
-        .iter()
-        .map(|text| {
-            let (stage, years) = text.split_once(':').ok_or_else(|| {
-                anyhow::anyhow!("--stage {text:?}: write stage:years, e.g. primary:6")
-            })?;
-            let stage = pb::Stage::from_str_name(&format!("STAGE_{}", stage.to_uppercase()))
-                .ok_or_else(|| {
-                    anyhow::anyhow!("--stage {text:?}: primary, junior, senior or special")
-                })?;
-            let years = years
-                .parse()
-                .map_err(|_| anyhow::anyhow!("--stage {text:?}: years must be a number"))?;
-            Ok(pb::StageOffered {
-                stage: stage as i32,
-                years,
-            })
-        })
-        .collect()
-}
-
-fn profile(args: ProfileArgs) -> anyhow::Result<pb::SchoolProfile> {
-    let operator_type = match args.operator_type.as_str() {
-        "public" | "公办" => pb::OperatorType::Public,
-        "private" | "民办" => pb::OperatorType::Private,
-        other => anyhow::bail!("--operator-type {other:?}: public or private"),
-    };
-    Ok(pb::SchoolProfile {
-        name: args.name,
-        category: args.category,
-        stages: stages(&args.stage)?,
-        division: args.division,
-        registry_authority: args.authority,
-        operator_type: operator_type as i32,
-        address: args.address,
-        township: args.township,
-    })
-}
-
-fn word(name: &str, prefix: &str) -> String {
-    name.trim_start_matches(prefix).to_lowercase()
-}
-
-fn school_json(school: &pb::School) -> Value {
-    let profile = school.profile.clone().unwrap_or_default();
-    json!({
-        "code": school.code,
-        "name": profile.name,
-        "category": profile.category,
-        "stages": profile.stages.iter().map(|s| format!("{}:{}", word(s.stage().as_str_name(), "STAGE_"), s.years)).collect::<Vec<_>>(),
-        "division": profile.division,
-        "registry_authority": profile.registry_authority,
-        "operator_type": word(profile.operator_type().as_str_name(), "OPERATOR_TYPE_"),
-        "address": profile.address,
-        "township": profile.township,
-        "status": word(school.status().as_str_name(), "SCHOOL_STATUS_"),
-        "open_from": school.open_from,
-        "open_until": school.open_until,
-        "former_names": school.former_names.iter().map(|f| json!({"name": f.name, "until": f.effective_date})).collect::<Vec<_>>(),
-        "successors": school.successors,
-        "published_in": school.published_in,
-    })
-}
-
-fn application_json(application: &pb::Application) -> Value {
-    let profile = application.profile.clone().unwrap_or_default();
-    json!({
-        "id": application.id,
-        "status": word(application.status().as_str_name(), "APPLICATION_STATUS_"),
-        "name": profile.name,
-        "category": profile.category,
-        "division": profile.division,
-        "open_from": application.open_from,
-        "code": application.code,
-        "filed_by": application.filed_by,
-        "steps": application.steps.iter().map(|s| json!({"action": s.action, "actor": s.actor, "reason": s.reason, "at": s.at})).collect::<Vec<_>>(),
-    })
-}
-
-fn change_json(change: &pb::Change) -> Value {
-    json!({
-        "version": change.version,
-        "kind": word(change.kind().as_str_name(), "CHANGE_KIND_"),
-        "code": change.code,
-        "name": change.school.as_ref().and_then(|s| s.profile.as_ref()).map(|p| p.name.clone()).unwrap_or_default(),
-        "predecessors": change.predecessors,
-        "effective_date": change.effective_date,
-        "reason": change.reason,
-    })
-}
-
-/// Prints rows as JSON, or as a table of the given columns.
-fn print(rows: Vec<Value>, columns: &[&str], json: bool) -> anyhow::Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-        return Ok(());
-    }
-    if rows.is_empty() {
-        println!("(none)");
-        return Ok(());
-    }
-    let mut table = Table::new();
-    table
-        .load_preset(UTF8_FULL_CONDENSED)
-        .set_header(columns.iter().map(|c| c.replace('_', " ")));
-    for row in &rows {
-        table.add_row(columns.iter().map(|column| cell(&row[*column])));
-    }
-    println!("{table}");
-    Ok(())
-}
-
-/// A JSON value as a table cell: text as is, lists comma-separated.
-fn cell(value: &Value) -> String {
-    match value {
-        Value::String(text) => text.clone(),
-        Value::Array(items) => items.iter().map(cell).collect::<Vec<_>>().join(", "),
-        Value::Object(fields) => fields.values().map(cell).collect::<Vec<_>>().join(" "),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
-const SCHOOL_COLUMNS: &[&str] = &[
-    "code",
-    "name",
-    "category",
-    "division",
-    "registry_authority",
-    "status",
-    "open_from",
-    "successors",
-];
-const APPLICATION_COLUMNS: &[&str] = &["id", "status", "name", "category", "division", "code"];
-const CHANGE_COLUMNS: &[&str] = &[
-    "version",
-    "kind",
-    "code",
-    "name",
-    "predecessors",
-    "effective_date",
-    "reason",
-];
-
-fn print_school(school: Option<pb::School>, json: bool) -> anyhow::Result<()> {
-    print(
-        school.iter().map(school_json).collect(),
-        SCHOOL_COLUMNS,
-        json,
-    )
-}
-
-fn print_application(application: Option<pb::Application>, json: bool) -> anyhow::Result<()> {
-    print(
-        application.iter().map(application_json).collect(),
-        APPLICATION_COLUMNS,
-        json,
-    )
 }
 
 pub async fn run(

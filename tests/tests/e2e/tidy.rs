@@ -148,7 +148,10 @@ fn expand_use(tree: &str, prefix: Vec<String>, into: &mut Vec<Vec<String>>) {
             .collect();
         let mut base = prefix;
         base.extend(head);
-        let close = tree.rfind('}').filter(|&close| close > open).unwrap_or(tree.len());
+        let close = tree
+            .rfind('}')
+            .filter(|&close| close > open)
+            .unwrap_or(tree.len());
         let inner = &tree[open + 1..close];
         let mut depth = 0;
         let mut piece = String::new();
