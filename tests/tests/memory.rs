@@ -2,6 +2,9 @@
 //! each is read. A binary of its own: the peak is the process's, and no other test's
 //! federation may run beside it (the end-to-end suite runs its tests side by side).
 
+// Test code: a panic is the failure message, and a test's own SQL reads the tables it checks.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
+
 use xueji_auth::Level;
 use xueji_client::ImportKind;
 use xueji_proto::identity::v1 as pb;

@@ -22,7 +22,7 @@ use output::{
 };
 
 #[derive(Subcommand)]
-pub enum SchoolCommand {
+pub(crate) enum SchoolCommand {
     /// File a new-school application (county operator or approver).
     Apply(Box<ApplyArgs>),
     /// Endorse an application (the county, city, then province approver, in turn).
@@ -140,7 +140,7 @@ pub enum SchoolCommand {
 }
 
 #[derive(Args)]
-pub struct StepArgs {
+pub(crate) struct StepArgs {
     /// The day the change takes effect (YYYY-MM-DD).
     #[arg(long)]
     effective: String,
@@ -149,7 +149,7 @@ pub struct StepArgs {
 }
 
 #[derive(Args)]
-pub struct ProfileArgs {
+pub(crate) struct ProfileArgs {
     #[arg(long)]
     name: String,
     /// Two digits: 21 primary, 31 junior, 34 senior high, 51 special education, …
@@ -175,7 +175,7 @@ pub struct ProfileArgs {
 }
 
 #[derive(Args)]
-pub struct ApplyArgs {
+pub(crate) struct ApplyArgs {
     /// Any unique string; reuse it to retry safely.
     #[arg(long)]
     idempotency_key: String,
@@ -186,7 +186,7 @@ pub struct ApplyArgs {
     open_from: String,
 }
 
-pub async fn run(
+pub(crate) async fn run(
     channel: OperatorChannel,
     command: SchoolCommand,
     json: bool,

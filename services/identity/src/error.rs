@@ -32,12 +32,18 @@ pub enum IdentityError {
     #[error("{0}")]
     Internal(String),
     #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(xueji_db::DbFailure),
 }
 
 impl IdentityError {
     pub fn invalid(field: &'static str, description: impl Into<String>) -> Self {
         Self::InvalidArgument(vec![FieldViolation::new(field, description)])
+    }
+}
+
+impl From<sqlx::Error> for IdentityError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Database(error.into())
     }
 }
 
@@ -58,14 +64,16 @@ impl From<IdentityError> for Status {
             ),
             IdentityError::Exhausted(why) => Status::resource_exhausted(why),
             IdentityError::Unavailable(why) => Status::unavailable(why),
-            IdentityError::Internal(why) => {
-                tracing::error!(%why, "internal error");
-                Status::internal(why)
-            }
-            IdentityError::Database(error) => {
-                tracing::error!(%error, "database error");
-                Status::unavailable("the registry database is unavailable; retry later")
-            }
+            IdentityError::Internal(why) => xueji_rpc::internal_status(&why),
+            IdentityError::Database(failure) => match failure.answer() {
+                xueji_db::DbAnswer::RetryLater => {
+                    Status::unavailable("the registry database is unavailable; retry later")
+                }
+                xueji_db::DbAnswer::RetryWhole => {
+                    Status::aborted("a concurrent change of the same records won; retry")
+                }
+                xueji_db::DbAnswer::Bug => xueji_rpc::internal_status(&failure.to_string()),
+            },
         }
     }
 }

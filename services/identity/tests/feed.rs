@@ -3,6 +3,9 @@
 //! state change means; positions are handed out in commit order; a transfer's two rows (the
 //! old enrollment closed, the new one opened) read back as one event.
 
+// Test code: a panic is the failure message, and a test's own SQL reads the tables it checks.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
+
 use futures::FutureExt;
 use sqlx::PgPool;
 use xueji_identity::{domain::feed::join_rows, store::Store};

@@ -1,6 +1,9 @@
 //! The store on a real PostgreSQL: what the single-statement registration and the approval
 //! transaction guarantee by themselves.
 
+// Test code: a panic is the failure message, and a test's own SQL reads the tables it checks.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
+
 use chrono::NaiveDate;
 use futures::FutureExt;
 use xueji_auth::{Caller, Jurisdiction, Level, Role};

@@ -1,6 +1,6 @@
 //! The one error type of the national service, and its one mapping to gRPC status codes.
 
-use tonic::{Code, Status};
+use tonic::Status;
 use xueji_validation::{FieldViolation, describe};
 
 #[derive(Debug, thiserror::Error)]
@@ -21,7 +21,7 @@ pub enum NationalError {
     #[error("internal: {0}")]
     Internal(String),
     #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(xueji_db::DbFailure),
 }
 
 impl NationalError {
@@ -36,6 +36,12 @@ impl From<Vec<FieldViolation>> for NationalError {
     }
 }
 
+impl From<sqlx::Error> for NationalError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Database(error.into())
+    }
+}
+
 impl From<NationalError> for Status {
     fn from(error: NationalError) -> Status {
         match error {
@@ -44,20 +50,21 @@ impl From<NationalError> for Status {
             NationalError::PermissionDenied(why) => Status::permission_denied(why),
             NationalError::FailedPrecondition(why) => Status::failed_precondition(why),
             NationalError::Unavailable(why) => Status::unavailable(why),
-            NationalError::Internal(why) => {
-                tracing::error!(%why, "internal error");
-                Status::internal(why)
+            NationalError::Internal(why) => xueji_rpc::internal_status(&why),
+            // Two deliveries racing on the same rows (a deadlock, or both inserting the same
+            // number): the sender retries the batch.
+            NationalError::Database(failure) if failure.unique_constraint().is_some() => {
+                Status::aborted("concurrent delivery; retry")
             }
-            NationalError::Database(error) => {
-                // Two deliveries racing on the same rows: the sender retries the batch.
-                if let sqlx::Error::Database(db) = &error
-                    && matches!(db.code().as_deref(), Some("40P01" | "40001" | "23505"))
-                {
-                    return Status::new(Code::Aborted, "concurrent delivery; retry");
+            NationalError::Database(failure) => match failure.answer() {
+                xueji_db::DbAnswer::RetryLater => {
+                    Status::unavailable("the national index database is unavailable; retry later")
                 }
-                tracing::error!(%error, "database error");
-                Status::unavailable("the national index database is unavailable; retry later")
-            }
+                xueji_db::DbAnswer::RetryWhole => {
+                    Status::aborted("a concurrent change of the same records won; retry")
+                }
+                xueji_db::DbAnswer::Bug => xueji_rpc::internal_status(&failure.to_string()),
+            },
         }
     }
 }

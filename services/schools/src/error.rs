@@ -25,7 +25,7 @@ pub enum SchoolsError {
     #[error("{0}")]
     Unavailable(String),
     #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(xueji_db::DbFailure),
 }
 
 impl SchoolsError {
@@ -40,6 +40,12 @@ impl From<Vec<FieldViolation>> for SchoolsError {
     }
 }
 
+impl From<sqlx::Error> for SchoolsError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Database(error.into())
+    }
+}
+
 impl From<SchoolsError> for Status {
     fn from(error: SchoolsError) -> Status {
         match error {
@@ -51,10 +57,15 @@ impl From<SchoolsError> for Status {
             }
             SchoolsError::FailedPrecondition(why) => Status::failed_precondition(why),
             SchoolsError::Unavailable(why) => Status::unavailable(why),
-            SchoolsError::Database(error) => {
-                tracing::error!(%error, "database error");
-                Status::unavailable("the school registry database is unavailable; retry later")
-            }
+            SchoolsError::Database(failure) => match failure.answer() {
+                xueji_db::DbAnswer::RetryLater => {
+                    Status::unavailable("the school registry database is unavailable; retry later")
+                }
+                xueji_db::DbAnswer::RetryWhole => {
+                    Status::aborted("a concurrent change of the same records won; retry")
+                }
+                xueji_db::DbAnswer::Bug => xueji_rpc::internal_status(&failure.to_string()),
+            },
         }
     }
 }

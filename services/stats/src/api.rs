@@ -32,10 +32,7 @@ impl From<StatsError> for Status {
                 tracing::warn!(%why, "stats unavailable");
                 Status::unavailable("the statistics database is unavailable; retry later")
             }
-            StatsError::Internal(why) => {
-                tracing::error!(%why, "internal error");
-                Status::internal(why)
-            }
+            StatsError::Internal(why) => xueji_rpc::internal_status(&why),
         }
     }
 }

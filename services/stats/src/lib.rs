@@ -52,14 +52,15 @@ impl StatsError {
 }
 
 impl From<sqlx::Error> for StatsError {
+    /// Through the workspace's one classification of database errors: a passing fault is worth
+    /// retrying, a bug or corrupt data is not.
     fn from(error: sqlx::Error) -> Self {
-        match error {
-            // The server refused a statement: a bug (a constraint, a type), not a passing fault.
-            sqlx::Error::Database(_)
-            | sqlx::Error::ColumnDecode { .. }
-            | sqlx::Error::Decode(_) => Self::Internal(error.to_string()),
-            // No connection, a timeout, a broken link: retrying may work.
-            other => Self::Unavailable(other.to_string()),
+        let failure = xueji_db::DbFailure::from(error);
+        match failure.answer() {
+            xueji_db::DbAnswer::RetryLater | xueji_db::DbAnswer::RetryWhole => {
+                Self::Unavailable("the statistics database is unavailable; retry later".into())
+            }
+            xueji_db::DbAnswer::Bug => Self::Internal(failure.to_string()),
         }
     }
 }

@@ -2,6 +2,9 @@
 //! delivered again in part or whole, and batches lost mid-way, gives exactly the in-memory
 //! ledger's reports.
 
+// Test code: a panic is the failure message, and a test's own SQL reads the tables it checks.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
+
 use futures::FutureExt;
 use xueji_stats::{
     domain::{Ledger, Month, Unit, recount, synthetic},

@@ -43,19 +43,15 @@ impl TransferError {
 }
 
 impl From<sqlx::Error> for TransferError {
+    /// Through the workspace's one classification of database errors: a passing fault is
+    /// UNAVAILABLE (the saga and its callers retry), a bug or corrupt data INTERNAL.
     fn from(error: sqlx::Error) -> Self {
-        match &error {
-            sqlx::Error::ColumnDecode { .. }
-            | sqlx::Error::Decode(_)
-            | sqlx::Error::TypeNotFound { .. }
-            | sqlx::Error::ColumnNotFound(_) => Self::Internal(format!("database: {error}")),
-            sqlx::Error::Database(db) if db.constraint().is_some() => {
-                Self::Internal(format!("database: {error}"))
-            }
-            _ => {
-                tracing::warn!(%error, "database error");
+        let failure = xueji_db::DbFailure::from(error);
+        match failure.answer() {
+            xueji_db::DbAnswer::RetryLater | xueji_db::DbAnswer::RetryWhole => {
                 Self::Unavailable("the transfer database is unavailable; retry later".to_owned())
             }
+            xueji_db::DbAnswer::Bug => Self::Internal(failure.to_string()),
         }
     }
 }
@@ -76,10 +72,7 @@ impl From<TransferError> for Status {
                 xueji_rpc::field_status(Code::AlreadyExists, field, message)
             }
             TransferError::Unavailable(why) => Status::unavailable(why),
-            TransferError::Internal(why) => {
-                tracing::error!(%why, "internal error");
-                Status::internal(why)
-            }
+            TransferError::Internal(why) => xueji_rpc::internal_status(&why),
         }
     }
 }

@@ -163,6 +163,8 @@ impl Drop for EmbeddedPostgres {
             if let Ok(Some(_)) = self.server.try_wait() {
                 break;
             }
+            // Stopping runs on a blocking thread (drop, or spawn_blocking), never a worker.
+            #[allow(clippy::disallowed_methods)]
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = self.server.kill();
@@ -399,6 +401,8 @@ fn start_server(
             let _ = server.wait();
             return Err(ClusterError::Start("not ready after 60 seconds".to_owned()));
         }
+        // Starting runs on a blocking thread (spawn_blocking), never a runtime worker.
+        #[allow(clippy::disallowed_methods)]
         std::thread::sleep(Duration::from_millis(25));
     }
 }

@@ -7,7 +7,7 @@ mod errors;
 mod migrate;
 
 pub use cluster::{ClusterError, ClusterOptions, Durability, EmbeddedPostgres};
-pub use errors::unique_violation;
+pub use errors::{ConstraintKind, DbAnswer, DbFailure, classify, unique_violation};
 pub use migrate::{create_database, migrate_schema};
 
 use std::{str::FromStr, time::Duration};

@@ -36,6 +36,8 @@ pub async fn create_database(
     template: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     let mut conn = PgConnection::connect(admin_url).await?;
+    // The catalogue, asked before any schema of ours exists: nothing to check it against.
+    #[allow(clippy::disallowed_methods)]
     let exists: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
             .bind(name)

@@ -1,3 +1,5 @@
+// Test code: a panic is the failure message, and a test's own SQL reads the tables it checks.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 use xueji_db::{ClusterOptions, EmbeddedPostgres};
 
 #[tokio::test]

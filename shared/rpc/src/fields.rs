@@ -46,3 +46,11 @@ pub fn national_code(status: &Status) -> Option<String> {
         .get_details_error_info()
         .and_then(|info| info.metadata.get("national_code").cloned())
 }
+
+/// INTERNAL for a bug or corrupt data: `why` goes to the node's log, never to the client, which
+/// learns only that the fault is the node's and that the log has it.
+#[allow(clippy::disallowed_methods)] // the one place INTERNAL is built
+pub fn internal_status(why: &str) -> tonic::Status {
+    tracing::error!(%why, "internal error");
+    tonic::Status::internal("internal error: the node's log has the details")
+}

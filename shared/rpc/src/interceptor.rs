@@ -139,7 +139,7 @@ impl Interceptor for Authenticator {
         let method = request
             .extensions()
             .get::<RpcMethod>()
-            .ok_or_else(|| Status::internal("the request was not tagged with its RPC"))?;
+            .ok_or_else(|| crate::internal_status("the request was not tagged with its RPC"))?;
         AuthorizationMatrix::bundled()
             .admits(&peer, method.path())
             .map_err(Status::permission_denied)?;

@@ -29,7 +29,9 @@ pub use budget::RequestBudget;
 pub use client::{BearerToken, ClientConfig, connect, connect_lazy};
 pub use describe::describe_status;
 pub use evidence::{Evidence, EvidenceError};
-pub use fields::{ERROR_DOMAIN, field_status, invalid_argument, national_code, refusal};
+pub use fields::{
+    ERROR_DOMAIN, field_status, internal_status, invalid_argument, national_code, refusal,
+};
 pub use interceptor::{Authenticator, PeerIdentity, RequestId, caller, peer};
 pub use limit::GlobalConcurrencyLimitLayer;
 pub use matrix::{AuthorizationMatrix, Row, RpcMethod, SERVICE_PRINCIPALS};

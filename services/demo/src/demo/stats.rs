@@ -14,7 +14,7 @@ use xueji_client::{StatsClient, stats_client};
 
 /// What the demo's reports showed.
 #[derive(Debug, Default)]
-pub struct Reports {
+pub(super) struct Reports {
     /// Fujian's report reconciled and its cities summed to it.
     pub fujian_reconciles: bool,
     /// The nation's closing count equals the sum of the provinces'.

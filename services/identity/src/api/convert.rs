@@ -11,7 +11,7 @@ use crate::{
     store::StudentRecord,
 };
 
-pub fn registration_input(request: pb::RegisterStudentRequest) -> RegistrationInput {
+pub(super) fn registration_input(request: pb::RegisterStudentRequest) -> RegistrationInput {
     RegistrationInput {
         gender: gender_from_wire(request.gender()),
         document_type: document_type_from_wire(request.document_type()),
@@ -145,7 +145,7 @@ fn problems(duplicate_name: bool, national: &[String]) -> Vec<i32> {
 }
 
 /// A freshly registered student, answered from what was written (no read back).
-pub fn new_student(
+pub(super) fn new_student(
     registration: &Registration,
     number: &RegistryNumber,
     duplicate_name: bool,
@@ -181,7 +181,7 @@ pub fn new_student(
     }
 }
 
-pub fn student(record: StudentRecord) -> pb::Student {
+pub(super) fn student(record: StudentRecord) -> pb::Student {
     let guardian = record.guardian;
     pb::Student {
         registry_number: record.registry_number,

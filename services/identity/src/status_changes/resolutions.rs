@@ -29,7 +29,7 @@ pub struct ResolutionInput {
 }
 
 /// The problems `record` has open.
-pub fn open_problems(record: &StudentRecord) -> OpenProblems {
+pub(super) fn open_problems(record: &StudentRecord) -> OpenProblems {
     let mut kinds = Vec::new();
     let flagged = |kind: &str| record.national_problems.iter().any(|k| k == kind);
     if flagged("invalid_id_number") {

@@ -29,7 +29,7 @@ pub enum Approval {
 
 /// A registration locked for a decision.
 #[derive(Debug)]
-pub struct LockedRegistration {
+pub(super) struct LockedRegistration {
     pub registry_number: String,
     /// False when the decision was already taken: a retry changes nothing.
     pub needs_decision: bool,

@@ -36,6 +36,7 @@ impl Store {
         // Everything a delivery reads, it reads by key. During an intake the index grows by
         // thousands of rows a second and its statistics lag far behind: the planner, believing
         // the tables tiny, scanned the whole inbox and number list for every batch.
+        #[allow(clippy::disallowed_methods)] // a setting of this transaction, no table read
         sqlx::query("SELECT set_config('enable_seqscan', 'off', true)")
             .execute(&mut *tx)
             .await?;

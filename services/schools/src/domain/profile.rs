@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use xueji_auth::{Jurisdiction, Level};
 use xueji_codes::{DivisionCode, Divisions, SchoolCategory, SchoolCode};
-pub use xueji_validation::FieldViolation;
+pub(super) use xueji_validation::FieldViolation;
 use xueji_validation::{Violations, parse_date, required_text};
 
 use crate::SchoolsError;
@@ -49,11 +49,14 @@ mod category_digits {
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
     use xueji_codes::SchoolCategory;
 
-    pub fn serialize<S: Serializer>(category: &SchoolCategory, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(
+        category: &SchoolCategory,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.serialize_str(&category.digits())
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SchoolCategory, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SchoolCategory, D::Error> {
         let digits = String::deserialize(d)?;
         SchoolCategory::from_digits(&digits)
             .ok_or_else(|| D::Error::custom(format!("unknown school category {digits:?}")))

@@ -343,9 +343,9 @@ impl ProvincialStore {
 
 fn decode_record(record: serde_json::Value) -> Result<SchoolRecord, SchoolsError> {
     serde_json::from_value(record).map_err(|e| {
-        SchoolsError::Database(sqlx::Error::Decode(
-            format!("replica school record: {e}").into(),
-        ))
+        SchoolsError::Database(xueji_db::DbFailure::Corrupt(format!(
+            "replica school record: {e}"
+        )))
     })
 }
 
@@ -407,7 +407,7 @@ async fn fetch_where(
     )
     .fetch_all(&mut *conn)
     .await?;
-    let corrupt = |what: String| SchoolsError::Database(sqlx::Error::Decode(what.into()));
+    let corrupt = |what: String| SchoolsError::Database(xueji_db::DbFailure::Corrupt(what));
     rows.into_iter()
         .map(|row| {
             let id = &row.id;

@@ -45,7 +45,7 @@ pub fn placement(school: usize, grade: u8, gender: Gender) -> Placement {
 /// allows, dates never go back.
 pub fn history(steps: &[(usize, u8, usize, u32)], students: usize) -> Vec<Event> {
     let mut states = vec![State::Never; students];
-    let mut day = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+    let mut day = NaiveDate::from_ymd_opt(2026, 1, 1).expect("a valid date");
     let mut events = Vec::new();
     for (n, &(student, action, school, days)) in steps.iter().enumerate() {
         let student = student % students;
@@ -72,9 +72,13 @@ pub fn history(steps: &[(usize, u8, usize, u32)], students: usize) -> Vec<Event>
             State::Active(at) => match action % 7 {
                 0 => {
                     let mut to = at.clone();
-                    let target =
-                        (SCHOOLS.iter().position(|s| s.0 == at.school).unwrap() + 1 + school % 4)
-                            % 5;
+                    let target = (SCHOOLS
+                        .iter()
+                        .position(|s| s.0 == at.school)
+                        .expect("a synthetic school")
+                        + 1
+                        + school % 4)
+                        % 5;
                     to.school = SCHOOLS[target].0.into();
                     to.county = SCHOOLS[target].1.into();
                     (

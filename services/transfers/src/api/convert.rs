@@ -34,7 +34,7 @@ fn step_state(state: StepState) -> pb::StepState {
 
 /// `record` as `caller` may see it at `now`: until the transfer completes, the receiving side
 /// sees what it typed and the progress, not where the student studies.
-pub fn transfer(
+pub(super) fn transfer(
     caller: &Caller,
     record: &TransferRecord,
     now: chrono::DateTime<chrono::Utc>,

@@ -53,7 +53,7 @@ pub(super) async fn allocate_code(
                 category.digits()
             ))
         }
-        _ => SchoolsError::Database(error),
+        _ => error.into(),
     })?;
     Ok(domain::make_code(category, province, sequence as u32))
 }
