@@ -9,7 +9,7 @@ demo:
 
 # Every test (what .ci/run runs).
 test:
-    cargo test --workspace
+    XUEJI_SLOW_TESTS=1 cargo test --workspace
 
 # Format and lint as CI expects.
 check:

@@ -277,3 +277,17 @@ pub async fn approve_until_active(approver: &mut IdentityClient, number: &str) -
     }
     panic!("the national check of {number} did not answer within 60 s");
 }
+
+/// The environment variable that runs the slow suites (a national-size publication, the
+/// hostile files' peak memory). `.ci/run` sets it; a developer's `cargo test` skips them.
+pub const SLOW_TESTS: &str = "XUEJI_SLOW_TESTS";
+
+/// Whether the slow suite `name` runs here; when it does not, says so on stderr (the test then
+/// returns, passing without checking anything, which its output makes plain).
+pub fn slow_suite_runs(name: &str) -> bool {
+    if std::env::var_os(SLOW_TESTS).is_some_and(|v| !v.is_empty() && v != "0") {
+        return true;
+    }
+    eprintln!("skipped: {name} is a slow suite; {SLOW_TESTS}=1 runs it (as .ci/run does)");
+    false
+}

@@ -11,6 +11,9 @@ use xueji_tests::federation::Federation;
 
 #[tokio::test]
 async fn a_national_size_publication_is_replicated_in_pages() {
+    if !xueji_tests::slow_suite_runs("the national-size publication") {
+        return;
+    }
     const SCHOOLS: i64 = 500_000;
     let federation = Federation::start().await;
     let national = &federation.national.pool;
