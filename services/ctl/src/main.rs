@@ -15,14 +15,13 @@ mod transfer;
 
 use students::{RegisterArgs, print_detail, print_students, register_request, to_json};
 
-use std::{path::PathBuf, time::Duration};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use tonic::service::interceptor::InterceptedService;
 use xueji_auth::{Grant, Level, Role, TokenSigner};
 use xueji_proto::identity::v1::{self as pb, identity_service_client::IdentityServiceClient};
-use xueji_rpc::{BearerToken, ClientConfig, TlsSource};
+use xueji_rpc::TlsSource;
 
 #[derive(Parser)]
 #[command(
@@ -442,23 +441,16 @@ async fn connect(connection: &Connection) -> anyhow::Result<OperatorChannel> {
     let token = connection.token.clone().context(
         "no token: pass --token or set XUEJI_TOKEN (mint one with `xuejictl token mint`)",
     )?;
-    let tls = TlsSource::from_dir(&connection.pki_dir, "operator").with_context(|| {
-        format!(
-            "the operator certificate is read from {} (set --pki-dir or XUEJI_PKI_DIR)",
-            connection.pki_dir.display()
-        )
-    })?;
-    let channel = xueji_rpc::connect(
-        &connection.node,
-        &ClientConfig {
-            tls,
-            server: xueji_rpc::ExpectedServer::AnyNode,
-            request_timeout: Duration::from_secs(30),
-        },
-    )
-    .await
-    .with_context(|| format!("cannot reach the node at {}", connection.node))?;
-    Ok(InterceptedService::new(channel, BearerToken::new(&token)?))
+    // The same channel every operator tool uses; where its files come from is this tool's.
+    xueji_client::operator_channel(&connection.node, &connection.pki_dir, &token)
+        .await
+        .with_context(|| {
+            format!(
+                "connecting to {} with the operator certificate of {} (--pki-dir, XUEJI_PKI_DIR)",
+                connection.node,
+                connection.pki_dir.display()
+            )
+        })
 }
 
 fn kind_name(kind: pb::ProblemKind) -> String {

@@ -6,10 +6,10 @@
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use xueji_client::replica::{published_school, stages_of};
+use xueji_client::replica::{ReplicaClient, published_school, replica_client, stages_of};
 use xueji_codes::SchoolCode;
 use xueji_proto::national::v1::{self as npb, national_index_client::NationalIndexClient};
-use xueji_proto::schools::v1::{self as pb, school_intake_client::SchoolIntakeClient};
+use xueji_proto::schools::v1 as pb;
 use xueji_rpc::{ExpectedServer, PeerChannel, PeerCredentials};
 
 use crate::{
@@ -27,7 +27,7 @@ use crate::{
 /// service's `GetSchool`.
 #[derive(Debug, Clone)]
 pub struct ReplicaSchools {
-    client: SchoolIntakeClient<PeerChannel>,
+    client: ReplicaClient,
 }
 
 impl ReplicaSchools {
@@ -38,11 +38,7 @@ impl ReplicaSchools {
         credentials: &PeerCredentials,
     ) -> Result<Arc<Self>, IdentityError> {
         Ok(Arc::new(Self {
-            client: SchoolIntakeClient::new(peer_channel(
-                credentials,
-                address,
-                ExpectedServer::province(province, "schools"),
-            )?),
+            client: replica_client(credentials, address, province)?,
         }))
     }
 }
@@ -147,11 +143,9 @@ pub struct NationalIndexLink {
 impl NationalIndexLink {
     pub fn new(address: &str, credentials: &PeerCredentials) -> Result<Arc<Self>, IdentityError> {
         Ok(Arc::new(Self {
-            client: NationalIndexClient::new(peer_channel(
-                credentials,
-                address,
-                ExpectedServer::national("national"),
-            )?)
+            client: NationalIndexClient::new(
+                credentials.channel(address, ExpectedServer::national("national"))?,
+            )
             .max_decoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES),
         }))
     }
@@ -341,14 +335,4 @@ fn notice_of(notice: npb::Notice) -> Result<Notice, IdentityError> {
         detail: notice.detail,
         cleared: notice.cleared,
     })
-}
-
-fn peer_channel(
-    credentials: &PeerCredentials,
-    address: &str,
-    expected: ExpectedServer,
-) -> Result<PeerChannel, IdentityError> {
-    credentials
-        .channel(address, expected)
-        .map_err(|e| IdentityError::Unavailable(format!("cannot reach {address}: {e}")))
 }

@@ -41,6 +41,12 @@ impl IdentityError {
     }
 }
 
+impl From<xueji_rpc::UnreachablePeer> for IdentityError {
+    fn from(error: xueji_rpc::UnreachablePeer) -> Self {
+        Self::Unavailable(error.to_string())
+    }
+}
+
 impl From<sqlx::Error> for IdentityError {
     fn from(error: sqlx::Error) -> Self {
         Self::Database(error.into())

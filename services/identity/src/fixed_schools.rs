@@ -22,10 +22,10 @@ struct SchoolRow {
 pub fn parse_schools(text: &str) -> anyhow::Result<Vec<School>> {
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     let mut schools = Vec::new();
+    let divisions = xueji_codes::Divisions::bundled();
     for (index, row) in reader.deserialize::<SchoolRow>().enumerate() {
         let line = index + 2;
         let row = row.with_context(|| format!("schools line {line}"))?;
-        let divisions = xueji_codes::Divisions::bundled();
         let code: xueji_codes::SchoolCode = row
             .code
             .parse()

@@ -91,6 +91,7 @@ impl RunningNode {
         if config.is_national() && config.runs(Service::Schools) {
             xueji_schools::wiring::mount_authority(
                 &peers.province_nodes,
+                peers.every_province(),
                 pool.clone(),
                 &credentials,
                 &mut mount,

@@ -3,7 +3,7 @@
 
 use std::{collections::HashMap, net::SocketAddr, time::Duration};
 
-use xueji_auth::TokenVerifier;
+use xueji_auth::{Authority, TokenVerifier};
 use xueji_telemetry::metrics::NodeMetrics;
 
 use crate::config::{NodeConfig, Service, Tier};
@@ -21,6 +21,22 @@ pub(crate) struct Peers {
 }
 
 impl Peers {
+    /// The audience of a national service's token: every province of the directory (a
+    /// national node with an empty directory calls nobody, but its token needs some audience
+    /// all the same).
+    pub(crate) fn every_province(&self) -> Vec<Authority> {
+        let mut every: Vec<Authority> = self
+            .province_nodes
+            .keys()
+            .map(|code| Authority::Province(code.clone()))
+            .collect();
+        every.sort();
+        if every.is_empty() {
+            every.push(Authority::National);
+        }
+        every
+    }
+
     pub(crate) fn of(config: &NodeConfig, own: SocketAddr) -> Self {
         let own = own.to_string();
         let or_own = |configured: &str| {
@@ -127,7 +143,7 @@ pub(crate) fn national(
     metrics: &NodeMetrics,
 ) -> xueji_national::wiring::NationalSettings {
     xueji_national::wiring::NationalSettings {
-        every_province: xueji_schools::wiring::every_province(&peers.province_nodes),
+        every_province: peers.every_province(),
         province_nodes: peers.province_nodes.clone(),
         index_key_file: config.pki_dir.join(xueji_national::index_key::FILE),
         relay_sweep: Duration::from_millis(config.transfer_sweep_ms),

@@ -57,9 +57,8 @@ impl AuditWitness {
             jurisdiction,
             vec![Authority::National],
         )?;
-        let channel = credentials
-            .channel(national_address, ExpectedServer::national("national"))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let channel =
+            credentials.channel(national_address, ExpectedServer::national("national"))?;
         Ok(Self {
             client: NationalIndexClient::new(channel),
             signer,

@@ -40,6 +40,12 @@ impl From<Vec<FieldViolation>> for SchoolsError {
     }
 }
 
+impl From<xueji_rpc::UnreachablePeer> for SchoolsError {
+    fn from(error: xueji_rpc::UnreachablePeer) -> Self {
+        Self::Unavailable(error.to_string())
+    }
+}
+
 impl From<sqlx::Error> for SchoolsError {
     fn from(error: sqlx::Error) -> Self {
         Self::Database(error.into())

@@ -22,22 +22,10 @@ pub fn authority_client(
     credentials: &PeerCredentials,
     address: &str,
 ) -> Result<AuthorityClient, SchoolsError> {
-    Ok(SchoolAuthorityClient::new(peer_channel(
-        credentials,
-        address,
-        ExpectedServer::national("schools"),
-    )?)
+    Ok(SchoolAuthorityClient::new(
+        credentials.channel(address, ExpectedServer::national("schools"))?,
+    )
     .max_decoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES))
-}
-
-fn peer_channel(
-    credentials: &PeerCredentials,
-    address: &str,
-    expected: ExpectedServer,
-) -> Result<PeerChannel, SchoolsError> {
-    credentials
-        .channel(address, expected)
-        .map_err(|e| SchoolsError::Unavailable(format!("cannot reach {address}: {e}")))
 }
 
 /// Something that knows what still ties a school to students: the identity service of the
@@ -87,11 +75,9 @@ impl ProvinceIdentities {
         for (province, address) in nodes {
             clients.insert(
                 province.clone(),
-                IdentityServiceClient::new(peer_channel(
-                    credentials,
-                    address,
-                    ExpectedServer::province(province, "identity"),
-                )?),
+                IdentityServiceClient::new(
+                    credentials.channel(address, ExpectedServer::province(province, "identity"))?,
+                ),
             );
         }
         Ok(Self { clients })

@@ -54,9 +54,11 @@ pub fn mount_intake(
 }
 
 /// Mounts the national authority. `province_nodes` maps each province to its node, whose
-/// identity service says whether a school still has students.
+/// identity service says whether a school still has students; `audience` is every province
+/// its token is for.
 pub fn mount_authority(
     province_nodes: &HashMap<String, String>,
+    audience: Vec<Authority>,
     pool: PgPool,
     credentials: &CredentialMint,
     mount: &mut Mount,
@@ -66,7 +68,7 @@ pub fn mount_authority(
         "service:schools-national",
         Level::Ministry,
         "",
-        every_province(province_nodes),
+        audience,
     )?;
     let identities: Arc<dyn WorkloadSource> =
         Arc::new(ProvinceIdentities::new(province_nodes, &as_ministry)?);
@@ -75,20 +77,6 @@ pub fn mount_authority(
             .into_service(),
     );
     Ok(())
-}
-
-/// The audience of a national service's token: every province of the directory (a national
-/// node with an empty directory calls nobody, but its token needs some audience all the same).
-pub fn every_province(province_nodes: &HashMap<String, String>) -> Vec<Authority> {
-    let mut every: Vec<Authority> = province_nodes
-        .keys()
-        .map(|code| Authority::Province(code.clone()))
-        .collect();
-    every.sort();
-    if every.is_empty() {
-        every.push(Authority::National);
-    }
-    every
 }
 
 /// Runs the migrations of the provincial schema (intake, replica).

@@ -32,11 +32,9 @@ impl IdentityFeed {
         credentials: &PeerCredentials,
     ) -> Result<Arc<Self>, StatsError> {
         Ok(Arc::new(Self {
-            client: ChangeFeedClient::new(peer_channel(
-                credentials,
-                address,
-                ExpectedServer::province(province, "identity"),
-            )?)
+            client: ChangeFeedClient::new(
+                credentials.channel(address, ExpectedServer::province(province, "identity"))?,
+            )
             .max_decoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES),
         }))
     }
@@ -76,11 +74,9 @@ pub struct NationalAggregates {
 impl NationalAggregates {
     pub fn new(address: &str, credentials: &PeerCredentials) -> Result<Arc<Self>, StatsError> {
         Ok(Arc::new(Self {
-            client: NationalStatsClient::new(peer_channel(
-                credentials,
-                address,
-                ExpectedServer::national("national"),
-            )?),
+            client: NationalStatsClient::new(
+                credentials.channel(address, ExpectedServer::national("national"))?,
+            ),
         }))
     }
 }
@@ -115,14 +111,4 @@ impl AggregateSink for NationalAggregates {
             .map_err(|s| unavailable("the national node", s))?;
         Ok(answer.into_inner().accepted)
     }
-}
-
-fn peer_channel(
-    credentials: &PeerCredentials,
-    address: &str,
-    expected: ExpectedServer,
-) -> Result<PeerChannel, StatsError> {
-    credentials
-        .channel(address, expected)
-        .map_err(|e| StatsError::Unavailable(format!("cannot reach {address}: {e}")))
 }

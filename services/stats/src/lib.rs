@@ -51,6 +51,12 @@ impl StatsError {
     }
 }
 
+impl From<xueji_rpc::UnreachablePeer> for StatsError {
+    fn from(error: xueji_rpc::UnreachablePeer) -> Self {
+        Self::Unavailable(error.to_string())
+    }
+}
+
 impl From<sqlx::Error> for StatsError {
     /// Through the workspace's one classification of database errors: a passing fault is worth
     /// retrying, a bug or corrupt data is not.

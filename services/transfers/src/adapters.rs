@@ -11,11 +11,11 @@ use tonic::{Code, Status};
 use tonic_types::StatusExt;
 use uuid::Uuid;
 use xueji_calendar::{CalendarDay, DayKind};
-use xueji_client::replica::{published_school, stages_of};
+use xueji_client::replica::{ReplicaClient, published_school, replica_client, stages_of};
 use xueji_codes::SchoolCode;
 use xueji_proto::identity::v1::{self as ipb, transfer_ledger_client::TransferLedgerClient};
 use xueji_proto::national::v1::{self as npb, calendar_registry_client::CalendarRegistryClient};
-use xueji_proto::schools::v1::{self as spb, school_intake_client::SchoolIntakeClient};
+use xueji_proto::schools::v1 as spb;
 use xueji_proto::transfers::v1::{self as tpb, transfer_relay_client::TransferRelayClient};
 use xueji_rpc::{ExpectedServer, PeerChannel, PeerCredentials};
 
@@ -60,11 +60,9 @@ impl IdentityLedger {
         credentials: &PeerCredentials,
     ) -> Result<Arc<Self>, TransferError> {
         Ok(Arc::new(Self {
-            client: TransferLedgerClient::new(peer_channel(
-                credentials,
-                address,
-                ExpectedServer::province(province, "identity"),
-            )?),
+            client: TransferLedgerClient::new(
+                credentials.channel(address, ExpectedServer::province(province, "identity"))?,
+            ),
         }))
     }
 }
@@ -191,7 +189,7 @@ pub struct NationalHub {
 
 impl NationalHub {
     pub fn new(address: &str, credentials: &PeerCredentials) -> Result<Arc<Self>, TransferError> {
-        let channel = peer_channel(credentials, address, ExpectedServer::national("national"))?;
+        let channel = credentials.channel(address, ExpectedServer::national("national"))?;
         Ok(Arc::new(Self {
             relay: TransferRelayClient::new(channel.clone())
                 .max_decoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES)
@@ -296,7 +294,7 @@ impl RelayLink for NationalHub {
 /// The province's replica of the published school list.
 #[derive(Debug, Clone)]
 pub struct ReplicaSchoolList {
-    client: SchoolIntakeClient<PeerChannel>,
+    client: ReplicaClient,
 }
 
 impl ReplicaSchoolList {
@@ -306,11 +304,7 @@ impl ReplicaSchoolList {
         credentials: &PeerCredentials,
     ) -> Result<Arc<Self>, TransferError> {
         Ok(Arc::new(Self {
-            client: SchoolIntakeClient::new(peer_channel(
-                credentials,
-                address,
-                ExpectedServer::province(province, "schools"),
-            )?),
+            client: replica_client(credentials, address, province)?,
         }))
     }
 }
@@ -337,14 +331,4 @@ impl SchoolList for ReplicaSchoolList {
             }))
         })
     }
-}
-
-fn peer_channel(
-    credentials: &PeerCredentials,
-    address: &str,
-    expected: ExpectedServer,
-) -> Result<PeerChannel, TransferError> {
-    credentials
-        .channel(address, expected)
-        .map_err(|e| TransferError::Unavailable(format!("cannot reach {address}: {e}")))
 }

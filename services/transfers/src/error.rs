@@ -42,6 +42,12 @@ impl TransferError {
     }
 }
 
+impl From<xueji_rpc::UnreachablePeer> for TransferError {
+    fn from(error: xueji_rpc::UnreachablePeer) -> Self {
+        Self::Unavailable(error.to_string())
+    }
+}
+
 impl From<sqlx::Error> for TransferError {
     /// Through the workspace's one classification of database errors: a passing fault is
     /// UNAVAILABLE (the saga and its callers retry), a bug or corrupt data INTERNAL.

@@ -32,16 +32,22 @@ pub async fn operator_channel(
     pki_dir: &std::path::Path,
     token: &str,
 ) -> anyhow::Result<OperatorChannel> {
+    let tls = TlsSource::from_dir(pki_dir, "operator").with_context(|| {
+        format!(
+            "the operator certificate is read from {}",
+            pki_dir.display()
+        )
+    })?;
     let channel = xueji_rpc::connect(
         address,
         &ClientConfig {
-            tls: TlsSource::from_dir(pki_dir, "operator")?,
+            tls,
             server: ExpectedServer::AnyNode,
             request_timeout: Duration::from_secs(30),
         },
     )
     .await
-    .with_context(|| format!("connecting to {address}"))?;
+    .with_context(|| format!("cannot reach the node at {address}"))?;
     Ok(InterceptedService::new(channel, BearerToken::new(token)?))
 }
 

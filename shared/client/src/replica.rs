@@ -4,12 +4,29 @@
 use tonic::Code;
 use xueji_codes::{SchoolCode, Stage, StageOffered};
 use xueji_proto::schools::v1::{self as pb, school_intake_client::SchoolIntakeClient};
-use xueji_rpc::PeerChannel;
+use xueji_rpc::{ExpectedServer, PeerChannel, PeerCredentials, UnreachablePeer};
+
+/// A client of a province's school replica (`SchoolIntake`), as a service of that province
+/// reaches it.
+pub type ReplicaClient = SchoolIntakeClient<PeerChannel>;
+
+/// The replica of `province` served at `address`, talking only to that province's schools
+/// service.
+pub fn replica_client(
+    credentials: &PeerCredentials,
+    address: &str,
+    province: &str,
+) -> Result<ReplicaClient, UnreachablePeer> {
+    Ok(SchoolIntakeClient::new(credentials.channel(
+        address,
+        ExpectedServer::province(province, "schools"),
+    )?))
+}
 
 /// A school of the province's replica (`SchoolIntake.GetSchool`): `None` when the list does not
 /// hold it; an error, in the user's terms, when the replica did not answer.
 pub async fn published_school(
-    client: &SchoolIntakeClient<PeerChannel>,
+    client: &ReplicaClient,
     code: &SchoolCode,
 ) -> Result<Option<pb::School>, String> {
     match client

@@ -61,8 +61,9 @@ impl DbFailure {
         }
     }
 
-    /// How a service answers this failure when nothing more specific applies, and logs it:
-    /// the detail goes to the log, never to the client.
+    /// How a service answers this failure when nothing more specific applies. A passing fault
+    /// is logged here; a bug is logged once where it becomes INTERNAL (its detail goes to the
+    /// log, never to the client).
     pub fn answer(&self) -> DbAnswer {
         match self {
             Self::Transient(_) => {
@@ -73,10 +74,7 @@ impl DbFailure {
                 tracing::info!(failure = %self, "concurrent writers");
                 DbAnswer::RetryWhole
             }
-            Self::Constraint { .. } | Self::Corrupt(_) => {
-                tracing::error!(failure = %self, "database failure that is a bug or corrupt data");
-                DbAnswer::Bug
-            }
+            Self::Constraint { .. } | Self::Corrupt(_) => DbAnswer::Bug,
         }
     }
 

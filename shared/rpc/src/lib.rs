@@ -39,7 +39,8 @@ pub use server::{ServerConfig, serve};
 pub use tls::{TlsError, TlsFiles, TlsSource};
 pub use verify::ExpectedServer;
 pub use wiring::{
-    CredentialMint, Mount, PeerChannel, PeerCredentials, WiringError, certificate_stem,
+    CredentialMint, Mount, PeerChannel, PeerCredentials, UnreachablePeer, WiringError,
+    certificate_stem,
 };
 
 /// Largest message a service decodes or encodes (4 MiB), applied per service.

@@ -43,7 +43,7 @@ impl PeerCredentials {
         &self,
         address: &str,
         expected: ExpectedServer,
-    ) -> Result<PeerChannel, tonic::transport::Error> {
+    ) -> Result<PeerChannel, UnreachablePeer> {
         let expected = self
             .also_accept
             .iter()
@@ -54,9 +54,21 @@ impl PeerCredentials {
             server: expected,
             request_timeout: self.request_timeout,
         };
-        let channel = crate::connect_lazy(address, &client)?;
+        let channel = crate::connect_lazy(address, &client).map_err(|source| UnreachablePeer {
+            address: address.to_owned(),
+            source,
+        })?;
         Ok(InterceptedService::new(channel, self.token.clone()))
     }
+}
+
+/// A peer's address that does not make a channel (a malformed `host:port`). Each service's
+/// error converts it to its own UNAVAILABLE, so adapters simply use `?`.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot reach {address}: {source}")]
+pub struct UnreachablePeer {
+    pub address: String,
+    pub source: tonic::transport::Error,
 }
 
 /// Why a service's credentials could not be made at start.
@@ -109,12 +121,11 @@ impl CredentialMint {
             service: service.to_owned(),
             source,
         })?;
-        let tls = TlsSource::from_dir(&self.pki_dir, &self.certificate_stem(service)).map_err(
-            |source| WiringError::Tls {
+        let tls = TlsSource::from_dir(&self.pki_dir, &certificate_stem(&self.pki_dir, service))
+            .map_err(|source| WiringError::Tls {
                 service: service.to_owned(),
                 source,
-            },
-        )?;
+            })?;
         Ok(PeerCredentials {
             tls,
             request_timeout: self.request_timeout,
@@ -122,15 +133,10 @@ impl CredentialMint {
             also_accept: self.also_accept.clone(),
         })
     }
-
-    /// The file stem of `service`'s certificate in the PKI folder: its own, or the node's
-    /// when the folder has none for it (a standalone node's development PKI).
-    pub fn certificate_stem(&self, service: &str) -> String {
-        certificate_stem(&self.pki_dir, service)
-    }
 }
 
-/// The file stem of `service`'s certificate in `pki_dir`: its own, or the node's.
+/// The file stem of `service`'s certificate in `pki_dir`: its own, or the node's when the
+/// folder has none for it (a standalone node's development PKI).
 pub fn certificate_stem(pki_dir: &std::path::Path, service: &str) -> String {
     if pki_dir.join(format!("{service}.pem")).exists() {
         service.to_owned()

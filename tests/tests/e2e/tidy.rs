@@ -6,6 +6,7 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     path::{Path, PathBuf},
+    sync::LazyLock,
 };
 
 /// Lines a source file may reach before it is split along its own seams.
@@ -100,12 +101,16 @@ fn named_paths(text: &str, module: &[String]) -> Vec<Vec<String>> {
         .collect::<Vec<_>>()
         .join("\n");
     let mut paths = Vec::new();
-    let statement = regex::Regex::new(r"(?m)^\s*(?:pub(?:\([^)]*\))?\s+)?use\s+([^;]+);").unwrap();
-    for found in statement.captures_iter(&code) {
+    static STATEMENT: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r"(?m)^\s*(?:pub(?:\([^)]*\))?\s+)?use\s+([^;]+);").unwrap()
+    });
+    static INLINE: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r"\b(crate|super)((?:::[A-Za-z_][A-Za-z0-9_]*)+)").unwrap()
+    });
+    for found in STATEMENT.captures_iter(&code) {
         expand_use(&found[1], Vec::new(), &mut paths);
     }
-    let inline = regex::Regex::new(r"\b(crate|super)((?:::[A-Za-z_][A-Za-z0-9_]*)+)").unwrap();
-    for found in inline.captures_iter(&code) {
+    for found in INLINE.captures_iter(&code) {
         let mut path = vec![found[1].to_owned()];
         path.extend(
             found[2]
