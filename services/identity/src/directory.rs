@@ -51,6 +51,20 @@ pub struct SchoolDirectory {
 }
 
 impl SchoolDirectory {
+    /// The school under `code` if `caller` may see it; otherwise `None`, exactly as if it did
+    /// not exist.
+    pub(crate) async fn visible(
+        &self,
+        store: &Store,
+        caller: &xueji_auth::Caller,
+        code: &SchoolCode,
+    ) -> Result<Option<School>, IdentityError> {
+        Ok(self
+            .get(store, code)
+            .await?
+            .filter(|school| caller.may_access(&school.scope())))
+    }
+
     pub fn with_source(source: Arc<dyn SchoolSource>) -> Self {
         Self {
             cache: RwLock::default(),

@@ -19,6 +19,7 @@ mod error;
 pub mod fixed_schools;
 pub mod imports;
 pub mod national;
+mod registrar;
 pub mod scans;
 pub mod status_changes;
 pub mod store;

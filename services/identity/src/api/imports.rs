@@ -21,6 +21,7 @@ use super::{
 use crate::{
     IdentityError,
     domain::sheet::{ERRORS_HEADING, ImportKind, Layout, ORIGINAL_ROW_HEADING},
+    imports::Importer,
     imports::{Event, Header, UploadLimits, upload},
     store::imports::{ImportJobRecord, JobState, RowError},
 };
@@ -32,6 +33,8 @@ const EXPORT_PAGE: i64 = 5_000;
 #[derive(Debug, Clone)]
 pub struct ImportApi {
     identity: Arc<IdentityApi>,
+    /// The import use case the handlers call.
+    importer: Arc<Importer>,
     limits: UploadLimits,
     /// One permit per import being read.
     reading: Arc<tokio::sync::Semaphore>,
@@ -40,6 +43,7 @@ pub struct ImportApi {
 impl ImportApi {
     pub fn new(identity: Arc<IdentityApi>, limits: UploadLimits) -> Self {
         Self {
+            importer: Arc::new(Importer::of(&identity)),
             identity,
             reading: Arc::new(tokio::sync::Semaphore::new(limits.at_once)),
             limits,
@@ -80,7 +84,7 @@ impl ImportApi {
                 ));
             }
         };
-        let (job, _) = self.identity.open_job(&caller, &header).await?;
+        let (job, _) = self.importer.open_job(&caller, &header).await?;
         let (out_tx, out_rx) = mpsc::channel(16);
         if job.state == JobState::Finished {
             let event = Event::Finished {
@@ -139,10 +143,10 @@ impl ImportApi {
                 }
             }
         });
-        let identity = self.identity.clone();
+        let importer = self.importer.clone();
         tokio::spawn(async move {
             let (events_tx, mut events_rx) = mpsc::channel(16);
-            let run = identity.run_import(&caller, &request_id, header, job, rows, events_tx);
+            let run = importer.run_import(&caller, &request_id, header, job, rows, events_tx);
             let forward = async {
                 while let Some(event) = events_rx.recv().await {
                     let _ = out_tx.send(Ok(encode(event))).await;

@@ -11,7 +11,6 @@ mod reads;
 mod registration;
 mod sheet_files;
 
-pub(crate) use registration::KeyScope;
 pub mod school_year;
 pub mod status_changes;
 
@@ -27,30 +26,23 @@ use xueji_proto::identity::v1::{
 
 use crate::{
     IdentityError,
-    batcher::RegistrationBatcher,
     directory::SchoolDirectory,
     domain::{EnrollmentStatus, School, provincial_fields::ProvincialFields},
     national::Deliverer,
+    registrar::Registrar,
     store::{Actor, Store, StudentRecord},
 };
 
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 500;
-/// Temporary numbers are random: a few redraws make a collision vanishingly unlikely.
-const NUMBER_DRAWS: usize = 8;
-/// Registration batch writers (each keeps one database connection of the pool) and their batch
-/// cap. Two keep the database busy: while one writes, the other's batch fills. A third makes
-/// every batch smaller, and a statement's fixed cost (its plan's start, its commit) is as large
-/// as what nine rows add to it (measured: 15% more CPU per registration at 32 clients).
-const BATCH_WRITERS: usize = 2;
-const MAX_BATCH: usize = 64;
 
 /// The identity service's state, shared by all requests.
 #[derive(Debug)]
 pub struct IdentityApi {
     pub(crate) store: Store,
     pub(crate) schools: Arc<SchoolDirectory>,
-    registrations: RegistrationBatcher,
+    /// The registration use case, shared with the importer.
+    pub(crate) registrar: Arc<Registrar>,
     pub(crate) national: Arc<Deliverer>,
     /// Each province's own fields (非基础字段).
     pub(crate) fields: Arc<ProvincialFields>,
@@ -65,12 +57,17 @@ const NATIONAL_PATIENCE: std::time::Duration = std::time::Duration::from_secs(3)
 impl IdentityApi {
     /// Must be called inside a Tokio runtime: it starts the registration batch writers.
     pub fn new(store: Store, schools: Arc<SchoolDirectory>, national: Arc<Deliverer>) -> Self {
+        let fields = ProvincialFields::bundled();
         Self {
-            registrations: RegistrationBatcher::start(store.clone(), BATCH_WRITERS, MAX_BATCH),
+            registrar: Arc::new(Registrar::start(
+                store.clone(),
+                schools.clone(),
+                fields.clone(),
+            )),
             store,
             schools,
             national,
-            fields: ProvincialFields::bundled(),
+            fields,
             province: None,
         }
     }
@@ -95,11 +92,7 @@ impl IdentityApi {
         caller: &Caller,
         code: &SchoolCode,
     ) -> Result<Option<School>, IdentityError> {
-        Ok(self
-            .schools
-            .get(&self.store, code)
-            .await?
-            .filter(|school| caller.may_access(&school.scope())))
+        self.schools.visible(&self.store, caller, code).await
     }
 
     /// The student holding `number` (a registry number, an alias or a resident ID number), if

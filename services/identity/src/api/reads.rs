@@ -1,13 +1,16 @@
 //! Reads: a school's students, its workload, the problem records of a jurisdiction.
 
-use xueji_auth::{Caller, Jurisdiction, Level};
+use xueji_auth::{Caller, Jurisdiction};
 use xueji_codes::{Divisions, SchoolCode};
 use xueji_proto::identity::v1 as pb;
 
 use super::{IdentityApi, NATIONAL_PHASE, convert, page_size, page_token, paginate};
 use crate::{
     IdentityError,
-    domain::{self},
+    domain::{
+        self,
+        problems::{other_province_named, other_record_shown, partners_shown},
+    },
 };
 
 impl IdentityApi {
@@ -90,35 +93,25 @@ impl IdentityApi {
                 .await?;
             let (records, next) = paginate(records, limit);
             for record in records {
-                // Partners outside the caller's jurisdiction are counted, never named.
                 let partners = self.store.duplicate_partners(&record).await?;
-                let partner_count = partners.len();
-                let related: Vec<String> = partners
-                    .into_iter()
-                    .filter(|partner| {
-                        caller.may_access_record(&partner.school_code, &partner.school_division)
-                    })
-                    .map(|partner| partner.registry_number)
-                    .collect();
+                let shown = partners_shown(
+                    caller,
+                    partners.iter().map(|partner| {
+                        (
+                            partner.registry_number.as_str(),
+                            partner.school_code.as_str(),
+                            partner.school_division.as_str(),
+                        )
+                    }),
+                );
                 problems.push(pb::ProblemRecord {
                     id: format!("duplicate_name:{}", record.registry_number),
                     kind: pb::ProblemKind::DuplicateName as i32,
-                    detail: format!(
-                        "same name, gender and birth date as {partner_count} other live \
-                         record(s){}",
-                        if partner_count > related.len() {
-                            format!(
-                                ", {} of them outside your jurisdiction",
-                                partner_count - related.len()
-                            )
-                        } else {
-                            String::new()
-                        }
-                    ),
+                    detail: shown.detail(),
                     registry_number: record.registry_number,
                     name: record.name,
                     school_code: record.school_code,
-                    related_registry_numbers: related,
+                    related_registry_numbers: shown.named,
                     flagged_at: record
                         .registered_at
                         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -156,26 +149,18 @@ impl IdentityApi {
                             )));
                         }
                     } as i32,
-                    // The other record lies in another province: outside every jurisdiction
-                    // but the nation's, so only the ministry sees its number; the province is
-                    // named, as the authority to settle it with.
                     detail: format!(
                         "{} (found by the national index: a record of {})",
                         flag.detail,
-                        if matches!(caller.level, Level::Province | Level::Ministry) {
-                            format!("province {}", flag.other_province)
-                        } else {
-                            "another province".to_owned()
-                        }
+                        other_province_named(caller, &flag.other_province)
                     ),
                     registry_number: flag.registry_number,
                     name: flag.name,
                     school_code: flag.school_code,
-                    related_registry_numbers: if caller.jurisdiction == Jurisdiction::Nation {
-                        vec![flag.other_registry_number]
-                    } else {
-                        Vec::new()
-                    },
+                    related_registry_numbers: other_record_shown(
+                        caller,
+                        flag.other_registry_number,
+                    ),
                     flagged_at: flag
                         .flagged_at
                         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),

@@ -14,6 +14,7 @@ pub mod evidence;
 pub mod feed;
 pub mod history;
 pub mod outbox;
+pub mod problems;
 pub mod provincial_fields;
 mod registration;
 pub mod resolution;

@@ -9,7 +9,7 @@ pub mod upload;
 
 pub use upload::UploadLimits;
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use chrono::Utc;
 use futures::StreamExt;
@@ -20,14 +20,18 @@ use xueji_sheets::{Format, Row};
 
 use crate::{
     IdentityError,
-    api::{IdentityApi, KeyScope},
+    api::IdentityApi,
+    directory::SchoolDirectory,
+    domain::provincial_fields::ProvincialFields,
     domain::{
         self, School,
         provincial_fields::check_registration_fields,
         sheet::{Bound, ImportKind, Layout, check_migration},
     },
+    national::Deliverer,
+    registrar::{KeyScope, Registrar},
     store::{
-        Actor,
+        Actor, Store,
         imports::{ChunkDone, ImportJobRecord, JobState, NewJob, RowError, RowProblem},
         migration::MigrationRow,
     },
@@ -89,7 +93,38 @@ pub fn may_import(caller: &Caller, kind: ImportKind) -> Result<(), IdentityError
     }
 }
 
-impl IdentityApi {
+/// The import use case: jobs opened and resumed, rows checked and written (intake rows through
+/// the registrar, migration rows through the bulk writer).
+pub(crate) struct Importer {
+    store: Store,
+    schools: Arc<SchoolDirectory>,
+    fields: Arc<ProvincialFields>,
+    registrar: Arc<Registrar>,
+    /// Woken after each chunk: the outbox has the chunk's messages.
+    national: Arc<Deliverer>,
+    /// The province this node serves, for callers above it (the ministry).
+    province: Option<String>,
+}
+
+impl std::fmt::Debug for Importer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Importer").finish_non_exhaustive()
+    }
+}
+
+impl Importer {
+    /// The importer of the identity service `identity`, sharing its registrar and stores.
+    pub(crate) fn of(identity: &IdentityApi) -> Self {
+        Self {
+            store: identity.store.clone(),
+            schools: identity.schools.clone(),
+            fields: identity.fields.clone(),
+            registrar: identity.registrar.clone(),
+            national: identity.national.clone(),
+            province: identity.province.clone(),
+        }
+    }
+
     /// The job a caller's upload belongs to: opened, or found (same file, same jurisdiction).
     pub(crate) async fn open_job(
         &self,
@@ -100,7 +135,8 @@ impl IdentityApi {
         let jurisdiction = caller.jurisdiction.as_string();
         let division = match &caller.jurisdiction {
             xueji_auth::Jurisdiction::School(code) => self
-                .visible_school(caller, code)
+                .schools
+                .visible(&self.store, caller, code)
                 .await?
                 .map(|school| school.division.to_string())
                 .ok_or_else(|| {
@@ -374,7 +410,8 @@ impl IdentityApi {
                     input.idempotency_key = format!("import:{job}:{}", row.number);
                     let sent = input.clone();
                     let answer = self
-                        .register_input(
+                        .registrar
+                        .register(
                             caller,
                             request_id,
                             input,
@@ -482,7 +519,7 @@ impl IdentityApi {
             let code = record.input.school_code.clone();
             if !schools.contains_key(&code) {
                 let school = match code.parse::<SchoolCode>() {
-                    Ok(parsed) => self.visible_school(caller, &parsed).await?,
+                    Ok(parsed) => self.schools.visible(&self.store, caller, &parsed).await?,
                     Err(_) => None,
                 };
                 schools.insert(code.clone(), school);

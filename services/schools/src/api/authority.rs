@@ -56,13 +56,12 @@ impl AuthorityApi {
             &convert::profile_input(application.profile),
             PROFILE,
         ));
-        if !violations.is_empty() {
-            return Err(violations.into_vec().into());
-        }
-        let profile = profile.expect("checked");
-        let province_division = format!("{}0000", profile.province())
-            .parse()
-            .expect("a known county's province");
+        // Every value is present exactly when no field was refused.
+        let (open_from, profile) = match (open_from, profile) {
+            (Some(open_from), Some(profile)) if violations.is_empty() => (open_from, profile),
+            _ => return Err(violations.into_vec().into()),
+        };
+        let province_division = profile.division.province();
         let speaks_for_province = match &actor.caller.jurisdiction {
             Jurisdiction::Nation => true,
             Jurisdiction::Division(division) => {
@@ -84,7 +83,7 @@ impl AuthorityApi {
                     id: application.id.trim().to_owned(),
                     province: profile.province().to_owned(),
                     profile,
-                    open_from: open_from.expect("checked"),
+                    open_from,
                     filed_by: application.filed_by,
                     status: "submitted".into(),
                     code: None,
@@ -252,13 +251,13 @@ impl SchoolAuthority for AuthorityApi {
         if request.id.trim().is_empty() {
             violations.add("id", "must not be empty");
         }
-        let reason = violations.check(required_text("reason", &request.reason, 500));
-        if !violations.is_empty() {
-            return Err(SchoolsError::from(violations.into_vec()).into());
-        }
+        let reason = match violations.check(required_text("reason", &request.reason, 500)) {
+            Some(reason) if violations.is_empty() => reason,
+            _ => return Err(SchoolsError::from(violations.into_vec()).into()),
+        };
         let application = self
             .store
-            .reject(request.id.trim(), &reason.expect("checked"), &actor)
+            .reject(request.id.trim(), &reason, &actor)
             .await?;
         Ok(Response::new(pb::RejectApplicationResponse {
             application: Some(convert::national_application(&application)),
@@ -361,9 +360,12 @@ impl SchoolAuthority for AuthorityApi {
         ));
         let date = violations.check(parse_date("effective_date", &request.effective_date));
         let reason = violations.check(required_text("reason", &request.reason, 500));
-        if !violations.is_empty() {
-            return Err(SchoolsError::from(violations.into_vec()).into());
-        }
+        let (merged, effective_date, reason) = match (merged, date, reason) {
+            (Some(merged), Some(date), Some(reason)) if violations.is_empty() => {
+                (merged, date, reason)
+            }
+            _ => return Err(SchoolsError::from(violations.into_vec()).into()),
+        };
         let voided: Vec<_> = predecessors
             .iter()
             .filter(|code| Some(*code) != keep.as_ref())
@@ -375,10 +377,10 @@ impl SchoolAuthority for AuthorityApi {
             .merge(
                 &Merger {
                     predecessors,
-                    merged: merged.expect("checked"),
+                    merged,
                     keep,
-                    effective_date: date.expect("checked"),
-                    reason: reason.expect("checked"),
+                    effective_date,
+                    reason,
                 },
                 &actor,
             )

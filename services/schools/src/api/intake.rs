@@ -76,14 +76,13 @@ impl IntakeApi {
                 }
                 ours
             });
-        if !violations.is_empty() {
-            return Err(violations.into_vec().into());
-        }
-        let (key, open_from, profile) = (
-            key.expect("checked"),
-            open_from.expect("checked"),
-            profile.expect("checked"),
-        );
+        // Every value is present exactly when no field was refused.
+        let (key, open_from, profile) = match (key, open_from, profile) {
+            (Some(key), Some(open_from), Some(profile)) if violations.is_empty() => {
+                (key, open_from, profile)
+            }
+            _ => return Err(violations.into_vec().into()),
+        };
         if !domain::may_file(&actor.caller, profile.division) {
             return Err(SchoolsError::PermissionDenied(format!(
                 "a county files applications for schools in its own county; {} is not yours",
@@ -131,10 +130,12 @@ impl IntakeApi {
     async fn endorse(&self, actor: &Actor, id: &str) -> Result<Application, SchoolsError> {
         let application = self.visible_application(&actor.caller, id).await?;
         domain::check_turn(&actor.caller, application.status, application.county)?;
-        let next = application
-            .status
-            .endorsed()
-            .expect("checked by check_turn");
+        let next = application.status.endorsed().ok_or_else(|| {
+            SchoolsError::FailedPrecondition(format!(
+                "the application is {}; nobody in the province endorses it now",
+                application.status.as_str()
+            ))
+        })?;
         let endorsed = self
             .store
             .advance(
