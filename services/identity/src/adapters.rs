@@ -26,13 +26,13 @@ use crate::{
 /// The province's replica of the published school list, as registration reads it: the schools
 /// service's `GetSchool`.
 #[derive(Debug, Clone)]
-pub struct ReplicaSchools {
+pub(crate) struct ReplicaSchools {
     client: ReplicaClient,
 }
 
 impl ReplicaSchools {
     /// The replica of `province`, served at `address`.
-    pub fn new(
+    pub(crate) fn new(
         address: &str,
         province: &str,
         credentials: &PeerCredentials,
@@ -136,12 +136,15 @@ fn to_identity_school(school: &pb::School) -> Option<School> {
 /// The national index as the identity service's outbox reaches it: `Deliver` and
 /// `PullNotices` over mutual TLS.
 #[derive(Debug, Clone)]
-pub struct NationalIndexLink {
+pub(crate) struct NationalIndexLink {
     client: NationalIndexClient<PeerChannel>,
 }
 
 impl NationalIndexLink {
-    pub fn new(address: &str, credentials: &PeerCredentials) -> Result<Arc<Self>, IdentityError> {
+    pub(crate) fn new(
+        address: &str,
+        credentials: &PeerCredentials,
+    ) -> Result<Arc<Self>, IdentityError> {
         Ok(Arc::new(Self {
             client: NationalIndexClient::new(
                 credentials.channel(address, ExpectedServer::national("national"))?,

@@ -41,13 +41,13 @@ struct Job {
 }
 
 #[derive(Debug, Clone)]
-pub struct RegistrationBatcher {
+pub(crate) struct RegistrationBatcher {
     queue: mpsc::Sender<Job>,
 }
 
 impl RegistrationBatcher {
     /// Starts `workers` batch writers on the current Tokio runtime.
-    pub fn start(store: Store, workers: usize, max_batch: usize) -> Self {
+    pub(crate) fn start(store: Store, workers: usize, max_batch: usize) -> Self {
         let (queue, receiver) = mpsc::channel::<Job>(max_batch * workers * 4);
         let writers = Arc::new(Writers {
             queue: Mutex::new(receiver),
@@ -67,7 +67,7 @@ impl RegistrationBatcher {
         Self { queue }
     }
 
-    pub async fn register(
+    pub(crate) async fn register(
         &self,
         registration: Registration,
         number: RegistryNumber,

@@ -9,21 +9,21 @@
 //! - [`adapters`]: the ports wired to gRPC (the school replica, the national index);
 //! - [`wiring`]: the one function the node calls to mount the service and its loops.
 
-pub mod adapters;
-pub mod api;
-pub mod batcher;
+mod adapters;
+mod api;
+mod batcher;
 pub mod cycle;
-pub mod directory;
+mod directory;
 pub mod domain;
 mod error;
 pub mod fixed_schools;
 pub mod imports;
 pub mod national;
 mod registrar;
-pub mod scans;
-pub mod status_changes;
+mod scans;
+mod status_changes;
 pub mod store;
-pub mod successions;
+mod successions;
 pub mod wiring;
 
 pub use error::IdentityError;

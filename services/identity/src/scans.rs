@@ -14,7 +14,7 @@ const SCAN_BATCH: i64 = 10_000;
 
 /// What a scan did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ScanReport {
+pub(crate) struct ScanReport {
     /// Records with a resident ID number checked.
     pub checked: u64,
     /// Invalid numbers found that were not problems yet.
@@ -25,7 +25,10 @@ pub struct ScanReport {
 
 /// Checks every live record's resident ID number; each invalid one becomes an
 /// `invalid_id_number` problem (once). Audited as one entry with its counts.
-pub async fn scan_id_numbers(store: &Store, actor: Actor<'_>) -> Result<ScanReport, IdentityError> {
+pub(crate) async fn scan_id_numbers(
+    store: &Store,
+    actor: Actor<'_>,
+) -> Result<ScanReport, IdentityError> {
     let mut report = ScanReport::default();
     let mut after = 0;
     loop {

@@ -15,7 +15,7 @@ use crate::{
 
 /// What one pass moved.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct FollowReport {
+pub(crate) struct FollowReport {
     /// Voided codes whose students were moved in this pass.
     pub codes: u32,
     /// Enrollments moved.
@@ -23,7 +23,7 @@ pub struct FollowReport {
 }
 
 #[derive(Debug)]
-pub struct SuccessionFollower {
+pub(crate) struct SuccessionFollower {
     store: Store,
     schools: Arc<SchoolDirectory>,
     /// Who the audit log names for the moves.
@@ -31,7 +31,7 @@ pub struct SuccessionFollower {
 }
 
 impl SuccessionFollower {
-    pub fn new(store: Store, schools: Arc<SchoolDirectory>, province: &str) -> Self {
+    pub(crate) fn new(store: Store, schools: Arc<SchoolDirectory>, province: &str) -> Self {
         Self {
             store,
             schools,
@@ -41,7 +41,7 @@ impl SuccessionFollower {
     }
 
     /// Moves the students of every code voided since the last pass.
-    pub async fn follow(&self) -> Result<FollowReport, IdentityError> {
+    pub(crate) async fn follow(&self) -> Result<FollowReport, IdentityError> {
         let mut report = FollowReport::default();
         let mut cursor = self.store.succession_cursor().await?;
         loop {
@@ -90,7 +90,7 @@ impl SuccessionFollower {
 
     /// Follows the replica every `every` until the process ends; a failed pass is logged and
     /// tried again on the next tick.
-    pub async fn run(self: Arc<Self>, every: Duration) {
+    pub(crate) async fn run(self: Arc<Self>, every: Duration) {
         let mut ticks = tokio::time::interval(every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

@@ -18,16 +18,16 @@ use crate::{
 const MAX_LIMIT: u32 = 10_000;
 
 #[derive(Debug, Clone)]
-pub struct FeedApi {
+pub(crate) struct FeedApi {
     store: Store,
 }
 
 impl FeedApi {
-    pub fn new(store: Store) -> Self {
+    pub(crate) fn new(store: Store) -> Self {
         Self { store }
     }
 
-    pub fn into_service(self) -> ChangeFeedServer<Self> {
+    pub(crate) fn into_service(self) -> ChangeFeedServer<Self> {
         ChangeFeedServer::new(self)
             .max_decoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES)
             .max_encoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES)

@@ -31,7 +31,7 @@ const EXPORT_PAGE: i64 = 5_000;
 
 /// The import service: shares the identity service's state.
 #[derive(Debug, Clone)]
-pub struct ImportApi {
+pub(crate) struct ImportApi {
     identity: Arc<IdentityApi>,
     /// The import use case the handlers call.
     importer: Arc<Importer>,
@@ -41,7 +41,7 @@ pub struct ImportApi {
 }
 
 impl ImportApi {
-    pub fn new(identity: Arc<IdentityApi>, limits: UploadLimits) -> Self {
+    pub(crate) fn new(identity: Arc<IdentityApi>, limits: UploadLimits) -> Self {
         Self {
             importer: Arc::new(Importer::of(&identity)),
             identity,
@@ -50,7 +50,7 @@ impl ImportApi {
         }
     }
 
-    pub fn into_service(self) -> ImportServiceServer<Self> {
+    pub(crate) fn into_service(self) -> ImportServiceServer<Self> {
         ImportServiceServer::new(self)
             .max_decoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES)
             .max_encoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES)

@@ -25,7 +25,7 @@ use crate::{
 };
 
 #[derive(Debug, Clone)]
-pub struct LedgerApi {
+pub(crate) struct LedgerApi {
     store: Store,
     schools: Arc<SchoolDirectory>,
     /// The annual cycle's dates and the clock: graduating grades are frozen in the summer.
@@ -60,7 +60,7 @@ fn task_id(text: &str) -> Result<Uuid, FieldViolation> {
 }
 
 impl LedgerApi {
-    pub fn new(
+    pub(crate) fn new(
         store: Store,
         schools: Arc<SchoolDirectory>,
         dates: CycleDates,
@@ -74,7 +74,7 @@ impl LedgerApi {
         }
     }
 
-    pub fn into_service(self) -> TransferLedgerServer<Self> {
+    pub(crate) fn into_service(self) -> TransferLedgerServer<Self> {
         TransferLedgerServer::new(self)
             .max_decoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES)
             .max_encoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES)
@@ -187,7 +187,7 @@ impl LedgerApi {
 }
 
 /// The wire form of a record that moves between provinces.
-pub fn moved_to_wire(student: &MovedStudent) -> pb::MovedStudent {
+pub(crate) fn moved_to_wire(student: &MovedStudent) -> pb::MovedStudent {
     pb::MovedStudent {
         registry_number: student.registry_number.clone(),
         aliases: student.aliases.clone(),

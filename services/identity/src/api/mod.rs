@@ -3,16 +3,16 @@
 
 mod convert;
 mod corrections;
-pub mod feed;
-pub mod imports;
-pub mod ledger;
+pub(crate) mod feed;
+pub(crate) mod imports;
+pub(crate) mod ledger;
 mod link;
 mod reads;
 mod registration;
 mod sheet_files;
 
-pub mod school_year;
-pub mod status_changes;
+pub(crate) mod school_year;
+pub(crate) mod status_changes;
 
 use std::sync::Arc;
 
@@ -38,7 +38,7 @@ const MAX_PAGE: u32 = 500;
 
 /// The identity service's state, shared by all requests.
 #[derive(Debug)]
-pub struct IdentityApi {
+pub(crate) struct IdentityApi {
     pub(crate) store: Store,
     pub(crate) schools: Arc<SchoolDirectory>,
     /// The registration use case, shared with the importer.
@@ -56,7 +56,11 @@ const NATIONAL_PATIENCE: std::time::Duration = std::time::Duration::from_secs(3)
 
 impl IdentityApi {
     /// Must be called inside a Tokio runtime: it starts the registration batch writers.
-    pub fn new(store: Store, schools: Arc<SchoolDirectory>, national: Arc<Deliverer>) -> Self {
+    pub(crate) fn new(
+        store: Store,
+        schools: Arc<SchoolDirectory>,
+        national: Arc<Deliverer>,
+    ) -> Self {
         let fields = ProvincialFields::bundled();
         Self {
             registrar: Arc::new(Registrar::start(
@@ -73,13 +77,13 @@ impl IdentityApi {
     }
 
     /// The province this node serves (two digits).
-    pub fn with_province(mut self, province: &str) -> Self {
+    pub(crate) fn with_province(mut self, province: &str) -> Self {
         self.province = Some(province.to_owned());
         self
     }
 
     /// The tonic service with the stack's message limits.
-    pub fn into_service(self: Arc<Self>) -> IdentityServiceServer<Self> {
+    pub(crate) fn into_service(self: Arc<Self>) -> IdentityServiceServer<Self> {
         IdentityServiceServer::from_arc(self)
             .max_decoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES)
             .max_encoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES)

@@ -22,17 +22,17 @@ use crate::{
 
 /// The school-year service: shares the identity service's state.
 #[derive(Debug, Clone)]
-pub struct SchoolYearApi {
+pub(crate) struct SchoolYearApi {
     identity: Arc<IdentityApi>,
     runner: Arc<CycleRunner>,
 }
 
 impl SchoolYearApi {
-    pub fn new(identity: Arc<IdentityApi>, runner: Arc<CycleRunner>) -> Self {
+    pub(crate) fn new(identity: Arc<IdentityApi>, runner: Arc<CycleRunner>) -> Self {
         Self { identity, runner }
     }
 
-    pub fn into_service(self) -> SchoolYearServiceServer<Self> {
+    pub(crate) fn into_service(self) -> SchoolYearServiceServer<Self> {
         SchoolYearServiceServer::new(self)
             .max_decoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES)
             .max_encoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES)

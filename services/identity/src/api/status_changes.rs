@@ -29,17 +29,17 @@ const MAX_PAGE: u32 = 500;
 
 /// The status-change service: shares the identity service's state.
 #[derive(Debug, Clone)]
-pub struct StatusChangeApi {
+pub(crate) struct StatusChangeApi {
     pub(super) identity: Arc<IdentityApi>,
     pub(super) desk: Arc<ChangeDesk>,
 }
 
 impl StatusChangeApi {
-    pub fn new(identity: Arc<IdentityApi>, desk: Arc<ChangeDesk>) -> Self {
+    pub(crate) fn new(identity: Arc<IdentityApi>, desk: Arc<ChangeDesk>) -> Self {
         Self { identity, desk }
     }
 
-    pub fn into_service(self) -> StatusChangeServiceServer<Self> {
+    pub(crate) fn into_service(self) -> StatusChangeServiceServer<Self> {
         StatusChangeServiceServer::new(self)
             .max_decoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES)
             .max_encoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES)

@@ -22,7 +22,7 @@ use crate::{
 
 /// A correction as decoded from the wire (not yet checked).
 #[derive(Debug, Clone)]
-pub struct CorrectionInput {
+pub(crate) struct CorrectionInput {
     pub idempotency_key: String,
     /// (field, new value) pairs.
     pub values: Vec<(String, String)>,
@@ -34,7 +34,7 @@ impl ChangeDesk {
     /// Asks for a correction of `record`'s key fields. Refuses at once, writing nothing, a
     /// malformed request, a record that is not approved, or a value another live record holds
     /// (here or, for an ID number, in another province).
-    pub async fn request_correction(
+    pub(crate) async fn request_correction(
         &self,
         caller: &Caller,
         request_id: &str,

@@ -17,8 +17,8 @@ use xueji_calendar::WorkingCalendar;
 use xueji_workflow::{Decision, Party, Policy, Rules, Task, TaskState, Verdict, WorkflowError};
 
 use common::{Opening, check_common, request_hash};
-pub use corrections::CorrectionInput;
-pub use resolutions::ResolutionInput;
+pub(crate) use corrections::CorrectionInput;
+pub(crate) use resolutions::ResolutionInput;
 
 use crate::{
     IdentityError,
@@ -35,16 +35,16 @@ use crate::{
 };
 
 /// Party kinds of a status change's steps.
-pub mod party {
+pub(crate) mod party {
     /// The school's approver.
-    pub const SCHOOL: &str = "school";
+    pub(crate) const SCHOOL: &str = "school";
     /// The registry authority's approver.
-    pub const AUTHORITY: &str = "authority";
+    pub(crate) const AUTHORITY: &str = "authority";
 }
 
 /// What a caller asked, as decoded from the wire (not yet checked).
 #[derive(Debug, Clone)]
-pub struct ChangeInput {
+pub(crate) struct ChangeInput {
     pub idempotency_key: String,
     pub kind: Option<ChangeKind>,
     pub reason: String,
@@ -54,7 +54,7 @@ pub struct ChangeInput {
 }
 
 /// The desk that handles status changes of one province.
-pub struct ChangeDesk {
+pub(crate) struct ChangeDesk {
     store: Store,
     rules: ChangeRules,
     policy: Policy,
@@ -78,7 +78,7 @@ impl std::fmt::Debug for ChangeDesk {
 }
 
 impl ChangeDesk {
-    pub fn new(
+    pub(crate) fn new(
         store: Store,
         rules: ChangeRules,
         policy: Policy,
@@ -99,13 +99,13 @@ impl ChangeDesk {
     }
 
     /// Re-checks corrected ID numbers against the national index through `link`.
-    pub fn with_national(mut self, link: Arc<dyn NationalLink>) -> Self {
+    pub(crate) fn with_national(mut self, link: Arc<dyn NationalLink>) -> Self {
         self.national = Some(link);
         self
     }
 
     /// The bundled rules and approvals.
-    pub fn bundled(store: Store, province: &str, dates: CycleDates, clock: Clock) -> Self {
+    pub(crate) fn bundled(store: Store, province: &str, dates: CycleDates, clock: Clock) -> Self {
         let policy = Policy::from_toml(crate::domain::status_change::BUNDLED_APPROVALS)
             .expect("the bundled status-change approvals are valid");
         Self::new(
@@ -118,7 +118,7 @@ impl ChangeDesk {
         )
     }
 
-    pub fn store(&self) -> &Store {
+    pub(crate) fn store(&self) -> &Store {
         &self.store
     }
 
@@ -139,7 +139,7 @@ impl ChangeDesk {
     /// Asks for a status change of `record` at `school`. Checks the request whole (fields,
     /// the province's rule for the record as it stands), then opens the task and takes the
     /// student's pending-task lock. A retry with the same key answers the same change.
-    pub async fn request(
+    pub(crate) async fn request(
         &self,
         caller: &Caller,
         request_id: &str,
@@ -375,7 +375,7 @@ impl ChangeDesk {
     }
 
     /// A party decides the step at `position`. The same decision again changes nothing.
-    pub async fn decide(
+    pub(crate) async fn decide(
         &self,
         caller: &Caller,
         request_id: &str,
@@ -435,7 +435,7 @@ impl ChangeDesk {
     }
 
     /// The requester's side withdraws the change, with a reason, until the last approval.
-    pub async fn cancel(
+    pub(crate) async fn cancel(
         &self,
         caller: &Caller,
         request_id: &str,
@@ -521,7 +521,7 @@ impl ChangeDesk {
 
 /// May `caller` decide a step of `party`? The school's step is its approver's; an
 /// authority's, its approver's.
-pub fn may_decide(caller: &Caller, party: &Party) -> bool {
+pub(crate) fn may_decide(caller: &Caller, party: &Party) -> bool {
     caller.role == Role::Approver && xueji_workflow::may_decide(caller, party)
 }
 

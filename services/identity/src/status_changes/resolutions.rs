@@ -20,7 +20,7 @@ use crate::{
 
 /// A resolution as decoded from the wire (not yet checked).
 #[derive(Debug, Clone)]
-pub struct ResolutionInput {
+pub(crate) struct ResolutionInput {
     pub idempotency_key: String,
     pub problem: Option<Problem>,
     pub action: Option<crate::domain::resolution::Action>,
@@ -53,7 +53,7 @@ pub(super) fn open_problems(record: &StudentRecord) -> OpenProblems {
 impl ChangeDesk {
     /// Asks to resolve one of `record`'s open problems. Refuses at once, writing nothing, a
     /// malformed request or a resolution the rules do not allow.
-    pub async fn request_resolution(
+    pub(crate) async fn request_resolution(
         &self,
         caller: &Caller,
         request_id: &str,

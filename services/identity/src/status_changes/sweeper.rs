@@ -14,7 +14,7 @@ impl ChangeDesk {
     /// change and correction of a student in a graduating grade: cancelled by the system with
     /// the reason, which the requester and each approver read on the change; the approvers'
     /// inboxes drop it. Answers how many it cleared.
-    pub async fn clear_graduating(&self) -> Result<usize, IdentityError> {
+    pub(crate) async fn clear_graduating(&self) -> Result<usize, IdentityError> {
         let today = xueji_calendar::china_today(self.now());
         if !self.dates.clearing_due(today) {
             return Ok(0);
@@ -50,7 +50,7 @@ impl ChangeDesk {
     /// Acts on every missed deadline due now: approve, reject or escalate, as the step's
     /// timeout says; then clears graduating grades' tasks when the day has come. Answers how
     /// many changes it acted on.
-    pub async fn sweep(&self) -> Result<usize, IdentityError> {
+    pub(crate) async fn sweep(&self) -> Result<usize, IdentityError> {
         let cleared = self.clear_graduating().await?;
         let now = self.now();
         let due = self.store.due_status_changes(now, 100).await?;
@@ -87,7 +87,7 @@ impl ChangeDesk {
     }
 
     /// The sweeper's loop.
-    pub async fn run_sweeper(self: std::sync::Arc<Self>, every: Duration) {
+    pub(crate) async fn run_sweeper(self: std::sync::Arc<Self>, every: Duration) {
         loop {
             if let Err(error) = self.sweep().await {
                 tracing::warn!(%error, "status-change deadlines: sweep failed; retrying");
