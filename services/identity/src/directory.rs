@@ -13,12 +13,13 @@ use std::{
 };
 
 use futures::future::BoxFuture;
-use xueji_codes::SchoolCode;
+use xueji_auth::{Caller, Jurisdiction};
+use xueji_codes::{Divisions, SchoolCode};
 
 use crate::{
     IdentityError,
     domain::{
-        School,
+        self, School,
         succession::{Succession, SuccessionCursor},
     },
     store::Store,
@@ -51,6 +52,48 @@ pub struct SchoolDirectory {
 }
 
 impl SchoolDirectory {
+    /// What a request's scope (empty, a school code or a division code inside the caller's
+    /// jurisdiction) covers: the county-level divisions, or one school. A school or division
+    /// outside the caller's jurisdiction is NOT_FOUND, as a missing one.
+    pub(crate) async fn scope_of(
+        &self,
+        store: &Store,
+        caller: &Caller,
+        requested: &str,
+        field: &'static str,
+    ) -> Result<(Vec<String>, Option<String>), IdentityError> {
+        let requested = requested.trim();
+        Ok(if requested.is_empty() {
+            match &caller.jurisdiction {
+                Jurisdiction::Nation => (all_counties(), None),
+                Jurisdiction::Division(division) => (domain::counties_within(*division), None),
+                Jurisdiction::School(code) => (Vec::new(), Some(code.to_string())),
+            }
+        } else if let Ok(code) = requested.parse::<SchoolCode>() {
+            if self.visible(store, caller, &code).await?.is_none() {
+                return Err(IdentityError::NotFound(format!("{field} {code}")));
+            }
+            (Vec::new(), Some(code.to_string()))
+        } else {
+            let division = Divisions::bundled()
+                .known(requested)
+                .map_err(|e| {
+                    IdentityError::invalid(
+                        field,
+                        format!("must be a school code or a division code: {e}"),
+                    )
+                })?
+                .code;
+            if !caller
+                .jurisdiction
+                .contains(&Jurisdiction::Division(division))
+            {
+                return Err(IdentityError::NotFound(format!("{field} {division}")));
+            }
+            (domain::counties_within(division), None)
+        })
+    }
+
     /// The school under `code` if `caller` may see it; otherwise `None`, exactly as if it did
     /// not exist.
     pub(crate) async fn visible(
@@ -126,4 +169,17 @@ impl SchoolDirectory {
             .remove(&school.code);
         Ok(())
     }
+}
+
+/// Every county-level division of the bundled code list.
+fn all_counties() -> Vec<String> {
+    let divisions = Divisions::bundled();
+    let provinces: Vec<_> = (11..=82)
+        .filter_map(|p| format!("{p}0000").parse().ok())
+        .filter(|code| divisions.get(*code).is_some())
+        .collect();
+    provinces
+        .into_iter()
+        .flat_map(domain::counties_within)
+        .collect()
 }

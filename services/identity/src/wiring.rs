@@ -144,7 +144,7 @@ pub async fn mount(
     let identity =
         Arc::new(IdentityApi::new(store, schools, deliverer.clone()).with_province(province));
     mount.serve(StatusChangeApi::new(identity.clone(), desk).into_service());
-    mount.serve(ImportApi::new(identity.clone(), settings.upload_limits).into_service());
+    mount.serve(ImportApi::new(&identity, settings.upload_limits).into_service());
     mount.serve(SchoolYearApi::new(identity.clone(), cycle).into_service());
     mount.serve(identity.into_service());
     Ok(deliverer)

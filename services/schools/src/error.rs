@@ -24,6 +24,9 @@ pub enum SchoolsError {
     /// Another node (the national authority, a province's identity service) did not answer.
     #[error("{0}")]
     Unavailable(String),
+    /// A bug or corrupt data: something this service wrote does not read back.
+    #[error("{0}")]
+    Internal(String),
     #[error("database: {0}")]
     Database(xueji_db::DbFailure),
 }
@@ -63,6 +66,7 @@ impl From<SchoolsError> for Status {
             }
             SchoolsError::FailedPrecondition(why) => Status::failed_precondition(why),
             SchoolsError::Unavailable(why) => Status::unavailable(why),
+            SchoolsError::Internal(why) => xueji_rpc::internal_status(&why),
             SchoolsError::Database(failure) => match failure.answer() {
                 xueji_db::DbAnswer::RetryLater => {
                     Status::unavailable("the school registry database is unavailable; retry later")

@@ -6,7 +6,8 @@
 //!   from county to province, the replica of the publications, local lookups; [`replica`]
 //!   pulls from the national authority.
 //!
-//! [`domain`] holds the rules (no transport, no storage); [`links`] the clients to the other
+//! [`domain`] holds the rules (no transport, no storage); `registry` the national role's use
+//! cases (checked domain values in, records out) the handlers call; [`links`] the clients to the other
 //! services the registry asks (the national authority, provinces' identity services);
 //! [`wiring`] the functions the node calls to mount either role.
 
@@ -14,6 +15,7 @@ pub mod api;
 pub mod domain;
 mod error;
 pub mod links;
+mod registry;
 pub mod replica;
 pub mod store;
 pub mod wiring;

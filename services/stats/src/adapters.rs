@@ -16,7 +16,10 @@ use crate::{
 };
 
 fn unavailable(what: &str, status: Status) -> StatsError {
-    StatsError::Unavailable(format!("{what} did not answer: {}", status.message()))
+    StatsError::Unavailable(format!(
+        "{what} did not answer ({}); retry later",
+        status.message()
+    ))
 }
 
 /// Identity's change feed.

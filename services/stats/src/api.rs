@@ -28,9 +28,11 @@ impl From<StatsError> for Status {
             StatsError::NotFound(what) => Status::not_found(format!("{what} not found")),
             StatsError::PermissionDenied(why) => Status::permission_denied(why),
             StatsError::FailedPrecondition(why) => Status::failed_precondition(why),
+            // Each Unavailable names what did not answer (the database, identity's feed, the
+            // national node) in words meant for the caller.
             StatsError::Unavailable(why) => {
                 tracing::warn!(%why, "stats unavailable");
-                Status::unavailable("the statistics database is unavailable; retry later")
+                Status::unavailable(why)
             }
             StatsError::Internal(why) => xueji_rpc::internal_status(&why),
         }

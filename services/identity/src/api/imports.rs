@@ -20,7 +20,7 @@ use super::{
 };
 use crate::{
     IdentityError,
-    domain::sheet::{ERRORS_HEADING, ImportKind, Layout, ORIGINAL_ROW_HEADING},
+    domain::sheet::{ERRORS_HEADING, ImportKind, ORIGINAL_ROW_HEADING},
     imports::Importer,
     imports::{Event, Header, UploadLimits, upload},
     store::imports::{ImportJobRecord, JobState, RowError},
@@ -29,11 +29,10 @@ use crate::{
 /// Bad rows read per page of an error file.
 const EXPORT_PAGE: i64 = 5_000;
 
-/// The import service: shares the identity service's state.
+/// The import service: thin handlers over the [`Importer`].
 #[derive(Debug, Clone)]
 pub(crate) struct ImportApi {
-    identity: Arc<IdentityApi>,
-    /// The import use case the handlers call.
+    /// The import and export use cases the handlers call.
     importer: Arc<Importer>,
     limits: UploadLimits,
     /// One permit per import being read.
@@ -41,10 +40,9 @@ pub(crate) struct ImportApi {
 }
 
 impl ImportApi {
-    pub(crate) fn new(identity: Arc<IdentityApi>, limits: UploadLimits) -> Self {
+    pub(crate) fn new(identity: &IdentityApi, limits: UploadLimits) -> Self {
         Self {
-            importer: Arc::new(Importer::of(&identity)),
-            identity,
+            importer: Arc::new(Importer::of(identity)),
             reading: Arc::new(tokio::sync::Semaphore::new(limits.at_once)),
             limits,
         }
@@ -176,8 +174,8 @@ impl ImportApi {
     async fn job(&self, caller: &Caller, id: &str) -> Result<ImportJobRecord, IdentityError> {
         let parsed = uuid::Uuid::parse_str(id.trim())
             .map_err(|_| IdentityError::invalid("job_id", "must be a job id (a UUID)"))?;
-        self.identity
-            .store
+        self.importer
+            .store()
             .import_job(parsed)
             .await?
             .filter(|job| Self::visible_job(caller, job))
@@ -189,7 +187,7 @@ impl ImportApi {
     /// however many rows were bad). A CSV error file is in the encoding the upload was in, so
     /// the clerk's spreadsheet opens it as it opened the original.
     async fn error_file(
-        identity: &IdentityApi,
+        importer: &Importer,
         job: &ImportJobRecord,
         name: String,
         out: &mpsc::Sender<Result<pb::DownloadImportErrorsResponse, Status>>,
@@ -230,8 +228,8 @@ impl ImportApi {
         };
         let mut after = 0;
         loop {
-            let page = identity
-                .store
+            let page = importer
+                .store()
                 .import_errors(job.id, after, EXPORT_PAGE)
                 .await?;
             let Some(last) = page.last() else { break };
@@ -263,12 +261,13 @@ impl ImportApi {
         };
         let requested = request.province.trim();
         let province = if requested.is_empty() {
-            caller
-                .jurisdiction
-                .province_digits()
-                .map(str::to_owned)
-                .or_else(|| self.identity.province.clone())
-                .unwrap_or_default()
+            self.importer.province_of(caller).map_err(|_| {
+                IdentityError::invalid(
+                    "province",
+                    "this node serves no province: name the province whose template you want \
+                     (two digits, e.g. 35)",
+                )
+            })?
         } else if requested.len() == 2 && requested.bytes().all(|b| b.is_ascii_digit()) {
             requested.to_owned()
         } else {
@@ -277,7 +276,7 @@ impl ImportApi {
                 "must be two digits, e.g. 35",
             ));
         };
-        let layout = Layout::new(self.identity.fields.of(&province));
+        let layout = self.importer.layout_of(&province);
         let mut writer = SheetWriter::new(format).map_err(sheet_error)?;
         writer
             .set_column_kinds(&layout.column_kinds())
@@ -506,8 +505,8 @@ impl ImportService for ImportApi {
             }
         };
         let jobs = self
-            .identity
-            .store
+            .importer
+            .store()
             .recent_import_jobs(1_000)
             .await?
             .into_iter()
@@ -530,9 +529,9 @@ impl ImportService for ImportApi {
             .map_or(job.file_name.as_str(), |(stem, _)| stem);
         let name = format!("{stem}.errors.{}", job.format.as_str());
         let (out, messages) = mpsc::channel(4);
-        let identity = self.identity.clone();
+        let importer = self.importer.clone();
         tokio::spawn(async move {
-            if let Err(error) = Self::error_file(&identity, &job, name, &out).await {
+            if let Err(error) = Self::error_file(&importer, &job, name, &out).await {
                 let _ = out.send(Err(error.into())).await;
             }
         });
@@ -560,15 +559,10 @@ impl ImportService for ImportApi {
         let request = request.into_inner();
         let format = format_of(request.format).unwrap_or(Format::Csv);
         let (counties, school) = self
-            .identity
+            .importer
             .scope_of(&caller, &request.scope, "scope")
             .await?;
-        let province = caller
-            .jurisdiction
-            .province_digits()
-            .map(str::to_owned)
-            .or_else(|| self.identity.province.clone())
-            .unwrap_or_default();
+        let province = self.importer.province_of(&caller)?;
         let name = format!(
             "xueji-students-{}.{}",
             if request.scope.trim().is_empty() {
@@ -578,11 +572,11 @@ impl ImportService for ImportApi {
             },
             format.as_str()
         );
-        let identity = self.identity.clone();
+        let importer = self.importer.clone();
         let (tx, rx) = mpsc::channel(4);
         tokio::spawn(async move {
             let result = export(
-                &identity,
+                &importer,
                 &province,
                 format,
                 &counties,

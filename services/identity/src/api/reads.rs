@@ -1,16 +1,13 @@
 //! Reads: a school's students, its workload, the problem records of a jurisdiction.
 
 use xueji_auth::{Caller, Jurisdiction};
-use xueji_codes::{Divisions, SchoolCode};
+use xueji_codes::SchoolCode;
 use xueji_proto::identity::v1 as pb;
 
 use super::{IdentityApi, NATIONAL_PHASE, convert, page_size, page_token, paginate};
 use crate::{
     IdentityError,
-    domain::{
-        self,
-        problems::{other_province_named, other_record_shown, partners_shown},
-    },
+    domain::problems::{other_province_named, other_record_shown, partners_shown},
 };
 
 impl IdentityApi {
@@ -82,7 +79,8 @@ impl IdentityApi {
         // ID numbers a scan found (token: "invalid:<student id>").
         let phase = ProblemPhase::of(&request.page_token)?;
         let (counties, school) = self
-            .scope_of(caller, &request.jurisdiction, "jurisdiction")
+            .schools
+            .scope_of(&self.store, caller, &request.jurisdiction, "jurisdiction")
             .await?;
         let mut problems = Vec::new();
         let mut next_page_token = String::new();
@@ -206,61 +204,6 @@ impl IdentityApi {
             next_page_token,
         })
     }
-}
-
-impl IdentityApi {
-    /// What a request's scope (empty, a school code or a division code inside the caller's
-    /// jurisdiction) covers: the county-level divisions, or one school. A school or division
-    /// outside the caller's jurisdiction is NOT_FOUND, as a missing one.
-    pub(crate) async fn scope_of(
-        &self,
-        caller: &Caller,
-        requested: &str,
-        field: &'static str,
-    ) -> Result<(Vec<String>, Option<String>), IdentityError> {
-        let requested = requested.trim();
-        Ok(if requested.is_empty() {
-            match &caller.jurisdiction {
-                Jurisdiction::Nation => (all_counties(), None),
-                Jurisdiction::Division(division) => (domain::counties_within(*division), None),
-                Jurisdiction::School(code) => (Vec::new(), Some(code.to_string())),
-            }
-        } else if let Ok(code) = requested.parse::<SchoolCode>() {
-            if self.visible_school(caller, &code).await?.is_none() {
-                return Err(IdentityError::NotFound(format!("{field} {code}")));
-            }
-            (Vec::new(), Some(code.to_string()))
-        } else {
-            let division = Divisions::bundled()
-                .known(requested)
-                .map_err(|e| {
-                    IdentityError::invalid(
-                        field,
-                        format!("must be a school code or a division code: {e}"),
-                    )
-                })?
-                .code;
-            if !caller
-                .jurisdiction
-                .contains(&Jurisdiction::Division(division))
-            {
-                return Err(IdentityError::NotFound(format!("{field} {division}")));
-            }
-            (domain::counties_within(division), None)
-        })
-    }
-}
-
-fn all_counties() -> Vec<String> {
-    let divisions = Divisions::bundled();
-    let provinces: Vec<_> = (11..=82)
-        .filter_map(|p| format!("{p}0000").parse().ok())
-        .filter(|code| divisions.get(*code).is_some())
-        .collect();
-    provinces
-        .into_iter()
-        .flat_map(domain::counties_within)
-        .collect()
 }
 
 /// The page token of the invalid-ID phase of the problem list.

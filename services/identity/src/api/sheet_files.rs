@@ -9,13 +9,10 @@ use tonic::Status;
 use xueji_proto::identity::v1 as pb;
 use xueji_sheets::{Format, SheetWriter};
 
-use super::IdentityApi;
 use crate::{
     IdentityError,
-    domain::{
-        EnrollmentStatus,
-        sheet::{Layout, SheetStudent},
-    },
+    domain::{EnrollmentStatus, sheet::SheetStudent},
+    imports::Importer,
     store::imports::RowError,
 };
 
@@ -67,7 +64,7 @@ pub(super) fn file_messages<T: Send + 'static>(
 /// Writes the export page by page: CSV bytes go out as each page is written; an XLSX
 /// workbook (rows kept in a temporary file) goes out whole at the end.
 pub(super) async fn export(
-    identity: &IdentityApi,
+    importer: &Importer,
     province: &str,
     format: Format,
     counties: &[String],
@@ -75,7 +72,7 @@ pub(super) async fn export(
     name: String,
     out: &mpsc::Sender<Result<pb::ExportStudentsResponse, Status>>,
 ) -> Result<(), IdentityError> {
-    let layout = Layout::new(identity.fields.of(province));
+    let layout = importer.layout_of(province);
     let mut writer = SheetWriter::new(format).map_err(sheet_error)?;
     writer
         .set_column_kinds(&layout.column_kinds())
@@ -103,8 +100,8 @@ pub(super) async fn export(
         }
     };
     loop {
-        let page = identity
-            .store
+        let page = importer
+            .store()
             .export_page(counties, school, after, EXPORT_PAGE)
             .await?;
         let Some(last) = page.last() else { break };

@@ -5,17 +5,16 @@
 //! A job found finished answers its summary; a job found running resumes after its last
 //! committed row.
 
+mod chunks;
+use chunks::finish_write;
 pub mod upload;
 
 pub use upload::UploadLimits;
 
 use std::{collections::HashMap, sync::Arc};
 
-use chrono::Utc;
-use futures::StreamExt;
 use tokio::sync::mpsc;
 use xueji_auth::{Caller, Level, Role};
-use xueji_codes::SchoolCode;
 use xueji_sheets::{Format, Row};
 
 use crate::{
@@ -24,32 +23,21 @@ use crate::{
     directory::SchoolDirectory,
     domain::provincial_fields::ProvincialFields,
     domain::{
-        self, School,
-        provincial_fields::check_registration_fields,
-        sheet::{Bound, ImportKind, Layout, check_migration},
+        School,
+        sheet::{ImportKind, Layout},
     },
     national::Deliverer,
-    registrar::{KeyScope, Registrar},
+    registrar::Registrar,
     store::{
         Actor, Store,
-        imports::{ChunkDone, ImportJobRecord, JobState, NewJob, RowError, RowProblem},
-        migration::MigrationRow,
+        imports::{ChunkDone, ImportJobRecord, JobState, NewJob, RowError},
     },
 };
-
-/// What an intake row did.
-enum Written {
-    Imported,
-    /// The same student (ID number, name, birth date, school) is registered already.
-    Present,
-}
 
 /// Rows per migration chunk (one transaction) and per intake chunk (registrations in flight
 /// together, then the job's progress).
 const MIGRATION_CHUNK: usize = 2_000;
 const INTAKE_CHUNK: usize = 512;
-/// Intake registrations in flight at once: enough to fill the batcher's batches.
-const INTAKE_CONCURRENCY: usize = 64;
 
 /// What an upload says it is.
 #[derive(Debug, Clone)]
@@ -125,6 +113,41 @@ impl Importer {
         }
     }
 
+    /// The store the jobs, their bad rows and the exported students are read from.
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The layout of the sheets of `province`: the national columns, then its own fields.
+    pub(crate) fn layout_of(&self, province: &str) -> Layout<'_> {
+        Layout::new(self.fields.of(province))
+    }
+
+    /// What an export's scope (empty, a school code or a division code inside the caller's
+    /// jurisdiction) covers: the county-level divisions, or one school.
+    pub(crate) async fn scope_of(
+        &self,
+        caller: &Caller,
+        requested: &str,
+        field: &'static str,
+    ) -> Result<(Vec<String>, Option<String>), IdentityError> {
+        self.schools
+            .scope_of(&self.store, caller, requested, field)
+            .await
+    }
+
+    /// The province whose extra fields the rows carry: the caller's, or this node's for a
+    /// ministry operator. A node that serves no province has no rows to read.
+    pub(crate) fn province_of(&self, caller: &Caller) -> Result<String, IdentityError> {
+        match (caller.jurisdiction.province_digits(), &self.province) {
+            (Some(province), _) => Ok(province.to_owned()),
+            (None, Some(province)) => Ok(province.clone()),
+            (None, None) => Err(IdentityError::FailedPrecondition(
+                "this node serves no province: import into a provincial node".into(),
+            )),
+        }
+    }
+
     /// The job a caller's upload belongs to: opened, or found (same file, same jurisdiction).
     pub(crate) async fn open_job(
         &self,
@@ -132,6 +155,7 @@ impl Importer {
         header: &Header,
     ) -> Result<(ImportJobRecord, bool), IdentityError> {
         may_import(caller, header.kind)?;
+        self.province_of(caller)?;
         let jurisdiction = caller.jurisdiction.as_string();
         let division = match &caller.jurisdiction {
             xueji_auth::Jurisdiction::School(code) => self
@@ -172,10 +196,7 @@ impl Importer {
         events: mpsc::Sender<Event>,
     ) -> Result<(), IdentityError> {
         let actor = Actor { caller, request_id };
-        let province = match caller.jurisdiction.province_digits() {
-            Some(province) => province.to_owned(),
-            None => self.province.clone().unwrap_or_default(),
-        };
+        let province = self.province_of(caller)?;
         let fields = self.fields.clone();
         let layout = Layout::new(fields.of(&province));
         let Some(heading_row) = sheet.rows.recv().await else {
@@ -362,238 +383,4 @@ impl Importer {
             .await;
         Ok(())
     }
-
-    /// Registers a chunk of intake rows through registration itself, several in flight (the
-    /// batcher groups them), each keyed by the job and its row: a row written before a crash
-    /// answers as a replay when read again.
-    #[allow(clippy::too_many_arguments)]
-    async fn intake_chunk(
-        &self,
-        caller: &Caller,
-        request_id: &str,
-        layout: &Layout<'_>,
-        bound: &Bound,
-        rows: Vec<Row>,
-        through: i64,
-        job: uuid::Uuid,
-    ) -> Result<ChunkDone, IdentityError> {
-        // Rows of the chunk are registered concurrently: a resident ID number an earlier row
-        // of the chunk carries is refused here, so that the earlier row is the one kept.
-        let mut first_with_id: HashMap<String, u64> = HashMap::new();
-        let rows: Vec<_> = rows
-            .into_iter()
-            .map(|row| {
-                let (record, violations) = bound.read(&row.cells);
-                let id = record.input.document_number.trim().to_ascii_uppercase();
-                let repeat = if id.is_empty() {
-                    None
-                } else {
-                    Some(*first_with_id.entry(id).or_insert(row.number))
-                        .filter(|first| *first != row.number)
-                };
-                (row, record, violations, repeat)
-            })
-            .collect();
-        let results: Vec<(Row, Result<Written, Vec<RowProblem>>)> = futures::stream::iter(
-            rows.into_iter()
-                .map(|(row, record, violations, repeat)| async move {
-                    if let Some(first) = repeat {
-                        let reason =
-                            format!("repeats the document number of row {first} of this file");
-                        return Ok((row, Err(vec![problem(layout, "document_number", reason)])));
-                    }
-                    if !violations.is_empty() {
-                        let problems = problems_of(layout, &violations);
-                        return Ok::<_, IdentityError>((row, Err(problems)));
-                    }
-                    let mut input = record.input;
-                    input.idempotency_key = format!("import:{job}:{}", row.number);
-                    let sent = input.clone();
-                    let answer = self
-                        .registrar
-                        .register(
-                            caller,
-                            request_id,
-                            input,
-                            record.provincial_fields,
-                            "",
-                            KeyScope::Global,
-                        )
-                        .await;
-                    let outcome = match answer {
-                        Ok(_) => Ok(Written::Imported),
-                        Err(IdentityError::InvalidArgument(violations)) => {
-                            Err(problems_of(layout, &violations))
-                        }
-                        // The student this row names is here already, at this school: a file
-                        // sent again with students added counts them as present.
-                        Err(IdentityError::AlreadyExists { field, .. })
-                            if field == "document_number" && self.already_here(&sent).await? =>
-                        {
-                            Ok(Written::Present)
-                        }
-                        Err(IdentityError::AlreadyExists { field, message }) => {
-                            Err(vec![problem(layout, field, message)])
-                        }
-                        Err(
-                            IdentityError::PermissionDenied(message)
-                            | IdentityError::NotFound(message),
-                        ) => Err(vec![problem(layout, "school_code", message)]),
-                        Err(IdentityError::FailedPrecondition(message)) => {
-                            Err(vec![problem(layout, "document_number", message)])
-                        }
-                        Err(other) => return Err(other),
-                    };
-                    Ok((row, outcome))
-                }),
-        )
-        .buffered(INTAKE_CONCURRENCY)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<_, _>>()?;
-        let mut done = ChunkDone {
-            through,
-            ..ChunkDone::default()
-        };
-        for (row, outcome) in results {
-            match outcome {
-                Ok(Written::Imported) => done.imported += 1,
-                Ok(Written::Present) => done.already += 1,
-                Err(problems) => done.errors.push(RowError {
-                    row: row.number as i64,
-                    cells: bound
-                        .original(&row.cells)
-                        .iter()
-                        .map(|c| (*c).to_owned())
-                        .collect(),
-                    problems,
-                }),
-            }
-        }
-        self.store.record_import_chunk(job, &done).await?;
-        Ok(done)
-    }
-
-    /// Whether the student `sent` names is registered here already as sent: the live record
-    /// of its ID number has its name, birth date and school.
-    async fn already_here(&self, sent: &domain::RegistrationInput) -> Result<bool, IdentityError> {
-        let id = sent.document_number.trim().to_ascii_uppercase();
-        let Some(holder) = self.store.student_by_id_number(&id).await? else {
-            return Ok(false);
-        };
-        let Some(record) = self.store.students(&[holder]).await?.into_iter().next() else {
-            return Ok(false);
-        };
-        let Ok(name) = domain::normalize_name(&sent.name) else {
-            return Ok(false);
-        };
-        Ok(record.name == name
-            && record.birth_date.to_string() == sent.birth_date.trim()
-            && record.school_code == sent.school_code.trim())
-    }
-
-    /// Checks a chunk of migration rows: the records to write, and the chunk's bad rows.
-    async fn check_migration_chunk(
-        &self,
-        caller: &Caller,
-        layout: &Layout<'_>,
-        bound: &Bound,
-        rows: Vec<Row>,
-        through: i64,
-        schools: &mut HashMap<String, Option<School>>,
-    ) -> Result<(Vec<MigrationRow>, ChunkDone), IdentityError> {
-        let today = Utc::now().date_naive();
-        let mut done = ChunkDone {
-            through,
-            ..ChunkDone::default()
-        };
-        let mut good = Vec::with_capacity(rows.len());
-        for row in rows {
-            let cells: Vec<String> = bound
-                .original(&row.cells)
-                .iter()
-                .map(|c| (*c).to_owned())
-                .collect();
-            let (record, mut violations) = bound.read(&row.cells);
-            let code = record.input.school_code.clone();
-            if !schools.contains_key(&code) {
-                let school = match code.parse::<SchoolCode>() {
-                    Ok(parsed) => self.schools.visible(&self.store, caller, &parsed).await?,
-                    Err(_) => None,
-                };
-                schools.insert(code.clone(), school);
-            }
-            let school = schools[&code].clone();
-            let provincial = match school
-                .as_ref()
-                .and_then(|s| Some((s, s.grade_place(record.input.grade)?.stage)))
-            {
-                Some((school, stage)) => {
-                    let province = school.code.province_digits();
-                    check_registration_fields(
-                        self.fields.of(province),
-                        province,
-                        &record.provincial_fields,
-                        stage,
-                    )
-                }
-                None => Ok(Default::default()),
-            };
-            let mut input = record.input.clone();
-            input.idempotency_key = format!("migration:{}", record.registry_number);
-            if input.idempotency_key.len() > 128 {
-                input.idempotency_key.truncate(128);
-            }
-            let checked = domain::validate_registration(input, school, today);
-            let checked = match (checked, provincial) {
-                (Ok(mut registration), Ok(fields)) if violations.is_empty() => {
-                    registration.provincial_fields = fields;
-                    check_migration(&record, registration)
-                }
-                (national, provincial) => {
-                    violations.extend(national.err().unwrap_or_default());
-                    violations.extend(provincial.err().unwrap_or_default());
-                    Err(violations)
-                }
-            };
-            match checked {
-                Ok(migrated) => good.push(MigrationRow {
-                    row: row.number as i64,
-                    cells,
-                    record: migrated,
-                }),
-                Err(violations) => done.errors.push(RowError {
-                    row: row.number as i64,
-                    cells,
-                    problems: problems_of(layout, &violations),
-                }),
-            }
-        }
-        Ok((good, done))
-    }
-}
-
-/// The outcome of a chunk's write running in its own task.
-async fn finish_write(
-    write: tokio::task::JoinHandle<Result<ChunkDone, IdentityError>>,
-) -> Result<ChunkDone, IdentityError> {
-    write
-        .await
-        .map_err(|e| IdentityError::Internal(format!("a chunk's write stopped: {e}")))?
-}
-
-fn problem(layout: &Layout<'_>, field: &str, reason: String) -> RowProblem {
-    RowProblem {
-        field: field.to_owned(),
-        heading: layout.heading_of(field).unwrap_or_default(),
-        reason,
-    }
-}
-
-fn problems_of(layout: &Layout<'_>, violations: &[domain::FieldViolation]) -> Vec<RowProblem> {
-    violations
-        .iter()
-        .map(|v| problem(layout, v.field, v.description.clone()))
-        .collect()
 }

@@ -1,7 +1,7 @@
 //! `SchoolAuthority`: the national role.
 
 use tonic::{Request, Response, Status};
-use xueji_auth::{Jurisdiction, Level};
+use xueji_auth::Jurisdiction;
 use xueji_proto::schools::v1::{
     self as pb,
     school_authority_server::{SchoolAuthority, SchoolAuthorityServer},
@@ -11,11 +11,12 @@ use xueji_validation::{FieldViolation, Violations, parse_date, required_text};
 use super::convert;
 use crate::{
     SchoolsError,
-    domain::{self, MERGED, PROFILE},
+    domain::{self, MERGED, PROFILE, StepOrder},
     links::Workloads,
+    registry::{EndorsedApplication, Registry},
     store::{
         Actor,
-        national::{Merger, NationalApplication, NationalStore},
+        national::{Merger, NationalStore},
     },
 };
 
@@ -23,15 +24,22 @@ const PUBLICATIONS_PER_PAGE: u32 = 20;
 const DECISIONS_PER_PAGE: i64 = 500;
 use crate::store::national::CHANGES_PER_PAGE;
 
+/// Thin handlers: decode into domain values, authorize, call the [`Registry`] (changes) or
+/// the store (reads), encode.
 #[derive(Debug)]
 pub struct AuthorityApi {
+    /// Reads: schools, applications, publications.
     store: NationalStore,
-    workloads: Workloads,
+    /// Changes: the registry's use cases.
+    registry: Registry,
 }
 
 impl AuthorityApi {
     pub fn new(store: NationalStore, workloads: Workloads) -> Self {
-        Self { store, workloads }
+        Self {
+            registry: Registry::new(store.clone(), workloads),
+            store,
+        }
     }
 
     pub fn into_service(self) -> SchoolAuthorityServer<Self> {
@@ -61,33 +69,14 @@ impl AuthorityApi {
             (Some(open_from), Some(profile)) if violations.is_empty() => (open_from, profile),
             _ => return Err(violations.into_vec().into()),
         };
-        let province_division = profile.division.province();
-        let speaks_for_province = match &actor.caller.jurisdiction {
-            Jurisdiction::Nation => true,
-            Jurisdiction::Division(division) => {
-                actor.caller.level == Level::Province && *division == province_division
-            }
-            Jurisdiction::School(_) => false,
-        };
-        if !speaks_for_province {
-            return Err(SchoolsError::PermissionDenied(format!(
-                "only province {} submits applications for schools in {}",
-                profile.province(),
-                profile.division
-            )));
-        }
         let held = self
-            .store
+            .registry
             .submit(
-                &NationalApplication {
+                EndorsedApplication {
                     id: application.id.trim().to_owned(),
-                    province: profile.province().to_owned(),
                     profile,
                     open_from,
                     filed_by: application.filed_by,
-                    status: "submitted".into(),
-                    code: None,
-                    reason: None,
                 },
                 actor,
             )
@@ -97,57 +86,19 @@ impl AuthorityApi {
         })
     }
 
-    /// The workload check before codes are voided by a merger or a category change: their
-    /// students move to the successor once the province replicates the publication, but their
-    /// tasks must be finished first. A code already voided (a retry) is not asked again.
-    async fn check_before_voiding(
-        &self,
-        codes: &[xueji_codes::SchoolCode],
-    ) -> Result<(), SchoolsError> {
-        for code in codes {
-            let open = self
-                .store
-                .school(code.as_str())
-                .await?
-                .is_some_and(|school| school.status == domain::SchoolStatus::Open);
-            if open {
-                domain::void_with_students(code, self.workloads.of(code).await?)?;
-            }
-        }
-        Ok(())
-    }
-
     async fn close(
         &self,
         actor: &Actor,
         request: pb::CloseSchoolRequest,
     ) -> Result<pb::CloseSchoolResponse, SchoolsError> {
         domain::require_ministry(&actor.caller, "close a school")?;
-        let (code, effective_date, reason) =
-            lifecycle_fields(&request.code, &request.effective_date, &request.reason)?;
-        let current = self
-            .store
-            .school(code.as_str())
-            .await?
-            .ok_or_else(|| SchoolsError::NotFound(format!("school {code}")))?;
-        // Only an open school needs the students checked; a retry on a closed one answers as is.
-        let workload = if current.status == domain::SchoolStatus::Open {
-            Some(self.workloads.of(&code).await?)
-        } else {
-            None
-        };
-        let school = self
-            .store
-            .close(&code, effective_date, &reason, workload, actor)
-            .await?;
+        let order = lifecycle_fields(&request.code, &request.effective_date, &request.reason)?;
+        let school = self.registry.close(&order, actor).await?;
         Ok(pb::CloseSchoolResponse {
             school: Some(convert::school(&school, 0)),
         })
     }
 }
-
-/// What every lifecycle step names: a school code, an effective date and a reason.
-type StepFields = (xueji_codes::SchoolCode, chrono::NaiveDate, String);
 
 /// Checks the fields every lifecycle step takes, adding their violations to the request's.
 fn step_fields(
@@ -155,7 +106,7 @@ fn step_fields(
     code: &str,
     effective_date: &str,
     reason: &str,
-) -> Option<StepFields> {
+) -> Option<StepOrder> {
     let code = violations.check(
         code.trim()
             .parse::<xueji_codes::SchoolCode>()
@@ -163,7 +114,11 @@ fn step_fields(
     );
     let date = violations.check(parse_date("effective_date", effective_date));
     let reason = violations.check(required_text("reason", reason, 500));
-    Some((code?, date?, reason?))
+    Some(StepOrder {
+        code: code?,
+        effective_date: date?,
+        reason: reason?,
+    })
 }
 
 /// The lifecycle fields of a step that takes nothing else.
@@ -171,7 +126,7 @@ fn lifecycle_fields(
     code: &str,
     effective_date: &str,
     reason: &str,
-) -> Result<StepFields, SchoolsError> {
+) -> Result<StepOrder, SchoolsError> {
     let mut violations = Violations::default();
     step_fields(&mut violations, code, effective_date, reason)
         .ok_or_else(|| violations.into_vec().into())
@@ -233,7 +188,7 @@ impl SchoolAuthority for AuthorityApi {
         if id.is_empty() {
             return Err(SchoolsError::invalid("id", "must not be empty").into());
         }
-        let school = self.store.approve(id, &actor).await?;
+        let school = self.registry.approve(id, &actor).await?;
         Ok(Response::new(pb::ApproveApplicationResponse {
             school: Some(convert::school(&school, 0)),
         }))
@@ -256,7 +211,7 @@ impl SchoolAuthority for AuthorityApi {
             _ => return Err(SchoolsError::from(violations.into_vec()).into()),
         };
         let application = self
-            .store
+            .registry
             .reject(request.id.trim(), &reason, &actor)
             .await?;
         Ok(Response::new(pb::RejectApplicationResponse {
@@ -316,13 +271,10 @@ impl SchoolAuthority for AuthorityApi {
             &request.reason,
         );
         let name = violations.check(required_text("new_name", &request.new_name, 100));
-        let (Some((code, date, reason)), Some(name)) = (fields, name) else {
+        let (Some(order), Some(name)) = (fields, name) else {
             return Err(SchoolsError::from(violations.into_vec()).into());
         };
-        let school = self
-            .store
-            .rename(&code, &name, date, &reason, &actor)
-            .await?;
+        let school = self.registry.rename(&order, &name, &actor).await?;
         Ok(Response::new(pb::RenameSchoolResponse {
             school: registry_school(&school),
         }))
@@ -366,14 +318,8 @@ impl SchoolAuthority for AuthorityApi {
             }
             _ => return Err(SchoolsError::from(violations.into_vec()).into()),
         };
-        let voided: Vec<_> = predecessors
-            .iter()
-            .filter(|code| Some(*code) != keep.as_ref())
-            .cloned()
-            .collect();
-        self.check_before_voiding(&voided).await?;
         let school = self
-            .store
+            .registry
             .merge(
                 &Merger {
                     predecessors,
@@ -414,15 +360,12 @@ impl SchoolAuthority for AuthorityApi {
             category,
             &convert::stage_input(&request.stages),
         ));
-        let (Some((code, date, reason)), Some(category), Some(stages)) = (fields, category, stages)
-        else {
+        let (Some(order), Some(category), Some(stages)) = (fields, category, stages) else {
             return Err(SchoolsError::from(violations.into_vec()).into());
         };
-        self.check_before_voiding(std::slice::from_ref(&code))
-            .await?;
         let school = self
-            .store
-            .change_category(&code, category, &stages, date, &reason, &actor)
+            .registry
+            .change_category(&order, category, &stages, &actor)
             .await?;
         Ok(Response::new(pb::ChangeCategoryResponse {
             school: registry_school(&school),
@@ -447,9 +390,8 @@ impl SchoolAuthority for AuthorityApi {
         let caller = &actor.caller;
         domain::require_ministry(caller, "reopen a school")?;
         let request = request.into_inner();
-        let (code, date, reason) =
-            lifecycle_fields(&request.code, &request.effective_date, &request.reason)?;
-        let school = self.store.reopen(&code, date, &reason, &actor).await?;
+        let order = lifecycle_fields(&request.code, &request.effective_date, &request.reason)?;
+        let school = self.registry.reopen(&order, &actor).await?;
         Ok(Response::new(pb::ReopenSchoolResponse {
             school: registry_school(&school),
         }))
@@ -507,11 +449,7 @@ impl SchoolAuthority for AuthorityApi {
         let caller = &actor.caller;
         domain::require_ministry(caller, "publish the code list")?;
         let note = request.get_ref().note.trim().to_owned();
-        let publication = self.store.publish(&note, &actor).await?.ok_or_else(|| {
-            SchoolsError::FailedPrecondition(
-                "nothing changed since the last publication; nothing to publish".into(),
-            )
-        })?;
+        let publication = self.registry.publish(&note, &actor).await?;
         Ok(Response::new(pb::PublishResponse {
             publication: Some(convert::publication(&publication)),
         }))

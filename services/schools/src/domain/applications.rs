@@ -115,6 +115,29 @@ pub fn check_turn(
 }
 
 /// The ministry decides applications and applies the lifecycle rules.
+/// Whether `caller` speaks for the province of a school in `division`: the ministry, or that
+/// province's own authority. A province submits applications for its own schools only.
+pub fn require_own_province(
+    caller: &Caller,
+    division: xueji_codes::DivisionCode,
+) -> Result<(), SchoolsError> {
+    let speaks_for_province = match &caller.jurisdiction {
+        Jurisdiction::Nation => true,
+        Jurisdiction::Division(own) => {
+            caller.level == xueji_auth::Level::Province && *own == division.province()
+        }
+        Jurisdiction::School(_) => false,
+    };
+    if speaks_for_province {
+        Ok(())
+    } else {
+        Err(SchoolsError::PermissionDenied(format!(
+            "only province {} submits applications for schools in {division}",
+            division.province_digits()
+        )))
+    }
+}
+
 pub fn require_ministry(caller: &Caller, what: &str) -> Result<(), SchoolsError> {
     if caller.jurisdiction == Jurisdiction::Nation && caller.role == Role::Approver {
         Ok(())

@@ -82,6 +82,14 @@ impl SchoolRecord {
     }
 }
 
+/// What every lifecycle step names: the school, the day the step takes effect, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepOrder {
+    pub code: SchoolCode,
+    pub effective_date: NaiveDate,
+    pub reason: String,
+}
+
 /// What a lifecycle step is asked to do when it would change nothing (a retry): answer with
 /// the school as it stands.
 #[derive(Debug, Clone, PartialEq, Eq)]

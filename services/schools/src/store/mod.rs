@@ -139,8 +139,12 @@ impl SchoolRow {
             successors: self
                 .successors
                 .iter()
-                .filter_map(|code| code.parse::<SchoolCode>().ok())
-                .collect(),
+                .map(|successor| {
+                    successor.parse::<SchoolCode>().map_err(|e| {
+                        corrupt(format!("school {}: successor {successor}: {e}", self.code))
+                    })
+                })
+                .collect::<Result<_, _>>()?,
         })
     }
 }

@@ -85,7 +85,9 @@ impl NationalStore {
         let application = lock_application(&mut tx, id).await?;
         match application.status.as_str() {
             "approved" => {
-                let code = application.code.unwrap_or_default();
+                let code = application.code.ok_or_else(|| {
+                    SchoolsError::Internal(format!("application {id} is approved without a code"))
+                })?;
                 return load_school(&mut tx, &code)
                     .await?
                     .ok_or_else(|| SchoolsError::NotFound(format!("school {code}")));
@@ -93,7 +95,10 @@ impl NationalStore {
             "rejected" => {
                 return Err(SchoolsError::FailedPrecondition(format!(
                     "application {id} was rejected: {}",
-                    application.reason.unwrap_or_default()
+                    application
+                        .reason
+                        .as_deref()
+                        .unwrap_or("no reason was recorded")
                 )));
             }
             _ => {}
@@ -156,9 +161,11 @@ impl NationalStore {
         match application.status.as_str() {
             "rejected" => return Ok(application),
             "approved" => {
+                let code = application.code.ok_or_else(|| {
+                    SchoolsError::Internal(format!("application {id} is approved without a code"))
+                })?;
                 return Err(SchoolsError::FailedPrecondition(format!(
-                    "application {id} was approved (code {}); close the school instead",
-                    application.code.unwrap_or_default()
+                    "application {id} was approved (code {code}); close the school instead"
                 )));
             }
             _ => {}
