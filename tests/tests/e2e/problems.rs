@@ -397,3 +397,102 @@ async fn a_scan_turns_invalid_stored_id_numbers_into_problems_until_resolved() {
         .into_inner();
     assert_eq!((after.found, after.open), (0, 0), "{after:?}");
 }
+
+/// DESIGN §4 (3): the name check is for students without an ID number. Two 王子涵 born the same
+/// day with ID numbers of their own are two children: neither is a problem record, in the
+/// province or across provinces, and either may transfer. A third 王子涵 of that day without an
+/// ID number may be either of them: all three are flagged.
+#[tokio::test]
+async fn namesakes_with_their_own_id_numbers_are_two_children() {
+    let federation = Federation::start().await;
+    let (school, receiving) = xueji_tests::transfers::two_schools(&federation).await;
+    let county = federation.school_county("35", &school).await;
+    let mut approver = federation
+        .identity("35", Level::County, &county, Role::Approver)
+        .await;
+    let namesake = |key: &str, id: &str| {
+        let mut request = registration_at(key, "王子涵", &school, id);
+        request.grade = 3;
+        request
+    };
+    let mut numbers = Vec::new();
+    for (n, body) in ["101", "103"].into_iter().enumerate() {
+        let id = resident_id(&format!("{county}20170303{body}"));
+        let number = register(
+            &federation,
+            "35",
+            &school,
+            namesake(&format!("wzh-{n}"), &id),
+        )
+        .await;
+        let active = xueji_tests::approve_until_active(&mut approver, &number).await;
+        assert_eq!(active.status(), ipb::EnrollmentStatus::Active, "{active:?}");
+        assert!(active.problems.is_empty(), "{active:?}");
+        numbers.push(active.registry_number);
+    }
+    // Anhui's 王子涵 of the same day, with an Anhui ID number: no notice either way.
+    let anhui_school = federation.a_primary_school("34").await;
+    let anhui_county = federation.school_county("34", &anhui_school).await;
+    let anhui_id = resident_id(&format!("{anhui_county}20170303105"));
+    let mut anhui_request = registration_at("wzh-anhui", "王子涵", &anhui_school, &anhui_id);
+    anhui_request.grade = 3;
+    let anhui_number = register(&federation, "34", &anhui_school, anhui_request).await;
+    let mut anhui_approver = federation
+        .identity("34", Level::County, &anhui_county, Role::Approver)
+        .await;
+    xueji_tests::approve_until_active(&mut anhui_approver, &anhui_number).await;
+    federation.delivered("34").await;
+    federation.delivered("35").await;
+    for number in &numbers {
+        let read = student(&federation, "35", &school, number).await;
+        assert!(read.problems.is_empty(), "{number}: {read:?}");
+    }
+    let problems = federation
+        .identity("35", Level::County, &county, Role::Operator)
+        .await
+        .list_problem_records(ipb::ListProblemRecordsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .problems;
+    assert!(
+        problems
+            .iter()
+            .all(|p| !numbers.contains(&p.registry_number)),
+        "{problems:?}"
+    );
+
+    // Either may transfer: the start is not refused as a problem record (2003).
+    let started = federation
+        .transfers("35", Level::School, &receiving, Role::Operator)
+        .await
+        .start_transfer(xueji_tests::transfers::start_request(
+            &receiving,
+            &numbers[0],
+            "王子涵",
+            "2017-03-03",
+        ))
+        .await;
+    assert!(started.is_ok(), "{started:?}");
+
+    // A third 王子涵 of that day without an ID number could be either: all three are flagged.
+    let mut without_id = namesake("wzh-none", &resident_id(&format!("{county}20170303107")));
+    without_id.document_type = ipb::DocumentType::None as i32;
+    without_id.document_number.clear();
+    let third = federation
+        .identity("35", Level::School, &school, Role::Operator)
+        .await
+        .register_student(without_id)
+        .await
+        .unwrap()
+        .into_inner()
+        .student
+        .unwrap();
+    assert!(has(&third, ipb::ProblemKind::DuplicateName), "{third:?}");
+    for number in &numbers {
+        assert!(has(
+            &student(&federation, "35", &school, number).await,
+            ipb::ProblemKind::DuplicateName
+        ));
+    }
+}

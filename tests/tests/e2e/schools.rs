@@ -1051,12 +1051,8 @@ async fn pupils_at(node: &TestNode, code: &str, first: u32, count: u32) -> Vec<S
     }
     let mut approver = node.client(Level::County, "350102", Role::Approver).await;
     for number in &numbers[..numbers.len() - 1] {
-        approver
-            .approve_registration(id::ApproveRegistrationRequest {
-                registry_number: number.clone(),
-            })
-            .await
-            .expect("approved");
+        // Waits for the national check rather than assuming it answers within the approval.
+        xueji_tests::approve_until_active(&mut approver, number).await;
     }
     numbers
 }

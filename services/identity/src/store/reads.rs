@@ -241,8 +241,8 @@ impl Store {
         self.students(&ids).await
     }
 
-    /// One page of live students in duplicate groups inside the given counties or school,
-    /// after `after` (a registry number).
+    /// One page of live students with a namesake (one of the pair without an ID number)
+    /// inside the given counties or school, after `after` (a registry number).
     pub async fn duplicate_name_problems(
         &self,
         counties: &[String],
@@ -259,9 +259,7 @@ impl Store {
                AND s.registry_number > $3
                AND NOT EXISTS (SELECT 1 FROM identity.confirmed_records c
                                WHERE c.student_id = s.id AND c.problem = 'duplicate_name')
-               AND (SELECT count(*) FROM identity.students s2
-                    JOIN identity.enrollments e2 ON e2.student_id = s2.id AND e2.is_current
-                    WHERE s2.name_key = g.key AND e2.status NOT IN ('rejected', 'deleted')) > 1
+               AND identity.has_namesake(s.id)
              ORDER BY s.registry_number LIMIT $4",
             counties,
             school,

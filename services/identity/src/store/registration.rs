@@ -93,7 +93,17 @@ impl Store {
                    FROM student
                )
                SELECT student.id AS "id!",
-                      (SELECT registrations FROM duplicate) AS "registrations!",
+                      -- A namesake (DESIGN §4 (3)): another live record of the same name,
+                      -- gender and birth date, one of the two without an ID number. The
+                      -- statement's snapshot holds the others, not this one.
+                      ((SELECT registrations FROM duplicate) > 1 AND EXISTS (
+                          SELECT 1 FROM identity.students s2
+                          JOIN identity.enrollments e2 ON e2.student_id = s2.id AND e2.is_current
+                          WHERE s2.name_key = $9 AND e2.status NOT IN ('rejected', 'deleted')
+                            AND NOT (identity.holds_resident_id($6, $7)
+                                     AND identity.holds_resident_id(s2.document_type,
+                                                                    s2.document_number))
+                      )) AS "namesake!",
                       (SELECT count(*) FROM number) + (SELECT count(*) FROM enrollment)
                           + (SELECT count(entry) FROM audited) AS "writes!"
                FROM student"#,
@@ -130,7 +140,7 @@ impl Store {
                 debug_assert_eq!(row.writes, 3);
                 Ok(RegisterOutcome::Created {
                     student_id: row.id,
-                    duplicate_name: row.registrations > 1,
+                    duplicate_name: row.namesake,
                 })
             }
             Ok(None) => self.replay(registration).await,
@@ -266,7 +276,29 @@ impl Store {
                )
                SELECT checked.idempotency_key AS "idempotency_key!",
                       checked.number_taken AS "number_taken!",
-                      created.id AS "id?", duplicate.registrations AS "registrations?"
+                      created.id AS "id?",
+                      -- A namesake (DESIGN §4 (3)) among the records already here or in this
+                      -- batch: one of the two without an ID number.
+                      duplicate.registrations > 1 AND (
+                          EXISTS (
+                              SELECT 1 FROM identity.students s2
+                              JOIN identity.enrollments e2
+                                  ON e2.student_id = s2.id AND e2.is_current
+                              WHERE s2.name_key = created.name_key
+                                AND e2.status NOT IN ('rejected', 'deleted')
+                                AND NOT (identity.holds_resident_id(created.document_type,
+                                                                    created.document_number)
+                                         AND identity.holds_resident_id(s2.document_type,
+                                                                        s2.document_number)))
+                          OR EXISTS (
+                              SELECT 1 FROM created c2
+                              WHERE c2.name_key = created.name_key
+                                AND c2.idempotency_key <> created.idempotency_key
+                                AND NOT (identity.holds_resident_id(created.document_type,
+                                                                    created.document_number)
+                                         AND identity.holds_resident_id(c2.document_type,
+                                                                        c2.document_number)))
+                      ) AS "namesake?"
                FROM checked
                LEFT JOIN created USING (idempotency_key)
                LEFT JOIN duplicate ON duplicate.key = created.name_key"#,
@@ -300,10 +332,10 @@ impl Store {
         Ok(rows
             .into_iter()
             .filter_map(|row| {
-                let outcome = match (row.id, row.registrations) {
-                    (Some(student_id), Some(registrations)) => RegisterOutcome::Created {
+                let outcome = match (row.id, row.namesake) {
+                    (Some(student_id), Some(namesake)) => RegisterOutcome::Created {
                         student_id,
-                        duplicate_name: registrations > 1,
+                        duplicate_name: namesake,
                     },
                     _ if row.number_taken => RegisterOutcome::NumberTaken,
                     _ => return None,

@@ -6,8 +6,9 @@ use sqlx::PgConnection;
 use super::actor::{DeliveryActor, audit};
 use crate::NationalError;
 
-/// Same name, gender and birth date as a live record in another province, for each of
-/// `registry_numbers` (just written by `province`) with its digest: a notice to each side.
+/// Same name, gender and birth date as a live record in another province, one of the two
+/// without an ID number, for each of `registry_numbers` (just written by `province`) with its
+/// digest: a notice to each side.
 pub(super) async fn flag_duplicate_names(
     conn: &mut PgConnection,
     province: &str,
@@ -32,10 +33,13 @@ pub(super) async fn flag_duplicate_names(
         r#"SELECT u.registry_number AS "mine!", o.province AS "province!",
                   o.registry_number AS "registry_number!"
            FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS u(registry_number, digest, n)
+           JOIN national.students m ON m.registry_number = u.registry_number
            CROSS JOIN LATERAL (
                SELECT s.id, s.province, s.registry_number FROM national.students s
                WHERE s.duplicate_digest = decode(u.digest, 'hex') AND s.province <> $1
                      AND s.status <> 'ended'
+                     -- Namesakes with two ID numbers are two children (DESIGN §4 (3)).
+                     AND (s.id_digest IS NULL OR m.id_digest IS NULL)
                OFFSET 0
            ) AS o
            ORDER BY u.n, o.id"#,
