@@ -6,6 +6,7 @@
 mod calendar;
 mod change;
 mod cycle;
+mod desk;
 mod lists;
 mod school;
 mod sheets;
@@ -61,8 +62,17 @@ struct Connection {
 enum Command {
     /// Register a student (issues a temporary L number, pending approval).
     Register(Box<RegisterArgs>),
-    /// Approve a pending registration (registry authority approver).
-    Approve { registry_number: String },
+    /// Approve pending registrations (registry authority approver): one, or several in one
+    /// call, each decided on its own with its outcome listed.
+    Approve {
+        #[arg(required = true)]
+        registry_numbers: Vec<String>,
+    },
+    /// The registrations waiting for a decision, with counts by school and grade; `--approve`
+    /// approves those listed.
+    Queue(desk::QueueArgs),
+    /// Find students of your jurisdiction by name, birth date, guardian or part of an ID.
+    Search(desk::SearchArgs),
     /// Reject a pending registration with a reason.
     Reject {
         registry_number: String,
@@ -293,7 +303,18 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
             }
             print_students(response.student.into_iter().collect(), json)?;
         }
-        Command::Approve { registry_number } => {
+        Command::Approve {
+            mut registry_numbers,
+        } if registry_numbers.len() > 1 => {
+            registry_numbers.dedup();
+            desk::approve(&mut client, registry_numbers, json).await?;
+        }
+        Command::Queue(args) => desk::queue(&mut client, args, json).await?,
+        Command::Search(args) => desk::search(&mut client, args, json).await?,
+        Command::Approve {
+            mut registry_numbers,
+        } => {
+            let registry_number = registry_numbers.pop().unwrap_or_default();
             let student = client
                 .approve_registration(pb::ApproveRegistrationRequest { registry_number })
                 .await?

@@ -158,6 +158,26 @@ fn request(method: &str, object: Option<&str>, fixture: &Fixture) -> Vec<u8> {
             }
             .encode_to_vec()
         }
+        ("xueji.identity.v1.IdentityService", "ListPendingRegistrations") => {
+            ipb::ListPendingRegistrationsRequest {
+                scope: key,
+                page_size: 5,
+                ..Default::default()
+            }
+            .encode_to_vec()
+        }
+        ("xueji.identity.v1.IdentityService", "ApproveRegistrations") => {
+            ipb::ApproveRegistrationsRequest {
+                registry_numbers: vec![key],
+            }
+            .encode_to_vec()
+        }
+        ("xueji.identity.v1.IdentityService", "SearchStudents") => ipb::SearchStudentsRequest {
+            scope: key,
+            name: "矩阵".into(),
+            ..Default::default()
+        }
+        .encode_to_vec(),
         ("xueji.identity.v1.IdentityService", "GetSchoolWorkload") => {
             ipb::GetSchoolWorkloadRequest { school_code: key }.encode_to_vec()
         }

@@ -10,6 +10,7 @@ mod authorization;
 mod calendar;
 mod corrections;
 mod demo;
+mod desk;
 mod docs;
 mod federation;
 mod identity;

@@ -3,6 +3,7 @@
 
 mod convert;
 mod corrections;
+mod desk;
 pub(crate) mod feed;
 pub(crate) mod imports;
 pub(crate) mod ledger;
@@ -377,5 +378,39 @@ impl IdentityService for IdentityApi {
             found: report.found,
             open: report.open,
         }))
+    }
+
+    async fn list_pending_registrations(
+        &self,
+        request: Request<pb::ListPendingRegistrationsRequest>,
+    ) -> Result<Response<pb::ListPendingRegistrationsResponse>, Status> {
+        let (caller, _) = xueji_rpc::caller(&request)?;
+        let caller = caller.clone();
+        Ok(Response::new(
+            self.pending_queue(&caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn approve_registrations(
+        &self,
+        request: Request<pb::ApproveRegistrationsRequest>,
+    ) -> Result<Response<pb::ApproveRegistrationsResponse>, Status> {
+        let (caller, request_id) = xueji_rpc::caller(&request)?;
+        let (caller, request_id) = (caller.clone(), request_id.to_owned());
+        Ok(Response::new(
+            self.approve_batch(&caller, &request_id, request.into_inner())
+                .await?,
+        ))
+    }
+
+    async fn search_students(
+        &self,
+        request: Request<pb::SearchStudentsRequest>,
+    ) -> Result<Response<pb::SearchStudentsResponse>, Status> {
+        let (caller, _) = xueji_rpc::caller(&request)?;
+        let caller = caller.clone();
+        Ok(Response::new(
+            self.search(&caller, request.into_inner()).await?,
+        ))
     }
 }

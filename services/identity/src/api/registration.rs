@@ -12,7 +12,7 @@ use crate::{
     domain::{self, Decision},
     national::DeliveryOutcome,
     registrar::{KeyScope, Registered},
-    store::{Actor, Approval, outbox},
+    store::{Actor, Approval, StudentRecord, outbox},
 };
 
 impl IdentityApi {
@@ -72,45 +72,74 @@ impl IdentityApi {
             .visible_student(caller, "registry_number", &request.registry_number)
             .await?;
         Self::require_decider(caller, &record)?;
-        let needed =
-            domain::decision_needed(record.status, Decision::Approve, &record.registry_number)
-                .map_err(IdentityError::FailedPrecondition)?;
-        if needed {
-            let promotion = domain::promotion_for(
-                &record.registry_number,
-                record.document_type,
-                record.document_number.as_deref(),
-                record.school_division.parse().map_err(|_| {
-                    IdentityError::FailedPrecondition("the school's division is invalid".into())
-                })?,
-                record.birth_date,
-            );
-            let approval = self
-                .store
-                .approve(record.id, &promotion, Actor { caller, request_id })
+        if let Some(claim) = self.record_approval(caller, request_id, &record).await? {
+            self.national
+                .try_deliver_within(NATIONAL_PATIENCE, claim.sequence)
+                .await;
+            self.national_refusal(caller, &record, claim.sequence)
                 .await?;
-            self.national.wake();
-            if let Approval::AwaitingNationalCheck { claim } = approval {
-                self.national
-                    .try_deliver_within(NATIONAL_PATIENCE, claim.sequence)
-                    .await;
-                if let Some(DeliveryOutcome::Refused { owner_province, .. }) =
-                    outbox::outcome_of(self.store.pool(), claim.sequence).await?
-                {
-                    let holder = domain::problems::other_province_named(caller, &owner_province);
-                    return Err(IdentityError::FailedPrecondition(format!(
-                        "the national duplicate check refused resident ID number {}: {holder} \
-                         holds a live record for it; the registration is pending again and \
-                         flagged as a duplicate for the provinces' authorities to settle",
-                        record.document_number.as_deref().unwrap_or_default()
-                    )));
-                }
-            }
         }
         let record = self.store.student(record.id).await?;
         Ok(pb::ApproveRegistrationResponse {
             student: Some(convert::student(record)),
         })
+    }
+
+    /// Records the approval of a record the caller may decide: the new number issued, or the
+    /// national duplicate check queued (answered as its outbox message). Approving an approved
+    /// record changes nothing.
+    pub(super) async fn record_approval(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        record: &StudentRecord,
+    ) -> Result<Option<outbox::Queued>, IdentityError> {
+        let needed =
+            domain::decision_needed(record.status, Decision::Approve, &record.registry_number)
+                .map_err(IdentityError::FailedPrecondition)?;
+        if !needed {
+            return Ok(None);
+        }
+        let promotion = domain::promotion_for(
+            &record.registry_number,
+            record.document_type,
+            record.document_number.as_deref(),
+            record.school_division.parse().map_err(|_| {
+                IdentityError::FailedPrecondition("the school's division is invalid".into())
+            })?,
+            record.birth_date,
+        );
+        let approval = self
+            .store
+            .approve(record.id, &promotion, Actor { caller, request_id })
+            .await?;
+        self.national.wake();
+        Ok(match approval {
+            Approval::AwaitingNationalCheck { claim } => Some(claim),
+            _ => None,
+        })
+    }
+
+    /// FAILED_PRECONDITION when the national duplicate check of `record` (outbox message
+    /// `sequence`) answered that another province holds its ID number.
+    pub(super) async fn national_refusal(
+        &self,
+        caller: &Caller,
+        record: &StudentRecord,
+        sequence: i64,
+    ) -> Result<(), IdentityError> {
+        if let Some(DeliveryOutcome::Refused { owner_province, .. }) =
+            outbox::outcome_of(self.store.pool(), sequence).await?
+        {
+            let holder = domain::problems::other_province_named(caller, &owner_province);
+            return Err(IdentityError::FailedPrecondition(format!(
+                "the national duplicate check refused resident ID number {}: {holder} \
+                 holds a live record for it; the registration is pending again and \
+                 flagged as a duplicate for the provinces' authorities to settle",
+                record.document_number.as_deref().unwrap_or_default()
+            )));
+        }
+        Ok(())
     }
 
     pub(super) async fn reject(

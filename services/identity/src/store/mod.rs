@@ -21,6 +21,7 @@ pub mod moves;
 pub mod outbox;
 mod progression;
 mod promotion;
+pub mod queue;
 mod reads;
 mod registration;
 mod resolutions;
