@@ -50,6 +50,18 @@ pub(crate) enum ChangeCommand {
         #[arg(long)]
         idempotency_key: Option<String>,
     },
+    /// Change non-key fields (guardian.phone, ethnicity, entry_route, migrant_child, …): the
+    /// school keeps them itself, without approval; each change is audited and in the history.
+    Update {
+        registry_number: String,
+        /// field=value, once per field.
+        #[arg(long = "set", required = true)]
+        values: Vec<String>,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
     /// Approve the step whose turn it is (its party's approver).
     Approve {
         id: String,
@@ -146,17 +158,7 @@ pub(crate) async fn run(
             evidence,
             idempotency_key,
         } => {
-            let values = values
-                .iter()
-                .map(|pair| {
-                    pair.split_once('=')
-                        .map(|(field, value)| pb::FieldValue {
-                            field: field.trim().to_owned(),
-                            value: value.to_owned(),
-                        })
-                        .with_context(|| format!("--set {pair:?}: write it as field=value"))
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
+            let values = crate::details::field_values(&values)?;
             client
                 .request_correction(pb::RequestCorrectionRequest {
                     idempotency_key: idempotency_key
@@ -169,6 +171,21 @@ pub(crate) async fn run(
                 .await?
                 .into_inner()
                 .change
+        }
+        ChangeCommand::Update {
+            registry_number,
+            values,
+            reason,
+            idempotency_key,
+        } => {
+            let request = pb::UpdateStudentDetailsRequest {
+                idempotency_key: idempotency_key
+                    .unwrap_or_else(|| format!("ctl-{}", uuid::Uuid::new_v4())),
+                registry_number,
+                values: crate::details::field_values(&values)?,
+                reason,
+            };
+            return crate::details::update(&mut client, request, json).await;
         }
         ChangeCommand::Approve { id, step, remark } => {
             client

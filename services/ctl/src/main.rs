@@ -7,6 +7,7 @@ mod calendar;
 mod change;
 mod cycle;
 mod desk;
+mod details;
 mod lists;
 mod school;
 mod sheets;

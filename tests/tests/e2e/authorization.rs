@@ -105,6 +105,18 @@ fn request(method: &str, object: Option<&str>, fixture: &Fixture) -> Vec<u8> {
             }
             .encode_to_vec()
         }
+        ("xueji.identity.v1.StatusChangeService", "UpdateStudentDetails") => {
+            ipb::UpdateStudentDetailsRequest {
+                idempotency_key: format!("matrix-{}", uuid_like()),
+                registry_number: key,
+                values: vec![ipb::FieldValue {
+                    field: "guardian.phone".into(),
+                    value: "13700000000".into(),
+                }],
+                reason: "矩阵测试".into(),
+            }
+            .encode_to_vec()
+        }
         ("xueji.identity.v1.StatusChangeService", "RequestCorrection") => {
             ipb::RequestCorrectionRequest {
                 idempotency_key: format!("matrix-{}", uuid_like()),

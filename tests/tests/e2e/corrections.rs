@@ -266,3 +266,191 @@ async fn refusals_left_no_trace(federation: &Federation, school: &str, number: &
         .into_inner();
     !inbox.changes.iter().any(|c| c.registry_number == number)
 }
+
+fn details(key: &str, number: &str, values: &[(&str, &str)]) -> ipb::UpdateStudentDetailsRequest {
+    ipb::UpdateStudentDetailsRequest {
+        idempotency_key: key.into(),
+        registry_number: number.into(),
+        values: values
+            .iter()
+            .map(|(field, value)| ipb::FieldValue {
+                field: (*field).into(),
+                value: (*value).into(),
+            })
+            .collect(),
+        reason: "家长更换手机号".into(),
+    }
+}
+
+/// Anhui 第十七条: the school keeps the non-key fields itself, without approval; each change is
+/// audited with its old value, shows in the history, and the statistics follow the flags.
+#[tokio::test]
+async fn the_school_updates_non_key_fields_itself_and_the_history_and_figures_follow() {
+    let federation = Federation::start().await;
+    let school = federation.a_primary_school("35").await;
+    let (number, _, _) = active_student(&federation, "35", &school).await;
+    let mut desk = federation
+        .status_changes("35", Level::School, &school, Role::Operator)
+        .await;
+    let mut stats = federation
+        .stats("35", Level::School, &school, Role::Operator)
+        .await;
+    let migrants = async |stats: &mut xueji_client::StatsClient| {
+        stats
+            .get_counts(xueji_proto::stats::v1::GetCountsRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .cells
+            .iter()
+            .find(|c| c.dimension == "migrant_child" && c.value == "yes")
+            .map_or(0, |c| c.students)
+    };
+
+    // Refused at once, naming the field, nothing written: a key field, a bad phone, a field
+    // the school does not keep, the same field twice.
+    let refused = desk
+        .update_student_details(details(
+            "d-bad",
+            &number,
+            &[
+                ("name", "王小二"),
+                ("guardian.phone", "call me"),
+                ("ethnicity", "99"),
+            ],
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert_eq!(
+        violated_fields(&refused),
+        ["values", "guardian.phone", "ethnicity"]
+    );
+
+    let updated = desk
+        .update_student_details(details(
+            "d-1",
+            &number,
+            &[
+                ("guardian.phone", "13900000000"),
+                ("migrant_child", "是"),
+                ("entry_route", "entrance_exam"),
+            ],
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!updated.replayed);
+    let changed: Vec<_> = updated
+        .changes
+        .iter()
+        .map(|c| (c.field.as_str(), c.from.as_str(), c.to.as_str()))
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            ("guardian.phone", "13800000000", "13900000000"),
+            ("entry_route", "nearby_admission", "entrance_exam"),
+            ("migrant_child", "false", "true"),
+        ]
+    );
+    let student = updated.student.unwrap();
+    assert_eq!(student.guardian.as_ref().unwrap().phone, "13900000000");
+    assert!(student.migrant_child);
+    assert_eq!(student.entry_route(), ipb::EntryRoute::EntranceExam);
+
+    // A retry answers the same update and writes nothing; the key with other values is refused.
+    let audited = |pool: sqlx::PgPool| async move {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM audit.entries WHERE action = 'identity.update_student_details'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    let pool = federation.province("35").pool.clone();
+    assert_eq!(audited(pool.clone()).await, 1);
+    let again = desk
+        .update_student_details(details(
+            "d-1",
+            &number,
+            &[
+                ("guardian.phone", "13900000000"),
+                ("migrant_child", "是"),
+                ("entry_route", "entrance_exam"),
+            ],
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(again.replayed);
+    assert_eq!(again.changes, updated.changes);
+    assert_eq!(audited(pool.clone()).await, 1);
+    let reused = desk
+        .update_student_details(details(
+            "d-1",
+            &number,
+            &[("guardian.phone", "13700000000")],
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&reused), ["idempotency_key"]);
+    let before: serde_json::Value = sqlx::query_scalar(
+        "SELECT before FROM audit.entries WHERE action = 'identity.update_student_details'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(before["guardian.phone"], "13800000000", "{before}");
+
+    // The history holds both phone numbers, the second by the school without an approver.
+    let history = desk
+        .get_student_history(ipb::GetStudentHistoryRequest {
+            registry_number: number.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let phones: Vec<_> = history
+        .fields
+        .iter()
+        .filter(|f| f.field == "guardian.phone")
+        .collect();
+    assert_eq!(phones.len(), 2, "{history:?}");
+    assert_eq!(phones[0].value, "13800000000");
+    assert_eq!(phones[1].value, "13900000000");
+    assert!(
+        phones[1].reason.contains("家长更换手机号"),
+        "{:?}",
+        phones[1]
+    );
+    assert!(phones[1].approved_by.is_empty());
+
+    // The figures follow the flag.
+    for _ in 0..150 {
+        if migrants(&mut stats).await == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        migrants(&mut stats).await,
+        1,
+        "the migrant count follows the flag"
+    );
+
+    // Another school sees nothing of the record.
+    let other = federation
+        .primary_schools("35")
+        .await
+        .into_iter()
+        .find(|s| *s != school)
+        .unwrap();
+    let hidden = federation
+        .status_changes("35", Level::School, &other, Role::Operator)
+        .await
+        .update_student_details(details("d-x", &number, &[("guardian.phone", "1")]))
+        .await
+        .unwrap_err();
+    assert_eq!(hidden.code(), Code::NotFound);
+}

@@ -11,7 +11,7 @@ use crate::{
         history,
         resolution::{Action, Problem},
     },
-    status_changes::{CorrectionInput, ResolutionInput},
+    status_changes::{CorrectionInput, DetailsInput, ResolutionInput},
 };
 
 impl StatusChangeApi {
@@ -46,6 +46,49 @@ impl StatusChangeApi {
             .await?;
         Ok(pb::RequestCorrectionResponse {
             change: Some(change_to_wire(&change)),
+        })
+    }
+
+    pub(super) async fn update_details(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        request: pb::UpdateStudentDetailsRequest,
+    ) -> Result<pb::UpdateStudentDetailsResponse, IdentityError> {
+        let (record, _) = self
+            .identity
+            .student_and_school(caller, &request.registry_number)
+            .await?;
+        let updated = self
+            .desk
+            .update_details(
+                caller,
+                request_id,
+                &record,
+                DetailsInput {
+                    idempotency_key: request.idempotency_key,
+                    values: request
+                        .values
+                        .into_iter()
+                        .map(|v| (v.field, v.value))
+                        .collect(),
+                    reason: request.reason,
+                },
+            )
+            .await?;
+        let record = self.identity.store.student(record.id).await?;
+        Ok(pb::UpdateStudentDetailsResponse {
+            student: Some(super::convert::student(record)),
+            changes: updated
+                .changes
+                .into_iter()
+                .map(|c| pb::FieldCorrection {
+                    field: c.field,
+                    from: c.from,
+                    to: c.to,
+                })
+                .collect(),
+            replayed: updated.replayed,
         })
     }
 

@@ -531,4 +531,16 @@ impl StatusChangeService for StatusChangeApi {
                 .await?,
         ))
     }
+
+    async fn update_student_details(
+        &self,
+        request: Request<pb::UpdateStudentDetailsRequest>,
+    ) -> Result<Response<pb::UpdateStudentDetailsResponse>, Status> {
+        let (caller, request_id) = xueji_rpc::caller(&request)?;
+        let (caller, request_id) = (caller.clone(), request_id.to_owned());
+        Ok(Response::new(
+            self.update_details(&caller, &request_id, request.into_inner())
+                .await?,
+        ))
+    }
 }

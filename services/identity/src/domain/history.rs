@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use super::{
     correction::{FieldChange, KeyField, KeyValues},
+    details::DETAIL_FIELDS,
     provincial_fields::CORRECTED_PREFIX,
 };
 
@@ -73,6 +74,10 @@ pub struct ApprovedRequest {
     pub number_after: Option<String>,
 }
 
+/// The kind of an [`ApprovedRequest`] that is an update of non-key fields: made by the school,
+/// approved by nobody.
+pub const DETAIL_UPDATE: &str = "detail_update";
+
 fn approval(by: &str, at: DateTime<Utc>) -> String {
     format!(
         "{by} at {}",
@@ -103,6 +108,29 @@ pub fn assemble(
             field.as_str(),
             current,
         );
+    }
+    // The non-key national fields an update changed (the others keep their registered value).
+    for field in DETAIL_FIELDS {
+        let touched = approved
+            .iter()
+            .flat_map(|r| &r.corrections)
+            .any(|c| c.field == field);
+        if touched {
+            let current = approved
+                .iter()
+                .flat_map(|r| &r.corrections)
+                .rfind(|c| c.field == field)
+                .map(|c| c.to.clone())
+                .unwrap_or_default();
+            field_history(
+                &mut entries,
+                registered,
+                &registration_approval,
+                approved,
+                field,
+                current,
+            );
+        }
     }
     // The province's own fields: every one the record holds or a correction touched.
     let mut provincial: Vec<String> = registered.provincial.keys().cloned().collect();
@@ -277,13 +305,24 @@ fn field_history(
         });
     }
     for (request, change) in changes {
+        let (reason, approved_by) = if request.kind == DETAIL_UPDATE {
+            (
+                format!("update by the school (non-key field): {}", request.reason),
+                String::new(),
+            )
+        } else {
+            (
+                format!("correction: {}", request.reason),
+                approval(&request.approved_by, request.approved_at),
+            )
+        };
         entries.push(HistoryEntry {
             field: name.to_owned(),
             value: change.to.clone(),
             since: request.approved_at,
             changed_by: request.requested_by.clone(),
-            reason: format!("correction: {}", request.reason),
-            approved_by: approval(&request.approved_by, request.approved_at),
+            reason,
+            approved_by,
             change_id: Some(request.id),
         });
     }

@@ -10,6 +10,7 @@ use xueji_codes::{
 pub use xueji_validation::FieldViolation;
 
 pub mod correction;
+pub mod details;
 pub mod evidence;
 pub mod feed;
 pub mod history;

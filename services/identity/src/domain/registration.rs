@@ -123,7 +123,7 @@ pub fn name_key(name: &str, gender: Gender, birth_date: NaiveDate) -> String {
 }
 
 /// GB/T 3304 ethnicity codes: the 56 nationalities, 97 other, 98 foreign origin.
-fn is_ethnicity(code: &str) -> bool {
+pub(crate) fn is_ethnicity(code: &str) -> bool {
     code.len() == 2
         && code
             .parse::<u8>()

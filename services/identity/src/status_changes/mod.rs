@@ -5,6 +5,7 @@
 
 mod common;
 mod corrections;
+mod details;
 mod resolutions;
 mod sweeper;
 
@@ -18,6 +19,7 @@ use xueji_workflow::{Decision, Party, Policy, Rules, Task, TaskState, Verdict, W
 
 use common::{Opening, check_common, request_hash};
 pub(crate) use corrections::CorrectionInput;
+pub(crate) use details::DetailsInput;
 pub(crate) use resolutions::ResolutionInput;
 
 use crate::{

@@ -11,7 +11,7 @@ use crate::{
     domain::{
         DocumentType,
         correction::{FieldChange, KeyValues},
-        history::{ApprovedRequest, EnrollmentTrace, IssuedNumber, Registered},
+        history::{ApprovedRequest, DETAIL_UPDATE, EnrollmentTrace, IssuedNumber, Registered},
         parse_gender,
     },
 };
@@ -116,6 +116,20 @@ impl Store {
                 corrections: row.corrections.map(|c| c.0).unwrap_or_default(),
                 status_after,
                 number_after,
+            });
+        }
+        // Updates of non-key fields, which need no approval: named by whoever made them.
+        for update in self.detail_updates(student_id).await? {
+            requests.push(ApprovedRequest {
+                id: update.id,
+                kind: DETAIL_UPDATE.into(),
+                reason: update.reason,
+                requested_by: update.updated_by,
+                approved_by: String::new(),
+                approved_at: update.updated_at,
+                corrections: update.changes,
+                status_after: None,
+                number_after: None,
             });
         }
         requests.sort_by_key(|r| r.approved_at);
