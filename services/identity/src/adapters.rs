@@ -180,6 +180,7 @@ fn to_wire(message: &OutboxMessage) -> npb::OutboxMessage {
             status: match status.as_str() {
                 "active" => npb::IndexStatus::Active,
                 "ended" => npb::IndexStatus::Ended,
+                "finished" => npb::IndexStatus::Finished,
                 _ => npb::IndexStatus::Pending,
             } as i32,
         }),
@@ -207,6 +208,11 @@ fn to_wire(message: &OutboxMessage) -> npb::OutboxMessage {
                     xueji_proto::identity::v1::ProblemKind::DuplicateIdNumber
                 }
                 NoticeKind::DuplicateName => xueji_proto::identity::v1::ProblemKind::DuplicateName,
+                // Never a problem record (no flag holds it), so never resolved: the national
+                // node refuses an unspecified kind.
+                NoticeKind::ContinuedElsewhere => {
+                    xueji_proto::identity::v1::ProblemKind::Unspecified
+                }
             } as i32,
             other_registry_number: other_registry_number.clone(),
         }),
@@ -313,6 +319,7 @@ impl NationalLink for NationalIndexLink {
 fn notice_of(notice: npb::Notice) -> Result<Notice, IdentityError> {
     use xueji_proto::identity::v1::ProblemKind;
     let kind = match ProblemKind::try_from(notice.kind) {
+        _ if notice.continued_elsewhere => NoticeKind::ContinuedElsewhere,
         Ok(ProblemKind::DuplicateIdNumber) => NoticeKind::DuplicateIdNumber,
         Ok(ProblemKind::DuplicateName) => NoticeKind::DuplicateName,
         _ => {

@@ -20,7 +20,7 @@ use crate::{
     domain::{self, Claim, Delivery, IndexStatus, IndexStudent, Lookup, Message, Outcome},
     index_key::IndexKey,
     provinces::ProvinceClients,
-    store::{DeliveryActor, IndexEntry, Store},
+    store::{CONTINUED_ELSEWHERE, DeliveryActor, IndexEntry, Store},
     witness::{self, SignedHead},
 };
 
@@ -163,6 +163,7 @@ fn decode(
                     Ok(pb::IndexStatus::Pending) => Some(IndexStatus::Pending),
                     Ok(pb::IndexStatus::Active) => Some(IndexStatus::Active),
                     Ok(pb::IndexStatus::Ended) => Some(IndexStatus::Ended),
+                    Ok(pb::IndexStatus::Finished) => Some(IndexStatus::Finished),
                     _ => {
                         violations.add("index_student.status", "must be pending, active or ended");
                         None
@@ -291,6 +292,7 @@ fn status_to_wire(status: &str) -> pb::IndexStatus {
         Some(IndexStatus::Pending) => pb::IndexStatus::Pending,
         Some(IndexStatus::Active) => pb::IndexStatus::Active,
         Some(IndexStatus::Ended) => pb::IndexStatus::Ended,
+        Some(IndexStatus::Finished) => pb::IndexStatus::Finished,
         None => pb::IndexStatus::Unspecified,
     }
 }
@@ -440,9 +442,11 @@ impl NationalIndex for NationalApi {
                         "duplicate_id_number" => {
                             xueji_proto::identity::v1::ProblemKind::DuplicateIdNumber
                         }
+                        CONTINUED_ELSEWHERE => xueji_proto::identity::v1::ProblemKind::Unspecified,
                         _ => xueji_proto::identity::v1::ProblemKind::DuplicateName,
                     } as i32,
                     cleared: notice.kind.starts_with("cleared_"),
+                    continued_elsewhere: notice.kind == CONTINUED_ELSEWHERE,
                     other_province: notice.other_province,
                     other_registry_number: notice.other_registry_number,
                     detail: notice.detail,

@@ -13,6 +13,8 @@ pub enum IndexStatus {
     Pending,
     Active,
     Ended,
+    /// Finished its stage: not live for the duplicate check; another province may continue it.
+    Finished,
 }
 
 impl IndexStatus {
@@ -21,6 +23,7 @@ impl IndexStatus {
             Self::Pending => "pending",
             Self::Active => "active",
             Self::Ended => "ended",
+            Self::Finished => "finished",
         }
     }
 
@@ -29,6 +32,7 @@ impl IndexStatus {
             "pending" => Some(Self::Pending),
             "active" => Some(Self::Active),
             "ended" => Some(Self::Ended),
+            "finished" => Some(Self::Finished),
             _ => None,
         }
     }

@@ -282,9 +282,21 @@ async fn a_second_province_claiming_a_live_id_number_is_refused_and_both_are_fla
     )
     .await;
     flagged(&federation, "35", &g, pb::ProblemKind::DuplicateIdNumber).await;
-    // The same name, gender and birth date met in the index as well: flagged, not refused.
-    flagged(&federation, "34", &anhui, pb::ProblemKind::DuplicateName).await;
-    flagged(&federation, "35", &g, pb::ProblemKind::DuplicateName).await;
+    // The same name, gender and birth date met in the index as well, but both records carry
+    // an ID number: the ID duplicate is the problem, not a name duplicate (DESIGN §4 (3)).
+    federation.delivered("34").await;
+    federation.delivered("35").await;
+    for (province, number) in [("34", &anhui), ("35", &g)] {
+        let names = problems(&federation, province)
+            .await
+            .into_iter()
+            .filter(|p| {
+                p.kind == pb::ProblemKind::DuplicateName as i32
+                    && (p.registry_number == *number
+                        || p.related_registry_numbers.iter().any(|r| r == number))
+            });
+        assert_eq!(names.count(), 0, "province {province}");
+    }
 
     // Approving again asks again (a new claim) and is refused again; nothing doubles.
     assert!(

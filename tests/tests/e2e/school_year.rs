@@ -494,3 +494,130 @@ async fn the_clearing_day_ends_graduating_grades_tasks_and_tells_each_party() {
     .unwrap();
     assert_eq!(audited, 1);
 }
+
+/// 升学 across provinces (籍随人走、终身不变): an Anhui primary graduate registered by resident ID
+/// at a Fujian junior school continues with the number Anhui gave; the national entry moves to
+/// Fujian, Anhui is told and keeps its finished record as history, and neither record becomes a
+/// problem record.
+#[tokio::test]
+async fn an_anhui_graduate_continues_at_a_fujian_junior_school_with_the_same_number() {
+    let federation = Federation::start().await;
+    let today = xueji_calendar::china_today(federation.clock.now());
+    let summer = SchoolYearPolicy::bundled().dates("34").last_summer(today) as u32;
+    let anhui_primary = federation.a_primary_school("34").await;
+    let anhui_county = federation.school_county("34", &anhui_primary).await;
+    let born = 2013 + (summer as i32 - 2026);
+    let id = resident_id(&format!("{anhui_county}{born}0611{:03}", 7));
+    let mut request = registration_at("anhui-grad", "升学生", &anhui_primary, &id);
+    request.grade = 6;
+    request.entry_date = format!("{}-09-01", summer - 1);
+    let registered = federation
+        .identity("34", Level::School, &anhui_primary, Role::Operator)
+        .await
+        .register_student(request)
+        .await
+        .expect("registered")
+        .into_inner()
+        .student
+        .unwrap();
+    let mut anhui_approver = federation
+        .identity("34", Level::County, &anhui_county, Role::Approver)
+        .await;
+    let graduate =
+        xueji_tests::approve_until_active(&mut anhui_approver, &registered.registry_number)
+            .await
+            .registry_number;
+    let mut anhui_operator = federation
+        .school_year("34", Level::Province, "340000", Role::Operator)
+        .await;
+    anhui_operator
+        .run_cycle(ipb::RunCycleRequest { year: summer })
+        .await
+        .unwrap();
+    wait_done(&mut anhui_operator, summer).await;
+    let finished = anhui_approver
+        .get_student(ipb::GetStudentRequest {
+            number: graduate.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .student
+        .unwrap();
+    assert_eq!(finished.status(), ipb::EnrollmentStatus::Graduated);
+    federation.delivered("34").await;
+
+    // A Fujian junior school registers the child by ID: a new registration, approved.
+    let fujian_primary = federation.a_primary_school("35").await;
+    let fujian_county = federation.school_county("35", &fujian_primary).await;
+    let junior = junior_school_of(&federation, &fujian_county).await;
+    let mut request = registration_at("fujian-junior", "升学生", &junior, &id);
+    request.grade = 7;
+    request.entry_date = format!("{summer}-09-01");
+    let pending = federation
+        .identity("35", Level::School, &junior, Role::Operator)
+        .await
+        .register_student(request)
+        .await
+        .expect("registered in Fujian")
+        .into_inner()
+        .student
+        .unwrap();
+    let mut fujian_approver = federation
+        .identity("35", Level::County, &fujian_county, Role::Approver)
+        .await;
+    let continued =
+        xueji_tests::approve_until_active(&mut fujian_approver, &pending.registry_number).await;
+    assert_eq!(
+        continued.status(),
+        ipb::EnrollmentStatus::Active,
+        "{continued:?}"
+    );
+    assert_eq!(
+        continued.registry_number, graduate,
+        "the number follows the child"
+    );
+    assert!(continued.aliases.contains(&pending.registry_number));
+    assert!(continued.problems.is_empty(), "{continued:?}");
+
+    // The national entry is Fujian's; Anhui is told and keeps its record, no problem on it.
+    let province: String =
+        sqlx::query_scalar("SELECT province FROM national.students WHERE registry_number = $1")
+            .bind(&graduate)
+            .fetch_one(&federation.national.pool)
+            .await
+            .unwrap();
+    assert_eq!(province, "35");
+    let mut told = None;
+    for _ in 0..300 {
+        told = sqlx::query_scalar::<_, String>(
+            "SELECT c.province FROM identity.continued_elsewhere c
+             JOIN identity.registry_numbers r ON r.student_id = c.student_id
+             WHERE r.number = $1",
+        )
+        .bind(&graduate)
+        .fetch_optional(&federation.province("34").pool)
+        .await
+        .unwrap();
+        if told.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        told.as_deref(),
+        Some("35"),
+        "Anhui learns where the child went"
+    );
+    let kept = anhui_approver
+        .get_student(ipb::GetStudentRequest {
+            number: graduate.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .student
+        .unwrap();
+    assert_eq!(kept.status(), ipb::EnrollmentStatus::Graduated);
+    assert!(kept.problems.is_empty(), "{kept:?}");
+}

@@ -76,6 +76,9 @@ pub enum DeliveryOutcome {
 pub enum NoticeKind {
     DuplicateIdNumber,
     DuplicateName,
+    /// Not a problem: the province's finished record continues at a school of the other
+    /// province (升学 across provinces), which holds the student's national entry from now on.
+    ContinuedElsewhere,
 }
 
 impl NoticeKind {
@@ -83,6 +86,7 @@ impl NoticeKind {
         match self {
             Self::DuplicateIdNumber => "duplicate_id_number",
             Self::DuplicateName => "duplicate_name",
+            Self::ContinuedElsewhere => "continued_elsewhere",
         }
     }
 
@@ -90,6 +94,7 @@ impl NoticeKind {
         match text {
             "duplicate_id_number" => Some(Self::DuplicateIdNumber),
             "duplicate_name" => Some(Self::DuplicateName),
+            "continued_elsewhere" => Some(Self::ContinuedElsewhere),
             _ => None,
         }
     }

@@ -233,7 +233,25 @@ impl Store {
                    LEFT JOIN identity.graduation_outcomes o
                        ON o.enrollment_id = c.id AND o.cycle_year = $1
                    WHERE e.id = c.id AND NOT c.blocked
-                   RETURNING e.id
+                   RETURNING e.id, e.student_id
+               ), finished AS (
+                   -- The national index learns the record finished its stage: not live for
+                   -- the duplicate check, so that a school of another province may continue
+                   -- the student (升学 across provinces).
+                   INSERT INTO identity.outbox (payload)
+                   SELECT json_build_object(
+                              'kind', 'index_student', 'registry_number', s.registry_number,
+                              'aliases', to_json(ARRAY(SELECT r.number
+                                                       FROM identity.registry_numbers r
+                                                       WHERE r.student_id = s.id
+                                                         AND r.number <> s.registry_number
+                                                       ORDER BY r.number)),
+                              'id_number', s.id_number_claim,
+                              'duplicate_digest',
+                              encode(sha256(convert_to(s.name_key, 'UTF8')), 'hex'),
+                              'status', 'finished')
+                   FROM graduated g JOIN identity.students s ON s.id = g.student_id
+                   ORDER BY s.id
                )
                SELECT (SELECT count(*) FROM graduated) AS "changed!",
                       (SELECT count(*) FROM candidates WHERE blocked) AS "blocked!""#,

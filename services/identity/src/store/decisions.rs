@@ -76,6 +76,8 @@ impl Store {
                     serde_json::json!({ "status": "active", "continued": true }),
                 )
                 .await?;
+                // The record was finished in the national index: live again.
+                outbox::enqueue_index(&mut tx, student_id, "active").await?;
                 tx.commit().await?;
                 return Ok(Approval::Continued);
             }

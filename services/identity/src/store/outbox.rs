@@ -6,7 +6,9 @@ use sqlx::{PgConnection, PgPool};
 use super::promotion::{audit_decision, promote};
 use crate::{
     IdentityError,
-    domain::outbox::{ApprovalContext, DeliveryOutcome, Notice, OutboxBody, OutboxMessage},
+    domain::outbox::{
+        ApprovalContext, DeliveryOutcome, Notice, NoticeKind, OutboxBody, OutboxMessage,
+    },
 };
 
 /// A message just queued: where it sits in the outbox, and the id the national node knows it by.
@@ -370,6 +372,25 @@ pub async fn apply_notices(pool: &PgPool, notices: &[Notice]) -> Result<(), Iden
     };
     let mut tx = pool.begin().await?;
     for notice in notices {
+        if notice.kind == NoticeKind::ContinuedElsewhere {
+            // 升学 across provinces: the finished record stays here as history; the student's
+            // national entry is the other province's now.
+            sqlx::query!(
+                "INSERT INTO identity.continued_elsewhere
+                     (notice_sequence, student_id, province, registry_number, detail)
+                 SELECT $1, r.student_id, $3, $4, $5
+                 FROM identity.registry_numbers r WHERE r.number = $2
+                 ON CONFLICT (notice_sequence) DO NOTHING",
+                notice.sequence,
+                notice.registry_number,
+                notice.other_province,
+                notice.other_registry_number,
+                notice.detail
+            )
+            .execute(&mut *tx)
+            .await?;
+            continue;
+        }
         if notice.cleared {
             // Resolved on the other side: the flag on the pair goes (the other record may have
             // been renumbered since, so the pair is known by its province).

@@ -361,7 +361,7 @@ async fn refuse_both(
 }
 
 /// Records `number` for student `id`; a number held by another student is refused.
-async fn add_number(
+pub(super) async fn add_number(
     conn: &mut PgConnection,
     id: i64,
     number: &str,
@@ -444,6 +444,15 @@ pub(super) async fn claim_id_number(
     };
     let id_digest = claim.id_digest.as_str();
     let owner = claim_and_find_owner(conn, id_digest, id).await?;
+    // 升学 across provinces: a record that finished its stage in another province continues
+    // here, with its number (籍随人走、终身不变).
+    if owner.student_id != id
+        && owner.province != province
+        && IndexStatus::parse(&owner.status) == Some(IndexStatus::Finished)
+    {
+        return super::continuation::continue_here(conn, province, (id, number), &owner, claim)
+            .await;
+    }
     let granted =
         owner.student_id == id || IndexStatus::parse(&owner.status) == Some(IndexStatus::Ended);
     if !granted {
@@ -530,9 +539,9 @@ async fn claim_and_find_owner(
     .await?)
 }
 
-struct ClaimOwner {
-    student_id: i64,
-    province: String,
-    registry_number: String,
-    status: String,
+pub(super) struct ClaimOwner {
+    pub(super) student_id: i64,
+    pub(super) province: String,
+    pub(super) registry_number: String,
+    pub(super) status: String,
 }

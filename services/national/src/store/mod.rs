@@ -10,6 +10,7 @@
 
 mod actor;
 pub mod calendar;
+mod continuation;
 mod delivery;
 mod indexing;
 mod keying;
@@ -20,6 +21,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 pub use actor::DeliveryActor;
+pub use continuation::CONTINUED_ELSEWHERE;
 pub use keying::{Keyed, key_index};
 
 use crate::{NationalError, index_key::IdDigest};
