@@ -72,7 +72,20 @@ impl From<TransferError> for Status {
                 reason,
                 national_code,
                 message,
-            } => xueji_rpc::refusal(&reason, national_code.as_deref(), message),
+            } => {
+                // A province rule's refusal names its rule, as the proto promises: the stored
+                // message ends with it, in parentheses.
+                let rule = (reason == "PROVINCE_RULE")
+                    .then(|| message.rsplit_once('(')?.1.strip_suffix(')'))
+                    .flatten()
+                    .map(str::to_owned);
+                let extra: Vec<(&str, &str)> = rule
+                    .as_deref()
+                    .map(|rule| ("rule", rule))
+                    .into_iter()
+                    .collect();
+                xueji_rpc::refusal_with(&reason, national_code.as_deref(), &extra, message)
+            }
             TransferError::FailedPrecondition(why) => Status::failed_precondition(why),
             TransferError::AlreadyExists { field, message } => {
                 xueji_rpc::field_status(Code::AlreadyExists, field, message)

@@ -31,10 +31,25 @@ pub const ERROR_DOMAIN: &str = "xueji";
 /// reason names the refusal (e.g. `DATA_MISMATCH`) and whose metadata carries the national
 /// code (`national_code`, e.g. `2001`) where the national rules define one.
 pub fn refusal(reason: &str, national_code: Option<&str>, message: String) -> Status {
+    refusal_with(reason, national_code, &[], message)
+}
+
+/// As [`refusal`], with further metadata (e.g. `rule`: which province rule refused).
+pub fn refusal_with(
+    reason: &str,
+    national_code: Option<&str>,
+    extra: &[(&str, &str)],
+    message: String,
+) -> Status {
     let mut details = ErrorDetails::new();
     let metadata = national_code
         .map(|code| ("national_code".to_owned(), code.to_owned()))
         .into_iter()
+        .chain(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        )
         .collect::<std::collections::HashMap<_, _>>();
     details.set_error_info(reason, ERROR_DOMAIN, metadata);
     Status::with_error_details(Code::FailedPrecondition, message, details)

@@ -31,6 +31,7 @@ pub use describe::describe_status;
 pub use evidence::{Evidence, EvidenceError};
 pub use fields::{
     ERROR_DOMAIN, field_status, internal_status, invalid_argument, national_code, refusal,
+    refusal_with,
 };
 pub use interceptor::{Authenticator, PeerIdentity, RequestId, caller, peer};
 pub use limit::GlobalConcurrencyLimitLayer;

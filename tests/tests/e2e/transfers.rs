@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
+use tonic_types::StatusExt;
 use tonic::Code;
 use xueji_auth::{Level, Role};
 use xueji_proto::{identity::v1 as ipb, transfers::v1 as tpb};
@@ -271,7 +272,8 @@ async fn refusals_carry_their_national_codes_and_reveal_nothing() {
             .map_err(|s| national_code(&s)),
     );
 
-    // 2003: an open problem record (two live records with one name, gender and birth date).
+    // 2003: an open problem record (two live records with one name, gender and birth date, one
+    // of them without an ID number).
     let (twin, twin_name, twin_birth) = active_student(&federation, "35", &sending).await;
     let mut namesake = xueji_tests::federation::registration_at(
         "namesake",
@@ -280,6 +282,10 @@ async fn refusals_carry_their_national_codes_and_reveal_nothing() {
         &xueji_tests::resident_id(&format!("350103{}123", twin_birth.replace('-', ""))),
     );
     namesake.grade = 3;
+    // Without an ID number: it may be the same child (DESIGN §4 (3)); namesakes with ID
+    // numbers of their own are two children and no problem.
+    namesake.document_type = xueji_proto::identity::v1::DocumentType::None as i32;
+    namesake.document_number.clear();
     federation
         .identity("35", Level::School, &sending, Role::Operator)
         .await
@@ -564,19 +570,20 @@ async fn five_hundred_deadlines_passed_while_the_province_is_down_are_each_acted
 async fn no_compulsory_stage_transfer_inside_one_township() {
     let federation = Federation::start().await;
     let fujian = &federation.province("35").pool;
-    // A primary and a junior school of one township, and a primary school of the same county
-    // in another township (the township code comes with the published school record).
-    let (primary, junior, township): (String, String, String) = sqlx::query_as(
+    // A primary and a special-education school of one township (both teach compulsory
+    // grades: a grade-3 pupil moves between them), and a primary school of the same county in
+    // another township (the township code comes with the published school record).
+    let (primary, special, township): (String, String, String) = sqlx::query_as(
         "SELECT p.code, j.code, p.record->'profile'->>'township'
          FROM schools_provincial.schools p JOIN schools_provincial.schools j
            ON j.record->'profile'->>'township' = p.record->'profile'->>'township'
-         WHERE p.code LIKE '2135%' AND j.code LIKE '3135%'
+         WHERE p.code LIKE '2135%' AND j.code LIKE '5135%'
            AND p.record->>'status' = 'open' AND j.record->>'status' = 'open'
          ORDER BY p.code LIMIT 1",
     )
     .fetch_one(fujian)
     .await
-    .expect("a township with a primary and a junior school");
+    .expect("a township with a primary and a special school");
     let other_township: String = sqlx::query_scalar(
         "SELECT code FROM schools_provincial.schools
          WHERE code LIKE '2135%' AND record->>'status' = 'open'
@@ -588,12 +595,11 @@ async fn no_compulsory_stage_transfer_inside_one_township() {
     .fetch_one(fujian)
     .await
     .expect("a primary school of the county in another township");
-    let mut junior_school = school_client(&federation, &junior).await;
+    let mut special_school = school_client(&federation, &special).await;
 
     let (number, name, birth) = active_student(&federation, "35", &primary).await;
-    let mut request = start_request(&junior, &number, &name, &birth);
-    request.target_grade = 7;
-    let refused = junior_school
+    let request = start_request(&special, &number, &name, &birth);
+    let refused = special_school
         .start_transfer(request)
         .await
         .expect_err("same township");
@@ -602,11 +608,41 @@ async fn no_compulsory_stage_transfer_inside_one_township() {
 
     // The same county, another township: the rule does not apply.
     let (number, name, birth) = active_student(&federation, "35", &other_township).await;
-    let mut request = start_request(&junior, &number, &name, &birth);
-    request.target_grade = 7;
-    junior_school
+    let request = start_request(&special, &number, &name, &birth);
+    special_school
         .start_transfer(request)
         .await
         .expect("another township of the same county");
+    check_invariants(&federation, "35").await;
+}
+
+/// A transfer keeps the pupil's stage and moves into the pupil's grade or one beside it: a
+/// grade-3 pupil is refused grade 6 and grade 1, and the refusal names its rule in the
+/// ErrorInfo's `rule` metadata; grade 4 (a summer move before the cycle) is taken.
+#[tokio::test]
+async fn a_transfer_moves_into_the_pupils_grade_or_one_beside_it() {
+    let federation = Federation::start().await;
+    let (sending, receiving) = two_schools(&federation).await;
+    let (number, name, birth) = active_student(&federation, "35", &sending).await;
+    let mut client = school_client(&federation, &receiving).await;
+    for target in [6, 1] {
+        let mut request = start_request(&receiving, &number, &name, &birth);
+        request.target_grade = target;
+        let refused = client.start_transfer(request).await.unwrap_err();
+        assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+        let info = refused.get_details_error_info().expect("an ErrorInfo");
+        assert_eq!(info.reason, "PROVINCE_RULE");
+        assert_eq!(
+            info.metadata.get("rule").map(String::as_str),
+            Some("target_grade"),
+            "{refused:?}"
+        );
+    }
+    let mut request = start_request(&receiving, &number, &name, &birth);
+    request.target_grade = 4;
+    client
+        .start_transfer(request)
+        .await
+        .expect("one grade up is a transfer");
     check_invariants(&federation, "35").await;
 }

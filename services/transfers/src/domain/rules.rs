@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{Datelike, NaiveDate};
 use serde::Deserialize;
 
-use xueji_codes::SchoolCategory;
+use xueji_codes::{SchoolCategory, Stage};
 
 use super::SchoolFacts;
 
@@ -84,14 +84,13 @@ impl TransferRules {
             .expect("defaults set every rule")
     }
 
-    /// Checks a transfer from `sending` to `receiving`, started on `today` (China time), against
-    /// the rules of the receiving province (and, for the windows, of the sending one too).
-    pub fn check(
-        &self,
-        today: NaiveDate,
-        sending: &SchoolFacts,
-        receiving: &SchoolFacts,
-    ) -> Result<(), RuleRefusal> {
+    /// Checks a transfer `moving` a pupil, started on `today` (China time), against the
+    /// national rules of a transfer (it keeps the pupil's stage, into the pupil's grade or one
+    /// beside it) and the rules of the receiving province (and, for the windows, of the sending
+    /// one too). The rules read the pupil's stage, not the school's category: a grade-8 pupil
+    /// of a 完全中学 is a junior-stage pupil.
+    pub fn check(&self, today: NaiveDate, moving: &Move<'_>) -> Result<(), RuleRefusal> {
+        let (sending, receiving) = (moving.sending, moving.receiving);
         let today_md = (today.month(), today.day());
         for province in [receiving.province(), sending.province()] {
             let windows = self.pick(province, |r| r.closed_windows.clone());
@@ -114,12 +113,38 @@ impl TransferRules {
                 }
             }
         }
+        let (grade, target) = (moving.grade, moving.target_grade);
+        if target + 1 < grade || target > grade + 1 {
+            return Err(RuleRefusal {
+                rule: "target_grade",
+                message: format!(
+                    "a pupil of grade {grade} moves into grade {}, {grade} or {}, not {target}",
+                    grade.saturating_sub(1).max(1),
+                    grade + 1
+                ),
+            });
+        }
+        let pupil_stage = stage_of(&sending.stages, grade);
+        let target_stage = stage_of(&receiving.stages, target);
+        if pupil_stage != target_stage
+            && pupil_stage != Stage::Special
+            && target_stage != Stage::Special
+        {
+            return Err(RuleRefusal {
+                rule: "stage",
+                message: format!(
+                    "a transfer keeps the pupil's stage ({} here, {} there); the next stage is \
+                     entered by progression (升学), not by a transfer",
+                    stage_name(pupil_stage),
+                    stage_name(target_stage)
+                ),
+            });
+        }
         let province = receiving.province();
         let same_province = sending.province() == province;
         if same_province
             && self.pick(province, |r| r.compulsory_within_township)
-            && sending.category().is_compulsory()
-            && receiving.category().is_compulsory()
+            && is_compulsory(pupil_stage)
             && sending.township.is_some()
             && sending.township == receiving.township
         {
@@ -132,8 +157,9 @@ impl TransferRules {
         }
         if same_province
             && self.pick(province, |r| r.senior_within_county)
-            && sending.category() == SchoolCategory::SeniorHigh
-            && receiving.category() == SchoolCategory::SeniorHigh
+            && pupil_stage == Stage::Senior
+            && sending.category() != SchoolCategory::SecondaryVocational
+            && receiving.category() != SchoolCategory::SecondaryVocational
             && sending.division == receiving.division
         {
             return Err(RuleRefusal {
@@ -142,13 +168,11 @@ impl TransferRules {
                     .into(),
             });
         }
-        let targets = match sending.category() {
-            SchoolCategory::SeniorHigh => {
-                Some(self.pick(province, |r| r.senior_high_targets.clone()))
-            }
-            SchoolCategory::SecondaryVocational => {
+        let targets = match (pupil_stage, sending.category()) {
+            (Stage::Senior, SchoolCategory::SecondaryVocational) => {
                 Some(self.pick(province, |r| r.vocational_targets.clone()))
             }
+            (Stage::Senior, _) => Some(self.pick(province, |r| r.senior_high_targets.clone())),
             _ => None,
         };
         let receiving_category = receiving.category().digits();
@@ -158,12 +182,45 @@ impl TransferRules {
             return Err(RuleRefusal {
                 rule: "senior_high_target",
                 message: format!(
-                    "a student of a category-{} school may move only to categories {}",
+                    "a senior-stage pupil of a category-{} school may move only to categories {}",
                     sending.category().digits(),
                     targets.join(", ")
                 ),
             });
         }
         Ok(())
+    }
+}
+
+/// What a transfer moves: a pupil of `grade` at `sending` into `target_grade` at `receiving`.
+#[derive(Debug, Clone, Copy)]
+pub struct Move<'a> {
+    pub sending: &'a SchoolFacts,
+    pub receiving: &'a SchoolFacts,
+    pub grade: u32,
+    pub target_grade: u32,
+}
+
+/// The stage a grade belongs to at a school (by its 学制); where the school's record does not
+/// teach the grade, the national numbering (1–6 primary, 7–9 junior, 10–12 senior).
+fn stage_of(stages: &[xueji_codes::StageOffered], grade: u32) -> Stage {
+    match xueji_codes::grade_place(stages, grade) {
+        Some(place) => place.stage,
+        None if grade <= 6 => Stage::Primary,
+        None if grade <= 9 => Stage::Junior,
+        None => Stage::Senior,
+    }
+}
+
+fn is_compulsory(stage: Stage) -> bool {
+    matches!(stage, Stage::Primary | Stage::Junior | Stage::Special)
+}
+
+fn stage_name(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Primary => "primary",
+        Stage::Junior => "junior",
+        Stage::Senior => "senior",
+        Stage::Special => "special education",
     }
 }

@@ -10,6 +10,22 @@ fn school(code: &str, division: &str, authority: &str, township: Option<&str>) -
     }
 }
 
+/// A grade-3 pupil moving into grade 3, or for senior schools a grade-11 pupil into grade 11.
+fn moving<'a>(sending: &'a SchoolFacts, receiving: &'a SchoolFacts) -> Move<'a> {
+    let code = sending.code.as_str();
+    let grade = if code.starts_with("34") || code.starts_with("36") {
+        11
+    } else {
+        3
+    };
+    Move {
+        sending,
+        receiving,
+        grade,
+        target_grade: grade,
+    }
+}
+
 fn date(text: &str) -> NaiveDate {
     text.parse().unwrap()
 }
@@ -24,29 +40,38 @@ fn every_province_rule_refuses_with_its_name() {
     let rule = |r: Result<(), RuleRefusal>| r.err().map(|e| e.rule);
 
     assert_eq!(
-        rule(rules.check(date("2025-07-15"), &a, &c)),
+        rule(rules.check(date("2025-07-15"), &moving(&a, &c))),
         Some("transfer_window")
     );
     assert_eq!(
-        rule(rules.check(date("2025-08-14"), &a, &c)),
+        rule(rules.check(date("2025-08-14"), &moving(&a, &c))),
         Some("transfer_window")
     );
-    assert_eq!(rule(rules.check(date("2025-08-15"), &a, &c)), None);
-    assert_eq!(rule(rules.check(autumn, &a, &b)), Some("same_township"));
-    assert_eq!(rule(rules.check(autumn, &a, &c)), None);
+    assert_eq!(rule(rules.check(date("2025-08-15"), &moving(&a, &c))), None);
+    assert_eq!(
+        rule(rules.check(autumn, &moving(&a, &b))),
+        Some("same_township")
+    );
+    assert_eq!(rule(rules.check(autumn, &moving(&a, &c))), None);
 
     let senior_1 = school("3435000001", "350102", "350100", None);
     let senior_2 = school("3435000002", "350102", "350100", None);
     let senior_3 = school("3435000003", "350103", "350100", None);
     let vocational = school("3635000001", "350103", "350100", None);
     assert_eq!(
-        rule(rules.check(autumn, &senior_1, &senior_2)),
+        rule(rules.check(autumn, &moving(&senior_1, &senior_2))),
         Some("same_county")
     );
-    assert_eq!(rule(rules.check(autumn, &senior_1, &senior_3)), None);
-    assert_eq!(rule(rules.check(autumn, &senior_1, &vocational)), None);
     assert_eq!(
-        rule(rules.check(autumn, &vocational, &senior_3)),
+        rule(rules.check(autumn, &moving(&senior_1, &senior_3))),
+        None
+    );
+    assert_eq!(
+        rule(rules.check(autumn, &moving(&senior_1, &vocational))),
+        None
+    );
+    assert_eq!(
+        rule(rules.check(autumn, &moving(&vocational, &senior_3))),
         Some("senior_high_target"),
         "never from vocational to senior high"
     );
@@ -71,13 +96,16 @@ fn a_province_section_replaces_the_defaults_it_names() {
     .unwrap();
     let a = school("3435000001", "350102", "350100", None);
     let b = school("3435000002", "350102", "350100", None);
-    assert!(rules.check(date("2025-11-24"), &a, &b).is_ok());
+    assert!(rules.check(date("2025-11-24"), &moving(&a, &b)).is_ok());
     assert_eq!(
-        rules.check(date("2026-01-02"), &a, &b).unwrap_err().rule,
+        rules
+            .check(date("2026-01-02"), &moving(&a, &b))
+            .unwrap_err()
+            .rule,
         "transfer_window",
         "a window across the new year"
     );
-    assert!(rules.check(date("2025-07-20"), &a, &b).is_ok());
+    assert!(rules.check(date("2025-07-20"), &moving(&a, &b)).is_ok());
     let bad = TransferRules::from_toml("[defaults]\nclosed_windows = [[\"13-01\", \"01-01\"]]\n");
     assert!(bad.unwrap_err().contains("13-01"));
 }
@@ -176,4 +204,65 @@ fn a_start_request_answers_every_bad_field() {
             "reason"
         ]
     );
+}
+
+/// The rules read the pupil's stage: a 完全中学 (category 34, junior and senior stages) teaches
+/// junior pupils too, who move to a junior school like any junior pupil; a transfer keeps the
+/// stage and moves into the pupil's grade or one beside it.
+#[test]
+fn the_rules_read_the_pupils_stage_and_grade() {
+    use xueji_codes::{Stage, StageOffered};
+    let rules = TransferRules::bundled();
+    let autumn = date("2025-11-24");
+    let mut complete = school("3435000001", "350102", "350100", None);
+    complete.stages = vec![
+        StageOffered {
+            stage: Stage::Junior,
+            years: 3,
+        },
+        StageOffered {
+            stage: Stage::Senior,
+            years: 3,
+        },
+    ];
+    let mut junior = school("3135000001", "350103", "350103", None);
+    junior.stages = vec![StageOffered {
+        stage: Stage::Junior,
+        years: 3,
+    }];
+    let mut primary = school("2135000001", "350103", "350103", None);
+    primary.stages = vec![StageOffered {
+        stage: Stage::Primary,
+        years: 6,
+    }];
+    let mut primary_2 = school("2135000002", "350104", "350104", None);
+    primary_2.stages = primary.stages.clone();
+    let check = |sending: &SchoolFacts, receiving: &SchoolFacts, grade: u32, target: u32| {
+        rules
+            .check(
+                autumn,
+                &Move {
+                    sending,
+                    receiving,
+                    grade,
+                    target_grade: target,
+                },
+            )
+            .err()
+            .map(|e| e.rule)
+    };
+    assert_eq!(
+        check(&complete, &junior, 8, 8),
+        None,
+        "a junior pupil of a 完全中学"
+    );
+    assert_eq!(check(&complete, &junior, 11, 8), Some("target_grade"));
+    assert_eq!(check(&primary, &primary_2, 2, 6), Some("target_grade"));
+    assert_eq!(check(&primary, &primary_2, 3, 2), None, "one grade down");
+    assert_eq!(
+        check(&primary, &junior, 6, 7),
+        Some("stage"),
+        "升学 is not a transfer"
+    );
+    assert_eq!(check(&junior, &complete, 8, 8), None);
 }

@@ -221,7 +221,15 @@ impl Saga {
         } else {
             self.policy
                 .rules
-                .check(china_today(now), &sending, &receiving)
+                .check(
+                    china_today(now),
+                    &crate::domain::Move {
+                        sending: &sending,
+                        receiving: &receiving,
+                        grade: held.grade,
+                        target_grade: record.target_grade,
+                    },
+                )
                 .err()
                 .map(|r| ("PROVINCE_RULE", format!("{} ({})", r.message, r.rule)))
         };
