@@ -222,6 +222,18 @@ impl Federation {
         self.mint(&signer, level, jurisdiction, role, audience)
     }
 
+    /// A token signed by the national node for `user` (every other token is the user
+    /// "tester"'s), for every node of the federation.
+    pub fn token_of(&self, user: &str, level: Level, jurisdiction: &str, role: Role) -> String {
+        let mut audience = vec![Authority::National];
+        audience.extend(
+            PROVINCES
+                .iter()
+                .map(|p| Authority::Province((*p).to_owned())),
+        );
+        self.mint_for(user, &self.signer, level, jurisdiction, role, audience)
+    }
+
     /// A token of `signer`'s valid for 12 hours from the federation's clock.
     fn mint(
         &self,
@@ -231,8 +243,20 @@ impl Federation {
         role: Role,
         audience: Vec<Authority>,
     ) -> String {
+        self.mint_for("tester", signer, level, jurisdiction, role, audience)
+    }
+
+    fn mint_for(
+        &self,
+        user: &str,
+        signer: &TokenSigner,
+        level: Level,
+        jurisdiction: &str,
+        role: Role,
+        audience: Vec<Authority>,
+    ) -> String {
         let grant = Grant {
-            user: "tester".into(),
+            user: user.into(),
             level,
             jurisdiction: jurisdiction.into(),
             role,

@@ -237,7 +237,10 @@ impl Task {
             .get(position)
             .ok_or(WorkflowError::NoSuchStep(position))?;
         if let Some(previous) = &step.decision {
-            return if previous.verdict == decision.verdict && previous.by == decision.by {
+            // The same verdict again, by the same approver (a retry) or by another approver of
+            // the same party (two registrars at one desk), leaves the task as it is: only the
+            // opposite verdict is refused. The first decision stays the one recorded.
+            return if previous.verdict == decision.verdict {
                 Ok(Outcome::AlreadyApplied)
             } else {
                 Err(WorkflowError::DecidedOtherwise(position))

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use tonic_types::StatusExt;
 use tonic::Code;
+use tonic_types::StatusExt;
 use xueji_auth::{Level, Role};
 use xueji_proto::{identity::v1 as ipb, transfers::v1 as tpb};
 use xueji_tests::{
@@ -645,4 +645,64 @@ async fn a_transfer_moves_into_the_pupils_grade_or_one_beside_it() {
         .await
         .expect("one grade up is a transfer");
     check_invariants(&federation, "35").await;
+}
+
+/// Two approvers at one desk: the second approval of a step already approved answers the
+/// transfer unchanged (the first decision stays the one recorded); a rejection of it is
+/// refused.
+#[tokio::test]
+async fn a_second_approver_of_an_approved_step_gets_the_transfer_unchanged() {
+    let federation = Federation::start().await;
+    let (sending, receiving) = two_schools(&federation).await;
+    let (number, name, birth) = active_student(&federation, "35", &sending).await;
+    let started = school_client(&federation, &receiving)
+        .await
+        .start_transfer(start_request(&receiving, &number, &name, &birth))
+        .await
+        .unwrap()
+        .into_inner()
+        .transfer
+        .unwrap();
+    let authority = parties(&federation, "35", &started.id).await[0].clone();
+    let first = party_client(&federation, "35", &authority)
+        .await
+        .approve_transfer(tpb::ApproveTransferRequest {
+            transfer_id: started.id.clone(),
+            step: 0,
+            remark: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .transfer
+        .unwrap();
+    let mut colleague = xueji_client::transfers_client(
+        &federation.province("35").address(),
+        &federation.pki("35"),
+        &federation.token_of("colleague", Level::County, &authority, Role::Approver),
+    )
+    .await
+    .unwrap();
+    let second = colleague
+        .approve_transfer(tpb::ApproveTransferRequest {
+            transfer_id: started.id.clone(),
+            step: 0,
+            remark: String::new(),
+        })
+        .await
+        .expect("the same decision again changes nothing")
+        .into_inner()
+        .transfer
+        .unwrap();
+    assert_eq!(second.steps, first.steps);
+    assert!(second.steps[0].decided_by.contains("tester"), "{second:?}");
+    let rejected = colleague
+        .reject_transfer(tpb::RejectTransferRequest {
+            transfer_id: started.id.clone(),
+            step: 0,
+            reason: "材料不全".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(rejected.code(), Code::FailedPrecondition);
 }

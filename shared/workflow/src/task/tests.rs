@@ -117,6 +117,17 @@ fn parties_decide_in_order_and_the_last_approval_finishes() {
             rules,
         );
         assert_eq!(retry, Ok(Outcome::AlreadyApplied));
+        let second_approver = task.decide(
+            0,
+            decision(Verdict::Approve, "b", "2025-11-24T03:00:02Z", ""),
+            rules,
+        );
+        assert_eq!(second_approver, Ok(Outcome::AlreadyApplied));
+        assert_eq!(
+            task.steps[0].decision.as_ref().unwrap().by,
+            "a",
+            "the first decision stays"
+        );
         let other = task.decide(
             0,
             decision(Verdict::Reject, "b", "2025-11-24T03:00:01Z", "no"),
