@@ -108,6 +108,9 @@ async fn a_school_year_turns_over_and_a_graduate_continues_at_the_junior_school(
     let graduate = enrolled(&federation, &place, ("grad", "毕业生", &graduate_id), 6).await;
     let pupil_id = resident_id(&format!("{county}{}0611{:03}", born + 3, 5));
     let pupil = enrolled(&federation, &place, ("pupil", "在校生", &pupil_id), 3).await;
+    // A fifth-grader reaches the graduating grade this summer: not a graduate of it.
+    let fifth_id = resident_id(&format!("{county}{}0611{:03}", born + 1, 9));
+    enrolled(&federation, &place, ("fifth", "五年级", &fifth_id), 5).await;
 
     // Who may run it: a province operator, not a county.
     let mut operator = federation
@@ -181,6 +184,18 @@ async fn a_school_year_turns_over_and_a_graduate_continues_at_the_junior_school(
         .unwrap();
     let again = wait_done(&mut operator, summer).await;
     assert_eq!(again.steps, done.steps);
+    // The dry run of the finished summer predicts what the re-run did: nothing.
+    let predicted = operator
+        .preview_cycle(ipb::PreviewCycleRequest { year: summer })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (predicted.will_graduate, predicted.will_promote),
+        (0, 0),
+        "{predicted:?}"
+    );
+    assert!(predicted.already_promoted >= 1 && predicted.already_graduated >= 1);
     assert_eq!(
         student(&federation, (Level::School, &primary), &pupil)
             .await

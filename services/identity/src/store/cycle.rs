@@ -379,8 +379,20 @@ impl Store {
         cutoff: NaiveDate,
     ) -> Result<CyclePreview, IdentityError> {
         let row = sqlx::query!(
-            r#"WITH current AS (
+            r#"WITH graduation AS (
+                   SELECT watermark, ceiling FROM identity.cycle_steps
+                   WHERE cycle_year = $1 AND step = 'graduation'
+               ), promotion AS (
+                   SELECT watermark, ceiling FROM identity.cycle_steps
+                   WHERE cycle_year = $1 AND step = 'promotion'
+               ), current AS (
+                   -- A step already run (in part or whole) moves only the enrollments it has
+                   -- not gone through below its ceiling: what a run now would do.
                    SELECT e.status, e.entry_date, e.promoted_in, e.grade < 12 AS below_top,
+                          (g.ceiling IS NULL OR (e.id > g.watermark AND e.id <= g.ceiling))
+                              AS graduation_left,
+                          (p.ceiling IS NULL OR (e.id > p.watermark AND e.id <= p.ceiling))
+                              AS promotion_left,
                           e.status = 'active' AND e.grade = ANY(sc.graduating_grades) AS graduating,
                           CASE WHEN e.status = 'active' AND e.grade = ANY(sc.graduating_grades)
                                THEN EXISTS (SELECT 1 FROM identity.pending_tasks p
@@ -397,16 +409,21 @@ impl Store {
                           e.closed_on
                    FROM identity.enrollments e
                    JOIN identity.schools sc ON sc.code = e.school_code
+                   LEFT JOIN graduation g ON true
+                   LEFT JOIN promotion p ON true
                    WHERE e.is_current
                )
                SELECT
-                 count(*) FILTER (WHERE graduating AND NOT has_task AND NOT has_problem
-                                    AND NOT unconfirmed) AS "will_graduate!",
-                 count(*) FILTER (WHERE graduating AND has_task) AS "blocked_by_task!",
-                 count(*) FILTER (WHERE graduating AND has_problem) AS "blocked_by_problem!",
-                 count(*) FILTER (WHERE unconfirmed) AS "awaiting_confirmation!",
+                 count(*) FILTER (WHERE graduating AND graduation_left AND NOT has_task
+                                    AND NOT has_problem AND NOT unconfirmed) AS "will_graduate!",
+                 count(*) FILTER (WHERE graduating AND graduation_left AND has_task)
+                     AS "blocked_by_task!",
+                 count(*) FILTER (WHERE graduating AND graduation_left AND has_problem)
+                     AS "blocked_by_problem!",
+                 count(*) FILTER (WHERE unconfirmed AND graduation_left)
+                     AS "awaiting_confirmation!",
                  count(*) FILTER (WHERE status = 'active' AND NOT graduating AND below_top
-                                    AND entry_date < $2
+                                    AND promotion_left AND entry_date < $2
                                     AND promoted_in IS DISTINCT FROM $1) AS "will_promote!",
                  count(*) FILTER (WHERE promoted_in = $1) AS "already_promoted!",
                  count(*) FILTER (WHERE status IN ('graduated', 'completed', 'incomplete')
