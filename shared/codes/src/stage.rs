@@ -46,8 +46,10 @@ impl Stage {
     }
 
     /// Primary and junior: the compulsory stage (义务教育).
+    /// Whether the stage is compulsory education (义务教育): primary, junior, and special
+    /// education, whose schools teach the compulsory years (Model rules 第十六条).
     pub fn is_compulsory(self) -> bool {
-        matches!(self, Stage::Primary | Stage::Junior)
+        matches!(self, Stage::Primary | Stage::Junior | Stage::Special)
     }
 
     /// The national grades the stage spans at a school with `years` of schooling in it.

@@ -331,3 +331,65 @@ async fn a_suspension_and_a_resumption_go_through_the_school_and_the_authority()
         ipb::EnrollmentStatus::Active
     );
 }
+
+/// Special education is compulsory education (Model rules 第十六条): a special-school pupil
+/// who stops coming is recorded as a dropout (and watched as one), and leaves the registry by
+/// withdrawal only on emigration.
+#[tokio::test]
+async fn a_special_school_pupil_is_in_the_compulsory_stage() {
+    let node = xueji_tests::TestNode::start().await;
+    let school = "5135000401";
+    let mut operator = node.client(Level::School, school, Role::Operator).await;
+    let mut approver = node.client(Level::County, "350102", Role::Approver).await;
+    let mut numbers = Vec::new();
+    for (key, sequence) in [("special-1", 331), ("special-2", 332)] {
+        let mut registration = xueji_tests::registration(key, "特教生", sequence);
+        registration.school_code = school.into();
+        registration.grade = 3;
+        registration.entry_date = "2022-09-01".into();
+        registration
+            .provincial_fields
+            .insert("disability_category".into(), "听力".into());
+        let number = operator
+            .register_student(registration)
+            .await
+            .expect("registered")
+            .into_inner()
+            .student
+            .unwrap()
+            .registry_number;
+        numbers.push(
+            xueji_tests::approve_until_active(&mut approver, &number)
+                .await
+                .registry_number,
+        );
+    }
+    let mut desk = node
+        .status_changes(Level::School, school, Role::Operator)
+        .await;
+    desk.request_status_change(request(
+        "special-dropout",
+        &numbers[0],
+        ipb::StatusChangeKind::Dropout,
+        Vec::new(),
+    ))
+    .await
+    .expect("a special-school pupil may be recorded as a dropout");
+    let evidence = xueji_tests::png_evidence(&mut desk, &numbers[1], "证明.png")
+        .await
+        .unwrap();
+    let refused = desk
+        .request_status_change(request(
+            "special-withdrawal",
+            &numbers[1],
+            ipb::StatusChangeKind::Withdrawal,
+            vec![evidence],
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert!(
+        refused.message().contains("compulsory"),
+        "withdrawal only on emigration: {refused:?}"
+    );
+}

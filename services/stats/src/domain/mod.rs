@@ -197,8 +197,12 @@ pub struct Profile {
     pub missing: Vec<String>,
 }
 
-/// The stage (学段) a national grade belongs to.
-pub fn stage_of(grade: u8) -> &'static str {
+/// The stage (学段) a pupil of `school` in a national grade belongs to: special education at a
+/// special-education school (category 51), its own stage; elsewhere by the national grade.
+pub fn stage_of(school: &str, grade: u8) -> &'static str {
+    if school.starts_with("51") {
+        return "special";
+    }
     match grade {
         1..=6 => "primary",
         7..=9 => "junior",
@@ -227,7 +231,10 @@ pub fn cells(placement: &Placement) -> Vec<(&'static str, String)> {
             "grade_gender",
             format!("{}|{}", placement.grade, placement.gender.as_str()),
         ),
-        ("stage", stage_of(placement.grade).to_owned()),
+        (
+            "stage",
+            stage_of(&placement.school, placement.grade).to_owned(),
+        ),
         ("ethnicity", profile.ethnicity.clone()),
         ("entry_route", profile.entry_route.clone()),
     ];

@@ -138,3 +138,13 @@ fn a_transfer_inside_a_county_moves_schools_not_the_county() {
     assert_eq!(removals, [Unit::School("2135000101".into())]);
     assert_eq!(additions, [Unit::School("2135000104".into())]);
 }
+
+#[test]
+fn special_education_counts_as_its_own_stage() {
+    use super::stage_of;
+    assert_eq!(stage_of("5135000401", 3), "special");
+    assert_eq!(stage_of("5135000401", 8), "special");
+    assert_eq!(stage_of("2135000101", 3), "primary");
+    assert_eq!(stage_of("3135000201", 8), "junior");
+    assert_eq!(stage_of("3435000301", 11), "senior");
+}
