@@ -556,8 +556,8 @@ pub(crate) async fn run(
                 }
                 if calendar.estimated_deadlines > 0 {
                     println!(
-                        "{} open deadlines reach a year not loaded (counted on weekends only): \
-                         load the next year's calendar",
+                        "{} open deadlines reach a year not loaded (counted on weekends and the \
+                         statutory holidays): load the next year's calendar",
                         calendar.estimated_deadlines
                     );
                 }

@@ -3,8 +3,9 @@
 //!
 //! The State Council publishes each year's schedule late in the year before, so the calendar is
 //! data: years are loaded (the bundled CSV, then whatever a ministry operator loads), and a
-//! deadline that reaches into a year nobody loaded is still computed (weekends only) but comes
-//! back *estimated*, so that the task and the metrics can say the next year is missing.
+//! deadline that reaches into a year nobody loaded is still computed (weekends and the
+//! statutory holidays the rules fix, [`statutory`]) but comes back *estimated*, so that the
+//! task and the metrics can say the next year is missing.
 //!
 //! Calendar days are China Standard Time (UTC+8, no daylight saving): [`china_today`] and
 //! [`end_of_day`] convert, so a server running in UTC does not shift a deadline by a day.
@@ -271,6 +272,8 @@ impl WorkingCalendar {
         match self.exceptions.get(&date) {
             Some(DayKind::Holiday) => false,
             Some(DayKind::Workday) => true,
+            // A year nobody loaded: the holidays the rules fix are off (an estimate).
+            None if !self.is_loaded(date.year()) && statutory::is_statutory_holiday(date) => false,
             None => !matches!(date.weekday(), Weekday::Sat | Weekday::Sun),
         }
     }
@@ -325,6 +328,8 @@ pub fn end_of_day(date: NaiveDate) -> DateTime<Utc> {
         .expect("a fixed offset has no gaps")
         .with_timezone(&Utc)
 }
+
+pub mod statutory;
 
 #[cfg(test)]
 mod tests;

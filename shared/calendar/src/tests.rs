@@ -54,8 +54,8 @@ fn a_deadline_past_the_loaded_years_is_estimated_until_the_year_is_loaded() {
     // 20 working days from mid-December 2026 reach into 2027, which is not bundled.
     let deadline = calendar.deadline(date("2026-12-15"), 20);
     assert!(deadline.estimated);
-    // Weekends only: 2027-01-01 (a Friday) counts as a working day.
-    assert_eq!(deadline.date, date("2027-01-12"));
+    // The estimate keeps the statutory holidays off: 2027-01-01 (a Friday) is 元旦.
+    assert_eq!(deadline.date, date("2027-01-13"));
     // Inside the loaded years nothing is estimated.
     assert!(!calendar.deadline(date("2026-11-02"), 10).estimated);
 
@@ -154,6 +154,11 @@ fn oracle(
         match days.iter().rev().find(|x| x.date == d).map(|x| x.kind) {
             Some(DayKind::Holiday) => false,
             Some(DayKind::Workday) => true,
+            None if !years.contains(&d.year())
+                && statutory::statutory_holidays(d.year()).contains(&d) =>
+            {
+                false
+            }
             None => d.weekday().number_from_monday() <= 5,
         }
     };
@@ -195,4 +200,78 @@ proptest! {
         prop_assert_eq!(deadline.estimated, estimated);
         prop_assert_eq!(calendar.working_days_between(start, deadline.date), count);
     }
+}
+
+/// The holidays the rules fix, against dates read off the published lunar calendar: 2027 and
+/// 2028 (no schedule loaded yet), every one of them.
+#[test]
+fn the_statutory_holidays_of_a_year_follow_the_rules() {
+    let dates = |list: &[&str]| -> std::collections::BTreeSet<NaiveDate> {
+        list.iter().map(|d| date(d)).collect()
+    };
+    assert_eq!(
+        statutory::statutory_holidays(2027),
+        dates(&[
+            "2027-01-01",
+            "2027-02-05",
+            "2027-02-06",
+            "2027-02-07",
+            "2027-02-08",
+            "2027-04-05",
+            "2027-05-01",
+            "2027-05-02",
+            "2027-06-09",
+            "2027-09-15",
+            "2027-10-01",
+            "2027-10-02",
+            "2027-10-03",
+        ])
+    );
+    assert_eq!(
+        statutory::statutory_holidays(2028),
+        dates(&[
+            "2028-01-01",
+            "2028-01-25",
+            "2028-01-26",
+            "2028-01-27",
+            "2028-01-28",
+            "2028-04-04",
+            // 中秋 falls on 3 October, a day of 国庆 already.
+            "2028-05-01",
+            "2028-05-02",
+            "2028-05-28",
+            "2028-10-01",
+            "2028-10-02",
+            "2028-10-03",
+        ])
+    );
+}
+
+/// The loaded schedules of 2025 and 2026 (which agree day by day with two independent
+/// calendars) give every statutory holiday off: the rules and the schedule agree.
+#[test]
+fn every_statutory_holiday_is_off_in_the_loaded_schedules() {
+    let loaded = parse_csv(BUNDLED_CSV).unwrap();
+    for year in [2025, 2026] {
+        for day in statutory::statutory_holidays(year) {
+            assert!(
+                loaded
+                    .iter()
+                    .any(|d| d.date == day && d.kind == DayKind::Holiday),
+                "{day} is a statutory holiday the {year} schedule does not give off"
+            );
+        }
+    }
+}
+
+/// 1 January 2027 is a holiday even before the 2027 schedule is loaded; the deadline is
+/// still flagged as an estimate.
+#[test]
+fn an_estimate_past_the_loaded_years_skips_the_statutory_holidays() {
+    let calendar = WorkingCalendar::bundled();
+    // 31 December 2026 is a Thursday: the next working day is Monday 4 January, not 1 January.
+    let deadline = calendar.deadline(date("2026-12-31"), 1);
+    assert_eq!(deadline.date, date("2027-01-04"));
+    assert!(deadline.estimated);
+    assert!(!calendar.is_working_day(date("2027-02-08")), "初三 of 2027");
 }

@@ -29,7 +29,8 @@ pub struct NodeMetrics {
     /// shortened chain). Anything but zero needs an operator.
     pub audit_witness_alarms: Counter,
     /// Open transfer steps whose deadline reaches a year whose calendar is not loaded
-    /// (counted on weekends only): anything but zero means the next year's calendar is due.
+    /// (counted on weekends and the statutory holidays): anything but zero means the next
+    /// year's calendar is due.
     pub transfer_deadlines_estimated: Gauge,
     /// Open transfer steps past their deadline (the sweeper acts on them each round).
     pub transfer_steps_overdue: Gauge,

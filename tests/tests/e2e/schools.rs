@@ -1201,3 +1201,31 @@ async fn a_merge_moves_every_student_once_their_tasks_are_done() {
         .count();
     assert_eq!(moves, 1, "one audited batch for the one voided code");
 }
+
+/// The registry holds the pupils of primary, junior, senior high, special-education and 专门
+/// schools (Ministry 第二条): a published secondary-vocational school has a code but takes no
+/// registration, which names the school code and why.
+#[tokio::test]
+async fn a_vocational_school_takes_no_registration_in_the_student_registry() {
+    let node = TestNode::start_with(|config| {
+        config.schools_file = None;
+    })
+    .await;
+    let vocational = issued(&node, "福州职业中专学校", "36").await;
+    publish_and_sync(&node).await;
+    let mut student = xueji_tests::registration("vocational-1", "林职", 341);
+    student.school_code = vocational.clone();
+    student.grade = 10;
+    let refused = node
+        .client(Level::School, &vocational, Role::Operator)
+        .await
+        .register_student(student)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert_eq!(xueji_tests::violated_fields(&refused), ["school_code"]);
+    assert!(
+        refused.message().contains("outside the student registry"),
+        "{refused:?}"
+    );
+}

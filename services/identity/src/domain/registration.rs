@@ -122,6 +122,17 @@ pub fn name_key(name: &str, gender: Gender, birth_date: NaiveDate) -> String {
     )
 }
 
+/// The school categories whose pupils the registry holds (Ministry 第二条 and the national
+/// collection scope): primary, junior, senior high, special education and 专门学校 (reform
+/// schools). 职业初中, 中职 and adult schools keep registers of their own.
+pub(crate) fn in_registry_scope(category: xueji_codes::SchoolCategory) -> bool {
+    use xueji_codes::SchoolCategory as C;
+    matches!(
+        category,
+        C::Primary | C::Junior | C::SeniorHigh | C::SpecialEducation | C::ReformSchool
+    )
+}
+
 /// GB/T 3304 ethnicity codes: the 56 nationalities, 97 other, 98 foreign origin.
 pub(crate) fn is_ethnicity(code: &str) -> bool {
     code.len() == 2
@@ -258,6 +269,15 @@ pub fn validate_registration(
         Err(e) => Err(FieldViolation::new(
             "school_code",
             format!("school code {e}"),
+        )),
+        Ok(code) if !in_registry_scope(code.category()) => Err(FieldViolation::new(
+            "school_code",
+            format!(
+                "a category-{} school is outside the student registry, which covers primary, \
+                 junior, senior high, special-education and 专门 schools (Ministry 第二条); \
+                 vocational and adult schools keep their own registers",
+                code.category().digits()
+            ),
         )),
         Ok(_) => match school {
             None => Err(FieldViolation::new(

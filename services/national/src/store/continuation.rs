@@ -9,7 +9,7 @@ use sqlx::PgConnection;
 use xueji_codes::RegistryNumber;
 
 use super::{
-    indexing::{ClaimOwner, add_number},
+    entries::{ClaimOwner, add_number},
     notices::notice,
 };
 use crate::{

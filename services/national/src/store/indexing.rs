@@ -7,6 +7,7 @@ use xueji_codes::{RegistryKind, RegistryNumber};
 
 use super::{
     actor::{DeliveryActor, audit},
+    entries::{ClaimOwner, add_number},
     notices::{flag_duplicate_names, notice},
 };
 use crate::{
@@ -360,34 +361,6 @@ async fn refuse_both(
     })
 }
 
-/// Records `number` for student `id`; a number held by another student is refused.
-pub(super) async fn add_number(
-    conn: &mut PgConnection,
-    id: i64,
-    number: &str,
-    province: &str,
-) -> Result<(), NationalError> {
-    let holder = sqlx::query_scalar!(
-        "WITH added AS (
-             INSERT INTO national.numbers (number, student_id) VALUES ($1, $2)
-             ON CONFLICT (number) DO NOTHING RETURNING student_id
-         )
-         SELECT student_id FROM added
-         UNION ALL SELECT student_id FROM national.numbers WHERE number = $1",
-        number,
-        id
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    if holder.iter().any(|holder| *holder != Some(id)) {
-        return Err(NationalError::PermissionDenied(format!(
-            "registry number {number} is already indexed for another student; province \
-             {province} may not reuse it"
-        )));
-    }
-    Ok(())
-}
-
 /// One audit entry for a set-wide run of first-time index entries: the numbers it introduced.
 pub(super) async fn audit_run(
     conn: &mut PgConnection,
@@ -537,11 +510,4 @@ async fn claim_and_find_owner(
     )
     .fetch_one(&mut *conn)
     .await?)
-}
-
-pub(super) struct ClaimOwner {
-    pub(super) student_id: i64,
-    pub(super) province: String,
-    pub(super) registry_number: String,
-    pub(super) status: String,
 }

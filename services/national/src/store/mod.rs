@@ -12,6 +12,7 @@ mod actor;
 pub mod calendar;
 mod continuation;
 mod delivery;
+mod entries;
 mod indexing;
 mod keying;
 mod notices;
