@@ -210,14 +210,11 @@ async fn deleting_the_duplicate_clears_the_flag_in_both_provinces() {
         registration_at("p-b", "陈问", &anhui_school, &id),
     )
     .await;
-    federation
+    // Fujian's claim reaches the national index first (waited for, not assumed).
+    let mut fujian_approver = federation
         .identity("35", Level::County, &fujian_county, Role::Approver)
-        .await
-        .approve_registration(ipb::ApproveRegistrationRequest {
-            registry_number: fujian.clone(),
-        })
-        .await
-        .unwrap();
+        .await;
+    xueji_tests::approve_until_active(&mut fujian_approver, &fujian).await;
     let refused = federation
         .identity("34", Level::County, &anhui_county, Role::Approver)
         .await

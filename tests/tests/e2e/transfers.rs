@@ -623,9 +623,10 @@ async fn no_compulsory_stage_transfer_inside_one_township() {
 async fn a_transfer_moves_into_the_pupils_grade_or_one_beside_it() {
     let federation = Federation::start().await;
     let (sending, receiving) = two_schools(&federation).await;
-    let (number, name, birth) = active_student(&federation, "35", &sending).await;
     let mut client = school_client(&federation, &receiving).await;
     for target in [6, 1] {
+        // A pupil of its own each: a refused start releases its pupil in the background.
+        let (number, name, birth) = active_student(&federation, "35", &sending).await;
         let mut request = start_request(&receiving, &number, &name, &birth);
         request.target_grade = target;
         let refused = client.start_transfer(request).await.unwrap_err();
@@ -638,6 +639,7 @@ async fn a_transfer_moves_into_the_pupils_grade_or_one_beside_it() {
             "{refused:?}"
         );
     }
+    let (number, name, birth) = active_student(&federation, "35", &sending).await;
     let mut request = start_request(&receiving, &number, &name, &birth);
     request.target_grade = 4;
     client
