@@ -27,7 +27,7 @@ mod wiring;
 
 pub use budget::RequestBudget;
 pub use client::{BearerToken, ClientConfig, connect, connect_lazy};
-pub use describe::describe_status;
+pub use describe::{code_name, describe_status};
 pub use evidence::{Evidence, EvidenceError};
 pub use fields::{
     ERROR_DOMAIN, field_status, internal_status, invalid_argument, national_code, refusal,

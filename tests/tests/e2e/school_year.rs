@@ -510,12 +510,15 @@ async fn the_clearing_day_ends_graduating_grades_tasks_and_tells_each_party() {
     assert_eq!(audited, 1);
 }
 
-/// 升学 across provinces (籍随人走、终身不变): an Anhui primary graduate registered by resident ID
-/// at a Fujian junior school continues with the number Anhui gave; the national entry moves to
-/// Fujian, Anhui is told and keeps its finished record as history, and neither record becomes a
-/// problem record.
-#[tokio::test]
-async fn an_anhui_graduate_continues_at_a_fujian_junior_school_with_the_same_number() {
+/// An Anhui pupil graduated by Anhui's cycle and delivered to the national index: the
+/// federation, the summer, the ID number, the registry number and an Anhui county approver.
+async fn anhui_graduate() -> (
+    Federation,
+    u32,
+    String,
+    String,
+    xueji_client::IdentityClient,
+) {
     let federation = Federation::start().await;
     let today = xueji_calendar::china_today(federation.clock.now());
     let summer = SchoolYearPolicy::bundled().dates("34").last_summer(today) as u32;
@@ -562,6 +565,16 @@ async fn an_anhui_graduate_continues_at_a_fujian_junior_school_with_the_same_num
     assert_eq!(finished.status(), ipb::EnrollmentStatus::Graduated);
     federation.delivered("34").await;
 
+    (federation, summer, id, graduate, anhui_approver)
+}
+
+/// 升学 across provinces (籍随人走、终身不变): an Anhui primary graduate registered by resident ID
+/// at a Fujian junior school continues with the number Anhui gave; the national entry moves to
+/// Fujian, Anhui is told and keeps its finished record as history, and neither record becomes a
+/// problem record.
+#[tokio::test]
+async fn an_anhui_graduate_continues_at_a_fujian_junior_school_with_the_same_number() {
+    let (federation, summer, id, graduate, mut anhui_approver) = anhui_graduate().await;
     // A Fujian junior school registers the child by ID: a new registration, approved.
     let fujian_primary = federation.a_primary_school("35").await;
     let fujian_county = federation.school_county("35", &fujian_primary).await;
@@ -635,4 +648,54 @@ async fn an_anhui_graduate_continues_at_a_fujian_junior_school_with_the_same_num
         .unwrap();
     assert_eq!(kept.status(), ipb::EnrollmentStatus::Graduated);
     assert!(kept.problems.is_empty(), "{kept:?}");
+}
+
+/// A province is trusted for its own students only: a Fujian registration that carries the
+/// Anhui graduate's ID number under another name does not take the finished record over. The
+/// claim is answered as a duplicate and the national entry stays Anhui's.
+#[tokio::test]
+async fn a_finished_record_moves_only_for_the_child_it_describes() {
+    let (federation, summer, id, graduate, _) = anhui_graduate().await;
+    let fujian_primary = federation.a_primary_school("35").await;
+    let fujian_county = federation.school_county("35", &fujian_primary).await;
+    let junior = junior_school_of(&federation, &fujian_county).await;
+    let mut request = registration_at("impostor", "冒名生", &junior, &id);
+    request.grade = 7;
+    request.entry_date = format!("{summer}-09-01");
+    let pending = federation
+        .identity("35", Level::School, &junior, Role::Operator)
+        .await
+        .register_student(request)
+        .await
+        .expect("registered in Fujian")
+        .into_inner()
+        .student
+        .unwrap();
+    let refused = federation
+        .identity("35", Level::County, &fujian_county, Role::Approver)
+        .await
+        .approve_registration(ipb::ApproveRegistrationRequest {
+            registry_number: pending.registry_number.clone(),
+        })
+        .await;
+    match refused {
+        Err(status) => assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}"),
+        // The national check answered after the approval's patience: wait for its verdict.
+        Ok(answer) => {
+            let student = answer.into_inner().student.unwrap();
+            assert_ne!(
+                student.status(),
+                ipb::EnrollmentStatus::Active,
+                "{student:?}"
+            );
+        }
+    }
+    federation.delivered("35").await;
+    let province: String =
+        sqlx::query_scalar("SELECT province FROM national.students WHERE registry_number = $1")
+            .bind(&graduate)
+            .fetch_one(&federation.national.pool)
+            .await
+            .unwrap();
+    assert_eq!(province, "34", "the finished record stays Anhui's");
 }

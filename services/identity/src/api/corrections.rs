@@ -34,11 +34,7 @@ impl StatusChangeApi {
                 &school,
                 CorrectionInput {
                     idempotency_key: request.idempotency_key,
-                    values: request
-                        .values
-                        .into_iter()
-                        .map(|v| (v.field, v.value))
-                        .collect(),
+                    values: field_values(request.values),
                     reason: request.reason,
                     evidence: request.evidence_ids,
                 },
@@ -67,11 +63,7 @@ impl StatusChangeApi {
                 &record,
                 DetailsInput {
                     idempotency_key: request.idempotency_key,
-                    values: request
-                        .values
-                        .into_iter()
-                        .map(|v| (v.field, v.value))
-                        .collect(),
+                    values: field_values(request.values),
                     reason: request.reason,
                 },
             )
@@ -166,4 +158,9 @@ impl StatusChangeApi {
             change: Some(change_to_wire(&change)),
         })
     }
+}
+
+/// The (field, value) pairs a correction or an update names.
+fn field_values(values: Vec<pb::FieldValue>) -> Vec<(String, String)> {
+    values.into_iter().map(|v| (v.field, v.value)).collect()
 }

@@ -2,7 +2,7 @@
 //! chosen batch of them, and the search a registrar runs when a parent calls.
 
 use chrono::NaiveDate;
-use tonic::{Code, Status};
+use tonic::Status;
 use xueji_auth::Caller;
 use xueji_proto::identity::v1 as pb;
 use xueji_validation::{Violations, parse_date};
@@ -170,10 +170,7 @@ impl IdentityApi {
                 Err(error) => Err(error),
             };
             let outcome = match answer {
-                Ok(()) => match self.store.student(record.id).await {
-                    Ok(after) => Ok(after),
-                    Err(error) => Err(error),
-                },
+                Ok(()) => self.store.student(record.id).await,
                 Err(error) => Err(error),
             };
             outcomes.push(match outcome {
@@ -313,30 +310,7 @@ fn refused_outcome(number: &str, error: IdentityError) -> pb::RegistrationOutcom
     pb::RegistrationOutcome {
         registry_number: number.to_owned(),
         student: None,
-        error_code: code_name(status.code()).to_owned(),
+        error_code: xueji_rpc::code_name(status.code()).to_owned(),
         error_message: status.message().to_owned(),
-    }
-}
-
-/// The canonical name of a gRPC code, as the gRPC specification spells it.
-fn code_name(code: Code) -> &'static str {
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
     }
 }

@@ -21,20 +21,30 @@ use crate::{
 pub const CONTINUED_ELSEWHERE: &str = "continued_elsewhere";
 
 /// Moves the finished entry of `owner` to `province`, folding the claimant's entry
-/// (`claimant`, its number) into it, and grants the claim.
+/// (`claimant`, its number) into it, and grants the claim. A province is trusted for its own
+/// students only: it takes over another's finished record only for the child that record
+/// describes, the same name, gender and birth date (the digests equal) as well as the ID
+/// number; otherwise `None`, and the claim is answered as any duplicate.
 pub(super) async fn continue_here(
     conn: &mut PgConnection,
     province: &str,
     (claimant, claimant_number): (i64, &str),
     owner: &ClaimOwner,
     claim: &Claim,
-) -> Result<Outcome, NationalError> {
-    let digest = sqlx::query_scalar!(
-        "SELECT duplicate_digest FROM national.students WHERE id = $1",
-        claimant
+) -> Result<Option<Outcome>, NationalError> {
+    let same_child = sqlx::query_scalar!(
+        r#"SELECT length(c.duplicate_digest) > 0 AND c.duplicate_digest = o.duplicate_digest
+                  AS "same!"
+           FROM national.students c, national.students o
+           WHERE c.id = $1 AND o.id = $2"#,
+        claimant,
+        owner.student_id
     )
     .fetch_one(&mut *conn)
     .await?;
+    if !same_child {
+        return Ok(None);
+    }
     // The claimant's numbers (its temporary L) find the student from now on; its row goes.
     sqlx::query!(
         "UPDATE national.numbers SET student_id = $2 WHERE student_id = $1",
@@ -56,14 +66,12 @@ pub(super) async fn continue_here(
     sqlx::query!(
         "UPDATE national.students
          SET province = $2, status = 'active', registry_number = $3, id_digest = $4,
-             duplicate_digest = CASE WHEN length($5::bytea) > 0 THEN $5 ELSE duplicate_digest END,
              updated_at = now()
          WHERE id = $1",
         owner.student_id,
         province,
         promoted.as_str(),
         claim.id_digest.as_str(),
-        digest,
     )
     .execute(&mut *conn)
     .await?;
@@ -87,5 +95,5 @@ pub(super) async fn continue_here(
         ),
     )
     .await?;
-    Ok(Outcome::Granted)
+    Ok(Some(Outcome::Granted))
 }

@@ -423,8 +423,11 @@ pub(super) async fn claim_id_number(
         && owner.province != province
         && IndexStatus::parse(&owner.status) == Some(IndexStatus::Finished)
     {
-        return super::continuation::continue_here(conn, province, (id, number), &owner, claim)
-            .await;
+        if let Some(granted) =
+            super::continuation::continue_here(conn, province, (id, number), &owner, claim).await?
+        {
+            return Ok(granted);
+        }
     }
     let granted =
         owner.student_id == id || IndexStatus::parse(&owner.status) == Some(IndexStatus::Ended);
