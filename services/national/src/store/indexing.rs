@@ -422,12 +422,10 @@ pub(super) async fn claim_id_number(
     if owner.student_id != id
         && owner.province != province
         && IndexStatus::parse(&owner.status) == Some(IndexStatus::Finished)
-    {
-        if let Some(granted) =
+        && let Some(granted) =
             super::continuation::continue_here(conn, province, (id, number), &owner, claim).await?
-        {
-            return Ok(granted);
-        }
+    {
+        return Ok(granted);
     }
     let granted =
         owner.student_id == id || IndexStatus::parse(&owner.status) == Some(IndexStatus::Ended);
