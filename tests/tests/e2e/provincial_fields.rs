@@ -7,6 +7,7 @@ use tonic::Code;
 use xueji_auth::{Level, Role};
 use xueji_proto::identity::v1 as ipb;
 use xueji_tests::{
+    approve_until_active,
     federation::{Federation, registration_at},
     png_evidence, resident_id, violated_fields,
 };
@@ -114,17 +115,13 @@ async fn a_provincial_field_is_checked_kept_corrected_and_never_sent_nationally(
             .unwrap_or_default()
     };
     assert_eq!(shown(&student, "hukou_division"), HUKOU);
-    let approved = federation
-        .identity("35", Level::County, &county, Role::Approver)
-        .await
-        .approve_registration(ipb::ApproveRegistrationRequest {
-            registry_number: student.registry_number.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .student
-        .unwrap();
+    let approved = approve_until_active(
+        &mut federation
+            .identity("35", Level::County, &county, Role::Approver)
+            .await,
+        &student.registry_number,
+    )
+    .await;
     let number = approved.registry_number.clone();
     assert_eq!(shown(&approved, "boarding"), "是");
     let audited: i64 = sqlx::query_scalar(
