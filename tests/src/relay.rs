@@ -99,6 +99,8 @@ pub fn moved_record(registry_number: &str, name: &str, birth_date: &str) -> tpb:
             id_number_claim: registry_number.get(1..).unwrap_or_default().to_owned(),
             guardian_json: r#"{"name":"伪造","relation":"父亲","phone":"13800000000"}"#.into(),
             entry_route: "nearby_admission".into(),
+            picked_up_from: String::new(),
+            picked_up_left_reason: String::new(),
         }),
     }
 }

@@ -358,6 +358,35 @@ pub(crate) async fn run(
                 ]);
             }
             println!("{rows}");
+            if !answer.returned.is_empty() {
+                println!(
+                    "{} of them brought back this school year (劝返复学)",
+                    answer.returned.len()
+                );
+                let mut rows = table(&[
+                    "registry number",
+                    "name",
+                    "school left",
+                    "left on",
+                    "kind",
+                    "back on",
+                    "school now",
+                    "working days out",
+                ]);
+                for s in &answer.returned {
+                    rows.add_row(vec![
+                        s.registry_number.clone(),
+                        s.name.clone(),
+                        s.school_code.clone(),
+                        s.left_on.clone(),
+                        s.kind.clone(),
+                        s.returned_on.clone(),
+                        s.returned_to_school.clone(),
+                        s.working_days_unplaced.to_string(),
+                    ]);
+                }
+                println!("{rows}");
+            }
         }
         StatsCommand::Quality { unit, as_of } => quality(client_channel, unit, as_of).await?,
         StatsCommand::Provinces => {

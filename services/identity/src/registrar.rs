@@ -194,7 +194,9 @@ impl Registrar {
                     return Err(IdentityError::AlreadyExists {
                         field: "document_number",
                         message: "another live enrollment record holds this resident ID number; \
-                                  a student has exactly one record"
+                                  a student has exactly one record (a pupil who left another \
+                                  school, 辍学, 休学, 出国 or 失踪, is taken with a transfer from \
+                                  that record: StartTransfer)"
                             .into(),
                     });
                 }

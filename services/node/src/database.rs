@@ -42,7 +42,9 @@ impl Database {
         } else {
             (config.database_url.clone(), None)
         };
-        let pool = xueji_db::connect(&url, config.database_connections)
+        let clock = config.clock.clone();
+        let offset: xueji_db::ClockOffset = std::sync::Arc::new(move || clock.offset_secs());
+        let pool = xueji_db::connect_on_clock(&url, config.database_connections, Some(offset))
             .await
             .context("connecting to PostgreSQL")?;
         if config.is_provincial() {

@@ -18,7 +18,7 @@ use crate::{
     domain::{Month, MonthlyReport, Unit, dropouts::DropoutPolicy},
     feed::IDENTITY_FEED,
     figures,
-    store::{ListedStudent, ReportedRow, Store},
+    store::{Dropout, ListedStudent, ReportedRow, Store},
 };
 
 impl From<StatsError> for Status {
@@ -334,21 +334,25 @@ impl StatsService for StatsApi {
         let unit = self.unit(caller, &body.unit).await?;
         self.provincial_only("dropout lists")?;
         let allowed = self.policy.working_days(&self.province);
-        let listed = figures::dropouts(&self.store, &self.calendar, &unit, as_of, allowed).await?;
+        let lists = figures::dropouts(&self.store, &self.calendar, &unit, as_of, allowed).await?;
+        let wire = |(d, days): (Dropout, u32)| {
+            let (returned_on, returned_to) = d.returned.unzip();
+            pb::DropoutStudent {
+                registry_number: d.registry_number,
+                name: d.name,
+                school_code: d.school,
+                county: d.county,
+                left_on: d.left_on.to_string(),
+                kind: d.kind,
+                working_days_unplaced: days,
+                returned_on: returned_on.map(|on| on.to_string()).unwrap_or_default(),
+                returned_to_school: returned_to.unwrap_or_default(),
+            }
+        };
         Ok(Response::new(pb::ListDropoutsResponse {
             working_days: allowed,
-            students: listed
-                .into_iter()
-                .map(|(d, days)| pb::DropoutStudent {
-                    registry_number: d.registry_number,
-                    name: d.name,
-                    school_code: d.school,
-                    county: d.county,
-                    left_on: d.left_on.to_string(),
-                    kind: d.kind,
-                    working_days_unplaced: days,
-                })
-                .collect(),
+            students: lists.unplaced.into_iter().map(wire).collect(),
+            returned: lists.returned.into_iter().map(wire).collect(),
         }))
     }
 

@@ -9,7 +9,10 @@ use xueji_calendar::WorkingCalendar;
 
 use crate::{
     StatsError,
-    domain::{Cell, Month, MonthlyReport, Unit, dropouts},
+    domain::{
+        Cell, Month, MonthlyReport, Unit,
+        dropouts::{self, FollowUp},
+    },
     store::{Dropout, Store},
 };
 
@@ -219,18 +222,33 @@ pub async fn school_summary(
         .collect())
 }
 
-/// Students left unplaced longer than the province allows, with their working days.
+/// The county's follow-up lists: students left unplaced longer than the province allows, and
+/// those of them brought back this school year, each with their working days out.
+#[derive(Debug, Default)]
+pub struct DropoutLists {
+    pub unplaced: Vec<(Dropout, u32)>,
+    pub returned: Vec<(Dropout, u32)>,
+}
+
 pub async fn dropouts(
     store: &Store,
     calendar: &WorkingCalendar,
     unit: &Unit,
     as_of: NaiveDate,
     allowed: u32,
-) -> Result<Vec<(Dropout, u32)>, StatsError> {
-    Ok(store
-        .left_unplaced(unit)
-        .await?
-        .into_iter()
-        .filter_map(|d| dropouts::overdue(calendar, d.left_on, as_of, allowed).map(|n| (d, n)))
-        .collect())
+) -> Result<DropoutLists, StatsError> {
+    let mut lists = DropoutLists::default();
+    for student in store.left_unplaced(unit).await? {
+        let back = student.returned.as_ref().map(|(on, _)| *on);
+        match dropouts::follow_up(calendar, student.left_on, back, as_of, allowed) {
+            Some(FollowUp::Unplaced { working_days }) => {
+                lists.unplaced.push((student, working_days))
+            }
+            Some(FollowUp::Returned { working_days }) => {
+                lists.returned.push((student, working_days))
+            }
+            None => {}
+        }
+    }
+    Ok(lists)
 }

@@ -210,6 +210,7 @@ async fn dropouts_are_listed_after_the_working_days_and_cleared_when_picked_up()
             xueji_stats::figures::dropouts(&store, calendar, &county, as_of, 10)
                 .await
                 .unwrap()
+                .unplaced
                 .into_iter()
                 .map(|(d, days)| (d.registry_number, days))
                 .collect::<Vec<_>>()
@@ -228,6 +229,7 @@ async fn dropouts_are_listed_after_the_working_days_and_cleared_when_picked_up()
         xueji_stats::figures::dropouts(&store, calendar, &Unit::County("350203".into()), tenth, 10)
             .await
             .unwrap()
+            .unplaced
             .is_empty()
     );
     store
@@ -245,4 +247,73 @@ async fn dropouts_are_listed_after_the_working_days_and_cleared_when_picked_up()
         .await
         .unwrap();
     assert_eq!(listed(tenth).await, [("Ga".to_owned(), 10)]);
+    // c came back within the allowance: never listed, so not on the returned list either.
+    let returned = |as_of| {
+        let store = store.clone();
+        let county = county.clone();
+        async move {
+            xueji_stats::figures::dropouts(&store, calendar, &county, as_of, 10)
+                .await
+                .unwrap()
+                .returned
+                .into_iter()
+                .map(|(d, days)| (d.registry_number, d.returned, days))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert!(returned(tenth).await.is_empty());
+
+    // a is brought back (劝返) by another school after being listed, in a later batch; d
+    // leaves and is brought back within one batch, long after the allowance.
+    let back = calendar.add_working_days(day(9, 24), 15);
+    let school_now = synthetic::SCHOOLS[1].0.to_owned();
+    store
+        .apply(
+            "identity",
+            &[
+                event(8, "a", back, ChangeKind::Return, None, Some(at(1))),
+                event(
+                    9,
+                    "d",
+                    day(9, 1),
+                    ChangeKind::Registration,
+                    None,
+                    Some(at(0)),
+                ),
+                event(10, "d", day(9, 24), ChangeKind::Dropout, Some(at(0)), None),
+                event(11, "d", back, ChangeKind::Transfer, None, Some(at(1))),
+                // A later change of a returned pupil keeps the return.
+                event(
+                    12,
+                    "a",
+                    back,
+                    ChangeKind::Correction,
+                    Some(at(1)),
+                    Some(at(1)),
+                ),
+            ],
+        )
+        .await
+        .unwrap();
+    let later = day(12, 1);
+    assert!(listed(later).await.is_empty(), "nobody is out any more");
+    assert_eq!(
+        returned(later).await,
+        [
+            ("Ga".to_owned(), Some((back, school_now.clone())), 15),
+            ("Gd".to_owned(), Some((back, school_now.clone())), 15),
+        ]
+    );
+    // Asked as of a day before they came back, they were still out.
+    let before_back = calendar.add_working_days(day(9, 24), 12);
+    assert_eq!(
+        listed(before_back).await,
+        [("Ga".to_owned(), 12), ("Gd".to_owned(), 12)]
+    );
+    // The next school year no longer shows them.
+    assert!(
+        returned(NaiveDate::from_ymd_opt(2027, 9, 1).unwrap())
+            .await
+            .is_empty()
+    );
 }

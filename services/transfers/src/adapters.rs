@@ -22,7 +22,7 @@ use xueji_rpc::{ExpectedServer, PeerChannel, PeerCredentials};
 use crate::{
     TransferError,
     domain::{PublishedYear, SchoolFacts, StudentKey},
-    links::{CalendarSource, EnrollmentLedger, Held, RelayLink, SchoolList},
+    links::{Arrival, CalendarSource, EnrollmentLedger, Held, RelayLink, SchoolList},
 };
 
 /// Identity's answer, in the transfer service's terms: a refusal keeps its reason and national
@@ -97,6 +97,7 @@ impl EnrollmentLedger for IdentityLedger {
                 registry_number: held.registry_number,
                 school_code: held.school_code,
                 grade: held.grade,
+                picked_up_from: Some(held.picked_up_from).filter(|s| !s.is_empty()),
             })
         })
     }
@@ -117,18 +118,17 @@ impl EnrollmentLedger for IdentityLedger {
     fn complete<'a>(
         &'a self,
         task: Uuid,
-        receiving_school: &'a str,
-        grade: u32,
-        entry_date: NaiveDate,
+        arrival: &'a Arrival,
     ) -> BoxFuture<'a, Result<(), TransferError>> {
         Box::pin(async move {
             self.client
                 .clone()
                 .complete_transfer(ipb::CompleteTransferRequest {
                     task_id: task.to_string(),
-                    receiving_school_code: receiving_school.to_owned(),
-                    grade,
-                    entry_date: entry_date.to_string(),
+                    receiving_school_code: arrival.receiving_school.clone(),
+                    grade: arrival.grade,
+                    entry_date: arrival.entry_date.to_string(),
+                    deciders: arrival.deciders.clone(),
                 })
                 .await
                 .map_err(from_identity)?;
@@ -159,9 +159,7 @@ impl EnrollmentLedger for IdentityLedger {
         &'a self,
         task: Uuid,
         student: &'a ipb::MovedStudent,
-        receiving_school: &'a str,
-        grade: u32,
-        entry_date: NaiveDate,
+        arrival: &'a Arrival,
     ) -> BoxFuture<'a, Result<(), TransferError>> {
         Box::pin(async move {
             self.client
@@ -169,9 +167,10 @@ impl EnrollmentLedger for IdentityLedger {
                 .transfer_in(ipb::TransferInRequest {
                     task_id: task.to_string(),
                     student: Some(student.clone()),
-                    receiving_school_code: receiving_school.to_owned(),
-                    grade,
-                    entry_date: entry_date.to_string(),
+                    receiving_school_code: arrival.receiving_school.clone(),
+                    grade: arrival.grade,
+                    entry_date: arrival.entry_date.to_string(),
+                    deciders: arrival.deciders.clone(),
                 })
                 .await
                 .map_err(from_identity)?;

@@ -18,6 +18,19 @@ pub struct Held {
     pub registry_number: String,
     pub school_code: String,
     pub grade: u32,
+    /// The state a pupil who had left school is picked up from (suspended, dropped_out,
+    /// left); none for a pupil in school.
+    pub picked_up_from: Option<String>,
+}
+
+/// Where a transferred record opens: the receiving school, the grade, the day, and who decided
+/// the transfer's steps (kept in the record's history).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arrival {
+    pub receiving_school: String,
+    pub grade: u32,
+    pub entry_date: NaiveDate,
+    pub deciders: Vec<String>,
 }
 
 /// The identity service's side of transfers (`TransferLedger`). Every call is idempotent on the
@@ -40,9 +53,7 @@ pub trait EnrollmentLedger: Send + Sync + std::fmt::Debug {
     fn complete<'a>(
         &'a self,
         task: Uuid,
-        receiving_school: &'a str,
-        grade: u32,
-        entry_date: NaiveDate,
+        arrival: &'a Arrival,
     ) -> BoxFuture<'a, Result<(), TransferError>>;
 
     /// The sending half of a transfer to another province: closes the held enrollment and
@@ -54,9 +65,7 @@ pub trait EnrollmentLedger: Send + Sync + std::fmt::Debug {
         &'a self,
         task: Uuid,
         student: &'a MovedStudent,
-        receiving_school: &'a str,
-        grade: u32,
-        entry_date: NaiveDate,
+        arrival: &'a Arrival,
     ) -> BoxFuture<'a, Result<(), TransferError>>;
 }
 

@@ -21,7 +21,7 @@ use xueji_proto::identity::v1::MovedStudent;
 use xueji_transfers::{
     TransferError,
     domain::{SchoolFacts, StartRequest, StudentKey},
-    links::{EnrollmentLedger, Held, SchoolList},
+    links::{Arrival, EnrollmentLedger, Held, SchoolList},
     policy::SagaPolicy,
     saga::{Saga, SagaGauges, SagaParts},
     store::{Store, TransferState},
@@ -69,6 +69,7 @@ impl EnrollmentLedger for ScriptedLedger {
                 registry_number: "G350102201803070010".into(),
                 school_code: SENDING.into(),
                 grade: 3,
+                picked_up_from: None,
             })
         }
         .boxed()
@@ -82,9 +83,7 @@ impl EnrollmentLedger for ScriptedLedger {
     fn complete<'a>(
         &'a self,
         _task: Uuid,
-        _receiving_school: &'a str,
-        _grade: u32,
-        _entry_date: NaiveDate,
+        _arrival: &'a Arrival,
     ) -> BoxFuture<'a, Result<(), TransferError>> {
         async { Ok(()) }.boxed()
     }
@@ -102,9 +101,7 @@ impl EnrollmentLedger for ScriptedLedger {
         &'a self,
         _task: Uuid,
         _student: &'a MovedStudent,
-        _receiving_school: &'a str,
-        _grade: u32,
-        _entry_date: NaiveDate,
+        _arrival: &'a Arrival,
     ) -> BoxFuture<'a, Result<(), TransferError>> {
         async {
             Err(TransferError::Internal(

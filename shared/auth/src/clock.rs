@@ -24,6 +24,11 @@ impl Clock {
         Utc::now() + Duration::seconds(self.offset.load(Ordering::Relaxed))
     }
 
+    /// Seconds this clock is ahead of the system's (0 on the system's clock).
+    pub fn offset_secs(&self) -> i64 {
+        self.offset.load(Ordering::Relaxed)
+    }
+
     /// Moves this clock (and every clone of it) forward.
     pub fn advance(&self, by: Duration) {
         self.offset.fetch_add(by.num_seconds(), Ordering::Relaxed);

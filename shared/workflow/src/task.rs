@@ -193,6 +193,22 @@ impl std::fmt::Debug for Rules<'_> {
 }
 
 impl Task {
+    /// Who decided each decided step, in step order, as "kind jurisdiction: who" (e.g.
+    /// "receiving_school 3501020001: school:3501020001/approver/王老师"): what a record moved by
+    /// the task names as its deciders.
+    pub fn deciders(&self) -> Vec<String> {
+        self.steps
+            .iter()
+            .filter_map(|step| {
+                let decision = step.decision.as_ref()?;
+                Some(format!(
+                    "{} {}: {}",
+                    step.party.kind, step.party.jurisdiction, decision.by
+                ))
+            })
+            .collect()
+    }
+
     /// A task whose first step opens at `now`.
     pub fn start(parties: Vec<Party>, now: DateTime<Utc>, rules: &Rules<'_>) -> Self {
         let mut task = Self {

@@ -385,6 +385,7 @@ fn request(method: &str, object: Option<&str>, fixture: &Fixture) -> Vec<u8> {
             receiving_school_code: fixture.gulou.clone(),
             grade: 3,
             entry_date: "2025-11-24".into(),
+            deciders: Vec::new(),
         }
         .encode_to_vec(),
         ("xueji.identity.v1.TransferLedger", "TransferOut") => ipb::TransferOutRequest {

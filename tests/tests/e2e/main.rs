@@ -15,6 +15,7 @@ mod docs;
 mod federation;
 mod identity;
 mod imports;
+mod pick_up;
 mod problems;
 mod provincial_fields;
 mod relay_trust;

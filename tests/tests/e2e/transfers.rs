@@ -566,10 +566,14 @@ async fn five_hundred_deadlines_passed_while_the_province_is_down_are_each_acted
     check_invariants(&federation, "34").await;
 }
 
+/// A township ban is a province's rule, not a national default: Fujian's documents state none,
+/// so its schools of one township exchange pupils; once the deployment's policy file gives
+/// Fujian the rule (as Shandong's documents give Shandong), the node refuses the move inside
+/// one township after a restart, and still takes one from another township.
 #[tokio::test]
-async fn no_compulsory_stage_transfer_inside_one_township() {
-    let federation = Federation::start().await;
-    let fujian = &federation.province("35").pool;
+async fn a_township_ban_is_a_provinces_own_rule() {
+    let mut federation = Federation::start().await;
+    let fujian = federation.province("35").pool.clone();
     // A primary and a special-education school of one township (both teach compulsory
     // grades: a grade-3 pupil moves between them), and a primary school of the same county in
     // another township (the township code comes with the published school record).
@@ -581,7 +585,7 @@ async fn no_compulsory_stage_transfer_inside_one_township() {
            AND p.record->>'status' = 'open' AND j.record->>'status' = 'open'
          ORDER BY p.code LIMIT 1",
     )
-    .fetch_one(fujian)
+    .fetch_one(&fujian)
     .await
     .expect("a township with a primary and a special school");
     let other_township: String = sqlx::query_scalar(
@@ -592,25 +596,56 @@ async fn no_compulsory_stage_transfer_inside_one_township() {
          ORDER BY code LIMIT 1",
     )
     .bind(&township)
-    .fetch_one(fujian)
+    .fetch_one(&fujian)
     .await
     .expect("a primary school of the county in another township");
-    let mut special_school = school_client(&federation, &special).await;
 
+    // The bundled rules: no ban inside one township.
     let (number, name, birth) = active_student(&federation, "35", &primary).await;
-    let request = start_request(&special, &number, &name, &birth);
+    school_client(&federation, &special)
+        .await
+        .start_transfer(start_request(&special, &number, &name, &birth))
+        .await
+        .expect("no national ban inside one township");
+
+    // The deployment's own rules give Fujian the ban.
+    let policy_dir = federation.dir.path().join("fujian-transfer-policy");
+    std::fs::create_dir_all(&policy_dir).unwrap();
+    std::fs::write(
+        policy_dir.join("rules.toml"),
+        format!(
+            "{}\n[province.35]\ncompulsory_within_township = true\n",
+            include_str!("../../../services/transfers/policy/rules.toml")
+        ),
+    )
+    .unwrap();
+    federation.kill_province("35").await;
+    federation
+        .provinces
+        .get_mut("35")
+        .unwrap()
+        .config
+        .transfer_policy_dir = Some(policy_dir);
+    federation.restart_province("35").await;
+
+    let mut special_school = school_client(&federation, &special).await;
+    let (number, name, birth) = active_student(&federation, "35", &primary).await;
     let refused = special_school
-        .start_transfer(request)
+        .start_transfer(start_request(&special, &number, &name, &birth))
         .await
         .expect_err("same township");
     assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
     assert!(refused.message().contains("same_township"), "{refused:?}");
+    let info = refused.get_details_error_info().expect("an ErrorInfo");
+    assert_eq!(
+        info.metadata.get("rule").map(String::as_str),
+        Some("same_township")
+    );
 
     // The same county, another township: the rule does not apply.
     let (number, name, birth) = active_student(&federation, "35", &other_township).await;
-    let request = start_request(&special, &number, &name, &birth);
     special_school
-        .start_transfer(request)
+        .start_transfer(start_request(&special, &number, &name, &birth))
         .await
         .expect("another township of the same county");
     check_invariants(&federation, "35").await;

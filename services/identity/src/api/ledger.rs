@@ -139,6 +139,10 @@ impl LedgerApi {
             school_division: held.school_division,
             registry_authority: held.registry_authority,
             grade: held.grade as u32,
+            picked_up_from: held
+                .picked_up_from
+                .map(|status| status.as_str().to_owned())
+                .unwrap_or_default(),
         })
     }
 
@@ -175,6 +179,7 @@ impl LedgerApi {
                     school_division: school.division.as_str(),
                     grade: request.grade as i16,
                     entry_date,
+                    deciders: &request.deciders,
                 },
                 actor,
             )
@@ -200,6 +205,15 @@ pub(crate) fn moved_to_wire(student: &MovedStudent) -> pb::MovedStudent {
         id_number_claim: student.id_number_claim.clone().unwrap_or_default(),
         guardian_json: student.guardian.to_string(),
         entry_route: student.entry_route.clone(),
+        picked_up_from: student
+            .picked_up_from
+            .map(|d| d.status.as_str().to_owned())
+            .unwrap_or_default(),
+        picked_up_left_reason: student
+            .picked_up_from
+            .and_then(|d| d.left_reason)
+            .map(|r| r.as_str().to_owned())
+            .unwrap_or_default(),
     }
 }
 
@@ -289,6 +303,16 @@ fn moved_from_wire(
             None
         }
     };
+    let picked_up_from = match crate::domain::Departure::parse(
+        Some(wire.picked_up_from.trim()),
+        Some(wire.picked_up_left_reason.trim()),
+    ) {
+        Ok(departure) => departure,
+        Err(e) => {
+            violations.add("student.picked_up_from", e);
+            None
+        }
+    };
     let (Some(gender), Some(birth_date), Some(guardian), Some(name)) =
         (gender, birth_date, guardian, name)
     else {
@@ -310,6 +334,7 @@ fn moved_from_wire(
         id_number_claim: optional(&claim),
         guardian,
         entry_route: wire.entry_route.trim().to_owned(),
+        picked_up_from,
     })
 }
 
@@ -351,6 +376,7 @@ impl LedgerApi {
                     school_division: school.division.as_str(),
                     grade: request.grade as i16,
                     entry_date,
+                    deciders: &request.deciders,
                 },
                 actor,
             )

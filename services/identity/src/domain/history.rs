@@ -55,6 +55,17 @@ pub struct EnrollmentTrace {
     pub grade: u32,
     pub decided_by: Option<String>,
     pub decided_at: Option<DateTime<Utc>>,
+    /// The transfer that opened it, if one did.
+    pub transfer: Option<TransferTrace>,
+}
+
+/// The transfer that opened an enrollment: its id, the state a pupil who had left school was
+/// picked up from, and who decided its steps.
+#[derive(Debug, Clone)]
+pub struct TransferTrace {
+    pub task: Uuid,
+    pub picked_up_from: Option<String>,
+    pub deciders: Vec<String>,
 }
 
 /// An approved request (a status change or a correction).
@@ -193,20 +204,69 @@ pub fn assemble(
             },
         });
     }
+    // The record was in school from its approval (the state before any change).
+    if let Some((by, at)) = &registered.approved {
+        entries.push(HistoryEntry {
+            field: "status".into(),
+            value: "active".into(),
+            since: *at,
+            changed_by: registered.by.clone(),
+            reason: "registration approved".into(),
+            approved_by: approval(by, *at),
+            change_id: None,
+        });
+    }
     for enrollment in enrollments {
         let approved_by = match (&enrollment.decided_by, enrollment.decided_at) {
             (Some(by), Some(at)) => approval(by, at),
             _ => String::new(),
         };
-        entries.push(HistoryEntry {
-            field: "school".into(),
-            value: enrollment.school_code.clone(),
-            since: enrollment.began,
-            changed_by: registered.by.clone(),
-            reason: format!("enrollment ({})", enrollment.entry_route),
-            approved_by,
-            change_id: None,
-        });
+        let Some(transfer) = &enrollment.transfer else {
+            entries.push(HistoryEntry {
+                field: "school".into(),
+                value: enrollment.school_code.clone(),
+                since: enrollment.began,
+                changed_by: registered.by.clone(),
+                reason: format!("enrollment ({})", enrollment.entry_route),
+                approved_by,
+                change_id: None,
+            });
+            continue;
+        };
+        // A move names its transfer and the people who decided it, not the service that
+        // applied it; a pick-up says what the pupil came back from.
+        let reason = match &transfer.picked_up_from {
+            Some(state) => format!(
+                "transfer {}: picked up from {state} (劝返复学, 接收)",
+                transfer.task
+            ),
+            None => format!("transfer {}", transfer.task),
+        };
+        let changed_by = transfer
+            .deciders
+            .first()
+            .cloned()
+            .or_else(|| enrollment.decided_by.clone())
+            .unwrap_or_default();
+        let approved_by = if transfer.deciders.is_empty() {
+            approved_by
+        } else {
+            transfer.deciders.join("; ")
+        };
+        for (field, value) in [
+            ("school", enrollment.school_code.clone()),
+            ("status", "active".to_owned()),
+        ] {
+            entries.push(HistoryEntry {
+                field: field.into(),
+                value,
+                since: enrollment.began,
+                changed_by: changed_by.clone(),
+                reason: reason.clone(),
+                approved_by: approved_by.clone(),
+                change_id: Some(transfer.task),
+            });
+        }
     }
     for request in approved {
         if let Some((status, grade)) = &request.status_after {
@@ -229,7 +289,10 @@ pub fn assemble(
             ("status", current.status.clone()),
             ("grade", current.grade.to_string()),
         ] {
-            let last = entries.iter().rev().find(|e| e.field == field);
+            let last = entries
+                .iter()
+                .filter(|e| e.field == field)
+                .max_by_key(|e| e.since);
             if last.is_none_or(|e| e.value != value) {
                 entries.push(HistoryEntry {
                     field: field.into(),

@@ -28,7 +28,7 @@ mod transfer;
 pub use registration::{
     Registration, RegistrationInput, StudentFlags, name_key, normalize_name, validate_registration,
 };
-pub use transfer::{TransferRefusal, check_transfer_match};
+pub use transfer::{Departure, TransferRefusal, check_transfer_match};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DocumentType {
@@ -168,6 +168,14 @@ impl EnrollmentStatus {
     /// continue the record (升学).
     pub fn finished_stage(self) -> bool {
         matches!(self, Self::Graduated | Self::Completed | Self::Incomplete)
+    }
+
+    /// The pupil left school without finishing and keeps the record (休学, 辍学, or a
+    /// departure: 出国, 失踪, 退学 and the like): another school may pick them up with a
+    /// transfer from this state (劝返复学 at another school, often the hukou school), without
+    /// the old school first filing a return. A death, a deletion or a finished stage is final.
+    pub fn may_be_picked_up(self) -> bool {
+        matches!(self, Self::Suspended | Self::DroppedOut | Self::Left)
     }
 }
 

@@ -60,7 +60,7 @@ impl Store {
             Promotion::Keep => {
                 sqlx::query!(
                     "UPDATE identity.enrollments
-                     SET status = 'active', decided_at = now(), decided_by = $2
+                     SET status = 'active', decided_at = identity.clock_now(), decided_by = $2
                      WHERE student_id = $1 AND is_current",
                     student_id,
                     approval.decided_by
@@ -84,7 +84,7 @@ impl Store {
             Promotion::ToG(resident_id) => {
                 sqlx::query!(
                     "UPDATE identity.enrollments
-                     SET status = 'awaiting_national_check', decided_at = now(), decided_by = $2
+                     SET status = 'awaiting_national_check', decided_at = identity.clock_now(), decided_by = $2
                      WHERE student_id = $1 AND is_current",
                     student_id,
                     approval.decided_by
@@ -172,7 +172,7 @@ impl Store {
         // again: the student keeps their number and their claim on the ID number.
         sqlx::query!(
             "UPDATE identity.enrollments
-             SET status = 'rejected', is_current = $4, decided_at = now(), decided_by = $2,
+             SET status = 'rejected', is_current = $4, decided_at = identity.clock_now(), decided_by = $2,
                  decision_reason = $3
              WHERE student_id = $1 AND is_current",
             student_id,

@@ -11,10 +11,16 @@ use crate::{
     domain::{
         DocumentType,
         correction::{FieldChange, KeyValues},
-        history::{ApprovedRequest, DETAIL_UPDATE, EnrollmentTrace, IssuedNumber, Registered},
+        history::{
+            ApprovedRequest, DETAIL_UPDATE, EnrollmentTrace, IssuedNumber, Registered,
+            TransferTrace,
+        },
         parse_gender,
     },
 };
+
+/// The decision reason of the archived copy of a move to another province (`store::moves`).
+const MOVED_TO_ANOTHER_PROVINCE: &str = "transferred to another province";
 
 /// Everything a student's history is made of.
 #[derive(Debug, Clone)]
@@ -50,7 +56,9 @@ impl Store {
         .await?
         .ok_or_else(|| IdentityError::NotFound("student".into()))?;
         let enrollments = sqlx::query!(
-            "SELECT school_code, entry_date, entry_route, status, grade, decided_by, decided_at
+            "SELECT school_code, entry_date, entry_route, status, grade, decided_by, decided_at,
+                    transfer_task, picked_up_from, transfer_deciders, decision_reason,
+                    approved_by, approved_at
              FROM identity.enrollments WHERE student_id = $1 ORDER BY id",
             student_id
         )
@@ -74,14 +82,11 @@ impl Store {
         .fetch_all(&mut *conn)
         .await?;
         let china = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
+        // The registration's approval, as kept when it was given (later decisions overwrite
+        // the enrollment's last decision).
         let first_approval = enrollments
             .first()
-            .and_then(|e| e.decided_by.clone().zip(e.decided_at))
-            .filter(|_| {
-                enrollments
-                    .first()
-                    .is_some_and(|e| e.status != "pending" && e.status != "rejected")
-            });
+            .and_then(|e| e.approved_by.clone().zip(e.approved_at));
         let mut requests = Vec::new();
         for row in approved {
             let task: xueji_workflow::Task = serde_json::from_value(row.task).map_err(|e| {
@@ -172,6 +177,18 @@ impl Store {
                     entry_route: row.entry_route,
                     status: row.status,
                     grade: u32::try_from(row.grade).unwrap_or_default(),
+                    // The archived copy of a move to another province carries the task that
+                    // closed it, not one that opened it.
+                    transfer: row
+                        .transfer_task
+                        .filter(|_| {
+                            row.decision_reason.as_deref() != Some(MOVED_TO_ANOTHER_PROVINCE)
+                        })
+                        .map(|task| TransferTrace {
+                            task,
+                            picked_up_from: row.picked_up_from,
+                            deciders: row.transfer_deciders,
+                        }),
                     decided_by: row.decided_by,
                     decided_at: row.decided_at,
                 })

@@ -298,7 +298,7 @@ async fn write_migrated(
                     status, left_reason, decided_at, decided_by, decision_reason)
                SELECT s.id, i.school_code, i.school_division, i.grade, i.entry_date,
                       i.entry_route, i.status, i.left_reason,
-                      CASE WHEN i.status <> 'pending' THEN now() END,
+                      CASE WHEN i.status <> 'pending' THEN identity.clock_now() END,
                       CASE WHEN i.status <> 'pending' THEN $22 END,
                       CASE WHEN i.status <> 'pending' THEN 'migrated by import ' || $25::text END
                FROM student s JOIN input i ON i.number = s.registry_number

@@ -23,6 +23,9 @@ pub struct MovedStudent {
     pub id_number_claim: Option<String>,
     pub guardian: serde_json::Value,
     pub entry_route: String,
+    /// How the pupil stood when the transfer took them, when they had left school: the
+    /// receiving side counts the arrival as the return it is.
+    pub picked_up_from: Option<domain::Departure>,
 }
 
 /// Where the record opens in the receiving province.
@@ -32,6 +35,8 @@ pub struct Arrival<'a> {
     pub school_division: &'a str,
     pub grade: i16,
     pub entry_date: NaiveDate,
+    /// Who decided the transfer's steps ("step: who"), for the record's history.
+    pub deciders: &'a [String],
 }
 
 impl Store {
@@ -66,12 +71,18 @@ impl Store {
             };
         };
         let decided_by = actor.caller.describe();
+        // A pupil in school, or one who had left it and is picked up (the state is kept on
+        // the archived enrollment, and travels with the record).
         let closed = sqlx::query!(
-            "UPDATE identity.enrollments
-             SET status = 'transferred_out', decided_at = now(), decided_by = $2,
-                 decision_reason = 'transferred to another province', transfer_task = $3
-             WHERE student_id = $1 AND is_current AND status = 'active'
-             RETURNING school_code, grade",
+            "UPDATE identity.enrollments e
+             SET status = 'transferred_out', decided_at = identity.clock_now(), decided_by = $2,
+                 decision_reason = 'transferred to another province', transfer_task = $3,
+                 departed_as = NULLIF(before.status, 'active')
+             FROM (SELECT id, status FROM identity.enrollments
+                   WHERE student_id = $1 AND is_current FOR UPDATE) before
+             WHERE e.id = before.id
+               AND before.status IN ('active', 'suspended', 'dropped_out', 'left')
+             RETURNING e.school_code, e.grade, before.status AS before_status",
             student_id,
             decided_by,
             task
@@ -80,7 +91,8 @@ impl Store {
         .await?
         .ok_or_else(|| {
             IdentityError::FailedPrecondition(format!(
-                "the enrollment transfer {task} holds is no longer active"
+                "the enrollment transfer {task} holds is no longer in school nor left \
+                 in a way another school may pick up"
             ))
         })?;
         sqlx::query!(
@@ -98,7 +110,8 @@ impl Store {
                 action: "identity.transfer_out",
                 object: &format!("student:{}", student.registry_number),
                 before: Some(serde_json::json!({
-                    "school_code": closed.school_code, "grade": closed.grade, "status": "active",
+                    "school_code": closed.school_code, "grade": closed.grade,
+                    "status": closed.before_status,
                 })),
                 after: Some(serde_json::json!({
                     "status": "transferred_out", "transfer": task,
@@ -214,8 +227,9 @@ impl Store {
         sqlx::query!(
             "INSERT INTO identity.enrollments
                  (student_id, school_code, school_division, grade, entry_date, entry_route,
-                  status, is_current, decided_at, decided_by, transfer_task)
-             VALUES ($1, $2, $3, $4, $5, $6, 'active', true, now(), $7, $8)",
+                  status, is_current, decided_at, decided_by, transfer_task, picked_up_from,
+                  picked_up_left_reason, transfer_deciders)
+             VALUES ($1, $2, $3, $4, $5, $6, 'active', true, identity.clock_now(), $7, $8, $9, $10, $11)",
             student_id,
             at.school_code,
             at.school_division,
@@ -223,7 +237,13 @@ impl Store {
             at.entry_date,
             student.entry_route,
             by,
-            task
+            task,
+            student.picked_up_from.map(|d| d.status.as_str()),
+            student
+                .picked_up_from
+                .and_then(|d| d.left_reason)
+                .map(|r| r.as_str()),
+            at.deciders
         )
         .execute(&mut *tx)
         .await?;
@@ -258,7 +278,7 @@ async fn moved_student(
     let row = sqlx::query!(
         r#"SELECT s.registry_number, s.name, s.gender, s.birth_date, s.ethnicity,
                   s.document_type, s.document_number, s.id_number_claim, s.guardian,
-                  e.entry_route,
+                  e.entry_route, e.departed_as, e.left_reason,
                   ARRAY(SELECT r.number FROM identity.registry_numbers r
                         WHERE r.student_id = s.id AND r.number <> s.registry_number
                         ORDER BY r.issued_at, r.number) AS "aliases!"
@@ -288,5 +308,10 @@ async fn moved_student(
         id_number_claim: row.id_number_claim,
         guardian: row.guardian,
         entry_route: row.entry_route,
+        picked_up_from: domain::Departure::parse(
+            row.departed_as.as_deref(),
+            row.left_reason.as_deref(),
+        )
+        .map_err(|e| super::unknown("departed_as", e))?,
     })
 }

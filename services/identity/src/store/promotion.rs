@@ -41,7 +41,7 @@ pub(super) async fn promote(
     .await?;
     sqlx::query!(
         "UPDATE identity.enrollments
-         SET status = 'active', decided_at = now(), decided_by = $2
+         SET status = 'active', decided_at = identity.clock_now(), decided_by = $2
          WHERE student_id = $1 AND is_current",
         student_id,
         approval.decided_by

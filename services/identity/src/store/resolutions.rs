@@ -89,7 +89,7 @@ pub(super) async fn apply(
         Action::Delete => {
             let before = sqlx::query_scalar!(
                 "UPDATE identity.enrollments e
-                 SET status = 'deleted', decided_at = now(), decided_by = $2, decision_reason = $3
+                 SET status = 'deleted', decided_at = identity.clock_now(), decided_by = $2, decision_reason = $3
                  FROM identity.enrollments old
                  WHERE e.student_id = $1 AND e.is_current AND old.id = e.id
                  RETURNING old.status",

@@ -26,6 +26,9 @@ pub struct HeldEnrollment {
     pub school_division: String,
     pub registry_authority: String,
     pub grade: i16,
+    /// The state a pupil who left school is picked up from (休学, 辍学, a departure); none
+    /// for a pupil in school.
+    pub picked_up_from: Option<EnrollmentStatus>,
 }
 
 /// What completing did.
@@ -43,6 +46,9 @@ pub struct Destination<'a> {
     pub school_division: &'a str,
     pub grade: i16,
     pub entry_date: NaiveDate,
+    /// Who decided the transfer's steps, as the transfers service names them ("step: who"):
+    /// kept on the new enrollment for its history.
+    pub deciders: &'a [String],
 }
 
 impl Store {
@@ -113,6 +119,7 @@ impl Store {
             school_division: record.school_division,
             registry_authority: record.registry_authority,
             grade: record.grade,
+            picked_up_from: status.may_be_picked_up().then_some(status),
         };
         let holder = sqlx::query_scalar!(
             "SELECT task_id FROM identity.pending_tasks WHERE student_id = $1",
@@ -213,8 +220,9 @@ impl Store {
     }
 
     /// Moves the record `task` holds to `to`, in one transaction: the old enrollment becomes
-    /// `transferred_out` and stops being current, a new current `active` enrollment opens, the
-    /// lock goes. Exactly one enrollment is current before and after.
+    /// `transferred_out` and stops being current, a new current `active` enrollment opens (a
+    /// pupil who had left school is picked up: the new enrollment keeps the state they were
+    /// taken from), the lock goes. Exactly one enrollment is current before and after.
     pub async fn complete_transfer(
         &self,
         task: Uuid,
@@ -252,10 +260,24 @@ impl Store {
             };
         };
         let decided_by = actor.caller.describe();
+        // The state the pupil leaves: a pupil who had left school is picked up from it.
+        let leaving = sqlx::query!(
+            "SELECT status, left_reason FROM identity.enrollments
+             WHERE student_id = $1 AND is_current FOR UPDATE",
+            held.student_id
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let leaving_status = EnrollmentStatus::parse(&leaving.status)
+            .ok_or_else(|| super::unknown("status", &leaving.status))?;
+        let picked_up_from = leaving_status
+            .may_be_picked_up()
+            .then_some(leaving_status.as_str());
+        let picked_up_left_reason = leaving.left_reason.filter(|_| picked_up_from.is_some());
         let closed = sqlx::query!(
             "UPDATE identity.enrollments
-             SET status = 'transferred_out', is_current = false, decided_at = now(),
-                 decided_by = $2, decision_reason = 'transferred',
+             SET status = 'transferred_out', is_current = false, decided_at = identity.clock_now(),
+                 decided_by = $2, decision_reason = 'transferred', departed_as = $3,
                  archived_person = (
                      SELECT jsonb_build_object(
                          'name', v.name, 'gender', v.gender, 'birth_date', v.birth_date,
@@ -266,15 +288,17 @@ impl Store {
              WHERE student_id = $1 AND is_current
              RETURNING school_code, grade, entry_route",
             held.student_id,
-            decided_by
+            decided_by,
+            picked_up_from
         )
         .fetch_one(&mut *tx)
         .await?;
         sqlx::query!(
             "INSERT INTO identity.enrollments
                  (student_id, school_code, school_division, grade, entry_date, entry_route,
-                  status, is_current, decided_at, decided_by, transfer_task)
-             VALUES ($1, $2, $3, $4, $5, $6, 'active', true, now(), $7, $8)",
+                  status, is_current, decided_at, decided_by, transfer_task, picked_up_from,
+                  picked_up_left_reason, transfer_deciders)
+             VALUES ($1, $2, $3, $4, $5, $6, 'active', true, identity.clock_now(), $7, $8, $9, $10, $11)",
             held.student_id,
             to.school_code,
             to.school_division,
@@ -282,7 +306,10 @@ impl Store {
             to.entry_date,
             closed.entry_route,
             decided_by,
-            task
+            task,
+            picked_up_from,
+            picked_up_left_reason,
+            to.deciders
         )
         .execute(&mut *tx)
         .await?;
@@ -300,11 +327,13 @@ impl Store {
                 action: "identity.complete_transfer",
                 object: &format!("student:{}", held.registry_number),
                 before: Some(serde_json::json!({
-                    "school_code": closed.school_code, "grade": closed.grade, "status": "active",
+                    "school_code": closed.school_code, "grade": closed.grade,
+                    "status": leaving_status.as_str(),
                 })),
                 after: Some(serde_json::json!({
                     "school_code": to.school_code, "grade": to.grade, "status": "active",
-                    "transfer": task,
+                    "transfer": task, "picked_up_from": picked_up_from,
+                    "deciders": to.deciders,
                 })),
                 request_id: actor.request_id,
             },

@@ -28,12 +28,14 @@ pub(super) async fn flag_duplicate_names(
     .execute(&mut *conn)
     .await?;
     // Each digest is probed through its index: the planner cannot turn the fenced lateral
-    // subquery into a hash join over the whole index table.
+    // subquery into a hash join over the whole index table. The written records are found by
+    // number through `national.numbers` (students have no index on the number).
     let others = sqlx::query!(
         r#"SELECT u.registry_number AS "mine!", o.province AS "province!",
                   o.registry_number AS "registry_number!"
            FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS u(registry_number, digest, n)
-           JOIN national.students m ON m.registry_number = u.registry_number
+           JOIN national.numbers k ON k.number = u.registry_number
+           JOIN national.students m ON m.id = k.student_id
            CROSS JOIN LATERAL (
                SELECT s.id, s.province, s.registry_number FROM national.students s
                WHERE s.duplicate_digest = decode(u.digest, 'hex') AND s.province <> $1

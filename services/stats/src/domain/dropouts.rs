@@ -46,6 +46,47 @@ pub fn overdue(
     (days >= allowed).then_some(days)
 }
 
+/// Where a student who left unplaced stands on the day asked, for the county's follow-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowUp {
+    /// Still unplaced, for this many working days (at least the allowance).
+    Unplaced { working_days: u32 },
+    /// Brought back (劝返) this school year after being listed: out for this many working
+    /// days.
+    Returned { working_days: u32 },
+}
+
+/// The follow-up of a student who left on `left_on` and, if a school took them back, returned
+/// on `returned_on`, as of `as_of`: listed while unplaced past the allowance; once back, shown
+/// as returned for the rest of the school year (from 1 September) if they had been listed.
+/// None when they never reached the list, or came back in an earlier school year.
+pub fn follow_up(
+    calendar: &WorkingCalendar,
+    left_on: NaiveDate,
+    returned_on: Option<NaiveDate>,
+    as_of: NaiveDate,
+    allowed: u32,
+) -> Option<FollowUp> {
+    match returned_on.filter(|back| *back <= as_of) {
+        None => overdue(calendar, left_on, as_of, allowed)
+            .map(|working_days| FollowUp::Unplaced { working_days }),
+        Some(back) if back >= school_year_start(as_of) => overdue(calendar, left_on, back, allowed)
+            .map(|working_days| FollowUp::Returned { working_days }),
+        Some(_) => None,
+    }
+}
+
+/// 1 September of the school year `day` falls in.
+fn school_year_start(day: NaiveDate) -> NaiveDate {
+    use chrono::Datelike;
+    let year = if day.month() >= 9 {
+        day.year()
+    } else {
+        day.year() - 1
+    };
+    NaiveDate::from_ymd_opt(year, 9, 1).expect("1 September exists")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +133,43 @@ mod tests {
         assert_eq!(policy.working_days("34"), 15);
         assert_eq!(policy.working_days("44"), policy.default_working_days);
         assert!(DropoutPolicy::parse("default_working_days = \"x\"").is_err());
+    }
+
+    #[test]
+    fn a_student_brought_back_is_shown_returned_for_the_rest_of_the_school_year() {
+        let calendar = WorkingCalendar::bundled();
+        let left = day(2026, 3, 2);
+        let allowed = 10;
+        let listed_on = calendar.add_working_days(left, allowed);
+        let back = listed_on + chrono::Days::new(7);
+        let out_for = calendar.working_days_between(left, back);
+        // Listed while out; returned once back, whatever day is asked after that.
+        assert_eq!(
+            follow_up(calendar, left, Some(back), listed_on, allowed),
+            Some(FollowUp::Unplaced {
+                working_days: allowed
+            })
+        );
+        assert_eq!(
+            follow_up(calendar, left, Some(back), day(2026, 6, 30), allowed),
+            Some(FollowUp::Returned {
+                working_days: out_for
+            })
+        );
+        // The next school year no longer shows them.
+        assert_eq!(
+            follow_up(calendar, left, Some(back), day(2026, 9, 1), allowed),
+            None
+        );
+        // Back within the allowance: never on the list.
+        let soon = calendar.add_working_days(left, 3);
+        assert_eq!(
+            follow_up(calendar, left, Some(soon), day(2026, 6, 30), allowed),
+            None
+        );
+        assert_eq!(
+            follow_up(calendar, left, None, day(2026, 3, 3), allowed),
+            None
+        );
     }
 }

@@ -21,6 +21,8 @@ pub struct Dropout {
     pub kind: String,
     pub school: String,
     pub county: String,
+    /// The day a school placed them again, and that school (劝返); none while unplaced.
+    pub returned: Option<(NaiveDate, String)>,
 }
 
 /// A LIKE pattern of the division codes inside `unit` (its code, then anything).
@@ -201,12 +203,14 @@ impl Store {
         )
     }
 
-    /// Students left unplaced from schools inside `unit`, oldest first.
+    /// Students who left schools inside `unit` unplaced, oldest first: those still out, and
+    /// those a school has taken back since (with the day and the school).
     pub async fn left_unplaced(&self, unit: &Unit) -> Result<Vec<Dropout>, StatsError> {
         let (school, prefix) = area_filter(unit);
         let rows = sqlx::query!(
             r#"SELECT registry_number, name, left_on AS "left_on!", left_kind AS "left_kind!",
-                      left_school AS "left_school!", left_county AS "left_county!"
+                      left_school AS "left_school!", left_county AS "left_county!",
+                      returned_on, returned_to
                FROM stats.students
                WHERE left_on IS NOT NULL
                  AND (left_school = $1 OR ($1 IS NULL AND left_county LIKE $2))
@@ -225,6 +229,7 @@ impl Store {
                 kind: r.left_kind,
                 school: r.left_school,
                 county: r.left_county,
+                returned: r.returned_on.zip(r.returned_to),
             })
             .collect())
     }

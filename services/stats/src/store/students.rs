@@ -1,5 +1,6 @@
-//! Each student's last known place, from the feed: what dropout monitoring and the
-//! data-quality lists read. Only the last event of a batch per student is written.
+//! Each student's last known place, from the feed: what dropout monitoring (who left
+//! unplaced, and who was brought back) and the data-quality lists read. Only the last event
+//! of a batch per student is written.
 
 use std::collections::HashMap;
 
@@ -27,12 +28,18 @@ struct Row {
     missing: Vec<String>,
     /// (day, kind, school, county) when the student left unplaced.
     left: Option<(NaiveDate, &'static str, String, String)>,
+    /// (day, school) when a school placed them again after they left unplaced (劝返).
+    returned: Option<(NaiveDate, String)>,
+    /// The day of the event that placed them, when it did: a return, if the stored row says
+    /// they had left unplaced.
+    placed_on: Option<NaiveDate>,
 }
 
 impl LastPlaces {
     pub(super) fn note(&mut self, event: &Event) {
         let place = event.to.as_ref();
-        let left = match (&event.to, &event.from) {
+        let earlier = self.rows.remove(&event.student);
+        let left_now = match (&event.to, &event.from) {
             (None, Some(from)) if event.kind.leaves_unplaced() => Some((
                 event.on,
                 event.kind.as_str(),
@@ -40,6 +47,17 @@ impl LastPlaces {
                 from.county.clone(),
             )),
             _ => None,
+        };
+        // A new departure starts over; a placement after one is the return; anything else
+        // keeps what was known (the database merges the same way with the stored row).
+        let (left, returned) = match (left_now, earlier.map(|row| (row.left, row.returned))) {
+            (Some(left), _) => (Some(left), None),
+            (None, Some((Some(left), None))) => {
+                let returned = place.map(|p| (event.on, p.school.clone()));
+                (Some(left), returned)
+            }
+            (None, Some((left, returned))) => (left, returned),
+            (None, None) => (None, None),
         };
         self.rows.insert(
             event.student.clone(),
@@ -55,6 +73,8 @@ impl LastPlaces {
                 entry_route: place.map(|p| p.profile.entry_route.clone()),
                 missing: place.map(|p| p.profile.missing.clone()).unwrap_or_default(),
                 left,
+                returned,
+                placed_on: place.map(|_| event.on),
             },
         );
     }
@@ -87,28 +107,56 @@ impl LastPlaces {
             c.left_kind.push(kind);
             c.left_school.push(school);
             c.left_county.push(county);
+            let (returned_on, returned_to) = row.returned.unzip();
+            c.returned_on.push(returned_on);
+            c.returned_to.push(returned_to);
+            c.placed_on.push(row.placed_on);
         }
+        // The batch's rows merge with the stored ones as `note` merges within a batch: a
+        // departure in the batch replaces what was stored; a placement of a student stored as
+        // left unplaced (and not yet back) is their return; otherwise what was stored stays.
         sqlx::query!(
-            "INSERT INTO stats.students
+            "UPDATE stats.students s SET returned_on = i.placed_on, returned_to = i.school
+             FROM unnest($1::text[], $2::date[], $3::text[], $4::date[])
+                  AS i(student, placed_on, school, left_on)
+             WHERE s.student = i.student AND i.placed_on IS NOT NULL AND i.left_on IS NULL
+               AND s.left_on IS NOT NULL AND s.returned_on IS NULL",
+            &c.student,
+            &c.placed_on as &[Option<NaiveDate>],
+            &c.school as &[Option<String>],
+            &c.left_on as &[Option<NaiveDate>],
+        )
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query!(
+            "INSERT INTO stats.students AS s
                  (student, registry_number, name, counted, school, county, grade, birth_date,
-                  ethnicity, entry_route, left_on, left_kind, left_school, left_county, missing)
+                  ethnicity, entry_route, left_on, left_kind, left_school, left_county, missing,
+                  returned_on, returned_to)
              SELECT student, registry_number, name, counted, school, county, grade, birth_date,
                     ethnicity, entry_route, left_on, left_kind, left_school, left_county,
-                    missing
+                    missing, returned_on, returned_to
              FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::text[],
                          $6::text[], $7::int2[], $8::date[], $9::text[], $10::text[],
-                         $11::date[], $12::text[], $13::text[], $14::text[], $15::text[])
+                         $11::date[], $12::text[], $13::text[], $14::text[], $15::text[],
+                         $16::date[], $17::text[])
                   AS i(student, registry_number, name, counted, school, county, grade,
                        birth_date, ethnicity, entry_route, left_on, left_kind, left_school,
-                       left_county, missing)
+                       left_county, missing, returned_on, returned_to)
              ON CONFLICT (student) DO UPDATE SET
                  registry_number = EXCLUDED.registry_number, name = EXCLUDED.name,
                  counted = EXCLUDED.counted, school = EXCLUDED.school,
                  county = EXCLUDED.county, grade = EXCLUDED.grade,
                  birth_date = EXCLUDED.birth_date, ethnicity = EXCLUDED.ethnicity,
-                 entry_route = EXCLUDED.entry_route, left_on = EXCLUDED.left_on,
-                 left_kind = EXCLUDED.left_kind, left_school = EXCLUDED.left_school,
-                 left_county = EXCLUDED.left_county, missing = EXCLUDED.missing",
+                 entry_route = EXCLUDED.entry_route, missing = EXCLUDED.missing,
+                 left_on = coalesce(EXCLUDED.left_on, s.left_on),
+                 left_kind = coalesce(EXCLUDED.left_kind, s.left_kind),
+                 left_school = coalesce(EXCLUDED.left_school, s.left_school),
+                 left_county = coalesce(EXCLUDED.left_county, s.left_county),
+                 returned_on = CASE WHEN EXCLUDED.left_on IS NOT NULL THEN EXCLUDED.returned_on
+                                    ELSE s.returned_on END,
+                 returned_to = CASE WHEN EXCLUDED.left_on IS NOT NULL THEN EXCLUDED.returned_to
+                                    ELSE s.returned_to END",
             &c.student,
             &c.registry_number,
             &c.name,
@@ -124,6 +172,8 @@ impl LastPlaces {
             &c.left_school as &[Option<String>],
             &c.left_county as &[Option<String>],
             &c.missing,
+            &c.returned_on as &[Option<NaiveDate>],
+            &c.returned_to as &[Option<String>],
         )
         .execute(&mut **tx)
         .await?;
@@ -148,4 +198,7 @@ struct Columns {
     left_school: Vec<Option<String>>,
     left_county: Vec<Option<String>>,
     missing: Vec<String>,
+    returned_on: Vec<Option<NaiveDate>>,
+    returned_to: Vec<Option<String>>,
+    placed_on: Vec<Option<NaiveDate>>,
 }

@@ -48,11 +48,16 @@ fn every_province_rule_refuses_with_its_name() {
         Some("transfer_window")
     );
     assert_eq!(rule(rules.check(date("2025-08-15"), &moving(&a, &c))), None);
+    // No township or county ban nationally: Fujian's documents state none.
+    assert_eq!(rule(rules.check(autumn, &moving(&a, &b))), None);
+    assert_eq!(rule(rules.check(autumn, &moving(&a, &c))), None);
+    // Shandong's do: a compulsory-stage move inside one township is refused there.
+    let shandong_a = school("2137000001", "370828", "370828", Some("370828101"));
+    let shandong_b = school("2137000002", "370828", "370828", Some("370828101"));
     assert_eq!(
-        rule(rules.check(autumn, &moving(&a, &b))),
+        rule(rules.check(autumn, &moving(&shandong_a, &shandong_b))),
         Some("same_township")
     );
-    assert_eq!(rule(rules.check(autumn, &moving(&a, &c))), None);
 
     let senior_1 = school("3435000001", "350102", "350100", None);
     let senior_2 = school("3435000002", "350102", "350100", None);
@@ -60,6 +65,15 @@ fn every_province_rule_refuses_with_its_name() {
     let vocational = school("3635000001", "350103", "350100", None);
     assert_eq!(
         rule(rules.check(autumn, &moving(&senior_1, &senior_2))),
+        None
+    );
+    let county_ban = TransferRules::from_toml(&format!(
+        "{}\n[province.35]\nsenior_within_county = true\n",
+        include_str!("../../policy/rules.toml")
+    ))
+    .unwrap();
+    assert_eq!(
+        rule(county_ban.check(autumn, &moving(&senior_1, &senior_2))),
         Some("same_county")
     );
     assert_eq!(

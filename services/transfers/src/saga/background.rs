@@ -9,6 +9,7 @@ use xueji_workflow::Outcome;
 
 use crate::{
     TransferError,
+    links::Arrival,
     store::{
         self, Actor,
         sweep::{self, EffectKind},
@@ -114,14 +115,13 @@ impl Saga {
                                     effect.transfer_id
                                 ))
                             })?;
-                        self.ledger
-                            .complete(
-                                effect.transfer_id,
-                                &record.receiving_school,
-                                record.target_grade,
-                                china_today(self.clock.now()),
-                            )
-                            .await
+                        let arrival = Arrival {
+                            receiving_school: record.receiving_school.clone(),
+                            grade: record.target_grade,
+                            entry_date: china_today(self.clock.now()),
+                            deciders: record.deciders(),
+                        };
+                        self.ledger.complete(effect.transfer_id, &arrival).await
                     }
                 };
                 match result {

@@ -158,6 +158,19 @@ pub struct TransferRecord {
     pub traceparent: String,
 }
 
+impl TransferRecord {
+    /// Who made the transfer, for the moved record's history: the receiving school that
+    /// started it, then each decided step's decider ("kind jurisdiction: who").
+    pub fn deciders(&self) -> Vec<String> {
+        let mut deciders = vec![format!(
+            "receiving_school {}: {}",
+            self.receiving_school, self.started_by
+        )];
+        deciders.extend(self.task.deciders());
+        deciders
+    }
+}
+
 /// A new transfer, before its student is held.
 #[derive(Debug, Clone)]
 pub struct NewTransfer<'a> {

@@ -340,7 +340,8 @@ pub async fn record_sending_side(
 /// (the receiving side) or was sent (the sending side); false when it was not `approved`.
 pub async fn complete(conn: &mut PgConnection, id: Uuid) -> Result<bool, TransferError> {
     Ok(sqlx::query!(
-        "UPDATE transfers.transfers SET state = 'completed', ended_at = coalesce(ended_at, now())
+        "UPDATE transfers.transfers
+         SET state = 'completed', ended_at = coalesce(ended_at, transfers.clock_now())
          WHERE id = $1 AND state = 'approved'",
         id
     )

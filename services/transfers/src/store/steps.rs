@@ -181,7 +181,7 @@ pub async fn refuse(
     sqlx::query!(
         "UPDATE transfers.transfers
          SET state = 'refused', refusal = $2, national_code = $3, end_reason = $4,
-             ended_at = now(), ended_by = 'system'
+             ended_at = transfers.clock_now(), ended_by = 'system'
          WHERE id = $1 AND state = 'starting'",
         id,
         reason,

@@ -152,7 +152,8 @@ impl Store {
     ) -> Result<Vec<Uuid>, TransferError> {
         Ok(sqlx::query_scalar!(
             "SELECT id FROM transfers.transfers
-             WHERE state = 'starting' AND started_at < now() - make_interval(secs => $1)
+             WHERE state = 'starting'
+               AND started_at < transfers.clock_now() - make_interval(secs => $1)
                AND role <> 'sending' AND NOT awaiting_hold
              ORDER BY started_at LIMIT $2",
             age_seconds,

@@ -16,7 +16,7 @@ use crate::{
         SchoolFacts, StudentKey,
         remote::{self},
     },
-    links::Held,
+    links::{Arrival, Held},
     store::{self, NewTransfer, Role, SendingSide, TransferRecord, TransferState, relay},
 };
 
@@ -253,6 +253,8 @@ impl Saga {
             registry_number: answer.registry_number,
             school_code: answer.school_code,
             grade: answer.grade,
+            // The sending province keeps how its pupil stood; the record it moves says it.
+            picked_up_from: None,
         };
         match self
             .open_approvals(id, SYSTEM, held, None, Some((from, sending)))
@@ -488,15 +490,13 @@ impl Saga {
             .student
             .ok_or_else(|| bad_message("record_moved without the student"))?;
         check_moved_is_held(&record, &student)?;
-        self.ledger
-            .transfer_in(
-                id,
-                &student,
-                &record.receiving_school,
-                record.target_grade,
-                china_today(self.clock.now()),
-            )
-            .await?;
+        let arrival = Arrival {
+            receiving_school: record.receiving_school.clone(),
+            grade: record.target_grade,
+            entry_date: china_today(self.clock.now()),
+            deciders: record.deciders(),
+        };
+        self.ledger.transfer_in(id, &student, &arrival).await?;
         let mut tx = self.store.begin().await?;
         relay::complete(&mut tx, id).await?;
         store::audit(
