@@ -13,12 +13,97 @@ fn title(parts: &[&str], width: usize) -> Vec<String> {
     row
 }
 
+/// The additions of the 学籍变动统计表, in the form's order: the kind as the report names it,
+/// and its heading. Every column is shown, zeros included.
+pub const ADDITION_COLUMNS: [(&str, &str); 13] = [
+    ("new_registration", "新生注册"),
+    ("transfer_in", "转入"),
+    ("resumption", "休学复学"),
+    ("return", "辍学复学"),
+    ("reinstatement", "恢复学籍"),
+    ("found", "失踪恢复"),
+    ("return_from_abroad", "出国(境)复学"),
+    ("progression", "升学"),
+    ("promotion", "升级"),
+    ("succession_in", "学校合并转入"),
+    ("migration", "系统迁入"),
+    ("correction", "信息更正"),
+    ("other_addition", "其他增加"),
+];
+
+/// The removals of the 学籍变动统计表, in the form's order (see [`ADDITION_COLUMNS`]).
+pub const REMOVAL_COLUMNS: [(&str, &str); 15] = [
+    ("transfer_out", "转出"),
+    ("suspension", "休学"),
+    ("dropout", "辍学"),
+    ("withdrawal", "退学"),
+    ("expulsion", "开除"),
+    ("missing", "失踪"),
+    ("abroad", "出国(境)"),
+    ("death", "死亡"),
+    ("graduation", "毕业"),
+    ("promotion", "升级"),
+    ("succession_out", "学校合并转出"),
+    ("deletion", "删除"),
+    ("departure", "其他离校"),
+    ("correction", "信息更正"),
+    ("other_removal", "其他减少"),
+];
+
+/// The columns of a report: every fixed column of the form, then (never dropped) any kind
+/// a newer node reports that this build does not know, headed by its name. `(kind, heading,
+/// adding)`.
+fn report_columns(answer: &pb::GetMonthlyReportResponse) -> Vec<(String, String, bool)> {
+    let mut columns: Vec<(String, String, bool)> = ADDITION_COLUMNS
+        .iter()
+        .map(|(kind, heading)| ((*kind).to_owned(), format!("增加:{heading}"), true))
+        .chain(
+            REMOVAL_COLUMNS
+                .iter()
+                .map(|(kind, heading)| ((*kind).to_owned(), format!("减少:{heading}"), false)),
+        )
+        .collect();
+    for unit in answer.report.iter().chain(&answer.parts) {
+        for (list, adding) in [(&unit.additions, true), (&unit.removals, false)] {
+            for kind in list {
+                if !columns
+                    .iter()
+                    .any(|(k, _, a)| *k == kind.kind && *a == adding)
+                {
+                    let side = if adding { "增加" } else { "减少" };
+                    columns.push((kind.kind.clone(), format!("{side}:{}", kind.kind), adding));
+                }
+            }
+        }
+    }
+    columns
+}
+
+/// Students of `kind` on one side of a unit's report (0 when it names none).
+fn students_of(unit: &pb::MonthlyReport, kind: &str, adding: bool) -> i64 {
+    let list = if adding {
+        &unit.additions
+    } else {
+        &unit.removals
+    };
+    list.iter()
+        .find(|k| k.kind == kind)
+        .map_or(0, |k| k.students)
+}
+
 /// The monthly change report of a unit and its parts as a table's rows (what `xuejictl` and
-/// the demo print): the heading, then one row per unit with its kinds one per line.
+/// the demo print), in the 学籍变动统计表's terms: the heading, then one row per unit with
+/// every addition and removal of the form one per line, zeros included.
 pub fn report_rows(answer: &pb::GetMonthlyReportResponse) -> (Vec<&'static str>, Vec<Vec<String>>) {
-    let kinds = |list: &[pb::KindCount]| {
-        list.iter()
-            .map(|k| format!("{} {}", k.kind, k.students))
+    let columns = report_columns(answer);
+    let side = |unit: &pb::MonthlyReport, adding: bool| {
+        columns
+            .iter()
+            .filter(|(_, _, a)| *a == adding)
+            .map(|(kind, heading, _)| {
+                let label = heading.split_once(':').map_or(heading.as_str(), |(_, l)| l);
+                format!("{label} {}", students_of(unit, kind, adding))
+            })
             .collect::<Vec<_>>()
             .join("\n")
     };
@@ -30,27 +115,21 @@ pub fn report_rows(answer: &pb::GetMonthlyReportResponse) -> (Vec<&'static str>,
             vec![
                 unit.unit.clone(),
                 unit.opening.to_string(),
-                kinds(&unit.additions),
-                kinds(&unit.removals),
+                side(unit, true),
+                side(unit, false),
                 unit.closing.to_string(),
-                if unit.reconciles { "yes" } else { "NO" }.to_owned(),
+                if unit.reconciles { "是" } else { "否" }.to_owned(),
             ]
         })
         .collect();
     (
-        vec![
-            "unit",
-            "opening",
-            "additions",
-            "removals",
-            "closing",
-            "reconciles",
-        ],
+        vec!["单位", "期初人数", "增加", "减少", "期末人数", "平衡"],
         rows,
     )
 }
 
-/// The monthly change report of a unit and its parts: one row per unit.
+/// The monthly change report of a unit and its parts as the 学籍变动统计表: one row per unit,
+/// every column of the form in its order, zeros included.
 pub fn monthly_report_sheet(
     answer: &pb::GetMonthlyReportResponse,
     format: Format,
@@ -59,27 +138,13 @@ pub fn monthly_report_sheet(
     let Some(report) = &answer.report else {
         return writer.finish();
     };
-    let mut kinds: Vec<(String, bool)> = Vec::new();
-    for unit in std::iter::once(report).chain(&answer.parts) {
-        for (list, adding) in [(&unit.additions, true), (&unit.removals, false)] {
-            for kind in list {
-                if !kinds.iter().any(|(k, a)| *k == kind.kind && *a == adding) {
-                    kinds.push((kind.kind.clone(), adding));
-                }
-            }
-        }
-    }
-    kinds.sort();
+    let columns = report_columns(answer);
     let mut heading = vec!["单位".to_owned(), "期初人数".to_owned()];
-    heading.extend(
-        kinds
-            .iter()
-            .map(|(kind, adding)| format!("{}:{kind}", if *adding { "增加" } else { "减少" })),
-    );
+    heading.extend(columns.iter().map(|(_, heading, _)| heading.clone()));
     heading.extend(["期末人数".to_owned(), "平衡".to_owned()]);
     writer.write_row(&title(
         &[
-            "月报",
+            "学籍变动统计表",
             &report.month,
             &format!("{} 至 {}", report.from_date, report.to_date),
             &format!("数据位置 {}", report.feed_position),
@@ -89,18 +154,11 @@ pub fn monthly_report_sheet(
     writer.write_row(&heading)?;
     for unit in std::iter::once(report).chain(&answer.parts) {
         let mut row = vec![unit.unit.clone(), unit.opening.to_string()];
-        for (kind, adding) in &kinds {
-            let list = if *adding {
-                &unit.additions
-            } else {
-                &unit.removals
-            };
-            let students = list
+        row.extend(
+            columns
                 .iter()
-                .find(|k| k.kind == *kind)
-                .map_or(0, |k| k.students);
-            row.push(students.to_string());
-        }
+                .map(|(kind, _, adding)| students_of(unit, kind, *adding).to_string()),
+        );
         row.push(unit.closing.to_string());
         row.push(if unit.reconciles { "是" } else { "否" }.to_owned());
         writer.write_row(&row)?;

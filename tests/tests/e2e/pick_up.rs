@@ -79,6 +79,18 @@ async fn dropouts(federation: &Federation, county: &str) -> stpb::ListDropoutsRe
         .into_inner()
 }
 
+/// The kind of the last change the statistics' feed holds for the pupil.
+async fn last_feed_kind(federation: &Federation, number: &str) -> String {
+    sqlx::query_scalar(
+        "SELECT f.kind FROM identity.change_feed f JOIN identity.students s ON s.id = f.student_id
+         WHERE s.registry_number = $1 ORDER BY f.id DESC LIMIT 1",
+    )
+    .bind(number)
+    .fetch_one(&federation.province("35").pool)
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn a_dropout_is_picked_up_by_another_school_and_counted_back() {
     let federation = Federation::start().await;
@@ -214,19 +226,11 @@ async fn a_dropout_is_picked_up_by_another_school_and_counted_back() {
     );
 
     // The statistics count a return (复学), not a transfer in without a transfer out.
-    let kind: String = sqlx::query_scalar(
-        "SELECT f.kind FROM identity.change_feed f JOIN identity.students s ON s.id = f.student_id
-         WHERE s.registry_number = $1 ORDER BY f.id DESC LIMIT 1",
-    )
-    .bind(&number)
-    .fetch_one(&federation.province("35").pool)
-    .await
-    .unwrap();
-    assert_eq!(kind, "return");
+    assert_eq!(last_feed_kind(&federation, &number).await, "return");
 }
 
 #[tokio::test]
-async fn a_suspended_pupil_is_picked_up_and_a_deceased_one_is_not() {
+async fn suspended_and_missing_pupils_are_picked_up_and_a_deceased_one_is_not() {
     let federation = Federation::start().await;
     let (receiving, sending) = two_schools(&federation).await;
     let (suspended, name, birth) = active_student(&federation, "35", &sending).await;
@@ -254,15 +258,34 @@ async fn a_suspended_pupil_is_picked_up_and_a_deceased_one_is_not() {
         now.school_code == receiving && now.status() == ipb::EnrollmentStatus::Active
     })
     .await;
-    let kind: String = sqlx::query_scalar(
-        "SELECT f.kind FROM identity.change_feed f JOIN identity.students s ON s.id = f.student_id
-         WHERE s.registry_number = $1 ORDER BY f.id DESC LIMIT 1",
+    assert_eq!(last_feed_kind(&federation, &suspended).await, "resumption");
+
+    // A missing pupil (失踪) counts as missing, their own kind of the form, and found (失踪恢复)
+    // when another school takes them.
+    let (missing, name, birth) = active_student(&federation, "35", &sending).await;
+    leave_school(
+        &federation,
+        &sending,
+        &missing,
+        ipb::StatusChangeKind::Missing,
+        ipb::EnrollmentStatus::Left,
     )
-    .bind(&suspended)
-    .fetch_one(&federation.province("35").pool)
-    .await
-    .unwrap();
-    assert_eq!(kind, "resumption");
+    .await;
+    assert_eq!(last_feed_kind(&federation, &missing).await, "missing");
+    let started = transfers
+        .start_transfer(start_request(&receiving, &missing, &name, &birth))
+        .await
+        .expect("a missing pupil found at another school is taken with a transfer")
+        .into_inner()
+        .transfer
+        .unwrap();
+    approve_all(&federation, "35", &started.id).await;
+    eventually("the record moves", async || {
+        let now = student_seen_by(&federation, "35", &receiving, &missing).await;
+        now.school_code == receiving && now.status() == ipb::EnrollmentStatus::Active
+    })
+    .await;
+    assert_eq!(last_feed_kind(&federation, &missing).await, "found");
 
     let (deceased, name, birth) = active_student(&federation, "35", &sending).await;
     leave_school(

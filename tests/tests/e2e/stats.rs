@@ -163,15 +163,27 @@ async fn approvals_reach_the_figures_of_every_level_and_the_nation() {
         true
     })
     .expect("an XLSX workbook reads back");
-    assert_eq!(rows[0][0], "月报");
+    assert_eq!(rows[0][0], "学籍变动统计表");
     assert_eq!(rows[0][1], this_month());
     let heading = &rows[1];
     let column = |name: &str| heading.iter().position(|h| h == name).expect(name);
+    // The form's fixed columns, in its order, whether or not anything moved.
+    let fixed: Vec<String> = xueji_client::export::ADDITION_COLUMNS
+        .iter()
+        .map(|(_, h)| format!("增加:{h}"))
+        .chain(
+            xueji_client::export::REMOVAL_COLUMNS
+                .iter()
+                .map(|(_, h)| format!("减少:{h}")),
+        )
+        .collect();
+    assert_eq!(heading[2..heading.len() - 2], fixed[..], "{heading:?}");
     let school_row = rows
         .iter()
         .find(|r| r[0] == format!("school:{school}"))
         .expect("the school's row");
-    assert_eq!(school_row[column("增加:new_registration")], "3");
+    assert_eq!(school_row[column("增加:新生注册")], "3");
+    assert_eq!(school_row[column("减少:退学")], "0", "a zero, not a gap");
     assert_eq!(school_row[column("平衡")], "是");
     assert!(rows.iter().any(|r| r[0] == format!("county:{county}")));
 
@@ -375,4 +387,27 @@ async fn approvals_reach_the_figures_of_every_level_and_the_nation() {
         units.contains(&format!("county:{county}").as_str()),
         "{units:?}"
     );
+}
+
+/// Every kind the statistics name, as an addition or a removal, has its column in the
+/// 学籍变动统计表 the CLI and the exports print (a kind without one would only show under its
+/// English name, after the form's columns).
+#[test]
+fn every_kind_of_the_statistics_has_its_column_in_the_form() {
+    for kind in xueji_stats::domain::ChangeKind::ALL {
+        assert!(
+            xueji_client::export::ADDITION_COLUMNS
+                .iter()
+                .any(|(name, _)| *name == kind.addition()),
+            "{kind:?} adds as {}",
+            kind.addition()
+        );
+        assert!(
+            xueji_client::export::REMOVAL_COLUMNS
+                .iter()
+                .any(|(name, _)| *name == kind.removal()),
+            "{kind:?} removes as {}",
+            kind.removal()
+        );
+    }
 }

@@ -28,8 +28,18 @@ pub enum ChangeKind {
     Dropout,
     /// Back from a dropout.
     Return,
-    /// Withdrawal, expulsion, a missing student, another departure.
+    /// Another departure (其他); before the kinds were told apart, any departure but study
+    /// abroad.
     Departure,
+    /// 退学.
+    Withdrawal,
+    /// 开除 (senior high only).
+    Expulsion,
+    /// 失踪.
+    Missing,
+    /// 恢复 after going missing.
+    Found,
+    /// 恢复学籍 after a withdrawal, an expulsion or another departure.
     Reinstatement,
     Abroad,
     ReturnFromAbroad,
@@ -50,7 +60,7 @@ pub enum ChangeKind {
 }
 
 impl ChangeKind {
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 22] = [
         Self::Registration,
         Self::Transfer,
         Self::Suspension,
@@ -58,6 +68,10 @@ impl ChangeKind {
         Self::Dropout,
         Self::Return,
         Self::Departure,
+        Self::Withdrawal,
+        Self::Expulsion,
+        Self::Missing,
+        Self::Found,
         Self::Reinstatement,
         Self::Abroad,
         Self::ReturnFromAbroad,
@@ -94,6 +108,10 @@ impl ChangeKind {
             Self::Dropout => "dropout",
             Self::Return => "return",
             Self::Departure => "departure",
+            Self::Withdrawal => "withdrawal",
+            Self::Expulsion => "expulsion",
+            Self::Missing => "missing",
+            Self::Found => "found",
             Self::Reinstatement => "reinstatement",
             Self::Abroad => "abroad",
             Self::ReturnFromAbroad => "return_from_abroad",
@@ -111,7 +129,10 @@ impl ChangeKind {
     /// Does this removal leave a student who should be picked up by another school (dropout
     /// monitoring)? Not a transfer, a graduation, a death, a deletion or a suspension.
     pub fn leaves_unplaced(self) -> bool {
-        matches!(self, Self::Dropout | Self::Departure)
+        matches!(
+            self,
+            Self::Dropout | Self::Departure | Self::Withdrawal | Self::Expulsion | Self::Missing
+        )
     }
 
     /// What the kind is called where it adds a student to a count.
@@ -122,6 +143,7 @@ impl ChangeKind {
             Self::Resumption => "resumption",
             Self::Return => "return",
             Self::Reinstatement => "reinstatement",
+            Self::Found => "found",
             Self::ReturnFromAbroad => "return_from_abroad",
             Self::Progression => "progression",
             Self::Promotion => "promotion",
@@ -132,6 +154,9 @@ impl ChangeKind {
             | Self::Deletion
             | Self::Dropout
             | Self::Departure
+            | Self::Withdrawal
+            | Self::Expulsion
+            | Self::Missing
             | Self::Abroad
             | Self::Death
             | Self::Graduation => "other_addition",
@@ -145,6 +170,9 @@ impl ChangeKind {
             Self::Suspension => "suspension",
             Self::Dropout => "dropout",
             Self::Departure => "departure",
+            Self::Withdrawal => "withdrawal",
+            Self::Expulsion => "expulsion",
+            Self::Missing => "missing",
             Self::Abroad => "abroad",
             Self::Death => "death",
             Self::Graduation => "graduation",
@@ -157,6 +185,7 @@ impl ChangeKind {
             | Self::Resumption
             | Self::Return
             | Self::Reinstatement
+            | Self::Found
             | Self::ReturnFromAbroad
             | Self::Progression => "other_removal",
         }
