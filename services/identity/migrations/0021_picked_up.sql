@@ -19,27 +19,8 @@ ALTER TABLE identity.enrollments
     ADD CONSTRAINT a_left_reason_only_for_a_departure
         CHECK (picked_up_left_reason IS NULL OR picked_up_from = 'left');
 
--- An enrollment a transfer opened counts as the return it is when the pupil was picked up
--- from a departure: the same kinds a return at the old school would have been.
-CREATE OR REPLACE FUNCTION identity.feed_enrollments_inserted() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO identity.change_feed (student_id, happened_on, kind, from_place, to_place)
-    SELECT n.student_id, identity.feed_day(),
-           CASE WHEN n.continues IS NOT NULL THEN 'progression'
-                WHEN n.picked_up_from = 'suspended' THEN 'resumption'
-                WHEN n.picked_up_from = 'dropped_out' THEN 'return'
-                WHEN n.picked_up_from = 'left' AND n.picked_up_left_reason = 'abroad'
-                    THEN 'return_from_abroad'
-                WHEN n.picked_up_from = 'left' THEN 'reinstatement'
-                WHEN n.transfer_task IS NOT NULL THEN 'transfer'
-                ELSE 'migration' END,
-           NULL, identity.feed_place(n, s)
-    FROM inserted n JOIN identity.students s ON s.id = n.student_id
-    WHERE identity.feed_counts(n)
-    ORDER BY n.id;
-    RETURN NULL;
-END $$;
+-- The feed counts an enrollment a transfer opened from a departure as the return it is: see
+-- `feed_enrollments_inserted` in 0023_removal_kinds.sql.
 
 -- The registration's approval, kept apart from the last decision on the enrollment (which a
 -- status change, a transfer or the national check overwrite), so that the history names who

@@ -40,6 +40,8 @@ LANGUAGE sql IMMUTABLE AS $$
     END
 $$;
 
+-- An enrollment a transfer opened counts as the return it is when the pupil was picked up
+-- from a departure (0021_picked_up.sql): the same kinds a return at the old school would be.
 CREATE OR REPLACE FUNCTION identity.feed_enrollments_inserted() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN

@@ -97,7 +97,6 @@ impl EnrollmentLedger for IdentityLedger {
                 registry_number: held.registry_number,
                 school_code: held.school_code,
                 grade: held.grade,
-                picked_up_from: Some(held.picked_up_from).filter(|s| !s.is_empty()),
             })
         })
     }

@@ -18,9 +18,6 @@ pub struct Held {
     pub registry_number: String,
     pub school_code: String,
     pub grade: u32,
-    /// The state a pupil who had left school is picked up from (suspended, dropped_out,
-    /// left); none for a pupil in school.
-    pub picked_up_from: Option<String>,
 }
 
 /// Where a transferred record opens: the receiving school, the grade, the day, and who decided

@@ -69,7 +69,6 @@ impl EnrollmentLedger for ScriptedLedger {
                 registry_number: "G350102201803070010".into(),
                 school_code: SENDING.into(),
                 grade: 3,
-                picked_up_from: None,
             })
         }
         .boxed()

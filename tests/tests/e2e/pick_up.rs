@@ -79,6 +79,32 @@ async fn dropouts(federation: &Federation, county: &str) -> stpb::ListDropoutsRe
         .into_inner()
 }
 
+/// `receiving` takes the pupil (number, name, birth date) with a transfer every party
+/// approves, and the record moves there, in school; answers the transfer.
+async fn pick_up(
+    federation: &Federation,
+    receiving: &str,
+    (number, name, birth): (&str, &str, &str),
+) -> tpb::Transfer {
+    let started = federation
+        .transfers("35", Level::School, receiving, Role::Operator)
+        .await
+        .start_transfer(start_request(receiving, number, name, birth))
+        .await
+        .unwrap_or_else(|status| panic!("{number} is taken with a transfer: {status:?}"))
+        .into_inner()
+        .transfer
+        .unwrap();
+    assert_eq!(started.state(), tpb::TransferState::InProgress);
+    approve_all(federation, "35", &started.id).await;
+    eventually("the record moves", async || {
+        let now = student_seen_by(federation, "35", receiving, number).await;
+        now.school_code == receiving && now.status() == ipb::EnrollmentStatus::Active
+    })
+    .await;
+    started
+}
+
 /// The kind of the last change the statistics' feed holds for the pupil.
 async fn last_feed_kind(federation: &Federation, number: &str) -> String {
     sqlx::query_scalar(
@@ -245,19 +271,7 @@ async fn suspended_and_missing_pupils_are_picked_up_and_a_deceased_one_is_not() 
     let mut transfers = federation
         .transfers("35", Level::School, &receiving, Role::Operator)
         .await;
-    let started = transfers
-        .start_transfer(start_request(&receiving, &suspended, &name, &birth))
-        .await
-        .expect("a suspended pupil is taken with a transfer")
-        .into_inner()
-        .transfer
-        .unwrap();
-    approve_all(&federation, "35", &started.id).await;
-    eventually("the record moves", async || {
-        let now = student_seen_by(&federation, "35", &receiving, &suspended).await;
-        now.school_code == receiving && now.status() == ipb::EnrollmentStatus::Active
-    })
-    .await;
+    pick_up(&federation, &receiving, (&suspended, &name, &birth)).await;
     assert_eq!(last_feed_kind(&federation, &suspended).await, "resumption");
 
     // A missing pupil (失踪) counts as missing, their own kind of the form, and found (失踪恢复)
@@ -272,19 +286,7 @@ async fn suspended_and_missing_pupils_are_picked_up_and_a_deceased_one_is_not() 
     )
     .await;
     assert_eq!(last_feed_kind(&federation, &missing).await, "missing");
-    let started = transfers
-        .start_transfer(start_request(&receiving, &missing, &name, &birth))
-        .await
-        .expect("a missing pupil found at another school is taken with a transfer")
-        .into_inner()
-        .transfer
-        .unwrap();
-    approve_all(&federation, "35", &started.id).await;
-    eventually("the record moves", async || {
-        let now = student_seen_by(&federation, "35", &receiving, &missing).await;
-        now.school_code == receiving && now.status() == ipb::EnrollmentStatus::Active
-    })
-    .await;
+    pick_up(&federation, &receiving, (&missing, &name, &birth)).await;
     assert_eq!(last_feed_kind(&federation, &missing).await, "found");
 
     let (deceased, name, birth) = active_student(&federation, "35", &sending).await;

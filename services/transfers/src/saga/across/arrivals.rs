@@ -253,8 +253,6 @@ impl Saga {
             registry_number: answer.registry_number,
             school_code: answer.school_code,
             grade: answer.grade,
-            // The sending province keeps how its pupil stood; the record it moves says it.
-            picked_up_from: None,
         };
         match self
             .open_approvals(id, SYSTEM, held, None, Some((from, sending)))
