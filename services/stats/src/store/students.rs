@@ -30,8 +30,8 @@ struct Row {
     left: Option<(NaiveDate, &'static str, String, String)>,
     /// (day, school) when a school placed them again after they left unplaced (劝返).
     returned: Option<(NaiveDate, String)>,
-    /// The day of the event that placed them, when it did: a return, if the stored row says
-    /// they had left unplaced.
+    /// The day the batch's events placed them (the first of the placements in a row), when
+    /// they end placed: a return, if the stored row says they had left unplaced.
     placed_on: Option<NaiveDate>,
 }
 
@@ -39,6 +39,8 @@ impl LastPlaces {
     pub(super) fn note(&mut self, event: &Event) {
         let place = event.to.as_ref();
         let earlier = self.rows.remove(&event.student);
+        // Placed since an earlier event of the batch: the placement began then.
+        let placed_since = earlier.as_ref().and_then(|row| row.placed_on);
         let left_now = match (&event.to, &event.from) {
             (None, Some(from)) if event.kind.leaves_unplaced() => Some((
                 event.on,
@@ -74,7 +76,7 @@ impl LastPlaces {
                 missing: place.map(|p| p.profile.missing.clone()).unwrap_or_default(),
                 left,
                 returned,
-                placed_on: place.map(|_| event.on),
+                placed_on: place.map(|_| placed_since.unwrap_or(event.on)),
             },
         );
     }
