@@ -13,7 +13,7 @@ use xueji_client::OperatorChannel;
 pub(crate) enum ChangeCommand {
     /// Ask for a status change: suspension, resumption, dropout, return, withdrawal,
     /// expulsion, reinstatement, study-abroad, return-from-abroad, missing, found, death,
-    /// other-departure, repeat-year, skip-year.
+    /// other-departure, repeat-year, skip-year, suspension-extension.
     Request {
         registry_number: String,
         #[arg(long)]

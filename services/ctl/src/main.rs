@@ -14,6 +14,7 @@ mod sheets;
 mod stats;
 mod students;
 mod transfer;
+mod watch;
 
 use students::{RegisterArgs, print_detail, print_students, register_request, to_json};
 
@@ -135,6 +136,9 @@ enum Command {
         #[command(subcommand)]
         command: cycle::CycleCommand,
     },
+    /// The authority's watch lists against the year's deadlines: suspensions past their term,
+    /// primary graduates without a junior school, late registrations, late problems.
+    Watch(watch::WatchArgs),
     /// Statistics: monthly reports, counts, the school summary (tables, CSV or XLSX),
     /// reconciliation, dropouts, provinces' reports.
     Stats {
@@ -262,6 +266,9 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
     if let Command::Stats { command } = cli.command {
         return stats::run(channel, command, json).await;
     }
+    if let Command::Watch(args) = cli.command {
+        return watch::run(channel, args, json).await;
+    }
     match cli.command {
         Command::Import(args) => return sheets::import(channel, args, json).await,
         Command::ImportJobs(args) => return sheets::jobs(channel, args, json).await,
@@ -387,6 +394,7 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
         | Command::Transfer { .. }
         | Command::Cycle { .. }
         | Command::Stats { .. }
+        | Command::Watch(_)
         | Command::Import(_)
         | Command::ImportJobs(_)
         | Command::ImportErrors(_)

@@ -144,6 +144,7 @@ pub(super) fn to_json(student: &pb::Student) -> serde_json::Value {
         "decided_by": student.decided_by,
         "decision_reason": student.decision_reason,
         "problems": student.problems().map(kind_name).collect::<Vec<_>>(),
+        "suspended_until": student.suspended_until,
     })
 }
 

@@ -17,11 +17,14 @@ use futures::{FutureExt, future::BoxFuture};
 use uuid::Uuid;
 use xueji_auth::{Caller, Clock, Jurisdiction, Level, Role};
 use xueji_codes::SchoolCode;
-use xueji_proto::identity::v1::MovedStudent;
+use xueji_proto::{
+    identity::v1::MovedStudent,
+    transfers::v1::{self as tpb, SagaMessage},
+};
 use xueji_transfers::{
     TransferError,
     domain::{SchoolFacts, StartRequest, StudentKey},
-    links::{Arrival, EnrollmentLedger, Held, SchoolList},
+    links::{Arrival, EnrollmentLedger, Held, RelayLink, SchoolList},
     policy::SagaPolicy,
     saga::{Saga, SagaGauges, SagaParts},
     store::{Store, TransferState},
@@ -111,9 +114,10 @@ impl EnrollmentLedger for ScriptedLedger {
     }
 }
 
-/// The published list: two primary schools of two Fuzhou counties.
+/// The published list: two primary schools of two Fuzhou counties; it fails as UNAVAILABLE
+/// as many times as `unavailable` says.
 #[derive(Debug)]
-struct TwoSchools(HashMap<String, SchoolFacts>);
+struct TwoSchools(HashMap<String, SchoolFacts>, Arc<AtomicUsize>);
 
 impl TwoSchools {
     fn new() -> Self {
@@ -127,10 +131,13 @@ impl TwoSchools {
                 township: None,
             }
         };
-        Self(HashMap::from([
-            (SENDING.to_owned(), school(SENDING, "350102")),
-            (RECEIVING.to_owned(), school(RECEIVING, "350103")),
-        ]))
+        Self(
+            HashMap::from([
+                (SENDING.to_owned(), school(SENDING, "350102")),
+                (RECEIVING.to_owned(), school(RECEIVING, "350103")),
+            ]),
+            Arc::default(),
+        )
     }
 }
 
@@ -139,26 +146,71 @@ impl SchoolList for TwoSchools {
         &'a self,
         code: &'a SchoolCode,
     ) -> BoxFuture<'a, Result<Option<SchoolFacts>, TransferError>> {
-        async move { Ok(self.0.get(code.as_str()).cloned()) }.boxed()
+        async move {
+            if self
+                .1
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return Err(TransferError::Unavailable(
+                    "the school list did not answer".into(),
+                ));
+            }
+            Ok(self.0.get(code.as_str()).cloned())
+        }
+        .boxed()
     }
 }
 
+/// The national relay as the saga sees it: takes every message, keeps them.
+#[derive(Debug, Default)]
+struct KeptRelay(Mutex<Vec<SagaMessage>>);
+
+impl RelayLink for KeptRelay {
+    fn relay(
+        &self,
+        messages: Vec<SagaMessage>,
+    ) -> BoxFuture<'_, Result<Vec<(Uuid, String)>, TransferError>> {
+        self.0.lock().unwrap().extend(messages);
+        async { Ok(Vec::new()) }.boxed()
+    }
+}
+
+/// The parts a test keeps its hands on.
+struct Ports {
+    ledger: Arc<ScriptedLedger>,
+    /// How many more times the school list fails.
+    schools_unavailable: Arc<AtomicUsize>,
+    relay: Option<Arc<KeptRelay>>,
+}
+
 async fn saga(ledger: Arc<ScriptedLedger>) -> (Arc<Saga>, tempfile::TempDir) {
+    saga_with(Ports {
+        ledger,
+        schools_unavailable: Arc::default(),
+        relay: None,
+    })
+    .await
+}
+
+async fn saga_with(ports: Ports) -> (Arc<Saga>, tempfile::TempDir) {
     let database = xueji_testkit::database("transfers", |pool| {
         async move { Ok(xueji_transfers::store::migrate(&pool).await?) }.boxed()
     })
     .await;
     let pki = tempfile::tempdir().unwrap();
     xueji_pki::init_single(pki.path()).unwrap();
+    let mut schools = TwoSchools::new();
+    schools.1 = ports.schools_unavailable;
     let saga = Saga::new(SagaParts {
         store: Store::new(database.pool),
-        ledger,
-        schools: Arc::new(TwoSchools::new()),
+        ledger: ports.ledger,
+        schools: Arc::new(schools),
         policy: Arc::new(SagaPolicy::bundled()),
         clock: Clock::system(),
         gauges: SagaGauges::default(),
         province: "35".into(),
-        relay: None,
+        relay: ports.relay.map(|relay| relay as Arc<dyn RelayLink>),
         calendar_source: None,
         notary: xueji_rpc::TlsSource::from_dir(pki.path(), "node").unwrap(),
     });
@@ -253,4 +305,82 @@ async fn a_start_identity_did_not_answer_is_carried_on_once_identity_is_back() {
         .unwrap();
     assert_eq!(again.id, started.id);
     assert_eq!(ledger.holds.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_hold_answer_whose_approvals_could_not_open_is_applied_again_and_opens_them() {
+    // The student is in another province: identity here answers 2001, the relay asks the
+    // owner to hold.
+    let ledger = Arc::new(ScriptedLedger::default());
+    *ledger.refusal.lock().unwrap() = Some(("not_found".into(), "2001".into()));
+    let schools_unavailable = Arc::new(AtomicUsize::new(0));
+    let relay = Arc::new(KeptRelay::default());
+    let (saga, _pki) = saga_with(Ports {
+        ledger: ledger.clone(),
+        schools_unavailable: schools_unavailable.clone(),
+        relay: Some(relay.clone()),
+    })
+    .await;
+    let caller = receiving_school();
+    let waiting = saga
+        .start(&caller, "r-1", start_request("k-across"))
+        .await
+        .unwrap();
+    assert_eq!(waiting.state, TransferState::Starting);
+    saga.deliver_outbox().await.unwrap();
+    assert_eq!(
+        relay.0.lock().unwrap().len(),
+        1,
+        "the hold request went out"
+    );
+    assert_eq!(ledger.holds.load(Ordering::SeqCst), 1);
+
+    // Anhui's answer arrives while the school list is not answering: the approvals cannot
+    // open, and the answer waits to be applied again.
+    schools_unavailable.store(1, Ordering::SeqCst);
+    let answer = SagaMessage {
+        message_id: Uuid::new_v4().to_string(),
+        transfer_id: waiting.id.to_string(),
+        from_province: "34".into(),
+        to_province: "35".into(),
+        traceparent: String::new(),
+        body: Some(tpb::saga_message::Body::HoldAnswer(tpb::HoldAnswer {
+            held: true,
+            registry_number: format!(
+                "G{}",
+                xueji_codes::ResidentId::from_body("34010220180307001").unwrap()
+            ),
+            school_code: "2134000001".into(),
+            grade: 3,
+            school_division: "340102".into(),
+            registry_authority: "340102".into(),
+            ..Default::default()
+        })),
+    };
+    saga.take_messages(&[answer]).await.unwrap();
+    assert_eq!(saga.apply_inbox().await.unwrap(), 0);
+    assert_eq!(
+        schools_unavailable.load(Ordering::SeqCst),
+        0,
+        "the answer reached the approvals"
+    );
+    // Meanwhile the sweeper and a retried start leave it to the answer: nobody here is asked
+    // to hold a student this province does not have, and nothing more goes to the relay.
+    saga.resume_starts().await.unwrap();
+    let retried = saga
+        .start(&caller, "r-2", start_request("k-across"))
+        .await
+        .unwrap();
+    assert_eq!(retried.state, TransferState::Starting);
+    assert_eq!(ledger.holds.load(Ordering::SeqCst), 1);
+
+    // Applied again, the answer opens the approvals.
+    assert_eq!(saga.apply_inbox().await.unwrap(), 1);
+    let opened = saga
+        .start(&caller, "r-3", start_request("k-across"))
+        .await
+        .unwrap();
+    assert_eq!(opened.state, TransferState::InProgress, "{opened:?}");
+    assert_eq!(opened.sending_school.as_deref(), Some("2134000001"));
+    assert_eq!(ledger.holds.load(Ordering::SeqCst), 1);
 }

@@ -190,6 +190,12 @@ fn request(method: &str, object: Option<&str>, fixture: &Fixture) -> Vec<u8> {
             ..Default::default()
         }
         .encode_to_vec(),
+        ("xueji.identity.v1.SchoolYearService", "ListWatchList") => ipb::ListWatchListRequest {
+            list: ipb::WatchList::SuspensionsPastTerm as i32,
+            scope: key,
+            ..Default::default()
+        }
+        .encode_to_vec(),
         ("xueji.identity.v1.IdentityService", "GetSchoolWorkload") => {
             ipb::GetSchoolWorkloadRequest { school_code: key }.encode_to_vec()
         }

@@ -31,3 +31,4 @@ mod transfers_across;
 mod transfers_chaos;
 mod transport;
 mod trust;
+mod watch_lists;

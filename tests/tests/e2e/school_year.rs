@@ -170,6 +170,30 @@ async fn a_school_year_turns_over_and_a_graduate_continues_at_the_junior_school(
     let graduated = student(&federation, (Level::School, &primary), &graduate).await;
     assert_eq!(graduated.status(), ipb::EnrollmentStatus::Graduated);
     assert_eq!(graduated.grade, 6);
+    // 小升初: once the intake deadline after the summer has passed, the county's list names
+    // the graduate who holds no junior-school place; the pupils still in school are not on it.
+    let deadline_passed = intake_deadline_passed(&federation, summer);
+    let unplaced = watch_list(
+        &federation,
+        &county,
+        ipb::WatchList::PrimaryGraduatesUnplaced,
+    )
+    .await;
+    assert_eq!(
+        listed(&unplaced),
+        if deadline_passed {
+            vec![graduate.clone()]
+        } else {
+            vec![]
+        },
+        "{unplaced:?}"
+    );
+    if deadline_passed {
+        assert!(
+            unplaced.entries[0].detail.contains("小升初未升学"),
+            "{unplaced:?}"
+        );
+    }
     assert_eq!(
         student(&federation, (Level::School, &primary), &pupil)
             .await
@@ -267,6 +291,14 @@ async fn a_school_year_turns_over_and_a_graduate_continues_at_the_junior_school(
     let archived = student(&federation, (Level::School, &primary), &graduate).await;
     assert_eq!(archived.status(), ipb::EnrollmentStatus::Graduated);
     assert_eq!(archived.school_code, primary);
+    // Placed at the junior school, the graduate leaves the 小升初 list.
+    let unplaced = watch_list(
+        &federation,
+        &county,
+        ipb::WatchList::PrimaryGraduatesUnplaced,
+    )
+    .await;
+    assert_eq!(listed(&unplaced), Vec::<String>::new(), "{unplaced:?}");
 
     // A student still in school does not continue elsewhere: the ID number is taken.
     let mut taken = registration_at("taken", "在校生", &junior, &pupil_id);
@@ -274,6 +306,44 @@ async fn a_school_year_turns_over_and_a_graduate_continues_at_the_junior_school(
     taken.entry_date = format!("{summer}-09-01");
     let refused = junior_school.register_student(taken).await.unwrap_err();
     assert_eq!(refused.code(), Code::AlreadyExists, "{refused:?}");
+}
+
+/// Whether the intake deadline (9/30) after `summer` has passed on the federation's clock.
+fn intake_deadline_passed(federation: &Federation, summer: u32) -> bool {
+    let today = xueji_calendar::china_today(federation.clock.now());
+    SchoolYearPolicy::bundled()
+        .dates("35")
+        .intake_by
+        .in_year(summer as i32)
+        < today
+}
+
+/// The whole of one watch list of the county.
+pub(crate) async fn watch_list(
+    federation: &Federation,
+    county: &str,
+    list: ipb::WatchList,
+) -> ipb::ListWatchListResponse {
+    federation
+        .school_year("35", Level::County, county, Role::Operator)
+        .await
+        .list_watch_list(ipb::ListWatchListRequest {
+            list: list as i32,
+            scope: String::new(),
+            page_size: 500,
+            page_token: String::new(),
+        })
+        .await
+        .expect("the watch list")
+        .into_inner()
+}
+
+/// The registry numbers a list names.
+pub(crate) fn listed(list: &ipb::ListWatchListResponse) -> Vec<String> {
+    list.entries
+        .iter()
+        .map(|e| e.student.as_ref().unwrap().registry_number.clone())
+        .collect()
 }
 
 async fn wait_done(

@@ -70,9 +70,53 @@ async fn describe_unfinished(federation: &Federation, started: &BTreeMap<usize, 
             .await
             .unwrap_or_default();
             lines.push(format!("{id} in {province}: {rows:?}"));
+            // Its messages as the province holds them: what went out, what came in.
+            let messages: Vec<(String, String, Option<String>, Option<String>)> = sqlx::query_as(
+                "SELECT 'out', message_id::text || ' to ' || to_province,
+                            sent_at::text, refused_reason
+                     FROM transfers.outbox WHERE transfer_id = $1::uuid
+                     UNION ALL
+                     SELECT 'in', message_id::text || ' from ' || from_province,
+                            applied_at::text, last_error
+                     FROM transfers.inbox WHERE transfer_id = $1::uuid",
+            )
+            .bind(id)
+            .fetch_all(&federation.province(province).pool)
+            .await
+            .unwrap_or_default();
+            lines.push(format!("  messages in {province}: {messages:?}"));
         }
+        // The national relay's view: what it took and forwarded, how it bound the transfer,
+        // what it refused.
+        let relayed: Vec<(String, String, String, Option<String>)> = sqlx::query_as(
+            "SELECT message_id::text, from_province, to_province, forwarded_at::text
+             FROM national.relay WHERE transfer_id = $1::uuid ORDER BY seq",
+        )
+        .bind(id)
+        .fetch_all(&federation.national.pool)
+        .await
+        .unwrap_or_default();
+        let bound: Vec<(String, String, Option<String>)> = sqlx::query_as(
+            "SELECT receiving, sending, registry_number FROM national.relay_bindings
+             WHERE transfer_id = $1::uuid",
+        )
+        .bind(id)
+        .fetch_all(&federation.national.pool)
+        .await
+        .unwrap_or_default();
+        let refused: Vec<(String,)> = sqlx::query_as(
+            "SELECT after::text FROM audit.entries WHERE object = 'transfer:' || $1
+             AND action = 'national.relay_refused'",
+        )
+        .bind(id)
+        .fetch_all(&federation.national.pool)
+        .await
+        .unwrap_or_default();
+        lines.push(format!(
+            "  national relay: {relayed:?}; bindings {bound:?}; refused {refused:?}"
+        ));
     }
-    lines.join("; ")
+    lines.join("\n")
 }
 
 /// Approves every open step of `province` as its party; failures (a node going down, a
@@ -146,6 +190,7 @@ async fn two_hundred_transfers_between_provinces_survive_random_kills() {
     let mut down: Option<(&str, u32)> = None;
     let mut kills: BTreeMap<&str, usize> = BTreeMap::new();
     let mut round = 0;
+    let mut last_printed = None;
     loop {
         round += 1;
         if round >= 2000 {
@@ -240,12 +285,17 @@ async fn two_hundred_transfers_between_provinces_survive_random_kills() {
             }
         }
         let completed = completed(&federation).await.len();
-        println!(
-            "{:>6.1} s  round {round}: {} started, {completed} completed, down: {}",
-            clock.elapsed().as_secs_f64(),
-            started.len(),
-            down.map_or("none", |(victim, _)| victim),
-        );
+        // A line when something moved: a run that does not settle stays readable.
+        let now = (started.len(), completed, down.map(|(victim, _)| victim));
+        if last_printed != Some(now) {
+            println!(
+                "{:>6.1} s  round {round}: {} started, {completed} completed, down: {}",
+                clock.elapsed().as_secs_f64(),
+                started.len(),
+                down.map_or("none", |(victim, _)| victim),
+            );
+            last_printed = Some(now);
+        }
         let finished = down.is_none() && started.len() == TRANSFERS && completed == TRANSFERS;
         if finished {
             break;

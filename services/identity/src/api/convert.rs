@@ -178,6 +178,7 @@ pub(super) fn new_student(
         provincial_fields: registration.provincial_fields.clone().into_iter().collect(),
         migrant_child: registration.flags.migrant_child,
         left_behind_child: registration.flags.left_behind_child,
+        suspended_until: String::new(),
     }
 }
 
@@ -211,5 +212,9 @@ pub(super) fn student(record: StudentRecord) -> pb::Student {
         provincial_fields: record.provincial_fields.into_iter().collect(),
         migrant_child: record.flags.migrant_child,
         left_behind_child: record.flags.left_behind_child,
+        suspended_until: record
+            .suspended_until
+            .map(|day| day.to_string())
+            .unwrap_or_default(),
     }
 }

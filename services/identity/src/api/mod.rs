@@ -11,6 +11,7 @@ mod link;
 mod reads;
 mod registration;
 mod sheet_files;
+mod watch;
 
 pub(crate) mod school_year;
 pub(crate) mod status_changes;
@@ -184,6 +185,7 @@ impl IdentityApi {
                     decided_by: archive.decided_by,
                     decision_reason: (archive.status == EnrollmentStatus::TransferredOut.as_str())
                         .then(|| "transferred".into()),
+                    suspended_until: None,
                     ..record
                 })
             }

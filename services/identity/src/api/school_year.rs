@@ -32,6 +32,14 @@ impl SchoolYearApi {
         Self { identity, runner }
     }
 
+    pub(super) fn identity(&self) -> &IdentityApi {
+        &self.identity
+    }
+
+    pub(super) fn runner(&self) -> &CycleRunner {
+        &self.runner
+    }
+
     pub(crate) fn into_service(self) -> SchoolYearServiceServer<Self> {
         SchoolYearServiceServer::new(self)
             .max_decoding_message_size(xueji_rpc::MAX_MESSAGE_BYTES)
@@ -226,6 +234,7 @@ fn dates_to_wire(dates: &CycleDates, year: i32) -> pb::CycleDates {
         promotion: dates.promotion.in_year(year).to_string(),
         year_starts: dates.year_starts.in_year(year).to_string(),
         intake_by: dates.intake_by.in_year(year).to_string(),
+        problems_by: dates.problems_by.in_year(year).to_string(),
     }
 }
 
@@ -302,6 +311,17 @@ impl SchoolYearService for SchoolYearApi {
         Ok(Response::new(
             self.confirm(&caller, &request_id, request.into_inner())
                 .await?,
+        ))
+    }
+
+    async fn list_watch_list(
+        &self,
+        request: Request<pb::ListWatchListRequest>,
+    ) -> Result<Response<pb::ListWatchListResponse>, Status> {
+        let (caller, _) = xueji_rpc::caller(&request)?;
+        let caller = caller.clone();
+        Ok(Response::new(
+            self.watch_list(&caller, request.into_inner()).await?,
         ))
     }
 

@@ -279,6 +279,7 @@ fn kind_from_wire(kind: pb::StatusChangeKind) -> Option<ChangeKind> {
         W::OtherDeparture => ChangeKind::OtherDeparture,
         W::RepeatYear => ChangeKind::RepeatYear,
         W::SkipYear => ChangeKind::SkipYear,
+        W::SuspensionExtension => ChangeKind::SuspensionExtension,
         W::Correction | W::ProblemResolution => return None,
     })
 }
@@ -301,6 +302,7 @@ fn kind_to_wire(kind: ChangeKind) -> pb::StatusChangeKind {
         ChangeKind::OtherDeparture => W::OtherDeparture,
         ChangeKind::RepeatYear => W::RepeatYear,
         ChangeKind::SkipYear => W::SkipYear,
+        ChangeKind::SuspensionExtension => W::SuspensionExtension,
     }
 }
 

@@ -24,6 +24,7 @@ pub mod sheet;
 pub mod status_change;
 pub mod succession;
 mod transfer;
+pub mod watch;
 
 pub use registration::{
     Registration, RegistrationInput, StudentFlags, name_key, normalize_name, validate_registration,

@@ -102,6 +102,7 @@ struct DatesOverride {
     promotion: Option<MonthDay>,
     year_starts: Option<MonthDay>,
     intake_by: Option<MonthDay>,
+    problems_by: Option<MonthDay>,
 }
 
 /// One province's dates of the annual cycle.
@@ -114,6 +115,8 @@ pub struct CycleDates {
     pub promotion: MonthDay,
     pub year_starts: MonthDay,
     pub intake_by: MonthDay,
+    /// The last day to clear the year's problem records (查重, 问题学籍).
+    pub problems_by: MonthDay,
 }
 
 #[derive(Debug, Deserialize)]
@@ -155,6 +158,7 @@ impl SchoolYearPolicy {
                 promotion: own.promotion.unwrap_or(d.promotion),
                 year_starts: own.year_starts.unwrap_or(d.year_starts),
                 intake_by: own.intake_by.unwrap_or(d.intake_by),
+                problems_by: own.problems_by.unwrap_or(d.problems_by),
             };
             check_order(&format!("province {province}"), &dates)?;
             provinces.insert(province, dates);
@@ -194,6 +198,11 @@ fn check_order(whose: &str, dates: &CycleDates) -> Result<(), String> {
     if dates.intake_by < dates.year_starts {
         return Err(format!(
             "school-year dates: {whose}: intake_by must not come before year_starts"
+        ));
+    }
+    if dates.problems_by < dates.year_starts {
+        return Err(format!(
+            "school-year dates: {whose}: problems_by must not come before year_starts"
         ));
     }
     Ok(())

@@ -31,10 +31,12 @@ pub enum ChangeKind {
     OtherDeparture,
     RepeatYear,
     SkipYear,
+    /// 延长休学: a suspension past its term, extended on new evidence.
+    SuspensionExtension,
 }
 
 impl ChangeKind {
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 16] = [
         Self::Suspension,
         Self::Resumption,
         Self::Dropout,
@@ -50,6 +52,7 @@ impl ChangeKind {
         Self::OtherDeparture,
         Self::RepeatYear,
         Self::SkipYear,
+        Self::SuspensionExtension,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -69,6 +72,7 @@ impl ChangeKind {
             Self::OtherDeparture => "other_departure",
             Self::RepeatYear => "repeat_year",
             Self::SkipYear => "skip_year",
+            Self::SuspensionExtension => "suspension_extension",
         }
     }
 
@@ -190,6 +194,7 @@ struct RuleText {
     evidence: Option<u32>,
     not_graduating: Option<bool>,
     compulsory_grounds: Option<Vec<String>>,
+    term_months: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -218,6 +223,23 @@ pub struct ChangeRule {
     pub evidence: u32,
     pub not_graduating: bool,
     pub compulsory_grounds: Vec<String>,
+    /// For a change into `suspended`: the months the suspension lasts (休学期限), counted from
+    /// the effective date, or, for an extension, from the end of the term it extends.
+    pub term_months: u32,
+}
+
+impl ChangeRule {
+    /// What an approved change of `kind` under this rule does.
+    pub fn transition(&self, kind: ChangeKind) -> Transition {
+        Transition {
+            to: self.to,
+            grade_delta: self.grade,
+            term: (self.to.status == EnrollmentStatus::Suspended).then_some(SuspensionTerm {
+                months: self.term_months,
+                extends: kind == ChangeKind::SuspensionExtension,
+            }),
+        }
+    }
 }
 
 /// The rules file, read and checked.
@@ -266,12 +288,32 @@ fn resolve(kind: &str, base: Option<&ChangeRule>, text: &RuleText) -> Result<Cha
             .clone()
             .or_else(|| base.map(|b| b.compulsory_grounds.clone()))
             .unwrap_or_default(),
+        term_months: text
+            .term_months
+            .or(base.map(|b| b.term_months))
+            .unwrap_or(0),
     };
     if !(-1..=1).contains(&rule.grade) {
         return Err(bad("`grade` must be -1, 0 or 1".into()));
     }
     if rule.evidence > 10 {
         return Err(bad("`evidence` must be at most 10".into()));
+    }
+    match (rule.to.status, rule.term_months) {
+        (EnrollmentStatus::Suspended, 0) => {
+            return Err(bad(
+                "`term_months` is missing: a suspension lasts a term (1–60 months)".into(),
+            ));
+        }
+        (EnrollmentStatus::Suspended, 1..=60) | (_, 0) => {}
+        (EnrollmentStatus::Suspended, _) => {
+            return Err(bad("`term_months` must be 1–60".into()));
+        }
+        (_, _) => {
+            return Err(bad(
+                "`term_months` applies only to a change into `suspended`".into(),
+            ));
+        }
     }
     Ok(rule)
 }
@@ -347,6 +389,32 @@ pub struct Transition {
     pub to: RecordState,
     /// Grades to move (repeat −1, skip +1), applied to the grade the record has then.
     pub grade_delta: i32,
+    /// The suspension's term, for a change into `suspended`; a record leaving `suspended`
+    /// loses its term.
+    pub term: Option<SuspensionTerm>,
+}
+
+/// How long a suspension lasts (Model rules 第十五条: 休学期限为一年, extended on a new request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SuspensionTerm {
+    pub months: u32,
+    /// True for an extension: the months count from the end of the term it extends, not from
+    /// the effective date (an extension asked late does not lengthen the suspension).
+    pub extends: bool,
+}
+
+impl SuspensionTerm {
+    /// The last day of the term, for a change effective on `effective` of a record whose term
+    /// ended (or ends) on `previous_end`.
+    pub fn ends(&self, effective: NaiveDate, previous_end: Option<NaiveDate>) -> NaiveDate {
+        let start = match (self.extends, previous_end) {
+            (true, Some(end)) => end,
+            _ => effective,
+        };
+        start
+            .checked_add_months(chrono::Months::new(self.months))
+            .unwrap_or(NaiveDate::MAX)
+    }
 }
 
 impl Transition {
@@ -438,10 +506,7 @@ pub fn check_change(
         ));
     }
     if violations.is_empty() {
-        Ok(Transition {
-            to: rule.to,
-            grade_delta: rule.grade,
-        })
+        Ok(rule.transition(request.kind))
     } else {
         Err(violations)
     }

@@ -513,11 +513,7 @@ impl ChangeDesk {
         let RequestKind::Status(kind) = record.kind else {
             return Ok(None);
         };
-        let rule = self.rules.rule(&self.province, kind);
-        Ok(Some(crate::domain::status_change::Transition {
-            to: rule.to,
-            grade_delta: rule.grade,
-        }))
+        Ok(Some(self.rules.rule(&self.province, kind).transition(kind)))
     }
 }
 

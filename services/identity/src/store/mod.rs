@@ -30,6 +30,7 @@ mod status_changes;
 mod successions;
 mod synthetic;
 pub mod transfers;
+pub mod watch;
 
 pub use corrections::{Collision, CorrectionCheck};
 pub use cycle::{BatchDone, CyclePreview, CycleStepRun};

@@ -50,6 +50,9 @@ pub struct StudentRecord {
     /// The province's own fields, by name.
     pub provincial_fields: BTreeMap<String, String>,
     pub flags: crate::domain::StudentFlags,
+    /// The last day of a suspension's term (休学期限), while the record is suspended; `None`
+    /// for a suspended record with no known term (imported so).
+    pub suspended_until: Option<NaiveDate>,
 }
 
 /// The row as the view returns it, before its values are checked.
@@ -81,6 +84,7 @@ struct StudentRow {
     provincial_fields: serde_json::Value,
     migrant_child: bool,
     left_behind_child: bool,
+    suspended_until: Option<NaiveDate>,
 }
 
 /// The error for a stored value this service does not know.
@@ -133,6 +137,7 @@ impl TryFrom<StudentRow> for StudentRecord {
             decision_reason: row.decision_reason,
             duplicate_name: row.duplicate_name,
             national_problems: row.national_problems,
+            suspended_until: row.suspended_until,
         })
     }
 }
@@ -204,7 +209,8 @@ impl Store {
                       duplicate_name AS "duplicate_name!",
                       national_problems AS "national_problems!", left_reason,
                       provincial_fields AS "provincial_fields!",
-                      migrant_child AS "migrant_child!", left_behind_child AS "left_behind_child!"
+                      migrant_child AS "migrant_child!", left_behind_child AS "left_behind_child!",
+                      suspended_until
                FROM identity.student_view WHERE id = ANY($1) ORDER BY registry_number"#,
             ids
         )

@@ -494,35 +494,44 @@ async fn apply(
     transition: Transition,
 ) -> Result<serde_json::Value, IdentityError> {
     let before = sqlx::query!(
-        "SELECT status, left_reason, grade FROM identity.enrollments WHERE id = $1 FOR UPDATE",
+        "SELECT status, left_reason, grade, suspended_until FROM identity.enrollments
+         WHERE id = $1 FOR UPDATE",
         record.enrollment_id
     )
     .fetch_one(&mut *tx)
     .await?;
     let closes = matches!(transition.to.status, EnrollmentStatus::Deceased);
+    // The term's end; the trigger of 0024 clears it when the record leaves `suspended`.
+    let suspended_until = transition
+        .term
+        .map(|term| term.ends(record.effective_date, before.suspended_until));
     sqlx::query!(
         "UPDATE identity.enrollments
          SET status = $2, left_reason = $3, grade = grade + $4,
-             closed_on = CASE WHEN $5 THEN $6 ELSE closed_on END
+             closed_on = CASE WHEN $5 THEN $6 ELSE closed_on END,
+             suspended_until = $7
          WHERE id = $1",
         record.enrollment_id,
         transition.to.status.as_str(),
         transition.to.left_reason.map(LeftReason::as_str),
         transition.grade_delta as i16,
         closes,
-        record.effective_date
+        record.effective_date,
+        suspended_until
     )
     .execute(&mut *tx)
     .await?;
     Ok(serde_json::json!({
         "before": {
-            "status": before.status, "left_reason": before.left_reason, "grade": before.grade
+            "status": before.status, "left_reason": before.left_reason, "grade": before.grade,
+            "suspended_until": before.suspended_until,
         },
         "after": {
             "status": transition.to.status.as_str(),
             "left_reason": transition.to.left_reason.map(LeftReason::as_str),
             "grade": i32::from(before.grade) + transition.grade_delta,
             "effective_date": record.effective_date,
+            "suspended_until": suspended_until,
         },
     }))
 }

@@ -298,14 +298,18 @@ pub async fn await_hold(conn: &mut PgConnection, id: Uuid) -> Result<(), Transfe
     Ok(())
 }
 
-/// The province that answered a hold request (the student's province).
+/// The province that answered a hold request (the student's province). The start still
+/// awaits the hold until its approvals open (or it is refused): should opening them fail (the
+/// school list not answering, the process dying), the answer is applied again and carries the
+/// start on, and neither the sweeper nor a retried start asks this province to hold a student
+/// it does not have.
 pub async fn set_other_province(
     conn: &mut PgConnection,
     id: Uuid,
     province: &str,
 ) -> Result<(), TransferError> {
     sqlx::query!(
-        "UPDATE transfers.transfers SET other_province = $2, awaiting_hold = false WHERE id = $1",
+        "UPDATE transfers.transfers SET other_province = $2 WHERE id = $1",
         id,
         province
     )

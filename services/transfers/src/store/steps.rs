@@ -28,7 +28,7 @@ pub async fn begin_approvals(
     sqlx::query!(
         "UPDATE transfers.transfers
          SET state = 'in_progress', sending_school = $2, sending_division = $3,
-             sending_authority = $4, registry_number = $5
+             sending_authority = $4, registry_number = $5, awaiting_hold = false
          WHERE id = $1",
         id,
         sending.school,
@@ -181,7 +181,7 @@ pub async fn refuse(
     sqlx::query!(
         "UPDATE transfers.transfers
          SET state = 'refused', refusal = $2, national_code = $3, end_reason = $4,
-             ended_at = transfers.clock_now(), ended_by = 'system'
+             ended_at = transfers.clock_now(), ended_by = 'system', awaiting_hold = false
          WHERE id = $1 AND state = 'starting'",
         id,
         reason,

@@ -290,6 +290,77 @@ fn rule_skip_year_never_across_a_stage() {
 }
 
 #[test]
+fn rule_suspension_extension_counts_from_the_terms_end_a_suspension_lasts_a_year() {
+    use ChangeKind::{Suspension, SuspensionExtension};
+    let day = |text: &str| text.parse::<NaiveDate>().unwrap();
+    let suspended = check(Suspension, active(), 3, &primary(), 1, "").unwrap();
+    let term = suspended.term.expect("a suspension has a term");
+    assert_eq!(term.ends(day("2026-03-01"), None), day("2027-03-01"));
+    // Extended late (on 2027-04-15), the year still runs from the old term's end.
+    let extended = check(
+        SuspensionExtension,
+        state("suspended"),
+        3,
+        &primary(),
+        1,
+        "",
+    )
+    .unwrap();
+    assert_eq!(extended.to, state("suspended"));
+    let term = extended.term.expect("an extension has a term");
+    assert_eq!(
+        term.ends(day("2027-04-15"), Some(day("2027-03-01"))),
+        day("2028-03-01")
+    );
+    // An extension is for a suspended record, on evidence.
+    assert_eq!(
+        check(SuspensionExtension, active(), 3, &primary(), 1, ""),
+        Err(vec!["kind"])
+    );
+    assert_eq!(
+        check(
+            SuspensionExtension,
+            state("suspended"),
+            3,
+            &primary(),
+            0,
+            ""
+        ),
+        Err(vec!["evidence_ids"])
+    );
+    // Any other change carries no term.
+    let resumed = check(
+        ChangeKind::Resumption,
+        state("suspended"),
+        3,
+        &primary(),
+        0,
+        "",
+    );
+    assert_eq!(resumed.unwrap().term, None);
+}
+
+#[test]
+fn a_province_sets_its_own_suspension_term_and_a_bad_one_is_refused() {
+    let text = format!("{BUNDLED_RULES}\n[province.34.change.suspension]\nterm_months = 6\n");
+    let rules = ChangeRules::from_toml(&text).unwrap();
+    assert_eq!(rules.rule("34", ChangeKind::Suspension).term_months, 6);
+    assert_eq!(rules.rule("35", ChangeKind::Suspension).term_months, 12);
+    let none = BUNDLED_RULES.replacen("term_months = 12\n", "", 1);
+    let error = ChangeRules::from_toml(&none).unwrap_err();
+    assert!(
+        error.contains("suspension: `term_months` is missing"),
+        "{error}"
+    );
+    let misplaced = format!("{BUNDLED_RULES}\n[province.34.change.dropout]\nterm_months = 6\n");
+    let error = ChangeRules::from_toml(&misplaced).unwrap_err();
+    assert!(
+        error.contains("only to a change into `suspended`"),
+        "{error}"
+    );
+}
+
+#[test]
 fn every_change_has_a_named_test() {
     let tests = include_str!("tests.rs");
     for kind in ChangeKind::ALL {
