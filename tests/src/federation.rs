@@ -341,6 +341,24 @@ impl Federation {
         .expect("import client")
     }
 
+    /// A channel to `province`'s node with that province's operator certificate and a token
+    /// of `level`, `jurisdiction` and `role` (for a client the federation has no method for).
+    pub async fn operator_channel(
+        &self,
+        province: &str,
+        level: Level,
+        jurisdiction: &str,
+        role: Role,
+    ) -> xueji_client::OperatorChannel {
+        xueji_client::operator_channel(
+            &self.provinces[province].address(),
+            &self.pki(province),
+            &self.token(level, jurisdiction, role),
+        )
+        .await
+        .expect("operator channel")
+    }
+
     /// A school-year client of `province`'s node with that province's operator certificate.
     pub async fn school_year(
         &self,

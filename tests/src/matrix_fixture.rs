@@ -305,6 +305,7 @@ pub fn node_of(federation: &Federation, method: &str) -> String {
         || method.starts_with("xueji.transfers.")
         || method.starts_with("xueji.schools.v1.SchoolIntake")
         || method.starts_with("xueji.stats.v1.StatsService")
+        || method.starts_with("xueji.node.")
     {
         federation.province("35").address()
     } else {

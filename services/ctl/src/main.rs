@@ -9,6 +9,7 @@ mod cycle;
 mod desk;
 mod details;
 mod lists;
+mod policy;
 mod school;
 mod sheets;
 mod stats;
@@ -135,6 +136,11 @@ enum Command {
     Cycle {
         #[command(subcommand)]
         command: cycle::CycleCommand,
+    },
+    /// The node's policy files (the province's rules): reload them without a restart.
+    Policy {
+        #[command(subcommand)]
+        command: policy::PolicyCommand,
     },
     /// The authority's watch lists against the year's deadlines: suspensions past their term,
     /// primary graduates without a junior school, late registrations, late problems.
@@ -269,6 +275,9 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
     if let Command::Watch(args) = cli.command {
         return watch::run(channel, args, json).await;
     }
+    if let Command::Policy { command } = cli.command {
+        return policy::run(channel, command, json).await;
+    }
     match cli.command {
         Command::Import(args) => return sheets::import(channel, args, json).await,
         Command::ImportJobs(args) => return sheets::jobs(channel, args, json).await,
@@ -395,6 +404,7 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
         | Command::Cycle { .. }
         | Command::Stats { .. }
         | Command::Watch(_)
+        | Command::Policy { .. }
         | Command::Import(_)
         | Command::ImportJobs(_)
         | Command::ImportErrors(_)

@@ -12,6 +12,7 @@ use std::{
 use chrono::NaiveDate;
 use xueji_auth::{Caller, Clock};
 use xueji_calendar::china_today;
+use xueji_policy::Live;
 
 use crate::{
     IdentityError,
@@ -28,7 +29,8 @@ pub const DEFAULT_BATCH: i64 = 20_000;
 #[derive(Debug)]
 pub struct CycleRunner {
     store: Store,
-    dates: CycleDates,
+    /// The school year's dates in force (a reload replaces them).
+    school_year: Live<SchoolYearPolicy>,
     province: String,
     clock: Clock,
     batch: i64,
@@ -38,10 +40,15 @@ pub struct CycleRunner {
 
 /// Who runs a step when the scheduler does.
 impl CycleRunner {
-    pub fn new(store: Store, policy: &SchoolYearPolicy, province: &str, clock: Clock) -> Self {
+    pub fn new(
+        store: Store,
+        school_year: Live<SchoolYearPolicy>,
+        province: &str,
+        clock: Clock,
+    ) -> Self {
         Self {
             store,
-            dates: policy.dates(province),
+            school_year,
             province: province.to_owned(),
             clock,
             batch: DEFAULT_BATCH,
@@ -55,8 +62,9 @@ impl CycleRunner {
         self
     }
 
-    pub fn dates(&self) -> &CycleDates {
-        &self.dates
+    /// The province's dates, as the policy in force sets them.
+    pub fn dates(&self) -> CycleDates {
+        self.school_year.current().dates(&self.province)
     }
 
     pub fn province(&self) -> &str {
@@ -80,7 +88,7 @@ impl CycleRunner {
     pub fn due_steps(&self, year: i32, today: NaiveDate) -> Vec<CycleStep> {
         CycleStep::ALL
             .into_iter()
-            .filter(|step| self.dates.day_of(*step, year) <= today)
+            .filter(|step| self.dates().day_of(*step, year) <= today)
             .collect()
     }
 
@@ -135,7 +143,7 @@ impl CycleRunner {
         let actor = Actor { caller, request_id };
         let ceiling = run.ceiling;
         let mut after = run.watermark;
-        let day = self.dates.day_of(step, year);
+        let day = self.dates().day_of(step, year);
         tracing::info!(
             year,
             step = step.as_str(),
@@ -194,10 +202,11 @@ impl CycleRunner {
         };
         loop {
             let today = self.today();
-            let year = self.dates.cycle_year(today);
+            let dates = self.dates();
+            let year = dates.cycle_year(today);
             let due: Vec<CycleStep> = CycleStep::ALL
                 .into_iter()
-                .filter(|step| self.dates.scheduled(*step, year, today))
+                .filter(|step| dates.scheduled(*step, year, today))
                 .collect();
             if !due.is_empty() && !self.is_running(year) {
                 match self.store.cycle_steps(year).await {

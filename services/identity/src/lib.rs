@@ -19,6 +19,7 @@ mod error;
 pub mod fixed_schools;
 pub mod imports;
 pub mod national;
+pub mod policy;
 mod registrar;
 mod scans;
 mod status_changes;

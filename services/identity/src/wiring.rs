@@ -10,6 +10,7 @@ use anyhow::Context;
 use prometheus_client::metrics::counter::Counter;
 use xueji_auth::{Authority, Clock, Level};
 use xueji_db::PgPool;
+use xueji_policy::PolicyDir;
 use xueji_rpc::{CredentialMint, Mount};
 
 use crate::{
@@ -20,9 +21,9 @@ use crate::{
     },
     cycle::CycleRunner,
     directory::SchoolDirectory,
-    domain::school_year::SchoolYearPolicy,
     imports::UploadLimits,
     national::Deliverer,
+    policy::IdentityPolicy,
     status_changes::ChangeDesk,
     store::Store,
     successions::SuccessionFollower,
@@ -39,6 +40,8 @@ pub struct IdentitySettings {
     pub schools_address: String,
     /// A fixed school list to read instead of the replica (development).
     pub schools_file: Option<PathBuf>,
+    /// The node's policy folder: `identity/<file>` there replaces a bundled policy file.
+    pub policy_dir: Option<PathBuf>,
     pub clock: Clock,
     /// How often the outbox is delivered.
     pub outbox_interval: Duration,
@@ -65,6 +68,10 @@ pub async fn mount(
     mount: &mut Mount,
 ) -> anyhow::Result<Arc<Deliverer>> {
     let province = settings.province.as_str();
+    // The deployment's policy over the bundled one, every file checked before anything runs.
+    let policy = IdentityPolicy::load(PolicyDir::new(settings.policy_dir.clone()))
+        .map_err(|error| anyhow::anyhow!("the identity policy: {error}"))?;
+    mount.on_policy_reload(policy.hook());
     let as_identity = |audience| {
         credentials.for_service(
             "identity",
@@ -113,7 +120,7 @@ pub async fn mount(
     let cycle = Arc::new(
         CycleRunner::new(
             store.clone(),
-            &SchoolYearPolicy::bundled(),
+            policy.school_year.clone(),
             province,
             settings.clock.clone(),
         )
@@ -121,13 +128,8 @@ pub async fn mount(
     );
     mount.spawn(cycle.clone().run_scheduler(settings.cycle_check));
     let desk = Arc::new(
-        ChangeDesk::bundled(
-            store.clone(),
-            province,
-            *cycle.dates(),
-            settings.clock.clone(),
-        )
-        .with_national(link),
+        ChangeDesk::new(store.clone(), &policy, province, settings.clock.clone())
+            .with_national(link),
     );
     mount.spawn(desk.clone().run_sweeper(settings.status_change_sweep));
 
@@ -136,13 +138,15 @@ pub async fn mount(
         LedgerApi::new(
             store.clone(),
             schools.clone(),
-            *cycle.dates(),
+            cycle.clone(),
             settings.clock.clone(),
         )
         .into_service(),
     );
-    let identity =
-        Arc::new(IdentityApi::new(store, schools, deliverer.clone()).with_province(province));
+    let identity = Arc::new(
+        IdentityApi::new(store, schools, deliverer.clone(), policy.fields.clone())
+            .with_province(province),
+    );
     mount.serve(StatusChangeApi::new(identity.clone(), desk).into_service());
     mount.serve(ImportApi::new(&identity, settings.upload_limits).into_service());
     mount.serve(SchoolYearApi::new(identity.clone(), cycle).into_service());

@@ -111,7 +111,7 @@ fn runner(store: &Store, day: &str, batch: i64) -> Arc<CycleRunner> {
     Arc::new(
         CycleRunner::new(
             store.clone(),
-            &SchoolYearPolicy::bundled(),
+            xueji_policy::Live::new(SchoolYearPolicy::bundled()),
             "35",
             clock_on(day),
         )

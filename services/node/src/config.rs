@@ -42,10 +42,13 @@ pub struct NodeConfig {
     /// `host:port` of the node serving this province's identity service, which transfers
     /// hold and move records through; empty: this node.
     pub identity_address: String,
-    /// Folder with the transfer policy (`approvals.toml`: deadlines and timeout actions per
-    /// province; `rules.toml`: province rules refusing a transfer); a file missing there keeps
-    /// the national defaults bundled into the build.
-    pub transfer_policy_dir: Option<PathBuf>,
+    /// Folder with the deployment's policy files, by service as the build bundles them:
+    /// `identity/status_changes.toml`, `identity/status_approvals.toml`,
+    /// `identity/school_year.toml`, `identity/provincial_fields.toml` (read at start-up only),
+    /// `transfers/approvals.toml`, `transfers/rules.toml`, `stats/dropouts.toml`. A file
+    /// missing there keeps the national defaults bundled into the build. Reloaded on SIGHUP or
+    /// `PolicyService.ReloadPolicy`.
+    pub policy_dir: Option<PathBuf>,
     /// How often the transfer service sweeps passed deadlines, owed effects and interrupted
     /// starts (ms).
     pub transfer_sweep_ms: u64,
@@ -119,7 +122,7 @@ impl Default for NodeConfig {
             national_address: String::new(),
             schools_address: String::new(),
             identity_address: String::new(),
-            transfer_policy_dir: None,
+            policy_dir: None,
             transfer_sweep_ms: 1000,
             stats_feed_ms: 500,
             stats_report_ms: 60_000,
@@ -159,7 +162,7 @@ impl NodeConfig {
                 config.pki_dir = base.join(&config.pki_dir);
                 config.data_dir = base.join(&config.data_dir);
                 config.schools_file = config.schools_file.map(|f| base.join(f));
-                config.transfer_policy_dir = config.transfer_policy_dir.map(|d| base.join(d));
+                config.policy_dir = config.policy_dir.map(|d| base.join(d));
                 config
             }
             None => NodeConfig::default(),
@@ -171,6 +174,9 @@ impl NodeConfig {
         }
         if let Ok(url) = std::env::var("XUEJI_DATABASE_URL") {
             config.database_url = url;
+        }
+        if let Ok(dir) = std::env::var("XUEJI_POLICY_DIR") {
+            config.policy_dir = (!dir.is_empty()).then(|| PathBuf::from(dir));
         }
         if let Ok(dir) = std::env::var("XUEJI_PKI_DIR") {
             config.pki_dir = dir.into();

@@ -13,5 +13,6 @@ pub mod config;
 pub mod database;
 pub mod node;
 pub mod pki;
+pub mod policy;
 mod services;
 pub mod witness;

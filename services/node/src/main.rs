@@ -111,8 +111,26 @@ async fn run(command: Command) -> anyhow::Result<std::process::ExitCode> {
             let config = NodeConfig::load(config.as_deref())?;
             let database = Database::open(&config, Durability::Durable).await?;
             let node = RunningNode::start(&config, database).await?;
-            eprintln!("xueji serving on {} — Ctrl-C to stop", node.address);
-            tokio::signal::ctrl_c().await?;
+            eprintln!(
+                "xueji serving on {} — Ctrl-C to stop, SIGHUP to reload the policy",
+                node.address
+            );
+            let mut hangups =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                    .context("listening for SIGHUP")?;
+            loop {
+                tokio::select! {
+                    stop = tokio::signal::ctrl_c() => {
+                        stop?;
+                        break;
+                    }
+                    _ = hangups.recv() => {
+                        let policy = node.policy.clone();
+                        // The outcome is logged; a bad file leaves the policy in force.
+                        let _ = tokio::task::spawn_blocking(move || policy.reload()).await;
+                    }
+                }
+            }
             node.stop().await?;
         }
         Command::Pki {

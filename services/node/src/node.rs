@@ -19,6 +19,7 @@ pub use crate::database::Database;
 use crate::{
     config::{NodeConfig, Service},
     pki,
+    policy::NodePolicy,
     services::{self, Peers},
     witness::AuditWitness,
 };
@@ -32,6 +33,8 @@ pub struct RunningNode {
     pub deliverer: Option<Arc<Deliverer>>,
     /// Where Prometheus metrics are served, when `metrics_listen` is set.
     pub metrics_address: Option<SocketAddr>,
+    /// The services' policies, for a reload (SIGHUP in the binary).
+    pub policy: NodePolicy,
     shutdown: Option<oneshot::Sender<()>>,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
     background: Vec<JoinHandle<()>>,
@@ -124,6 +127,9 @@ impl RunningNode {
             }
         }
         let metrics_address = serve_metrics(config, registry, &mut mount).await?;
+        // Every service's policy, reloadable as one.
+        let policy = NodePolicy::new(mount.policy_hooks());
+        mount.serve(policy.clone().into_service());
 
         let (routes, serving, background) = mount.into_parts();
         let server_config = ServerConfig {
@@ -147,6 +153,7 @@ impl RunningNode {
             database,
             deliverer,
             metrics_address,
+            policy,
             shutdown: Some(shutdown),
             server,
             background,

@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 use tonic::{Request, Response, Status};
 use xueji_auth::{Caller, Clock, Jurisdiction};
 use xueji_calendar::WorkingCalendar;
+use xueji_policy::Live;
 use xueji_proto::stats::v1::{
     self as pb,
     national_stats_server::{NationalStats, NationalStatsServer},
@@ -55,18 +56,25 @@ pub struct StatsApi {
     store: Store,
     tier: Tier,
     province: String,
-    policy: Arc<DropoutPolicy>,
+    /// The dropout grace days in force (a reload replaces them).
+    policy: Live<DropoutPolicy>,
     calendar: Arc<WorkingCalendar>,
     clock: Clock,
 }
 
 impl StatsApi {
-    pub fn new(store: Store, tier: Tier, province: &str, clock: Clock) -> Self {
+    pub fn new(
+        store: Store,
+        tier: Tier,
+        province: &str,
+        clock: Clock,
+        policy: Live<DropoutPolicy>,
+    ) -> Self {
         Self {
             store,
             tier,
             province: province.to_owned(),
-            policy: Arc::new(DropoutPolicy::bundled()),
+            policy,
             calendar: Arc::new(WorkingCalendar::bundled().clone()),
             clock,
         }
@@ -333,7 +341,7 @@ impl StatsService for StatsApi {
         let as_of = self.day("as_of", &body.as_of)?;
         let unit = self.unit(caller, &body.unit).await?;
         self.provincial_only("dropout lists")?;
-        let allowed = self.policy.working_days(&self.province);
+        let allowed = self.policy.current().working_days(&self.province);
         let lists = figures::dropouts(&self.store, &self.calendar, &unit, as_of, allowed).await?;
         let wire = |(d, days): (Dropout, u32)| {
             let (returned_on, returned_to) = d.returned.unzip();

@@ -2,16 +2,18 @@
 //! provinces' aggregates), and on a provincial node the consumer of identity's change feed and,
 //! in a federation, the reporter of aggregates to the national node.
 
-use std::time::Duration;
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use xueji_auth::{Authority, Clock, Level};
 use xueji_db::PgPool;
+use xueji_policy::{Live, PolicyDir, PolicyError, PolicyHook, Prepared};
 use xueji_rpc::{CredentialMint, Mount};
 
 use crate::{
     adapters::{IdentityFeed, NationalAggregates},
     api::{StatsApi, Tier},
+    domain::dropouts::{BUNDLED_DROPOUTS, DropoutPolicy},
     feed::{Consumer, Reporter},
     store::Store,
 };
@@ -27,6 +29,8 @@ pub struct StatsSettings {
     pub identity_address: String,
     /// The national node the aggregates go to, on a provincial node of a federation.
     pub national_address: String,
+    /// The node's policy folder: `stats/dropouts.toml` there replaces the bundled one.
+    pub policy_dir: Option<PathBuf>,
     pub clock: Clock,
     /// How often the change feed is read.
     pub feed_interval: Duration,
@@ -71,7 +75,11 @@ pub fn mount(
             mount.spawn(Reporter::new(store.clone(), sink, province).run(settings.report_interval));
         }
     }
-    let api = StatsApi::new(store, settings.tier, province, settings.clock);
+    // The deployment's dropout grace days over the bundled ones, reloadable.
+    let policy = DropoutHook::load(PolicyDir::new(settings.policy_dir.clone()))
+        .map_err(|error| anyhow::anyhow!("the statistics policy: {error}"))?;
+    mount.on_policy_reload(Arc::new(policy.clone()));
+    let api = StatsApi::new(store, settings.tier, province, settings.clock, policy.live);
     if national {
         mount.serve(api.clone().national_service());
     }
@@ -84,4 +92,37 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     crate::store::migrate(pool)
         .await
         .context("migrating the stats schema")
+}
+
+/// The dropout grace days in force, and where a reload reads them.
+#[derive(Debug, Clone)]
+struct DropoutHook {
+    live: Live<DropoutPolicy>,
+    dir: PolicyDir,
+}
+
+impl DropoutHook {
+    fn read(dir: &PolicyDir) -> Result<(DropoutPolicy, String), PolicyError> {
+        let text = dir.read("stats", "dropouts.toml", BUNDLED_DROPOUTS)?;
+        Ok((text.parse(DropoutPolicy::parse)?, text.file))
+    }
+
+    fn load(dir: PolicyDir) -> Result<Self, PolicyError> {
+        let (policy, _) = Self::read(&dir)?;
+        Ok(Self {
+            live: Live::new(policy),
+            dir,
+        })
+    }
+}
+
+impl PolicyHook for DropoutHook {
+    fn prepare(&self) -> Result<Prepared, PolicyError> {
+        let (policy, file) = Self::read(&self.dir)?;
+        let live = self.live.clone();
+        Ok(Prepared {
+            files: vec![file],
+            apply: Box::new(move || live.replace(policy)),
+        })
+    }
 }

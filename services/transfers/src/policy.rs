@@ -1,13 +1,13 @@
 //! The data the saga runs on: approval deadlines and timeout actions per province, the province
 //! rules that refuse a transfer, and the working-day calendar. Bundled national defaults, which
-//! a node may replace with files of its own.
-
-use std::path::Path;
+//! a node's `policy_dir` may replace with files of its own (`transfers/approvals.toml`,
+//! `transfers/rules.toml`), reloaded without a restart.
 
 use xueji_calendar::WorkingCalendar;
+use xueji_policy::{Live, PolicyDir, PolicyError, PolicyHook, Prepared};
 use xueji_workflow::Policy;
 
-use crate::domain::TransferRules;
+use crate::domain::{BUNDLED_RULES, TransferRules};
 
 /// Everything a decision is judged by.
 #[derive(Debug, Clone)]
@@ -29,23 +29,57 @@ impl SagaPolicy {
         }
     }
 
-    /// The bundled defaults, with `approvals.toml` and `rules.toml` from `dir` where present.
-    pub fn from_dir(dir: &Path) -> Result<Self, String> {
-        let mut policy = Self::bundled();
-        let read = |name: &str| -> Result<Option<String>, String> {
-            let path = dir.join(name);
-            match std::fs::read_to_string(&path) {
-                Ok(text) => Ok(Some(text)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(format!("reading {}: {e}", path.display())),
-            }
-        };
-        if let Some(text) = read("approvals.toml")? {
-            policy.approvals = Policy::from_toml(&text).map_err(|e| e.to_string())?;
-        }
-        if let Some(text) = read("rules.toml")? {
-            policy.rules = TransferRules::from_toml(&text)?;
-        }
+    /// The deployment's `transfers/approvals.toml` and `transfers/rules.toml` of `dir` over the
+    /// bundled ones, each checked; the calendar is the bundled one (the ministry's years come
+    /// from the national node).
+    pub fn load(dir: &PolicyDir) -> Result<Self, PolicyError> {
+        let (policy, _) = Self::read(dir)?;
         Ok(policy)
+    }
+
+    fn read(dir: &PolicyDir) -> Result<(Self, Vec<String>), PolicyError> {
+        let approvals_text = dir.read(SERVICE, "approvals.toml", BUNDLED_APPROVALS)?;
+        let approvals = approvals_text.parse(|text| {
+            Policy::from_toml(text).map_err(|e| format!("transfer approvals: {e}"))
+        })?;
+        let rules_text = dir.read(SERVICE, "rules.toml", BUNDLED_RULES)?;
+        let rules = rules_text.parse(TransferRules::from_toml)?;
+        Ok((
+            Self {
+                approvals,
+                rules,
+                calendar: WorkingCalendar::bundled().clone(),
+            },
+            vec![approvals_text.file, rules_text.file],
+        ))
+    }
+}
+
+const SERVICE: &str = "transfers";
+
+/// The transfer policy in force and where a reload reads it.
+#[derive(Debug, Clone)]
+pub struct TransferPolicy {
+    pub live: Live<SagaPolicy>,
+    dir: PolicyDir,
+}
+
+impl TransferPolicy {
+    pub fn load(dir: PolicyDir) -> Result<Self, PolicyError> {
+        Ok(Self {
+            live: Live::new(SagaPolicy::load(&dir)?),
+            dir,
+        })
+    }
+}
+
+impl PolicyHook for TransferPolicy {
+    fn prepare(&self) -> Result<Prepared, PolicyError> {
+        let (policy, files) = SagaPolicy::read(&self.dir)?;
+        let live = self.live.clone();
+        Ok(Prepared {
+            files,
+            apply: Box::new(move || live.replace(policy)),
+        })
     }
 }

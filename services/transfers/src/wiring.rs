@@ -7,13 +7,14 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 use anyhow::Context;
 use xueji_auth::{Authority, Clock, Level};
 use xueji_db::PgPool;
+use xueji_policy::PolicyDir;
 use xueji_rpc::{CredentialMint, Mount};
 
 use crate::{
     adapters::{IdentityLedger, NationalHub, ReplicaSchoolList},
     api::{TransferApi, peer::PeerApi},
     links::{CalendarSource, RelayLink},
-    policy::SagaPolicy,
+    policy::TransferPolicy,
     saga::{Saga, SagaGauges, SagaParts},
     store::Store,
 };
@@ -60,12 +61,10 @@ pub async fn mount(
     // Inside the province the saga holds and moves records through identity and reads the
     // school replica, with the transfer service's own certificate and token.
     let in_province = as_transfers(vec![Authority::Province(province.to_owned())])?;
-    let policy = match &settings.policy_dir {
-        Some(dir) => SagaPolicy::from_dir(dir)
-            .map_err(anyhow::Error::msg)
-            .context("loading the transfer policy")?,
-        None => SagaPolicy::bundled(),
-    };
+    // The deployment's policy over the bundled one, checked before anything runs.
+    let policy = TransferPolicy::load(PolicyDir::new(settings.policy_dir.clone()))
+        .map_err(|error| anyhow::anyhow!("the transfer policy: {error}"))?;
+    mount.on_policy_reload(Arc::new(policy.clone()));
     // Between provinces it goes through the national node's relay.
     let national = match &settings.national_address {
         Some(address) => Some(NationalHub::new(
@@ -78,7 +77,7 @@ pub async fn mount(
         store: Store::new(pool),
         ledger: IdentityLedger::new(&settings.identity_address, province, &in_province)?,
         schools: ReplicaSchoolList::new(&settings.schools_address, province, &in_province)?,
-        policy: Arc::new(policy),
+        policy: policy.live,
         clock: settings.clock,
         gauges: settings.gauges,
         province: province.to_owned(),

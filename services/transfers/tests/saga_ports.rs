@@ -206,7 +206,7 @@ async fn saga_with(ports: Ports) -> (Arc<Saga>, tempfile::TempDir) {
         store: Store::new(database.pool),
         ledger: ports.ledger,
         schools: Arc::new(schools),
-        policy: Arc::new(SagaPolicy::bundled()),
+        policy: xueji_policy::Live::new(SagaPolicy::bundled()),
         clock: Clock::system(),
         gauges: SagaGauges::default(),
         province: "35".into(),

@@ -34,3 +34,9 @@ pub mod stats {
         tonic::include_proto!("xueji.stats.v1");
     }
 }
+
+pub mod node {
+    pub mod v1 {
+        tonic::include_proto!("xueji.node.v1");
+    }
+}

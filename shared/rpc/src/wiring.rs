@@ -153,6 +153,8 @@ pub struct Mount {
     routes: RoutesBuilder,
     serving: Vec<&'static str>,
     background: Vec<JoinHandle<()>>,
+    /// What a reload of the node's policy reads and puts in force, service by service.
+    policy_hooks: Vec<Arc<dyn xueji_policy::PolicyHook>>,
 }
 
 impl std::fmt::Debug for Mount {
@@ -171,7 +173,18 @@ impl Mount {
             routes: RoutesBuilder::default(),
             serving: Vec::new(),
             background: Vec::new(),
+            policy_hooks: Vec::new(),
         }
+    }
+
+    /// A service's policy, for the node to reload without a restart.
+    pub fn on_policy_reload(&mut self, hook: Arc<dyn xueji_policy::PolicyHook>) {
+        self.policy_hooks.push(hook);
+    }
+
+    /// The policies of every service mounted so far.
+    pub fn policy_hooks(&self) -> Vec<Arc<dyn xueji_policy::PolicyHook>> {
+        self.policy_hooks.clone()
     }
 
     /// Serves `service` behind the node's authenticator, reported as serving under its name.

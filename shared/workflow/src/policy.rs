@@ -67,7 +67,7 @@ pub struct Defaults {
 pub enum PolicyError {
     #[error("workflow policy: {0}")]
     Parse(String),
-    #[error("workflow policy: province {province:?}: {reason}")]
+    #[error("workflow policy: [province.{province}]: {reason}")]
     Province { province: String, reason: String },
 }
 
@@ -83,7 +83,7 @@ impl Policy {
                 return Err(bad("a province is named by its two digits"));
             }
             if rules.escalation_end == Some(TimeoutAction::Escalate) {
-                return Err(bad("escalation_end must approve or reject"));
+                return Err(bad("`escalation_end` must approve or reject"));
             }
             let days = rules
                 .party
@@ -91,12 +91,12 @@ impl Policy {
                 .filter_map(|p| p.days)
                 .chain(rules.days);
             if days.into_iter().any(|d| d == 0 || d > 60) {
-                return Err(bad("days must be between 1 and 60"));
+                return Err(bad("`days` must be between 1 and 60"));
             }
         }
         if policy.defaults.escalation_end == TimeoutAction::Escalate {
             return Err(PolicyError::Parse(
-                "defaults.escalation_end must approve or reject".into(),
+                "[defaults]: `escalation_end` must approve or reject".into(),
             ));
         }
         Ok(policy)
@@ -186,7 +186,7 @@ mod tests {
     #[test]
     fn bad_policies_are_refused_with_the_reason() {
         let error = Policy::from_toml(&SAMPLE.replace("days = 20", "days = 0")).unwrap_err();
-        assert!(error.to_string().contains("province \"34\""), "{error}");
+        assert!(error.to_string().contains("[province.34]"), "{error}");
         let error = Policy::from_toml(&SAMPLE.replace("\"approve\"", "\"maybe\"")).unwrap_err();
         assert!(error.to_string().contains("maybe"), "{error}");
     }

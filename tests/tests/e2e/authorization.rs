@@ -190,6 +190,9 @@ fn request(method: &str, object: Option<&str>, fixture: &Fixture) -> Vec<u8> {
             ..Default::default()
         }
         .encode_to_vec(),
+        ("xueji.node.v1.PolicyService", "ReloadPolicy") => {
+            xueji_proto::node::v1::ReloadPolicyRequest {}.encode_to_vec()
+        }
         ("xueji.identity.v1.SchoolYearService", "ListWatchList") => ipb::ListWatchListRequest {
             list: ipb::WatchList::SuspensionsPastTerm as i32,
             scope: key,

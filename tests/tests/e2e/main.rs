@@ -16,6 +16,7 @@ mod federation;
 mod identity;
 mod imports;
 mod pick_up;
+mod policy;
 mod problems;
 mod provincial_fields;
 mod relay_trust;

@@ -609,10 +609,10 @@ async fn a_township_ban_is_a_provinces_own_rule() {
         .expect("no national ban inside one township");
 
     // The deployment's own rules give Fujian the ban.
-    let policy_dir = federation.dir.path().join("fujian-transfer-policy");
-    std::fs::create_dir_all(&policy_dir).unwrap();
+    let policy_dir = federation.dir.path().join("fujian-policy");
+    std::fs::create_dir_all(policy_dir.join("transfers")).unwrap();
     std::fs::write(
-        policy_dir.join("rules.toml"),
+        policy_dir.join("transfers/rules.toml"),
         format!(
             "{}\n[province.35]\ncompulsory_within_township = true\n",
             include_str!("../../../services/transfers/policy/rules.toml")
@@ -625,7 +625,7 @@ async fn a_township_ban_is_a_provinces_own_rule() {
         .get_mut("35")
         .unwrap()
         .config
-        .transfer_policy_dir = Some(policy_dir);
+        .policy_dir = Some(policy_dir);
     federation.restart_province("35").await;
 
     let mut special_school = school_client(&federation, &special).await;

@@ -123,7 +123,7 @@ pub async fn run(options: PromoteBenchOptions) -> anyhow::Result<()> {
     let runner = std::sync::Arc::new(
         CycleRunner::new(
             store.clone(),
-            &SchoolYearPolicy::bundled(),
+            xueji_policy::Live::new(SchoolYearPolicy::bundled()),
             "35",
             Clock::system(),
         )

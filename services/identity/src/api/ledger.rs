@@ -15,8 +15,8 @@ use xueji_validation::{FieldViolation, Violations, parse_date};
 
 use crate::{
     IdentityError,
+    cycle::CycleRunner,
     directory::SchoolDirectory,
-    domain::school_year::CycleDates,
     store::{
         Actor, Store,
         moves::{Arrival, MovedStudent},
@@ -28,8 +28,9 @@ use crate::{
 pub(crate) struct LedgerApi {
     store: Store,
     schools: Arc<SchoolDirectory>,
-    /// The annual cycle's dates and the clock: graduating grades are frozen in the summer.
-    dates: CycleDates,
+    /// The annual cycle (its dates in force) and the clock: graduating grades are frozen in
+    /// the summer.
+    cycle: Arc<CycleRunner>,
     clock: Clock,
 }
 
@@ -63,13 +64,13 @@ impl LedgerApi {
     pub(crate) fn new(
         store: Store,
         schools: Arc<SchoolDirectory>,
-        dates: CycleDates,
+        cycle: Arc<CycleRunner>,
         clock: Clock,
     ) -> Self {
         Self {
             store,
             schools,
-            dates,
+            cycle,
             clock,
         }
     }
@@ -128,7 +129,8 @@ impl LedgerApi {
                 task,
                 lookup,
                 (&request.name, birth_date),
-                self.dates
+                self.cycle
+                    .dates()
                     .frozen(xueji_calendar::china_today(self.clock.now())),
                 actor,
             )

@@ -62,8 +62,8 @@ impl IdentityApi {
         store: Store,
         schools: Arc<SchoolDirectory>,
         national: Arc<Deliverer>,
+        fields: Arc<ProvincialFields>,
     ) -> Self {
-        let fields = ProvincialFields::bundled();
         Self {
             registrar: Arc::new(Registrar::start(
                 store.clone(),

@@ -96,7 +96,7 @@ impl SchoolYearApi {
             .await?;
         Ok(pb::PreviewCycleResponse {
             year: year as u32,
-            dates: Some(dates_to_wire(dates, year)),
+            dates: Some(dates_to_wire(&dates, year)),
             will_graduate: preview.will_graduate as u64,
             blocked_by_task: preview.blocked_by_task as u64,
             blocked_by_problem: preview.blocked_by_problem as u64,
@@ -112,7 +112,7 @@ impl SchoolYearApi {
         Self::require_overseer(caller, true)?;
         let year = Self::year(year)?;
         let today = self.runner.today();
-        school_year::check_on_demand(self.runner.dates(), year, today)
+        school_year::check_on_demand(&self.runner.dates(), year, today)
             .map_err(IdentityError::FailedPrecondition)?;
         let steps = self.runner.due_steps(year, today);
         let status = self.status(year).await?;
@@ -296,7 +296,7 @@ impl SchoolYearService for SchoolYearApi {
         let year = Self::year(request.get_ref().year)?;
         Ok(Response::new(pb::GetCycleStatusResponse {
             year: year as u32,
-            dates: Some(dates_to_wire(self.runner.dates(), year)),
+            dates: Some(dates_to_wire(&self.runner.dates(), year)),
             steps: self.status(year).await?,
             running: self.runner.is_running(year),
         }))

@@ -107,7 +107,7 @@ impl SchoolYearApi {
             .schools
             .scope_of(&identity.store, caller, &request.scope, "scope")
             .await?;
-        let window = watch::window(list, self.runner().dates(), self.runner().today());
+        let window = watch::window(list, &self.runner().dates(), self.runner().today());
         let scope = WatchScope {
             counties: &counties,
             school: school.as_deref(),

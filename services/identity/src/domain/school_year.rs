@@ -143,11 +143,11 @@ impl SchoolYearPolicy {
         let file: DatesFile =
             toml::from_str(text).map_err(|e| format!("school-year dates: {e}"))?;
         let mut provinces = BTreeMap::new();
-        check_order("defaults", &file.defaults)?;
+        check_order("[defaults]", &file.defaults)?;
         for (province, own) in file.province {
             if province.len() != 2 || !province.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(format!(
-                    "school-year dates: province {province:?}: a province is named by its two digits"
+                    "school-year dates: [province.{province}]: a province is named by its two digits"
                 ));
             }
             let d = file.defaults;
@@ -160,7 +160,7 @@ impl SchoolYearPolicy {
                 intake_by: own.intake_by.unwrap_or(d.intake_by),
                 problems_by: own.problems_by.unwrap_or(d.problems_by),
             };
-            check_order(&format!("province {province}"), &dates)?;
+            check_order(&format!("[province.{province}]"), &dates)?;
             provinces.insert(province, dates);
         }
         Ok(Self {
@@ -190,19 +190,19 @@ fn check_order(whose: &str, dates: &CycleDates) -> Result<(), String> {
     for pair in order.windows(2) {
         if pair[0].1 > pair[1].1 {
             return Err(format!(
-                "school-year dates: {whose}: {} must not come after {}",
+                "school-year dates: {whose}: `{}` must not come after `{}`",
                 pair[0].0, pair[1].0
             ));
         }
     }
     if dates.intake_by < dates.year_starts {
         return Err(format!(
-            "school-year dates: {whose}: intake_by must not come before year_starts"
+            "school-year dates: {whose}: `intake_by` must not come before `year_starts`"
         ));
     }
     if dates.problems_by < dates.year_starts {
         return Err(format!(
-            "school-year dates: {whose}: problems_by must not come before year_starts"
+            "school-year dates: {whose}: `problems_by` must not come before `year_starts`"
         ));
     }
     Ok(())

@@ -249,8 +249,10 @@ pub struct ChangeRules {
     provinces: BTreeMap<String, BTreeMap<ChangeKind, ChangeRule>>,
 }
 
-fn resolve(kind: &str, base: Option<&ChangeRule>, text: &RuleText) -> Result<ChangeRule, String> {
-    let bad = |what: String| format!("status-change rules: {kind}: {what}");
+/// Resolves the rule of `kind` written in the table `table` (`change.<kind>`, or
+/// `province.NN.change.<kind>`) over the national rule `base`.
+fn resolve(table: &str, base: Option<&ChangeRule>, text: &RuleText) -> Result<ChangeRule, String> {
+    let bad = |what: String| format!("status-change rules: [{table}]: {what}");
     let states = |list: &Vec<String>| -> Result<Vec<RecordState>, String> {
         list.iter()
             .map(|s| RecordState::parse(s).ok_or_else(|| bad(format!("{s:?} is not a state"))))
@@ -299,17 +301,16 @@ fn resolve(kind: &str, base: Option<&ChangeRule>, text: &RuleText) -> Result<Cha
     if rule.evidence > 10 {
         return Err(bad("`evidence` must be at most 10".into()));
     }
-    match (rule.to.status, rule.term_months) {
-        (EnrollmentStatus::Suspended, 0) => {
+    let suspends = rule.to.status == EnrollmentStatus::Suspended;
+    match (suspends, rule.term_months) {
+        (true, 0) if text.term_months.is_none() => {
             return Err(bad(
                 "`term_months` is missing: a suspension lasts a term (1–60 months)".into(),
             ));
         }
-        (EnrollmentStatus::Suspended, 1..=60) | (_, 0) => {}
-        (EnrollmentStatus::Suspended, _) => {
-            return Err(bad("`term_months` must be 1–60".into()));
-        }
-        (_, _) => {
+        (true, 1..=60) | (false, 0) => {}
+        (true, _) => return Err(bad("`term_months` must be 1–60".into())),
+        (false, _) => {
             return Err(bad(
                 "`term_months` applies only to a change into `suspended`".into(),
             ));
@@ -328,9 +329,10 @@ impl ChangeRules {
             toml::from_str(text).map_err(|e| format!("status-change rules: {e}"))?;
         let mut national = BTreeMap::new();
         for (name, text) in &file.change {
-            let kind = ChangeKind::parse(name)
-                .ok_or_else(|| format!("status-change rules: {name:?} is not a status change"))?;
-            national.insert(kind, resolve(name, None, text)?);
+            let kind = ChangeKind::parse(name).ok_or_else(|| {
+                format!("status-change rules: [change.{name}]: not a status change")
+            })?;
+            national.insert(kind, resolve(&format!("change.{name}"), None, text)?);
         }
         if let Some(missing) = ChangeKind::ALL.iter().find(|k| !national.contains_key(k)) {
             return Err(format!(
@@ -342,17 +344,21 @@ impl ChangeRules {
         for (province, own) in &file.province {
             if province.len() != 2 || !province.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(format!(
-                    "status-change rules: province {province:?}: a province is named by its two digits"
+                    "status-change rules: [province.{province}]: a province is named by its two digits"
                 ));
             }
             let mut rules = national.clone();
             for (name, text) in &own.change {
                 let kind = ChangeKind::parse(name).ok_or_else(|| {
                     format!(
-                        "status-change rules: province {province}: {name:?} is not a status change"
+                        "status-change rules: [province.{province}.change.{name}]: not a status change"
                     )
                 })?;
-                let resolved = resolve(name, national.get(&kind), text)?;
+                let resolved = resolve(
+                    &format!("province.{province}.change.{name}"),
+                    national.get(&kind),
+                    text,
+                )?;
                 rules.insert(kind, resolved);
             }
             provinces.insert(province.clone(), rules);

@@ -15,7 +15,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 use xueji_auth::{Caller, Clock, Level, Role};
 use xueji_calendar::WorkingCalendar;
-use xueji_workflow::{Decision, Party, Policy, Rules, Task, TaskState, Verdict, WorkflowError};
+use xueji_policy::Live;
+use xueji_workflow::{Decision, Party, Rules, Task, TaskState, Verdict, WorkflowError};
 
 use common::{Opening, check_common, request_hash};
 pub(crate) use corrections::CorrectionInput;
@@ -27,12 +28,11 @@ use crate::{
     domain::{
         School,
         provincial_fields::ProvincialFields,
-        school_year::CycleDates,
-        status_change::{
-            ChangeKind, ChangeRequest, ChangeRules, RecordState, RequestKind, check_change,
-        },
+        school_year::{CycleDates, SchoolYearPolicy},
+        status_change::{ChangeKind, ChangeRequest, RecordState, RequestKind, check_change},
     },
     national::NationalLink,
+    policy::{IdentityPolicy, StatusPolicy},
     store::{Actor, ChangeRecord, Collision, NewChange, OpenOutcome, Store, StudentRecord},
 };
 
@@ -58,10 +58,11 @@ pub(crate) struct ChangeInput {
 /// The desk that handles status changes of one province.
 pub(crate) struct ChangeDesk {
     store: Store,
-    rules: ChangeRules,
-    policy: Policy,
+    /// The rules and approvals in force (a reload replaces them).
+    status: Live<StatusPolicy>,
+    /// The school year's dates in force: graduating grades freeze in the summer.
+    school_year: Live<SchoolYearPolicy>,
     province: String,
-    dates: CycleDates,
     clock: Clock,
     /// The national index, for a correction's duplicate re-check (none on a node without a
     /// national link).
@@ -80,44 +81,27 @@ impl std::fmt::Debug for ChangeDesk {
 }
 
 impl ChangeDesk {
-    pub(crate) fn new(
-        store: Store,
-        rules: ChangeRules,
-        policy: Policy,
-        province: &str,
-        dates: CycleDates,
-        clock: Clock,
-    ) -> Self {
+    pub(crate) fn new(store: Store, policy: &IdentityPolicy, province: &str, clock: Clock) -> Self {
         Self {
             store,
-            rules,
-            policy,
+            status: policy.status.clone(),
+            school_year: policy.school_year.clone(),
             province: province.to_owned(),
-            dates,
             clock,
             national: None,
-            fields: ProvincialFields::bundled(),
+            fields: policy.fields.clone(),
         }
+    }
+
+    /// The province's dates of the annual cycle, as the policy in force sets them.
+    fn dates(&self) -> CycleDates {
+        self.school_year.current().dates(&self.province)
     }
 
     /// Re-checks corrected ID numbers against the national index through `link`.
     pub(crate) fn with_national(mut self, link: Arc<dyn NationalLink>) -> Self {
         self.national = Some(link);
         self
-    }
-
-    /// The bundled rules and approvals.
-    pub(crate) fn bundled(store: Store, province: &str, dates: CycleDates, clock: Clock) -> Self {
-        let policy = Policy::from_toml(crate::domain::status_change::BUNDLED_APPROVALS)
-            .expect("the bundled status-change approvals are valid");
-        Self::new(
-            store,
-            ChangeRules::bundled(),
-            policy,
-            province,
-            dates,
-            clock,
-        )
     }
 
     pub(crate) fn store(&self) -> &Store {
@@ -131,8 +115,9 @@ impl ChangeDesk {
     fn with_rules<T>(&self, f: impl FnOnce(&Rules<'_>) -> T, school_authority: &str) -> T {
         let authority = school_authority.to_owned();
         let above = move |party: &Party| xueji_workflow::level_above(party, &authority);
+        let status = self.status.current();
         f(&Rules {
-            policy: &self.policy,
+            policy: &status.approvals,
             calendar: WorkingCalendar::bundled(),
             level_above: &above,
         })
@@ -193,7 +178,8 @@ impl ChangeDesk {
                     evidence: evidence.len(),
                     grounds: grounds.clone(),
                 };
-                let rule = self.rules.rule(&self.province, kind);
+                let status = self.status.current();
+                let rule = status.rules.rule(&self.province, kind);
                 violations
                     .absorb(check_change(
                         rule,
@@ -253,11 +239,12 @@ impl ChangeDesk {
         let graduating = school
             .grade_place(record.grade)
             .is_some_and(|place| place.graduating);
-        if graduating && self.dates.frozen(today) {
+        let dates = self.dates();
+        if graduating && dates.frozen(today) {
             return Err(IdentityError::FailedPrecondition(format!(
                 "from {} until the school year starts, students of a graduating grade take no new \
                  task",
-                self.dates.freeze.in_year(chrono::Datelike::year(&today))
+                dates.freeze.in_year(chrono::Datelike::year(&today))
             )));
         }
         Ok(())
@@ -513,7 +500,13 @@ impl ChangeDesk {
         let RequestKind::Status(kind) = record.kind else {
             return Ok(None);
         };
-        Ok(Some(self.rules.rule(&self.province, kind).transition(kind)))
+        Ok(Some(
+            self.status
+                .current()
+                .rules
+                .rule(&self.province, kind)
+                .transition(kind),
+        ))
     }
 }
 

@@ -16,7 +16,7 @@ impl ChangeDesk {
     /// inboxes drop it. Answers how many it cleared.
     pub(crate) async fn clear_graduating(&self) -> Result<usize, IdentityError> {
         let today = xueji_calendar::china_today(self.now());
-        if !self.dates.clearing_due(today) {
+        if !self.dates().clearing_due(today) {
             return Ok(0);
         }
         let system = crate::domain::system_caller(&self.province, "system:annual-cycle")?;

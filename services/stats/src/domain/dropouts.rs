@@ -16,14 +16,16 @@ pub struct DropoutPolicy {
     pub provinces: BTreeMap<String, u32>,
 }
 
+/// The policy shipped in `services/stats/policy/dropouts.toml`.
+pub const BUNDLED_DROPOUTS: &str = include_str!("../../policy/dropouts.toml");
+
 impl DropoutPolicy {
-    /// The policy shipped in `policy/dropouts.toml`.
     pub fn bundled() -> Self {
-        Self::parse(include_str!("../../policy/dropouts.toml")).expect("the bundled policy parses")
+        Self::parse(BUNDLED_DROPOUTS).expect("the bundled policy parses")
     }
 
     pub fn parse(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+        toml::from_str(text).map_err(|e| format!("dropout policy: {e}"))
     }
 
     pub fn working_days(&self, province: &str) -> u32 {

@@ -11,7 +11,7 @@ use xueji_codes::{DivisionCode, RegistryNumber, ResidentId, SchoolCategory, Scho
 use xueji_validation::{FieldViolation, Violations, parse_date, required_text};
 use xueji_workflow::Party;
 
-pub use rules::{Move, ProvinceRules, RuleRefusal, TransferRules};
+pub use rules::{BUNDLED_RULES, Move, ProvinceRules, RuleRefusal, TransferRules};
 /// A year of the official calendar as the ministry loaded it on the national node.
 pub use xueji_calendar::PublishedYear;
 

@@ -46,16 +46,23 @@ fn month_day(text: &str) -> Option<(u32, u32)> {
     NaiveDate::from_ymd_opt(2024, m, d).map(|_| (m, d))
 }
 
+/// The rules bundled into this build (`services/transfers/policy/rules.toml`).
+pub const BUNDLED_RULES: &str = include_str!("../../policy/rules.toml");
+
 impl TransferRules {
     pub fn from_toml(text: &str) -> Result<Self, String> {
         let rules: Self = toml::from_str(text).map_err(|e| format!("transfer rules: {e}"))?;
-        let all = std::iter::once(("defaults", &rules.defaults))
-            .chain(rules.province.iter().map(|(p, r)| (p.as_str(), r)));
+        let all = std::iter::once(("defaults".to_owned(), &rules.defaults)).chain(
+            rules
+                .province
+                .iter()
+                .map(|(p, r)| (format!("province.{p}"), r)),
+        );
         for (name, section) in all {
             for [from, to] in section.closed_windows.iter().flatten() {
                 if month_day(from).is_none() || month_day(to).is_none() {
                     return Err(format!(
-                        "transfer rules: {name}: closed window {from}..{to} is not MM-DD..MM-DD"
+                        "transfer rules: [{name}]: `closed_windows` {from}..{to} is not MM-DD..MM-DD"
                     ));
                 }
             }
@@ -73,7 +80,7 @@ impl TransferRules {
 
     /// The rules bundled into this build.
     pub fn bundled() -> Self {
-        Self::from_toml(include_str!("../../policy/rules.toml")).expect("bundled rules are valid")
+        Self::from_toml(BUNDLED_RULES).expect("bundled rules are valid")
     }
 
     fn pick<T: Clone>(&self, province: &str, field: impl Fn(&ProvinceRules) -> Option<T>) -> T {

@@ -55,7 +55,7 @@ impl Saga {
     }
 
     fn use_years(&self, years: &[PublishedYear]) {
-        let mut calendar = self.policy.calendar.clone();
+        let mut calendar = self.policy.current().calendar.clone();
         for year in years {
             calendar.load_year(year.year, &year.days);
         }

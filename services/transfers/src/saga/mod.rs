@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 use xueji_auth::{Caller, Clock};
 use xueji_calendar::WorkingCalendar;
+use xueji_policy::Live;
 use xueji_workflow::{Party, Rules, WorkflowError};
 
 use crate::{
@@ -40,7 +41,7 @@ pub struct Saga {
     store: Store,
     ledger: Arc<dyn EnrollmentLedger>,
     schools: Arc<dyn SchoolList>,
-    policy: Arc<SagaPolicy>,
+    policy: Live<SagaPolicy>,
     clock: Clock,
     effects_due: Notify,
     gauges: SagaGauges,
@@ -97,7 +98,8 @@ pub struct SagaParts {
     pub store: Store,
     pub ledger: Arc<dyn EnrollmentLedger>,
     pub schools: Arc<dyn SchoolList>,
-    pub policy: Arc<SagaPolicy>,
+    /// The policy in force (a reload replaces it).
+    pub policy: Live<SagaPolicy>,
     pub clock: Clock,
     pub gauges: SagaGauges,
     /// The province this service serves (2 digits).
@@ -124,7 +126,7 @@ impl Saga {
             relay_due: Notify::new(),
             calendar_source: parts.calendar_source,
             notary: parts.notary,
-            calendar: std::sync::RwLock::new(Arc::new(parts.policy.calendar.clone())),
+            calendar: std::sync::RwLock::new(Arc::new(parts.policy.current().calendar.clone())),
             policy: parts.policy,
         })
     }
@@ -137,8 +139,9 @@ impl Saga {
         &self.store
     }
 
-    pub fn policy(&self) -> &SagaPolicy {
-        &self.policy
+    /// The policy in force now.
+    pub fn policy(&self) -> Arc<SagaPolicy> {
+        self.policy.current()
     }
 
     /// How far the node's clock runs ahead of the system's (zero in service).
@@ -151,8 +154,9 @@ impl Saga {
         let school_authority = school_authority.to_owned();
         let above = move |party: &Party| domain::level_above(party, &school_authority);
         let calendar = self.calendar();
+        let policy = self.policy.current();
         f(&Rules {
-            policy: &self.policy.approvals,
+            policy: &policy.approvals,
             calendar: &calendar,
             level_above: &above,
         })

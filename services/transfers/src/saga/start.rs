@@ -220,6 +220,7 @@ impl Saga {
             ))
         } else {
             self.policy
+                .current()
                 .rules
                 .check(
                     china_today(now),
@@ -276,7 +277,7 @@ impl Saga {
             });
         }
         let parties = domain::parties(&receiving, &sending, |p| {
-            self.policy.approvals.provincial_step(p)
+            self.policy.current().approvals.provincial_step(p)
         });
         let task = self.with_rules(sending.registry_authority.as_str(), |rules| {
             Task::start(parties, now, rules)

@@ -349,7 +349,7 @@ fn a_province_sets_its_own_suspension_term_and_a_bad_one_is_refused() {
     let none = BUNDLED_RULES.replacen("term_months = 12\n", "", 1);
     let error = ChangeRules::from_toml(&none).unwrap_err();
     assert!(
-        error.contains("suspension: `term_months` is missing"),
+        error.contains("[change.suspension]: `term_months` is missing"),
         "{error}"
     );
     let misplaced = format!("{BUNDLED_RULES}\n[province.34.change.dropout]\nterm_months = 6\n");
