@@ -359,6 +359,19 @@ impl Federation {
         .expect("operator channel")
     }
 
+    /// A class-service client of Fujian's node as the operator of `school`.
+    pub async fn classes(
+        &self,
+        school: &str,
+    ) -> xueji_proto::identity::v1::class_service_client::ClassServiceClient<
+        xueji_client::OperatorChannel,
+    > {
+        xueji_proto::identity::v1::class_service_client::ClassServiceClient::new(
+            self.operator_channel("35", Level::School, school, Role::Operator)
+                .await,
+        )
+    }
+
     /// A school-year client of `province`'s node with that province's operator certificate.
     pub async fn school_year(
         &self,
@@ -542,6 +555,7 @@ pub fn registration_at(
     let id: xueji_codes::ResidentId = id_number.parse().expect("valid ID");
     let birth = id.birth_date();
     pb::RegisterStudentRequest {
+        class_name: String::new(),
         migrant_child: false,
         left_behind_child: false,
         continues_registry_number: String::new(),

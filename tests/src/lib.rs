@@ -212,6 +212,7 @@ pub fn registration(key: &str, name: &str, sequence: u32) -> pb::RegisterStudent
     // Odd sequence digits are male.
     let id = resident_id(&format!("35010220180307{:03}", sequence * 2 + 1));
     pb::RegisterStudentRequest {
+        class_name: String::new(),
         migrant_child: false,
         left_behind_child: false,
         continues_registry_number: String::new(),

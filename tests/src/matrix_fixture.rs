@@ -405,6 +405,19 @@ pub async fn fixture(federation: &Federation) -> Fixture {
     let anhui = school_in(federation, "34", "34").await;
     let mut students = BTreeMap::new();
     students.insert("gulou", register(federation, "35", &gulou).await);
+    // A class of the Gulou school, for the roster's readers.
+    federation
+        .classes(&gulou)
+        .await
+        .create_class(ipb::CreateClassRequest {
+            school_code: gulou.clone(),
+            school_year: 0,
+            grade: 1,
+            name: "矩阵班".into(),
+            head_teacher: String::new(),
+        })
+        .await
+        .expect("a class");
     students.insert("taijiang", register(federation, "35", &taijiang).await);
     students.insert("xiamen", register(federation, "35", &xiamen).await);
     let mut anhui_registration = fresh_registration(&anhui);

@@ -5,6 +5,7 @@
 
 mod calendar;
 mod change;
+mod classes;
 mod cycle;
 mod desk;
 mod details;
@@ -136,6 +137,11 @@ enum Command {
     Cycle {
         #[command(subcommand)]
         command: cycle::CycleCommand,
+    },
+    /// A school's classes (班级) and seats (班内学号): create, list, assign, roster, carry.
+    Class {
+        #[command(subcommand)]
+        command: classes::ClassCommand,
     },
     /// The node's policy files (the province's rules): reload them without a restart.
     Policy {
@@ -278,6 +284,9 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
     if let Command::Policy { command } = cli.command {
         return policy::run(channel, command, json).await;
     }
+    if let Command::Class { command } = cli.command {
+        return classes::run(channel, command, json).await;
+    }
     match cli.command {
         Command::Import(args) => return sheets::import(channel, args, json).await,
         Command::ImportJobs(args) => return sheets::jobs(channel, args, json).await,
@@ -405,6 +414,7 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
         | Command::Stats { .. }
         | Command::Watch(_)
         | Command::Policy { .. }
+        | Command::Class { .. }
         | Command::Import(_)
         | Command::ImportJobs(_)
         | Command::ImportErrors(_)

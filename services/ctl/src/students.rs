@@ -54,6 +54,10 @@ pub(crate) struct RegisterArgs {
     /// each (e.g. `--field boarding=是`).
     #[arg(long = "field", value_name = "NAME=VALUE")]
     fields: Vec<String>,
+    /// The class (班级) of the current school year to seat the pupil in (`class create` opens
+    /// one); the pupil takes its next free seat.
+    #[arg(long, default_value = "")]
+    class: String,
 }
 
 pub(super) fn register_request(args: RegisterArgs) -> anyhow::Result<pb::RegisterStudentRequest> {
@@ -93,6 +97,7 @@ pub(super) fn register_request(args: RegisterArgs) -> anyhow::Result<pb::Registe
         }
     }
     Ok(pb::RegisterStudentRequest {
+        class_name: args.class,
         migrant_child: false,
         left_behind_child: false,
         provincial_fields,
@@ -145,6 +150,8 @@ pub(super) fn to_json(student: &pb::Student) -> serde_json::Value {
         "decision_reason": student.decision_reason,
         "problems": student.problems().map(kind_name).collect::<Vec<_>>(),
         "suspended_until": student.suspended_until,
+        "class": student.class_name,
+        "class_seat": student.class_seat,
     })
 }
 

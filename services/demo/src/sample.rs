@@ -67,6 +67,7 @@ pub fn parse_students(text: &str) -> anyhow::Result<Vec<pb::RegisterStudentReque
             provincial_fields.insert(name.trim().to_owned(), value.trim().to_owned());
         }
         requests.push(pb::RegisterStudentRequest {
+            class_name: String::new(),
             migrant_child: false,
             left_behind_child: false,
             continues_registry_number: String::new(),

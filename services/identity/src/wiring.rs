@@ -16,7 +16,7 @@ use xueji_rpc::{CredentialMint, Mount};
 use crate::{
     adapters::{NationalIndexLink, ReplicaSchools},
     api::{
-        IdentityApi, feed::FeedApi, imports::ImportApi, ledger::LedgerApi,
+        IdentityApi, classes::ClassApi, feed::FeedApi, imports::ImportApi, ledger::LedgerApi,
         school_year::SchoolYearApi, status_changes::StatusChangeApi,
     },
     cycle::CycleRunner,
@@ -145,10 +145,12 @@ pub async fn mount(
     );
     let identity = Arc::new(
         IdentityApi::new(store, schools, deliverer.clone(), policy.fields.clone())
-            .with_province(province),
+            .with_province(province)
+            .with_cycle(cycle.clone()),
     );
     mount.serve(StatusChangeApi::new(identity.clone(), desk).into_service());
     mount.serve(ImportApi::new(&identity, settings.upload_limits).into_service());
+    mount.serve(ClassApi::new(identity.clone(), cycle.clone()).into_service());
     mount.serve(SchoolYearApi::new(identity.clone(), cycle).into_service());
     mount.serve(identity.into_service());
     Ok(deliverer)

@@ -190,6 +190,40 @@ fn request(method: &str, object: Option<&str>, fixture: &Fixture) -> Vec<u8> {
             ..Default::default()
         }
         .encode_to_vec(),
+        ("xueji.identity.v1.ClassService", "CreateClass") => ipb::CreateClassRequest {
+            school_code: key,
+            school_year: 0,
+            grade: 1,
+            name: "矩阵班".into(),
+            head_teacher: String::new(),
+        }
+        .encode_to_vec(),
+        ("xueji.identity.v1.ClassService", "ListClasses") => ipb::ListClassesRequest {
+            school_code: key,
+            school_year: 0,
+        }
+        .encode_to_vec(),
+        ("xueji.identity.v1.ClassService", "AssignClass") => ipb::AssignClassRequest {
+            registry_number: key,
+            class_name: String::new(),
+            seat: 0,
+            school_year: 0,
+        }
+        .encode_to_vec(),
+        ("xueji.identity.v1.ClassService", "GetClassRoster") => ipb::GetClassRosterRequest {
+            school_code: key,
+            school_year: 0,
+            class_name: "矩阵班".into(),
+        }
+        .encode_to_vec(),
+        ("xueji.identity.v1.ClassService", "CarryClassesForward") => {
+            ipb::CarryClassesForwardRequest {
+                school_code: key,
+                from_school_year: 2025,
+                confirm: false,
+            }
+            .encode_to_vec()
+        }
         ("xueji.node.v1.PolicyService", "ReloadPolicy") => {
             xueji_proto::node::v1::ReloadPolicyRequest {}.encode_to_vec()
         }

@@ -8,6 +8,7 @@
 
 mod authorization;
 mod calendar;
+mod classes;
 mod corrections;
 mod demo;
 mod desk;

@@ -150,8 +150,7 @@ async fn a_provinces_policy_file_takes_effect_on_reload_and_a_bad_one_is_refused
     let listener = TcpListener::bind(member.config.listen).await.unwrap();
     let error = RunningNode::start_on(&member.config, database, listener)
         .await
-        .err()
-        .expect("a node does not start on a bad policy file");
+        .expect_err("a node does not start on a bad policy file");
     let error = format!("{error:#}");
     assert!(error.contains(&format!("{own}:{line}:")), "{error}");
     // Mended, it starts.

@@ -457,6 +457,7 @@ fn registration(n: u64) -> pb::RegisterStudentRequest {
     .expect("a valid body")
     .to_string();
     pb::RegisterStudentRequest {
+        class_name: String::new(),
         migrant_child: false,
         left_behind_child: false,
         continues_registry_number: String::new(),

@@ -54,6 +54,7 @@ pub(super) async fn cross_province_duplicate(
     )?;
     let mut registrar = identity_client(&anhui, &anhui_pki, &operator).await?;
     let request = pb::RegisterStudentRequest {
+        class_name: String::new(),
         migrant_child: false,
         left_behind_child: false,
         continues_registry_number: String::new(),

@@ -253,6 +253,7 @@ pub(super) async fn turn_the_year(
     let registrar = mint(keys, "registrar", Level::School, primary, Role::Operator)?;
     let approver = mint(keys, "approver", Level::County, county, Role::Approver)?;
     let request = |school: &str, grade: u32, entry: String, key: &str| pb::RegisterStudentRequest {
+        class_name: String::new(),
         migrant_child: false,
         left_behind_child: false,
         continues_registry_number: String::new(),

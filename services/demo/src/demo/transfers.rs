@@ -473,6 +473,7 @@ pub(crate) async fn enroll(
         .map_err(|e| anyhow::anyhow!("sample ID number: {e}"))?;
         let registered = registrar
             .register_student(pb::RegisterStudentRequest {
+                class_name: String::new(),
                 migrant_child: false,
                 left_behind_child: false,
                 continues_registry_number: String::new(),

@@ -179,6 +179,9 @@ pub(super) fn new_student(
         migrant_child: registration.flags.migrant_child,
         left_behind_child: registration.flags.left_behind_child,
         suspended_until: String::new(),
+        class_name: String::new(),
+        class_id: String::new(),
+        class_seat: 0,
     }
 }
 
@@ -216,5 +219,16 @@ pub(super) fn student(record: StudentRecord) -> pb::Student {
             .suspended_until
             .map(|day| day.to_string())
             .unwrap_or_default(),
+        class_name: record
+            .class
+            .as_ref()
+            .map(|c| c.name.clone())
+            .unwrap_or_default(),
+        class_id: record
+            .class
+            .as_ref()
+            .map(|c| c.id.to_string())
+            .unwrap_or_default(),
+        class_seat: record.class.as_ref().map_or(0, |c| c.seat),
     }
 }

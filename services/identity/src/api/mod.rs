@@ -1,6 +1,7 @@
 //! The gRPC handlers: decode, authorize against the object, call the domain and the store,
 //! map errors (through `From<IdentityError> for Status`).
 
+pub(crate) mod classes;
 mod convert;
 mod corrections;
 mod desk;
@@ -51,6 +52,8 @@ pub(crate) struct IdentityApi {
     /// The province this node serves (two digits), for callers above it (the ministry);
     /// `None` on a node serving the nation alone.
     pub(crate) province: Option<String>,
+    /// The annual cycle: its dates name the school year a class belongs to.
+    pub(crate) cycle: Option<Arc<crate::cycle::CycleRunner>>,
 }
 
 /// How long an approval waits for the national duplicate check before answering "awaiting".
@@ -75,7 +78,14 @@ impl IdentityApi {
             national,
             fields,
             province: None,
+            cycle: None,
         }
+    }
+
+    /// The annual cycle whose dates name the current school year (for classes).
+    pub(crate) fn with_cycle(mut self, cycle: Arc<crate::cycle::CycleRunner>) -> Self {
+        self.cycle = Some(cycle);
+        self
     }
 
     /// The province this node serves (two digits).
@@ -186,6 +196,7 @@ impl IdentityApi {
                     decision_reason: (archive.status == EnrollmentStatus::TransferredOut.as_str())
                         .then(|| "transferred".into()),
                     suspended_until: None,
+                    class: None,
                     ..record
                 })
             }

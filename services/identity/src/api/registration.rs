@@ -12,7 +12,7 @@ use crate::{
     domain::{self, Decision},
     national::DeliveryOutcome,
     registrar::{KeyScope, Registered},
-    store::{Actor, Approval, StudentRecord, outbox},
+    store::{Actor, Approval, Seat, StudentRecord, outbox},
 };
 
 impl IdentityApi {
@@ -23,6 +23,11 @@ impl IdentityApi {
         request: pb::RegisterStudentRequest,
     ) -> Result<pb::RegisterStudentResponse, IdentityError> {
         let continues = request.continues_registry_number.trim().to_owned();
+        // The class the school puts the pupil in, found before anything is written.
+        let class = match request.class_name.trim() {
+            "" => None,
+            name => Some(self.class_for_registration(&request, name).await?),
+        };
         let given: BTreeMap<String, String> = request
             .provincial_fields
             .iter()
@@ -40,6 +45,42 @@ impl IdentityApi {
                 KeyScope::Caller,
             )
             .await?;
+        if let Some(class) = class {
+            // Seated once: a replay finds the pupil in the class already.
+            let number = match &registered {
+                Registered::New { number, .. } => number.to_string(),
+                Registered::Stored { record, .. } => record.registry_number.clone(),
+            };
+            let record = self
+                .visible_student(caller, "registry_number", &number)
+                .await?;
+            if record.class.as_ref().is_none_or(|c| c.id != class) {
+                self.store
+                    .assign_class(
+                        record.id,
+                        &record.registry_number,
+                        Some(Seat {
+                            class_id: class,
+                            seat: None,
+                        }),
+                        Actor { caller, request_id },
+                    )
+                    .await?;
+            }
+            let (replayed, continued) = match &registered {
+                Registered::New { .. } => (false, false),
+                Registered::Stored {
+                    replayed,
+                    continued,
+                    ..
+                } => (*replayed, *continued),
+            };
+            return Ok(pb::RegisterStudentResponse {
+                student: Some(convert::student(self.store.student(record.id).await?)),
+                replayed,
+                continued,
+            });
+        }
         Ok(match registered {
             Registered::New {
                 registration,
@@ -167,5 +208,45 @@ impl IdentityApi {
         Ok(pb::RejectRegistrationResponse {
             student: Some(convert::student(record)),
         })
+    }
+}
+
+impl IdentityApi {
+    /// The class of the school's current school year named `name`, for a registration: it must
+    /// be open and of the registration's grade.
+    async fn class_for_registration(
+        &self,
+        request: &pb::RegisterStudentRequest,
+        name: &str,
+    ) -> Result<i64, IdentityError> {
+        let year = self
+            .cycle
+            .as_ref()
+            .map(|cycle| cycle.dates().school_year_of(cycle.today()) as i16)
+            .ok_or_else(|| IdentityError::invalid("class_name", "this node keeps no classes"))?;
+        let class = self
+            .store
+            .class_named(request.school_code.trim(), year, name)
+            .await?
+            .ok_or_else(|| {
+                IdentityError::invalid(
+                    "class_name",
+                    format!(
+                        "school {} has no class {name} in the school year {year}: open it with \
+                         CreateClass first",
+                        request.school_code.trim()
+                    ),
+                )
+            })?;
+        if class.grade.max(0) as u32 != request.grade {
+            return Err(IdentityError::invalid(
+                "class_name",
+                format!(
+                    "class {name} is grade {}, not {}",
+                    class.grade, request.grade
+                ),
+            ));
+        }
+        Ok(class.id)
     }
 }

@@ -217,6 +217,16 @@ impl CycleDates {
         }
     }
 
+    /// The school year a day lies in, named by the calendar year it starts in (2026 for
+    /// 2026–2027: from `year_starts` of 2026 to the day before that of 2027).
+    pub fn school_year_of(&self, day: NaiveDate) -> i32 {
+        if self.year_starts.in_year(day.year()) <= day {
+            day.year()
+        } else {
+            day.year() - 1
+        }
+    }
+
     /// The summer whose cycle a day belongs to: the current calendar year.
     pub fn cycle_year(&self, today: NaiveDate) -> i32 {
         today.year()

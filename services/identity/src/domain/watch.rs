@@ -44,12 +44,7 @@ fn last_passed(day: MonthDay, today: NaiveDate) -> NaiveDate {
 /// The window `list` reads on `today` under a province's `dates`.
 pub fn window(list: WatchList, dates: &CycleDates, today: NaiveDate) -> WatchWindow {
     let starts = |year: i32| dates.year_starts.in_year(year);
-    // The school year `today` falls in starts in `current`.
-    let current = if starts(today.year()) <= today {
-        today.year()
-    } else {
-        today.year() - 1
-    };
+    let current = dates.school_year_of(today);
     match list {
         WatchList::SuspensionsPastTerm => WatchWindow {
             deadline: today,

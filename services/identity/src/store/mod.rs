@@ -9,6 +9,7 @@ use sqlx::types::Json;
 use xueji_auth::Caller;
 use xueji_codes::{SchoolCode, StageOffered};
 
+mod classes;
 mod corrections;
 mod cycle;
 mod decisions;
@@ -32,6 +33,7 @@ mod synthetic;
 pub mod transfers;
 pub mod watch;
 
+pub use classes::{CarryPlan, ClassRecord, NewClass, Seat};
 pub use corrections::{Collision, CorrectionCheck};
 pub use cycle::{BatchDone, CyclePreview, CycleStepRun};
 pub use decisions::Approval;

@@ -53,6 +53,16 @@ pub struct StudentRecord {
     /// The last day of a suspension's term (休学期限), while the record is suspended; `None`
     /// for a suspended record with no known term (imported so).
     pub suspended_until: Option<NaiveDate>,
+    /// The pupil's class at the school, if any.
+    pub class: Option<ClassPlace>,
+}
+
+/// A pupil's class and seat (班内学号).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassPlace {
+    pub id: i64,
+    pub name: String,
+    pub seat: u32,
 }
 
 /// The row as the view returns it, before its values are checked.
@@ -85,6 +95,9 @@ struct StudentRow {
     migrant_child: bool,
     left_behind_child: bool,
     suspended_until: Option<NaiveDate>,
+    class_id: Option<i64>,
+    class_name: Option<String>,
+    class_seat: Option<i16>,
 }
 
 /// The error for a stored value this service does not know.
@@ -138,6 +151,15 @@ impl TryFrom<StudentRow> for StudentRecord {
             duplicate_name: row.duplicate_name,
             national_problems: row.national_problems,
             suspended_until: row.suspended_until,
+            class: match (row.class_id, row.class_name, row.class_seat) {
+                (Some(id), Some(name), Some(seat)) => Some(ClassPlace {
+                    id,
+                    name,
+                    seat: u32::try_from(seat).map_err(|_| unknown("class_seat", seat))?,
+                }),
+                (None, None, None) => None,
+                other => return Err(unknown("class", other)),
+            },
         })
     }
 }
@@ -210,7 +232,7 @@ impl Store {
                       national_problems AS "national_problems!", left_reason,
                       provincial_fields AS "provincial_fields!",
                       migrant_child AS "migrant_child!", left_behind_child AS "left_behind_child!",
-                      suspended_until
+                      suspended_until, class_id, class_name, class_seat
                FROM identity.student_view WHERE id = ANY($1) ORDER BY registry_number"#,
             ids
         )

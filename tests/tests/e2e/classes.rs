@@ -1,0 +1,393 @@
+//! Classes (班级) and seats (班内学号) on a running federation: a school opens its classes, seats
+//! pupils at registration and afterwards (a seat holds one pupil), reads a roster by seat; after
+//! the summer's promotion the school carries its classes into the next school year, the plan
+//! first, and the pupils keep their seats.
+
+use std::time::Duration;
+
+use tonic::Code;
+use xueji_auth::{Level, Role};
+use xueji_identity::domain::school_year::SchoolYearPolicy;
+use xueji_proto::identity::v1 as ipb;
+use xueji_tests::{
+    federation::{Federation, registration_at},
+    resident_id,
+    transfers::{active_student, student_seen_by},
+    violated_fields,
+};
+
+fn class_request(school: &str, year: u32, grade: u32, name: &str) -> ipb::CreateClassRequest {
+    ipb::CreateClassRequest {
+        school_code: school.into(),
+        school_year: year,
+        grade,
+        name: name.into(),
+        head_teacher: "陈老师".into(),
+    }
+}
+
+fn assign(number: &str, class: &str, seat: u32, year: u32) -> ipb::AssignClassRequest {
+    ipb::AssignClassRequest {
+        registry_number: number.into(),
+        class_name: class.into(),
+        seat,
+        school_year: year,
+    }
+}
+
+#[tokio::test]
+async fn a_school_seats_its_pupils_in_classes_and_reads_the_roster_by_seat() {
+    let federation = Federation::start().await;
+    let school = federation.a_primary_school("35").await;
+    let mut classes = federation.classes(&school).await;
+
+    // Opening: checked, and the same class twice is the same class.
+    let first = classes
+        .create_class(class_request(&school, 0, 1, "一年级(1)班"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(first.created);
+    let class = first.class.unwrap();
+    assert_eq!((class.grade, class.pupils), (1, 0));
+    let again = classes
+        .create_class(class_request(&school, 0, 1, "一年级(1)班"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!again.created);
+    assert_eq!(again.class.unwrap().id, class.id);
+    let other_grade = classes
+        .create_class(class_request(&school, 0, 2, "一年级(1)班"))
+        .await
+        .unwrap_err();
+    assert_eq!(other_grade.code(), Code::AlreadyExists, "{other_grade:?}");
+    let bad = classes
+        .create_class(class_request(&school, 0, 9, " "))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&bad), ["name", "grade"], "{bad:?}");
+    classes
+        .create_class(class_request(&school, 0, 3, "三年级(2)班"))
+        .await
+        .unwrap();
+
+    // Seated at registration: the class's next free seats, in order.
+    let county = federation.school_county("35", &school).await;
+    let mut registrar = federation
+        .identity("35", Level::School, &school, Role::Operator)
+        .await;
+    let mut seated = Vec::new();
+    for n in 1..=2 {
+        let mut request = registration_at(
+            &format!("class-{n}"),
+            &format!("班级{n}"),
+            &school,
+            &resident_id(&format!("{county}2019010{n}00{n}")),
+        );
+        request.class_name = "一年级(1)班".into();
+        let student = registrar
+            .register_student(request)
+            .await
+            .unwrap()
+            .into_inner()
+            .student
+            .unwrap();
+        assert_eq!(
+            (student.class_name.as_str(), student.class_seat),
+            ("一年级(1)班", n),
+            "{student:?}"
+        );
+        seated.push(student.registry_number);
+    }
+    // A class the school has not opened is refused before anything is written.
+    let mut unknown = registration_at(
+        "class-unknown",
+        "班级三",
+        &school,
+        &resident_id(&format!("{county}20190103005")),
+    );
+    unknown.class_name = "一年级(9)班".into();
+    let refused = registrar
+        .register_student(unknown.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&refused), ["class_name"], "{refused:?}");
+    unknown.class_name = String::new();
+    let written = registrar
+        .register_student(unknown)
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!written.replayed, "the refused registration wrote nothing");
+
+    // Seated afterwards: a seat holds one pupil; 0 takes the next free one.
+    let (third_a, _, _) = active_student(&federation, "35", &school).await;
+    let (third_b, _, _) = active_student(&federation, "35", &school).await;
+    let placed = classes
+        .assign_class(assign(&third_a, "三年级(2)班", 5, 0))
+        .await
+        .unwrap()
+        .into_inner()
+        .student
+        .unwrap();
+    assert_eq!(
+        (placed.class_name.as_str(), placed.class_seat),
+        ("三年级(2)班", 5)
+    );
+    let taken = classes
+        .assign_class(assign(&third_b, "三年级(2)班", 5, 0))
+        .await
+        .unwrap_err();
+    assert_eq!(taken.code(), Code::FailedPrecondition, "{taken:?}");
+    assert!(taken.message().contains(&third_a), "{taken:?}");
+    let next = classes
+        .assign_class(assign(&third_b, "三年级(2)班", 0, 0))
+        .await
+        .unwrap()
+        .into_inner()
+        .student
+        .unwrap();
+    assert_eq!(next.class_seat, 6);
+    // A pupil goes into a class of their own grade only.
+    let wrong_grade = classes
+        .assign_class(assign(&third_a, "一年级(1)班", 0, 0))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        wrong_grade.code(),
+        Code::FailedPrecondition,
+        "{wrong_grade:?}"
+    );
+
+    // The roster, by seat; the list, with counts.
+    let roster = classes
+        .get_class_roster(ipb::GetClassRosterRequest {
+            school_code: school.clone(),
+            school_year: 0,
+            class_name: "三年级(2)班".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let seats: Vec<(u32, String)> = roster
+        .pupils
+        .iter()
+        .map(|p| (p.seat, p.student.as_ref().unwrap().registry_number.clone()))
+        .collect();
+    assert_eq!(seats, [(5, third_a.clone()), (6, third_b.clone())]);
+    let listed = classes
+        .list_classes(ipb::ListClassesRequest {
+            school_code: school.clone(),
+            school_year: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let counts: Vec<(String, u32)> = listed
+        .classes
+        .iter()
+        .map(|c| (c.name.clone(), c.pupils))
+        .collect();
+    assert_eq!(
+        counts,
+        [("一年级(1)班".to_owned(), 2), ("三年级(2)班".to_owned(), 2)]
+    );
+
+    // Out of the class: the seat is free again.
+    let out = classes
+        .assign_class(assign(&third_a, "", 0, 0))
+        .await
+        .unwrap()
+        .into_inner()
+        .student
+        .unwrap();
+    assert_eq!((out.class_name.as_str(), out.class_seat), ("", 0));
+    classes
+        .assign_class(assign(&third_b, "三年级(2)班", 5, 0))
+        .await
+        .expect("seat 5 is free again");
+
+    // Another school's operator sees none of it.
+    let other = federation
+        .primary_schools("35")
+        .await
+        .into_iter()
+        .find(|code| *code != school)
+        .unwrap();
+    let hidden = federation
+        .classes(&other)
+        .await
+        .list_classes(ipb::ListClassesRequest {
+            school_code: school.clone(),
+            school_year: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(hidden.code(), Code::NotFound, "{hidden:?}");
+}
+
+#[tokio::test]
+async fn after_promotion_a_schools_classes_move_up_with_their_pupils_once_it_confirms() {
+    let federation = Federation::start().await;
+    let school = federation.a_primary_school("35").await;
+    let county = federation.school_county("35", &school).await;
+    let today = xueji_calendar::china_today(federation.clock.now());
+    let dates = SchoolYearPolicy::bundled().dates("35");
+    let summer = dates.last_summer(today) as u32;
+    let last_year = summer - 1;
+
+    // Two grade-3 pupils of last school year in 三年级(2)班, seats 1 and 2; a grade-6 class.
+    let mut pupils = Vec::new();
+    for n in 1..=2 {
+        let mut request = registration_at(
+            &format!("carry-{n}"),
+            &format!("升级{n}"),
+            &school,
+            &resident_id(&format!("{county}2017020{n}00{n}")),
+        );
+        request.grade = 3;
+        request.entry_date = format!("{last_year}-09-01");
+        let student = federation
+            .identity("35", Level::School, &school, Role::Operator)
+            .await
+            .register_student(request)
+            .await
+            .unwrap()
+            .into_inner()
+            .student
+            .unwrap();
+        let mut approver = federation
+            .identity("35", Level::County, &county, Role::Approver)
+            .await;
+        let approved =
+            xueji_tests::approve_until_active(&mut approver, &student.registry_number).await;
+        pupils.push(approved.registry_number);
+    }
+    let mut classes = federation.classes(&school).await;
+    classes
+        .create_class(class_request(&school, last_year, 3, "三年级(2)班"))
+        .await
+        .unwrap();
+    classes
+        .create_class(class_request(&school, last_year, 6, "六年级(1)班"))
+        .await
+        .unwrap();
+    for (seat, number) in pupils.iter().enumerate() {
+        classes
+            .assign_class(assign(number, "三年级(2)班", seat as u32 + 1, last_year))
+            .await
+            .unwrap();
+    }
+
+    // The summer's promotion.
+    let mut operator = federation
+        .school_year("35", Level::Province, "350000", Role::Operator)
+        .await;
+    operator
+        .run_cycle(ipb::RunCycleRequest { year: summer })
+        .await
+        .unwrap();
+    for _ in 0..300 {
+        let status = operator
+            .get_cycle_status(ipb::GetCycleStatusRequest { year: summer })
+            .await
+            .unwrap()
+            .into_inner();
+        if !status.running
+            && status
+                .steps
+                .iter()
+                .all(|s| s.state == ipb::CycleStepState::Done as i32)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        student_seen_by(&federation, "35", &school, &pupils[0])
+            .await
+            .grade,
+        4
+    );
+
+    // The plan: the grade-3 class becomes 四年级(2)班 with both pupils; the graduating grade's
+    // class ends. Nothing changes yet.
+    let carry = |confirm| ipb::CarryClassesForwardRequest {
+        school_code: school.clone(),
+        from_school_year: last_year,
+        confirm,
+    };
+    let plan = classes
+        .carry_classes_forward(carry(false))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!plan.applied);
+    let third = plan
+        .carries
+        .iter()
+        .find(|c| c.from.as_ref().unwrap().name == "三年级(2)班")
+        .unwrap();
+    let to = third.to.as_ref().unwrap();
+    assert_eq!(
+        (to.name.as_str(), to.grade, to.school_year, to.id.as_str()),
+        ("四年级(2)班", 4, summer, "")
+    );
+    assert_eq!((third.pupils_moving, third.not_carried.as_str()), (2, ""));
+    let sixth = plan
+        .carries
+        .iter()
+        .find(|c| c.from.as_ref().unwrap().name == "六年级(1)班")
+        .unwrap();
+    assert!(sixth.not_carried.contains("graduates"), "{sixth:?}");
+    let this_year = classes
+        .list_classes(ipb::ListClassesRequest {
+            school_code: school.clone(),
+            school_year: summer,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(this_year.classes.is_empty(), "{this_year:?}");
+
+    // Confirmed: the class moves up, the pupils keep their seats; once only.
+    let applied = classes
+        .carry_classes_forward(carry(true))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(applied.applied);
+    let roster = classes
+        .get_class_roster(ipb::GetClassRosterRequest {
+            school_code: school.clone(),
+            school_year: summer,
+            class_name: "四年级(2)班".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let seats: Vec<(u32, String)> = roster
+        .pupils
+        .iter()
+        .map(|p| (p.seat, p.student.as_ref().unwrap().registry_number.clone()))
+        .collect();
+    assert_eq!(seats, [(1, pupils[0].clone()), (2, pupils[1].clone())]);
+    assert_eq!(roster.class.unwrap().head_teacher, "陈老师");
+    let moved = student_seen_by(&federation, "35", &school, &pupils[1]).await;
+    assert_eq!(
+        (moved.class_name.as_str(), moved.class_seat),
+        ("四年级(2)班", 2)
+    );
+    let twice = classes
+        .carry_classes_forward(carry(true))
+        .await
+        .unwrap()
+        .into_inner();
+    let third = twice
+        .carries
+        .iter()
+        .find(|c| c.from.as_ref().unwrap().name == "三年级(2)班")
+        .unwrap();
+    assert_eq!(third.not_carried, "carried before");
+}
