@@ -4,6 +4,7 @@
 //! `XUEJI_PKI_DIR` (ca.pem, operator.pem, operator.key), `XUEJI_TOKEN` (bearer token).
 
 mod calendar;
+mod certificates;
 mod change;
 mod classes;
 mod cycle;
@@ -137,6 +138,11 @@ enum Command {
     Cycle {
         #[command(subcommand)]
         command: cycle::CycleCommand,
+    },
+    /// Certificates (学籍证明, 在读证明): issue one as a PDF to print, verify one by its code.
+    Certificate {
+        #[command(subcommand)]
+        command: certificates::CertificateCommand,
     },
     /// A school's classes (班级) and seats (班内学号): create, list, assign, roster, carry.
     Class {
@@ -287,6 +293,9 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
     if let Command::Class { command } = cli.command {
         return classes::run(channel, command, json).await;
     }
+    if let Command::Certificate { command } = cli.command {
+        return certificates::run(channel, command, json).await;
+    }
     match cli.command {
         Command::Import(args) => return sheets::import(channel, args, json).await,
         Command::ImportJobs(args) => return sheets::jobs(channel, args, json).await,
@@ -415,6 +424,7 @@ async fn run(mut cli: Cli) -> anyhow::Result<()> {
         | Command::Watch(_)
         | Command::Policy { .. }
         | Command::Class { .. }
+        | Command::Certificate { .. }
         | Command::Import(_)
         | Command::ImportJobs(_)
         | Command::ImportErrors(_)

@@ -16,8 +16,9 @@ use xueji_rpc::{CredentialMint, Mount};
 use crate::{
     adapters::{NationalIndexLink, ReplicaSchools},
     api::{
-        IdentityApi, classes::ClassApi, feed::FeedApi, imports::ImportApi, ledger::LedgerApi,
-        school_year::SchoolYearApi, status_changes::StatusChangeApi,
+        IdentityApi, certificates::CertificateApi, classes::ClassApi, feed::FeedApi,
+        imports::ImportApi, ledger::LedgerApi, school_year::SchoolYearApi,
+        status_changes::StatusChangeApi,
     },
     cycle::CycleRunner,
     directory::SchoolDirectory,
@@ -151,6 +152,7 @@ pub async fn mount(
     mount.serve(StatusChangeApi::new(identity.clone(), desk).into_service());
     mount.serve(ImportApi::new(&identity, settings.upload_limits).into_service());
     mount.serve(ClassApi::new(identity.clone(), cycle.clone()).into_service());
+    mount.serve(CertificateApi::new(identity.clone()).into_service());
     mount.serve(SchoolYearApi::new(identity.clone(), cycle).into_service());
     mount.serve(identity.into_service());
     Ok(deliverer)

@@ -10,6 +10,7 @@
 pub mod channel;
 pub mod export;
 pub mod imports;
+pub mod print;
 pub mod replica;
 pub mod tokens;
 

@@ -190,6 +190,19 @@ fn request(method: &str, object: Option<&str>, fixture: &Fixture) -> Vec<u8> {
             ..Default::default()
         }
         .encode_to_vec(),
+        ("xueji.identity.v1.CertificateService", "IssueCertificate") => {
+            ipb::IssueCertificateRequest {
+                registry_number: key,
+                kind: ipb::CertificateKind::Attendance as i32,
+            }
+            .encode_to_vec()
+        }
+        ("xueji.identity.v1.CertificateService", "VerifyCertificate") => {
+            ipb::VerifyCertificateRequest {
+                verification_code: "not-a-code".into(),
+            }
+            .encode_to_vec()
+        }
         ("xueji.identity.v1.ClassService", "CreateClass") => ipb::CreateClassRequest {
             school_code: key,
             school_year: 0,

@@ -8,6 +8,7 @@
 
 mod authorization;
 mod calendar;
+mod certificates;
 mod classes;
 mod corrections;
 mod demo;

@@ -1,6 +1,7 @@
 //! The gRPC handlers: decode, authorize against the object, call the domain and the store,
 //! map errors (through `From<IdentityError> for Status`).
 
+pub(crate) mod certificates;
 pub(crate) mod classes;
 mod convert;
 mod corrections;

@@ -9,6 +9,7 @@ use xueji_codes::{
 };
 pub use xueji_validation::FieldViolation;
 
+pub mod certificate;
 pub mod classes;
 pub mod correction;
 pub mod details;

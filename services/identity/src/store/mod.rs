@@ -9,6 +9,7 @@ use sqlx::types::Json;
 use xueji_auth::Caller;
 use xueji_codes::{SchoolCode, StageOffered};
 
+mod certificates;
 mod classes;
 mod corrections;
 mod cycle;
@@ -33,6 +34,7 @@ mod synthetic;
 pub mod transfers;
 pub mod watch;
 
+pub use certificates::CertificateRecord;
 pub use classes::{CarryPlan, ClassRecord, NewClass, Seat};
 pub use corrections::{Collision, CorrectionCheck};
 pub use cycle::{BatchDone, CyclePreview, CycleStepRun};

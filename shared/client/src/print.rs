@@ -1,0 +1,116 @@
+//! Printouts as files: a certificate (学籍证明, 在读证明) as a one-page A4 PDF, its text in a
+//! CJK font found on the machine (or given), so that what is printed can be searched and
+//! copied, and its verification code checked through the API.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use krilla::{
+    Document,
+    geom::Point,
+    page::PageSettings,
+    text::{Font, TextDirection},
+};
+use xueji_proto::identity::v1 as pb;
+
+/// A4 in points.
+const PAGE: (f32, f32) = (595.0, 842.0);
+
+/// A font with Chinese glyphs: `given`, or the one fontconfig matches for Chinese.
+pub fn cjk_font(given: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(path) = given {
+        return Ok(path.to_owned());
+    }
+    let matched = std::process::Command::new("fc-match")
+        .args(["-f", "%{file}", ":lang=zh-cn"])
+        .output()
+        .context("finding a Chinese font with fc-match (give one with --font)")?;
+    let path = PathBuf::from(String::from_utf8_lossy(&matched.stdout).trim());
+    anyhow::ensure!(
+        matched.status.success() && path.is_file(),
+        "no Chinese font found (install one, e.g. Debian's fonts-wqy-microhei, or give --font)"
+    );
+    Ok(path)
+}
+
+/// The certificate as a PDF, in the font at `font`.
+pub fn certificate_pdf(certificate: &pb::Certificate, font: &Path) -> anyhow::Result<Vec<u8>> {
+    let data = std::fs::read(font).with_context(|| format!("reading {}", font.display()))?;
+    let font = Font::new(data.into(), 0)
+        .with_context(|| format!("{} is not a font this printout can use", font.display()))?;
+    let title = match certificate.kind() {
+        pb::CertificateKind::Attendance => "在读证明",
+        _ => "学籍证明",
+    };
+    let lines = [
+        format!("姓名：{}", certificate.name),
+        format!("性别：{}", certificate.gender),
+        format!("出生日期：{}", certificate.birth_date),
+        format!("全国学籍号：{}", certificate.registry_number),
+        format!(
+            "学校：{}（{}）",
+            certificate.school_name, certificate.school_code
+        ),
+        format!(
+            "年级：{}{}",
+            certificate.grade,
+            if certificate.class_name.is_empty() {
+                String::new()
+            } else {
+                format!("　班级：{}", certificate.class_name)
+            }
+        ),
+        format!("入学日期：{}", certificate.entry_date),
+        format!("学籍状态：{}", certificate.status),
+    ];
+    let mut document = Document::new();
+    let settings = PageSettings::from_wh(PAGE.0, PAGE.1).context("the page size")?;
+    let mut page = document.start_page_with(settings);
+    let mut surface = page.surface();
+    let mut text = |x: f32, y: f32, size: f32, line: &str| {
+        surface.draw_text(
+            Point::from_xy(x, y),
+            font.clone(),
+            size,
+            line,
+            false,
+            TextDirection::Auto,
+        );
+    };
+    text(240.0, 110.0, 26.0, title);
+    text(
+        72.0,
+        170.0,
+        13.0,
+        "兹证明下列学生的学籍信息如下（以全国中小学生学籍信息管理系统所载为准）：",
+    );
+    for (n, line) in lines.iter().enumerate() {
+        text(96.0, 215.0 + 30.0 * n as f32, 14.0, line);
+    }
+    text(
+        72.0,
+        500.0,
+        13.0,
+        &format!("核验码：{}", certificate.verification_code),
+    );
+    text(
+        72.0,
+        525.0,
+        11.0,
+        "凭核验码可通过学籍系统（VerifyCertificate）核验本证明。",
+    );
+    text(
+        72.0,
+        560.0,
+        11.0,
+        &format!(
+            "出具时间：{}　出具人：{}",
+            certificate.issued_at, certificate.issued_by
+        ),
+    );
+    surface.finish();
+    page.finish();
+    document
+        .finish()
+        .map_err(|e| anyhow::anyhow!("the PDF could not be written: {e:?}"))
+}
