@@ -130,6 +130,7 @@ pub(crate) fn stats(config: &NodeConfig, peers: &Peers) -> xueji_stats::wiring::
         },
         province: config.province.clone(),
         identity_address: peers.identity.clone(),
+        schools_address: peers.schools.clone(),
         national_address: peers.national.clone(),
         policy_dir: config.policy_dir.clone(),
         clock: config.clock.clone(),

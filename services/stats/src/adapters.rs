@@ -115,3 +115,48 @@ impl AggregateSink for NationalAggregates {
         Ok(answer.into_inner().accepted)
     }
 }
+
+/// Where a school lies, for a school the statistics have no pupil of yet (an empty school's
+/// report is zeros, not "not found"): the province's school replica (`SchoolIntake.GetSchool`).
+pub trait SchoolPlaces: Send + Sync + std::fmt::Debug {
+    /// The county-level division of the school under `code`; `None` when the list does not
+    /// hold it.
+    fn county_of<'a>(
+        &'a self,
+        code: &'a xueji_codes::SchoolCode,
+    ) -> futures::future::BoxFuture<'a, Result<Option<String>, StatsError>>;
+}
+
+/// The replica, as the statistics read it.
+#[derive(Debug, Clone)]
+pub struct ReplicaPlaces {
+    client: xueji_client::replica::ReplicaClient,
+}
+
+impl ReplicaPlaces {
+    pub fn new(
+        address: &str,
+        province: &str,
+        credentials: &PeerCredentials,
+    ) -> Result<Arc<Self>, StatsError> {
+        Ok(Arc::new(Self {
+            client: xueji_client::replica::replica_client(credentials, address, province)?,
+        }))
+    }
+}
+
+impl SchoolPlaces for ReplicaPlaces {
+    fn county_of<'a>(
+        &'a self,
+        code: &'a xueji_codes::SchoolCode,
+    ) -> futures::future::BoxFuture<'a, Result<Option<String>, StatsError>> {
+        Box::pin(async move {
+            let school = xueji_client::replica::published_school(&self.client, code)
+                .await
+                .map_err(StatsError::Unavailable)?;
+            Ok(school
+                .and_then(|school| school.profile)
+                .map(|profile| profile.division))
+        })
+    }
+}

@@ -16,6 +16,7 @@ use xueji_proto::stats::v1::{
 
 use crate::{
     StatsError,
+    adapters::SchoolPlaces,
     domain::{Month, MonthlyReport, Unit, dropouts::DropoutPolicy},
     feed::IDENTITY_FEED,
     figures,
@@ -60,6 +61,8 @@ pub struct StatsApi {
     policy: Live<DropoutPolicy>,
     calendar: Arc<WorkingCalendar>,
     clock: Clock,
+    /// Where a school lies when no pupil of it was counted yet.
+    places: Option<Arc<dyn SchoolPlaces>>,
 }
 
 impl StatsApi {
@@ -77,7 +80,26 @@ impl StatsApi {
             policy,
             calendar: Arc::new(WorkingCalendar::bundled().clone()),
             clock,
+            places: None,
         }
+    }
+
+    /// Reads where a school lies from `places` when the figures hold none of its pupils.
+    pub fn with_places(mut self, places: Arc<dyn SchoolPlaces>) -> Self {
+        self.places = Some(places);
+        self
+    }
+
+    /// The county of a school: as the figures know it, else as the school list does.
+    async fn county_of(&self, code: &str) -> Result<Option<String>, StatsError> {
+        if let Some(county) = self.store.county_of(code).await? {
+            return Ok(Some(county));
+        }
+        let (Some(places), Ok(code)) = (&self.places, code.parse::<xueji_codes::SchoolCode>())
+        else {
+            return Ok(None);
+        };
+        places.county_of(&code).await
     }
 
     pub fn into_service(self) -> StatsServiceServer<Self> {
@@ -123,7 +145,6 @@ impl StatsApi {
             (Unit::School(mine), Unit::School(asked)) => mine == asked,
             (Unit::School(_), _) => false,
             (area, Unit::School(code)) => self
-                .store
                 .county_of(code)
                 .await?
                 .is_some_and(|county| county.starts_with(area.code())),

@@ -11,7 +11,7 @@ use xueji_policy::{Live, PolicyDir, PolicyError, PolicyHook, Prepared};
 use xueji_rpc::{CredentialMint, Mount};
 
 use crate::{
-    adapters::{IdentityFeed, NationalAggregates},
+    adapters::{IdentityFeed, NationalAggregates, ReplicaPlaces},
     api::{StatsApi, Tier},
     domain::dropouts::{BUNDLED_DROPOUTS, DropoutPolicy},
     feed::{Consumer, Reporter},
@@ -27,6 +27,8 @@ pub struct StatsSettings {
     pub province: String,
     /// Identity's change feed, on a node that keeps a province.
     pub identity_address: String,
+    /// The province's school replica (where a school without counted pupils lies).
+    pub schools_address: String,
     /// The national node the aggregates go to, on a provincial node of a federation.
     pub national_address: String,
     /// The node's policy folder: `stats/dropouts.toml` there replaces the bundled one.
@@ -79,7 +81,22 @@ pub fn mount(
     let policy = DropoutHook::load(PolicyDir::new(settings.policy_dir.clone()))
         .map_err(|error| anyhow::anyhow!("the statistics policy: {error}"))?;
     mount.on_policy_reload(Arc::new(policy.clone()));
-    let api = StatsApi::new(store, settings.tier, province, settings.clock, policy.live);
+    let mut api = StatsApi::new(store, settings.tier, province, settings.clock, policy.live);
+    if provincial {
+        // An empty school's report is zeros: where it lies comes from the school list.
+        let places = ReplicaPlaces::new(
+            &settings.schools_address,
+            province,
+            &credentials.for_service(
+                "stats",
+                &format!("service:stats-{province}"),
+                Level::Province,
+                &format!("{province}0000"),
+                vec![Authority::Province(province.to_owned())],
+            )?,
+        )?;
+        api = api.with_places(places);
+    }
     if national {
         mount.serve(api.clone().national_service());
     }

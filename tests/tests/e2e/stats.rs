@@ -411,3 +411,48 @@ fn every_kind_of_the_statistics_has_its_column_in_the_form() {
         );
     }
 }
+
+/// An authority asking for the report of an empty school of its area gets a report of zeros,
+/// as the 学籍变动统计表 has a row for every school; a school outside the area is not found.
+#[tokio::test]
+async fn an_empty_school_of_the_county_reports_zeros() {
+    let federation = Federation::start().await;
+    let school = federation.a_primary_school("35").await;
+    let county = federation.school_county("35", &school).await;
+    let mut as_county = federation
+        .stats("35", Level::County, &county, Role::Operator)
+        .await;
+    let report = as_county
+        .get_monthly_report(st::GetMonthlyReportRequest {
+            unit: school.clone(),
+            month: this_month(),
+        })
+        .await
+        .expect("an empty school's report")
+        .into_inner()
+        .report
+        .unwrap();
+    assert_eq!(report.unit, format!("school:{school}"));
+    assert_eq!((report.opening, report.closing), (0, 0));
+    assert!(
+        report.additions.iter().all(|k| k.students == 0)
+            && report.removals.iter().all(|k| k.students == 0),
+        "{report:?}"
+    );
+    let mut elsewhere = None;
+    for code in federation.primary_schools("35").await {
+        if federation.school_county("35", &code).await != county {
+            elsewhere = Some(code);
+            break;
+        }
+    }
+    let elsewhere = elsewhere.expect("a school of another county");
+    let hidden = as_county
+        .get_monthly_report(st::GetMonthlyReportRequest {
+            unit: elsewhere,
+            month: this_month(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(hidden.code(), Code::NotFound, "{hidden:?}");
+}
