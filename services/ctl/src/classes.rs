@@ -1,6 +1,7 @@
 //! `xuejictl class …`: a school's classes (班级) and seats (班内学号): open, list, seat a pupil,
 //! the roster by seat, and carrying the classes into the next school year after promotion.
 
+use anyhow::Context;
 use clap::Subcommand;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use xueji_client::OperatorChannel;
@@ -42,14 +43,19 @@ pub(crate) enum ClassCommand {
         #[arg(long, default_value_t = 0)]
         year: u32,
     },
-    /// A class's pupils by seat.
+    /// A class's pupils by seat; with --output, the 在校生名册 (every class of the school, or
+    /// the one named) as XLSX or CSV.
     Roster {
         #[arg(long)]
         school: String,
-        #[arg(long)]
+        /// The class; may be left out with --output (every class).
+        #[arg(long, default_value = "")]
         class: String,
         #[arg(long, default_value_t = 0)]
         year: u32,
+        /// Write the 在校生名册 to this file (.xlsx or .csv).
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
     },
     /// After promotion: carry the classes of a school year into the next (the plan, unless
     /// --confirm).
@@ -180,6 +186,56 @@ pub(crate) async fn run(
             school,
             class,
             year,
+            output: Some(output),
+        } => {
+            let format = output
+                .file_name()
+                .and_then(|name| name.to_str())
+                .and_then(xueji_sheets::Format::of_file_name)
+                .context("--output: name a .xlsx or .csv file")?;
+            let listed = client
+                .list_classes(pb::ListClassesRequest {
+                    school_code: school.clone(),
+                    school_year: year,
+                })
+                .await?
+                .into_inner();
+            let mut classes = Vec::new();
+            for listed_class in listed.classes {
+                if !class.is_empty() && listed_class.name != class {
+                    continue;
+                }
+                let roster = client
+                    .get_class_roster(pb::GetClassRosterRequest {
+                        school_code: school.clone(),
+                        school_year: listed.school_year,
+                        class_name: listed_class.name.clone(),
+                    })
+                    .await?
+                    .into_inner();
+                classes.push((listed_class, roster.pupils));
+            }
+            anyhow::ensure!(
+                !classes.is_empty(),
+                "no class {class} in the school year {}",
+                listed.school_year
+            );
+            let pupils: usize = classes.iter().map(|(_, p)| p.len()).sum();
+            let bytes =
+                xueji_client::print::roster_sheet(&school, listed.school_year, &classes, format)?;
+            std::fs::write(&output, bytes)
+                .with_context(|| format!("writing {}", output.display()))?;
+            println!(
+                "在校生名册: {} classes, {pupils} pupils, written to {}",
+                classes.len(),
+                output.display()
+            );
+        }
+        ClassCommand::Roster {
+            school,
+            class,
+            year,
+            output: None,
         } => {
             let roster = client
                 .get_class_roster(pb::GetClassRosterRequest {

@@ -1,6 +1,7 @@
 //! Printouts as files: a certificate (学籍证明, 在读证明) as a one-page A4 PDF, its text in a
 //! CJK font found on the machine (or given), so that what is printed can be searched and
-//! copied, and its verification code checked through the API.
+//! copied, and its verification code checked through the API; the 在校生名册 (the school's
+//! pupils by grade and class, by seat) as a spreadsheet.
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +13,62 @@ use krilla::{
     text::{Font, TextDirection},
 };
 use xueji_proto::identity::v1 as pb;
+use xueji_sheets::{Format, SheetError, SheetWriter};
+
+/// The 在校生名册's columns.
+pub const ROSTER_HEADINGS: [&str; 9] = [
+    "年级",
+    "班级",
+    "班内学号",
+    "全国学籍号",
+    "姓名",
+    "性别",
+    "出生日期",
+    "入学日期",
+    "学籍状态",
+];
+
+/// The 在校生名册 of a school: a title row, the headings, then each class's pupils by seat,
+/// classes in the order given (grade, then name).
+pub fn roster_sheet(
+    school: &str,
+    school_year: u32,
+    classes: &[(pb::SchoolClass, Vec<pb::RosterEntry>)],
+    format: Format,
+) -> Result<Vec<u8>, SheetError> {
+    let mut writer = SheetWriter::new(format)?;
+    writer.write_row(&[
+        "在校生名册".to_owned(),
+        school.to_owned(),
+        format!("{school_year}–{}学年", school_year + 1),
+    ])?;
+    writer.write_row(&ROSTER_HEADINGS)?;
+    for (class, pupils) in classes {
+        for pupil in pupils {
+            let student = pupil.student.clone().unwrap_or_default();
+            writer.write_row(&[
+                class.grade.to_string(),
+                class.name.clone(),
+                pupil.seat.to_string(),
+                student.registry_number.clone(),
+                student.name.clone(),
+                match student.gender() {
+                    pb::Gender::Female => "女",
+                    _ => "男",
+                }
+                .to_owned(),
+                student.birth_date.clone(),
+                student.entry_date.clone(),
+                student
+                    .status()
+                    .as_str_name()
+                    .trim_start_matches("ENROLLMENT_STATUS_")
+                    .to_lowercase(),
+            ])?;
+        }
+    }
+    writer.finish()
+}
 
 /// A4 in points.
 const PAGE: (f32, f32) = (595.0, 842.0);

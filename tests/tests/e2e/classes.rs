@@ -194,6 +194,49 @@ async fn a_school_seats_its_pupils_in_classes_and_reads_the_roster_by_seat() {
         [("一年级(1)班".to_owned(), 2), ("三年级(2)班".to_owned(), 2)]
     );
 
+    // The 在校生名册 of the school, as a workbook, reads back class by class, by seat.
+    let mut rosters = Vec::new();
+    for class in listed.classes.clone() {
+        let roster = classes
+            .get_class_roster(ipb::GetClassRosterRequest {
+                school_code: school.clone(),
+                school_year: listed.school_year,
+                class_name: class.name.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        rosters.push((class, roster.pupils));
+    }
+    let workbook = xueji_client::print::roster_sheet(
+        &school,
+        listed.school_year,
+        &rosters,
+        xueji_sheets::Format::Xlsx,
+    )
+    .unwrap();
+    let mut rows = Vec::new();
+    xueji_sheets::read_xlsx(std::io::Cursor::new(workbook), |row| {
+        rows.push(row.cells);
+        true
+    })
+    .unwrap();
+    assert_eq!(rows[0][0], "在校生名册");
+    assert_eq!(rows[1], xueji_client::print::ROSTER_HEADINGS);
+    let listed_rows: Vec<(String, String, String)> = rows[2..]
+        .iter()
+        .map(|r| (r[1].clone(), r[2].clone(), r[3].clone()))
+        .collect();
+    assert_eq!(
+        listed_rows,
+        [
+            ("一年级(1)班".to_owned(), "1".to_owned(), seated[0].clone()),
+            ("一年级(1)班".to_owned(), "2".to_owned(), seated[1].clone()),
+            ("三年级(2)班".to_owned(), "5".to_owned(), third_a.clone()),
+            ("三年级(2)班".to_owned(), "6".to_owned(), third_b.clone()),
+        ]
+    );
+
     // Out of the class: the seat is free again.
     let out = classes
         .assign_class(assign(&third_a, "", 0, 0))
