@@ -119,12 +119,19 @@ impl AggregateSink for NationalAggregates {
 /// Where a school lies, for a school the statistics have no pupil of yet (an empty school's
 /// report is zeros, not "not found"): the province's school replica (`SchoolIntake.GetSchool`).
 pub trait SchoolPlaces: Send + Sync + std::fmt::Debug {
-    /// The county-level division of the school under `code`; `None` when the list does not
-    /// hold it.
-    fn county_of<'a>(
+    /// The school under `code` as the list gives it; `None` when the list does not hold it.
+    fn place<'a>(
         &'a self,
         code: &'a xueji_codes::SchoolCode,
-    ) -> futures::future::BoxFuture<'a, Result<Option<String>, StatsError>>;
+    ) -> futures::future::BoxFuture<'a, Result<Option<SchoolPlace>, StatsError>>;
+}
+
+/// Where a school lies and what it is called.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchoolPlace {
+    /// The county-level division.
+    pub county: String,
+    pub name: String,
 }
 
 /// The replica, as the statistics read it.
@@ -146,17 +153,20 @@ impl ReplicaPlaces {
 }
 
 impl SchoolPlaces for ReplicaPlaces {
-    fn county_of<'a>(
+    fn place<'a>(
         &'a self,
         code: &'a xueji_codes::SchoolCode,
-    ) -> futures::future::BoxFuture<'a, Result<Option<String>, StatsError>> {
+    ) -> futures::future::BoxFuture<'a, Result<Option<SchoolPlace>, StatsError>> {
         Box::pin(async move {
             let school = xueji_client::replica::published_school(&self.client, code)
                 .await
                 .map_err(StatsError::Unavailable)?;
             Ok(school
                 .and_then(|school| school.profile)
-                .map(|profile| profile.division))
+                .map(|profile| SchoolPlace {
+                    county: profile.division,
+                    name: profile.name,
+                }))
         })
     }
 }

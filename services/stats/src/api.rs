@@ -99,7 +99,36 @@ impl StatsApi {
         else {
             return Ok(None);
         };
-        places.county_of(&code).await
+        Ok(places.place(&code).await?.map(|place| place.county))
+    }
+
+    /// The unit's name as the form prints it: the nation, a division by the bundled division
+    /// codes, a school by the school list (empty where it is not known).
+    async fn unit_name(&self, unit: &Unit) -> String {
+        let division = |code: String| {
+            xueji_codes::Divisions::bundled()
+                .known(&code)
+                .map(|d| d.name.clone())
+                .unwrap_or_default()
+        };
+        match unit {
+            Unit::Nation => "全国".to_owned(),
+            Unit::Province(p) => division(format!("{p}0000")),
+            Unit::City(c) => division(format!("{c}00")),
+            Unit::County(c) => division(c.clone()),
+            Unit::School(code) => {
+                let (Some(places), Ok(code)) =
+                    (&self.places, code.parse::<xueji_codes::SchoolCode>())
+                else {
+                    return String::new();
+                };
+                // A name is a courtesy of the form: a list that does not answer leaves it empty.
+                match places.place(&code).await {
+                    Ok(Some(place)) => place.name,
+                    _ => String::new(),
+                }
+            }
+        }
     }
 
     pub fn into_service(self) -> StatsServiceServer<Self> {
@@ -194,7 +223,8 @@ impl StatsApi {
         self.store.position(IDENTITY_FEED).await
     }
 
-    fn report_to_wire(&self, report: MonthlyReport, position: u64) -> pb::MonthlyReport {
+    async fn report_to_wire(&self, report: MonthlyReport, position: u64) -> pb::MonthlyReport {
+        let unit_name = self.unit_name(&report.unit).await;
         let first = report.month.first_day();
         let last = report.month.last_day();
         let kinds = |list: &[(&str, i64)]| {
@@ -216,6 +246,7 @@ impl StatsApi {
             closing: report.closing,
             reconciles: report.reconciles(),
             feed_position: position,
+            unit_name,
         }
     }
 }
@@ -245,13 +276,13 @@ impl StatsService for StatsApi {
         let unit = self.unit(caller, &body.unit).await?;
         let position = self.position().await?;
         let found = figures::report_with_parts(&self.store, &unit, month).await?;
+        let mut parts = Vec::with_capacity(found.parts.len());
+        for part in found.parts {
+            parts.push(self.report_to_wire(part, position).await);
+        }
         Ok(Response::new(pb::GetMonthlyReportResponse {
-            report: Some(self.report_to_wire(found.report, position)),
-            parts: found
-                .parts
-                .into_iter()
-                .map(|p| self.report_to_wire(p, position))
-                .collect(),
+            report: Some(self.report_to_wire(found.report, position).await),
+            parts,
             parts_reconcile: found.parts_reconcile,
         }))
     }

@@ -113,7 +113,11 @@ pub fn report_rows(answer: &pb::GetMonthlyReportResponse) -> (Vec<&'static str>,
         .chain(&answer.parts)
         .map(|unit| {
             vec![
-                unit.unit.clone(),
+                if unit.unit_name.is_empty() {
+                    unit.unit.clone()
+                } else {
+                    format!("{}\n{}", unit.unit_name, unit.unit)
+                },
                 unit.opening.to_string(),
                 side(unit, true),
                 side(unit, false),
@@ -139,7 +143,11 @@ pub fn monthly_report_sheet(
         return writer.finish();
     };
     let columns = report_columns(answer);
-    let mut heading = vec!["单位".to_owned(), "期初人数".to_owned()];
+    let mut heading = vec![
+        "单位".to_owned(),
+        "单位名称".to_owned(),
+        "期初人数".to_owned(),
+    ];
     heading.extend(columns.iter().map(|(_, heading, _)| heading.clone()));
     heading.extend(["期末人数".to_owned(), "平衡".to_owned()]);
     writer.write_row(&title(
@@ -153,7 +161,11 @@ pub fn monthly_report_sheet(
     ))?;
     writer.write_row(&heading)?;
     for unit in std::iter::once(report).chain(&answer.parts) {
-        let mut row = vec![unit.unit.clone(), unit.opening.to_string()];
+        let mut row = vec![
+            unit.unit.clone(),
+            unit.unit_name.clone(),
+            unit.opening.to_string(),
+        ];
         row.extend(
             columns
                 .iter()

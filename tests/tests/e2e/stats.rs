@@ -177,7 +177,12 @@ async fn approvals_reach_the_figures_of_every_level_and_the_nation() {
                 .map(|(_, h)| format!("减少:{h}")),
         )
         .collect();
-    assert_eq!(heading[2..heading.len() - 2], fixed[..], "{heading:?}");
+    assert_eq!(
+        heading[..3],
+        ["单位", "单位名称", "期初人数"],
+        "{heading:?}"
+    );
+    assert_eq!(heading[3..heading.len() - 2], fixed[..], "{heading:?}");
     let school_row = rows
         .iter()
         .find(|r| r[0] == format!("school:{school}"))
@@ -185,7 +190,27 @@ async fn approvals_reach_the_figures_of_every_level_and_the_nation() {
     assert_eq!(school_row[column("增加:新生注册")], "3");
     assert_eq!(school_row[column("减少:退学")], "0", "a zero, not a gap");
     assert_eq!(school_row[column("平衡")], "是");
-    assert!(rows.iter().any(|r| r[0] == format!("county:{county}")));
+    // Each unit named as the form prints it: the county by the division codes, the school by
+    // the province's school list.
+    let school_name: String = sqlx::query_scalar(
+        "SELECT record->'profile'->>'name' FROM schools_provincial.schools WHERE code = $1",
+    )
+    .bind(&school)
+    .fetch_one(&federation.province("35").pool)
+    .await
+    .unwrap();
+    assert_eq!(school_row[column("单位名称")], school_name);
+    let county_row = rows
+        .iter()
+        .find(|r| r[0] == format!("county:{county}"))
+        .expect("the county's row");
+    assert_eq!(
+        county_row[column("单位名称")],
+        xueji_codes::Divisions::bundled()
+            .known(&county)
+            .unwrap()
+            .name
+    );
 
     // The data-quality lists: the older pupil is far from the age of the first grade, the
     // third lacks the guardian's phone.
