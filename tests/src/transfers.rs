@@ -357,3 +357,50 @@ pub async fn two_schools(federation: &Federation) -> (String, String) {
     }
     panic!("no two counties with primary schools");
 }
+
+/// Asks for `kind` of `number` at Fujian's `school` effective on `effective` (with one evidence
+/// file), and has the school's approver and its county approve it; answers the change.
+pub async fn approved_status_change(
+    federation: &Federation,
+    school: &str,
+    number: &str,
+    kind: ipb::StatusChangeKind,
+    effective: chrono::NaiveDate,
+) -> ipb::StatusChange {
+    let county = federation.school_county("35", school).await;
+    let mut desk = federation
+        .status_changes("35", Level::School, school, Role::Operator)
+        .await;
+    let evidence = crate::png_evidence(&mut desk, number, "证明.png")
+        .await
+        .unwrap_or_else(|status| panic!("evidence for {number}: {status:?}"));
+    let change = desk
+        .request_status_change(ipb::RequestStatusChangeRequest {
+            idempotency_key: format!("{kind:?}-{number}-{effective}"),
+            registry_number: number.into(),
+            kind: kind as i32,
+            reason: "家长申请".into(),
+            grounds: String::new(),
+            effective_date: effective.to_string(),
+            evidence_ids: vec![evidence],
+        })
+        .await
+        .unwrap_or_else(|status| panic!("{kind:?}: {status:?}"))
+        .into_inner()
+        .change
+        .expect("the change");
+    for (step, level, jurisdiction) in [(0, Level::School, school), (1, Level::County, &county)] {
+        federation
+            .status_changes("35", level, jurisdiction, Role::Approver)
+            .await
+            .decide_status_change(ipb::DecideStatusChangeRequest {
+                id: change.id.clone(),
+                step,
+                approve: true,
+                remark: String::new(),
+            })
+            .await
+            .unwrap_or_else(|status| panic!("{kind:?} step {step}: {status:?}"));
+    }
+    change
+}

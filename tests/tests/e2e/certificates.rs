@@ -9,7 +9,7 @@ use xueji_proto::identity::v1 as ipb;
 use xueji_tests::{
     federation::{Federation, registration_at},
     resident_id,
-    transfers::{active_student, student_seen_by},
+    transfers::{active_student, approved_status_change, student_seen_by},
     violated_fields,
 };
 
@@ -120,40 +120,14 @@ async fn a_certificate_prints_the_record_and_anyone_checks_it_by_its_code() {
     assert_eq!(never.code(), Code::NotFound, "{never:?}");
 
     // Suspended, the pupil is no longer 在读: the check says what changed.
-    let mut changes = federation
-        .status_changes("35", Level::School, &school, Role::Operator)
-        .await;
-    let evidence = xueji_tests::png_evidence(&mut changes, &number, "病历.png")
-        .await
-        .unwrap();
-    let change = changes
-        .request_status_change(ipb::RequestStatusChangeRequest {
-            idempotency_key: format!("certificate-{number}"),
-            registry_number: number.clone(),
-            kind: ipb::StatusChangeKind::Suspension as i32,
-            reason: "因病".into(),
-            grounds: String::new(),
-            effective_date: xueji_calendar::china_today(federation.clock.now()).to_string(),
-            evidence_ids: vec![evidence],
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .change
-        .unwrap();
-    for (step, level, jurisdiction) in [(0, Level::School, &school), (1, Level::County, &county)] {
-        federation
-            .status_changes("35", level, jurisdiction, Role::Approver)
-            .await
-            .decide_status_change(ipb::DecideStatusChangeRequest {
-                id: change.id.clone(),
-                step,
-                approve: true,
-                remark: String::new(),
-            })
-            .await
-            .unwrap();
-    }
+    approved_status_change(
+        &federation,
+        &school,
+        &number,
+        ipb::StatusChangeKind::Suspension,
+        xueji_calendar::china_today(federation.clock.now()),
+    )
+    .await;
     assert_eq!(
         student_seen_by(&federation, "35", &school, &number)
             .await

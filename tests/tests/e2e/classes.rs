@@ -3,8 +3,6 @@
 //! the summer's promotion the school carries its classes into the next school year, the plan
 //! first, and the pupils keep their seats.
 
-use std::time::Duration;
-
 use tonic::Code;
 use xueji_auth::{Level, Role};
 use xueji_identity::domain::school_year::SchoolYearPolicy;
@@ -24,6 +22,15 @@ fn class_request(school: &str, year: u32, grade: u32, name: &str) -> ipb::Create
         name: name.into(),
         head_teacher: "陈老师".into(),
     }
+}
+
+/// A roster's (seat, registry number) pairs, by seat.
+fn seats(roster: &ipb::GetClassRosterResponse) -> Vec<(u32, String)> {
+    roster
+        .pupils
+        .iter()
+        .map(|p| (p.seat, p.student.as_ref().unwrap().registry_number.clone()))
+        .collect()
 }
 
 fn assign(number: &str, class: &str, seat: u32, year: u32) -> ipb::AssignClassRequest {
@@ -170,12 +177,7 @@ async fn a_school_seats_its_pupils_in_classes_and_reads_the_roster_by_seat() {
         .await
         .unwrap()
         .into_inner();
-    let seats: Vec<(u32, String)> = roster
-        .pupils
-        .iter()
-        .map(|p| (p.seat, p.student.as_ref().unwrap().registry_number.clone()))
-        .collect();
-    assert_eq!(seats, [(5, third_a.clone()), (6, third_b.clone())]);
+    assert_eq!(seats(&roster), [(5, third_a.clone()), (6, third_b.clone())]);
     let listed = classes
         .list_classes(ipb::ListClassesRequest {
             school_code: school.clone(),
@@ -331,22 +333,7 @@ async fn after_promotion_a_schools_classes_move_up_with_their_pupils_once_it_con
         .run_cycle(ipb::RunCycleRequest { year: summer })
         .await
         .unwrap();
-    for _ in 0..300 {
-        let status = operator
-            .get_cycle_status(ipb::GetCycleStatusRequest { year: summer })
-            .await
-            .unwrap()
-            .into_inner();
-        if !status.running
-            && status
-                .steps
-                .iter()
-                .all(|s| s.state == ipb::CycleStepState::Done as i32)
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    crate::school_year::wait_done(&mut operator, summer).await;
     assert_eq!(
         student_seen_by(&federation, "35", &school, &pupils[0])
             .await
@@ -410,12 +397,10 @@ async fn after_promotion_a_schools_classes_move_up_with_their_pupils_once_it_con
         .await
         .unwrap()
         .into_inner();
-    let seats: Vec<(u32, String)> = roster
-        .pupils
-        .iter()
-        .map(|p| (p.seat, p.student.as_ref().unwrap().registry_number.clone()))
-        .collect();
-    assert_eq!(seats, [(1, pupils[0].clone()), (2, pupils[1].clone())]);
+    assert_eq!(
+        seats(&roster),
+        [(1, pupils[0].clone()), (2, pupils[1].clone())]
+    );
     assert_eq!(roster.class.unwrap().head_teacher, "陈老师");
     let moved = student_seen_by(&federation, "35", &school, &pupils[1]).await;
     assert_eq!(

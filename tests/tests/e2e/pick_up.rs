@@ -9,12 +9,13 @@ use xueji_proto::{identity::v1 as ipb, stats::v1 as stpb, transfers::v1 as tpb};
 use xueji_tests::{
     federation::{Federation, registration_at},
     transfers::{
-        active_student, approve_all, eventually, start_request, student_seen_by, two_schools,
+        active_student, approve_all, approved_status_change, eventually, start_request,
+        student_seen_by, two_schools,
     },
 };
 
-/// Records `kind` for the pupil at `school` and has the school's approver and its county
-/// approve it; answers once the record shows `expected`.
+/// Records `kind` for the pupil at `school`, approved by the school's approver and its
+/// county; answers once the record shows `expected`.
 async fn leave_school(
     federation: &Federation,
     school: &str,
@@ -22,42 +23,8 @@ async fn leave_school(
     kind: ipb::StatusChangeKind,
     expected: ipb::EnrollmentStatus,
 ) {
-    let county = federation.school_county("35", school).await;
-    let mut desk = federation
-        .status_changes("35", Level::School, school, Role::Operator)
-        .await;
-    let evidence = xueji_tests::png_evidence(&mut desk, number, "证明.png")
-        .await
-        .unwrap();
     let today = xueji_calendar::china_today(federation.clock.now());
-    let change = desk
-        .request_status_change(ipb::RequestStatusChangeRequest {
-            idempotency_key: format!("leave-{number}"),
-            registry_number: number.into(),
-            kind: kind as i32,
-            reason: "家长申请".into(),
-            grounds: String::new(),
-            effective_date: today.to_string(),
-            evidence_ids: vec![evidence],
-        })
-        .await
-        .unwrap_or_else(|status| panic!("{kind:?}: {status:?}"))
-        .into_inner()
-        .change
-        .unwrap();
-    for (step, level, jurisdiction) in [(0, Level::School, school), (1, Level::County, &county)] {
-        federation
-            .status_changes("35", level, jurisdiction, Role::Approver)
-            .await
-            .decide_status_change(ipb::DecideStatusChangeRequest {
-                id: change.id.clone(),
-                step,
-                approve: true,
-                remark: String::new(),
-            })
-            .await
-            .unwrap_or_else(|status| panic!("{kind:?} step {step}: {status:?}"));
-    }
+    approved_status_change(federation, school, number, kind, today).await;
     assert_eq!(
         student_seen_by(federation, "35", school, number)
             .await

@@ -346,7 +346,7 @@ pub(crate) fn listed(list: &ipb::ListWatchListResponse) -> Vec<String> {
         .collect()
 }
 
-async fn wait_done(
+pub(crate) async fn wait_done(
     client: &mut xueji_client::SchoolYearClient,
     year: u32,
 ) -> ipb::GetCycleStatusResponse {

@@ -14,14 +14,12 @@ use xueji_proto::identity::v1 as ipb;
 use xueji_tests::{
     federation::{Federation, registration_at},
     resident_id,
-    transfers::{active_student, student_seen_by},
+    transfers::{active_student, approved_status_change, student_seen_by},
     violated_fields,
 };
 
 use crate::school_year::{listed, watch_list};
 
-/// Asks for `kind` effective on `effective` and has the school's approver and its county
-/// approve it.
 async fn change(
     federation: &Federation,
     school: &str,
@@ -29,41 +27,7 @@ async fn change(
     kind: ipb::StatusChangeKind,
     effective: NaiveDate,
 ) {
-    let county = federation.school_county("35", school).await;
-    let mut desk = federation
-        .status_changes("35", Level::School, school, Role::Operator)
-        .await;
-    let evidence = xueji_tests::png_evidence(&mut desk, number, "病历.png")
-        .await
-        .unwrap();
-    let requested = desk
-        .request_status_change(ipb::RequestStatusChangeRequest {
-            idempotency_key: format!("{kind:?}-{number}"),
-            registry_number: number.into(),
-            kind: kind as i32,
-            reason: "因病".into(),
-            grounds: String::new(),
-            effective_date: effective.to_string(),
-            evidence_ids: vec![evidence],
-        })
-        .await
-        .unwrap_or_else(|status| panic!("{kind:?}: {status:?}"))
-        .into_inner()
-        .change
-        .unwrap();
-    for (step, level, jurisdiction) in [(0, Level::School, school), (1, Level::County, &county)] {
-        federation
-            .status_changes("35", level, jurisdiction, Role::Approver)
-            .await
-            .decide_status_change(ipb::DecideStatusChangeRequest {
-                id: requested.id.clone(),
-                step,
-                approve: true,
-                remark: String::new(),
-            })
-            .await
-            .unwrap_or_else(|status| panic!("{kind:?} step {step}: {status:?}"));
-    }
+    approved_status_change(federation, school, number, kind, effective).await;
 }
 
 fn set(numbers: &[&String]) -> BTreeSet<String> {
