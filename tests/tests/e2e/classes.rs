@@ -419,3 +419,109 @@ async fn after_promotion_a_schools_classes_move_up_with_their_pupils_once_it_con
         .unwrap();
     assert_eq!(third.not_carried, "carried before");
 }
+
+/// An intake spreadsheet with the class columns seats its pupils (the next free seat where
+/// 班内学号 is empty); a class the school has not opened is the row's error, nothing written;
+/// the export carries the class columns back.
+#[tokio::test]
+async fn an_intake_sheet_seats_its_pupils_and_the_export_carries_the_classes() {
+    let federation = Federation::start().await;
+    let school = federation.a_primary_school("35").await;
+    let county = federation.school_county("35", &school).await;
+    federation
+        .classes(&school)
+        .await
+        .create_class(class_request(&school, 0, 1, "一年级(3)班"))
+        .await
+        .unwrap();
+    let mut headings: Vec<String> = xueji_tests::imports::HEADINGS
+        .iter()
+        .map(|h| (*h).to_owned())
+        .collect();
+    headings.extend(["班级".to_owned(), "班内学号".to_owned()]);
+    let mut writer = xueji_sheets::SheetWriter::new(xueji_sheets::Format::Csv).unwrap();
+    writer.write_row(&headings).unwrap();
+    let rows = [
+        ("一年级(3)班", "4"),
+        ("一年级(3)班", ""),
+        ("一年级(9)班", ""),
+    ];
+    for (n, (class, seat)) in rows.iter().enumerate() {
+        let request = registration_at(
+            &format!("sheet-{n}"),
+            &format!("表格{n}"),
+            &school,
+            &resident_id(&format!("{county}2019051{n}00{n}")),
+        );
+        let mut row = xueji_tests::imports::row_of(&request, "", "");
+        row.extend([(*class).to_owned(), (*seat).to_owned()]);
+        writer.write_row(&row).unwrap();
+    }
+    let mut file = writer.take_ready().unwrap();
+    file.extend(writer.finish().unwrap());
+    let job = xueji_tests::imports::import_as(
+        &federation,
+        "35",
+        Level::School,
+        &school,
+        xueji_client::ImportKind::Intake,
+        "新生.csv",
+        &file,
+    )
+    .await
+    .unwrap();
+    assert_eq!((job.imported, job.bad), (2, 1), "{job:?}");
+    assert!(
+        job.first_errors
+            .iter()
+            .any(|e| e.heading == "班级" && e.reason.contains("一年级(9)班")),
+        "{job:?}"
+    );
+    let roster = federation
+        .classes(&school)
+        .await
+        .get_class_roster(ipb::GetClassRosterRequest {
+            school_code: school.clone(),
+            school_year: 0,
+            class_name: "一年级(3)班".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let names: Vec<(u32, String)> = roster
+        .pupils
+        .iter()
+        .map(|p| (p.seat, p.student.as_ref().unwrap().name.clone()))
+        .collect();
+    assert_eq!(names, [(4, "表格0".to_owned()), (5, "表格1".to_owned())]);
+
+    // The export carries 班级 and 班内学号.
+    let stream = federation
+        .imports("35", Level::School, &school, Role::Operator)
+        .await
+        .export_students(ipb::ExportStudentsRequest {
+            format: ipb::SheetFormat::Csv as i32,
+            scope: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let (bytes, _) = xueji_client::download(stream, |m| (m.chunk, m.file_name))
+        .await
+        .unwrap();
+    let mut read = Vec::new();
+    xueji_sheets::read_csv(bytes.as_slice(), None, |row| {
+        read.push(row.cells);
+        true
+    })
+    .unwrap();
+    let at = |name: &str| read[0].iter().position(|h| h == name).expect(name);
+    let seated = read
+        .iter()
+        .find(|r| r[at("姓名")] == "表格0")
+        .expect("the pupil's row");
+    assert_eq!(
+        (seated[at("班级")].as_str(), seated[at("班内学号")].as_str()),
+        ("一年级(3)班", "4")
+    );
+}

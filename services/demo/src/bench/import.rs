@@ -137,6 +137,7 @@ pub(crate) fn write_file(
             guardian: &guardian,
             provincial_fields: &fields,
             flags: Default::default(),
+            class: None,
         });
         if !migration {
             cells[0].clear();

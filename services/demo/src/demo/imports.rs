@@ -71,6 +71,7 @@ fn intake_sheet() -> anyhow::Result<Vec<u8>> {
                 migrant_child: n == 0,
                 left_behind_child: false,
             },
+            class: None,
         });
         // An intake carries no number and no state: the node issues both.
         cells[0].clear();

@@ -129,6 +129,7 @@ pub(super) async fn export(
                 guardian: &record.guardian,
                 provincial_fields: &record.provincial_fields,
                 flags: record.flags,
+                class: record.class.as_ref().map(|c| (c.name.as_str(), c.seat)),
             };
             writer
                 .write_row(&layout.cells(&student))

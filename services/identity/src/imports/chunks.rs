@@ -17,7 +17,7 @@ use crate::{
         provincial_fields::check_registration_fields,
         sheet::{Bound, Layout, check_migration},
     },
-    registrar::KeyScope,
+    registrar::{KeyScope, Registered},
     store::{
         imports::{ChunkDone, RowError, RowProblem},
         migration::MigrationRow,
@@ -27,6 +27,13 @@ use crate::{
 /// What an intake row did.
 enum Written {
     Imported,
+    /// Written, and to be seated in a class (id) at a seat (`None`: the next free), once the
+    /// chunk's rows are written: seats are given in the file's order.
+    ToSeat {
+        number: String,
+        class: i64,
+        seat: Option<u32>,
+    },
     /// The same student (ID number, name, birth date, school) is registered already.
     Present,
 }
@@ -78,6 +85,17 @@ impl Importer {
                         let problems = problems_of(layout, &violations);
                         return Ok::<_, IdentityError>((row, Err(problems)));
                     }
+                    // The row's class, found before anything is written.
+                    let class = match &record.class_name {
+                        None => None,
+                        Some(name) => match self.class_of_row(&record.input, name).await? {
+                            Ok(class) => Some(class),
+                            Err(reason) => {
+                                return Ok((row, Err(vec![problem(layout, "class_name", reason)])));
+                            }
+                        },
+                    };
+                    let seat = record.class_seat;
                     let mut input = record.input;
                     input.idempotency_key = format!("import:{job}:{}", row.number);
                     let sent = input.clone();
@@ -93,7 +111,19 @@ impl Importer {
                         )
                         .await;
                     let outcome = match answer {
-                        Ok(_) => Ok(Written::Imported),
+                        Ok(registered) => match class {
+                            None => Ok(Written::Imported),
+                            Some(class) => Ok(Written::ToSeat {
+                                number: match &registered {
+                                    Registered::New { number, .. } => number.to_string(),
+                                    Registered::Stored { record, .. } => {
+                                        record.registry_number.clone()
+                                    }
+                                },
+                                class,
+                                seat,
+                            }),
+                        },
                         Err(IdentityError::InvalidArgument(violations)) => {
                             Err(problems_of(layout, &violations))
                         }
@@ -129,8 +159,20 @@ impl Importer {
             ..ChunkDone::default()
         };
         for (row, outcome) in results {
+            let outcome = match outcome {
+                Ok(Written::ToSeat {
+                    number,
+                    class,
+                    seat,
+                }) => self
+                    .seat_row(caller, request_id, &number, class, seat)
+                    .await?
+                    .map(|()| Written::Imported)
+                    .map_err(|reason| vec![problem(layout, "class_seat", reason)]),
+                other => other,
+            };
             match outcome {
-                Ok(Written::Imported) => done.imported += 1,
+                Ok(Written::Imported | Written::ToSeat { .. }) => done.imported += 1,
                 Ok(Written::Present) => done.already += 1,
                 Err(problems) => done.errors.push(RowError {
                     row: row.number as i64,
@@ -191,6 +233,14 @@ impl Importer {
                 .map(|c| (*c).to_owned())
                 .collect();
             let (record, mut violations) = bound.read(&row.cells);
+            if record.class_name.is_some() {
+                // Nothing is dropped unsaid: classes are seated once the records are here.
+                violations.push(domain::FieldViolation::new(
+                    "class_name",
+                    "a migration does not seat pupils in classes: leave 班级 empty, and seat \
+                     them afterwards (xuejictl class assign, or an intake's class columns)",
+                ));
+            }
             let code = record.input.school_code.clone();
             if !schools.contains_key(&code) {
                 let school = match code.parse::<SchoolCode>() {
@@ -271,4 +321,70 @@ fn problems_of(layout: &Layout<'_>, violations: &[domain::FieldViolation]) -> Ve
         .iter()
         .map(|v| problem(layout, v.field, v.description.clone()))
         .collect()
+}
+
+impl Importer {
+    /// The class of the school's current school year a row names: its id, or why not.
+    async fn class_of_row(
+        &self,
+        input: &crate::domain::RegistrationInput,
+        name: &str,
+    ) -> Result<Result<i64, String>, IdentityError> {
+        let Some(cycle) = &self.cycle else {
+            return Ok(Err("this node keeps no classes".into()));
+        };
+        let year = cycle.dates().school_year_of(cycle.today()) as i16;
+        let school = input.school_code.trim();
+        Ok(match self.store.class_named(school, year, name).await? {
+            None => Err(format!(
+                "school {school} has no class {name} in the school year {year}: open it first \
+                 (xuejictl class create)"
+            )),
+            Some(class) if class.grade.max(0) as u32 != input.grade => Err(format!(
+                "class {name} is grade {}, not {}",
+                class.grade, input.grade
+            )),
+            Some(class) => Ok(class.id),
+        })
+    }
+
+    /// Seats the registered pupil `number` in `class` (at `seat`, or the next free one; once:
+    /// a row read again finds the pupil seated); why not, when the seat is taken.
+    async fn seat_row(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        number: &str,
+        class: i64,
+        seat: Option<u32>,
+    ) -> Result<Result<(), String>, IdentityError> {
+        let Some(id) = self.store.student_by_number(number).await? else {
+            return Err(IdentityError::Internal(format!(
+                "the registered {number} is not found"
+            )));
+        };
+        let record = self.store.student(id).await?;
+        if record.class.as_ref().is_some_and(|c| c.id == class) {
+            return Ok(Ok(()));
+        }
+        match self
+            .store
+            .assign_class(
+                id,
+                number,
+                Some(crate::store::Seat {
+                    class_id: class,
+                    seat: seat.map(|s| s as i16),
+                }),
+                crate::store::Actor { caller, request_id },
+            )
+            .await
+        {
+            Ok(()) => Ok(Ok(())),
+            Err(IdentityError::FailedPrecondition(message)) => Ok(Err(format!(
+                "registered as {number}, but {message}: seat the pupil with xuejictl class assign"
+            ))),
+            Err(other) => Err(other),
+        }
+    }
 }

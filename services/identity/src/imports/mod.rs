@@ -92,6 +92,8 @@ pub(crate) struct Importer {
     national: Arc<Deliverer>,
     /// The province this node serves, for callers above it (the ministry).
     province: Option<String>,
+    /// The annual cycle: its dates name the school year a row's class belongs to.
+    cycle: Option<Arc<crate::cycle::CycleRunner>>,
 }
 
 impl std::fmt::Debug for Importer {
@@ -110,6 +112,7 @@ impl Importer {
             registrar: identity.registrar.clone(),
             national: identity.national.clone(),
             province: identity.province.clone(),
+            cycle: identity.cycle.clone(),
         }
     }
 

@@ -11,11 +11,13 @@ use super::{
     provincial_fields::ProvincialField, status_change::LeftReason,
 };
 
+mod columns;
 mod migration;
 #[cfg(test)]
 mod tests;
 mod values;
 
+pub use columns::{COLUMNS, Column};
 pub use migration::{MigratedRecord, check_migration};
 pub use values::ethnicity_choices;
 use values::{
@@ -50,113 +52,6 @@ impl ImportKind {
     }
 }
 
-/// One national column: the field it fills (as the API names it), its heading, its meaning.
-#[derive(Debug, Clone, Copy)]
-pub struct Column {
-    pub field: &'static str,
-    pub heading: &'static str,
-    pub note: &'static str,
-}
-
-/// The national columns, in sheet order. Provincial fields follow, headed by their labels.
-pub const COLUMNS: [Column; 19] = [
-    Column {
-        field: "registry_number",
-        heading: "全国学籍号",
-        note: "G/J/L + 18 characters. Migration: required. Intake: leave empty (an L number is issued).",
-    },
-    Column {
-        field: "aliases",
-        heading: "曾用学籍号",
-        note: "Migration: earlier numbers of the record, separated by ;",
-    },
-    Column {
-        field: "name",
-        heading: "姓名",
-        note: "Full name; rare characters allowed.",
-    },
-    Column {
-        field: "gender",
-        heading: "性别",
-        note: "男 or 女",
-    },
-    Column {
-        field: "birth_date",
-        heading: "出生日期",
-        note: "YYYY-MM-DD",
-    },
-    Column {
-        field: "ethnicity",
-        heading: "民族",
-        note: "GB/T 3304: code and name, e.g. 01 汉族",
-    },
-    Column {
-        field: "document_type",
-        heading: "证件类型",
-        note: "居民身份证, 港澳居民来往内地通行证, 台湾居民来往大陆通行证, 港澳台居民居住证, 护照, 其他, 无",
-    },
-    Column {
-        field: "document_number",
-        heading: "证件号码",
-        note: "Empty when 证件类型 is 无. Type it as text (a number cell loses digits).",
-    },
-    Column {
-        field: "school_code",
-        heading: "学校标识码",
-        note: "10-digit school code",
-    },
-    Column {
-        field: "grade",
-        heading: "年级",
-        note: "National grade 1–12 (primary 1–6, junior 7–9, senior 10–12)",
-    },
-    Column {
-        field: "entry_date",
-        heading: "入学日期",
-        note: "YYYY-MM-DD",
-    },
-    Column {
-        field: "entry_route",
-        heading: "入学方式",
-        note: "就近入学, 考试入学, 推荐入学, 随迁子女入学, 其他",
-    },
-    Column {
-        field: "status",
-        heading: "学籍状态",
-        note: "Migration: 在籍, 待审核, 休学, 离校, 毕业, 结业, 肄业, 辍学, 死亡. Intake: leave empty.",
-    },
-    Column {
-        field: "left_reason",
-        heading: "离校原因",
-        note: "When 学籍状态 is 离校: 退学, 开除, 出国出境, 失踪, 其他",
-    },
-    Column {
-        field: "guardian.name",
-        heading: "监护人姓名",
-        note: "The guardian's full name",
-    },
-    Column {
-        field: "guardian.relation",
-        heading: "监护人关系",
-        note: "e.g. 父亲, 母亲",
-    },
-    Column {
-        field: "guardian.phone",
-        heading: "监护人电话",
-        note: "Digits, optionally with + and -",
-    },
-    Column {
-        field: "migrant_child",
-        heading: "随迁子女",
-        note: "是 or 否 (empty: 否). The column may be left out.",
-    },
-    Column {
-        field: "left_behind_child",
-        heading: "留守儿童",
-        note: "是 or 否 (empty: 否). The column may be left out.",
-    },
-];
-
 /// The heading of the column an error file adds; ignored when the file is imported again.
 pub const ERRORS_HEADING: &str = "错误说明";
 
@@ -174,6 +69,9 @@ pub struct SheetRecord {
     pub aliases: Vec<String>,
     pub status: Option<EnrollmentStatus>,
     pub left_reason: Option<LeftReason>,
+    /// The class (班级) to seat the pupil in, and the seat (班内学号; `None`: the next free).
+    pub class_name: Option<String>,
+    pub class_seat: Option<u32>,
 }
 
 /// A student as export writes it.
@@ -196,6 +94,8 @@ pub struct SheetStudent<'a> {
     pub guardian: &'a super::Guardian,
     pub provincial_fields: &'a BTreeMap<String, String>,
     pub flags: super::StudentFlags,
+    /// The pupil's class and seat, if any.
+    pub class: Option<(&'a str, u32)>,
 }
 
 /// The columns of one province's sheet: the national ones, then its provincial fields.
@@ -228,7 +128,7 @@ impl<'a> Layout<'a> {
                 "registry_number" | "aliases" | "document_number" | "school_code"
                 | "guardian.phone" => ColumnKind::Code,
                 "birth_date" | "entry_date" => ColumnKind::Date,
-                "grade" => ColumnKind::Number,
+                "grade" | "class_seat" => ColumnKind::Number,
                 _ => ColumnKind::Text,
             })
             .chain(self.provincial.iter().map(|_| ColumnKind::Text))
@@ -374,6 +274,14 @@ impl<'a> Layout<'a> {
             student.guardian.phone.clone(),
             yes_no(student.flags.migrant_child).to_owned(),
             yes_no(student.flags.left_behind_child).to_owned(),
+            student
+                .class
+                .map(|(name, _)| name.to_owned())
+                .unwrap_or_default(),
+            student
+                .class
+                .map(|(_, seat)| seat.to_string())
+                .unwrap_or_default(),
         ];
         cells.extend(self.provincial.iter().map(|field| {
             student
@@ -519,6 +427,28 @@ impl Bound {
             migrant_child: flag("migrant_child"),
             left_behind_child: flag("left_behind_child"),
         };
+        let class_name = match super::classes::check_name("class_name", cell("class_name")) {
+            Ok(name) => Some(name),
+            Err(_) if cell("class_name").is_empty() => None,
+            Err(violation) => {
+                violations.push(violation);
+                None
+            }
+        };
+        let seat_text = cell("class_seat");
+        let class_seat = match seat_text.parse::<u32>() {
+            _ if seat_text.is_empty() => None,
+            Ok(seat) if (1..=super::classes::MAX_SEAT).contains(&seat) && class_name.is_some() => {
+                Some(seat)
+            }
+            _ => {
+                violations.push(FieldViolation::new(
+                    "class_seat",
+                    format!("{seat_text:?} is not a seat 1–999 of the row's 班级"),
+                ));
+                None
+            }
+        };
         let record = SheetRecord {
             input: RegistrationInput {
                 idempotency_key: String::new(),
@@ -552,6 +482,8 @@ impl Bound {
                 .collect(),
             status,
             left_reason,
+            class_name,
+            class_seat,
         };
         (record, violations)
     }

@@ -38,6 +38,7 @@ fn cells_read_back_as_written() {
             migrant_child: false,
             left_behind_child: true,
         },
+        class: Some(("四年级(2)班", 7)),
     };
     let cells = layout.cells(&student);
     assert_eq!(cells[5], "05 维吾尔族");
@@ -55,6 +56,11 @@ fn cells_read_back_as_written() {
         "the flags are written 是/否"
     );
     assert!(record.input.flags.left_behind_child && !record.input.flags.migrant_child);
+    assert_eq!(
+        (record.class_name.as_deref(), record.class_seat),
+        (Some("四年级(2)班"), Some(7)),
+        "the class columns read back"
+    );
 
     // An ID number a spreadsheet held as a number (digits lost) is refused, never stored.
     let mut lossy = cells.clone();
