@@ -32,6 +32,16 @@ pub(crate) enum CertificateCommand {
     },
     /// Check a certificate by its verification code.
     Verify { verification_code: String },
+    /// Print a pupil's 学籍卡 (学生学籍信息表): the record and every value each field had.
+    Card {
+        registry_number: String,
+        /// Where the PDF goes.
+        #[arg(long)]
+        output: PathBuf,
+        /// A font with Chinese glyphs (default: the one fontconfig matches for Chinese).
+        #[arg(long)]
+        font: Option<PathBuf>,
+    },
 }
 
 pub(crate) async fn run(
@@ -39,8 +49,13 @@ pub(crate) async fn run(
     command: CertificateCommand,
     json: bool,
 ) -> anyhow::Result<()> {
-    let mut client = CertificateServiceClient::new(channel);
+    let mut client = CertificateServiceClient::new(channel.clone());
     match command {
+        CertificateCommand::Card {
+            registry_number,
+            output,
+            font,
+        } => card(channel, registry_number, output, font).await?,
         CertificateCommand::Issue {
             registry_number,
             kind,
@@ -117,5 +132,36 @@ pub(crate) async fn run(
             }
         }
     }
+    Ok(())
+}
+
+/// Prints a pupil's 学籍卡 from the record and its history.
+async fn card(
+    channel: OperatorChannel,
+    registry_number: String,
+    output: PathBuf,
+    font: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let font = xueji_client::print::cjk_font(font.as_deref())?;
+    let student = pb::identity_service_client::IdentityServiceClient::new(channel.clone())
+        .get_student(pb::GetStudentRequest {
+            number: registry_number.clone(),
+        })
+        .await?
+        .into_inner()
+        .student
+        .context("the node answered no student")?;
+    let history = pb::status_change_service_client::StatusChangeServiceClient::new(channel)
+        .get_student_history(pb::GetStudentHistoryRequest { registry_number })
+        .await?
+        .into_inner();
+    let pdf = xueji_client::print::student_card_pdf(&student, &history.fields, &font)?;
+    std::fs::write(&output, pdf).with_context(|| format!("writing {}", output.display()))?;
+    println!(
+        "学籍卡 of {} ({}) written to {}",
+        student.name,
+        student.registry_number,
+        output.display()
+    );
     Ok(())
 }

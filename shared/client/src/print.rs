@@ -90,11 +90,118 @@ pub fn cjk_font(given: Option<&Path>) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
+/// Loads the font at `path` for a printout.
+fn load_font(path: &Path) -> anyhow::Result<Font> {
+    let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Font::new(data.into(), 0)
+        .with_context(|| format!("{} is not a font this printout can use", path.display()))
+}
+
+/// Lines of the 学籍卡 per A4 page after the first page's head.
+const CARD_LINES_PER_PAGE: usize = 40;
+
+/// The 学籍卡 (学生学籍信息表): the record's fields, then every value each field had (修改留痕),
+/// as a PDF of as many A4 pages as the history needs, in the font at `font`.
+pub fn student_card_pdf(
+    student: &pb::Student,
+    history: &[pb::FieldHistory],
+    font: &Path,
+) -> anyhow::Result<Vec<u8>> {
+    let font = load_font(font)?;
+    let guardian = student.guardian.clone().unwrap_or_default();
+    let mut lines = vec![
+        format!("全国学籍号：{}", student.registry_number),
+        format!(
+            "姓名：{}　性别：{}　出生日期：{}　民族：{}",
+            student.name,
+            match student.gender() {
+                pb::Gender::Female => "女",
+                _ => "男",
+            },
+            student.birth_date,
+            student.ethnicity
+        ),
+        format!("证件号码：{}", student.document_number),
+        format!(
+            "学校标识码：{}　年级：{}　班级：{}　班内学号：{}",
+            student.school_code,
+            student.grade,
+            student.class_name,
+            if student.class_seat == 0 {
+                String::new()
+            } else {
+                student.class_seat.to_string()
+            }
+        ),
+        format!(
+            "入学日期：{}　学籍状态：{}",
+            student.entry_date,
+            student
+                .status()
+                .as_str_name()
+                .trim_start_matches("ENROLLMENT_STATUS_")
+                .to_lowercase()
+        ),
+        format!(
+            "监护人：{}（{}）{}",
+            guardian.name, guardian.relation, guardian.phone
+        ),
+        String::new(),
+        "学籍变动与修改记录（修改留痕）：".to_owned(),
+    ];
+    for entry in history {
+        lines.push(format!(
+            "{}　{} = {}　{}{}",
+            entry.since.get(..10).unwrap_or(&entry.since),
+            entry.field,
+            entry.value,
+            entry.reason,
+            if entry.approved_by.is_empty() {
+                String::new()
+            } else {
+                format!("（核准：{}）", entry.approved_by)
+            }
+        ));
+    }
+    let mut document = Document::new();
+    let settings = || PageSettings::from_wh(PAGE.0, PAGE.1).context("the page size");
+    for (n, page_lines) in lines.chunks(CARD_LINES_PER_PAGE).enumerate() {
+        let mut page = document.start_page_with(settings()?);
+        let mut surface = page.surface();
+        let mut y = 72.0;
+        if n == 0 {
+            surface.draw_text(
+                Point::from_xy(220.0, y),
+                font.clone(),
+                22.0,
+                "学籍卡（学生学籍信息表）",
+                false,
+                TextDirection::Auto,
+            );
+            y += 40.0;
+        }
+        for line in page_lines {
+            surface.draw_text(
+                Point::from_xy(56.0, y),
+                font.clone(),
+                10.5,
+                line,
+                false,
+                TextDirection::Auto,
+            );
+            y += 17.0;
+        }
+        surface.finish();
+        page.finish();
+    }
+    document
+        .finish()
+        .map_err(|e| anyhow::anyhow!("the PDF could not be written: {e:?}"))
+}
+
 /// The certificate as a PDF, in the font at `font`.
 pub fn certificate_pdf(certificate: &pb::Certificate, font: &Path) -> anyhow::Result<Vec<u8>> {
-    let data = std::fs::read(font).with_context(|| format!("reading {}", font.display()))?;
-    let font = Font::new(data.into(), 0)
-        .with_context(|| format!("{} is not a font this printout can use", font.display()))?;
+    let font = load_font(font)?;
     let title = match certificate.kind() {
         pb::CertificateKind::Attendance => "在读证明",
         _ => "学籍证明",

@@ -1,5 +1,6 @@
 //! Certificates on a running federation: a school issues a 在读证明 of a pupil in school, prints
-//! it as a PDF whose text (read back with `pdftotext`) is the record's; anyone of the registry
+//! it as a PDF whose text (read back with `pdftotext`) is the record's, and the pupil's 学籍卡
+//! with the record's history; anyone of the registry
 //! checks it by its code, and the check says so once the pupil is suspended; a pending record
 //! is not certified.
 
@@ -91,6 +92,24 @@ async fn a_certificate_prints_the_record_and_anyone_checks_it_by_its_code() {
             text.contains(expected),
             "{expected:?} in the printout:\n{text}"
         );
+    }
+
+    // The 学籍卡: the record and its history, read back.
+    let record = student_seen_by(&federation, "35", &school, &number).await;
+    let history = federation
+        .status_changes("35", Level::School, &school, Role::Operator)
+        .await
+        .get_student_history(ipb::GetStudentHistoryRequest {
+            registry_number: number.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!history.fields.is_empty());
+    let card = xueji_client::print::student_card_pdf(&record, &history.fields, &font).unwrap();
+    let text = pdf_text(&card);
+    for expected in ["学籍卡", name.as_str(), number.as_str(), "修改留痕", "grade = 3"] {
+        assert!(text.contains(expected), "{expected:?} in the card:\n{text}");
     }
 
     // Checked by anyone of the registry, the code typed as read off paper.
