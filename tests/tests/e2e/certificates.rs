@@ -108,7 +108,13 @@ async fn a_certificate_prints_the_record_and_anyone_checks_it_by_its_code() {
     assert!(!history.fields.is_empty());
     let card = xueji_client::print::student_card_pdf(&record, &history.fields, &font).unwrap();
     let text = pdf_text(&card);
-    for expected in ["学籍卡", name.as_str(), number.as_str(), "修改留痕", "grade = 3"] {
+    for expected in [
+        "学籍卡",
+        name.as_str(),
+        number.as_str(),
+        "修改留痕",
+        "grade = 3",
+    ] {
         assert!(text.contains(expected), "{expected:?} in the card:\n{text}");
     }
 
