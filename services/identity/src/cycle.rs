@@ -75,6 +75,12 @@ impl CycleRunner {
         china_today(self.clock.now())
     }
 
+    /// The school year today lies in (the calendar year it starts in): the year of the
+    /// classes a registration or an intake seats its pupils in.
+    pub fn school_year_now(&self) -> i16 {
+        self.dates().school_year_of(self.today()) as i16
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }

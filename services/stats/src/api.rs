@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use chrono::NaiveDate;
+use futures::StreamExt;
 use tonic::{Request, Response, Status};
 use xueji_auth::{Caller, Clock, Jurisdiction};
 use xueji_calendar::WorkingCalendar;
@@ -276,10 +277,13 @@ impl StatsService for StatsApi {
         let unit = self.unit(caller, &body.unit).await?;
         let position = self.position().await?;
         let found = figures::report_with_parts(&self.store, &unit, month).await?;
-        let mut parts = Vec::with_capacity(found.parts.len());
-        for part in found.parts {
-            parts.push(self.report_to_wire(part, position).await);
-        }
+        // A county's parts are its schools: their names are asked of the school list side by
+        // side, in the parts' order.
+        let parts: Vec<pb::MonthlyReport> = futures::stream::iter(found.parts)
+            .map(|part| self.report_to_wire(part, position))
+            .buffered(16)
+            .collect()
+            .await;
         Ok(Response::new(pb::GetMonthlyReportResponse {
             report: Some(self.report_to_wire(found.report, position).await),
             parts,

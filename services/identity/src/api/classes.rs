@@ -76,7 +76,7 @@ impl ClassApi {
     /// The school year asked (0: the current one), checked.
     fn school_year(&self, field: &'static str, year: u32) -> Result<i16, IdentityError> {
         match year {
-            0 => Ok(self.runner.dates().school_year_of(self.runner.today()) as i16),
+            0 => Ok(self.runner.school_year_now()),
             2000..=2100 => Ok(year as i16),
             _ => Err(IdentityError::invalid(
                 field,

@@ -222,31 +222,11 @@ impl IdentityApi {
         let year = self
             .cycle
             .as_ref()
-            .map(|cycle| cycle.dates().school_year_of(cycle.today()) as i16)
+            .map(|cycle| cycle.school_year_now())
             .ok_or_else(|| IdentityError::invalid("class_name", "this node keeps no classes"))?;
-        let class = self
-            .store
-            .class_named(request.school_code.trim(), year, name)
+        self.store
+            .class_for_pupil(request.school_code.trim(), year, name, request.grade)
             .await?
-            .ok_or_else(|| {
-                IdentityError::invalid(
-                    "class_name",
-                    format!(
-                        "school {} has no class {name} in the school year {year}: open it with \
-                         CreateClass first",
-                        request.school_code.trim()
-                    ),
-                )
-            })?;
-        if class.grade.max(0) as u32 != request.grade {
-            return Err(IdentityError::invalid(
-                "class_name",
-                format!(
-                    "class {name} is grade {}, not {}",
-                    class.grade, request.grade
-                ),
-            ));
-        }
-        Ok(class.id)
+            .map_err(|reason| IdentityError::invalid("class_name", reason))
     }
 }

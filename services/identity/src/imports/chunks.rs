@@ -333,19 +333,14 @@ impl Importer {
         let Some(cycle) = &self.cycle else {
             return Ok(Err("this node keeps no classes".into()));
         };
-        let year = cycle.dates().school_year_of(cycle.today()) as i16;
-        let school = input.school_code.trim();
-        Ok(match self.store.class_named(school, year, name).await? {
-            None => Err(format!(
-                "school {school} has no class {name} in the school year {year}: open it first \
-                 (xuejictl class create)"
-            )),
-            Some(class) if class.grade.max(0) as u32 != input.grade => Err(format!(
-                "class {name} is grade {}, not {}",
-                class.grade, input.grade
-            )),
-            Some(class) => Ok(class.id),
-        })
+        self.store
+            .class_for_pupil(
+                input.school_code.trim(),
+                cycle.school_year_now(),
+                name,
+                input.grade,
+            )
+            .await
     }
 
     /// Seats the registered pupil `number` in `class` (at `seat`, or the next free one; once:

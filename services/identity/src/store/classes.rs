@@ -146,6 +146,30 @@ impl Store {
         }
     }
 
+    /// The class of `school_year` called `name` that a pupil of `grade` at the school may be
+    /// seated in: its id, or why not, in the user's words.
+    pub async fn class_for_pupil(
+        &self,
+        school_code: &str,
+        school_year: i16,
+        name: &str,
+        grade: u32,
+    ) -> Result<Result<i64, String>, IdentityError> {
+        Ok(
+            match self.class_named(school_code, school_year, name).await? {
+                None => Err(format!(
+                    "school {school_code} has no class {name} in the school year {school_year}: \
+                 open it first (CreateClass, xuejictl class create)"
+                )),
+                Some(class) if class.grade.max(0) as u32 != grade => Err(format!(
+                    "class {name} is grade {}, not {grade}",
+                    class.grade
+                )),
+                Some(class) => Ok(class.id),
+            },
+        )
+    }
+
     /// The school's classes of a school year, by grade then name.
     pub async fn classes_of(
         &self,

@@ -199,6 +199,15 @@ impl Saga {
         if record.state != TransferState::Starting || !record.awaiting_hold {
             return Ok(());
         }
+        // An answer applied again (its approvals could not open the first time) comes from
+        // the province that answered first; no other province speaks for this student.
+        if let Some(answered) = &record.other_province
+            && answered != from
+        {
+            return Err(bad_message(format!(
+                "transfer {id}'s hold was answered by province {answered}, not {from}"
+            )));
+        }
         // The national relay answers a hold it could not route itself (no province holds the
         // student): such an answer comes from no province and can only refuse.
         if from.is_empty() && answer.held {
